@@ -1,0 +1,45 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { TSchema } from 'typebox';
+
+/** What an agent's handler knows about the call it serves. */
+export interface AgentContext {
+  taskId: string;
+  stepId: string;
+  attempt: number;
+  idempotencyKey: string;
+  /** The workflow's description, when it was planned from one. */
+  description: string | undefined;
+  /** Outputs of the steps this step depends on, by step id. */
+  dependencies: Record<string, unknown>;
+  /** Aborted when the call's deadline passes or shutdown runs out of grace. */
+  signal: AbortSignal;
+  log: FastifyBaseLogger;
+}
+
+export type AgentOutput = Record<string, unknown>;
+
+export interface AgentDefinition<I = Record<string, unknown>> {
+  name: string;
+  description: string;
+  version?: string;
+  /**
+   * Phrases naming what the agent does ("review code", "write api docs"). The planner matches
+   * subtasks against them, so an agent is chosen by what it declares, not by a list in the planner.
+   */
+  capabilities: string[];
+  /** JSON schema of `input`; calls that do not match get 400 AGENT_INPUT_INVALID before the handler runs. */
+  inputSchema?: TSchema;
+  /**
+   * Does the work. Return the output; an `decision: 'approved' | 'rejected'` field in it is surfaced
+   * to the orchestrator for branching. Throw TaskFailedError when the input cannot be worked on.
+   */
+  execute(input: I, ctx: AgentContext): Promise<AgentOutput>;
+}
+
+export function defineAgent<I = Record<string, unknown>>(definition: AgentDefinition<I>): AgentDefinition<I> {
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(definition.name)) {
+    throw new Error(`agent name ${JSON.stringify(definition.name)} must be lowercase letters, digits and dashes`);
+  }
+  if (definition.capabilities.length === 0) throw new Error(`agent ${definition.name} declares no capabilities`);
+  return Object.freeze({ ...definition });
+}

@@ -1,0 +1,120 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Type, type Static } from 'typebox';
+import Value from 'typebox/value';
+import { ConfigError } from '../errors/index.ts';
+
+// Every environment variable the platform reads, with its default. Units are in the names.
+const EnvSchema = Type.Object({
+  HOST: Type.String({ default: '127.0.0.1', description: 'Address every HTTP server binds to' }),
+  PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Port for a single-role process' })),
+  ORCHESTRATOR_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8001 }),
+  ORCHESTRATOR_URL: Type.String({ default: 'http://127.0.0.1:8001', description: 'Where the CLI finds the API' }),
+  ORCHESTRATOR_ID: Type.Optional(Type.String({ minLength: 1, description: 'Lease owner name of this replica' })),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'Postgres; PGlite when unset' })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
+  PGLITE_DATA_DIR: Type.String({ default: './.data/pg', description: "PGlite data directory, or 'memory://'" }),
+  AGENT_URLS: Type.String({ default: '', description: 'name=url,... overrides of the static discovery table' }),
+  AGENT_HOST: Type.String({ default: '127.0.0.1', description: 'Host of the static discovery table' }),
+  STEP_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 300_000 }),
+  STEP_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
+  RETRY_BACKOFF_MS: Type.Integer({ minimum: 0, default: 500 }),
+  RETRY_BACKOFF_RATE: Type.Number({ minimum: 1, default: 2 }),
+  LEASE_MS: Type.Integer({ minimum: 100, default: 30_000 }),
+  RECOVERY_INTERVAL_MS: Type.Integer({ minimum: 50, default: 10_000 }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+  WAIT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 600_000, description: 'Longest a wait:true request is held' }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000 }),
+  CICD_STEP_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000 }),
+  IDEMPOTENCY_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 10_000 }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+});
+
+type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  readonly host: string;
+  readonly port: number | undefined;
+  readonly orchestratorPort: number;
+  readonly orchestratorUrl: string;
+  readonly orchestratorId: string;
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolSize: number;
+  readonly pgliteDataDir: string;
+  readonly agentUrls: Readonly<Record<string, string>>;
+  readonly agentHost: string;
+  readonly stepTimeoutMs: number;
+  readonly stepMaxAttempts: number;
+  readonly retryBackoffMs: number;
+  readonly retryBackoffRate: number;
+  readonly leaseMs: number;
+  readonly recoveryIntervalMs: number;
+  readonly bodyLimitBytes: number;
+  readonly waitTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+  readonly cicdStepTimeoutMs: number;
+  readonly idempotencyMaxEntries: number;
+  readonly logLevel: string;
+}
+
+export const envVariables = Object.keys(EnvSchema.properties);
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, string> = {};
+  for (const key of envVariables) {
+    const value = env[key];
+    // An empty variable means "not set", never an empty value.
+    if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
+  }
+  const parsed = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw));
+  const errors = [...Value.Errors(EnvSchema, parsed)];
+  if (errors.length > 0) {
+    const problems = errors.map((e) => {
+      const name = e.instancePath.replace(/^\//, '');
+      return `${name}=${JSON.stringify(raw[name])} ${e.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${[...new Set(problems)].join('; ')}`);
+  }
+  const e = parsed as Env;
+  return Object.freeze({
+    host: e.HOST,
+    port: e.PORT,
+    orchestratorPort: e.ORCHESTRATOR_PORT,
+    orchestratorUrl: e.ORCHESTRATOR_URL.replace(/\/+$/, ''),
+    orchestratorId: e.ORCHESTRATOR_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    pgliteDataDir: e.PGLITE_DATA_DIR,
+    agentUrls: Object.freeze(parseAgentUrls(e.AGENT_URLS)),
+    agentHost: e.AGENT_HOST,
+    stepTimeoutMs: e.STEP_TIMEOUT_MS,
+    stepMaxAttempts: e.STEP_MAX_ATTEMPTS,
+    retryBackoffMs: e.RETRY_BACKOFF_MS,
+    retryBackoffRate: e.RETRY_BACKOFF_RATE,
+    leaseMs: e.LEASE_MS,
+    recoveryIntervalMs: e.RECOVERY_INTERVAL_MS,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    waitTimeoutMs: e.WAIT_TIMEOUT_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    cicdStepTimeoutMs: e.CICD_STEP_TIMEOUT_MS,
+    idempotencyMaxEntries: e.IDEMPOTENCY_MAX_ENTRIES,
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+function parseAgentUrls(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq).trim();
+    const url = pair.slice(eq + 1).trim();
+    if (eq <= 0 || !/^https?:\/\/[^\s]+$/.test(url)) {
+      throw new ConfigError(`invalid configuration: AGENT_URLS entry ${JSON.stringify(pair)} is not name=http(s)://host:port`);
+    }
+    out[name] = url.replace(/\/+$/, '');
+  }
+  return out;
+}

@@ -1,0 +1,2 @@
+export { errorBody, errorHandlerPlugin, type ErrorBody } from './error-handler.ts';
+export { healthPlugin, type HealthOptions } from './health.ts';

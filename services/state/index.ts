@@ -1,0 +1,26 @@
+import type { Config } from '../config/index.ts';
+import type { Db } from './db.ts';
+import { migrate } from './migrate.ts';
+import { createPgDb } from './pg-adapter.ts';
+import { createPgliteDb } from './pglite-adapter.ts';
+
+export type { Db, Queryable } from './db.ts';
+export { loadMigrations, migrate, type Migration } from './migrate.ts';
+export { createPgDb, type PgOptions } from './pg-adapter.ts';
+export { createPgliteDb } from './pglite-adapter.ts';
+export * from './rows.ts';
+export * as store from './workflow-store.ts';
+
+/** Postgres when DATABASE_URL is set, PGlite in PGLITE_DATA_DIR otherwise; migrated before it is returned. */
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'databasePoolSize' | 'pgliteDataDir'>): Promise<Db> {
+  const db = config.databaseUrl
+    ? await createPgDb({ connectionString: config.databaseUrl, poolSize: config.databasePoolSize })
+    : await createPgliteDb(config.pgliteDataDir);
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  return db;
+}

@@ -1,0 +1,56 @@
+import { readdir, readFile } from 'node:fs/promises';
+import type { Db } from './db.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const migrationsDir = new URL('./migrations/', import.meta.url);
+
+export async function loadMigrations(dir: URL = migrationsDir): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  const migrations = await Promise.all(
+    files.map(async (file) => ({
+      version: Number(file.slice(0, 4)),
+      name: file.replace(/\.sql$/, ''),
+      sql: await readFile(new URL(file, dir), 'utf8'),
+    })),
+  );
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${m.name} breaks the numbering: expected ${String(i + 1).padStart(4, '0')}`);
+  });
+  return migrations;
+}
+
+/**
+ * Applies pending migrations, each in one transaction with its version row. A transaction-scoped
+ * advisory lock per schema makes concurrent runners (two processes starting at once) take turns;
+ * the loser then sees the version row and skips.
+ */
+export async function migrate(db: Db, migrations?: Migration[]): Promise<number[]> {
+  const all = migrations ?? (await loadMigrations());
+  const lock = `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.schema_migrations'))`;
+  await db.transaction(async (tx) => {
+    await tx.query(lock);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+  });
+  const applied: number[] = [];
+  for (const m of all) {
+    const ran = await db.transaction(async (tx) => {
+      await tx.query(lock);
+      const done = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
+      if (done.length > 0) return false;
+      await tx.exec(m.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      return true;
+    });
+    if (ran) applied.push(m.version);
+  }
+  return applied;
+}

@@ -1,0 +1,86 @@
+// Row types of the tables in migrations/, and the stored shape of a plan.
+import type { SerializedError } from '../errors/index.ts';
+
+export type WorkflowStatus = 'planned' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type StepStatus = 'running' | 'scheduled' | 'succeeded' | 'failed' | 'cancelled';
+
+export const terminalStatuses: ReadonlySet<WorkflowStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+
+export interface RetryPolicy {
+  max_attempts?: number;
+  backoff_ms?: number;
+  backoff_rate?: number;
+}
+
+export interface PlanStep {
+  id: string;
+  agent: string;
+  input: Record<string, unknown>;
+  depends_on: string[];
+  timeout_ms?: number;
+  retry?: RetryPolicy;
+  description?: string;
+}
+
+export interface Plan {
+  steps: PlanStep[];
+}
+
+export interface WorkflowRow {
+  id: string;
+  description: string | null;
+  status: WorkflowStatus;
+  plan: Plan;
+  input: Record<string, unknown>;
+  checkpoint_data: Record<string, unknown>;
+  last_checkpoint: Date | null;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  error: SerializedError | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface StepRow {
+  workflow_id: string;
+  step_id: string;
+  attempt: number;
+  agent: string;
+  status: StepStatus;
+  input: Record<string, unknown> | null;
+  output: Record<string, unknown> | null;
+  error: SerializedError | null;
+  idempotency_key: string;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface EventRow {
+  id: number;
+  workflow_id: string;
+  type: string;
+  step_id: string | null;
+  attempt: number | null;
+  data: Record<string, unknown>;
+  created_at: Date;
+}
+
+/** A step attempt written when it is dispatched (or scheduled for a retry). */
+export interface NewStep {
+  step_id: string;
+  attempt: number;
+  agent: string;
+  status: 'running' | 'scheduled';
+  input: Record<string, unknown>;
+  idempotency_key: string;
+}
+
+export interface NewEvent {
+  type: string;
+  step_id?: string;
+  attempt?: number;
+  data?: Record<string, unknown>;
+}

@@ -1,0 +1,2 @@
+export { createRegistry } from './metrics.ts';
+export { loggerOptions, redactPaths, redactUrl } from './logger.ts';

@@ -1,0 +1,27 @@
+import type { FastifyServerOptions } from 'fastify';
+
+// Paths pino blanks out wherever they appear in a log line: credentials never reach the logs.
+export const redactPaths = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'headers.authorization',
+  'databaseUrl',
+  'config.databaseUrl',
+  '*.password',
+  '*.apiKey',
+  '*.token',
+];
+
+export function loggerOptions(level: string, service: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    base: { service },
+    redact: { paths: redactPaths, censor: '[redacted]' },
+  };
+}
+
+/** postgres://user:secret@host/db -> postgres://user:***@host/db, for printing where things are. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createPgDb, loadMigrations, migrate, store, type Db } from '../../services/state/index.ts';
+import { dropSchema, testDatabases, testDatabaseUrl, uniqueSchema } from '../helpers/db.ts';
+
+const plan = { steps: [{ id: 'a', agent: 'x', input: { n: 1 }, depends_on: [] }, { id: 'b', agent: 'x', input: {}, depends_on: ['a'] }] };
+
+async function open(t: (typeof testDatabases)[number]): Promise<Db> {
+  const db = await t.open();
+  onTestFinished(() => db.close());
+  return db;
+}
+
+async function newWorkflow(db: Db, owner = 'me'): Promise<string> {
+  const id = randomUUID();
+  await store.insertWorkflow(db, {
+    id, description: 'd', status: 'running', plan, input: { files: [1, 2] }, owner, leaseMs: 60_000,
+    steps: [{ step_id: 'a', attempt: 1, agent: 'x', status: 'running', input: { n: 1 }, idempotency_key: `${id}:a:1` }],
+    events: [{ type: 'workflow_started' }, { type: 'step_started', step_id: 'a', attempt: 1 }],
+  });
+  return id;
+}
+
+describe.each(testDatabases)('state on $name', (t) => {
+  it('applies migrations once and records them', async () => {
+    const db = await open(t);
+    expect(await migrate(db)).toEqual([]);
+    const rows = await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+    expect(rows.map((r) => r.version)).toEqual((await loadMigrations()).map((m) => m.version));
+  });
+
+  it('rolls a failing migration back whole', async () => {
+    const db = await open(t);
+    const bad = [...(await loadMigrations()), { version: 2, name: '0002_bad', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' }];
+    await expect(migrate(db, bad)).rejects.toThrow(/no_such_function/);
+    const tables = await db.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done' AND table_schema = current_schema()");
+    expect(tables).toHaveLength(0);
+    expect(await db.query('SELECT 1 FROM schema_migrations WHERE version = 2')).toHaveLength(0);
+  });
+
+  it('stores JSON as objects and arrays, not as strings', async () => {
+    const db = await open(t);
+    const id = await newWorkflow(db);
+    const wf = await store.getWorkflow(db, id);
+    expect(wf?.plan).toEqual(plan);
+    expect(wf?.input).toEqual({ files: [1, 2] });
+    const steps = await store.getSteps(db, id);
+    expect(steps).toMatchObject([{ step_id: 'a', attempt: 1, status: 'running', input: { n: 1 } }]);
+    const events = await store.listEvents(db, id, 0);
+    expect(events.map((e) => e.type)).toEqual(['workflow_started', 'step_started']);
+    expect(typeof events[0]!.id).toBe('number');
+  });
+
+  it('commits a finished step, its checkpoint and the next attempt in one statement', async () => {
+    const db = await open(t);
+    const id = await newWorkflow(db);
+    const ok = await store.commitProgress(db, {
+      workflowId: id, owner: 'me', leaseMs: 60_000,
+      step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { list: [1, 'two'] } },
+      checkpoint: { a: { list: [1, 'two'] } },
+      newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running', input: { from: [1] }, idempotency_key: `${id}:b:1` }],
+      events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1 }, { type: 'step_started', step_id: 'b', attempt: 1 }],
+    });
+    expect(ok).toBe(true);
+    const wf = await store.getWorkflow(db, id);
+    expect(wf?.checkpoint_data).toEqual({ a: { list: [1, 'two'] } });
+    expect(wf?.last_checkpoint).toBeInstanceOf(Date);
+    const steps = await store.getSteps(db, id);
+    expect(steps.map((s) => [s.step_id, s.status, s.output])).toEqual([['a', 'succeeded', { list: [1, 'two'] }], ['b', 'running', null]]);
+  });
+
+  it('writes nothing when the lease belongs to someone else', async () => {
+    const db = await open(t);
+    const id = await newWorkflow(db, 'other');
+    const ok = await store.commitProgress(db, {
+      workflowId: id, owner: 'me', leaseMs: 60_000,
+      step: { stepId: 'a', attempt: 1, status: 'succeeded', output: {} },
+      checkpoint: { a: {} },
+      events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1 }],
+    });
+    expect(ok).toBe(false);
+    expect((await store.getSteps(db, id))[0]?.status).toBe('running');
+    expect((await store.getWorkflow(db, id))?.checkpoint_data).toEqual({});
+    expect(await store.listEvents(db, id, 0)).toHaveLength(2);
+  });
+
+  it('finishing releases the lease and sets the final status', async () => {
+    const db = await open(t);
+    const id = await newWorkflow(db);
+    await store.commitProgress(db, {
+      workflowId: id, owner: 'me', leaseMs: 60_000,
+      step: { stepId: 'a', attempt: 1, status: 'failed', error: { code: 'AGENT_TASK_FAILED', message: 'no', retryable: false } },
+      final: { status: 'failed', error: { code: 'STEPS_FAILED', message: 'step a failed', retryable: false } },
+    });
+    const wf = await store.getWorkflow(db, id);
+    expect(wf).toMatchObject({ status: 'failed', lease_owner: null, error: { code: 'STEPS_FAILED' } });
+    expect(wf?.finished_at).toBeInstanceOf(Date);
+  });
+
+  it('claims expired leases once, skipping live ones', async () => {
+    const db = await open(t);
+    const expired = await newWorkflow(db, 'dead');
+    const live = await newWorkflow(db, 'alive');
+    await db.query("UPDATE workflows SET lease_expires_at = now() - interval '1 second' WHERE id = $1", [expired]);
+    const claimed = await store.claimExpired(db, 'me', 60_000, 100);
+    const mine = claimed.map((w) => w.id);
+    expect(mine).toContain(expired);
+    expect(mine).not.toContain(live);
+    const again = await store.claimExpired(db, 'other', 60_000, 100);
+    expect(again.map((w) => w.id)).not.toContain(expired);
+    expect((await store.listEvents(db, expired, 0)).at(-1)).toMatchObject({ type: 'workflow_recovered', data: { owner: 'me', previous_owner: 'dead' } });
+  });
+
+  it('cancels a running workflow and its attempts', async () => {
+    const db = await open(t);
+    const id = await newWorkflow(db);
+    const row = await store.cancelWorkflow(db, id, 'asked');
+    expect(row?.status).toBe('cancelled');
+    expect((await store.getSteps(db, id))[0]?.status).toBe('cancelled');
+    expect(await store.cancelWorkflow(db, id, 'again')).toBeNull();
+  });
+
+  it('pages through workflows by status with a keyset cursor', async () => {
+    const db = await open(t);
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await newWorkflow(db));
+    const first = await store.listWorkflows(db, { status: 'running', limit: 3 });
+    expect(first).toHaveLength(3);
+    const last = first.at(-1)!;
+    const second = await store.listWorkflows(db, { status: 'running', limit: 3, after: { createdAt: last.created_at, id: last.id } });
+    expect(second).toHaveLength(2);
+    expect(new Set([...first, ...second].map((w) => w.id))).toEqual(new Set(ids));
+    expect(await store.listWorkflows(db, { status: 'succeeded', limit: 3 })).toHaveLength(0);
+  });
+});
+
+describe('migrations on postgres from two processes at once', () => {
+  it('applies each migration exactly once', async () => {
+    const schema = uniqueSchema('mig');
+    onTestFinished(() => dropSchema(schema));
+    // Two pools are two sets of server sessions: to Postgres, the same as two processes.
+    const [a, b] = await Promise.all([1, 2].map(() => createPgDb({ connectionString: testDatabaseUrl, schema, poolSize: 2 })));
+    onTestFinished(async () => { await a!.close(); await b!.close(); });
+    const [ra, rb] = await Promise.all([migrate(a!), migrate(b!)]);
+    const all = (await loadMigrations()).map((m) => m.version);
+    expect([...ra, ...rb].sort()).toEqual(all);
+    const rows = await a!.query('SELECT version FROM schema_migrations');
+    expect(rows).toHaveLength(all.length);
+  });
+});

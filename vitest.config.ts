@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Integration and e2e tests share one Postgres; each names its own rows, so files may run in parallel.
+    pool: 'forks',
+  },
+});
