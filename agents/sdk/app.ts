@@ -6,7 +6,7 @@ import { Type, type Static } from 'typebox';
 import Value from 'typebox/value';
 import { AppError, serializeError } from '../../services/errors/index.ts';
 import { errorBody, errorHandlerPlugin, healthPlugin } from '../../services/http/index.ts';
-import { createRegistry, loggerOptions } from '../../services/telemetry/index.ts';
+import { createRegistry, serverLogOptions } from '../../services/telemetry/index.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import type { AgentContext, AgentDefinition } from './types.ts';
 
@@ -42,9 +42,8 @@ const ExecuteBody = Type.Object(
 /** Builds the Fastify service for one agent; never listens (main.ts does). */
 export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAppOptions = {}): FastifyInstance {
   const app = Fastify({
-    logger: loggerOptions(options.logLevel ?? 'info', `agent-${definition.name}`),
+    ...serverLogOptions(options.logLevel ?? 'info', `agent-${definition.name}`),
     bodyLimit: options.bodyLimitBytes ?? 1_048_576,
-    disableRequestLogging: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const store = options.idempotencyStore ?? createMemoryIdempotencyStore(options.idempotencyMaxEntries ?? 10_000);

@@ -1,2 +1,2 @@
 export { createRegistry } from './metrics.ts';
-export { loggerOptions, redactPaths, redactUrl } from './logger.ts';
+export { loggerOptions, redactPaths, redactUrl, serverLogOptions } from './logger.ts';

@@ -1,4 +1,4 @@
-import type { FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyServerOptions } from 'fastify';
 
 // Paths pino blanks out wherever they appear in a log line: credentials never reach the logs.
 export const redactPaths = [
@@ -24,4 +24,12 @@ export function loggerOptions(level: string, service: string): FastifyServerOpti
 /** postgres://user:secret@host/db -> postgres://user:***@host/db, for printing where things are. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+/**
+ * Logger options for a service. Per-request lines are off: at hundreds of calls a second they cost
+ * more than the work; errors are still logged by the error handler.
+ */
+export function serverLogOptions(level: string, service: string): Pick<FastifyServerOptions, 'logger' | 'logController'> {
+  return { logger: loggerOptions(level, service), logController: new LogController({ disableRequestLogging: true }) };
 }

@@ -1,0 +1,56 @@
+/** A thin client of the orchestrator API for the CLI. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  constructor(status: number, body: Record<string, unknown>) {
+    super(typeof body.message === 'string' ? `${String(body.code ?? status)}: ${body.message}` : `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export async function api(baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+  let res: Response;
+  try {
+    res = await fetch(baseUrl + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (err) {
+    throw new Error(`cannot reach the orchestrator at ${baseUrl} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is it running? (npm start)`);
+  }
+  const text = await res.text();
+  const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  if (!res.ok) throw new ApiError(res.status, json);
+  return json;
+}
+
+export interface SseEvent {
+  id: string;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** Reads a text/event-stream until it ends, yielding each event. */
+export async function* followEvents(baseUrl: string, taskId: string, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+  const res = await fetch(`${baseUrl}/tasks/${taskId}/events`, { headers: { accept: 'text/event-stream' }, ...(signal ? { signal } : {}) });
+  if (!res.ok || !res.body) throw new ApiError(res.status, (await res.json().catch(() => ({}))) as Record<string, unknown>);
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of res.body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let cut: number;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const fields: Record<string, string> = {};
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) continue;
+        const i = line.indexOf(':');
+        if (i > 0) fields[line.slice(0, i)] = (fields[line.slice(0, i)] ?? '') + line.slice(i + 1).trimStart();
+      }
+      if (fields.data) yield { id: fields.id ?? '', event: fields.event ?? 'message', data: JSON.parse(fields.data) as Record<string, unknown> };
+    }
+  }
+}

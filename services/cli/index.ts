@@ -1,0 +1,144 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { builtInAgents } from '../../agents/index.ts';
+import { loadConfig } from '../config/index.ts';
+import { api, ApiError, followEvents } from './client.ts';
+import { ProgressDisplay } from './progress.ts';
+import { runAgents, runAll, runOrchestrator, type Running } from './roles.ts';
+
+const USAGE = `agentic-mesh — durable workflows of AI agents
+
+Run the platform:
+  agentic-mesh start                  orchestrator and the five agents in one process
+  agentic-mesh orchestrator           the orchestrator alone (port 8001)
+  agentic-mesh agent <name>           one agent (${builtInAgents.map((a) => a.name).join(', ')})
+  agentic-mesh agents                 all five agents in one process
+
+Use it (ORCHESTRATOR_URL or --url, default http://127.0.0.1:8001):
+  agentic-mesh run "<description>"    plan, run and follow with live progress
+      [--plan plan.json] [--input input.json] [--detach]
+  agentic-mesh status <task_id>       steps, attempts and timings
+  agentic-mesh resume <task_id>       resume from the last checkpoint, and follow
+  agentic-mesh cancel <task_id>
+
+Configuration is read from the environment; see docs/CONFIGURATION.md.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      url: { type: 'string' },
+      plan: { type: 'string' },
+      input: { type: 'string' },
+      detach: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 1;
+  }
+  const config = loadConfig();
+  const url = (values.url ?? config.orchestratorUrl).replace(/\/+$/, '');
+
+  switch (command) {
+    case 'start':
+      return serve(await runAll(config), config.shutdownGraceMs);
+    case 'orchestrator':
+      return serve(await runOrchestrator(config), config.shutdownGraceMs);
+    case 'agents':
+      return serve(await runAgents(builtInAgents.map((a) => a.name), config), config.shutdownGraceMs);
+    case 'agent': {
+      if (rest.length === 0) throw new Error(`name the agent: agentic-mesh agent <${builtInAgents.map((a) => a.name).join('|')}>`);
+      return serve(await runAgents(rest, config), config.shutdownGraceMs);
+    }
+    case 'run': {
+      const description = rest.join(' ').trim();
+      const body: Record<string, unknown> = {};
+      if (description) body.description = description;
+      if (values.plan) body.plan = JSON.parse(await readFile(values.plan, 'utf8'));
+      if (values.input) body.input = JSON.parse(await readFile(values.input, 'utf8'));
+      if (!body.description && !body.plan) throw new Error('give a description: agentic-mesh run "build feature X and deploy infrastructure Y"');
+      const submitted = await api(url, 'POST', '/orchestrate', body);
+      const taskId = String(submitted.task_id);
+      process.stdout.write(`task ${taskId} submitted (${url}/tasks/${taskId})\n`);
+      if (values.detach) return 0;
+      return follow(url, taskId, submitted.plan as { steps: Array<{ id: string; agent: string }> });
+    }
+    case 'status': {
+      const task = await api(url, 'GET', `/tasks/${need(rest[0], 'task_id')}`);
+      printStatus(task);
+      return task.status === 'failed' ? 1 : 0;
+    }
+    case 'resume': {
+      const id = need(rest[0], 'task_id');
+      await api(url, 'POST', `/resume/${id}`);
+      const task = await api(url, 'GET', `/tasks/${id}`);
+      process.stdout.write(`task ${id} resumed\n`);
+      if (values.detach) return 0;
+      return follow(url, id, task.plan as { steps: Array<{ id: string; agent: string }> });
+    }
+    case 'cancel': {
+      const res = await api(url, 'POST', `/tasks/${need(rest[0], 'task_id')}/cancel`, {});
+      process.stdout.write(`task ${String(res.task_id)} ${String(res.status)}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+      return 1;
+  }
+}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new Error(`missing ${what}`);
+  return value;
+}
+
+async function follow(url: string, taskId: string, plan: { steps: Array<{ id: string; agent: string }> }): Promise<number> {
+  const display = new ProgressDisplay(plan);
+  for await (const event of followEvents(url, taskId)) display.apply(event);
+  const task = await api(url, 'GET', `/tasks/${taskId}`);
+  printStatus(task);
+  return task.status === 'succeeded' ? 0 : 1;
+}
+
+function printStatus(task: Record<string, unknown>): void {
+  const steps = (task.steps ?? []) as Array<{ id: string; agent: string; status: string; attempts: Array<{ attempt: number; duration_ms: number | null; error: { message: string } | null }>; output: Record<string, unknown> | null }>;
+  const lines = [`task ${String(task.task_id)}: ${String(task.status)}`];
+  if (task.description) lines.push(`  "${String(task.description)}"`);
+  for (const s of steps) {
+    const last = s.attempts.at(-1);
+    const timing = last?.duration_ms != null ? ` ${last.duration_ms} ms` : '';
+    const summary = typeof s.output?.summary === 'string' ? ` — ${s.output.summary}` : '';
+    const error = last?.error ? ` — ${last.error.message}` : '';
+    lines.push(`  ${s.id} (${s.agent}): ${s.status}, ${s.attempts.length} attempt(s)${timing}${summary}${error}`);
+  }
+  const err = task.error as { message?: string } | null;
+  if (err?.message) lines.push(`  error: ${err.message}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Keeps a server role up until SIGINT/SIGTERM, then closes it gracefully. */
+function serve(running: Running, graceMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stdout.write(`agentic-mesh: ${signal}, shutting down\n`);
+      const force = setTimeout(() => resolve(1), graceMs + 5_000);
+      force.unref();
+      void running.close().then(() => resolve(0), () => resolve(1));
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+export function reportError(err: unknown): number {
+  if (err instanceof ApiError) process.stderr.write(`error: ${err.message}\n`);
+  else process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+}

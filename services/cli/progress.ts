@@ -1,0 +1,67 @@
+import type { SseEvent } from './client.ts';
+
+interface Row {
+  id: string;
+  agent: string;
+  status: string;
+  attempt: number;
+  detail: string;
+}
+
+const ICON: Record<string, string> = { pending: '·', running: '▶', scheduled: '↻', succeeded: '✔', failed: '✖', skipped: '-', cancelled: '■' };
+
+/**
+ * Shows a workflow's steps as its events arrive: redrawn in place on a terminal, one line per event
+ * otherwise (CI logs, pipes).
+ */
+export class ProgressDisplay {
+  private readonly rows = new Map<string, Row>();
+  private drawn = 0;
+  private status = 'running';
+  private readonly out: NodeJS.WriteStream;
+  private readonly live: boolean;
+  private readonly started = Date.now();
+
+  constructor(plan: { steps: Array<{ id: string; agent: string }> }, out: NodeJS.WriteStream = process.stdout) {
+    this.out = out;
+    this.live = Boolean(out.isTTY);
+    for (const s of plan.steps) this.rows.set(s.id, { id: s.id, agent: s.agent, status: 'pending', attempt: 0, detail: '' });
+  }
+
+  apply(e: SseEvent): void {
+    const d = e.data;
+    const step = typeof d.step_id === 'string' ? this.rows.get(d.step_id) : undefined;
+    const data = (d.data ?? {}) as Record<string, unknown>;
+    if (step) {
+      step.attempt = typeof d.attempt === 'number' ? d.attempt : step.attempt;
+      if (e.event === 'step_started') step.status = 'running';
+      if (e.event === 'step_succeeded') {
+        step.status = 'succeeded';
+        step.detail = `${String(data.duration_ms ?? '?')} ms${data.replayed ? ' (replayed)' : ''}`;
+      }
+      if (e.event === 'step_failed') {
+        const err = data.error as { message?: string } | undefined;
+        step.status = data.next_attempt ? 'scheduled' : 'failed';
+        step.detail = `${err?.message ?? 'failed'}${data.retry_in_ms !== undefined ? ` — retry in ${String(data.retry_in_ms)} ms` : ''}`;
+      }
+      if (e.event === 'step_skipped') {
+        step.status = 'skipped';
+        step.detail = `after ${String(data.because)} failed`;
+      }
+    }
+    if (e.event.startsWith('workflow_')) this.status = e.event.replace('workflow_', '');
+    if (this.live) this.redraw();
+    else this.out.write(`${new Date().toISOString()} ${e.event}${step ? ` ${step.id} (${step.agent}) #${step.attempt}` : ''}${step?.detail ? ` ${step.detail}` : ''}\n`);
+  }
+
+  private redraw(): void {
+    const width = Math.max(...[...this.rows.values()].map((r) => r.id.length + r.agent.length + 3));
+    const lines = [
+      `workflow ${this.status} — ${((Date.now() - this.started) / 1000).toFixed(1)} s`,
+      ...[...this.rows.values()].map((r) => `  ${ICON[r.status] ?? '?'} ${`${r.id} (${r.agent})`.padEnd(width)}  ${r.status.padEnd(9)} ${r.attempt > 1 ? `#${r.attempt} ` : ''}${r.detail}`),
+    ];
+    if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A`);
+    for (const line of lines) this.out.write(`\x1b[2K${line}\n`);
+    this.drawn = lines.length;
+  }
+}

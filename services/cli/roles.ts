@@ -1,0 +1,109 @@
+import type { FastifyInstance } from 'fastify';
+import { builtInAgents, findAgent } from '../../agents/index.ts';
+import { buildAgentApp } from '../../agents/sdk/index.ts';
+import type { AgentDefinition } from '../../agents/sdk/index.ts';
+import { loadConfig, type Config } from '../config/index.ts';
+import { createStaticDiscovery } from '../discovery/index.ts';
+import { buildOrchestratorApp } from '../orchestrator/app.ts';
+import { redactUrl } from '../telemetry/index.ts';
+
+export interface Running {
+  services: Array<{ name: string; url: string }>;
+  close(): Promise<void>;
+}
+
+function announce(name: string, url: string, extra = ''): void {
+  process.stdout.write(`agentic-mesh: ${name} listening on ${url}${extra}\n`);
+}
+
+function urlOf(app: FastifyInstance): string {
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('server is not listening on TCP');
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+}
+
+/** The port an agent takes: PORT when given (0 = any free port), else its entry in the discovery table. */
+function agentPort(config: Config, name: string): number {
+  if (config.port !== undefined) return config.port;
+  const url = createStaticDiscovery(config).resolve(name);
+  const port = url ? Number(new URL(url).port) : NaN;
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`no port for agent ${name}: set PORT or AGENT_URLS`);
+  return port;
+}
+
+async function listenAgent(def: AgentDefinition<any>, config: Config): Promise<{ app: FastifyInstance; url: string }> {
+  const app = buildAgentApp(def, {
+    logLevel: config.logLevel,
+    bodyLimitBytes: config.bodyLimitBytes,
+    idempotencyMaxEntries: config.idempotencyMaxEntries,
+    shutdownGraceMs: config.shutdownGraceMs,
+  });
+  await app.listen({ host: config.host, port: agentPort(config, def.name) });
+  const url = urlOf(app);
+  announce(`agent ${def.name}`, url);
+  return { app, url };
+}
+
+export async function runAgents(names: string[], config: Config): Promise<Running> {
+  const defs = names.map((n) => {
+    const def = findAgent(n);
+    if (!def) throw new Error(`unknown agent "${n}"; built-in agents: ${builtInAgents.map((a) => a.name).join(', ')}`);
+    return def;
+  });
+  const started: Array<{ app: FastifyInstance; url: string; name: string }> = [];
+  try {
+    for (const def of defs) started.push({ ...(await listenAgent(def, config)), name: def.name });
+  } catch (err) {
+    await Promise.allSettled(started.map((s) => s.app.close()));
+    throw err;
+  }
+  return {
+    services: started.map((s) => ({ name: `agent ${s.name}`, url: s.url })),
+    close: async () => {
+      await Promise.allSettled(started.map((s) => s.app.close()));
+    },
+  };
+}
+
+export async function runOrchestrator(config: Config): Promise<Running> {
+  const app = await buildOrchestratorApp(config);
+  try {
+    await app.listen({ host: config.host, port: config.port ?? config.orchestratorPort });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const url = urlOf(app);
+  const db = config.databaseUrl ? `postgres ${redactUrl(config.databaseUrl)}` : `PGlite in ${config.pgliteDataDir}`;
+  announce('orchestrator', url, ` (state: ${db}; owner ${config.orchestratorId})`);
+  return { services: [{ name: 'orchestrator', url }], close: () => app.close() };
+}
+
+/** `npm start`: the five agents and the orchestrator in one process, each on its own port. */
+export async function runAll(config: Config): Promise<Running> {
+  const agents = await runAgents(builtInAgents.map((a) => a.name), config);
+  // With PORT=0 every server took a free port: point discovery at where the agents really are.
+  const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
+  const orchestratorConfig = loadConfigWith(config, agentUrls);
+  let orchestrator: Running;
+  try {
+    orchestrator = await runOrchestrator(orchestratorConfig);
+  } catch (err) {
+    await agents.close();
+    throw err;
+  }
+  return {
+    services: [...orchestrator.services, ...agents.services],
+    close: async () => {
+      await orchestrator.close();
+      await agents.close();
+    },
+  };
+}
+
+function loadConfigWith(config: Config, agentUrls: Record<string, string>): Config {
+  return Object.freeze({ ...config, agentUrls: Object.freeze({ ...agentUrls, ...config.agentUrls }) });
+}
+
+export { loadConfig };

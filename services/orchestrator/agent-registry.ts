@@ -1,0 +1,70 @@
+import type { Discovery } from '../discovery/index.ts';
+import type { AgentProfile } from './planner/index.ts';
+import type { AgentTransport } from './transport/index.ts';
+
+export interface AgentEntry extends AgentProfile {
+  url: string | undefined;
+  status: 'up' | 'unreachable';
+  version?: string;
+  last_seen?: string;
+  error?: string;
+}
+
+/** Caches what each agent declares in GET /info (capabilities feed the planner). */
+export class AgentRegistry {
+  private readonly cache = new Map<string, { entry: AgentEntry; at: number }>();
+  private readonly discovery: Discovery;
+  private readonly transport: AgentTransport;
+  private readonly ttlMs: number;
+
+  constructor(discovery: Discovery, transport: AgentTransport, ttlMs = 30_000) {
+    this.discovery = discovery;
+    this.transport = transport;
+    this.ttlMs = ttlMs;
+  }
+
+  get discoveryKind(): string {
+    return this.discovery.kind;
+  }
+
+  names(): Set<string> {
+    return new Set(this.discovery.agents());
+  }
+
+  /** Every known agent, asking again those whose answer is older than the TTL or missing. */
+  async list(force = false): Promise<AgentEntry[]> {
+    const now = Date.now();
+    return Promise.all(
+      this.discovery.agents().map(async (name) => {
+        const cached = this.cache.get(name);
+        if (!force && cached && cached.entry.status === 'up' && now - cached.at < this.ttlMs) return cached.entry;
+        const entry = await this.fetch(name);
+        this.cache.set(name, { entry, at: now });
+        return entry;
+      }),
+    );
+  }
+
+  async profiles(): Promise<AgentProfile[]> {
+    return (await this.list()).filter((a) => a.status === 'up');
+  }
+
+  private async fetch(name: string): Promise<AgentEntry> {
+    const url = this.discovery.resolve(name);
+    try {
+      const info = await this.transport.info(name, AbortSignal.timeout(2_000));
+      return {
+        name,
+        url,
+        status: 'up',
+        description: typeof info.description === 'string' ? info.description : '',
+        capabilities: Array.isArray(info.capabilities) ? info.capabilities.filter((c): c is string => typeof c === 'string') : [],
+        ...(typeof info.version === 'string' ? { version: info.version } : {}),
+        last_seen: new Date().toISOString(),
+      };
+    } catch (err) {
+      const previous = this.cache.get(name)?.entry;
+      return { name, url, status: 'unreachable', capabilities: previous?.capabilities ?? [], error: (err as Error).message, ...(previous?.last_seen ? { last_seen: previous.last_seen } : {}) };
+    }
+  }
+}

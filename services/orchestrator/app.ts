@@ -1,0 +1,86 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Config } from '../config/index.ts';
+import { createStaticDiscovery, type Discovery } from '../discovery/index.ts';
+import { errorHandlerPlugin, healthPlugin } from '../http/index.ts';
+import { openDatabase, type Db } from '../state/index.ts';
+import { createRegistry, serverLogOptions } from '../telemetry/index.ts';
+import { AgentRegistry } from './agent-registry.ts';
+import type { OrchestratorContext } from './context.ts';
+import { Engine, WorkflowNotifier } from './engine/index.ts';
+import { createEngineMetrics } from './metrics.ts';
+import { agentRoutes } from './routes/agents.ts';
+import { eventRoutes } from './routes/events.ts';
+import { orchestrateRoutes } from './routes/orchestrate.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { createHttpTransport, type AgentTransport } from './transport/index.ts';
+
+export interface OrchestratorDeps {
+  /** A database owned by the caller (tests); otherwise one is opened from the config and closed with the app. */
+  db?: Db;
+  discovery?: Discovery;
+  transport?: AgentTransport;
+}
+
+/** Builds the orchestrator (API, engine, recovery); never listens. Recovery starts when the app is ready. */
+export async function buildOrchestratorApp(config: Config, deps: OrchestratorDeps = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...serverLogOptions(config.logLevel, 'orchestrator'),
+    bodyLimit: config.bodyLimitBytes,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  });
+
+  const db = deps.db ?? (await openDatabase(config));
+  const discovery = deps.discovery ?? createStaticDiscovery(config);
+  const transport = deps.transport ?? createHttpTransport(discovery);
+  const registry = createRegistry('orchestrator');
+  const notifier = new WorkflowNotifier();
+  const agents = new AgentRegistry(discovery, transport);
+  let engine: Engine | undefined;
+  const metrics = createEngineMetrics(registry, () => engine?.activeCount ?? 0);
+  engine = new Engine({
+    db,
+    transport,
+    owner: config.orchestratorId,
+    leaseMs: config.leaseMs,
+    recoveryIntervalMs: config.recoveryIntervalMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+    defaults: { timeoutMs: config.stepTimeoutMs, maxAttempts: config.stepMaxAttempts, backoffMs: config.retryBackoffMs, backoffRate: config.retryBackoffRate },
+    metrics,
+    notifier,
+    log: app.log,
+    knownAgents: () => agents.names(),
+  });
+  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier };
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Agentic Mesh orchestrator', version: '0.1.0', description: 'Plan, run, follow and resume durable agent workflows.' },
+      tags: [{ name: 'workflows' }, { name: 'agents' }, { name: 'ops' }],
+    },
+  });
+  await app.register(errorHandlerPlugin);
+  await app.register(healthPlugin, {
+    registry,
+    checkReady: async () => {
+      await db.query('SELECT 1');
+      return { database: db.kind, owner: config.orchestratorId };
+    },
+  });
+  await app.register(orchestrateRoutes, ctx);
+  await app.register(taskRoutes, ctx);
+  await app.register(eventRoutes, ctx);
+  await app.register(agentRoutes, ctx);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.addHook('onReady', async () => {
+    await engine.start();
+  });
+  app.addHook('onClose', async () => {
+    await engine.close();
+    await transport.close();
+    if (!deps.db) await db.close();
+  });
+  return app;
+}

@@ -1,0 +1,20 @@
+import type { Config } from '../config/index.ts';
+import type { Db } from '../state/index.ts';
+import type { AgentRegistry } from './agent-registry.ts';
+import type { Engine, WorkflowNotifier } from './engine/index.ts';
+
+/** What the routes work with; built once in app.ts. */
+export interface OrchestratorContext {
+  config: Config;
+  db: Db;
+  engine: Engine;
+  registry: AgentRegistry;
+  notifier: WorkflowNotifier;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids that cannot exist are simply not found, never a database error. */
+export function isTaskId(id: string): boolean {
+  return UUID.test(id);
+}

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyBaseLogger } from 'fastify';
+import { AppError } from '../../errors/index.ts';
+import { store, terminalStatuses, type Db, type Plan, type WorkflowRow } from '../../state/index.ts';
+import type { EngineMetrics } from '../metrics.ts';
+import type { AgentTransport } from '../transport/index.ts';
+import type { WorkflowNotifier } from './event-bus.ts';
+import { validatePlan } from './graph.ts';
+import { freshState, stateFromRows } from './step-state.ts';
+import { WorkflowRun, type RunDefaults, type WorkflowOutcome } from './workflow-run.ts';
+
+export interface EngineOptions {
+  db: Db;
+  transport: AgentTransport;
+  owner: string;
+  leaseMs: number;
+  recoveryIntervalMs: number;
+  shutdownGraceMs: number;
+  defaults: RunDefaults;
+  metrics: EngineMetrics;
+  notifier: WorkflowNotifier;
+  log: FastifyBaseLogger;
+  /** Agent names that discovery knows: plans naming others are refused. */
+  knownAgents: () => ReadonlySet<string>;
+}
+
+export interface Submission {
+  plan: Plan;
+  description: string | null;
+  input: Record<string, unknown>;
+  /** false: store the plan as 'planned' and wait for POST /execute. */
+  start: boolean;
+}
+
+/**
+ * Owns the workflows this orchestrator runs: starts them, takes over the ones whose owner died
+ * (expired leases), renews its own leases, and hands them back on shutdown.
+ */
+export class Engine {
+  private readonly runs = new Map<string, WorkflowRun>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private recovering: Promise<void> | undefined;
+  private closed = false;
+  private readonly o: EngineOptions;
+
+  constructor(options: EngineOptions) {
+    this.o = options;
+  }
+
+  get owner(): string {
+    return this.o.owner;
+  }
+
+  get activeCount(): number {
+    return this.runs.size;
+  }
+
+  isLocal(id: string): boolean {
+    return this.runs.has(id);
+  }
+
+  validate(plan: Plan): void {
+    validatePlan(plan, this.o.knownAgents());
+  }
+
+  async submit(sub: Submission): Promise<{ id: string; status: 'planned' | 'running' }> {
+    this.validate(sub.plan);
+    this.assertOpen();
+    const id = randomUUID();
+    if (!sub.start) {
+      await store.insertWorkflow(this.o.db, {
+        id, description: sub.description, status: 'planned', plan: sub.plan, input: sub.input, owner: null, leaseMs: this.o.leaseMs,
+        steps: [], events: [{ type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
+      });
+      return { id, status: 'planned' };
+    }
+    const run = this.newRun(id, sub.plan, sub.description, freshState(sub.plan.steps), new Date());
+    const ready = run.takeReadyAttempts();
+    // Workflow row, first attempts and their events: one commit, before anything is sent.
+    await store.insertWorkflow(this.o.db, {
+      id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, owner: this.o.owner, leaseMs: this.o.leaseMs,
+      steps: ready.steps, events: [{ type: 'workflow_started', data: { owner: this.o.owner, steps: sub.plan.steps.length } }, ...ready.events],
+    });
+    this.track(run);
+    return { id, status: 'running' };
+  }
+
+  /** Runs a workflow stored as 'planned'. */
+  async execute(id: string): Promise<void> {
+    this.assertOpen();
+    const row = await store.claimWorkflow(this.o.db, { id, owner: this.o.owner, leaseMs: this.o.leaseMs, from: ['planned'], onlyExpired: false, event: { type: 'workflow_started', data: { owner: this.o.owner } } });
+    if (!row) {
+      const existing = await this.mustGet(id);
+      throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`, { details: { status: existing.status } });
+    }
+    this.track(this.newRun(row.id, row.plan, row.description, freshState(row.plan.steps), new Date()));
+  }
+
+  /** Continues from the last checkpoint: a failed workflow retries what failed, an orphaned one goes on. */
+  async resume(id: string): Promise<void> {
+    this.assertOpen();
+    const existing = await this.mustGet(id);
+    if (existing.status === 'succeeded' || existing.status === 'cancelled') {
+      throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${existing.status}; nothing to resume`, { details: { status: existing.status } });
+    }
+    if (existing.status === 'planned') throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} has not started: use POST /execute/${id}`);
+    if (this.runs.has(id)) throw new AppError('WORKFLOW_BUSY', `workflow ${id} is already running on this orchestrator`);
+    const row = await store.claimWorkflow(this.o.db, { id, owner: this.o.owner, leaseMs: this.o.leaseMs, from: ['running', 'failed'], onlyExpired: true, event: { type: 'workflow_resumed', data: { owner: this.o.owner, from: existing.status } } });
+    if (!row) {
+      const now = await this.mustGet(id);
+      throw new AppError('WORKFLOW_BUSY', `workflow ${id} is ${now.status}, leased by ${now.lease_owner ?? 'nobody'} until ${now.lease_expires_at?.toISOString() ?? '-'}`, { details: { status: now.status, lease_owner: now.lease_owner } });
+    }
+    await this.adopt(row, existing.status === 'failed');
+  }
+
+  async cancel(id: string, reason: string): Promise<WorkflowRow> {
+    const row = await store.cancelWorkflow(this.o.db, id, reason);
+    if (!row) {
+      const existing = await this.mustGet(id);
+      throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${existing.status}; nothing to cancel`, { details: { status: existing.status } });
+    }
+    this.runs.get(id)?.stop('cancelled', reason);
+    this.o.metrics.workflowsTotal.inc({ status: 'cancelled' });
+    this.o.notifier.notify(id);
+    return row;
+  }
+
+  /** Resolves when the workflow reaches a final status, here or on another replica. */
+  async wait(id: string, timeoutMs: number): Promise<WorkflowOutcome | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const run = this.runs.get(id);
+      if (run) {
+        const outcome = await Promise.race([run.done, sleep(deadline - Date.now(), undefined)]);
+        if (outcome && outcome.status !== 'abandoned') return outcome;
+      }
+      const row = await store.getWorkflow(this.o.db, id);
+      if (row && terminalStatuses.has(row.status)) return undefined;
+      await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+    }
+    return undefined;
+  }
+
+  /** Claims workflows whose owner stopped renewing its lease and resumes them here. */
+  recoverExpired(): Promise<void> {
+    this.recovering ??= (async () => {
+      try {
+        const rows = await store.claimExpired(this.o.db, this.o.owner, this.o.leaseMs, 100);
+        for (const row of rows) {
+          if (this.runs.has(row.id)) continue;
+          this.o.log.info({ workflowId: row.id }, 'recovering workflow from its last checkpoint');
+          await this.adopt(row, false);
+        }
+      } catch (err) {
+        this.o.log.error({ err }, 'recovery pass failed');
+      } finally {
+        this.recovering = undefined;
+      }
+    })();
+    return this.recovering;
+  }
+
+  /** Recovery at start and periodically, and lease renewal well before expiry. */
+  start(): Promise<void> {
+    this.timers.push(setInterval(() => void this.recoverExpired(), this.o.recoveryIntervalMs).unref());
+    this.timers.push(setInterval(() => void this.renew(), Math.max(50, Math.floor(this.o.leaseMs / 3))).unref());
+    return this.recoverExpired();
+  }
+
+  /** Lets running workflows finish for the grace period, then hands the rest to other replicas. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.recovering;
+    const running = [...this.runs.values()];
+    await Promise.race([Promise.allSettled(running.map((r) => r.done)), sleep(this.o.shutdownGraceMs)]);
+    const left = [...this.runs.keys()];
+    for (const run of this.runs.values()) run.stop('abandoned', 'orchestrator shutting down');
+    await store.releaseLeases(this.o.db, this.o.owner, left).catch((err: unknown) => this.o.log.error({ err }, 'could not release leases'));
+  }
+
+  private async renew(): Promise<void> {
+    const ids = [...this.runs.keys()];
+    try {
+      const kept = new Set(await store.renewLeases(this.o.db, this.o.owner, ids, this.o.leaseMs));
+      for (const id of ids) {
+        if (!kept.has(id)) this.runs.get(id)?.stop('abandoned', 'lease lost or workflow no longer running');
+      }
+    } catch (err) {
+      this.o.log.error({ err }, 'lease renewal failed');
+    }
+  }
+
+  private async adopt(row: WorkflowRow, reopenFailed: boolean): Promise<void> {
+    const rows = await store.getSteps(this.o.db, row.id);
+    const run = this.newRun(row.id, row.plan, row.description, stateFromRows(row.plan.steps, rows, reopenFailed), row.started_at ?? new Date());
+    this.track(run);
+  }
+
+  private newRun(id: string, plan: Plan, description: string | null, steps: ReturnType<typeof freshState>, startedAt: Date): WorkflowRun {
+    const o = this.o;
+    return new WorkflowRun({
+      deps: { db: o.db, transport: o.transport, owner: o.owner, leaseMs: o.leaseMs, defaults: o.defaults, metrics: o.metrics, notifier: o.notifier, log: o.log },
+      id, plan, description: description ?? undefined, steps, startedAt,
+    });
+  }
+
+  private track(run: WorkflowRun): void {
+    this.runs.set(run.id, run);
+    void run.done.then(() => this.runs.delete(run.id));
+    run.start().catch((err: unknown) => {
+      this.o.log.error({ err, workflowId: run.id }, 'workflow start failed; leaving it to recovery');
+      run.stop('abandoned', `start failed: ${(err as Error).message}`);
+    });
+  }
+
+  private async mustGet(id: string): Promise<WorkflowRow> {
+    const row = await store.getWorkflow(this.o.db, id);
+    if (!row) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
+    return row;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new AppError('SHUTTING_DOWN', 'orchestrator is shutting down');
+  }
+}

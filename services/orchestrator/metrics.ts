@@ -1,0 +1,30 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface EngineMetrics {
+  workflowsTotal: Counter<'status'>;
+  workflowDuration: Histogram<'status'>;
+  agentCalls: Counter<'agent' | 'status'>;
+  agentCallDuration: Histogram<'agent'>;
+}
+
+export function createEngineMetrics(registry: Registry, activeWorkflows: () => number): EngineMetrics {
+  new Gauge({ name: 'workflows_active', help: 'Workflows this orchestrator is running now', registers: [registry], collect() { this.set(activeWorkflows()); } });
+  return {
+    workflowsTotal: new Counter({ name: 'workflows_total', help: 'Workflows that reached a final status', labelNames: ['status'], registers: [registry] }),
+    workflowDuration: new Histogram({
+      name: 'workflow_duration_seconds',
+      help: 'Time from start to final status',
+      labelNames: ['status'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+      registers: [registry],
+    }),
+    agentCalls: new Counter({ name: 'agent_calls_total', help: 'Calls to agents by outcome', labelNames: ['agent', 'status'], registers: [registry] }),
+    agentCallDuration: new Histogram({
+      name: 'agent_call_duration_seconds',
+      help: 'Time of a call to an agent, as the orchestrator sees it',
+      labelNames: ['agent'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+  };
+}

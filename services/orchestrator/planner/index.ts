@@ -1,0 +1,1 @@
+export { matchAgent, planFromDescription, stem, tokens, type AgentProfile } from './rule-planner.ts';

@@ -1,0 +1,8 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { OrchestratorContext } from '../context.ts';
+
+export const agentRoutes: FastifyPluginAsync<OrchestratorContext> = async (app, ctx) => {
+  app.get('/agents', {
+    schema: { tags: ['agents'], summary: 'Known agents: where they answer, whether they are up, what they declare' },
+  }, async () => ({ discovery: ctx.registry.discoveryKind, agents: await ctx.registry.list(true) }));
+};

@@ -1,0 +1,60 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { AppError } from '../../errors/index.ts';
+import { store } from '../../state/index.ts';
+import { isTaskId, type OrchestratorContext } from '../context.ts';
+import { CancelBody, ErrorReply, ListQuery, ObjectReply, TaskParams } from '../schemas.ts';
+import { taskSummary, taskView } from '../task-view.ts';
+
+export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { db, engine } = ctx;
+
+  const notFound = (id: string) => new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
+
+  app.get('/tasks/:task_id', {
+    schema: { tags: ['workflows'], summary: 'Status, each step with its attempts and timings, and the checkpoint', params: TaskParams, response: { 200: ObjectReply, 404: ErrorReply } },
+  }, async (request) => {
+    const id = request.params.task_id;
+    const wf = isTaskId(id) ? await store.getWorkflow(db, id) : null;
+    if (!wf) throw notFound(id);
+    return taskView(wf, await store.getSteps(db, id));
+  });
+
+  app.get('/tasks', {
+    schema: { tags: ['workflows'], summary: 'Tasks, newest first, optionally by status; follow next_cursor for more', querystring: ListQuery, response: { 200: ObjectReply, 400: ErrorReply } },
+  }, async (request) => {
+    const { status, limit, cursor } = request.query;
+    const after = cursor ? decodeCursor(cursor) : undefined;
+    const rows = await store.listWorkflows(db, { ...(status ? { status } : {}), limit: limit + 1, ...(after ? { after } : {}) });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      tasks: page.map(taskSummary),
+      next_cursor: rows.length > limit && last ? encodeCursor(last.created_at, last.id) : null,
+    };
+  });
+
+  app.post('/tasks/:task_id/cancel', {
+    schema: { tags: ['workflows'], summary: 'Cancel a planned or running task', params: TaskParams, body: Type.Optional(CancelBody), response: { 200: ObjectReply, 404: ErrorReply, 409: ErrorReply } },
+  }, async (request) => {
+    const id = request.params.task_id;
+    if (!isTaskId(id)) throw notFound(id);
+    const row = await engine.cancel(id, request.body?.reason ?? 'cancelled by request');
+    return { task_id: id, status: row.status, error: row.error };
+  });
+};
+
+function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [ts, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  const createdAt = new Date(ts ?? '');
+  if (!id || !isTaskId(id) || Number.isNaN(createdAt.getTime())) {
+    throw new AppError('VALIDATION_FAILED', 'querystring/cursor is not a cursor this API returned');
+  }
+  return { createdAt, id };
+}

@@ -1,0 +1,63 @@
+import { Type } from 'typebox';
+
+// Route schemas: they validate requests and generate the OpenAPI document (GET /openapi.json).
+
+export const ErrorReply = Type.Object(
+  { statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) },
+  { $id: 'ErrorReply', description: 'Every error: a stable code and a message naming the problem' },
+);
+
+/** A JSON object reply; its fields are described in docs/API.md. */
+export const ObjectReply = Type.Object({}, { additionalProperties: true });
+
+const StepId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Unique within the plan' });
+
+export const PlanStepSchema = Type.Object(
+  {
+    id: StepId,
+    agent: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }),
+    input: Type.Record(Type.String(), Type.Unknown(), { default: {}, description: 'May use {{steps.<id>.output.<path>}} of a dependency' }),
+    depends_on: Type.Array(StepId, { default: [], maxItems: 200 }),
+    description: Type.Optional(Type.String({ maxLength: 2000 })),
+    timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
+    retry: Type.Optional(
+      Type.Object(
+        {
+          max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
+          backoff_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
+          backoff_rate: Type.Optional(Type.Number({ minimum: 1, maximum: 10 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const PlanSchema = Type.Object({ steps: Type.Array(PlanStepSchema, { minItems: 1, maxItems: 200 }) }, { additionalProperties: false });
+
+export const OrchestrateBody = Type.Object(
+  {
+    description: Type.Optional(Type.String({ minLength: 1, maxLength: 10_000 })),
+    plan: Type.Optional(PlanSchema),
+    input: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Given to every planned step' })),
+    wait: Type.Optional(Type.Boolean({ description: 'Answer with the finished result instead of 202' })),
+    execute: Type.Optional(Type.Boolean({ description: 'false: only plan; run later with POST /execute/:task_id' })),
+  },
+  { additionalProperties: false },
+);
+
+export const TaskParams = Type.Object({ task_id: Type.String({ minLength: 1, maxLength: 64 }) });
+
+export const WaitBody = Type.Union([Type.Object({ wait: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), Type.Null()]);
+
+export const CancelBody = Type.Union([Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }), Type.Null()]);
+
+export const ListQuery = Type.Object(
+  {
+    status: Type.Optional(Type.Union(['planned', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)))),
+    limit: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);

@@ -1,0 +1,68 @@
+import type { Plan, StepRow, WorkflowRow } from '../state/index.ts';
+import { ancestorsOf } from './engine/index.ts';
+
+/** GET /tasks/:id: the workflow, each plan step with its attempts, and the checkpoint. */
+export function taskView(wf: WorkflowRow, rows: StepRow[]) {
+  const byStep = new Map<string, StepRow[]>();
+  for (const r of rows) byStep.set(r.step_id, [...(byStep.get(r.step_id) ?? []), r]);
+  const statuses = stepStatuses(wf.plan, byStep, wf.status);
+  return {
+    task_id: wf.id,
+    description: wf.description,
+    status: wf.status,
+    error: wf.error,
+    created_at: wf.created_at,
+    started_at: wf.started_at,
+    finished_at: wf.finished_at,
+    last_checkpoint: wf.last_checkpoint,
+    lease: wf.lease_owner ? { owner: wf.lease_owner, expires_at: wf.lease_expires_at } : null,
+    input: wf.input,
+    steps: wf.plan.steps.map((def) => {
+      const attempts = byStep.get(def.id) ?? [];
+      const last = attempts.at(-1);
+      return {
+        id: def.id,
+        agent: def.agent,
+        depends_on: def.depends_on,
+        status: statuses.get(def.id),
+        output: last?.status === 'succeeded' ? last.output : null,
+        attempts: attempts.map((a) => ({
+          attempt: a.attempt,
+          status: a.status,
+          idempotency_key: a.idempotency_key,
+          started_at: a.started_at,
+          finished_at: a.finished_at,
+          duration_ms: a.started_at && a.finished_at ? a.finished_at.getTime() - a.started_at.getTime() : null,
+          error: a.error,
+        })),
+      };
+    }),
+    checkpoint: wf.checkpoint_data,
+    plan: wf.plan,
+  };
+}
+
+function stepStatuses(plan: Plan, byStep: Map<string, StepRow[]>, wfStatus: string): Map<string, string> {
+  const ancestors = ancestorsOf(plan.steps);
+  const out = new Map<string, string>();
+  for (const def of plan.steps) out.set(def.id, byStep.get(def.id)?.at(-1)?.status ?? 'pending');
+  for (const def of plan.steps) {
+    if (out.get(def.id) !== 'pending') continue;
+    if ([...(ancestors.get(def.id) ?? [])].some((a) => out.get(a) === 'failed')) out.set(def.id, 'skipped');
+    else if (wfStatus === 'cancelled') out.set(def.id, 'cancelled');
+  }
+  return out;
+}
+
+export function taskSummary(wf: WorkflowRow) {
+  return {
+    task_id: wf.id,
+    description: wf.description,
+    status: wf.status,
+    error: wf.error,
+    created_at: wf.created_at,
+    started_at: wf.started_at,
+    finished_at: wf.finished_at,
+    last_checkpoint: wf.last_checkpoint,
+  };
+}

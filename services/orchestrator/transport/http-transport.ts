@@ -1,0 +1,66 @@
+import { Agent, request } from 'undici';
+import { AppError, errorFromSerialized, type SerializedError } from '../../errors/index.ts';
+import type { Discovery } from '../../discovery/index.ts';
+import type { AgentReply, AgentRequest, AgentTransport } from './types.ts';
+
+export function createHttpTransport(discovery: Discovery, options: { connectionsPerAgent?: number } = {}): AgentTransport {
+  // Keep-alive pool shared by every call: connection setup would otherwise dominate short steps.
+  const dispatcher = new Agent({ connections: options.connectionsPerAgent ?? 128, keepAliveTimeout: 30_000, pipelining: 1 });
+
+  function urlOf(agent: string): string {
+    const base = discovery.resolve(agent);
+    if (!base) throw new AppError('AGENT_UNAVAILABLE', `no instance of agent "${agent}" is known to ${discovery.kind} discovery`);
+    return base;
+  }
+
+  async function send(agent: string, path: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }, signal: AbortSignal) {
+    const url = urlOf(agent) + path;
+    try {
+      const res = await request(url, { ...init, signal, dispatcher, headers: { 'content-type': 'application/json', ...init.headers } });
+      const text = await res.body.text();
+      let body: Record<string, unknown> = {};
+      try {
+        body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+      } catch {
+        throw new AppError('AGENT_ERROR', `agent "${agent}" answered ${res.statusCode} with a body that is not JSON`);
+      }
+      return { statusCode: res.statusCode, body, replayed: res.headers['idempotent-replayed'] === 'true' };
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      if (signal.aborted) throw signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`);
+      // Unreachable, reset or closed mid-call: another attempt (or instance) may succeed.
+      const code = (err as { code?: string }).code ?? '';
+      throw new AppError('AGENT_UNAVAILABLE', `agent "${agent}" at ${url} cannot be reached: ${code || (err as Error).message}`, { cause: err });
+    }
+  }
+
+  return {
+    name: 'http',
+    async call(agent: string, req: AgentRequest, signal: AbortSignal): Promise<AgentReply> {
+      const res = await send(agent, '/execute', { method: 'POST', body: JSON.stringify(req), headers: { 'idempotency-key': req.idempotency_key } }, signal);
+      if (res.statusCode === 200 && res.body.status === 'succeeded') {
+        const decision = res.body.decision === 'approved' || res.body.decision === 'rejected' ? res.body.decision : undefined;
+        return {
+          output: (res.body.output ?? {}) as Record<string, unknown>,
+          ...(decision ? { decision } : {}),
+          ...(typeof res.body.duration_ms === 'number' ? { durationMs: res.body.duration_ms } : {}),
+          replayed: res.replayed,
+        };
+      }
+      const failure = res.body.failure as SerializedError | undefined;
+      if (failure && typeof failure.code === 'string') throw errorFromSerialized(failure);
+      const message = typeof res.body.message === 'string' ? res.body.message : `status ${res.statusCode}`;
+      throw new AppError(res.statusCode >= 500 || res.statusCode === 429 ? 'AGENT_ERROR' : 'AGENT_TASK_FAILED', `agent "${agent}" answered ${res.statusCode}: ${message}`, {
+        retryable: res.statusCode >= 500 || res.statusCode === 429,
+      });
+    },
+    async info(agent: string, signal: AbortSignal) {
+      const res = await send(agent, '/info', { method: 'GET' }, signal);
+      if (res.statusCode !== 200) throw new AppError('AGENT_ERROR', `agent "${agent}" /info answered ${res.statusCode}`);
+      return res.body;
+    },
+    async close() {
+      await dispatcher.close();
+    },
+  };
+}

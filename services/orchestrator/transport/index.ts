@@ -1,0 +1,2 @@
+export { createHttpTransport } from './http-transport.ts';
+export type { AgentReply, AgentRequest, AgentTransport } from './types.ts';
