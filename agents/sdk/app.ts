@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { Type, type Static } from 'typebox';
 import Value from 'typebox/value';
 import { AppError, serializeError } from '../../services/errors/index.ts';
-import { errorBody, errorHandlerPlugin, healthPlugin } from '../../services/http/index.ts';
+import { errorBody, errorHandlerPlugin, healthPlugin, useStrictBodies } from '../../services/http/index.ts';
 import { createRegistry, serverLogOptions } from '../../services/telemetry/index.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import type { AgentContext, AgentDefinition } from './types.ts';
@@ -46,6 +46,7 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
     bodyLimit: options.bodyLimitBytes ?? 1_048_576,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  useStrictBodies(app);
   const store = options.idempotencyStore ?? createMemoryIdempotencyStore(options.idempotencyMaxEntries ?? 10_000);
   const registry = createRegistry(`agent-${definition.name}`);
   const requests = new Counter({ name: 'agent_requests_total', help: 'Execute calls by outcome', labelNames: ['agent', 'status'], registers: [registry] });

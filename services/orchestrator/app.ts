@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Config } from '../config/index.ts';
 import { createStaticDiscovery, type Discovery } from '../discovery/index.ts';
-import { errorHandlerPlugin, healthPlugin } from '../http/index.ts';
+import { errorHandlerPlugin, healthPlugin, useStrictBodies } from '../http/index.ts';
 import { openDatabase, type Db } from '../state/index.ts';
 import { createRegistry, serverLogOptions } from '../telemetry/index.ts';
 import { AgentRegistry } from './agent-registry.ts';
@@ -27,9 +27,9 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const app = Fastify({
     ...serverLogOptions(config.logLevel, 'orchestrator'),
     bodyLimit: config.bodyLimitBytes,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   });
 
+  useStrictBodies(app);
   const db = deps.db ?? (await openDatabase(config));
   const discovery = deps.discovery ?? createStaticDiscovery(config);
   const transport = deps.transport ?? createHttpTransport(discovery);

@@ -1,0 +1,119 @@
+import path from 'node:path';
+import ts from 'typescript';
+import { ambientDeclarations, packageImports } from './ambient-modules.ts';
+import type { InputFile } from './input-files.ts';
+import { scriptKindOf } from './lint-rules.ts';
+import { declarationRoot, nodeTypeRoot, typescriptLibDir } from './toolchain-paths.ts';
+
+/** Virtual folder the given files are mounted under; nothing on disk is read from it. */
+export const VIRTUAL_ROOT = '/__mesh__';
+const AMBIENT_FILE = `${VIRTUAL_ROOT}/__mesh_ambient__.d.ts`;
+
+/**
+ * Options for checking code handed to an agent: strict, modern ESM. Bundler resolution accepts
+ * `./x`, `./x.js` and `./x.ts` alike, so code is judged on its types rather than on which
+ * import-extension convention its author's build uses.
+ */
+export const checkOptions: Readonly<ts.CompilerOptions> = Object.freeze({
+  strict: true,
+  target: ts.ScriptTarget.ES2024,
+  lib: nodeTypeRoot ? ['lib.es2024.d.ts'] : ['lib.es2024.d.ts', 'lib.dom.d.ts'],
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  moduleDetection: ts.ModuleDetectionKind.Force,
+  allowImportingTsExtensions: true,
+  resolveJsonModule: true,
+  allowJs: true,
+  checkJs: false,
+  jsx: ts.JsxEmit.Preserve,
+  noEmit: true,
+  skipLibCheck: true,
+  noFallthroughCasesInSwitch: true,
+  types: nodeTypeRoot ? ['node'] : [],
+  typeRoots: nodeTypeRoot ? [nodeTypeRoot] : [],
+});
+
+// Lib and @types declaration files never change while the process runs, and parsing them is most
+// of the cost of a program, so their SourceFiles are shared by every program built here (the same
+// reuse the language service's document registry relies on).
+const declarationCache = new Map<string, ts.SourceFile>();
+
+function isReadableDeclaration(fileName: string): boolean {
+  const inRoot = fileName.startsWith(`${declarationRoot}/`) || fileName.startsWith(`${typescriptLibDir}/`);
+  return inRoot && /(?:\.d\.[cm]?ts|\/package\.json)$/.test(fileName);
+}
+
+function isUnder(dir: string, root: string): boolean {
+  return dir === root || dir.startsWith(`${root}/`);
+}
+
+function createHost(virtual: ReadonlyMap<string, string>): ts.CompilerHost {
+  const virtualDirs = new Set<string>();
+  for (const fileName of virtual.keys()) {
+    for (let dir = path.posix.dirname(fileName); dir !== '/'; dir = path.posix.dirname(dir)) virtualDirs.add(dir);
+  }
+  return {
+    getSourceFile(fileName, languageVersionOrOptions) {
+      const text = virtual.get(fileName);
+      if (text !== undefined) return ts.createSourceFile(fileName, text, languageVersionOrOptions, true, scriptKindOf(fileName));
+      if (!isReadableDeclaration(fileName)) return undefined;
+      const opts = typeof languageVersionOrOptions === 'object' ? languageVersionOrOptions : { languageVersion: languageVersionOrOptions };
+      const key = `${fileName}\0${opts.languageVersion}\0${opts.impliedNodeFormat ?? ''}`;
+      let sourceFile = declarationCache.get(key);
+      if (!sourceFile) {
+        const content = ts.sys.readFile(fileName);
+        if (content === undefined) return undefined;
+        sourceFile = ts.createSourceFile(fileName, content, languageVersionOrOptions, false);
+        declarationCache.set(key, sourceFile);
+      }
+      return sourceFile;
+    },
+    getDefaultLibFileName: (options) => ts.getDefaultLibFilePath(options),
+    getDefaultLibLocation: () => typescriptLibDir,
+    writeFile: () => undefined,
+    getCurrentDirectory: () => VIRTUAL_ROOT,
+    getCanonicalFileName: (fileName) => fileName,
+    useCaseSensitiveFileNames: () => true,
+    getNewLine: () => '\n',
+    fileExists: (fileName) => virtual.has(fileName) || (isReadableDeclaration(fileName) && ts.sys.fileExists(fileName)),
+    readFile: (fileName) => virtual.get(fileName) ?? (isReadableDeclaration(fileName) ? ts.sys.readFile(fileName) : undefined),
+    directoryExists: (dir) =>
+      virtualDirs.has(dir) || ((isUnder(dir, declarationRoot) || isUnder(dir, typescriptLibDir)) && ts.sys.directoryExists(dir)),
+    getDirectories: (dir) => (isUnder(dir, declarationRoot) ? ts.sys.getDirectories(dir) : []),
+    realpath: (fileName) => fileName,
+  };
+}
+
+export interface InMemoryProgram {
+  program: ts.Program;
+  /** The program's SourceFile for each root file, by the path the caller gave, in path order. */
+  roots: Array<{ path: string; sourceFile: ts.SourceFile }>;
+}
+
+/**
+ * Builds a type-checked program over `files` without touching the disk except for lib and @types
+ * declarations. `isRoot` picks the files to check; the others (JSON, other sources) stay importable.
+ */
+export function createInMemoryProgram(files: readonly InputFile[], isRoot: (path: string) => boolean): InMemoryProgram {
+  const virtual = new Map<string, string>();
+  for (const file of files) virtual.set(`${VIRTUAL_ROOT}/${file.path}`, file.content);
+  const rootPaths = files.filter((f) => isRoot(f.path)).map((f) => f.path);
+  const rootNames = rootPaths.map((p) => `${VIRTUAL_ROOT}/${p}`);
+  const ambient = ambientDeclarations(packageImports(files), rootPaths.some((p) => /\.[jt]sx$/.test(p)));
+  if (ambient) {
+    virtual.set(AMBIENT_FILE, ambient);
+    rootNames.push(AMBIENT_FILE);
+  }
+  const program = ts.createProgram({ rootNames, options: checkOptions, host: createHost(virtual) });
+  const roots = rootPaths.flatMap((p) => {
+    const sourceFile = program.getSourceFile(`${VIRTUAL_ROOT}/${p}`);
+    return sourceFile ? [{ path: p, sourceFile }] : [];
+  });
+  return { program, roots };
+}
+
+/** The caller's path for a program file name, or undefined for lib and generated files. */
+export function inputPathOf(fileName: string): string | undefined {
+  if (!fileName.startsWith(`${VIRTUAL_ROOT}/`) || fileName === AMBIENT_FILE) return undefined;
+  return fileName.slice(VIRTUAL_ROOT.length + 1);
+}

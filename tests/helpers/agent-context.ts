@@ -1,0 +1,18 @@
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import type { AgentContext } from '../../agents/sdk/index.ts';
+
+/** An AgentContext for calling an agent's execute() directly: silent logger, live signal, no dependencies. */
+export function fakeContext(partial: Partial<AgentContext> = {}): AgentContext {
+  return {
+    taskId: `task-${randomUUID()}`,
+    stepId: 'step-1',
+    attempt: 1,
+    idempotencyKey: randomUUID(),
+    description: undefined,
+    dependencies: {},
+    signal: new AbortController().signal,
+    log: pino({ level: 'silent' }),
+    ...partial,
+  };
+}
