@@ -21,7 +21,7 @@ export const errorCodes = {
   AGENT_INPUT_INVALID: { statusCode: 400, retryable: false },
   IDEMPOTENCY_CONFLICT: { statusCode: 409, retryable: false },
   STEP_TIMEOUT: { statusCode: 504, retryable: true },
-  DEPENDENCY_FAILED: { statusCode: 424, retryable: false },
+  STEPS_FAILED: { statusCode: 424, retryable: false },
   CANCELLED: { statusCode: 409, retryable: false },
   LEASE_LOST: { statusCode: 409, retryable: false },
   SHUTTING_DOWN: { statusCode: 503, retryable: true },
