@@ -118,7 +118,7 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
       log: log.child({ idempotencyKey: body.idempotency_key }),
     };
     // The e2e suite reads this line to prove no key ever runs the handler twice.
-    ctx.log.info({ agent: definition.name, idempotencyKey: body.idempotency_key, event: 'handler_started' }, 'handler started');
+    ctx.log.info({ agent: definition.name, event: 'handler_started' }, 'handler started');
     const meta = { agent: definition.name, idempotency_key: body.idempotency_key };
     try {
       const output = await definition.execute(body.input, ctx);

@@ -1,0 +1,50 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { runCli, startProcess } from '../helpers/processes.ts';
+
+describe('npm start and the CLI (child processes, PGlite)', () => {
+  it('starts everything in one process; `run` follows a workflow to the end and `status` shows it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mesh-cli-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const platform = await startProcess(['start'], { PGLITE_DATA_DIR: join(dir, 'pg'), LOG_LEVEL: 'warn' }, 6);
+    expect(Object.keys(platform.urls).sort()).toEqual(['agent cicd', 'agent code-review', 'agent documentation', 'agent feature-dev', 'agent infrastructure', 'orchestrator']);
+    const url = platform.urls.orchestrator!;
+    expect(platform.stdout()).toContain('(state: PGlite in');
+
+    const input = join(dir, 'input.json');
+    await writeFile(input, JSON.stringify({ files: [{ path: 'src/a.ts', content: 'export const answer: number = 42;\n' }] }));
+    const run = await runCli(['run', 'review the code and write api docs', '--input', input, '--url', url], {});
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const taskId = /task ([0-9a-f-]{36}) submitted/.exec(run.stdout)?.[1];
+    expect(taskId).toBeTruthy();
+    // Not a terminal: one line per event, then the final status.
+    expect(run.stdout).toMatch(/step_succeeded code-review \(code-review\) #1/);
+    expect(run.stdout).toMatch(/step_succeeded documentation \(documentation\) #1/);
+    expect(run.stdout).toContain(`task ${taskId}: succeeded`);
+
+    const status = await runCli(['status', taskId!, '--url', url], {});
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/code-review \(code-review\): succeeded, 1 attempt\(s\) \d+ ms — /);
+
+    const again = await runCli(['resume', taskId!, '--url', url], {});
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('WORKFLOW_FINISHED');
+
+    const unplannable = await runCli(['run', 'bake a cake', '--url', url], {});
+    expect(unplannable.code).toBe(1);
+    expect(unplannable.stderr).toMatch(/UNPLANNABLE: no agent can do "bake a cake"/);
+
+    platform.child.kill('SIGTERM');
+    const code = await new Promise((resolve) => platform.child.once('exit', resolve));
+    expect(code).toBe(0);
+  }, 90_000);
+
+  it('a bad configuration stops start-up naming the variable', async () => {
+    const res = await runCli(['orchestrator'], { STEP_TIMEOUT_MS: 'soon' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('STEP_TIMEOUT_MS="soon" must be integer');
+  });
+});

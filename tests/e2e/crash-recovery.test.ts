@@ -1,0 +1,79 @@
+import { describe, expect, it, onTestFinished } from 'vitest';
+import pg from 'pg';
+import { dropSchema, testDatabaseUrl, uniqueSchema } from '../helpers/db.ts';
+import { poll } from '../helpers/poll.ts';
+import { startProcess } from '../helpers/processes.ts';
+
+const files = [
+  { path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return a + b;\n}\n' },
+  { path: 'src/math.test.ts', content: "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { add } from './math.ts';\n\ntest('adds', () => {\n  assert.equal(add(2, 3), 5);\n});\n" },
+];
+
+// review -> (typecheck+test, typecheck+lint) -> docs: the cicd steps take seconds, so there is a
+// finished step and steps in flight when the orchestrator is killed.
+const plan = {
+  steps: [
+    { id: 'review', agent: 'code-review', input: { files } },
+    { id: 'ci-test', agent: 'cicd', input: { files, steps: ['typecheck', 'test'] }, depends_on: ['review'] },
+    { id: 'ci-lint', agent: 'cicd', input: { files, steps: ['typecheck', 'lint'] }, depends_on: ['review'] },
+    { id: 'docs', agent: 'documentation', input: { files }, depends_on: ['ci-test', 'ci-lint'] },
+  ],
+};
+
+async function json(url: string, init?: RequestInit): Promise<Record<string, any>> {
+  const res = await fetch(url, { ...init, headers: { 'content-type': 'application/json' } });
+  return (await res.json()) as Record<string, any>;
+}
+
+describe('crash recovery (child processes, real Postgres)', () => {
+  it('finishes a workflow after SIGKILL of its orchestrator, never running a handler twice for a key', async () => {
+    const schema = uniqueSchema('e2e');
+    const admin = new pg.Client({ connectionString: testDatabaseUrl });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    onTestFinished(() => dropSchema(schema));
+    const databaseUrl = `${testDatabaseUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+
+    const agents = await startProcess(['agents'], { LOG_LEVEL: 'info' }, 5);
+    const agentUrls = Object.entries(agents.urls).map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`).join(',');
+    const env = { DATABASE_URL: databaseUrl, AGENT_URLS: agentUrls, LEASE_MS: '2000', RECOVERY_INTERVAL_MS: '300', LOG_LEVEL: 'warn' };
+
+    const first = await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'e2e-first' }, 1);
+    const api1 = first.urls.orchestrator!;
+    const { task_id } = await json(`${api1}/orchestrate`, { method: 'POST', body: JSON.stringify({ plan }) });
+    expect(task_id).toMatch(/^[0-9a-f-]{36}$/);
+
+    // Kill it once review has finished and the cicd steps are in flight.
+    await poll(async () => {
+      const task = await json(`${api1}/tasks/${task_id}`);
+      const byId = Object.fromEntries(task.steps.map((s: { id: string; status: string }) => [s.id, s.status]));
+      return byId.review === 'succeeded' && (byId['ci-test'] === 'running' || byId['ci-lint'] === 'running');
+    }, { timeoutMs: 30_000, label: 'review done and a cicd step running', intervalMs: 20 });
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+
+    const second = await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'e2e-second' }, 1);
+    const api2 = second.urls.orchestrator!;
+    const done = await poll(async () => {
+      const task = await json(`${api2}/tasks/${task_id}`);
+      return task.status === 'succeeded' || task.status === 'failed' ? task : undefined;
+    }, { timeoutMs: 60_000, label: 'workflow to finish on the second orchestrator', intervalMs: 100 });
+    expect(done.status).toBe('succeeded');
+    expect(done.steps.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    expect(done.steps[1].output.passed).toBe(true);
+    expect(done.checkpoint.docs.markdown).toContain('add(a: number, b: number): number');
+
+    // Every handler ran at most once per idempotency key, and each step exactly once overall.
+    const started = agents.stdout().split('\n').filter((l) => l.includes('"handler_started"')).map((l) => JSON.parse(l).idempotencyKey as string);
+    const ofTask = started.filter((k) => k.startsWith(task_id));
+    expect(new Set(ofTask).size).toBe(ofTask.length);
+    expect(ofTask.sort()).toEqual(['ci-lint', 'ci-test', 'docs', 'review'].map((s) => `${task_id}:${s}:1`));
+
+    // The second orchestrator took the workflow over and got the in-flight results by replay.
+    const res = await fetch(`${api2}/tasks/${task_id}/events`);
+    const text = await res.text();
+    expect(text).toContain('"previous_owner":"e2e-first"');
+    expect(text).toMatch(/"replayed":true/);
+  }, 120_000);
+});
