@@ -19,6 +19,11 @@ export const healthPlugin = fp<HealthOptions>(
     app.addHook('preClose', async () => {
       closing = true;
     });
+    // Answers still going out during shutdown close their connection, or close() would wait for
+    // the client's keep-alive to time out.
+    app.addHook('onSend', async (_request, reply) => {
+      if (closing) void reply.header('connection', 'close');
+    });
     app.get('/health', { schema: { tags: ['ops'], response: { 200: HealthReply } } }, async () => ({ status: 'ok' }));
     app.get('/ready', { schema: { tags: ['ops'], response: { 200: HealthReply, 503: HealthReply } } }, async (_req, reply) => {
       if (closing) return reply.status(503).send({ status: 'shutting_down' });

@@ -1,0 +1,76 @@
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { builtInAgents } from '../../agents/index.ts';
+import { buildAgentApp } from '../../agents/sdk/index.ts';
+import { metricValue } from '../helpers/metrics.ts';
+
+// One suite every agent passes: the protocol of docs/AGENT_PROTOCOL.md.
+const samples: Record<string, Record<string, unknown>> = {
+  'feature-dev': { spec: 'Create slugify(text: string): string that lowercases and dashes a title' },
+  'code-review': { files: [{ path: 'src/a.ts', content: 'export const a: number = 1;\n' }] },
+  infrastructure: { task: 'deploy a redis cache' },
+  cicd: { files: [{ path: 'src/a.ts', content: 'export const a: number = 1;\n' }], steps: ['lint'] },
+  documentation: { files: [{ path: 'src/a.ts', content: '/** The answer. */\nexport const a: number = 42;\n' }] },
+};
+
+function envelope(key: string, input: Record<string, unknown>) {
+  return { idempotency_key: key, task_id: 't-1', step_id: 's-1', attempt: 1, input, context: { dependencies: {} }, timeout_ms: 60_000 };
+}
+
+describe('every built-in agent has a contract sample', () => {
+  it('names match the list', () => {
+    expect(builtInAgents.map((a) => a.name).sort()).toEqual(Object.keys(samples).sort());
+  });
+});
+
+describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %s', (name, definition) => {
+  function app() {
+    const a = buildAgentApp(definition, { logLevel: 'silent' });
+    onTestFinished(() => a.close());
+    return a;
+  }
+
+  it('describes itself on GET /info and answers health, ready and metrics', async () => {
+    const a = app();
+    const info = (await a.inject({ url: '/info' })).json();
+    expect(info).toMatchObject({ name, protocol: '1' });
+    expect(info.capabilities.length).toBeGreaterThan(2);
+    expect(info.capabilities.every((c: unknown) => typeof c === 'string' && c.length > 0)).toBe(true);
+    expect((await a.inject({ url: '/health' })).statusCode).toBe(200);
+    expect((await a.inject({ url: '/ready' })).statusCode).toBe(200);
+    expect((await a.inject({ url: '/metrics' })).body).toContain('process_cpu_seconds_total');
+  });
+
+  it('refuses a malformed envelope with 400 naming the field', async () => {
+    const res = await app().inject({ method: 'POST', url: '/execute', payload: { task_id: 't', step_id: 's', attempt: 1, input: {} } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('idempotency_key') });
+  });
+
+  it('says clearly when the input gives it nothing to work on', async () => {
+    const res = await app().inject({ method: 'POST', url: '/execute', payload: envelope('empty-1', {}) });
+    expect([400, 422]).toContain(res.statusCode);
+    expect(['AGENT_TASK_FAILED', 'AGENT_INPUT_INVALID']).toContain(res.json().code);
+    expect(res.json().message.length).toBeGreaterThan(10);
+  });
+
+  it('does real work on a sample and replays a repeated key without running again', async () => {
+    const a = app();
+    const first = await a.inject({ method: 'POST', url: '/execute', payload: envelope('key-1', samples[name]!) });
+    expect(first.statusCode, first.body).toBe(200);
+    const body = first.json();
+    expect(body).toMatchObject({ status: 'succeeded', idempotency_key: 'key-1', agent: name });
+    expect(typeof body.output.summary).toBe('string');
+
+    const again = await a.inject({ method: 'POST', url: '/execute', payload: envelope('key-1', samples[name]!) });
+    expect(again.statusCode).toBe(200);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(body);
+    const metrics = (await a.inject({ url: '/metrics' })).body;
+    expect(metricValue(metrics, 'agent_idempotent_replays_total', { agent: name })).toBe(1);
+    expect(metricValue(metrics, 'agent_handler_duration_seconds_count', { agent: name })).toBe(1);
+
+    const conflict = await a.inject({ method: 'POST', url: '/execute', payload: envelope('key-1', { ...samples[name]!, extra: 1 }) });
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.json().code).toBe('IDEMPOTENCY_CONFLICT');
+  }, 30_000);
+});
