@@ -25,7 +25,6 @@ const EnvSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
   WAIT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 600_000, description: 'Longest a wait:true request is held' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000 }),
-  CICD_STEP_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   IDEMPOTENCY_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 10_000 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -55,7 +54,6 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly waitTimeoutMs: number;
   readonly shutdownGraceMs: number;
-  readonly cicdStepTimeoutMs: number;
   readonly idempotencyMaxEntries: number;
   readonly logLevel: string;
 }
@@ -99,7 +97,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     waitTimeoutMs: e.WAIT_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
-    cicdStepTimeoutMs: e.CICD_STEP_TIMEOUT_MS,
     idempotencyMaxEntries: e.IDEMPOTENCY_MAX_ENTRIES,
     logLevel: e.LOG_LEVEL,
   });

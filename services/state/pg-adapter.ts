@@ -20,6 +20,9 @@ export async function createPgDb(options: PgOptions): Promise<Db> {
     await admin.connect();
     try {
       await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    } catch (err) {
+      // IF NOT EXISTS is not atomic: a concurrent creator can still win with a unique violation.
+      if ((err as { code?: string }).code !== '23505' && (err as { code?: string }).code !== '42P06') throw err;
     } finally {
       await admin.end();
     }
