@@ -1,0 +1,103 @@
+// npm run bench: workflows through the HTTP API on real Postgres. Prints its figures; asserts nothing.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Pool } from 'undici';
+
+const env = process.env;
+const databaseUrl = env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const workflows = Number(env.BENCH_WORKFLOWS ?? 2000);
+const concurrency = Number(env.BENCH_CONCURRENCY ?? 100);
+const lowConcurrency = Number(env.BENCH_LOW_CONCURRENCY ?? 10);
+const parallelRuns = Number(env.BENCH_PARALLEL_RUNS ?? 20);
+
+const diamond = {
+  steps: [
+    { id: 'a', agent: 'bench-step', input: { n: 1 } },
+    { id: 'b', agent: 'bench-step', input: { n: 2 }, depends_on: ['a'] },
+    { id: 'c', agent: 'bench-step', input: { n: 3 }, depends_on: ['a'] },
+    { id: 'd', agent: 'bench-step', input: { n: 4 }, depends_on: ['b', 'c'] },
+  ],
+};
+const parallelPlan = { steps: [{ id: 'x', agent: 'bench-sleep', input: { ms: 200 } }, { id: 'y', agent: 'bench-sleep', input: { ms: 200 } }] };
+const sequentialPlan = { steps: [{ id: 'x', agent: 'bench-sleep', input: { ms: 200 } }, { id: 'y', agent: 'bench-sleep', input: { ms: 200 }, depends_on: ['x'] }] };
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function peakRssMiB(pid: number): string {
+  try {
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return hwm ? (Number(hwm[1]) / 1024).toFixed(0) : 'n/a';
+  } catch {
+    return 'n/a';
+  }
+}
+
+async function run(client: Pool, plan: object, n: number, c: number) {
+  const latencies: number[] = [];
+  let failed = 0;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: Math.min(c, n) }, async () => {
+    while (next < n) {
+      next++;
+      const t0 = performance.now();
+      const res = await client.request({ method: 'POST', path: '/orchestrate', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plan, wait: true }) });
+      const body = (await res.body.json()) as { status?: string };
+      latencies.push(performance.now() - t0);
+      if (res.statusCode !== 200 || body.status !== 'succeeded') failed++;
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { n, c, seconds, perSecond: n / seconds, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length, failed };
+}
+
+const fmt = (r: Awaited<ReturnType<typeof run>>) =>
+  `${r.n} workflows at concurrency ${r.c}: ${r.perSecond.toFixed(0)} workflows/s, latency p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${r.failed ? `, ${r.failed} FAILED` : ''}`;
+
+async function main() {
+  const schema = `bench_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const url = `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./platform.ts', import.meta.url))], {
+    env: { ...env, DATABASE_URL: url, DATABASE_POOL_SIZE: env.DATABASE_POOL_SIZE ?? '20' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const base = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`bench platform exited ${code}`)));
+    });
+    const client = new Pool(base, { connections: concurrency, keepAliveTimeout: 60_000 });
+    console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; Postgres ${(await admin.query('SHOW server_version')).rows[0].server_version} on the same machine`);
+    await run(client, diamond, Math.min(200, workflows), Math.min(20, concurrency)); // warm-up: JIT, pools, caches
+    console.log(`diamond A -> (B, C) -> D through POST /orchestrate {wait: true}, agents answering at once:`);
+    console.log(`  ${fmt(await run(client, diamond, workflows, concurrency))}`);
+    console.log(`  ${fmt(await run(client, diamond, Math.min(workflows, 1000), lowConcurrency))}`);
+    console.log(`  orchestrator + agents process: peak RSS ${peakRssMiB(child.pid!)} MiB`);
+    const par = await run(client, parallelPlan, parallelRuns, 1);
+    const seq = await run(client, sequentialPlan, parallelRuns, 1);
+    console.log(`two branches of 200 ms agents, ${parallelRuns} runs each, one at a time:`);
+    console.log(`  parallel ${par.mean.toFixed(0)} ms, sequential ${seq.mean.toFixed(0)} ms: ${(100 * (1 - par.mean / seq.mean)).toFixed(0)}% less time in parallel`);
+    await client.close();
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  }
+}
+
+await main();
