@@ -1,12 +1,13 @@
 // The system under test, as its own process: the orchestrator on Postgres and the bench agents,
 // each on its own loopback port, as `npm start` runs them.
+import type { FastifyInstance } from 'fastify';
 import { buildAgentApp } from '../../agents/sdk/index.ts';
 import { loadConfig } from '../../services/config/index.ts';
 import { buildOrchestratorApp } from '../../services/orchestrator/app.ts';
 import { sleepAgent, stepAgent } from './agents.ts';
 
 const urls: string[] = [];
-const apps = [];
+const apps: FastifyInstance[] = [];
 for (const def of [stepAgent, sleepAgent]) {
   const app = buildAgentApp(def, { logLevel: 'warn', idempotencyMaxEntries: 50_000 });
   await app.listen({ host: '127.0.0.1', port: 0 });
