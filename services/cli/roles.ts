@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import { builtInAgents, findAgent } from '../../agents/index.ts';
-import { buildAgentApp } from '../../agents/sdk/index.ts';
+import { buildAgentApp, createRedisIdempotencyStore } from '../../agents/sdk/index.ts';
 import type { AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { createStaticDiscovery } from '../discovery/index.ts';
@@ -32,8 +33,13 @@ function agentPort(config: Config, name: string): number {
   return port;
 }
 
-async function listenAgent(def: AgentDefinition<any>, config: Config): Promise<{ app: FastifyInstance; url: string }> {
+async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Redis | undefined): Promise<{ app: FastifyInstance; url: string }> {
+  // With Redis, answers outlive the process and are shared by every replica of the agent.
+  const store = redis
+    ? createRedisIdempotencyStore(redis, { prefix: `mesh:idem:${def.name}:`, ttlMs: config.idempotencyTtlMs, pendingTtlMs: config.stepTimeoutMs + 60_000 })
+    : undefined;
   const app = buildAgentApp(def, {
+    ...(store ? { idempotencyStore: store } : {}),
     logLevel: config.logLevel,
     bodyLimitBytes: config.bodyLimitBytes,
     idempotencyMaxEntries: config.idempotencyMaxEntries,
@@ -52,17 +58,20 @@ export async function runAgents(names: string[], config: Config): Promise<Runnin
     return def;
   });
   const started: Array<{ app: FastifyInstance; url: string; name: string }> = [];
-  try {
-    for (const def of defs) started.push({ ...(await listenAgent(def, config)), name: def.name });
-  } catch (err) {
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
+  const closeAll = async () => {
     await Promise.allSettled(started.map((s) => s.app.close()));
+    redis?.disconnect();
+  };
+  try {
+    for (const def of defs) started.push({ ...(await listenAgent(def, config, redis)), name: def.name });
+  } catch (err) {
+    await closeAll();
     throw err;
   }
   return {
     services: started.map((s) => ({ name: `agent ${s.name}`, url: s.url })),
-    close: async () => {
-      await Promise.allSettled(started.map((s) => s.app.close()));
-    },
+    close: closeAll,
   };
 }
 

@@ -14,6 +14,8 @@ const EnvSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'Postgres; PGlite when unset' })),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
   PGLITE_DATA_DIR: Type.String({ default: './.data/pg', description: "PGlite data directory, or 'memory://'" }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis; in-process stores when unset' })),
+  IDEMPOTENCY_TTL_MS: Type.Integer({ minimum: 1000, default: 86_400_000, description: 'How long agents keep finished answers in Redis' }),
   AGENT_URLS: Type.String({ default: '', description: 'name=url,... overrides of the static discovery table' }),
   AGENT_HOST: Type.String({ default: '127.0.0.1', description: 'Host of the static discovery table' }),
   STEP_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 300_000 }),
@@ -43,6 +45,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
   readonly pgliteDataDir: string;
+  readonly redisUrl: string | undefined;
+  readonly idempotencyTtlMs: number;
   readonly agentUrls: Readonly<Record<string, string>>;
   readonly agentHost: string;
   readonly stepTimeoutMs: number;
@@ -86,6 +90,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     pgliteDataDir: e.PGLITE_DATA_DIR,
+    redisUrl: e.REDIS_URL,
+    idempotencyTtlMs: e.IDEMPOTENCY_TTL_MS,
     agentUrls: Object.freeze(parseAgentUrls(e.AGENT_URLS)),
     agentHost: e.AGENT_HOST,
     stepTimeoutMs: e.STEP_TIMEOUT_MS,
