@@ -106,7 +106,9 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
   async function runHandler(body: Static<typeof ExecuteBody>, log: FastifyInstance['log']): Promise<StoredResponse> {
     const started = performance.now();
     const signals = [shutdown.signal];
-    if (body.timeout_ms) signals.push(AbortSignal.timeout(body.timeout_ms));
+    const deadline = new AbortController();
+    const timer = body.timeout_ms ? setTimeout(() => deadline.abort(new AppError('STEP_TIMEOUT', `deadline of ${body.timeout_ms} ms passed`)), body.timeout_ms) : undefined;
+    if (timer) signals.push(deadline.signal);
     const ctx: AgentContext = {
       taskId: body.task_id,
       stepId: body.step_id,
@@ -130,6 +132,7 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
       if (!(err instanceof AppError)) ctx.log.error({ err }, 'handler failed');
       return { statusCode: appErr.statusCode, body: { ...errorBody(appErr), ...meta, status: 'failed', failure: serializeError(appErr) } };
     } finally {
+      clearTimeout(timer);
       duration.observe({ agent: definition.name }, (performance.now() - started) / 1000);
     }
   }

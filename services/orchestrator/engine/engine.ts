@@ -132,7 +132,7 @@ export class Engine {
     while (Date.now() < deadline) {
       const run = this.runs.get(id);
       if (run) {
-        const outcome = await Promise.race([run.done, sleep(deadline - Date.now(), undefined)]);
+        const outcome = await raceDeadline(run.done, deadline - Date.now());
         if (outcome && outcome.status !== 'abandoned') return outcome;
       }
       const row = await store.getWorkflow(this.o.db, id);
@@ -174,7 +174,7 @@ export class Engine {
     for (const t of this.timers) clearInterval(t);
     await this.recovering;
     const running = [...this.runs.values()];
-    await Promise.race([Promise.allSettled(running.map((r) => r.done)), sleep(this.o.shutdownGraceMs)]);
+    await raceDeadline(Promise.allSettled(running.map((r) => r.done)), this.o.shutdownGraceMs);
     const left = [...this.runs.keys()];
     for (const run of this.runs.values()) run.stop('abandoned', 'orchestrator shutting down');
     await store.releaseLeases(this.o.db, this.o.owner, left).catch((err: unknown) => this.o.log.error({ err }, 'could not release leases'));
@@ -223,5 +223,15 @@ export class Engine {
 
   private assertOpen(): void {
     if (this.closed) throw new AppError('SHUTTING_DOWN', 'orchestrator is shutting down');
+  }
+}
+
+/** The promise's value, or undefined once `ms` pass; the timer is cleared either way. */
+async function raceDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([promise, sleep(Math.max(0, ms), undefined, { signal: timer.signal })]);
+  } finally {
+    timer.abort();
   }
 }

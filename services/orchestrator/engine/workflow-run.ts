@@ -165,7 +165,11 @@ export class WorkflowRun {
     s.startedAt ??= new Date();
     const attempt = s.attempt;
     const timeoutMs = s.def.timeout_ms ?? this.deps.defaults.timeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
+    // A timer cleared when the call ends: AbortSignal.timeout would keep every deadline (minutes
+    // long) alive in memory at hundreds of calls a second.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    const timeout = deadline.signal;
     const started = performance.now();
     const agent = s.def.agent;
     let reply: AgentReply;
@@ -189,6 +193,8 @@ export class WorkflowRun {
       this.deps.metrics.agentCalls.inc({ agent, status: timeout.aborted ? 'timeout' : 'failed' });
       this.deps.metrics.agentCallDuration.observe({ agent }, (performance.now() - started) / 1000);
       return this.onFailure(s, serializeError(error));
+    } finally {
+      clearTimeout(timer);
     }
     this.deps.metrics.agentCalls.inc({ agent, status: 'succeeded' });
     this.deps.metrics.agentCallDuration.observe({ agent }, (performance.now() - started) / 1000);
