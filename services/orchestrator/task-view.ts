@@ -7,14 +7,7 @@ export function taskView(wf: WorkflowRow, rows: StepRow[]) {
   for (const r of rows) byStep.set(r.step_id, [...(byStep.get(r.step_id) ?? []), r]);
   const statuses = stepStatuses(wf.plan, byStep, wf.status);
   return {
-    task_id: wf.id,
-    description: wf.description,
-    status: wf.status,
-    error: wf.error,
-    created_at: wf.created_at,
-    started_at: wf.started_at,
-    finished_at: wf.finished_at,
-    last_checkpoint: wf.last_checkpoint,
+    ...taskSummary(wf),
     lease: wf.lease_owner ? { owner: wf.lease_owner, expires_at: wf.lease_expires_at } : null,
     input: wf.input,
     steps: wf.plan.steps.map((def) => {

@@ -56,10 +56,6 @@ export class Engine {
     return this.runs.size;
   }
 
-  isLocal(id: string): boolean {
-    return this.runs.has(id);
-  }
-
   validate(plan: Plan): void {
     validatePlan(plan, this.o.knownAgents());
   }

@@ -111,10 +111,6 @@ export class WorkflowRun {
     this.resolveDone({ status, error: { code: status === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST', message: reason, retryable: false }, results: this.results() });
   }
 
-  get isStopped(): boolean {
-    return this.stopped;
-  }
-
   results(): StepResult[] {
     return this.plan.steps.map((def) => {
       const s = this.steps.get(def.id)!;
