@@ -38,25 +38,42 @@ export const checkOptions: Readonly<ts.CompilerOptions> = Object.freeze({
 // reuse the language service's document registry relies on).
 const declarationCache = new Map<string, ts.SourceFile>();
 
-function isReadableDeclaration(fileName: string): boolean {
-  const inRoot = fileName.startsWith(`${declarationRoot}/`) || fileName.startsWith(`${typescriptLibDir}/`);
-  return inRoot && /(?:\.d\.[cm]?ts|\/package\.json)$/.test(fileName);
-}
-
 function isUnder(dir: string, root: string): boolean {
   return dir === root || dir.startsWith(`${root}/`);
 }
 
-function createHost(virtual: ReadonlyMap<string, string>): ts.CompilerHost {
+/** What one program reads: its own files in memory, and from disk only declarations. */
+export interface VirtualProgramInput {
+  /** File contents by absolute virtual path; nothing else under these folders exists. */
+  files: ReadonlyMap<string, string>;
+  rootNames: readonly string[];
+  /** Defaults to `checkOptions`. */
+  options?: Readonly<ts.CompilerOptions>;
+  /** The program's current directory; defaults to `VIRTUAL_ROOT`. */
+  currentDirectory?: string;
+  /**
+   * Folders, besides the TypeScript lib folder, whose .d.ts and package.json files may be read;
+   * defaults to the node_modules that holds @types.
+   */
+  declarationDirs?: readonly string[];
+}
+
+function createHost(virtual: ReadonlyMap<string, string>, currentDirectory: string, declarationDirs: readonly string[]): ts.CompilerHost {
   const virtualDirs = new Set<string>();
   for (const fileName of virtual.keys()) {
     for (let dir = path.posix.dirname(fileName); dir !== '/'; dir = path.posix.dirname(dir)) virtualDirs.add(dir);
   }
+  const inDeclarationDir = (p: string) => declarationDirs.some((root) => isUnder(p, root));
+  const isReadableDeclaration = (fileName: string) =>
+    (inDeclarationDir(fileName) || isUnder(fileName, typescriptLibDir)) && /(?:\.d\.[cm]?ts|\/package\.json)$/.test(fileName);
   return {
     getSourceFile(fileName, languageVersionOrOptions) {
       const text = virtual.get(fileName);
       if (text !== undefined) return ts.createSourceFile(fileName, text, languageVersionOrOptions, true, scriptKindOf(fileName));
       if (!isReadableDeclaration(fileName)) return undefined;
+      // Of what can differ between programs, only the target and the module format change how a
+      // declaration file parses (module detection treats .d.ts files alike under every option), so
+      // programs with different options still share one SourceFile per key.
       const opts = typeof languageVersionOrOptions === 'object' ? languageVersionOrOptions : { languageVersion: languageVersionOrOptions };
       const key = `${fileName}\0${opts.languageVersion}\0${opts.impliedNodeFormat ?? ''}`;
       let sourceFile = declarationCache.get(key);
@@ -71,17 +88,22 @@ function createHost(virtual: ReadonlyMap<string, string>): ts.CompilerHost {
     getDefaultLibFileName: (options) => ts.getDefaultLibFilePath(options),
     getDefaultLibLocation: () => typescriptLibDir,
     writeFile: () => undefined,
-    getCurrentDirectory: () => VIRTUAL_ROOT,
+    getCurrentDirectory: () => currentDirectory,
     getCanonicalFileName: (fileName) => fileName,
     useCaseSensitiveFileNames: () => true,
     getNewLine: () => '\n',
     fileExists: (fileName) => virtual.has(fileName) || (isReadableDeclaration(fileName) && ts.sys.fileExists(fileName)),
     readFile: (fileName) => virtual.get(fileName) ?? (isReadableDeclaration(fileName) ? ts.sys.readFile(fileName) : undefined),
-    directoryExists: (dir) =>
-      virtualDirs.has(dir) || ((isUnder(dir, declarationRoot) || isUnder(dir, typescriptLibDir)) && ts.sys.directoryExists(dir)),
-    getDirectories: (dir) => (isUnder(dir, declarationRoot) ? ts.sys.getDirectories(dir) : []),
+    directoryExists: (dir) => virtualDirs.has(dir) || ((inDeclarationDir(dir) || isUnder(dir, typescriptLibDir)) && ts.sys.directoryExists(dir)),
+    getDirectories: (dir) => (inDeclarationDir(dir) ? ts.sys.getDirectories(dir) : []),
     realpath: (fileName) => fileName,
   };
+}
+
+/** A program over in-memory files that touches the disk only for lib and package declarations. */
+export function createVirtualProgram(input: VirtualProgramInput): ts.Program {
+  const { files, rootNames, options = checkOptions, currentDirectory = VIRTUAL_ROOT, declarationDirs = [declarationRoot] } = input;
+  return ts.createProgram({ rootNames, options, host: createHost(files, currentDirectory, declarationDirs) });
 }
 
 export interface InMemoryProgram {
@@ -104,7 +126,7 @@ export function createInMemoryProgram(files: readonly InputFile[], isRoot: (path
     virtual.set(AMBIENT_FILE, ambient);
     rootNames.push(AMBIENT_FILE);
   }
-  const program = ts.createProgram({ rootNames, options: checkOptions, host: createHost(virtual) });
+  const program = createVirtualProgram({ files: virtual, rootNames });
   const roots = rootPaths.flatMap((p) => {
     const sourceFile = program.getSourceFile(`${VIRTUAL_ROOT}/${p}`);
     return sourceFile ? [{ path: p, sourceFile }] : [];
