@@ -1,14 +1,12 @@
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
-import { collectFiles, type InputFile } from '../../services/tooling/index.ts';
+import { collectFiles, FileSchema, type InputFile } from '../../services/tooling/index.ts';
 import { STEP_NAMES, STEPS, type StepName, type StepResult } from './steps.ts';
 import { createWorkspace } from './workspace.ts';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_TIMEOUT_MS = 300_000;
 const LOG_TAIL_BYTES = 4_096;
-
-const FileSchema = Type.Object({ path: Type.String({ minLength: 1 }), content: Type.String() });
 
 export interface CicdInput {
   files?: InputFile[];

@@ -1,22 +1,10 @@
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
-import {
-  collectFiles,
-  compareFindings,
-  countFindings,
-  createInMemoryProgram,
-  diagnosticToFinding,
-  isSourcePath,
-  lintSourceFile,
-  type Finding,
-  type InputFile,
-} from '../../services/tooling/index.ts';
+import { collectFiles, compareFindings, countFindings, createInMemoryProgram, diagnosticToFinding, FileSchema, type Finding, type InputFile, isSourcePath, lintSourceFile } from '../../services/tooling/index.ts';
 
 // Keeps a review of generated code with thousands of errors from producing a megabyte response;
 // the counts still cover every finding.
 const MAX_REPORTED_FINDINGS = 500;
-
-const FileSchema = Type.Object({ path: Type.String({ minLength: 1 }), content: Type.String() });
 
 export interface CodeReviewInput {
   files?: InputFile[];

@@ -1,10 +1,8 @@
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
-import { collectFiles, createInMemoryProgram, isSourcePath, isTestPath, unsafePathReason, type InputFile } from '../../services/tooling/index.ts';
+import { collectFiles, createInMemoryProgram, FileSchema, type InputFile, isSourcePath, isTestPath, unsafePathReason } from '../../services/tooling/index.ts';
 import { extractApi } from './extract-api.ts';
 import { renderMarkdown } from './render-markdown.ts';
-
-const FileSchema = Type.Object({ path: Type.String({ minLength: 1 }), content: Type.String() });
 
 export interface DocumentationInput {
   files?: InputFile[];

@@ -1,6 +1,10 @@
 import path from 'node:path';
+import { Type } from 'typebox';
 
 /** A file handed to an agent: a relative path and its text. */
+/** A file as agents receive and return it: the schema every file-taking agent declares. */
+export const FileSchema = Type.Object({ path: Type.String({ minLength: 1 }), content: Type.String() });
+
 export interface InputFile {
   path: string;
   content: string;
