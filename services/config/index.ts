@@ -16,6 +16,11 @@ const EnvSchema = Type.Object({
   PGLITE_DATA_DIR: Type.String({ default: './.data/pg', description: "PGlite data directory, or 'memory://'" }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis; in-process stores when unset' })),
   IDEMPOTENCY_TTL_MS: Type.Integer({ minimum: 1000, default: 86_400_000, description: 'How long agents keep finished answers in Redis' }),
+  LLM_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'OpenAI-compatible API base, e.g. .../v1; offline when unset' })),
+  LLM_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  LLM_MODEL: Type.String({ default: 'gpt-4o-mini', minLength: 1 }),
+  LLM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000 }),
+  LLM_MAX_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
   AGENT_URLS: Type.String({ default: '', description: 'name=url,... overrides of the static discovery table' }),
   AGENT_HOST: Type.String({ default: '127.0.0.1', description: 'Host of the static discovery table' }),
   STEP_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 300_000 }),
@@ -47,6 +52,7 @@ export interface Config {
   readonly pgliteDataDir: string;
   readonly redisUrl: string | undefined;
   readonly idempotencyTtlMs: number;
+  readonly llm: Readonly<{ baseUrl: string | undefined; apiKey: string | undefined; model: string; timeoutMs: number; maxRetries: number }>;
   readonly agentUrls: Readonly<Record<string, string>>;
   readonly agentHost: string;
   readonly stepTimeoutMs: number;
@@ -92,6 +98,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pgliteDataDir: e.PGLITE_DATA_DIR,
     redisUrl: e.REDIS_URL,
     idempotencyTtlMs: e.IDEMPOTENCY_TTL_MS,
+    llm: Object.freeze({ baseUrl: e.LLM_BASE_URL?.replace(/\/+$/, ''), apiKey: e.LLM_API_KEY, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS, maxRetries: e.LLM_MAX_RETRIES }),
     agentUrls: Object.freeze(parseAgentUrls(e.AGENT_URLS)),
     agentHost: e.AGENT_HOST,
     stepTimeoutMs: e.STEP_TIMEOUT_MS,

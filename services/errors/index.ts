@@ -24,6 +24,9 @@ export const errorCodes = {
   STEPS_FAILED: { statusCode: 424, retryable: false },
   CANCELLED: { statusCode: 409, retryable: false },
   LEASE_LOST: { statusCode: 409, retryable: false },
+  LLM_UNAVAILABLE: { statusCode: 503, retryable: false },
+  LLM_ERROR: { statusCode: 502, retryable: true },
+  LLM_OUTPUT_INVALID: { statusCode: 502, retryable: false },
   SHUTTING_DOWN: { statusCode: 503, retryable: true },
   INTERNAL: { statusCode: 500, retryable: true },
 } as const satisfies Record<string, { statusCode: number; retryable: boolean }>;

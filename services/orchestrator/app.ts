@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import type { Config } from '../config/index.ts';
 import { createStaticDiscovery, type Discovery } from '../discovery/index.ts';
 import { errorHandlerPlugin, healthPlugin, useStrictBodies } from '../http/index.ts';
+import { createLlmGateway } from '../llm/index.ts';
 import { openDatabase, type Db } from '../state/index.ts';
 import { createRegistry, serverLogOptions } from '../telemetry/index.ts';
 import { AgentRegistry } from './agent-registry.ts';
@@ -51,7 +52,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     log: app.log,
     knownAgents: () => agents.names(),
   });
-  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier };
+  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry) };
 
   await app.register(swagger, {
     openapi: {

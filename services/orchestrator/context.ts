@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.ts';
+import type { LlmGateway } from '../llm/index.ts';
 import type { Db } from '../state/index.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { Engine, WorkflowNotifier } from './engine/index.ts';
@@ -10,6 +11,7 @@ export interface OrchestratorContext {
   engine: Engine;
   registry: AgentRegistry;
   notifier: WorkflowNotifier;
+  llm: LlmGateway;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError } from '../../errors/index.ts';
-import { store, terminalStatuses, type Db, type Plan, type WorkflowRow } from '../../state/index.ts';
+import { store, terminalStatuses, type Db, type NewEvent, type Plan, type WorkflowRow } from '../../state/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../transport/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
@@ -31,6 +31,8 @@ export interface Submission {
   input: Record<string, unknown>;
   /** false: store the plan as 'planned' and wait for POST /execute. */
   start: boolean;
+  /** Written first in the event log (how the plan was made). */
+  events?: NewEvent[];
 }
 
 /**
@@ -67,7 +69,7 @@ export class Engine {
     if (!sub.start) {
       await store.insertWorkflow(this.o.db, {
         id, description: sub.description, status: 'planned', plan: sub.plan, input: sub.input, owner: null, leaseMs: this.o.leaseMs,
-        steps: [], events: [{ type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
+        steps: [], events: [...(sub.events ?? []), { type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
       });
       return { id, status: 'planned' };
     }
@@ -76,7 +78,7 @@ export class Engine {
     // Workflow row, first attempts and their events: one commit, before anything is sent.
     await store.insertWorkflow(this.o.db, {
       id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, owner: this.o.owner, leaseMs: this.o.leaseMs,
-      steps: ready.steps, events: [{ type: 'workflow_started', data: { owner: this.o.owner, steps: sub.plan.steps.length } }, ...ready.events],
+      steps: ready.steps, events: [...(sub.events ?? []), { type: 'workflow_started', data: { owner: this.o.owner, steps: sub.plan.steps.length } }, ...ready.events],
     });
     this.track(run);
     return { id, status: 'running' };

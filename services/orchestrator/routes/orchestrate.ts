@@ -2,9 +2,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
-import { store, type Plan } from '../../state/index.ts';
+import { store, type NewEvent, type Plan } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
-import { planFromDescription } from '../planner/index.ts';
+import { planDescription } from '../planner/index.ts';
 import { ErrorReply, ObjectReply, OrchestrateBody, TaskParams, WaitBody } from '../schemas.ts';
 import { taskView } from '../task-view.ts';
 
@@ -41,10 +41,11 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   }, async (request, reply) => {
     const body = request.body;
     let plan: Plan;
+    let events: NewEvent[] = [];
     if (body.plan) plan = body.plan as Plan;
-    else if (body.description) plan = planFromDescription(body.description, await ctx.registry.profiles(), body.input ?? {});
+    else if (body.description) ({ plan, events } = await planDescription(body.description, await ctx.registry.profiles(), body.input ?? {}, ctx.llm, ctx.registry.names()));
     else throw new AppError('VALIDATION_FAILED', 'body must have "description" (text to plan) or "plan" (steps to run)');
-    const { id, status } = await engine.submit({ plan, description: body.description ?? null, input: body.input ?? {}, start: body.execute !== false });
+    const { id, status } = await engine.submit({ plan, events, description: body.description ?? null, input: body.input ?? {}, start: body.execute !== false });
     if (body.wait && status === 'running') {
       const result = await finished(id);
       return reply.status(result.status === 'running' ? 202 : 200).send({ ...result, plan });

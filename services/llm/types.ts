@@ -1,0 +1,38 @@
+import type { TSchema, Static } from 'typebox';
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  temperature?: number;
+  maxTokens?: number;
+  signal?: AbortSignal;
+}
+
+export interface ChatResult {
+  content: string;
+  model: string;
+  usage: { promptTokens: number; completionTokens: number };
+}
+
+export interface StructuredRequest<S extends TSchema> extends ChatRequest {
+  /** Names the output for the model (a-z, 0-9, _ and -, at most 64). */
+  name: string;
+  schema: S;
+}
+
+/**
+ * The one way agents and the planner reach a language model. `available` is false when no provider
+ * is configured: callers then take their offline path and say so in their output.
+ */
+export interface LlmGateway {
+  readonly available: boolean;
+  /** The configured model, or undefined offline. */
+  readonly model: string | undefined;
+  chat(request: ChatRequest): Promise<ChatResult>;
+  /** A chat whose answer must be JSON matching `schema`; the parsed value, checked. */
+  structured<S extends TSchema>(request: StructuredRequest<S>): Promise<{ value: Static<S>; result: ChatResult }>;
+}

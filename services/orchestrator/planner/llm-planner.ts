@@ -1,0 +1,63 @@
+import { Type, type Static } from 'typebox';
+import { AppError } from '../../errors/index.ts';
+import type { LlmGateway } from '../../llm/index.ts';
+import type { NewEvent, Plan } from '../../state/index.ts';
+import { validatePlan } from '../engine/index.ts';
+import { planFromDescription, type AgentProfile } from './rule-planner.ts';
+
+const ModelPlan = Type.Object({
+  steps: Type.Array(
+    Type.Object({
+      id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+      agent: Type.String(),
+      task: Type.String({ minLength: 1 }),
+      depends_on: Type.Array(Type.String()),
+    }),
+    { minItems: 1, maxItems: 50 },
+  ),
+});
+
+export interface Planned {
+  plan: Plan;
+  /** How the plan was made, for the workflow's event log. */
+  events: NewEvent[];
+}
+
+function prompt(description: string, agents: readonly AgentProfile[]) {
+  const catalogue = agents.map((a) => `- ${a.name}: ${a.description ?? ''} Capabilities: ${a.capabilities.join('; ')}`).join('\n');
+  return [
+    {
+      role: 'system' as const,
+      content:
+        'You split a software task into steps for agents. Use only these agents:\n' +
+        `${catalogue}\n` +
+        'Each step has a short unique id, the agent, the subtask text for that agent, and depends_on: the ids of steps whose results it needs. ' +
+        'Steps without a dependency between them run in parallel. Answer with JSON only: {"steps": [{"id", "agent", "task", "depends_on"}]}.',
+    },
+    { role: 'user' as const, content: description },
+  ];
+}
+
+/**
+ * With a model: the description becomes a plan through it, checked like any other plan. A model
+ * failure or an invalid plan falls back to the rules, and the event log says why.
+ */
+export async function planDescription(description: string, agents: readonly AgentProfile[], input: Record<string, unknown>, llm: LlmGateway, knownAgents: ReadonlySet<string>): Promise<Planned> {
+  if (!llm.available) return { plan: planFromDescription(description, agents, input), events: [{ type: 'workflow_planned_by', data: { planner: 'rules', reason: 'no language model configured' } }] };
+  let reason: string;
+  try {
+    const { value } = await llm.structured({ name: 'workflow_plan', schema: ModelPlan, messages: prompt(description, agents), temperature: 0 });
+    const plan = toPlan(value, input);
+    validatePlan(plan, knownAgents);
+    return { plan, events: [{ type: 'workflow_planned_by', data: { planner: 'llm', model: llm.model } }] };
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    reason = `${err.code}: ${err.message}`;
+  }
+  const plan = planFromDescription(description, agents, input);
+  return { plan, events: [{ type: 'planner_fallback', data: { planner: 'rules', model: llm.model, reason } }] };
+}
+
+function toPlan(value: Static<typeof ModelPlan>, input: Record<string, unknown>): Plan {
+  return { steps: value.steps.map((s) => ({ id: s.id, agent: s.agent, description: s.task, input: { ...input, task: s.task }, depends_on: s.depends_on })) };
+}
