@@ -5,6 +5,8 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { buildKnowledgeApp, createMemoryCache } from '../../services/knowledge/index.ts';
+import { createPgDb, migrate } from '../../services/state/index.ts';
 
 const env = process.env;
 const databaseUrl = env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -57,6 +59,33 @@ async function run(client: Pool, plan: object, n: number, c: number) {
   return { n, c, seconds, perSecond: n / seconds, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length, failed };
 }
 
+const queries = ['idempotency key', 'lease expired recovery', 'checkpoint', 'circuit breaker', 'plan description agents', 'code review findings', 'docker compose service', 'server-sent events', 'retry backoff jitter', 'PGlite'];
+
+/** Search over the project's own docs, through HTTP, with the cache off (TTL 0) and on. */
+async function benchKnowledge(databaseUrl: string, n: number) {
+  const out: string[] = [];
+  for (const [label, ttl] of [['uncached', 0], ['cached', 300_000]] as const) {
+    const db = await createPgDb({ connectionString: databaseUrl, poolSize: 5 });
+    await migrate(db);
+    const app = buildKnowledgeApp({ db, cache: createMemoryCache(ttl), logLevel: 'warn' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const client = new Pool(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`, { connections: 4 });
+    const latencies: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      const res = await client.request({ method: 'GET', path: `/search?q=${encodeURIComponent(queries[i % queries.length]!)}` });
+      await res.body.json();
+      latencies.push(performance.now() - t0);
+    }
+    latencies.sort((a, b) => a - b);
+    out.push(`  ${label}: ${n} searches, p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
+    await client.close();
+    await app.close();
+    await db.close();
+  }
+  return out;
+}
+
 const fmt = (r: Awaited<ReturnType<typeof run>>) =>
   `${r.n} workflows at concurrency ${r.c}: ${r.perSecond.toFixed(0)} workflows/s, latency p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${r.failed ? `, ${r.failed} FAILED` : ''}`;
 
@@ -92,6 +121,8 @@ async function main() {
     console.log(`two branches of 200 ms agents, ${parallelRuns} runs each, one at a time:`);
     console.log(`  parallel ${par.mean.toFixed(0)} ms, sequential ${seq.mean.toFixed(0)} ms: ${(100 * (1 - par.mean / seq.mean)).toFixed(0)}% less time in parallel`);
     await client.close();
+    console.log(`knowledge search over the project's docs (Postgres full-text search), one at a time:`);
+    for (const line of await benchKnowledge(url, Number(env.BENCH_SEARCHES ?? 500))) console.log(line);
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));

@@ -4,13 +4,14 @@ import { builtInAgents } from '../../agents/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { api, ApiError, followEvents } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
-import { runAgents, runAll, runOrchestrator, type Running } from './roles.ts';
+import { runAgents, runAll, runKnowledge, runOrchestrator, type Running } from './roles.ts';
 
 const USAGE = `agentic-mesh — durable workflows of AI agents
 
 Run the platform:
-  agentic-mesh start                  orchestrator and the five agents in one process
+  agentic-mesh start                  orchestrator, knowledge and the five agents in one process
   agentic-mesh orchestrator           the orchestrator alone (port 8001)
+  agentic-mesh knowledge              the knowledge service alone (port 8007)
   agentic-mesh agent <name>           one agent (${builtInAgents.map((a) => a.name).join(', ')})
   agentic-mesh agents                 all five agents in one process
 
@@ -48,6 +49,8 @@ export async function main(argv: string[]): Promise<number> {
       return serve(await runAll(config), config.shutdownGraceMs);
     case 'orchestrator':
       return serve(await runOrchestrator(config), config.shutdownGraceMs);
+    case 'knowledge':
+      return serve(await runKnowledge(config), config.shutdownGraceMs);
     case 'agents':
       return serve(await runAgents(builtInAgents.map((a) => a.name), config), config.shutdownGraceMs);
     case 'agent': {

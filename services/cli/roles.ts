@@ -5,7 +5,9 @@ import { buildAgentApp, createRedisIdempotencyStore } from '../../agents/sdk/ind
 import type { AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { createStaticDiscovery } from '../discovery/index.ts';
+import { buildKnowledgeApp, createMemoryCache, createRedisCache } from '../knowledge/index.ts';
 import { buildOrchestratorApp } from '../orchestrator/app.ts';
+import { openDatabase, type Db } from '../state/index.ts';
 import { redactUrl } from '../telemetry/index.ts';
 
 export interface Running {
@@ -75,8 +77,13 @@ export async function runAgents(names: string[], config: Config): Promise<Runnin
   };
 }
 
-export async function runOrchestrator(config: Config): Promise<Running> {
-  const app = await buildOrchestratorApp(config);
+function describeState(config: Config): string {
+  return config.databaseUrl ? `postgres ${redactUrl(config.databaseUrl)}` : `PGlite in ${config.pgliteDataDir}`;
+}
+
+/** The orchestrator; with `db`, on a database the caller owns (shared in `start`). */
+export async function runOrchestrator(config: Config, db?: Db): Promise<Running> {
+  const app = await buildOrchestratorApp(config, db ? { db } : {});
   try {
     await app.listen({ host: config.host, port: config.port ?? config.orchestratorPort });
   } catch (err) {
@@ -84,31 +91,53 @@ export async function runOrchestrator(config: Config): Promise<Running> {
     throw err;
   }
   const url = urlOf(app);
-  const db = config.databaseUrl ? `postgres ${redactUrl(config.databaseUrl)}` : `PGlite in ${config.pgliteDataDir}`;
-  announce('orchestrator', url, ` (state: ${db}; owner ${config.orchestratorId})`);
+  announce('orchestrator', url, ` (state: ${describeState(config)}; owner ${config.orchestratorId})`);
   return { services: [{ name: 'orchestrator', url }], close: () => app.close() };
 }
 
-/** `npm start`: the five agents and the orchestrator in one process, each on its own port. */
-export async function runAll(config: Config): Promise<Running> {
-  const agents = await runAgents(builtInAgents.map((a) => a.name), config);
-  // With PORT=0 every server took a free port: point discovery at where the agents really are.
-  const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
-  const orchestratorConfig = loadConfigWith(config, agentUrls);
-  let orchestrator: Running;
+/** The knowledge service; with `db`, on a database the caller owns. */
+export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
+  const ownDb = db ?? (await openDatabase(config));
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
+  const cache = redis ? createRedisCache(redis, 'mesh:rag:', config.ragCacheTtlMs) : createMemoryCache(config.ragCacheTtlMs);
+  const app = buildKnowledgeApp({ db: ownDb, cache, logLevel: config.logLevel, indexProjectDocs: config.knowledgeIndexDocs });
+  const close = async () => {
+    await app.close();
+    redis?.disconnect();
+    if (!db) await ownDb.close();
+  };
   try {
-    orchestrator = await runOrchestrator(orchestratorConfig);
+    await app.listen({ host: config.host, port: config.port ?? config.knowledgePort });
   } catch (err) {
-    await agents.close();
+    await close();
     throw err;
   }
-  return {
-    services: [...orchestrator.services, ...agents.services],
-    close: async () => {
-      await orchestrator.close();
-      await agents.close();
-    },
+  const url = urlOf(app);
+  announce('knowledge', url, ` (cache: ${cache.kind})`);
+  return { services: [{ name: 'knowledge', url }], close };
+}
+
+/** `npm start`: the five agents, the knowledge service and the orchestrator in one process, each on its own port. */
+export async function runAll(config: Config): Promise<Running> {
+  // One database for the process: PGlite cannot be opened twice on one directory.
+  const db = await openDatabase(config);
+  const started: Running[] = [];
+  const closeAll = async () => {
+    for (const r of started.reverse()) await r.close();
+    await db.close();
   };
+  try {
+    const agents = await runAgents(builtInAgents.map((a) => a.name), config);
+    started.push(agents);
+    started.push(await runKnowledge(config, db));
+    // With PORT=0 every server took a free port: point discovery at where the agents really are.
+    const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
+    started.push(await runOrchestrator(loadConfigWith(config, agentUrls), db));
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  return { services: started.flatMap((r) => r.services), close: closeAll };
 }
 
 function loadConfigWith(config: Config, agentUrls: Record<string, string>): Config {

@@ -9,6 +9,9 @@ const EnvSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1', description: 'Address every HTTP server binds to' }),
   PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Port for a single-role process' })),
   ORCHESTRATOR_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8001 }),
+  KNOWLEDGE_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8007 }),
+  KNOWLEDGE_INDEX_DOCS: Type.Boolean({ default: true, description: "Index the project's own docs at start" }),
+  RAG_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 300_000 }),
   ORCHESTRATOR_URL: Type.String({ default: 'http://127.0.0.1:8001', description: 'Where the CLI finds the API' }),
   ORCHESTRATOR_ID: Type.Optional(Type.String({ minLength: 1, description: 'Lease owner name of this replica' })),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'Postgres; PGlite when unset' })),
@@ -45,6 +48,9 @@ export interface Config {
   readonly host: string;
   readonly port: number | undefined;
   readonly orchestratorPort: number;
+  readonly knowledgePort: number;
+  readonly knowledgeIndexDocs: boolean;
+  readonly ragCacheTtlMs: number;
   readonly orchestratorUrl: string;
   readonly orchestratorId: string;
   readonly databaseUrl: string | undefined;
@@ -91,6 +97,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     port: e.PORT,
     orchestratorPort: e.ORCHESTRATOR_PORT,
+    knowledgePort: e.KNOWLEDGE_PORT,
+    knowledgeIndexDocs: e.KNOWLEDGE_INDEX_DOCS,
+    ragCacheTtlMs: e.RAG_CACHE_TTL_MS,
     orchestratorUrl: e.ORCHESTRATOR_URL.replace(/\/+$/, ''),
     orchestratorId: e.ORCHESTRATOR_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     databaseUrl: e.DATABASE_URL,
