@@ -8,6 +8,7 @@ import { AppError, serializeError } from '../../services/errors/index.ts';
 import { errorBody, errorHandlerPlugin, healthPlugin, useStrictBodies } from '../../services/http/index.ts';
 import { createRegistry, serverLogOptions } from '../../services/telemetry/index.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
+import { searchKnowledge } from './knowledge-client.ts';
 import type { AgentContext, AgentDefinition } from './types.ts';
 
 export const PROTOCOL_VERSION = '1';
@@ -19,6 +20,8 @@ export interface AgentAppOptions {
   idempotencyMaxEntries?: number;
   /** How long close() lets calls in flight finish before aborting them. */
   shutdownGraceMs?: number;
+  /** Base URL of the knowledge service, for ctx.searchKnowledge. */
+  knowledgeUrl?: string;
 }
 
 const ExecuteBody = Type.Object(
@@ -118,6 +121,7 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
       dependencies: body.context?.dependencies ?? {},
       signal: AbortSignal.any(signals),
       log: log.child({ idempotencyKey: body.idempotency_key }),
+      searchKnowledge: (query, limit = 5) => searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals)),
     };
     // The e2e suite reads this line to prove no key ever runs the handler twice.
     ctx.log.info({ agent: definition.name, event: 'handler_started' }, 'handler started');

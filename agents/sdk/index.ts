@@ -2,4 +2,4 @@ export { buildAgentApp, PROTOCOL_VERSION, type AgentAppOptions } from './app.ts'
 export { TaskFailedError } from './errors.ts';
 export { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 export { createRedisIdempotencyStore, type RedisIdempotencyOptions } from './redis-idempotency.ts';
-export { defineAgent, type AgentContext, type AgentDefinition, type AgentOutput } from './types.ts';
+export { defineAgent, type AgentContext, type AgentDefinition, type AgentOutput, type KnowledgeHit } from './types.ts';

@@ -14,6 +14,16 @@ export interface AgentContext {
   /** Aborted when the call's deadline passes or shutdown runs out of grace. */
   signal: AbortSignal;
   log: FastifyBaseLogger;
+  /** Ranked passages from the knowledge service; empty when none is configured (KNOWLEDGE_URL). */
+  searchKnowledge(query: string, limit?: number): Promise<KnowledgeHit[]>;
+}
+
+export interface KnowledgeHit {
+  source: string;
+  title: string | null;
+  heading: string;
+  passage: string;
+  rank: number;
 }
 
 export type AgentOutput = Record<string, unknown>;

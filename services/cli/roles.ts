@@ -46,6 +46,7 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
     bodyLimitBytes: config.bodyLimitBytes,
     idempotencyMaxEntries: config.idempotencyMaxEntries,
     shutdownGraceMs: config.shutdownGraceMs,
+    ...(config.knowledgeUrl ? { knowledgeUrl: config.knowledgeUrl } : {}),
   });
   await app.listen({ host: config.host, port: agentPort(config, def.name) });
   const url = urlOf(app);
@@ -127,9 +128,10 @@ export async function runAll(config: Config): Promise<Running> {
     await db.close();
   };
   try {
-    const agents = await runAgents(builtInAgents.map((a) => a.name), config);
+    const knowledge = await runKnowledge(config, db);
+    started.push(knowledge);
+    const agents = await runAgents(builtInAgents.map((a) => a.name), Object.freeze({ ...config, knowledgeUrl: config.knowledgeUrl ?? knowledge.services[0]!.url }));
     started.push(agents);
-    started.push(await runKnowledge(config, db));
     // With PORT=0 every server took a free port: point discovery at where the agents really are.
     const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
     started.push(await runOrchestrator(loadConfigWith(config, agentUrls), db));

@@ -10,6 +10,7 @@ const EnvSchema = Type.Object({
   PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Port for a single-role process' })),
   ORCHESTRATOR_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8001 }),
   KNOWLEDGE_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8007 }),
+  KNOWLEDGE_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'Where agents find the knowledge service' })),
   KNOWLEDGE_INDEX_DOCS: Type.Boolean({ default: true, description: "Index the project's own docs at start" }),
   RAG_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 300_000 }),
   ORCHESTRATOR_URL: Type.String({ default: 'http://127.0.0.1:8001', description: 'Where the CLI finds the API' }),
@@ -49,6 +50,7 @@ export interface Config {
   readonly port: number | undefined;
   readonly orchestratorPort: number;
   readonly knowledgePort: number;
+  readonly knowledgeUrl: string | undefined;
   readonly knowledgeIndexDocs: boolean;
   readonly ragCacheTtlMs: number;
   readonly orchestratorUrl: string;
@@ -98,6 +100,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     orchestratorPort: e.ORCHESTRATOR_PORT,
     knowledgePort: e.KNOWLEDGE_PORT,
+    knowledgeUrl: e.KNOWLEDGE_URL?.replace(/\/+$/, ''),
     knowledgeIndexDocs: e.KNOWLEDGE_INDEX_DOCS,
     ragCacheTtlMs: e.RAG_CACHE_TTL_MS,
     orchestratorUrl: e.ORCHESTRATOR_URL.replace(/\/+$/, ''),

@@ -13,6 +13,7 @@ export function fakeContext(partial: Partial<AgentContext> = {}): AgentContext {
     dependencies: {},
     signal: new AbortController().signal,
     log: pino({ level: 'silent' }),
+    searchKnowledge: async () => [],
     ...partial,
   };
 }

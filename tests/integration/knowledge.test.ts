@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { buildAgentApp, defineAgent } from '../../agents/sdk/index.ts';
 import { buildKnowledgeApp, createMemoryCache, createRedisCache, splitMarkdown } from '../../services/knowledge/index.ts';
+import { createPgliteDb, migrate } from '../../services/state/index.ts';
 import { metricValue } from '../helpers/metrics.ts';
 import { testDatabases } from '../helpers/db.ts';
+import { listenOnLoopback } from '../helpers/platform.ts';
 
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -102,5 +105,32 @@ describe.each(testDatabases)('knowledge service on $name', (t) => {
     const res = (await a.inject({ url: '/search?q=idempotency key' })).json();
     expect(res.results.length).toBeGreaterThan(0);
     expect(res.results.map((r: { source: string }) => r.source)).toContain('project:docs/AGENT_PROTOCOL.md');
+  });
+});
+
+describe('agents asking the knowledge service for context', () => {
+  it('ctx.searchKnowledge returns ranked passages from the running service', async () => {
+    const db = await createPgliteDb('memory://');
+    await migrate(db);
+    const knowledge = buildKnowledgeApp({ db, cache: createMemoryCache(60_000), logLevel: 'silent', indexProjectDocs: false });
+    onTestFinished(async () => {
+      await knowledge.close();
+      await db.close();
+    });
+    const url = await listenOnLoopback(knowledge);
+    await knowledge.inject({ method: 'POST', url: '/documents', payload: { source: 'style.md', content: '# Naming\nFiles are kebab-case and named for their one job.' } });
+    const agent = defineAgent({
+      name: 'asker',
+      description: 'answers from the knowledge base',
+      capabilities: ['answer questions'],
+      async execute(input: { question?: string }, ctx) {
+        const hits = await ctx.searchKnowledge(input.question ?? '', 3);
+        return { summary: `${hits.length} passage(s)`, sources: hits.map((h) => `${h.source}#${h.heading}`) };
+      },
+    });
+    const app = buildAgentApp(agent, { logLevel: 'silent', knowledgeUrl: url });
+    onTestFinished(() => app.close());
+    const res = await app.inject({ method: 'POST', url: '/execute', payload: { idempotency_key: 'k', task_id: 't', step_id: 's', attempt: 1, input: { question: 'how are files named' } } });
+    expect(res.json().output).toEqual({ summary: '1 passage(s)', sources: ['style.md#Naming'] });
   });
 });
