@@ -4,14 +4,15 @@ import { builtInAgents } from '../../agents/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { api, ApiError, followEvents } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
-import { runAgents, runAll, runKnowledge, runOrchestrator, type Running } from './roles.ts';
+import { runAgents, runAll, runKnowledge, runMcpGateway, runOrchestrator, type Running } from './roles.ts';
 
 const USAGE = `agentic-mesh — durable workflows of AI agents
 
 Run the platform:
-  agentic-mesh start                  orchestrator, knowledge and the five agents in one process
+  agentic-mesh start                  everything in one process: orchestrator, agents, knowledge, MCP
   agentic-mesh orchestrator           the orchestrator alone (port 8001)
   agentic-mesh knowledge              the knowledge service alone (port 8007)
+  agentic-mesh mcp-gateway            the MCP gateway alone (port 8000; ORCHESTRATOR_URL, KNOWLEDGE_URL)
   agentic-mesh agent <name>           one agent (${builtInAgents.map((a) => a.name).join(', ')})
   agentic-mesh agents                 all five agents in one process
 
@@ -49,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
       return serve(await runAll(config), config.shutdownGraceMs);
     case 'orchestrator':
       return serve(await runOrchestrator(config), config.shutdownGraceMs);
+    case 'mcp-gateway':
+      return serve(await runMcpGateway(config), config.shutdownGraceMs);
     case 'knowledge':
       return serve(await runKnowledge(config), config.shutdownGraceMs);
     case 'agents':

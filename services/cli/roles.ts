@@ -6,6 +6,7 @@ import type { AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { createStaticDiscovery } from '../discovery/index.ts';
 import { buildKnowledgeApp, createMemoryCache, createRedisCache } from '../knowledge/index.ts';
+import { buildMcpGatewayApp } from '../mcp-gateway/index.ts';
 import { buildOrchestratorApp } from '../orchestrator/app.ts';
 import { openDatabase, type Db } from '../state/index.ts';
 import { redactUrl } from '../telemetry/index.ts';
@@ -118,7 +119,21 @@ export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
   return { services: [{ name: 'knowledge', url }], close };
 }
 
-/** `npm start`: the five agents, the knowledge service and the orchestrator in one process, each on its own port. */
+/** The MCP gateway, in front of the orchestrator and knowledge service the config names. */
+export async function runMcpGateway(config: Config): Promise<Running> {
+  const app = buildMcpGatewayApp({ orchestratorUrl: config.orchestratorUrl, knowledgeUrl: config.knowledgeUrl, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes });
+  try {
+    await app.listen({ host: config.host, port: config.port ?? config.mcpPort });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const url = urlOf(app);
+  announce('mcp-gateway', url, ` (MCP at ${url}/mcp)`);
+  return { services: [{ name: 'mcp-gateway', url }], close: () => app.close() };
+}
+
+/** `npm start`: the five agents, knowledge, the orchestrator and the MCP gateway in one process, each on its own port. */
 export async function runAll(config: Config): Promise<Running> {
   // One database for the process: PGlite cannot be opened twice on one directory.
   const db = await openDatabase(config);
@@ -134,7 +149,9 @@ export async function runAll(config: Config): Promise<Running> {
     started.push(agents);
     // With PORT=0 every server took a free port: point discovery at where the agents really are.
     const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
-    started.push(await runOrchestrator(loadConfigWith(config, agentUrls), db));
+    const orchestrator = await runOrchestrator(loadConfigWith(config, agentUrls), db);
+    started.push(orchestrator);
+    started.push(await runMcpGateway(Object.freeze({ ...config, orchestratorUrl: orchestrator.services[0]!.url, knowledgeUrl: knowledge.services[0]!.url })));
   } catch (err) {
     await closeAll();
     throw err;

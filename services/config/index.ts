@@ -9,6 +9,7 @@ const EnvSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1', description: 'Address every HTTP server binds to' }),
   PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Port for a single-role process' })),
   ORCHESTRATOR_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8001 }),
+  MCP_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000 }),
   KNOWLEDGE_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8007 }),
   KNOWLEDGE_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'Where agents find the knowledge service' })),
   KNOWLEDGE_INDEX_DOCS: Type.Boolean({ default: true, description: "Index the project's own docs at start" }),
@@ -49,6 +50,7 @@ export interface Config {
   readonly host: string;
   readonly port: number | undefined;
   readonly orchestratorPort: number;
+  readonly mcpPort: number;
   readonly knowledgePort: number;
   readonly knowledgeUrl: string | undefined;
   readonly knowledgeIndexDocs: boolean;
@@ -99,6 +101,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     port: e.PORT,
     orchestratorPort: e.ORCHESTRATOR_PORT,
+    mcpPort: e.MCP_PORT,
     knowledgePort: e.KNOWLEDGE_PORT,
     knowledgeUrl: e.KNOWLEDGE_URL?.replace(/\/+$/, ''),
     knowledgeIndexDocs: e.KNOWLEDGE_INDEX_DOCS,

@@ -8,8 +8,9 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
   it('starts everything in one process; `run` follows a workflow to the end and `status` shows it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mesh-cli-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const platform = await startProcess(['start'], { PGLITE_DATA_DIR: join(dir, 'pg'), LOG_LEVEL: 'warn' }, 7);
-    expect(Object.keys(platform.urls).sort()).toEqual(['agent cicd', 'agent code-review', 'agent documentation', 'agent feature-dev', 'agent infrastructure', 'knowledge', 'orchestrator']);
+    const platform = await startProcess(['start'], { PGLITE_DATA_DIR: join(dir, 'pg'), LOG_LEVEL: 'warn' }, 8);
+    expect(Object.keys(platform.urls).sort()).toEqual(['agent cicd', 'agent code-review', 'agent documentation', 'agent feature-dev', 'agent infrastructure', 'knowledge', 'mcp-gateway', 'orchestrator']);
+    expect((await fetch(`${platform.urls['mcp-gateway']}/ready`)).status).toBe(200);
     // The knowledge service shares the process's database and has indexed the project's docs.
     const found = (await (await fetch(`${platform.urls.knowledge}/search?q=lease`)).json()) as { results: unknown[] };
     expect(found.results.length).toBeGreaterThan(0);

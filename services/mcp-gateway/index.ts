@@ -1,0 +1,1 @@
+export { buildMcpGatewayApp, type McpGatewayOptions } from './app.ts';

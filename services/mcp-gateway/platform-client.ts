@@ -1,0 +1,27 @@
+import { request } from 'undici';
+
+/** What the gateway's tools call: the orchestrator's and the knowledge service's HTTP APIs. */
+export interface PlatformClient {
+  call(service: 'orchestrator' | 'knowledge', method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
+}
+
+export function createPlatformClient(urls: { orchestrator: string; knowledge: string | undefined }, timeoutMs: number): PlatformClient {
+  return {
+    async call(service, method, path, body) {
+      const base = urls[service];
+      if (!base) return { status: 503, body: { code: 'AGENT_UNAVAILABLE', message: `no ${service} service is configured` } };
+      try {
+        const res = await request(base + path, {
+          method,
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        const text = await res.body.text();
+        return { status: res.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+      } catch (err) {
+        return { status: 503, body: { code: 'AGENT_UNAVAILABLE', message: `${service} at ${base} cannot be reached: ${(err as Error).message}` } };
+      }
+    },
+  };
+}

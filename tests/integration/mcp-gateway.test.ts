@@ -1,0 +1,80 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { buildKnowledgeApp, createMemoryCache } from '../../services/knowledge/index.ts';
+import { buildMcpGatewayApp } from '../../services/mcp-gateway/index.ts';
+import { createPgliteDb, migrate } from '../../services/state/index.ts';
+import { listenOnLoopback, startPlatform } from '../helpers/platform.ts';
+import { testAgents } from '../helpers/test-agents.ts';
+
+async function gateway() {
+  const db = await createPgliteDb('memory://');
+  await migrate(db);
+  onTestFinished(() => db.close());
+  const { agents } = testAgents();
+  const { app: orchestrator } = await startPlatform(db, agents);
+  const orchestratorUrl = await listenOnLoopback(orchestrator);
+  const knowledge = buildKnowledgeApp({ db, cache: createMemoryCache(60_000), logLevel: 'silent', indexProjectDocs: false });
+  onTestFinished(() => knowledge.close());
+  const knowledgeUrl = await listenOnLoopback(knowledge);
+  await knowledge.inject({ method: 'POST', url: '/documents', payload: { source: 'runbook.md', content: '# Restarting\nA restarted orchestrator resumes workflows from their checkpoints.' } });
+  const mcp = buildMcpGatewayApp({ orchestratorUrl, knowledgeUrl, logLevel: 'silent' });
+  onTestFinished(() => mcp.close());
+  const url = await listenOnLoopback(mcp);
+  const client = new Client({ name: 'test-client', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)));
+  onTestFinished(() => client.close());
+  return { client, url, mcp };
+}
+
+describe('MCP gateway, driven by the SDK client', () => {
+  it('lists the platform tools with their input schemas', async () => {
+    const { client } = await gateway();
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['cancel_task', 'get_task', 'list_agents', 'orchestrate', 'resume_task', 'search_knowledge']);
+    expect(tools.find((t) => t.name === 'get_task')!.inputSchema.required).toEqual(['task_id']);
+  });
+
+  it('runs a workflow, reads it back, and says so when resuming a finished one', async () => {
+    const { client } = await gateway();
+    const run = await client.callTool({ name: 'orchestrate', arguments: { plan: { steps: [{ id: 'a', agent: 'math', input: { values: [20, 22] } }] }, wait: true } });
+    expect(run.isError).toBeFalsy();
+    const body = run.structuredContent as { task_id: string; status: string; results: Array<{ output: { sum: number } }> };
+    expect(body.status).toBe('succeeded');
+    expect(body.results[0]!.output.sum).toBe(42);
+
+    const task = await client.callTool({ name: 'get_task', arguments: { task_id: body.task_id } });
+    expect((task.structuredContent as { steps: Array<{ status: string }> }).steps[0]!.status).toBe('succeeded');
+
+    const resumed = await client.callTool({ name: 'resume_task', arguments: { task_id: body.task_id } });
+    expect(resumed.isError).toBe(true);
+    expect((resumed.content as Array<{ text: string }>)[0]!.text).toMatch(/^WORKFLOW_FINISHED: /);
+  });
+
+  it('cancels, lists agents and searches the knowledge base', async () => {
+    const { client } = await gateway();
+    const started = await client.callTool({ name: 'orchestrate', arguments: { plan: { steps: [{ id: 'slow', agent: 'math', input: { ms: 5_000 } }] } } });
+    const { task_id } = started.structuredContent as { task_id: string };
+    const cancelled = await client.callTool({ name: 'cancel_task', arguments: { task_id, reason: 'not needed' } });
+    expect(cancelled.structuredContent).toMatchObject({ status: 'cancelled' });
+
+    const agents = await client.callTool({ name: 'list_agents', arguments: {} });
+    expect((agents.structuredContent as { agents: Array<{ name: string }> }).agents.map((a) => a.name)).toContain('math');
+
+    const found = await client.callTool({ name: 'search_knowledge', arguments: { query: 'restarted orchestrator' } });
+    expect((found.structuredContent as { results: Array<{ source: string }> }).results[0]!.source).toBe('runbook.md');
+  });
+
+  it('refuses bad tool arguments before calling the platform', async () => {
+    const { client } = await gateway();
+    const bad = await client.callTool({ name: 'get_task', arguments: { task_id: 'not-a-uuid' } });
+    expect(bad.isError).toBe(true);
+    expect((bad.content as Array<{ text: string }>)[0]!.text).toContain('task_id');
+  });
+
+  it('answers GET /mcp with 405 and has health and readiness', async () => {
+    const { mcp } = await gateway();
+    expect((await mcp.inject({ url: '/mcp' })).statusCode).toBe(405);
+    expect((await mcp.inject({ url: '/ready' })).json()).toMatchObject({ status: 'ready' });
+  });
+});
