@@ -12,14 +12,33 @@ export const ObjectReply = Type.Object({}, { additionalProperties: true });
 
 const StepId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Unique within the plan' });
 
+const BranchSchema = Type.Union([
+  StepId,
+  Type.Object(
+    {
+      action: Type.Optional(Type.Union([Type.Literal('retry'), Type.Literal('route'), Type.Literal('fail')])),
+      target: Type.Optional(StepId),
+      max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
 export const PlanStepSchema = Type.Object(
   {
     id: StepId,
-    agent: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }),
+    type: Type.Optional(Type.Union([Type.Literal('agent'), Type.Literal('approval')], { description: 'approval: wait for a person' })),
+    agent: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$', description: 'Required for agent steps' })),
     input: Type.Record(Type.String(), Type.Unknown(), { default: {}, description: 'May use {{steps.<id>.output.<path>}} of a dependency' }),
     depends_on: Type.Array(StepId, { default: [], maxItems: 200 }),
     description: Type.Optional(Type.String({ maxLength: 2000 })),
     timeout_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
+    on_success: Type.Optional(BranchSchema),
+    on_failure: Type.Optional(BranchSchema),
+    on_approval: Type.Optional(BranchSchema),
+    on_rejection: Type.Optional(BranchSchema),
+    prompt: Type.Optional(Type.String({ maxLength: 4000, description: 'Approval steps: what the person is asked' })),
+    deadline_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'Approval steps: how long the person has' })),
     retry: Type.Optional(
       Type.Object(
         {
@@ -53,9 +72,14 @@ export const WaitBody = Type.Union([Type.Object({ wait: Type.Optional(Type.Boole
 
 export const CancelBody = Type.Union([Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }), Type.Null()]);
 
+export const AnswerBody = Type.Union([
+  Type.Object({ comment: Type.Optional(Type.String({ maxLength: 4000 })), step_id: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
+  Type.Null(),
+]);
+
 export const ListQuery = Type.Object(
   {
-    status: Type.Optional(Type.Union(['planned', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)))),
+    status: Type.Optional(Type.Union(['planned', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)))),
     limit: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },

@@ -1,8 +1,8 @@
-import type { Plan, StepRow, WorkflowRow } from '../state/index.ts';
+import type { DecisionRow, Plan, StepRow, WorkflowRow } from '../state/index.ts';
 import { ancestorsOf } from './engine/index.ts';
 
 /** GET /tasks/:id: the workflow, each plan step with its attempts, and the checkpoint. */
-export function taskView(wf: WorkflowRow, rows: StepRow[]) {
+export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRow[] = []) {
   const byStep = new Map<string, StepRow[]>();
   for (const r of rows) byStep.set(r.step_id, [...(byStep.get(r.step_id) ?? []), r]);
   const statuses = stepStatuses(wf.plan, byStep, wf.status);
@@ -30,6 +30,8 @@ export function taskView(wf: WorkflowRow, rows: StepRow[]) {
         })),
       };
     }),
+    decisions: decisions.map((d) => ({ step_id: d.step_id, attempt: d.attempt, outcome: d.outcome, branch: d.branch, action: d.action, target: d.target, iteration: d.iteration, reason: d.reason, at: d.created_at })),
+    waiting: wf.status === 'waiting' ? { wake_at: wf.wake_at } : null,
     checkpoint: wf.checkpoint_data,
     plan: wf.plan,
   };
@@ -38,11 +40,15 @@ export function taskView(wf: WorkflowRow, rows: StepRow[]) {
 function stepStatuses(plan: Plan, byStep: Map<string, StepRow[]>, wfStatus: string): Map<string, string> {
   const ancestors = ancestorsOf(plan.steps);
   const out = new Map<string, string>();
-  for (const def of plan.steps) out.set(def.id, byStep.get(def.id)?.at(-1)?.status ?? 'pending');
+  for (const def of plan.steps) {
+    const last = byStep.get(def.id)?.at(-1)?.status ?? 'pending';
+    out.set(def.id, last === 'superseded' ? 'pending' : last);
+  }
   for (const def of plan.steps) {
     if (out.get(def.id) !== 'pending') continue;
-    if ([...(ancestors.get(def.id) ?? [])].some((a) => out.get(a) === 'failed')) out.set(def.id, 'skipped');
-    else if (wfStatus === 'cancelled') out.set(def.id, 'cancelled');
+    if (wfStatus === 'cancelled') out.set(def.id, 'cancelled');
+    // A step that never ran in a finished workflow was skipped: upstream failed or no branch led to it.
+    else if (wfStatus === 'succeeded' || wfStatus === 'failed' || [...(ancestors.get(def.id) ?? [])].some((a) => out.get(a) === 'failed')) out.set(def.id, 'skipped');
   }
   return out;
 }

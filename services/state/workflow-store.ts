@@ -1,6 +1,6 @@
 import type { SerializedError } from '../errors/index.ts';
 import type { Queryable } from './db.ts';
-import type { EventRow, NewEvent, NewStep, Plan, StepRow, StepStatus, WorkflowRow, WorkflowStatus } from './rows.ts';
+import type { DecisionRow, EventRow, NewDecision, NewEvent, NewStep, Plan, StepRow, StepStatus, WorkflowRow, WorkflowStatus } from './rows.ts';
 
 // Every write on the engine's hot path is ONE statement: data-modifying CTEs make it one round trip
 // and one commit, and each part is guarded by the lease check in the first CTE, so a replica that
@@ -9,7 +9,7 @@ import type { EventRow, NewEvent, NewStep, Plan, StepRow, StepStatus, WorkflowRo
 const insertStepsSql = (wf: string, newSteps: string, guard: string) => `
   INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at)
   SELECT ${wf}, x.step_id, x.attempt, x.agent, x.status, x.input, x.idempotency_key,
-         CASE WHEN x.status = 'running' THEN now() END
+         CASE WHEN x.status IN ('running', 'waiting') THEN now() END
   FROM jsonb_to_recordset(${newSteps}::jsonb)
     AS x(step_id text, attempt int, agent text, status text, input jsonb, idempotency_key text)
   ${guard}`;
@@ -57,24 +57,31 @@ export interface Progress {
   step?: { stepId: string; attempt: number; status: StepStatus; output?: unknown; error?: SerializedError; startedAt?: Date };
   /** Outputs to merge into checkpoint_data, by step id. */
   checkpoint?: Record<string, unknown>;
+  /** Steps a loop sends round again: their succeeded attempts become 'superseded', their checkpoints go. */
+  supersede?: string[];
   newSteps?: NewStep[];
   events?: NewEvent[];
+  decisions?: NewDecision[];
   final?: { status: WorkflowStatus; error: SerializedError | null };
+  /** Nothing runs, a person must answer: release the lease, look again at wakeAt (a deadline) if any. */
+  park?: { wakeAt: Date | null };
 }
 
-/** Records a finished attempt, its checkpoint, the attempts it unblocks, and events. False: lease lost. */
+/** Records a finished attempt, its checkpoint, the attempts it unblocks, decisions and events. False: lease lost. */
 export async function commitProgress(db: Queryable, p: Progress): Promise<boolean> {
   const s = p.step;
+  const newStatus = p.final?.status ?? (p.park ? 'waiting' : null);
   const rows = await db.query<{ id: string }>(
     `WITH w AS (
        UPDATE workflows SET
-         checkpoint_data = CASE WHEN $4::jsonb IS NULL THEN checkpoint_data ELSE checkpoint_data || $4::jsonb END,
+         checkpoint_data = (CASE WHEN $4::jsonb IS NULL THEN checkpoint_data ELSE checkpoint_data || $4::jsonb END) - $16::text[],
          last_checkpoint = CASE WHEN $14::text IS NULL THEN last_checkpoint ELSE now() END,
          lease_expires_at = CASE WHEN $5::text IS NULL THEN now() + $3::int * interval '1 millisecond' ELSE NULL END,
          lease_owner = CASE WHEN $5::text IS NULL THEN lease_owner ELSE NULL END,
          status = coalesce($5::text, status),
-         error = CASE WHEN $5::text IS NULL THEN error ELSE $6::jsonb END,
-         finished_at = CASE WHEN $5::text IS NULL THEN finished_at ELSE now() END,
+         error = CASE WHEN $5::text IS NULL OR $5::text = 'waiting' THEN error ELSE $6::jsonb END,
+         finished_at = CASE WHEN $5::text IS NULL OR $5::text = 'waiting' THEN finished_at ELSE now() END,
+         wake_at = CASE WHEN $5::text = 'waiting' THEN $18::timestamptz ELSE NULL END,
          updated_at = now()
        WHERE id = $1 AND lease_owner = $2 AND status = 'running'
        RETURNING id
@@ -82,8 +89,17 @@ export async function commitProgress(db: Queryable, p: Progress): Promise<boolea
        UPDATE steps SET status = $8, output = $9::jsonb, error = $10::jsonb, finished_at = now(),
          started_at = coalesce($15::timestamptz, started_at)
        WHERE workflow_id = $1 AND step_id = $7 AND attempt = $11 AND EXISTS (SELECT 1 FROM w)
+     ), old AS (
+       UPDATE steps SET status = 'superseded'
+       WHERE workflow_id = $1 AND step_id = ANY($16::text[]) AND status = 'succeeded'
+         AND NOT (step_id = $7 AND attempt = $11) AND EXISTS (SELECT 1 FROM w)
      ), n AS (${insertStepsSql('$1::uuid', '$12', 'WHERE EXISTS (SELECT 1 FROM w)')}
      ), e AS (${insertEventsSql('$1::uuid', '$13', 'WHERE EXISTS (SELECT 1 FROM w)')}
+     ), d AS (
+       INSERT INTO workflow_decisions (workflow_id, step_id, attempt, outcome, branch, action, target, iteration, reason)
+       SELECT $1, x->>'step_id', (x->>'attempt')::int, x->>'outcome', x->>'branch', x->>'action', x->>'target', (x->>'iteration')::int, x->>'reason'
+       FROM jsonb_array_elements($17::jsonb) AS x
+       WHERE EXISTS (SELECT 1 FROM w)
      )
      SELECT id FROM w`,
     [
@@ -91,7 +107,7 @@ export async function commitProgress(db: Queryable, p: Progress): Promise<boolea
       p.owner,
       p.leaseMs,
       p.checkpoint ? JSON.stringify(p.checkpoint) : null,
-      p.final?.status ?? null,
+      newStatus,
       p.final?.error ? JSON.stringify(p.final.error) : null,
       s?.stepId ?? null,
       s?.status ?? null,
@@ -102,9 +118,22 @@ export async function commitProgress(db: Queryable, p: Progress): Promise<boolea
       JSON.stringify(p.events ?? []),
       s ? 'checkpoint' : null,
       s?.startedAt ?? null,
+      p.supersede ?? [],
+      JSON.stringify(p.decisions ?? []),
+      p.park?.wakeAt ?? null,
     ],
   );
   return rows.length === 1;
+}
+
+export async function getDecisions(db: Queryable, id: string): Promise<DecisionRow[]> {
+  return db.query<DecisionRow>('SELECT * FROM workflow_decisions WHERE workflow_id = $1 ORDER BY id', [id]);
+}
+
+/** Parked workflows whose earliest approval deadline has passed. */
+export async function dueParked(db: Queryable, limit: number): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(`SELECT id FROM workflows WHERE status = 'waiting' AND wake_at < now() ORDER BY wake_at LIMIT $1`, [limit]);
+  return rows.map((r) => r.id);
 }
 
 export interface Claim {
@@ -123,7 +152,7 @@ export async function claimWorkflow(db: Queryable, c: Claim): Promise<WorkflowRo
     `WITH w AS (
        UPDATE workflows SET status = 'running', lease_owner = $2,
          lease_expires_at = now() + $3::int * interval '1 millisecond',
-         error = NULL, finished_at = NULL, started_at = coalesce(started_at, now()), updated_at = now()
+         error = NULL, finished_at = NULL, wake_at = NULL, started_at = coalesce(started_at, now()), updated_at = now()
        WHERE id = $1 AND status = ANY($4::text[])
          AND (NOT $5::boolean OR status <> 'running' OR lease_expires_at < now() OR lease_owner = $2)
        RETURNING *
@@ -181,12 +210,12 @@ export async function cancelWorkflow(db: Queryable, id: string, reason: string):
     `WITH w AS (
        UPDATE workflows SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL,
          error = jsonb_build_object('code', 'CANCELLED', 'message', $2::text, 'retryable', false),
-         finished_at = now(), updated_at = now()
-       WHERE id = $1 AND status IN ('planned', 'running')
+         finished_at = now(), wake_at = NULL, updated_at = now()
+       WHERE id = $1 AND status IN ('planned', 'running', 'waiting')
        RETURNING *
      ), s AS (
        UPDATE steps SET status = 'cancelled', finished_at = now()
-       WHERE workflow_id = $1 AND status IN ('running', 'scheduled') AND EXISTS (SELECT 1 FROM w)
+       WHERE workflow_id = $1 AND status IN ('running', 'scheduled', 'waiting') AND EXISTS (SELECT 1 FROM w)
      ), e AS (
        INSERT INTO workflow_events (workflow_id, type, data)
        SELECT id, 'workflow_cancelled', jsonb_build_object('reason', $2::text) FROM w

@@ -48,6 +48,26 @@ export function testAgents(log: RunLog = { runs: [] }): { log: RunLog; agents: A
           return { attempt: ctx.attempt };
         }),
     }),
+    defineAgent({
+      name: 'writer',
+      description: 'writes a draft with some flaws; each revision fixes one',
+      capabilities: ['write drafts'],
+      execute: (input: { flaws?: number; feedback?: unknown; previous_output?: { flaws?: number } | null }, ctx) =>
+        record('writer', ctx.idempotencyKey, ctx.stepId, async () => {
+          const flaws = input.feedback && input.previous_output ? Math.max(0, (input.previous_output.flaws ?? 0) - 1) : (input.flaws ?? 0);
+          return { flaws, revised: Boolean(input.feedback) };
+        }),
+    }),
+    defineAgent({
+      name: 'reviewer',
+      description: 'approves a draft without flaws',
+      capabilities: ['review drafts'],
+      execute: (_input: Record<string, unknown>, ctx) =>
+        record('reviewer', ctx.idempotencyKey, ctx.stepId, async () => {
+          const flaws = Object.values(ctx.dependencies).reduce<number>((n, d) => n + Number((d as { flaws?: number } | null)?.flaws ?? 0), 0);
+          return { decision: flaws === 0 ? 'approved' : 'rejected', flaws, summary: `${flaws} flaw(s)` };
+        }),
+    }),
   ];
   return { log, agents };
 }

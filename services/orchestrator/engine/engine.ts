@@ -7,7 +7,7 @@ import type { EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../transport/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
-import { freshState, stateFromRows } from './step-state.ts';
+import { freshState, stateFromRows, type RunState } from './step-state.ts';
 import { WorkflowRun, type RunDefaults, type WorkflowOutcome } from './workflow-run.ts';
 
 export interface EngineOptions {
@@ -73,7 +73,7 @@ export class Engine {
       });
       return { id, status: 'planned' };
     }
-    const run = this.newRun(id, sub.plan, sub.description, freshState(sub.plan.steps), new Date());
+    const run = this.newRun(id, sub.plan, sub.description, freshState(sub.plan), new Date());
     const ready = run.takeReadyAttempts();
     // Workflow row, first attempts and their events: one commit, before anything is sent.
     await store.insertWorkflow(this.o.db, {
@@ -92,7 +92,7 @@ export class Engine {
       const existing = await this.mustGet(id);
       throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`, { details: { status: existing.status } });
     }
-    this.track(this.newRun(row.id, row.plan, row.description, freshState(row.plan.steps), new Date()));
+    this.track(this.newRun(row.id, row.plan, row.description, freshState(row.plan), new Date()));
   }
 
   /** Continues from the last checkpoint: a failed workflow retries what failed, an orphaned one goes on. */
@@ -103,6 +103,7 @@ export class Engine {
       throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${existing.status}; nothing to resume`, { details: { status: existing.status } });
     }
     if (existing.status === 'planned') throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} has not started: use POST /execute/${id}`);
+    if (existing.status === 'waiting') throw new AppError('WORKFLOW_BUSY', `workflow ${id} is waiting for an answer: POST /tasks/${id}/approve or /reject`);
     if (this.runs.has(id)) throw new AppError('WORKFLOW_BUSY', `workflow ${id} is already running on this orchestrator`);
     const row = await store.claimWorkflow(this.o.db, { id, owner: this.o.owner, leaseMs: this.o.leaseMs, from: ['running', 'failed'], onlyExpired: true, event: { type: 'workflow_resumed', data: { owner: this.o.owner, from: existing.status } } });
     if (!row) {
@@ -122,6 +123,49 @@ export class Engine {
     this.o.metrics.workflowsTotal.inc({ status: 'cancelled' });
     this.o.notifier.notify(id);
     return row;
+  }
+
+  /**
+   * A person's answer to a waiting approval step. A parked workflow is taken up here; one running on
+   * another replica is refused, naming the owner.
+   */
+  async answer(id: string, decision: 'approved' | 'rejected', comment: string | undefined, stepId: string | undefined): Promise<string> {
+    this.assertOpen();
+    let run = this.runs.get(id);
+    let adopted = false;
+    if (!run) {
+      const row = await store.claimWorkflow(this.o.db, { id, owner: this.o.owner, leaseMs: this.o.leaseMs, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: decision } } });
+      if (!row) {
+        const now = await this.mustGet(id);
+        if (terminalStatuses.has(now.status)) throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${now.status}; nothing to answer`, { details: { status: now.status } });
+        throw new AppError('WORKFLOW_BUSY', `workflow ${id} is ${now.status}${now.lease_owner ? ` on ${now.lease_owner}` : ''}; it has no approval waiting here`, { details: { status: now.status, lease_owner: now.lease_owner } });
+      }
+      run = await this.adopt(row, false, false);
+      adopted = true;
+    }
+    const waiting = run.waitingSteps().map((w) => w.id);
+    const target = stepId ?? (waiting.length === 1 ? waiting[0] : undefined);
+    try {
+      if (!target) throw new AppError('VALIDATION_FAILED', waiting.length === 0 ? `workflow ${id} has no approval step waiting` : `${waiting.length} approval steps are waiting (${waiting.join(', ')}): name one with step_id`);
+      run.answer(target, decision, comment);
+      return target;
+    } catch (err) {
+      // Taken up for nothing: park it again.
+      if (adopted) void run.start();
+      throw err;
+    }
+  }
+
+  /** Parked workflows whose approval deadline passed: the expired approvals fail (their on_failure decides). */
+  private async wakeDue(): Promise<void> {
+    for (const id of await store.dueParked(this.o.db, 50)) {
+      const row = await store.claimWorkflow(this.o.db, { id, owner: this.o.owner, leaseMs: this.o.leaseMs, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: 'deadline' } } });
+      if (!row) continue;
+      const run = await this.adopt(row, false, false);
+      const expired = run.waitingSteps().filter((w) => w.expiresAt && w.expiresAt.getTime() <= Date.now());
+      if (expired.length === 0) void run.start();
+      for (const w of expired) run.expire(w.id);
+    }
   }
 
   /** Resolves when the workflow reaches a final status, here or on another replica. */
@@ -150,6 +194,7 @@ export class Engine {
           this.o.log.info({ workflowId: row.id }, 'recovering workflow from its last checkpoint');
           await this.adopt(row, false);
         }
+        await this.wakeDue();
       } catch (err) {
         this.o.log.error({ err }, 'recovery pass failed');
       } finally {
@@ -190,23 +235,25 @@ export class Engine {
     }
   }
 
-  private async adopt(row: WorkflowRow, reopenFailed: boolean): Promise<void> {
-    const rows = await store.getSteps(this.o.db, row.id);
-    const run = this.newRun(row.id, row.plan, row.description, stateFromRows(row.plan.steps, rows, reopenFailed), row.started_at ?? new Date());
-    this.track(run);
+  private async adopt(row: WorkflowRow, reopenFailed: boolean, start = true): Promise<WorkflowRun> {
+    const [rows, decisions] = await Promise.all([store.getSteps(this.o.db, row.id), store.getDecisions(this.o.db, row.id)]);
+    const run = this.newRun(row.id, row.plan, row.description, stateFromRows(row.plan, rows, decisions, reopenFailed), row.started_at ?? new Date());
+    this.track(run, start);
+    return run;
   }
 
-  private newRun(id: string, plan: Plan, description: string | null, steps: ReturnType<typeof freshState>, startedAt: Date): WorkflowRun {
+  private newRun(id: string, plan: Plan, description: string | null, state: RunState, startedAt: Date): WorkflowRun {
     const o = this.o;
     return new WorkflowRun({
       deps: { db: o.db, transport: o.transport, owner: o.owner, leaseMs: o.leaseMs, defaults: o.defaults, metrics: o.metrics, notifier: o.notifier, log: o.log },
-      id, plan, description: description ?? undefined, steps, startedAt,
+      id, plan, description: description ?? undefined, state, startedAt,
     });
   }
 
-  private track(run: WorkflowRun): void {
+  private track(run: WorkflowRun, start = true): void {
     this.runs.set(run.id, run);
     void run.done.then(() => this.runs.delete(run.id));
+    if (!start) return;
     run.start().catch((err: unknown) => {
       this.o.log.error({ err, workflowId: run.id }, 'workflow start failed; leaving it to recovery');
       run.stop('abandoned', `start failed: ${(err as Error).message}`);

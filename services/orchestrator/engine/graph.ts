@@ -1,5 +1,6 @@
 import { AppError } from '../../errors/index.ts';
 import type { Plan, PlanStep } from '../../state/index.ts';
+import { branchProblems } from './branches.ts';
 import { referencedSteps } from './input-refs.ts';
 
 export interface PlanProblems {
@@ -8,6 +9,8 @@ export interface PlanProblems {
   unknownDependencies: Array<{ step: string; dependency: string }>;
   cycles: string[][];
   badReferences: Array<{ step: string; reference: string }>;
+  branches: string[];
+  missingAgents: string[];
 }
 
 /** Every problem in the graph at once, so one 400 names them all. */
@@ -18,7 +21,8 @@ export function findPlanProblems(plan: Plan, knownAgents: ReadonlySet<string>): 
     if (ids.has(s.id)) duplicateSteps.push(s.id);
     ids.add(s.id);
   }
-  const unknownAgents = plan.steps.filter((s) => !knownAgents.has(s.agent)).map((s) => ({ step: s.id, agent: s.agent }));
+  const unknownAgents = plan.steps.filter((s) => s.type !== 'approval' && s.agent !== '' && !knownAgents.has(s.agent)).map((s) => ({ step: s.id, agent: s.agent }));
+  const missingAgents = plan.steps.filter((s) => s.type !== 'approval' && s.agent === '').map((s) => s.id);
   const unknownDependencies = plan.steps.flatMap((s) =>
     s.depends_on.filter((d) => !ids.has(d)).map((dependency) => ({ step: s.id, dependency })),
   );
@@ -32,7 +36,8 @@ export function findPlanProblems(plan: Plan, knownAgents: ReadonlySet<string>): 
       }
     }
   }
-  return { duplicateSteps, unknownAgents, unknownDependencies, cycles, badReferences };
+  const branches = cycles.length === 0 && unknownDependencies.length === 0 ? branchProblems(plan) : [];
+  return { duplicateSteps, unknownAgents, unknownDependencies, cycles, badReferences, branches, missingAgents };
 }
 
 export function validatePlan(plan: Plan, knownAgents: ReadonlySet<string>): void {
@@ -40,10 +45,12 @@ export function validatePlan(plan: Plan, knownAgents: ReadonlySet<string>): void
   const p = findPlanProblems(plan, knownAgents);
   const messages = [
     ...p.duplicateSteps.map((s) => `duplicate step id "${s}"`),
+    ...p.missingAgents.map((id) => `step "${id}" has no agent (only approval steps may leave it out)`),
     ...p.unknownAgents.map((u) => `step "${u.step}" names unknown agent "${u.agent}" (known: ${[...knownAgents].sort().join(', ')})`),
     ...p.unknownDependencies.map((u) => `step "${u.step}" depends on unknown step "${u.dependency}"`),
     ...p.cycles.map((c) => `cycle: ${c.join(' -> ')}`),
     ...p.badReferences.map((r) => `step "${r.step}" refers to the output of "${r.reference}", which it does not depend on`),
+    ...p.branches,
   ];
   if (messages.length > 0) {
     throw new AppError('INVALID_PLAN', `invalid plan: ${messages.join('; ')}`, { details: { ...p } });
@@ -105,4 +112,17 @@ export function descendantsOf(steps: readonly PlanStep[], id: string): Set<strin
     frontier = next;
   }
   return out;
+}
+
+/** A plan as the API and YAML give it, with the defaults filled in (approval steps run as "person"). */
+export function normalizePlan(plan: { steps: Array<Partial<PlanStep> & { id: string }> }): Plan {
+  return {
+    steps: plan.steps.map((s) => ({
+      ...s,
+      id: s.id,
+      agent: s.agent ?? (s.type === 'approval' ? 'person' : ''),
+      input: s.input ?? {},
+      depends_on: s.depends_on ?? [],
+    })),
+  };
 }

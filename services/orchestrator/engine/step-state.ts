@@ -1,8 +1,9 @@
 import type { SerializedError } from '../../errors/index.ts';
-import type { PlanStep, StepRow } from '../../state/index.ts';
+import type { DecisionRow, Plan, PlanStep, StepRow } from '../../state/index.ts';
+import { gatedSteps } from './branches.ts';
 import { descendantsOf } from './graph.ts';
 
-export type StepStatus = 'pending' | 'running' | 'scheduled' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+export type StepStatus = 'pending' | 'running' | 'scheduled' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
 
 /** What the engine knows of one plan step while the workflow runs. */
 export interface StepState {
@@ -15,27 +16,44 @@ export interface StepState {
   /** Input as sent to the agent, references resolved; kept so a re-sent attempt is identical. */
   input: Record<string, unknown> | undefined;
   output: Record<string, unknown> | undefined;
+  /** The output of the attempt a loop superseded: what a revision starts from. */
+  previousOutput: Record<string, unknown> | undefined;
   decision: string | undefined;
   error: SerializedError | undefined;
+  /** A failure an on_failure branch took care of: it does not fail the workflow. */
+  handled: boolean;
+  /** Set by a loop: what the step that sent it round said, given to the next attempt as input.feedback. */
+  feedback: Record<string, unknown> | undefined;
   startedAt: Date | undefined;
   finishedAt: Date | undefined;
 }
 
-export function freshState(steps: readonly PlanStep[]): Map<string, StepState> {
-  return new Map(steps.map((def) => [def.id, blank(def)]));
+/** The run-wide part of the state: which gated steps a branch switched on, how often each loop ran. */
+export interface RunState {
+  steps: Map<string, StepState>;
+  activated: Set<string>;
+  loops: Map<string, number>;
+}
+
+export const loopKey = (stepId: string, branch: string) => `${stepId}:${branch}`;
+
+export function freshState(plan: Plan): RunState {
+  return { steps: new Map(plan.steps.map((def) => [def.id, blank(def)])), activated: new Set(), loops: new Map() };
 }
 
 function blank(def: PlanStep): StepState {
-  return { def, status: 'pending', attempt: 0, budgetStart: 0, input: undefined, output: undefined, decision: undefined, error: undefined, startedAt: undefined, finishedAt: undefined };
+  return { def, status: 'pending', attempt: 0, budgetStart: 0, input: undefined, output: undefined, previousOutput: undefined, decision: undefined, error: undefined, handled: false, feedback: undefined, startedAt: undefined, finishedAt: undefined };
 }
 
 /**
- * Rebuilds the engine's view from the step rows. A finished attempt is final; an attempt that was
- * running or scheduled is sent again with the same idempotency key. With `reopenFailed`, failed and
- * skipped steps start over with a fresh attempt budget (resuming a failed workflow).
+ * Rebuilds the engine's view from the step rows and the decisions. A finished attempt is final; an
+ * attempt that was running or scheduled is sent again with the same idempotency key; a superseded
+ * one (a loop sent it round again) is pending. With `reopenFailed`, failed and skipped steps start
+ * over with a fresh attempt budget (resuming a failed workflow).
  */
-export function stateFromRows(steps: readonly PlanStep[], rows: readonly StepRow[], reopenFailed: boolean): Map<string, StepState> {
-  const state = freshState(steps);
+export function stateFromRows(plan: Plan, rows: readonly StepRow[], decisions: readonly DecisionRow[], reopenFailed: boolean): RunState {
+  const run = freshState(plan);
+  const { steps: state } = run;
   for (const row of rows) {
     const s = state.get(row.step_id);
     if (!s || row.attempt < s.attempt) continue;
@@ -43,24 +61,79 @@ export function stateFromRows(steps: readonly PlanStep[], rows: readonly StepRow
     s.input = row.input ?? undefined;
     s.startedAt = row.started_at ?? undefined;
     s.finishedAt = row.finished_at ?? undefined;
-    s.output = row.output ?? undefined;
     s.error = row.error ?? undefined;
     s.decision = typeof row.output?.decision === 'string' ? row.output.decision : undefined;
-    s.status = row.status === 'cancelled' ? 'pending' : row.status;
+    if (row.status === 'superseded') {
+      s.previousOutput = row.output ?? undefined;
+      s.output = undefined;
+      s.status = 'pending';
+    } else {
+      s.output = row.output ?? undefined;
+      s.status = row.status === 'cancelled' ? 'pending' : row.status;
+    }
+  }
+  for (const d of decisions) {
+    if (d.action === 'retry') run.loops.set(loopKey(d.step_id, d.branch), Math.max(run.loops.get(loopKey(d.step_id, d.branch)) ?? 0, d.iteration));
+    if (d.action === 'route' && d.target) run.activated.add(d.target);
+    if (d.action === 'route' && d.branch === 'on_failure') state.get(d.step_id)!.handled = true;
   }
   for (const s of state.values()) {
-    if (reopenFailed && s.status === 'failed') {
+    if (reopenFailed && s.status === 'failed' && !s.handled) {
       s.status = 'pending';
       s.budgetStart = s.attempt;
       s.error = undefined;
     }
   }
-  for (const s of state.values()) {
-    if (s.status !== 'failed') continue;
-    for (const d of descendantsOf(steps, s.def.id)) {
-      const dep = state.get(d)!;
-      if (dep.status === 'pending') dep.status = 'skipped';
+  // Gated steps whose source has answered without routing to them will never run.
+  for (const [target, source] of gatedSteps(plan)) {
+    const src = state.get(source)!;
+    if ((src.status === 'succeeded' || src.status === 'failed') && !run.activated.has(target)) skip(plan, state, target);
+  }
+  for (const s of state.values()) if (s.status === 'failed') skipAfterFailure(plan, run, s.def.id);
+  return run;
+}
+
+/** Can `s` use dependency `d`: it succeeded, or it failed and routed its failure to `s`. */
+export function satisfies(run: RunState, d: StepState, s: StepState): boolean {
+  return d.status === 'succeeded' || (d.status === 'failed' && d.handled && run.activated.has(s.def.id));
+}
+
+/**
+ * After `failedId` fails, what depends on it cannot run, except the step its on_failure branch
+ * routed to (and what follows from that step).
+ */
+export function skipAfterFailure(plan: Plan, run: RunState, failedId: string): StepState[] {
+  const changed: StepState[] = [];
+  let frontier = [failedId];
+  const seen = new Set<string>();
+  while (frontier.length > 0) {
+    const next: string[] = [];
+    for (const def of plan.steps) {
+      if (seen.has(def.id) || !def.depends_on.some((d) => frontier.includes(d))) continue;
+      const s = run.steps.get(def.id)!;
+      const failedDep = def.depends_on.map((d) => run.steps.get(d)!).find((d) => frontier.includes(d.def.id));
+      if (failedDep && failedDep.def.id === failedId && satisfies(run, failedDep, s)) continue;
+      seen.add(def.id);
+      if (s.status === 'pending') {
+        s.status = 'skipped';
+        changed.push(s);
+        next.push(def.id);
+      }
+    }
+    frontier = next;
+  }
+  return changed;
+}
+
+/** Marks a step and everything downstream of it that has not run as skipped (a branch not taken). */
+export function skip(plan: Plan, state: Map<string, StepState>, id: string): StepState[] {
+  const changed: StepState[] = [];
+  for (const sid of [id, ...descendantsOf(plan.steps, id)]) {
+    const s = state.get(sid)!;
+    if (s.status === 'pending') {
+      s.status = 'skipped';
+      changed.push(s);
     }
   }
-  return state;
+  return changed;
 }

@@ -1,13 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError, serializeError, type SerializedError } from '../../errors/index.ts';
-import { store, type NewEvent, type NewStep, type Plan, type Queryable } from '../../state/index.ts';
+import { store, type NewDecision, type NewEvent, type NewStep, type Plan, type Queryable } from '../../state/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentReply, AgentTransport } from '../transport/index.ts';
+import { branchFor, gatedSteps, hasBranches, loopSet, type NormalBranch, type Outcome } from './branches.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
-import { descendantsOf } from './graph.ts';
 import { resolveInput } from './input-refs.ts';
-import type { StepState } from './step-state.ts';
+import { loopKey, satisfies, skip, skipAfterFailure, type RunState, type StepState } from './step-state.ts';
 
 export interface RunDefaults {
   timeoutMs: number;
@@ -30,7 +30,7 @@ export interface RunDeps {
 type FinalState = { status: 'succeeded' | 'failed'; error: SerializedError | null };
 type StepProgress = Omit<store.Progress, 'workflowId' | 'owner' | 'leaseMs' | 'final'> & { final?: FinalState };
 
-export type OutcomeStatus = 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
+export type OutcomeStatus = 'succeeded' | 'failed' | 'cancelled' | 'abandoned' | 'waiting';
 
 export interface StepResult {
   step_id: string;
@@ -49,11 +49,13 @@ export interface WorkflowOutcome {
 }
 
 const idempotencyKey = (workflowId: string, stepId: string, attempt: number) => `${workflowId}:${stepId}:${attempt}`;
+const ACTIVE = new Set(['pending', 'running', 'scheduled', 'waiting']);
 
 /**
  * One workflow being driven by this orchestrator. Steps are dispatched as soon as their dependencies
  * succeed; each finished attempt is one commit (store.commitProgress) that also writes the rows of
- * the attempts it unblocks, so the only round trip per step is the one the recovery rules need.
+ * the attempts it unblocks and the branch decision, so the only round trip per step is the one the
+ * recovery rules need. Branches and approvals: ARCHITECTURE.md beside this file.
  */
 export class WorkflowRun {
   readonly done: Promise<WorkflowOutcome>;
@@ -63,76 +65,102 @@ export class WorkflowRun {
   private readonly pending = new Set<Promise<boolean>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
-
   private readonly deps: RunDeps;
   readonly id: string;
   private readonly plan: Plan;
   private readonly description: string | undefined;
+  private readonly run: RunState;
   private readonly steps: Map<string, StepState>;
+  private readonly gated: Map<string, string>;
   private readonly startedAt: Date;
 
-  constructor(init: { deps: RunDeps; id: string; plan: Plan; description: string | undefined; steps: Map<string, StepState>; startedAt: Date }) {
+  constructor(init: { deps: RunDeps; id: string; plan: Plan; description: string | undefined; state: RunState; startedAt: Date }) {
     this.deps = init.deps;
     this.id = init.id;
     this.plan = init.plan;
     this.description = init.description;
-    this.steps = init.steps;
+    this.run = init.state;
+    this.steps = init.state.steps;
+    this.gated = gatedSteps(init.plan);
     this.startedAt = init.startedAt;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
-  /** Sends what was in flight again (same keys), starts what is ready, or finishes. */
+  /** Sends what was in flight again (same keys), starts what is ready, parks, or finishes. */
   async start(): Promise<void> {
     const resend = [...this.steps.values()].filter((s) => s.status === 'running' || s.status === 'scheduled');
     const ready = this.takeReady();
     if (ready.length > 0) {
-      const ok = await this.commit({ newSteps: ready.map((s) => this.newStep(s, 'running')), events: ready.map((s) => startedEvent(s)) });
+      const ok = await this.commit({ newSteps: ready.map((s) => this.newStep(s)), events: ready.map((s) => startedEvent(s)) });
       if (!ok) return;
     }
     for (const s of [...resend, ...ready]) this.dispatch(s);
+    if (this.shouldPark()) return this.park();
     if (resend.length === 0 && ready.length === 0) {
       const final = this.finalIfDone();
       if (final && (await this.commit({ final, events: [finalEvent(final)] }))) this.finish(final);
     }
   }
 
-  /** Marks the steps that can start now as running and returns their rows, for a caller that writes them itself. */
+  /** Marks the steps that can start now and returns their rows, for a caller that writes them itself. */
   takeReadyAttempts(): { steps: NewStep[]; events: NewEvent[] } {
     const ready = this.takeReady();
-    return { steps: ready.map((s) => this.newStep(s, 'running')), events: ready.map((s) => startedEvent(s)) };
+    return { steps: ready.map((s) => this.newStep(s)), events: ready.map((s) => startedEvent(s)) };
+  }
+
+  /** A person's answer to a waiting approval step; it drives the step's branches like any outcome. */
+  answer(stepId: string, decision: 'approved' | 'rejected', comment: string | undefined): void {
+    const s = this.waitingStep(stepId);
+    const output = { decision, comment: comment ?? null, answered_at: new Date().toISOString(), summary: `${decision}${comment ? `: ${comment}` : ''}` };
+    this.onSuccess(s, { output, decision, replayed: false }, Date.now() - (s.startedAt?.getTime() ?? Date.now()));
+  }
+
+  /** The deadline of a waiting approval step passed with no answer. */
+  expire(stepId: string): void {
+    const s = this.waitingStep(stepId);
+    this.onFailure(s, { code: 'APPROVAL_EXPIRED', message: `nobody answered step "${stepId}" within ${s.def.deadline_ms ?? 0} ms`, retryable: false });
+  }
+
+  /** Waiting approval steps, with when each expires. */
+  waitingSteps(): Array<{ id: string; expiresAt: Date | undefined }> {
+    return [...this.steps.values()].filter((s) => s.status === 'waiting').map((s) => ({ id: s.def.id, expiresAt: expiry(s) }));
   }
 
   /** Stops driving the workflow here: in-flight calls are aborted and their results dropped. */
-  stop(status: 'cancelled' | 'abandoned', reason: string): void {
+  stop(status: 'cancelled' | 'abandoned' | 'waiting', reason: string): void {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.abort.abort(new AppError('CANCELLED', reason));
-    this.resolveDone({ status, error: { code: status === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST', message: reason, retryable: false }, results: this.results() });
+    const error = status === 'waiting' ? null : { code: status === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST', message: reason, retryable: false };
+    this.resolveDone({ status, error, results: this.results() });
   }
 
   results(): StepResult[] {
     return this.plan.steps.map((def) => {
       const s = this.steps.get(def.id)!;
-      return {
-        step_id: def.id,
-        agent: def.agent,
-        status: s.status,
-        attempts: s.attempt,
-        ...(s.output ? { output: s.output } : {}),
-        ...(s.error ? { error: s.error } : {}),
-      };
+      return { step_id: def.id, agent: def.agent, status: s.status, attempts: s.attempt, ...(s.output ? { output: s.output } : {}), ...(s.error ? { error: s.error } : {}) };
     });
+  }
+
+  private waitingStep(stepId: string): StepState {
+    const s = this.steps.get(stepId);
+    if (!s || s.def.type !== 'approval') throw new AppError('VALIDATION_FAILED', `workflow ${this.id} has no approval step "${stepId}"`);
+    if (s.status !== 'waiting') throw new AppError('WORKFLOW_BUSY', `approval step "${stepId}" is ${s.status}, not waiting for an answer`);
+    return s;
   }
 
   private takeReady(): StepState[] {
     const ready: StepState[] = [];
     for (const s of this.steps.values()) {
       if (s.status !== 'pending') continue;
-      if (!s.def.depends_on.every((d) => this.steps.get(d)!.status === 'succeeded')) continue;
-      s.status = 'running';
+      if (this.gated.has(s.def.id) && !this.run.activated.has(s.def.id)) continue;
+      if (!s.def.depends_on.every((d) => satisfies(this.run, this.steps.get(d)!, s))) continue;
+      s.status = s.def.type === 'approval' ? 'waiting' : 'running';
       s.attempt += 1;
-      s.input = resolveInput(s.def.input, this.outputs());
+      const input = resolveInput(s.def.input, this.outputs());
+      s.input = s.feedback ? { ...input, feedback: s.feedback, previous_output: s.previousOutput ?? null } : input;
+      s.feedback = undefined;
       s.startedAt = new Date();
       ready.push(s);
     }
@@ -145,11 +173,13 @@ export class WorkflowRun {
     return out;
   }
 
-  private newStep(s: StepState, status: NewStep['status']): NewStep {
+  private newStep(s: StepState): NewStep {
+    const status = s.status === 'waiting' ? 'waiting' : s.status === 'scheduled' ? 'scheduled' : 'running';
     return { step_id: s.def.id, attempt: s.attempt, agent: s.def.agent, status, input: s.input ?? {}, idempotency_key: idempotencyKey(this.id, s.def.id, s.attempt) };
   }
 
   private dispatch(s: StepState): void {
+    if (s.status === 'waiting') return;
     // A step goes out only once the results it depends on are durable.
     const upstream = s.def.depends_on.map((d) => this.commits.get(d)).filter((p) => p !== undefined);
     void Promise.all(upstream).then(() => this.call(s));
@@ -165,7 +195,6 @@ export class WorkflowRun {
     // long) alive in memory at hundreds of calls a second.
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), timeoutMs);
-    const timeout = deadline.signal;
     const started = performance.now();
     const agent = s.def.agent;
     let reply: AgentReply;
@@ -181,12 +210,13 @@ export class WorkflowRun {
           context: { ...(this.description ? { description: this.description } : {}), dependencies: this.dependencyOutputs(s) },
           timeout_ms: timeoutMs,
         },
-        AbortSignal.any([this.abort.signal, timeout]),
+        AbortSignal.any([this.abort.signal, deadline.signal]),
       );
     } catch (err) {
       if (this.stopped) return;
-      const error = timeout.aborted ? new AppError('STEP_TIMEOUT', `step "${s.def.id}" took longer than ${timeoutMs} ms`) : err;
-      this.deps.metrics.agentCalls.inc({ agent, status: timeout.aborted ? 'timeout' : 'failed' });
+      const timedOut = deadline.signal.aborted;
+      const error = timedOut ? new AppError('STEP_TIMEOUT', `step "${s.def.id}" took longer than ${timeoutMs} ms`) : err;
+      this.deps.metrics.agentCalls.inc({ agent, status: timedOut ? 'timeout' : 'failed' });
       this.deps.metrics.agentCallDuration.observe({ agent }, (performance.now() - started) / 1000);
       return this.onFailure(s, serializeError(error));
     } finally {
@@ -203,22 +233,26 @@ export class WorkflowRun {
   }
 
   private onSuccess(s: StepState, reply: AgentReply, durationMs: number): void {
-    s.status = 'succeeded';
     s.output = reply.output;
     s.decision = reply.decision;
     s.finishedAt = new Date();
+    const outcome: Outcome = reply.decision ?? 'succeeded';
+    const event: NewEvent = { type: 'step_succeeded', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent, duration_ms: durationMs, ...(reply.replayed ? { replayed: true } : {}), ...(reply.decision ? { decision: reply.decision } : {}) } };
+    const branch = hasBranches(s.def) ? branchFor(s.def, outcome) : undefined;
+    if (branch?.action === 'retry') return this.loop(s, branch, outcome, event);
+    if (branch?.action === 'fail') {
+      return this.fail(s, outcome, { code: 'BRANCH_FAILED', message: `step "${s.def.id}" answered ${outcome} and its ${branch.name} branch ends the workflow`, retryable: false }, event, branch);
+    }
+    s.status = 'succeeded';
+    const skipped = this.route(s, branch);
     const ready = this.takeReady();
     const final = this.finalIfDone();
-    const events: NewEvent[] = [
-      { type: 'step_succeeded', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent, duration_ms: durationMs, ...(reply.replayed ? { replayed: true } : {}), ...(reply.decision ? { decision: reply.decision } : {}) } },
-      ...ready.map((r) => startedEvent(r)),
-      ...(final ? [finalEvent(final)] : []),
-    ];
     void this.record(s, {
       step: { stepId: s.def.id, attempt: s.attempt, status: 'succeeded', output: reply.output, ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
       checkpoint: { [s.def.id]: reply.output },
-      newSteps: ready.map((r) => this.newStep(r, 'running')),
-      events,
+      newSteps: ready.map((r) => this.newStep(r)),
+      decisions: hasBranches(s.def) ? [this.decision(s, outcome, branch, 0)] : [],
+      events: [event, ...skipped.map((d) => skippedEvent(d, `${s.def.id} did not route here`)), ...ready.map((r) => startedEvent(r)), ...(final ? [finalEvent(final)] : [])],
       ...(final ? { final } : {}),
     }, ready);
   }
@@ -226,14 +260,14 @@ export class WorkflowRun {
   private onFailure(s: StepState, error: SerializedError): void {
     const failedAttempt = s.attempt;
     const policy = this.policyOf(s);
-    const stepRow = { stepId: s.def.id, attempt: failedAttempt, status: 'failed' as const, error, ...(s.startedAt ? { startedAt: s.startedAt } : {}) };
     if (error.retryable && failedAttempt - s.budgetStart < policy.maxAttempts) {
       const delayMs = Math.round(policy.backoffMs * policy.backoffRate ** (failedAttempt - s.budgetStart - 1) * (0.5 + Math.random()));
+      const stepRow = { stepId: s.def.id, attempt: failedAttempt, status: 'failed' as const, error, ...(s.startedAt ? { startedAt: s.startedAt } : {}) };
       s.status = 'scheduled';
       s.attempt += 1;
       s.startedAt = undefined;
       const event: NewEvent = { type: 'step_failed', step_id: s.def.id, attempt: failedAttempt, data: { error, retry_in_ms: delayMs, next_attempt: s.attempt } };
-      void this.record(s, { step: stepRow, newSteps: [this.newStep(s, 'scheduled')], events: [event] }, []).then((ok) => {
+      void this.record(s, { step: stepRow, newSteps: [this.newStep(s)], events: [event] }, []).then((ok) => {
         if (!ok || this.stopped) return;
         const timer = setTimeout(() => {
           this.timers.delete(timer);
@@ -243,21 +277,83 @@ export class WorkflowRun {
       });
       return;
     }
-    s.status = 'failed';
     s.error = error;
     s.finishedAt = new Date();
-    const skipped = [...descendantsOf(this.plan.steps, s.def.id)].map((id) => this.steps.get(id)!).filter((d) => d.status === 'pending');
-    for (const d of skipped) d.status = 'skipped';
+    const event: NewEvent = { type: 'step_failed', step_id: s.def.id, attempt: failedAttempt, data: { error } };
+    const branch = hasBranches(s.def) ? branchFor(s.def, 'failed') : undefined;
+    if (branch?.action === 'retry') return this.loop(s, branch, 'failed', event);
+    this.fail(s, 'failed', error, event, branch);
+  }
+
+  /** The step failed (or its branch said fail). An on_failure route makes the failure handled. */
+  private fail(s: StepState, outcome: Outcome, error: SerializedError, event: NewEvent, branch: NormalBranch | undefined): void {
+    s.status = 'failed';
+    s.error = error;
+    s.finishedAt ??= new Date();
+    if (branch?.action === 'route') s.handled = true;
+    const skipped = [...this.route(s, branch), ...skipAfterFailure(this.plan, this.run, s.def.id)];
+    const ready = this.takeReady();
     const final = this.finalIfDone();
     void this.record(s, {
-      step: stepRow,
-      events: [
-        { type: 'step_failed', step_id: s.def.id, attempt: failedAttempt, data: { error } },
-        ...skipped.map((d) => ({ type: 'step_skipped', step_id: d.def.id, data: { because: s.def.id } })),
-        ...(final ? [finalEvent(final)] : []),
-      ],
+      step: { stepId: s.def.id, attempt: s.attempt, status: 'failed', error, ...(s.output ? { output: s.output } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
+      newSteps: ready.map((r) => this.newStep(r)),
+      decisions: hasBranches(s.def) ? [this.decision(s, outcome, branch ?? { name: 'on_failure', action: 'fail', target: undefined, maxAttempts: undefined }, 0, error.message)] : [],
+      events: [event, ...skipped.map((d) => skippedEvent(d, s.def.id)), ...ready.map((r) => startedEvent(r)), ...(final ? [finalEvent(final)] : [])],
       ...(final ? { final } : {}),
-    }, []);
+    }, ready);
+  }
+
+  /** A retry branch: run `target` and everything up to this step again, within max_attempts. */
+  private loop(s: StepState, branch: NormalBranch, outcome: Outcome, event: NewEvent): void {
+    const key = loopKey(s.def.id, branch.name);
+    const taken = this.run.loops.get(key) ?? 0;
+    const max = branch.maxAttempts ?? 1;
+    if (taken + 1 >= max) {
+      const why = typeof s.output?.summary === 'string' ? `; last answer: ${s.output.summary}` : s.error ? `; last error: ${s.error.message}` : '';
+      const error = { code: 'BRANCH_LIMIT_REACHED', message: `step "${s.def.id}" answered ${outcome} ${max} times (${branch.name} max_attempts ${max})${why}`, retryable: false };
+      return this.fail(s, outcome, error, event, { ...branch, action: 'fail' });
+    }
+    const iteration = taken + 1;
+    this.run.loops.set(key, iteration);
+    const target = branch.target ?? s.def.id;
+    const again = loopSet(this.plan, target, s.def.id).map((id) => this.steps.get(id)!);
+    const supersededOutput = s.output;
+    const lastError = s.error;
+    for (const r of again) {
+      r.previousOutput = r.output ?? r.previousOutput;
+      r.output = undefined;
+      r.status = 'pending';
+    }
+    const t = this.steps.get(target)!;
+    t.feedback = { step: s.def.id, outcome, iteration, output: supersededOutput ?? null, error: lastError ?? null };
+    t.budgetStart = t.attempt;
+    s.error = undefined;
+    const ready = this.takeReady();
+    void this.record(s, {
+      step: { stepId: s.def.id, attempt: s.attempt, status: 'superseded', ...(supersededOutput ? { output: supersededOutput } : {}), ...(lastError ? { error: lastError } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
+      supersede: again.map((r) => r.def.id),
+      newSteps: ready.map((r) => this.newStep(r)),
+      decisions: [this.decision(s, outcome, branch, iteration)],
+      events: [event, { type: 'branch_taken', step_id: s.def.id, attempt: s.attempt, data: { branch: branch.name, action: 'retry', target, iteration, max_attempts: max } }, ...ready.map((r) => startedEvent(r))],
+    }, ready);
+  }
+
+  /** Switches on the gated step the branch routes to; the step's other gated targets will not run. */
+  private route(s: StepState, branch: NormalBranch | undefined): StepState[] {
+    const skipped: StepState[] = [];
+    for (const [target, source] of this.gated) {
+      if (source !== s.def.id) continue;
+      if (branch?.action === 'route' && branch.target === target) this.run.activated.add(target);
+      else skipped.push(...skip(this.plan, this.steps, target));
+    }
+    return skipped;
+  }
+
+  private decision(s: StepState, outcome: Outcome, branch: NormalBranch | undefined, iteration: number, reason?: string): NewDecision {
+    const action = branch?.action ?? 'continue';
+    const target = branch?.action === 'fail' ? null : (branch?.target ?? (branch?.action === 'retry' ? s.def.id : null));
+    const text = reason ?? (branch ? `${outcome}: ${branch.name} ${action}${target ? ` ${target}` : ''}${iteration ? ` (loop ${iteration} of ${(branch.maxAttempts ?? 1) - 1})` : ''}` : `${outcome}: no branch for it, continue`);
+    return { step_id: s.def.id, attempt: s.attempt, outcome, branch: branch?.name ?? 'none', action, target, iteration, reason: text };
   }
 
   private policyOf(s: StepState): RunDefaults {
@@ -268,12 +364,29 @@ export class WorkflowRun {
 
   private finalIfDone(): FinalState | undefined {
     const states = [...this.steps.values()];
-    if (states.some((s) => s.status === 'pending' || s.status === 'running' || s.status === 'scheduled')) return undefined;
-    const failed = states.filter((s) => s.status === 'failed');
+    if (states.some((s) => ACTIVE.has(s.status))) return undefined;
+    const failed = states.filter((s) => s.status === 'failed' && !s.handled);
     if (failed.length === 0) return { status: 'succeeded', error: null };
     const skipped = states.filter((s) => s.status === 'skipped').map((s) => s.def.id);
     const message = failed.map((s) => `step "${s.def.id}" (${s.def.agent}) failed: ${s.error?.message ?? 'unknown error'}`).join('; ');
     return { status: 'failed', error: { code: 'STEPS_FAILED', message, retryable: false, details: { failed_steps: failed.map((s) => s.def.id), skipped_steps: skipped } } };
+  }
+
+  /** Only people can move it on: nothing runs, and some approval step waits. */
+  private shouldPark(): boolean {
+    const states = [...this.steps.values()];
+    return !this.stopped && states.some((s) => s.status === 'waiting') && !states.some((s) => s.status === 'running' || s.status === 'scheduled');
+  }
+
+  /** Releases the workflow: no process holds it while it waits; an answer or the deadline wakes it. */
+  private async park(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+    if (!this.shouldPark()) return;
+    const waiting = this.waitingSteps();
+    const deadlines = waiting.map((w) => w.expiresAt?.getTime()).filter((t): t is number => t !== undefined);
+    const wakeAt = deadlines.length > 0 ? new Date(Math.min(...deadlines)) : null;
+    const ok = await this.commit({ park: { wakeAt }, events: [{ type: 'workflow_waiting', data: { steps: waiting.map((w) => w.id), wake_at: wakeAt?.toISOString() ?? null } }] });
+    if (ok) this.stop('waiting', 'waiting for an answer');
   }
 
   private async record(s: StepState, progress: StepProgress, ready: StepState[]): Promise<boolean> {
@@ -285,6 +398,7 @@ export class WorkflowRun {
     if (!ok) return false;
     if (progress.final) this.finish(progress.final);
     for (const r of ready) this.dispatch(r);
+    if (this.shouldPark()) void this.park();
     return true;
   }
 
@@ -324,8 +438,18 @@ export class WorkflowRun {
   }
 }
 
+function expiry(s: StepState): Date | undefined {
+  return s.def.deadline_ms !== undefined && s.startedAt ? new Date(s.startedAt.getTime() + s.def.deadline_ms) : undefined;
+}
+
 function startedEvent(s: StepState): NewEvent {
-  return { type: 'step_started', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent } };
+  return s.status === 'waiting'
+    ? { type: 'approval_requested', step_id: s.def.id, attempt: s.attempt, data: { prompt: s.def.prompt ?? s.def.description ?? null, deadline_ms: s.def.deadline_ms ?? null } }
+    : { type: 'step_started', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent } };
+}
+
+function skippedEvent(s: StepState, because: string): NewEvent {
+  return { type: 'step_skipped', step_id: s.def.id, data: { because } };
 }
 
 function finalEvent(final: { status: string; error: SerializedError | null }): NewEvent {

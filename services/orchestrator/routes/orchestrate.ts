@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import { store, type NewEvent, type Plan } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
+import { normalizePlan } from '../engine/index.ts';
 import { planDescription } from '../planner/index.ts';
 import { ErrorReply, ObjectReply, OrchestrateBody, TaskParams, WaitBody } from '../schemas.ts';
 import { taskView } from '../task-view.ts';
@@ -20,6 +21,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   async function finished(id: string) {
     const outcome = await engine.wait(id, config.waitTimeoutMs);
     if (outcome) return { task_id: id, status: outcome.status, error: outcome.error, results: outcome.results, ...links(id) };
+    // Parked or finished elsewhere: the database has it.
     const wf = await store.getWorkflow(db, id);
     const view = taskView(wf!, await store.getSteps(db, id));
     return {
@@ -42,13 +44,13 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
     const body = request.body;
     let plan: Plan;
     let events: NewEvent[] = [];
-    if (body.plan) plan = body.plan as Plan;
+    if (body.plan) plan = normalizePlan(body.plan as Plan);
     else if (body.description) ({ plan, events } = await planDescription(body.description, await ctx.registry.profiles(), body.input ?? {}, ctx.llm, ctx.registry.names()));
     else throw new AppError('VALIDATION_FAILED', 'body must have "description" (text to plan) or "plan" (steps to run)');
     const { id, status } = await engine.submit({ plan, events, description: body.description ?? null, input: body.input ?? {}, start: body.execute !== false });
     if (body.wait && status === 'running') {
       const result = await finished(id);
-      return reply.status(result.status === 'running' ? 202 : 200).send({ ...result, plan });
+      return reply.status(result.status === 'running' || result.status === 'waiting' ? 202 : 200).send({ ...result, plan });
     }
     return reply.status(202).send({ task_id: id, status, plan, ...links(id) });
   });

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import { store } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
-import { CancelBody, ErrorReply, ListQuery, ObjectReply, TaskParams } from '../schemas.ts';
+import { AnswerBody, CancelBody, ErrorReply, ListQuery, ObjectReply, TaskParams } from '../schemas.ts';
 import { taskSummary, taskView } from '../task-view.ts';
 
 export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
@@ -19,8 +19,27 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
     const id = request.params.task_id;
     const wf = isTaskId(id) ? await store.getWorkflow(db, id) : null;
     if (!wf) throw notFound(id);
-    return taskView(wf, await store.getSteps(db, id));
+    const [steps, decisions] = await Promise.all([store.getSteps(db, id), store.getDecisions(db, id)]);
+    return taskView(wf, steps, decisions);
   });
+
+  for (const decision of ['approved', 'rejected'] as const) {
+    const verb = decision === 'approved' ? 'approve' : 'reject';
+    app.post(`/tasks/:task_id/${verb}`, {
+      schema: {
+        tags: ['workflows'],
+        summary: `${decision === 'approved' ? 'Approve' : 'Reject'} a waiting approval step; the answer drives its branch`,
+        params: TaskParams,
+        body: Type.Optional(AnswerBody),
+        response: { 200: ObjectReply, 400: ErrorReply, 404: ErrorReply, 409: ErrorReply },
+      },
+    }, async (request) => {
+      const id = request.params.task_id;
+      if (!isTaskId(id)) throw notFound(id);
+      const step = await engine.answer(id, decision, request.body?.comment, request.body?.step_id);
+      return { task_id: id, step_id: step, decision };
+    });
+  }
 
   app.get('/tasks', {
     schema: { tags: ['workflows'], summary: 'Tasks, newest first, optionally by status; follow next_cursor for more', querystring: ListQuery, response: { 200: ObjectReply, 400: ErrorReply } },
