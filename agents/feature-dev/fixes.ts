@@ -151,7 +151,11 @@ export function applyFindings(files: readonly InputFile[], findings: readonly Re
 
   for (const [filePath, file] of byFile) {
     const mine = findings.filter((f) => f.file === filePath);
-    if (mine.length === 0) continue;
+    // A revision hands on the whole set of files, untouched ones included.
+    if (mine.length === 0) {
+      report.files.push(file);
+      continue;
+    }
     const sf = ts.createSourceFile(filePath, file.content, ts.ScriptTarget.Latest, true, scriptKindOf(filePath));
     const edits: Edit[] = [];
     const applied: Array<{ finding: ReviewFinding; kind: Kind }> = [];

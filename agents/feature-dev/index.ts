@@ -20,8 +20,12 @@ export interface FeatureDevInput {
   module?: string;
   exports?: ExportInput[];
   language?: string;
-  /** Files to apply review findings to (the findings come from ctx.dependencies). */
+  /** Files to apply review findings to (the findings come from ctx.dependencies or input.feedback). */
   files?: InputFile[];
+  /** Set by a workflow loop: what the step that sent the work back said (e.g. a rejecting review). */
+  feedback?: { step?: string; output?: unknown };
+  /** Set by a workflow loop: this agent's previous output, whose files the revision starts from. */
+  previous_output?: { files?: InputFile[] } | null;
 }
 
 const open = { additionalProperties: true };
@@ -93,6 +97,21 @@ function fixOutput(files: InputFile[], findings: ReviewFinding[]): AgentOutput {
     unfixed: report.unfixed,
     todo: report.unfixed.map((u) => `${u.file}:${u.line} ${u.rule}: ${u.message} (not fixed: ${u.reason})`),
     summary: `Applied ${report.fixed.length} of ${findings.length} review finding${findings.length === 1 ? '' : 's'} mechanically in ${changed.length} file${changed.length === 1 ? '' : 's'}; ${report.unfixed.length} left for a person or an LLM`,
+  };
+}
+
+/** Files and nothing to build or fix: they go on as they are, checked, for the next step to judge. */
+function handOver(files: InputFile[]): AgentOutput {
+  for (const f of files) {
+    const reason = unsafePathReason(f.path);
+    if (reason) throw new TaskFailedError(`file ${JSON.stringify(f.path)} is not a usable path: ${reason}`);
+  }
+  return {
+    files,
+    exports: [],
+    implemented: false,
+    todo: [],
+    summary: `No spec and no findings: handed on ${files.length} file${files.length === 1 ? '' : 's'} unchanged`,
   };
 }
 
@@ -194,12 +213,15 @@ export const featureDevAgent = defineAgent<FeatureDevInput>({
     if (input.language !== undefined && input.language.toLowerCase() !== 'typescript') {
       throw new TaskFailedError(`language ${JSON.stringify(input.language)} is not supported; feature-dev writes TypeScript only`);
     }
-    const findings = findingsFrom(ctx.dependencies);
+    // A revision starts from the previous attempt's files and the findings that sent it back.
+    const findings = [...findingsFrom(ctx.dependencies), ...(input.feedback?.output ? findingsFrom({ [input.feedback.step ?? 'feedback']: input.feedback.output }) : [])];
+    const previous = Array.isArray(input.previous_output?.files) ? input.previous_output.files : undefined;
     if (findings.length > 0) {
-      const collected = collectFiles(input, ctx.dependencies);
+      const collected = previous ? { ok: true as const, files: previous } : collectFiles(input, ctx.dependencies);
       if (collected.ok) return fixOutput(collected.files, findings);
     }
-    const text = [input.spec, input.task, ctx.description].find((t) => t !== undefined && t.trim() !== '') ?? '';
-    return generate(input, ctx, text);
+    const own = [input.spec, input.task].find((t) => t !== undefined && t.trim() !== '');
+    if (own === undefined && !input.exports?.length && !input.module && (previous ?? input.files)?.length) return handOver(previous ?? input.files!);
+    return generate(input, ctx, own ?? ctx.description ?? '');
   },
 });

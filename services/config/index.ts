@@ -26,6 +26,7 @@ const EnvSchema = Type.Object({
   LLM_MODEL: Type.String({ default: 'gpt-4o-mini', minLength: 1 }),
   LLM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   LLM_MAX_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
+  WORKFLOWS_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Named workflows (*.yaml); the built-in ones when unset' })),
   AGENT_URLS: Type.String({ default: '', description: 'name=url,... overrides of the static discovery table' }),
   AGENT_HOST: Type.String({ default: '127.0.0.1', description: 'Host of the static discovery table' }),
   STEP_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 300_000 }),
@@ -63,6 +64,7 @@ export interface Config {
   readonly redisUrl: string | undefined;
   readonly idempotencyTtlMs: number;
   readonly llm: Readonly<{ baseUrl: string | undefined; apiKey: string | undefined; model: string; timeoutMs: number; maxRetries: number }>;
+  readonly workflowsDir: string | undefined;
   readonly agentUrls: Readonly<Record<string, string>>;
   readonly agentHost: string;
   readonly stepTimeoutMs: number;
@@ -114,6 +116,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.REDIS_URL,
     idempotencyTtlMs: e.IDEMPOTENCY_TTL_MS,
     llm: Object.freeze({ baseUrl: e.LLM_BASE_URL?.replace(/\/+$/, ''), apiKey: e.LLM_API_KEY, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS, maxRetries: e.LLM_MAX_RETRIES }),
+    workflowsDir: e.WORKFLOWS_DIR,
     agentUrls: Object.freeze(parseAgentUrls(e.AGENT_URLS)),
     agentHost: e.AGENT_HOST,
     stepTimeoutMs: e.STEP_TIMEOUT_MS,

@@ -15,6 +15,7 @@ import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { createHttpTransport, type AgentTransport } from './transport/index.ts';
+import { builtInWorkflowsDir, loadWorkflows } from './workflow-library.ts';
 
 export interface OrchestratorDeps {
   /** A database owned by the caller (tests); otherwise one is opened from the config and closed with the app. */
@@ -31,8 +32,10 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   });
 
   useStrictBodies(app);
-  const db = deps.db ?? (await openDatabase(config));
   const discovery = deps.discovery ?? createStaticDiscovery(config);
+  // A bad workflow file stops start-up before anything else is opened.
+  const workflows = await loadWorkflows(config.workflowsDir ?? builtInWorkflowsDir, new Set(discovery.agents()));
+  const db = deps.db ?? (await openDatabase(config));
   const transport = deps.transport ?? createHttpTransport(discovery);
   const registry = createRegistry('orchestrator');
   const notifier = new WorkflowNotifier();
@@ -52,7 +55,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     log: app.log,
     knownAgents: () => agents.names(),
   });
-  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry) };
+  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry), workflows };
 
   await app.register(swagger, {
     openapi: {

@@ -3,6 +3,7 @@ import type { LlmGateway } from '../llm/index.ts';
 import type { Db } from '../state/index.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { Engine, WorkflowNotifier } from './engine/index.ts';
+import type { NamedWorkflow } from './workflow-library.ts';
 
 /** What the routes work with; built once in app.ts. */
 export interface OrchestratorContext {
@@ -12,6 +13,7 @@ export interface OrchestratorContext {
   registry: AgentRegistry;
   notifier: WorkflowNotifier;
   llm: LlmGateway;
+  workflows: ReadonlyMap<string, NamedWorkflow>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

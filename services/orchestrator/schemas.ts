@@ -59,6 +59,7 @@ export const OrchestrateBody = Type.Object(
   {
     description: Type.Optional(Type.String({ minLength: 1, maxLength: 10_000 })),
     plan: Type.Optional(PlanSchema),
+    workflow: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'A named workflow (GET /workflows); its steps use {{input.*}}' })),
     input: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Given to every planned step' })),
     wait: Type.Optional(Type.Boolean({ description: 'Answer with the finished result instead of 202' })),
     execute: Type.Optional(Type.Boolean({ description: 'false: only plan; run later with POST /execute/:task_id' })),

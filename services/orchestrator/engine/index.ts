@@ -1,5 +1,5 @@
 export { WorkflowNotifier } from './event-bus.ts';
 export { Engine, type EngineOptions, type Submission } from './engine.ts';
 export { ancestorsOf, descendantsOf, findCycles, findPlanProblems, normalizePlan, validatePlan } from './graph.ts';
-export { referencedSteps, resolveInput } from './input-refs.ts';
+export { fillWorkflowInput, referencedSteps, resolveInput } from './input-refs.ts';
 export { WorkflowRun, type StepResult, type WorkflowOutcome } from './workflow-run.ts';

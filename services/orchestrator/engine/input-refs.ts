@@ -48,3 +48,41 @@ function walkStrings(value: unknown, fn: (s: string) => void): void {
   else if (Array.isArray(value)) value.forEach((v) => walkStrings(v, fn));
   else if (value !== null && typeof value === 'object') Object.values(value).forEach((v) => walkStrings(v, fn));
 }
+
+// A named workflow's steps use the request's input: "{{input.<path>}}". They are filled in when the
+// workflow is submitted; a whole-string reference to something the request did not give drops
+// the key, so optional inputs stay optional.
+const INPUT_REF = /\{\{\s*input((?:\.[A-Za-z0-9_-]+)*)\s*\}\}/g;
+const INPUT_WHOLE = /^\{\{\s*input((?:\.[A-Za-z0-9_-]+)*)\s*\}\}$/;
+const MISSING = Symbol('missing');
+
+export function fillWorkflowInput<T>(value: T, input: Record<string, unknown>): T {
+  const out = fill(value, input);
+  return (out === MISSING ? undefined : out) as T;
+}
+
+function fill(value: unknown, input: Record<string, unknown>): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('{{')) return value;
+    const whole = INPUT_WHOLE.exec(value);
+    if (whole) return lookupInput(input, whole[1]!) ?? MISSING;
+    return value.replace(INPUT_REF, (_m, path: string) => {
+      const v = lookupInput(input, path);
+      return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v) => fill(v, input)).filter((v) => v !== MISSING);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, input)] as const).filter(([, v]) => v !== MISSING));
+  }
+  return value;
+}
+
+function lookupInput(input: Record<string, unknown>, path: string): unknown {
+  let v: unknown = input;
+  for (const key of path.split('.').filter(Boolean)) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return v;
+}

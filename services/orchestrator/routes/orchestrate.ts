@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import { store, type NewEvent, type Plan } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
-import { normalizePlan } from '../engine/index.ts';
+import { fillWorkflowInput, normalizePlan } from '../engine/index.ts';
 import { planDescription } from '../planner/index.ts';
 import { ErrorReply, ObjectReply, OrchestrateBody, TaskParams, WaitBody } from '../schemas.ts';
 import { taskView } from '../task-view.ts';
@@ -44,16 +44,25 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
     const body = request.body;
     let plan: Plan;
     let events: NewEvent[] = [];
-    if (body.plan) plan = normalizePlan(body.plan as Plan);
+    if (body.workflow) {
+      const named = ctx.workflows.get(body.workflow);
+      if (!named) throw new AppError('VALIDATION_FAILED', `no workflow named "${body.workflow}"; known: ${[...ctx.workflows.keys()].join(', ') || 'none'}`);
+      plan = fillWorkflowInput(named.plan, body.input ?? {});
+      events = [{ type: 'workflow_planned_by', data: { planner: 'workflow', workflow: named.name } }];
+    } else if (body.plan) plan = normalizePlan(body.plan as Plan);
     else if (body.description) ({ plan, events } = await planDescription(body.description, await ctx.registry.profiles(), body.input ?? {}, ctx.llm, ctx.registry.names()));
-    else throw new AppError('VALIDATION_FAILED', 'body must have "description" (text to plan) or "plan" (steps to run)');
-    const { id, status } = await engine.submit({ plan, events, description: body.description ?? null, input: body.input ?? {}, start: body.execute !== false });
+    else throw new AppError('VALIDATION_FAILED', 'body must have "description" (text to plan), "plan" (steps to run) or "workflow" (a named workflow)');
+    const { id, status } = await engine.submit({ plan, events, description: body.description ?? (body.workflow ? `workflow ${body.workflow}` : null), input: body.input ?? {}, start: body.execute !== false });
     if (body.wait && status === 'running') {
       const result = await finished(id);
       return reply.status(result.status === 'running' || result.status === 'waiting' ? 202 : 200).send({ ...result, plan });
     }
     return reply.status(202).send({ task_id: id, status, plan, ...links(id) });
   });
+
+  app.get('/workflows', { schema: { tags: ['workflows'], summary: 'Named workflows: POST /orchestrate {workflow, input}', response: { 200: ObjectReply } } }, async () => ({
+    workflows: [...ctx.workflows.values()].map((w) => ({ name: w.name, description: w.description, inputs: w.inputs, steps: w.plan.steps })),
+  }));
 
   const waitable = { params: TaskParams, body: Type.Optional(WaitBody), response: { ...errors } };
 

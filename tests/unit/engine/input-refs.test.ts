@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { referencedSteps, resolveInput } from '../../../services/orchestrator/engine/index.ts';
+import { fillWorkflowInput, referencedSteps, resolveInput } from '../../../services/orchestrator/engine/index.ts';
 
 describe('input references', () => {
   const outputs = new Map<string, unknown>([['a', { files: [{ path: 'x.ts' }], n: 3, nested: { s: 'hi' } }]]);
@@ -18,5 +18,12 @@ describe('input references', () => {
 
   it('lists the steps an input refers to', () => {
     expect([...referencedSteps({ a: ['{{steps.x.output}}', { b: 'and {{steps.y.output.z}}' }], c: 1 })].sort()).toEqual(['x', 'y']);
+  });
+});
+
+describe('workflow input references', () => {
+  it('fills {{input.x}} from the request and drops what it did not give', () => {
+    const steps = [{ input: { spec: '{{input.spec}}', files: '{{input.files}}', note: 'for {{input.who}}', list: ['{{input.missing}}', 'x'] } }];
+    expect(fillWorkflowInput(steps, { spec: 'build it', who: 'ops' })).toEqual([{ input: { spec: 'build it', note: 'for ops', list: ['x'] } }]);
   });
 });

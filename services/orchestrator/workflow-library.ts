@@ -1,0 +1,102 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Type } from 'typebox';
+import Value from 'typebox/value';
+import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { ConfigError } from '../errors/index.ts';
+import type { Plan } from '../state/index.ts';
+import { findPlanProblems, normalizePlan } from './engine/index.ts';
+import { PlanStepSchema } from './schemas.ts';
+
+export interface NamedWorkflow {
+  name: string;
+  description: string;
+  inputs: Record<string, string>;
+  plan: Plan;
+  file: string;
+}
+
+const WorkflowFile = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z][a-z0-9_]{0,62}$' }),
+    description: Type.String({ minLength: 1 }),
+    inputs: Type.Optional(Type.Record(Type.String(), Type.String())),
+    steps: Type.Array(PlanStepSchema, { minItems: 1, maxItems: 200 }),
+  },
+  { additionalProperties: false },
+);
+
+export const builtInWorkflowsDir = fileURLToPath(new URL('./workflows/', import.meta.url));
+
+/**
+ * Reads every *.yaml in `dir`, checks it against the schema and the graph rules, and refuses to go
+ * on at the first bad file: the error names the file, the line and the problem.
+ */
+export async function loadWorkflows(dir: string, knownAgents: ReadonlySet<string>): Promise<Map<string, NamedWorkflow>> {
+  const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const out = new Map<string, NamedWorkflow>();
+  for (const f of files) {
+    const file = join(dir, f);
+    const wf = parseWorkflow(await readFile(file, 'utf8'), file, knownAgents);
+    const clash = out.get(wf.name);
+    if (clash) throw new ConfigError(`${file}:1: workflow name "${wf.name}" is already used by ${clash.file}`);
+    out.set(wf.name, wf);
+  }
+  return out;
+}
+
+export function parseWorkflow(text: string, file: string, knownAgents: ReadonlySet<string>): NamedWorkflow {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const at = (offset: number | undefined) => `${file}:${offset === undefined ? 1 : lines.linePos(offset).line}`;
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new ConfigError(`${at(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const value = Value.Default(WorkflowFile, doc.toJS()) as unknown;
+  if (!Value.Check(WorkflowFile, value)) {
+    const e = [...Value.Errors(WorkflowFile, value)][0]!;
+    const path = e.instancePath.split('/').filter(Boolean);
+    // additionalProperties: false reports an unknown key as a schema of false.
+    const message = e.message === 'schema is false' ? 'is not a known field' : e.message;
+    throw new ConfigError(`${at(offsetOf(doc, path))}: ${path.join('.') || 'document'} ${message}`);
+  }
+  const plan = normalizePlan({ steps: value.steps as Plan['steps'] });
+  const problems = findPlanProblems(plan, knownAgents);
+  const messages: Array<[string | undefined, string]> = [
+    ...problems.duplicateSteps.map((s): [string, string] => [s, `duplicate step id "${s}"`]),
+    ...problems.missingAgents.map((s): [string, string] => [s, `step "${s}" has no agent`]),
+    ...problems.unknownAgents.map((u): [string, string] => [u.step, `step "${u.step}" names unknown agent "${u.agent}" (known: ${[...knownAgents].sort().join(', ')})`]),
+    ...problems.unknownDependencies.map((u): [string, string] => [u.step, `step "${u.step}" depends on unknown step "${u.dependency}"`]),
+    ...problems.cycles.map((c): [string, string] => [c[0], `cycle: ${c.join(' -> ')}`]),
+    ...problems.badReferences.map((r): [string, string] => [r.step, `step "${r.step}" refers to the output of "${r.reference}", which it does not depend on`]),
+    ...problems.branches.map((m): [string | undefined, string] => [/^step "([^"]+)"/.exec(m)?.[1], m]),
+  ];
+  if (messages.length > 0) {
+    const [step, message] = messages[0]!;
+    const index = plan.steps.findIndex((s) => s.id === step);
+    throw new ConfigError(`${at(offsetOf(doc, index >= 0 ? ['steps', String(index)] : ['steps']))}: ${message}`);
+  }
+  return { name: value.name, description: value.description, inputs: value.inputs ?? {}, plan, file };
+}
+
+/** Where in the text a JSON path points (the deepest node that exists). */
+function offsetOf(doc: Document, path: string[]): number | undefined {
+  let node: unknown = doc.contents;
+  let offset = (doc.contents as { range?: [number] } | null)?.range?.[0];
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => String((p.key as { value?: unknown })?.value ?? p.key) === key);
+      if (!pair) break;
+      offset = (pair.key as { range?: [number] }).range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(key)];
+      if (!item) break;
+      offset = (item as { range?: [number] }).range?.[0] ?? offset;
+      node = item;
+    } else break;
+  }
+  return offset;
+}
