@@ -1,12 +1,13 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError, serializeError, type SerializedError } from '../../errors/index.ts';
-import { store, type NewDecision, type NewEvent, type NewStep, type Plan, type Queryable } from '../../state/index.ts';
+import type { NewEvent, NewStep, Plan, Queryable } from '../../state/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentReply, AgentTransport } from '../transport/index.ts';
 import { branchFor, gatedSteps, hasBranches, loopSet, type NormalBranch, type Outcome } from './branches.ts';
+import { CheckpointWriter, type Progress } from './checkpoint-writer.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { resolveInput } from './input-refs.ts';
+import { decisionRow, expiry, finalEvent, skippedEvent, startedEvent } from './run-records.ts';
 import { loopKey, satisfies, skip, skipAfterFailure, type RunState, type StepState } from './step-state.ts';
 
 export interface RunDefaults {
@@ -28,7 +29,7 @@ export interface RunDeps {
 }
 
 type FinalState = { status: 'succeeded' | 'failed'; error: SerializedError | null };
-type StepProgress = Omit<store.Progress, 'workflowId' | 'owner' | 'leaseMs' | 'final'> & { final?: FinalState };
+type StepProgress = Omit<Progress, 'final'> & { final?: FinalState };
 
 export type OutcomeStatus = 'succeeded' | 'failed' | 'cancelled' | 'abandoned' | 'waiting';
 
@@ -62,7 +63,7 @@ export class WorkflowRun {
   private resolveDone!: (o: WorkflowOutcome) => void;
   private readonly abort = new AbortController();
   private readonly commits = new Map<string, Promise<boolean>>();
-  private readonly pending = new Set<Promise<boolean>>();
+  private readonly writer: CheckpointWriter;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   private readonly deps: RunDeps;
@@ -84,6 +85,12 @@ export class WorkflowRun {
     this.gated = gatedSteps(init.plan);
     this.startedAt = init.startedAt;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    const d = init.deps;
+    this.writer = new CheckpointWriter({
+      db: d.db, workflowId: init.id, owner: d.owner, leaseMs: d.leaseMs, notifier: d.notifier, log: d.log,
+      onLost: (reason) => this.stop('abandoned', reason),
+      isStopped: () => this.stopped,
+    });
   }
 
   /** Sends what was in flight again (same keys), starts what is ready, parks, or finishes. */
@@ -251,7 +258,7 @@ export class WorkflowRun {
       step: { stepId: s.def.id, attempt: s.attempt, status: 'succeeded', output: reply.output, ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
       checkpoint: { [s.def.id]: reply.output },
       newSteps: ready.map((r) => this.newStep(r)),
-      decisions: hasBranches(s.def) ? [this.decision(s, outcome, branch, 0)] : [],
+      decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch, 0)] : [],
       events: [event, ...skipped.map((d) => skippedEvent(d, `${s.def.id} did not route here`)), ...ready.map((r) => startedEvent(r)), ...(final ? [finalEvent(final)] : [])],
       ...(final ? { final } : {}),
     }, ready);
@@ -297,7 +304,7 @@ export class WorkflowRun {
     void this.record(s, {
       step: { stepId: s.def.id, attempt: s.attempt, status: 'failed', error, ...(s.output ? { output: s.output } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
       newSteps: ready.map((r) => this.newStep(r)),
-      decisions: hasBranches(s.def) ? [this.decision(s, outcome, branch ?? { name: 'on_failure', action: 'fail', target: undefined, maxAttempts: undefined }, 0, error.message)] : [],
+      decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch ?? { name: 'on_failure', action: 'fail', target: undefined, maxAttempts: undefined }, 0, error.message)] : [],
       events: [event, ...skipped.map((d) => skippedEvent(d, s.def.id)), ...ready.map((r) => startedEvent(r)), ...(final ? [finalEvent(final)] : [])],
       ...(final ? { final } : {}),
     }, ready);
@@ -333,7 +340,7 @@ export class WorkflowRun {
       step: { stepId: s.def.id, attempt: s.attempt, status: 'superseded', ...(supersededOutput ? { output: supersededOutput } : {}), ...(lastError ? { error: lastError } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
       supersede: again.map((r) => r.def.id),
       newSteps: ready.map((r) => this.newStep(r)),
-      decisions: [this.decision(s, outcome, branch, iteration)],
+      decisions: [decisionRow(s, outcome, branch, iteration)],
       events: [event, { type: 'branch_taken', step_id: s.def.id, attempt: s.attempt, data: { branch: branch.name, action: 'retry', target, iteration, max_attempts: max } }, ...ready.map((r) => startedEvent(r))],
     }, ready);
   }
@@ -347,13 +354,6 @@ export class WorkflowRun {
       else skipped.push(...skip(this.plan, this.steps, target));
     }
     return skipped;
-  }
-
-  private decision(s: StepState, outcome: Outcome, branch: NormalBranch | undefined, iteration: number, reason?: string): NewDecision {
-    const action = branch?.action ?? 'continue';
-    const target = branch?.action === 'fail' ? null : (branch?.target ?? (branch?.action === 'retry' ? s.def.id : null));
-    const text = reason ?? (branch ? `${outcome}: ${branch.name} ${action}${target ? ` ${target}` : ''}${iteration ? ` (loop ${iteration} of ${(branch.maxAttempts ?? 1) - 1})` : ''}` : `${outcome}: no branch for it, continue`);
-    return { step_id: s.def.id, attempt: s.attempt, outcome, branch: branch?.name ?? 'none', action, target, iteration, reason: text };
   }
 
   private policyOf(s: StepState): RunDefaults {
@@ -380,7 +380,7 @@ export class WorkflowRun {
 
   /** Releases the workflow: no process holds it while it waits; an answer or the deadline wakes it. */
   private async park(): Promise<void> {
-    await Promise.allSettled([...this.pending]);
+    await this.writer.settled();
     if (!this.shouldPark()) return;
     const waiting = this.waitingSteps();
     const deadlines = waiting.map((w) => w.expiresAt?.getTime()).filter((t): t is number => t !== undefined);
@@ -391,7 +391,7 @@ export class WorkflowRun {
 
   private async record(s: StepState, progress: StepProgress, ready: StepState[]): Promise<boolean> {
     // The final commit waits for the others, so the workflow never reads finished before its steps do.
-    if (progress.final) await Promise.allSettled([...this.pending]);
+    if (progress.final) await this.writer.settled();
     const commit = this.commit(progress);
     this.commits.set(s.def.id, commit);
     const ok = await commit;
@@ -403,30 +403,7 @@ export class WorkflowRun {
   }
 
   private commit(progress: StepProgress): Promise<boolean> {
-    const p = this.writeWithRetry({ ...progress, workflowId: this.id, owner: this.deps.owner, leaseMs: this.deps.leaseMs });
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
-    return p;
-  }
-
-  private async writeWithRetry(progress: store.Progress): Promise<boolean> {
-    for (let i = 0; ; i++) {
-      try {
-        const ok = await store.commitProgress(this.deps.db, progress);
-        if (ok) this.deps.notifier.notify(this.id);
-        else this.stop('abandoned', 'lease lost or workflow no longer running');
-        return ok;
-      } catch (err) {
-        if (this.stopped) return false;
-        if (i >= 4) {
-          // Nothing is lost: the lease runs out and recovery resumes from the last checkpoint.
-          this.deps.log.error({ err, workflowId: this.id }, 'checkpoint write failed; leaving the workflow to recovery');
-          this.stop('abandoned', `checkpoint write failed: ${(err as Error).message}`);
-          return false;
-        }
-        await sleep(50 * 2 ** i);
-      }
-    }
+    return this.writer.commit(progress);
   }
 
   private finish(final: FinalState): void {
@@ -436,22 +413,4 @@ export class WorkflowRun {
     this.deps.metrics.workflowDuration.observe({ status: final.status }, (Date.now() - this.startedAt.getTime()) / 1000);
     this.resolveDone({ status: final.status, error: final.error, results: this.results() });
   }
-}
-
-function expiry(s: StepState): Date | undefined {
-  return s.def.deadline_ms !== undefined && s.startedAt ? new Date(s.startedAt.getTime() + s.def.deadline_ms) : undefined;
-}
-
-function startedEvent(s: StepState): NewEvent {
-  return s.status === 'waiting'
-    ? { type: 'approval_requested', step_id: s.def.id, attempt: s.attempt, data: { prompt: s.def.prompt ?? s.def.description ?? null, deadline_ms: s.def.deadline_ms ?? null } }
-    : { type: 'step_started', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent } };
-}
-
-function skippedEvent(s: StepState, because: string): NewEvent {
-  return { type: 'step_skipped', step_id: s.def.id, data: { because } };
-}
-
-function finalEvent(final: { status: string; error: SerializedError | null }): NewEvent {
-  return { type: `workflow_${final.status}`, data: final.error ? { error: final.error } : {} };
 }

@@ -1,0 +1,32 @@
+import type { SerializedError } from '../../errors/index.ts';
+import type { NewDecision, NewEvent } from '../../state/index.ts';
+import type { NormalBranch, Outcome } from './branches.ts';
+import type { StepState } from './step-state.ts';
+
+// What a run writes about itself: event rows and decision rows.
+
+/** The decision row for a step's outcome: which branch, what it did, and a reason a person can read. */
+export function decisionRow(s: StepState, outcome: Outcome, branch: NormalBranch | undefined, iteration: number, reason?: string): NewDecision {
+  const action = branch?.action ?? 'continue';
+  const target = branch?.action === 'fail' ? null : (branch?.target ?? (branch?.action === 'retry' ? s.def.id : null));
+  const text = reason ?? (branch ? `${outcome}: ${branch.name} ${action}${target ? ` ${target}` : ''}${iteration ? ` (loop ${iteration} of ${(branch.maxAttempts ?? 1) - 1})` : ''}` : `${outcome}: no branch for it, continue`);
+  return { step_id: s.def.id, attempt: s.attempt, outcome, branch: branch?.name ?? 'none', action, target, iteration, reason: text };
+}
+
+export function expiry(s: StepState): Date | undefined {
+  return s.def.deadline_ms !== undefined && s.startedAt ? new Date(s.startedAt.getTime() + s.def.deadline_ms) : undefined;
+}
+
+export function startedEvent(s: StepState): NewEvent {
+  return s.status === 'waiting'
+    ? { type: 'approval_requested', step_id: s.def.id, attempt: s.attempt, data: { prompt: s.def.prompt ?? s.def.description ?? null, deadline_ms: s.def.deadline_ms ?? null } }
+    : { type: 'step_started', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent } };
+}
+
+export function skippedEvent(s: StepState, because: string): NewEvent {
+  return { type: 'step_skipped', step_id: s.def.id, data: { because } };
+}
+
+export function finalEvent(final: { status: string; error: SerializedError | null }): NewEvent {
+  return { type: `workflow_${final.status}`, data: final.error ? { error: final.error } : {} };
+}
