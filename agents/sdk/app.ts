@@ -8,10 +8,14 @@ import { AppError, serializeError } from '../../services/errors/index.ts';
 import { errorBody, errorHandlerPlugin, healthPlugin, useStrictBodies } from '../../services/http/index.ts';
 import { createRegistry, serverLogOptions } from '../../services/telemetry/index.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
+import type { Config } from '../../services/config/index.ts';
+import { createLlmGateway } from '../../services/llm/index.ts';
 import { searchKnowledge } from './knowledge-client.ts';
 import type { AgentContext, AgentDefinition } from './types.ts';
 
 export const PROTOCOL_VERSION = '1';
+
+const offlineLlm: Config['llm'] = { baseUrl: undefined, apiKey: undefined, model: 'none', timeoutMs: 1, maxRetries: 0 };
 
 export interface AgentAppOptions {
   logLevel?: string;
@@ -22,6 +26,8 @@ export interface AgentAppOptions {
   shutdownGraceMs?: number;
   /** Base URL of the knowledge service, for ctx.searchKnowledge. */
   knowledgeUrl?: string;
+  /** The model provider for ctx.llm (its metrics go to this agent's registry); offline when not given. */
+  llm?: Config['llm'];
 }
 
 const ExecuteBody = Type.Object(
@@ -64,6 +70,8 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
   const inflight = new Set<Promise<unknown>>();
   new Gauge({ name: 'agent_inflight_calls', help: 'Handler runs in progress', labelNames: ['agent'], registers: [registry], collect() { this.set({ agent: definition.name }, inflight.size); } });
 
+  const observe = definition.metrics?.(registry);
+  const llm = createLlmGateway({ llm: options.llm ?? offlineLlm }, registry);
   const shutdown = new AbortController();
   let closing = false;
   const checkInput = definition.inputSchema;
@@ -122,12 +130,14 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
       signal: AbortSignal.any(signals),
       log: log.child({ idempotencyKey: body.idempotency_key }),
       searchKnowledge: (query, limit = 5) => searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals)),
+      llm,
     };
     // The e2e suite reads this line to prove no key ever runs the handler twice.
     ctx.log.info({ agent: definition.name, event: 'handler_started' }, 'handler started');
     const meta = { agent: definition.name, idempotency_key: body.idempotency_key };
     try {
       const output = await definition.execute(body.input, ctx);
+      observe?.(output);
       const decision = output.decision === 'approved' || output.decision === 'rejected' ? output.decision : undefined;
       const durationMs = Math.round(performance.now() - started);
       return { statusCode: 200, body: { ...meta, status: 'succeeded', output, ...(decision ? { decision } : {}), duration_ms: durationMs } };

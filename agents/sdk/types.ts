@@ -1,5 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { TSchema } from 'typebox';
+import type { LlmGateway } from '../../services/llm/index.ts';
 
 /** What an agent's handler knows about the call it serves. */
 export interface AgentContext {
@@ -16,6 +18,11 @@ export interface AgentContext {
   log: FastifyBaseLogger;
   /** Ranked passages from the knowledge service; empty when none is configured (KNOWLEDGE_URL). */
   searchKnowledge(query: string, limit?: number): Promise<KnowledgeHit[]>;
+  /**
+   * The language model, when one is configured (LLM_BASE_URL). When `llm.available` is false the
+   * agent takes its offline path and says so in its output.
+   */
+  llm: LlmGateway;
 }
 
 export interface KnowledgeHit {
@@ -44,6 +51,11 @@ export interface AgentDefinition<I = Record<string, unknown>> {
    * to the orchestrator for branching. Throw TaskFailedError when the input cannot be worked on.
    */
   execute(input: I, ctx: AgentContext): Promise<AgentOutput>;
+  /**
+   * The agent's own metrics: called once with the service's registry; the returned function sees
+   * every output the handler produces (e.g. counting findings by severity).
+   */
+  metrics?(registry: Registry): (output: AgentOutput) => void;
 }
 
 export function defineAgent<I = Record<string, unknown>>(definition: AgentDefinition<I>): AgentDefinition<I> {

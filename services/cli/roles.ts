@@ -48,6 +48,7 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
     idempotencyMaxEntries: config.idempotencyMaxEntries,
     shutdownGraceMs: config.shutdownGraceMs,
     ...(config.knowledgeUrl ? { knowledgeUrl: config.knowledgeUrl } : {}),
+    llm: config.llm,
   });
   await app.listen({ host: config.host, port: agentPort(config, def.name) });
   const url = urlOf(app);
