@@ -77,6 +77,16 @@ describe.each(testDatabases)('branching on $name', (t) => {
     expect(body.results.map((r: { status: string }) => r.status)).toEqual(['failed', 'succeeded', 'skipped']);
   });
 
+  it('an on_failure retry runs the step again after a backoff, within max_attempts', async () => {
+    const { app, db, log } = await setup();
+    const plan = { steps: [{ id: 'f', agent: 'flaky', input: { fail_attempts: 2, retryable: false }, on_failure: { action: 'retry', max_attempts: 3 } }] };
+    const body = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })).json();
+    expect(body.status).toBe('succeeded');
+    expect(log.runs.map((r) => r.key.split(':').slice(1).join(':'))).toEqual(['f:1', 'f:2', 'f:3']);
+    const loops = (await store.listEvents(db, body.task_id, 0)).filter((e) => e.type === 'branch_taken');
+    expect(loops.map((e) => [e.data.iteration, Number(e.data.delay_ms) > 0])).toEqual([[1, true], [2, true]]);
+  });
+
   it('refuses loops without a bound and routes to steps that do not wait for the branch', async () => {
     const { app } = await setup();
     const res = await app.inject({

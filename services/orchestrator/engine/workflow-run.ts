@@ -336,13 +336,16 @@ export class WorkflowRun {
     t.budgetStart = t.attempt;
     s.error = undefined;
     const ready = this.takeReady();
+    // A failure loop waits (exponential backoff with jitter) before going round; a rejection does not.
+    const policy = this.policyOf(s);
+    const delayMs = outcome === 'failed' ? Math.round(policy.backoffMs * policy.backoffRate ** (iteration - 1) * (0.5 + Math.random())) : 0;
     void this.record(s, {
       step: { stepId: s.def.id, attempt: s.attempt, status: 'superseded', ...(supersededOutput ? { output: supersededOutput } : {}), ...(lastError ? { error: lastError } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
       supersede: again.map((r) => r.def.id),
       newSteps: ready.map((r) => this.newStep(r)),
       decisions: [decisionRow(s, outcome, branch, iteration)],
-      events: [event, { type: 'branch_taken', step_id: s.def.id, attempt: s.attempt, data: { branch: branch.name, action: 'retry', target, iteration, max_attempts: max } }, ...ready.map((r) => startedEvent(r))],
-    }, ready);
+      events: [event, { type: 'branch_taken', step_id: s.def.id, attempt: s.attempt, data: { branch: branch.name, action: 'retry', target, iteration, max_attempts: max, delay_ms: delayMs } }, ...ready.map((r) => startedEvent(r))],
+    }, ready, delayMs);
   }
 
   /** Switches on the gated step the branch routes to; the step's other gated targets will not run. */
@@ -389,7 +392,7 @@ export class WorkflowRun {
     if (ok) this.stop('waiting', 'waiting for an answer');
   }
 
-  private async record(s: StepState, progress: StepProgress, ready: StepState[]): Promise<boolean> {
+  private async record(s: StepState, progress: StepProgress, ready: StepState[], delayMs = 0): Promise<boolean> {
     // The final commit waits for the others, so the workflow never reads finished before its steps do.
     if (progress.final) await this.writer.settled();
     const commit = this.commit(progress);
@@ -397,7 +400,13 @@ export class WorkflowRun {
     const ok = await commit;
     if (!ok) return false;
     if (progress.final) this.finish(progress.final);
-    for (const r of ready) this.dispatch(r);
+    if (delayMs > 0) {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        for (const r of ready) this.dispatch(r);
+      }, delayMs);
+      this.timers.add(timer);
+    } else for (const r of ready) this.dispatch(r);
     if (this.shouldPark()) void this.park();
     return true;
   }
