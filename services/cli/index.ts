@@ -18,10 +18,12 @@ Run the platform:
 
 Use it (ORCHESTRATOR_URL or --url, default http://127.0.0.1:8001):
   agentic-mesh run "<description>"    plan, run and follow with live progress
-      [--plan plan.json] [--input input.json] [--detach]
+      [--plan plan.json | --workflow <name>] [--input input.json] [--detach]
   agentic-mesh status <task_id>       steps, attempts and timings
   agentic-mesh resume <task_id>       resume from the last checkpoint, and follow
   agentic-mesh cancel <task_id>
+  agentic-mesh approve <task_id>      answer a waiting approval step [--comment text] [--step id]
+  agentic-mesh reject <task_id>       [--comment text] [--step id]
 
 Configuration is read from the environment; see docs/CONFIGURATION.md.`;
 
@@ -33,6 +35,9 @@ export async function main(argv: string[]): Promise<number> {
       url: { type: 'string' },
       plan: { type: 'string' },
       input: { type: 'string' },
+      workflow: { type: 'string' },
+      comment: { type: 'string' },
+      step: { type: 'string' },
       detach: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -65,8 +70,9 @@ export async function main(argv: string[]): Promise<number> {
       const body: Record<string, unknown> = {};
       if (description) body.description = description;
       if (values.plan) body.plan = JSON.parse(await readFile(values.plan, 'utf8'));
+      if (values.workflow) body.workflow = values.workflow;
       if (values.input) body.input = JSON.parse(await readFile(values.input, 'utf8'));
-      if (!body.description && !body.plan) throw new Error('give a description: agentic-mesh run "build feature X and deploy infrastructure Y"');
+      if (!body.description && !body.plan && !body.workflow) throw new Error('give a description: agentic-mesh run "build feature X and deploy infrastructure Y"');
       const submitted = await api(url, 'POST', '/orchestrate', body);
       const taskId = String(submitted.task_id);
       process.stdout.write(`task ${taskId} submitted (${url}/tasks/${taskId})\n`);
@@ -85,6 +91,16 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`task ${id} resumed\n`);
       if (values.detach) return 0;
       return follow(url, id, task.plan as { steps: Array<{ id: string; agent: string }> });
+    }
+    case 'approve':
+    case 'reject': {
+      const id = need(rest[0], 'task_id');
+      const answer: Record<string, string> = {};
+      if (values.comment) answer.comment = values.comment;
+      if (values.step) answer.step_id = values.step;
+      const res = await api(url, 'POST', `/tasks/${id}/${command}`, answer);
+      process.stdout.write(`task ${id}: step ${String(res.step_id)} ${String(res.decision)}\n`);
+      return 0;
     }
     case 'cancel': {
       const res = await api(url, 'POST', `/tasks/${need(rest[0], 'task_id')}/cancel`, {});

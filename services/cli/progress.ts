@@ -8,7 +8,7 @@ interface Row {
   detail: string;
 }
 
-const ICON: Record<string, string> = { pending: '·', running: '▶', scheduled: '↻', succeeded: '✔', failed: '✖', skipped: '-', cancelled: '■' };
+const ICON: Record<string, string> = { pending: '·', running: '▶', scheduled: '↻', waiting: '?', succeeded: '✔', failed: '✖', skipped: '-', cancelled: '■' };
 
 /**
  * Shows a workflow's steps as its events arrive: redrawn in place on a terminal, one line per event
@@ -35,6 +35,10 @@ export class ProgressDisplay {
     if (step) {
       step.attempt = typeof d.attempt === 'number' ? d.attempt : step.attempt;
       if (e.event === 'step_started') step.status = 'running';
+      if (e.event === 'approval_requested') {
+        step.status = 'waiting';
+        step.detail = `${typeof data.prompt === 'string' ? `${data.prompt} — ` : ''}answer with: agentic-mesh approve|reject ${String(d.task_id)}`;
+      }
       if (e.event === 'step_succeeded') {
         step.status = 'succeeded';
         step.detail = `${String(data.duration_ms ?? '?')} ms${data.replayed ? ' (replayed)' : ''}`;
@@ -49,7 +53,8 @@ export class ProgressDisplay {
         step.detail = `after ${String(data.because)} failed`;
       }
     }
-    if (e.event.startsWith('workflow_')) this.status = e.event.replace('workflow_', '');
+    if (e.event === 'branch_taken' && step) step.detail = `${String(data.branch)}: back to ${String(data.target)} (loop ${String(data.iteration)})`;
+    if (e.event.startsWith('workflow_') && e.event !== 'workflow_planned_by') this.status = e.event.replace('workflow_', '');
     if (this.live) this.redraw();
     else this.out.write(`${new Date().toISOString()} ${e.event}${step ? ` ${step.id} (${step.agent}) #${step.attempt}` : ''}${step?.detail ? ` ${step.detail}` : ''}\n`);
   }
