@@ -41,6 +41,14 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     expect(unplannable.code).toBe(1);
     expect(unplannable.stderr).toMatch(/UNPLANNABLE: no agent can do "bake a cake"/);
 
+    // A workflow that waits for a person, answered from the CLI.
+    const plan = { steps: [{ id: 'sign-off', type: 'approval', prompt: 'Go?' }, { id: 'docs', agent: 'documentation', input: { files: [{ path: 'a.ts', content: 'export const a = 1;\n' }] }, depends_on: ['sign-off'] }] };
+    const parked = (await (await fetch(`${url}/orchestrate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plan }) })).json()) as { task_id: string };
+    const approved = await runCli(['approve', parked.task_id, '--comment', 'ship it', '--url', url], {});
+    expect(approved.stdout.trim()).toBe(`task ${parked.task_id}: step sign-off approved`);
+    const after = await runCli(['status', parked.task_id, '--url', url], {});
+    expect(after.stdout).toMatch(/sign-off \(person\): succeeded/);
+
     platform.child.kill('SIGTERM');
     const code = await new Promise((resolve) => platform.child.once('exit', resolve));
     expect(code).toBe(0);

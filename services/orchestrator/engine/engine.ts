@@ -147,7 +147,8 @@ export class Engine {
     const target = stepId ?? (waiting.length === 1 ? waiting[0] : undefined);
     try {
       if (!target) throw new AppError('VALIDATION_FAILED', waiting.length === 0 ? `workflow ${id} has no approval step waiting` : `${waiting.length} approval steps are waiting (${waiting.join(', ')}): name one with step_id`);
-      run.answer(target, decision, comment);
+      // Answered once the answer is durable.
+      await run.answer(target, decision, comment);
       return target;
     } catch (err) {
       // Taken up for nothing: park it again.
@@ -164,7 +165,7 @@ export class Engine {
       const run = await this.adopt(row, false, false);
       const expired = run.waitingSteps().filter((w) => w.expiresAt && w.expiresAt.getTime() <= Date.now());
       if (expired.length === 0) void run.start();
-      for (const w of expired) run.expire(w.id);
+      for (const w of expired) await run.expire(w.id);
     }
   }
 

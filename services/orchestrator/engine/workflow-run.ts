@@ -116,16 +116,16 @@ export class WorkflowRun {
   }
 
   /** A person's answer to a waiting approval step; it drives the step's branches like any outcome. */
-  answer(stepId: string, decision: 'approved' | 'rejected', comment: string | undefined): void {
+  answer(stepId: string, decision: 'approved' | 'rejected', comment: string | undefined): Promise<boolean> {
     const s = this.waitingStep(stepId);
     const output = { decision, comment: comment ?? null, answered_at: new Date().toISOString(), summary: `${decision}${comment ? `: ${comment}` : ''}` };
-    this.onSuccess(s, { output, decision, replayed: false }, Date.now() - (s.startedAt?.getTime() ?? Date.now()));
+    return this.onSuccess(s, { output, decision, replayed: false }, Date.now() - (s.startedAt?.getTime() ?? Date.now()));
   }
 
   /** The deadline of a waiting approval step passed with no answer. */
-  expire(stepId: string): void {
+  expire(stepId: string): Promise<boolean> {
     const s = this.waitingStep(stepId);
-    this.onFailure(s, { code: 'APPROVAL_EXPIRED', message: `nobody answered step "${stepId}" within ${s.def.deadline_ms ?? 0} ms`, retryable: false });
+    return this.onFailure(s, { code: 'APPROVAL_EXPIRED', message: `nobody answered step "${stepId}" within ${s.def.deadline_ms ?? 0} ms`, retryable: false });
   }
 
   /** Waiting approval steps, with when each expires. */
@@ -225,21 +225,22 @@ export class WorkflowRun {
       const error = timedOut ? new AppError('STEP_TIMEOUT', `step "${s.def.id}" took longer than ${timeoutMs} ms`) : err;
       this.deps.metrics.agentCalls.inc({ agent, status: timedOut ? 'timeout' : 'failed' });
       this.deps.metrics.agentCallDuration.observe({ agent }, (performance.now() - started) / 1000);
-      return this.onFailure(s, serializeError(error));
+      void this.onFailure(s, serializeError(error));
+      return;
     } finally {
       clearTimeout(timer);
     }
     this.deps.metrics.agentCalls.inc({ agent, status: 'succeeded' });
     this.deps.metrics.agentCallDuration.observe({ agent }, (performance.now() - started) / 1000);
     if (this.stopped) return;
-    this.onSuccess(s, reply, Math.round(performance.now() - started));
+    void this.onSuccess(s, reply, Math.round(performance.now() - started));
   }
 
   private dependencyOutputs(s: StepState): Record<string, unknown> {
     return Object.fromEntries(s.def.depends_on.map((d) => [d, this.steps.get(d)!.output ?? null]));
   }
 
-  private onSuccess(s: StepState, reply: AgentReply, durationMs: number): void {
+  private onSuccess(s: StepState, reply: AgentReply, durationMs: number): Promise<boolean> {
     s.output = reply.output;
     s.decision = reply.decision;
     s.finishedAt = new Date();
@@ -254,7 +255,7 @@ export class WorkflowRun {
     const skipped = this.route(s, branch);
     const ready = this.takeReady();
     const final = this.finalIfDone();
-    void this.record(s, {
+    return this.record(s, {
       step: { stepId: s.def.id, attempt: s.attempt, status: 'succeeded', output: reply.output, ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
       checkpoint: { [s.def.id]: reply.output },
       newSteps: ready.map((r) => this.newStep(r)),
@@ -264,7 +265,7 @@ export class WorkflowRun {
     }, ready);
   }
 
-  private onFailure(s: StepState, error: SerializedError): void {
+  private onFailure(s: StepState, error: SerializedError): Promise<boolean> {
     const failedAttempt = s.attempt;
     const policy = this.policyOf(s);
     if (error.retryable && failedAttempt - s.budgetStart < policy.maxAttempts) {
@@ -274,26 +275,26 @@ export class WorkflowRun {
       s.attempt += 1;
       s.startedAt = undefined;
       const event: NewEvent = { type: 'step_failed', step_id: s.def.id, attempt: failedAttempt, data: { error, retry_in_ms: delayMs, next_attempt: s.attempt } };
-      void this.record(s, { step: stepRow, newSteps: [this.newStep(s)], events: [event] }, []).then((ok) => {
-        if (!ok || this.stopped) return;
+      return this.record(s, { step: stepRow, newSteps: [this.newStep(s)], events: [event] }, []).then((ok) => {
+        if (!ok || this.stopped) return ok;
         const timer = setTimeout(() => {
           this.timers.delete(timer);
           void this.call(s);
         }, delayMs);
         this.timers.add(timer);
+        return ok;
       });
-      return;
     }
     s.error = error;
     s.finishedAt = new Date();
     const event: NewEvent = { type: 'step_failed', step_id: s.def.id, attempt: failedAttempt, data: { error } };
     const branch = hasBranches(s.def) ? branchFor(s.def, 'failed') : undefined;
     if (branch?.action === 'retry') return this.loop(s, branch, 'failed', event);
-    this.fail(s, 'failed', error, event, branch);
+    return this.fail(s, 'failed', error, event, branch);
   }
 
   /** The step failed (or its branch said fail). An on_failure route makes the failure handled. */
-  private fail(s: StepState, outcome: Outcome, error: SerializedError, event: NewEvent, branch: NormalBranch | undefined): void {
+  private fail(s: StepState, outcome: Outcome, error: SerializedError, event: NewEvent, branch: NormalBranch | undefined): Promise<boolean> {
     s.status = 'failed';
     s.error = error;
     s.finishedAt ??= new Date();
@@ -301,7 +302,7 @@ export class WorkflowRun {
     const skipped = [...this.route(s, branch), ...skipAfterFailure(this.plan, this.run, s.def.id)];
     const ready = this.takeReady();
     const final = this.finalIfDone();
-    void this.record(s, {
+    return this.record(s, {
       step: { stepId: s.def.id, attempt: s.attempt, status: 'failed', error, ...(s.output ? { output: s.output } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
       newSteps: ready.map((r) => this.newStep(r)),
       decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch ?? { name: 'on_failure', action: 'fail', target: undefined, maxAttempts: undefined }, 0, error.message)] : [],
@@ -311,7 +312,7 @@ export class WorkflowRun {
   }
 
   /** A retry branch: run `target` and everything up to this step again, within max_attempts. */
-  private loop(s: StepState, branch: NormalBranch, outcome: Outcome, event: NewEvent): void {
+  private loop(s: StepState, branch: NormalBranch, outcome: Outcome, event: NewEvent): Promise<boolean> {
     const key = loopKey(s.def.id, branch.name);
     const taken = this.run.loops.get(key) ?? 0;
     const max = branch.maxAttempts ?? 1;
@@ -339,7 +340,7 @@ export class WorkflowRun {
     // A failure loop waits (exponential backoff with jitter) before going round; a rejection does not.
     const policy = this.policyOf(s);
     const delayMs = outcome === 'failed' ? Math.round(policy.backoffMs * policy.backoffRate ** (iteration - 1) * (0.5 + Math.random())) : 0;
-    void this.record(s, {
+    return this.record(s, {
       step: { stepId: s.def.id, attempt: s.attempt, status: 'superseded', ...(supersededOutput ? { output: supersededOutput } : {}), ...(lastError ? { error: lastError } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
       supersede: again.map((r) => r.def.id),
       newSteps: ready.map((r) => this.newStep(r)),
