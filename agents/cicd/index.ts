@@ -18,7 +18,7 @@ export interface CicdInput {
 export const cicdAgent = defineAgent<CicdInput>({
   name: 'cicd',
   description:
-    'Runs a CI pipeline over the given files in a throwaway workspace: tsc typecheck, the shared lint rules, and node --test; reports each step with its log tail.',
+    'Runs a CI pipeline over the given files in a throwaway workspace: tsc typecheck, ESLint with the shared code-review rules, and node --test; reports each step with its log tail.',
   version: '0.1.0',
   capabilities: [
     'run ci pipeline',

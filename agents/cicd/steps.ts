@@ -59,7 +59,7 @@ async function typecheck(workspace: Workspace, options: StepOptions): Promise<St
   return fromRun('typecheck', run, workspace, options.timeoutMs);
 }
 
-/** The code-review rule set, in process; error-severity findings fail the step. */
+/** The code-review rule set (ESLint and the secret/TODO rules), in process; error-severity findings fail the step. */
 async function lint(workspace: Workspace, options: StepOptions): Promise<StepResult> {
   if (!workspace.files.some((f) => isSourcePath(f.path))) return skipped('lint', 'no TypeScript or JavaScript files');
   const started = performance.now();

@@ -1,6 +1,11 @@
+import { Counter } from 'prom-client';
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
-import { collectFiles, compareFindings, countFindings, createInMemoryProgram, diagnosticToFinding, FileSchema, type Finding, type InputFile, isSourcePath, lintSourceFile } from '../../services/tooling/index.ts';
+import { NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
+import {
+  collectFiles, compareFindings, countFindings, createInMemoryProgram, diagnosticToFinding, FileSchema, type Finding, type FindingCounts, type InputFile, isSourcePath, lintFiles, PARSE_ERROR_RULE,
+} from '../../services/tooling/index.ts';
+import { reviewWithLlm, type LlmReviewUse } from './llm-review.ts';
 
 // Keeps a review of generated code with thousands of errors from producing a megabyte response;
 // the counts still cover every finding.
@@ -15,8 +20,9 @@ export interface CodeReviewInput {
 export const codeReviewAgent = defineAgent<CodeReviewInput>({
   name: 'code-review',
   description:
-    'Type-checks TypeScript/JavaScript in memory (strict) and applies static rules (any, debugger, eval, ==, var, console, hardcoded secrets, TODOs, long functions); approves or rejects the change.',
-  version: '0.1.0',
+    'Type-checks TypeScript/JavaScript in memory (strict), lints it with ESLint (recommended JS and TypeScript rules, eqeqeq, no-var, no-eval, no-debugger, ' +
+    'console, function length) and a hardcoded-secret scanner, adds model review comments when a model is configured, and approves or rejects the change.',
+  version: '0.2.0',
   capabilities: [
     'review code',
     'code review',
@@ -40,6 +46,14 @@ export const codeReviewAgent = defineAgent<CodeReviewInput>({
     },
     { additionalProperties: true },
   ),
+  metrics(registry) {
+    const findings = new Counter({ name: 'code_review_findings', help: 'Review findings reported, by severity', labelNames: ['severity'], registers: [registry] });
+    return (output) => {
+      const counts = output.counts as FindingCounts | undefined;
+      if (!counts) return;
+      for (const severity of ['error', 'warning', 'info'] as const) findings.inc({ severity }, counts[severity]);
+    };
+  },
   async execute(input, ctx) {
     const collected = collectFiles(input, ctx.dependencies);
     if (!collected.ok) throw new TaskFailedError(collected.message);
@@ -55,14 +69,22 @@ export const codeReviewAgent = defineAgent<CodeReviewInput>({
       ctx.signal.throwIfAborted();
       const diagnostics = [...program.getSyntacticDiagnostics(sourceFile), ...program.getSemanticDiagnostics(sourceFile)];
       for (const d of diagnostics) findings.push(diagnosticToFinding(d, path));
-      findings.push(...lintSourceFile(sourceFile, path));
+    }
+    // The compiler's syntax errors say more than ESLint's "Parsing error", so those are not repeated.
+    findings.push(...lintFiles(sources).filter((f) => f.rule !== PARSE_ERROR_RULE));
+
+    let llm: LlmReviewUse = NO_MODEL_CONFIGURED;
+    if (ctx.llm.available) {
+      const review = await reviewWithLlm(sources, [...findings].sort(compareFindings), ctx);
+      findings.push(...review.findings);
+      llm = review.llm;
     }
     findings.sort(compareFindings);
 
     const counts = countFindings(findings);
     const approved = counts.error === 0 && counts.warning <= maxWarnings;
     const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
-    ctx.log.info({ files: roots.length, ...counts, approved }, 'code review finished');
+    ctx.log.info({ files: roots.length, ...counts, approved, llm: llm.used }, 'code review finished');
     return {
       approved,
       decision: approved ? 'approved' : 'rejected',
@@ -70,9 +92,11 @@ export const codeReviewAgent = defineAgent<CodeReviewInput>({
       ...(findings.length > MAX_REPORTED_FINDINGS ? { findings_truncated: true } : {}),
       counts,
       files_reviewed: roots.length,
+      llm,
       summary:
         `${approved ? 'Approved' : 'Rejected'}: ${plural(counts.error, 'error')}, ${plural(counts.warning, 'warning')} ` +
-        `(limit ${maxWarnings}), ${counts.info} info in ${plural(roots.length, 'file')}`,
+        `(limit ${maxWarnings}), ${counts.info} info in ${plural(roots.length, 'file')}` +
+        (llm.used ? `; ${plural(llm.comments ?? 0, 'comment')} from ${llm.model}` : ''),
     };
   },
 });

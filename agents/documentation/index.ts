@@ -1,7 +1,9 @@
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
 import { collectFiles, createInMemoryProgram, FileSchema, type InputFile, isSourcePath, isTestPath, unsafePathReason } from '../../services/tooling/index.ts';
+import { NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
 import { extractApi } from './extract-api.ts';
+import { overviewsFromModel, type OverviewUse } from './llm-overview.ts';
 import { renderMarkdown } from './render-markdown.ts';
 
 export interface DocumentationInput {
@@ -17,7 +19,8 @@ const isDocumented = (p: string): boolean => isSourcePath(p) && !isTestPath(p) &
 export const documentationAgent = defineAgent<DocumentationInput>({
   name: 'documentation',
   description:
-    'Generates a Markdown API reference from TypeScript/JavaScript source with the type checker: exported functions, classes, interfaces, type aliases, enums and constants with their JSDoc.',
+    'Generates a Markdown API reference from TypeScript/JavaScript source with the type checker: exported functions, classes, interfaces, type aliases, enums and constants with their JSDoc; ' +
+    'with a model configured, each file also gets a short overview paragraph.',
   version: '0.1.0',
   capabilities: [
     'write documentation',
@@ -52,7 +55,10 @@ export const documentationAgent = defineAgent<DocumentationInput>({
 
     const { program, roots } = createInMemoryProgram(collected.files, isDocumented);
     const api = extractApi(program, roots, ctx.signal);
-    const markdown = renderMarkdown(input.title ?? 'API Reference', api);
+    let overviews = new Map<string, string>();
+    let llm: OverviewUse = NO_MODEL_CONFIGURED;
+    if (ctx.llm.available) ({ overviews, llm } = await overviewsFromModel(api, collected.files, ctx));
+    const markdown = renderMarkdown(input.title ?? 'API Reference', api, overviews);
     const symbols = api.reduce((n, f) => n + f.symbols.length, 0);
     const withSymbols = api.filter((f) => f.symbols.length > 0).length;
     ctx.log.info({ files: roots.length, symbols }, 'api docs rendered');
@@ -61,7 +67,10 @@ export const documentationAgent = defineAgent<DocumentationInput>({
       files: [{ path: outputPath, content: markdown }],
       symbols,
       files_documented: withSymbols,
-      summary: `Documented ${symbols} exported symbol${symbols === 1 ? '' : 's'} from ${withSymbols} of ${roots.length} source file${roots.length === 1 ? '' : 's'} into ${outputPath}`,
+      llm,
+      summary:
+        `Documented ${symbols} exported symbol${symbols === 1 ? '' : 's'} from ${withSymbols} of ${roots.length} source file${roots.length === 1 ? '' : 's'} into ${outputPath}` +
+        (llm.used ? `, with overviews of ${llm.overviews ?? 0} file${llm.overviews === 1 ? '' : 's'} by ${llm.model}` : ''),
     };
   },
 });

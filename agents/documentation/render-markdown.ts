@@ -90,8 +90,11 @@ function renderSymbol(symbol: ApiSymbol): string[] {
   return out;
 }
 
-/** One Markdown document for all files: a contents list, then each file's symbols grouped by kind. */
-export function renderMarkdown(title: string, files: FileApi[]): string {
+/**
+ * One Markdown document for all files: a contents list, then each file's symbols grouped by kind,
+ * after the file's overview paragraph when one is given.
+ */
+export function renderMarkdown(title: string, files: FileApi[], overviews: ReadonlyMap<string, string> = new Map()): string {
   const documented = files.filter((f) => f.symbols.length > 0 || f.reexports.length > 0);
   const total = documented.reduce((n, f) => n + f.symbols.length, 0);
   const out = [`# ${title}`, ''];
@@ -107,6 +110,8 @@ export function renderMarkdown(title: string, files: FileApi[]): string {
   out.push('');
   for (const file of documented) {
     out.push(`## ${code(file.path)}`, '');
+    const overview = overviews.get(file.path);
+    if (overview) out.push(overview, '');
     for (const kind of KIND_ORDER) {
       const symbols = file.symbols.filter((s) => s.kind === kind);
       if (symbols.length === 0) continue;

@@ -1,8 +1,10 @@
-// Applies the review findings that have one safe mechanical fix. A fix is made only where it
-// cannot change behaviour (a `var` that let/const would scope differently is left alone) and is
-// kept only if the rule stops firing on the re-linted file; everything else is reported back.
+// Applies the review findings that have one safe mechanical fix and that ESLint's own fixers leave
+// alone (it removes no debugger or console statement, and fixes == only between literals). A fix is
+// made only where it cannot change behaviour (a `var` that let/const would scope differently is
+// left alone) and is kept only if the rule stops firing on the re-linted file; everything else is
+// reported back.
 import ts from 'typescript';
-import { lintSourceFile, parseSource, scriptKindOf, type InputFile } from '../../services/tooling/index.ts';
+import { lintFiles, scriptKindOf, type InputFile } from '../../services/tooling/index.ts';
 
 export interface ReviewFinding {
   file: string;
@@ -183,7 +185,7 @@ export function applyFindings(files: readonly InputFile[], findings: readonly Re
       report.files.push({ ...file });
       continue;
     }
-    const remaining = lintSourceFile(parseSource(next), filePath);
+    const remaining = lintFiles([{ path: filePath, content }]);
     const nextSf = ts.createSourceFile(filePath, content, ts.ScriptTarget.Latest, false, scriptKindOf(filePath));
     // Removed lines shift everything below them; a finding's line is followed through the edits.
     const lineAfterEdits = (line: number): number => {

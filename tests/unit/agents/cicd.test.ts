@@ -68,12 +68,18 @@ describe('cicd agent', () => {
   });
 
   it('fails lint on error-severity rule findings only', async () => {
-    const noisy = { path: 'src/noisy.ts', content: 'export function f(x: number): void {\n  console.log(x == 1);\n}\n' };
-    expect(stepNamed(await pipeline([noisy], { steps: ['lint'] }), 'lint')).toMatchObject({ status: 'passed', exit_code: 0 });
+    // A console call is a warning and a TODO is info: reported, not failing.
+    const noisy = { path: 'src/noisy.ts', content: 'export function f(x: number): void {\n  // TODO: use the logger\n  console.log(x === 1);\n}\n' };
+    const passed = stepNamed(await pipeline([noisy], { steps: ['lint'] }), 'lint');
+    expect(passed).toMatchObject({ status: 'passed', exit_code: 0 });
+    expect(passed.log_tail).toContain('src/noisy.ts:3:3 warning no-console');
+    expect(passed.log_tail).toContain('0 errors, 1 warnings, 1 info');
     const bad = { path: 'src/bad.ts', content: 'export function f(): void {\n  debugger;\n}\n' };
     const lint = stepNamed(await pipeline([bad], { steps: ['lint'] }), 'lint');
     expect(lint).toMatchObject({ status: 'failed', exit_code: 1 });
     expect(lint.log_tail).toContain('src/bad.ts:2:3 error no-debugger');
+    const secret = { path: 'src/config.ts', content: "export const apiKey = 'k3y-v4lue-123';\n" };
+    expect(stepNamed(await pipeline([secret], { steps: ['lint'] }), 'lint').log_tail).toContain('src/config.ts:1:23 error hardcoded-secret');
   });
 
   it('skips steps that have nothing to run, with a reason', async () => {

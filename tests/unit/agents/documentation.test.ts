@@ -75,6 +75,7 @@ describe('documentation agent', () => {
     expect(out.markdown).toContain('The answer to everything.');
     expect(out.markdown).not.toContain('internalHelper');
     expect(out.symbols).toBe(3);
+    expect((out as unknown as { llm: unknown }).llm).toEqual({ used: false, reason: 'no model configured' });
   });
 
   it('documents classes, interfaces, type aliases and enums without private members', async () => {

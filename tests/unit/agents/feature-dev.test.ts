@@ -74,6 +74,7 @@ describe('feature-dev agent: scaffolding', () => {
     expect(out.typecheck).toEqual({ ok: true, diagnostics: [] });
     expect(out.lint).toEqual([]);
     expect(out.summary).toMatch(/Not implemented/);
+    expect(out.llm).toEqual({ used: false, reason: 'no model configured' });
     expect(out.todo).toEqual(expect.arrayContaining([expect.stringContaining('write the body of slugify')]));
   });
 
@@ -178,18 +179,18 @@ describe('feature-dev agent: applying review findings', () => {
   ].join('\n');
   const finding = (line: number, rule: string, message: string) => ({ file: 'src/total.ts', line, column: 3, rule, severity: 'warning', message });
   const findings = [
-    finding(2, 'no-var', "Use 'let' or 'const' instead of 'var'"),
-    finding(3, 'no-var', "Use 'let' or 'const' instead of 'var'"),
-    finding(6, 'no-debugger', "Remove the 'debugger' statement"),
-    finding(7, 'no-console', 'Unexpected console.log; use the logger'),
-    finding(8, 'no-var', "Use 'let' or 'const' instead of 'var'"),
-    finding(8, 'eqeqeq', "Use '===' instead of '=='"),
-    finding(9, 'eqeqeq', "Use '!==' instead of '!='"),
-    finding(9, 'max-function-length', 'too long'),
-    { ...finding(1, 'no-var', "Use 'let'"), file: 'src/other.ts' },
+    finding(2, 'no-var', 'Unexpected var, use let or const instead.'),
+    finding(3, 'no-var', 'Unexpected var, use let or const instead.'),
+    finding(6, 'no-debugger', "Unexpected 'debugger' statement."),
+    finding(7, 'no-console', 'Unexpected console statement.'),
+    finding(8, 'no-var', 'Unexpected var, use let or const instead.'),
+    finding(8, 'eqeqeq', "Expected '===' and instead saw '=='."),
+    finding(9, 'eqeqeq', "Expected '!==' and instead saw '!='."),
+    finding(9, 'max-lines-per-function', "Function 'total' has too many lines (81). Maximum allowed is 80."),
+    { ...finding(1, 'no-var', 'Unexpected var, use let or const instead.'), file: 'src/other.ts' },
   ];
 
-  it('fixes var, ==, debugger and console mechanically and reports what it could not fix', async () => {
+  it('applies ESLint auto-fixes, then fixes ==, debugger and console mechanically, and reports what it could not fix', async () => {
     const out = await run({ files: [{ path: 'src/total.ts', content: source }] }, { review: { findings } });
     const [file] = out.files as Files;
     expect(file.content).toBe(
@@ -207,11 +208,21 @@ describe('feature-dev agent: applying review findings', () => {
       ].join('\n'),
     );
     const unfixed = out.unfixed as Array<{ file: string; line: number; rule: string; reason: string }>;
-    expect(unfixed.map((u) => `${u.file}:${u.line} ${u.rule}`).sort()).toEqual(['src/other.ts:1 no-var', 'src/total.ts:3 no-var', 'src/total.ts:9 max-function-length']);
-    // `i` is read after the loop, where let would no longer reach it.
+    expect(unfixed.map((u) => `${u.file}:${u.line} ${u.rule}`).sort()).toEqual(['src/other.ts:1 no-var', 'src/total.ts:3 no-var', 'src/total.ts:9 max-lines-per-function']);
+    // `i` is read after the loop, where let would no longer reach it: ESLint leaves it, and so does the mechanical fix.
     expect(unfixed.find((u) => u.line === 3)?.reason).toMatch(/"i" is used on line 10/);
-    expect((out.fixed as unknown[]).length).toBe(6);
-    expect(out.summary).toMatch(/^Applied 6 of 9 review findings/);
+    const fixed = out.fixed as Array<{ line: number; rule: string; fix: string }>;
+    expect(fixed.map((f) => `${f.line} ${f.rule}: ${f.fix}`)).toEqual([
+      '2 no-var: ESLint auto-fix (no-var)',
+      '8 no-var: ESLint auto-fix (no-var)',
+      '6 no-debugger: removed debugger statement',
+      '7 no-console: removed console call',
+      '8 eqeqeq: ==/!= → ===/!==',
+      '9 eqeqeq: ==/!= → ===/!==',
+    ]);
+    expect(out.eslint_fixed).toEqual([expect.objectContaining({ line: 2, rule: 'no-var' }), expect.objectContaining({ line: 8, rule: 'no-var' })]);
+    expect(out.summary).toMatch(/^Applied 6 of 9 review findings \(2 by ESLint auto-fix, 4 mechanically\) in 1 file; 3 left/);
+    expect(out.llm).toEqual({ used: false, reason: 'no model configured' });
   });
 
   it('reads findings wrapped in a response envelope and files from dependency outputs', async () => {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { collectFiles, createInMemoryProgram, isSourcePath, lintFiles, unsafePathReason } from '../../../services/tooling/index.ts';
+import { collectFiles, createInMemoryProgram, fixWithEslint, isSourcePath, lintFiles, unsafePathReason } from '../../../services/tooling/index.ts';
 
 describe('tooling: input files', () => {
   it('rejects absolute and parent paths and accepts plain relative ones', () => {
@@ -48,5 +48,31 @@ describe('tooling: lint rules', () => {
       { path: 'k.ts', content: 'export const header = `Bearer ghp_abcdefghijklmnopqrstuvwxyz0123456789AB`;\n' },
     ]);
     expect(findings.map((f) => `${f.file}:${f.rule}`)).toEqual(['k.ts:hardcoded-secret']);
+  });
+
+  it('lints JavaScript with Node globals known, and reports what ESLint cannot parse', () => {
+    const findings = lintFiles([
+      { path: 'a.js', content: "setTimeout('tick()', 10);\nconsole.info(process.env.HOME, Buffer.alloc(1));\nmissing();\n" },
+      { path: 'b.cjs', content: "module.exports = require('./a.js');\n" },
+      { path: 'c.ts', content: 'export const = 1;\n' },
+      { path: 'notes.md', content: 'not code' },
+    ]);
+    expect(findings.map((f) => `${f.file}:${f.line} ${f.severity} ${f.rule}`)).toEqual([
+      'a.js:1 error no-implied-eval',
+      'a.js:2 warning no-console',
+      'a.js:3 error no-undef',
+      'c.ts:1 error parse-error',
+    ]);
+  });
+
+  it('applies every ESLint auto-fix and reports each one where it was', () => {
+    const content = 'export function f(items: number[]): number {\n  var n = items.length;\n  let m = 2;\n  return n + m;\n}\n';
+    const clean = { path: 'clean.ts', content: 'export const x = 1;\n' };
+    const result = fixWithEslint([{ path: 'f.ts', content }, clean, { path: 'README.md', content: 'var x' }]);
+    expect(result.files[0]!.content).toBe('export function f(items: number[]): number {\n  const n = items.length;\n  const m = 2;\n  return n + m;\n}\n');
+    expect(result.files.slice(1)).toEqual([clean, { path: 'README.md', content: 'var x' }]);
+    expect(result.changed).toEqual(['f.ts']);
+    expect(result.fixed.map((f) => `${f.file}:${f.line} ${f.rule}`)).toEqual(['f.ts:2 no-var', 'f.ts:3 prefer-const']);
+    expect(lintFiles(result.files)).toEqual([]);
   });
 });
