@@ -1,10 +1,12 @@
 import { Type } from 'typebox';
+import { fallbackReason, NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
 import { defineAgent, TaskFailedError, type AgentContext, type AgentOutput } from '../sdk/index.ts';
 import { knownServiceNames } from './catalog.ts';
 import { buildStack, cloudInitForCompose, logicalId, type DropletInput } from './cdktf.ts';
 import { checkStack } from './cdktf-checks.ts';
 import { buildCompose, plansFromInput, plansFromTask, toYaml, type ServiceInput, type ServicePlan } from './compose.ts';
 import { checkCompose, type ComposeDocument } from './compose-checks.ts';
+import { proposeService, type Proposal } from './llm-service.ts';
 import { readTask, type TaskRequest } from './task-text.ts';
 
 export interface InfrastructureInput {
@@ -72,6 +74,8 @@ export const InfrastructureInputSchema = Type.Object(
   },
   open,
 );
+
+const NO_MODEL_NEEDED = Object.freeze({ used: false, reason: 'the request named what to deploy; the catalog and checks need no model' });
 
 function unusable(): TaskFailedError {
   return new TaskFailedError(
@@ -203,8 +207,19 @@ export const infrastructureAgent = defineAgent<InfrastructureInput>({
     ctx.signal.throwIfAborted();
     const request = readRequest(input, ctx);
     const target = input.target ?? (input.droplet || (request.wantsCdktf && !request.wantsCompose) ? 'cdktf' : 'compose');
-    if (target === 'cdktf') return cdktfOutput(input, request);
-    if (!input.service && request.services.length === 0 && !request.image) throw unusable();
-    return composeOutput(input, request);
+    if (target === 'cdktf') return { ...cdktfOutput(input, request), llm: NO_MODEL_NEEDED };
+    if (input.service || request.services.length > 0 || request.image) return { ...composeOutput(input, request), llm: ctx.llm.available ? NO_MODEL_NEEDED : NO_MODEL_CONFIGURED };
+    // Nothing the catalog knows: a model may propose the service, which the same checks then judge.
+    if (!ctx.llm.available) throw unusable();
+    const task = [input.task, ctx.description].find((t) => t !== undefined && t.trim() !== '') ?? '';
+    let proposal: Proposal;
+    try {
+      proposal = await proposeService(ctx.llm, task, ctx.signal);
+    } catch (err) {
+      const reason = fallbackReason(err, ctx.signal);
+      throw new TaskFailedError(`${unusable().message}; the model could not propose one either (${reason})`);
+    }
+    const output = composeOutput({ ...input, service: proposal }, request);
+    return { ...output, proposed_by_model: proposal, llm: { used: true, model: ctx.llm.model ?? 'unknown' } };
   },
 });
