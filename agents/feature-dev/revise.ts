@@ -3,7 +3,7 @@
 // change behaviour; only what they leave goes to the model, when one is configured.
 import type { AgentContext, AgentOutput } from '../sdk/index.ts';
 import { NO_MODEL_CONFIGURED, type LlmUse } from '../../services/llm/index.ts';
-import { fixWithEslint, isLintRule, type InputFile } from '../../services/tooling/index.ts';
+import { fixWithEslint, formatFiles, isLintRule, type InputFile } from '../../services/tooling/index.ts';
 import { applyFindings, type ReviewFinding } from './fixes.ts';
 import { reviseWithModel, type ModelWork } from './llm.ts';
 
@@ -57,6 +57,9 @@ export async function revise(files: InputFile[], findings: ReviewFinding[], ctx:
     }
   }
 
+  // Formatting last, so what goes back to review is laid out the same way whoever fixed it.
+  const layout = await formatFiles(result);
+  result = layout.files;
   const changed = result.filter((f) => files.find((o) => o.path === f.path)?.content !== f.content);
   const how = [`${byEslint.length} by ESLint auto-fix`, `${mechanical} mechanically`, ...(llm.used ? [`${fixed.length - byEslint.length - mechanical} by ${llm.model}`] : [])];
   const findingKeys = new Set(findings.map((f) => key(f.file, f.rule, f.line)));
@@ -68,6 +71,7 @@ export async function revise(files: InputFile[], findings: ReviewFinding[], ctx:
     fixed,
     unfixed,
     eslint_fixed: eslint.fixed,
+    formatted: layout.formatted,
     todo: unfixed.map((u) => `${u.file}:${u.line} ${u.rule}: ${u.message} (not fixed: ${u.reason})`),
     ...(notes.length > 0 ? { notes } : {}),
     llm,

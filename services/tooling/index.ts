@@ -6,3 +6,4 @@ export { DIRECTIVE_RULE, ESLINT_CONFIG, eslintFiles, fixWithEslint, PARSE_ERROR_
 export { isLintRule, lintFiles } from './lint.ts';
 export { checkCustomRules, CUSTOM_RULES, parseSource, scriptKindOf, type CustomRule } from './lint-rules.ts';
 export { declarationRoot, isBareSpecifier, isNodeBuiltin, nodeTypeRoot, tscEntryPath, typescriptLibDir } from './toolchain-paths.ts';
+export { formatFiles } from './format.ts';

@@ -190,7 +190,7 @@ describe('feature-dev agent: applying review findings', () => {
     { ...finding(1, 'no-var', 'Unexpected var, use let or const instead.'), file: 'src/other.ts' },
   ];
 
-  it('applies ESLint auto-fixes, then fixes ==, debugger and console mechanically, and reports what it could not fix', async () => {
+  it('applies ESLint auto-fixes, then fixes ==, debugger and console mechanically, formats, and reports what it could not fix', async () => {
     const out = await run({ files: [{ path: 'src/total.ts', content: source }] }, { review: { findings } });
     const [file] = out.files as Files;
     expect(file.content).toBe(
@@ -200,8 +200,8 @@ describe('feature-dev agent: applying review findings', () => {
         '  for (var i = 0; i < items.length; i++) {',
         '    sum += items[i];',
         '  }',
-        '  const label = sum === 0 ? "none" : "some";',
-        '  if (label !== "none") return sum;',
+        "  const label = sum === 0 ? 'none' : 'some';",
+        "  if (label !== 'none') return sum;",
         '  return i;',
         '}',
         '',
@@ -221,6 +221,8 @@ describe('feature-dev agent: applying review findings', () => {
       '9 eqeqeq: ==/!= → ===/!==',
     ]);
     expect(out.eslint_fixed).toEqual([expect.objectContaining({ line: 2, rule: 'no-var' }), expect.objectContaining({ line: 8, rule: 'no-var' })]);
+    // Then formatted (Prettier): the double quotes became single ones.
+    expect(out.formatted).toEqual(['src/total.ts']);
     expect(out.summary).toMatch(/^Applied 6 of 9 review findings \(2 by ESLint auto-fix, 4 mechanically\) in 1 file; 3 left/);
     expect(out.llm).toEqual({ used: false, reason: 'no model configured' });
   });
