@@ -84,18 +84,23 @@ function describeState(config: Config): string {
   return config.databaseUrl ? `postgres ${redactUrl(config.databaseUrl)}` : `PGlite in ${config.pgliteDataDir}`;
 }
 
-/** The orchestrator; with `db`, on a database the caller owns (shared in `start`). */
-export async function runOrchestrator(config: Config, db?: Db): Promise<Running> {
-  const app = await buildOrchestratorApp(config, db ? { db } : {});
+/** Listens, announces where, and on a failed listen closes what the role opened. */
+async function serveRole(app: FastifyInstance, config: Config, defaultPort: number, name: string, close: () => Promise<void>, extra: (url: string) => string): Promise<Running> {
   try {
-    await app.listen({ host: config.host, port: config.port ?? config.orchestratorPort });
+    await app.listen({ host: config.host, port: config.port ?? defaultPort });
   } catch (err) {
-    await app.close();
+    await close();
     throw err;
   }
   const url = urlOf(app);
-  announce('orchestrator', url, ` (state: ${describeState(config)}; owner ${config.orchestratorId})`);
-  return { services: [{ name: 'orchestrator', url }], close: () => app.close() };
+  announce(name, url, extra(url));
+  return { services: [{ name, url }], close };
+}
+
+/** The orchestrator; with `db`, on a database the caller owns (shared in `start`). */
+export async function runOrchestrator(config: Config, db?: Db): Promise<Running> {
+  const app = await buildOrchestratorApp(config, db ? { db } : {});
+  return serveRole(app, config, config.orchestratorPort, 'orchestrator', () => app.close(), () => ` (state: ${describeState(config)}; owner ${config.orchestratorId})`);
 }
 
 /** The knowledge service; with `db`, on a database the caller owns. */
@@ -109,29 +114,13 @@ export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
     redis?.disconnect();
     if (!db) await ownDb.close();
   };
-  try {
-    await app.listen({ host: config.host, port: config.port ?? config.knowledgePort });
-  } catch (err) {
-    await close();
-    throw err;
-  }
-  const url = urlOf(app);
-  announce('knowledge', url, ` (cache: ${cache.kind})`);
-  return { services: [{ name: 'knowledge', url }], close };
+  return serveRole(app, config, config.knowledgePort, 'knowledge', close, () => ` (cache: ${cache.kind})`);
 }
 
 /** The MCP gateway, in front of the orchestrator and knowledge service the config names. */
 export async function runMcpGateway(config: Config): Promise<Running> {
   const app = buildMcpGatewayApp({ orchestratorUrl: config.orchestratorUrl, knowledgeUrl: config.knowledgeUrl, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes });
-  try {
-    await app.listen({ host: config.host, port: config.port ?? config.mcpPort });
-  } catch (err) {
-    await app.close();
-    throw err;
-  }
-  const url = urlOf(app);
-  announce('mcp-gateway', url, ` (MCP at ${url}/mcp)`);
-  return { services: [{ name: 'mcp-gateway', url }], close: () => app.close() };
+  return serveRole(app, config, config.mcpPort, 'mcp-gateway', () => app.close(), (url) => ` (MCP at ${url}/mcp)`);
 }
 
 /** `npm start`: the five agents, knowledge, the orchestrator and the MCP gateway in one process, each on its own port. */
