@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import Value from 'typebox/value';
 import { ConfigError } from '../errors/index.ts';
+import { parseBreakerOverrides, type BreakerSettings } from '../resilience/breaker-settings.ts';
 
 // Every environment variable the platform reads, with its default. Units are in the names.
 const EnvSchema = Type.Object({
@@ -27,6 +28,11 @@ const EnvSchema = Type.Object({
   LLM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   LLM_MAX_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
   WORKFLOWS_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Named workflows (*.yaml); the built-in ones when unset' })),
+  BREAKER_ERROR_PERCENT: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+  BREAKER_VOLUME: Type.Integer({ minimum: 1, default: 5, description: 'Calls in the window before a breaker may open' }),
+  BREAKER_RESET_MS: Type.Integer({ minimum: 10, default: 30_000, description: 'How long a breaker stays open before a trial call' }),
+  BREAKER_WINDOW_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  AGENT_BREAKERS: Type.String({ default: '', description: 'agent:key=value,...;... per-agent breaker settings' }),
   AGENT_URLS: Type.String({ default: '', description: 'name=url,... overrides of the static discovery table' }),
   AGENT_HOST: Type.String({ default: '127.0.0.1', description: 'Host of the static discovery table' }),
   STEP_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 300_000 }),
@@ -65,6 +71,7 @@ export interface Config {
   readonly idempotencyTtlMs: number;
   readonly llm: Readonly<{ baseUrl: string | undefined; apiKey: string | undefined; model: string; timeoutMs: number; maxRetries: number }>;
   readonly workflowsDir: string | undefined;
+  readonly breakers: Readonly<{ defaults: BreakerSettings; overrides: Record<string, Partial<BreakerSettings>> }>;
   readonly agentUrls: Readonly<Record<string, string>>;
   readonly agentHost: string;
   readonly stepTimeoutMs: number;
@@ -117,6 +124,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idempotencyTtlMs: e.IDEMPOTENCY_TTL_MS,
     llm: Object.freeze({ baseUrl: e.LLM_BASE_URL?.replace(/\/+$/, ''), apiKey: e.LLM_API_KEY, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS, maxRetries: e.LLM_MAX_RETRIES }),
     workflowsDir: e.WORKFLOWS_DIR,
+    breakers: Object.freeze({
+      defaults: { errorPercent: e.BREAKER_ERROR_PERCENT, volume: e.BREAKER_VOLUME, resetMs: e.BREAKER_RESET_MS, windowMs: e.BREAKER_WINDOW_MS },
+      overrides: parseBreakerOverrides(e.AGENT_BREAKERS),
+    }),
     agentUrls: Object.freeze(parseAgentUrls(e.AGENT_URLS)),
     agentHost: e.AGENT_HOST,
     stepTimeoutMs: e.STEP_TIMEOUT_MS,

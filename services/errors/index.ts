@@ -21,6 +21,7 @@ export const errorCodes = {
   AGENT_INPUT_INVALID: { statusCode: 400, retryable: false },
   IDEMPOTENCY_CONFLICT: { statusCode: 409, retryable: false },
   STEP_TIMEOUT: { statusCode: 504, retryable: true },
+  CIRCUIT_OPEN: { statusCode: 503, retryable: true },
   STEPS_FAILED: { statusCode: 424, retryable: false },
   BRANCH_FAILED: { statusCode: 424, retryable: false },
   BRANCH_LIMIT_REACHED: { statusCode: 424, retryable: false },

@@ -14,6 +14,7 @@ import { agentRoutes } from './routes/agents.ts';
 import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { withBreakers } from '../resilience/index.ts';
 import { createHttpTransport, type AgentTransport } from './transport/index.ts';
 import { builtInWorkflowsDir, loadWorkflows } from './workflow-library.ts';
 
@@ -36,11 +37,18 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   // A bad workflow file stops start-up before anything else is opened.
   const workflows = await loadWorkflows(config.workflowsDir ?? builtInWorkflowsDir, new Set(discovery.agents()));
   const db = deps.db ?? (await openDatabase(config));
-  const transport = deps.transport ?? createHttpTransport(discovery);
   const registry = createRegistry('orchestrator');
+  let engine: Engine | undefined;
+  const transport = withBreakers(deps.transport ?? createHttpTransport(discovery), {
+    ...config.breakers,
+    registry,
+    onChange: (agent, state) => {
+      app.log.warn({ agent, state }, 'circuit breaker changed state');
+      void engine?.breakerChanged(agent, state);
+    },
+  });
   const notifier = new WorkflowNotifier();
   const agents = new AgentRegistry(discovery, transport);
-  let engine: Engine | undefined;
   const metrics = createEngineMetrics(registry, () => engine?.activeCount ?? 0);
   engine = new Engine({
     db,
@@ -55,7 +63,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     log: app.log,
     knownAgents: () => agents.names(),
   });
-  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry), workflows };
+  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry), workflows, breakers: transport };
 
   await app.register(swagger, {
     openapi: {

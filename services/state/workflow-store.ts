@@ -260,3 +260,9 @@ export async function listEvents(db: Queryable, id: string, afterId: number, lim
     [id, afterId, limit],
   );
 }
+
+/** Events outside a step's commit (a breaker opening, say); not lease-guarded: they only inform. */
+export async function appendEvents(db: Queryable, id: string, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await db.query(`${insertEventsSql('$1::uuid', '$2', '')}`, [id, JSON.stringify(events)]);
+}

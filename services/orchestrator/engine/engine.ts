@@ -169,6 +169,19 @@ export class Engine {
     }
   }
 
+  /** A breaker changed state: every workflow here that still needs that agent gets an event saying so. */
+  async breakerChanged(agent: string, state: string): Promise<void> {
+    const affected = [...this.runs.values()].filter((r) => r.uses(agent));
+    await Promise.all(
+      affected.map((r) =>
+        store.appendEvents(this.o.db, r.id, [{ type: `circuit_${state}`, data: { agent } }]).then(
+          () => this.o.notifier.notify(r.id),
+          (err: unknown) => this.o.log.error({ err, workflowId: r.id }, 'could not record a breaker event'),
+        ),
+      ),
+    );
+  }
+
   /** Resolves when the workflow reaches a final status, here or on another replica. */
   async wait(id: string, timeoutMs: number): Promise<WorkflowOutcome | undefined> {
     const deadline = Date.now() + timeoutMs;

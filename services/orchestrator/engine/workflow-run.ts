@@ -128,6 +128,11 @@ export class WorkflowRun {
     return this.onFailure(s, { code: 'APPROVAL_EXPIRED', message: `nobody answered step "${stepId}" within ${s.def.deadline_ms ?? 0} ms`, retryable: false });
   }
 
+  /** Whether any step of this workflow is still to be sent to `agent` (or is out with it). */
+  uses(agent: string): boolean {
+    return [...this.steps.values()].some((s) => s.def.agent === agent && (s.status === 'pending' || s.status === 'running' || s.status === 'scheduled'));
+  }
+
   /** Waiting approval steps, with when each expires. */
   waitingSteps(): Array<{ id: string; expiresAt: Date | undefined }> {
     return [...this.steps.values()].filter((s) => s.status === 'waiting').map((s) => ({ id: s.def.id, expiresAt: expiry(s) }));
@@ -269,7 +274,9 @@ export class WorkflowRun {
     const failedAttempt = s.attempt;
     const policy = this.policyOf(s);
     if (error.retryable && failedAttempt - s.budgetStart < policy.maxAttempts) {
-      const delayMs = Math.round(policy.backoffMs * policy.backoffRate ** (failedAttempt - s.budgetStart - 1) * (0.5 + Math.random()));
+      // An open breaker says when it will let a call through; retrying sooner would only be refused.
+      const retryAfter = Number(error.details?.retry_after_ms ?? 0);
+      const delayMs = Math.max(retryAfter, Math.round(policy.backoffMs * policy.backoffRate ** (failedAttempt - s.budgetStart - 1) * (0.5 + Math.random())));
       const stepRow = { stepId: s.def.id, attempt: failedAttempt, status: 'failed' as const, error, ...(s.startedAt ? { startedAt: s.startedAt } : {}) };
       s.status = 'scheduled';
       s.attempt += 1;

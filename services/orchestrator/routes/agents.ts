@@ -4,5 +4,8 @@ import type { OrchestratorContext } from '../context.ts';
 export const agentRoutes: FastifyPluginAsync<OrchestratorContext> = async (app, ctx) => {
   app.get('/agents', {
     schema: { tags: ['agents'], summary: 'Known agents: where they answer, whether they are up, what they declare' },
-  }, async () => ({ discovery: ctx.registry.discoveryKind, agents: await ctx.registry.list(true) }));
+  }, async () => ({
+    discovery: ctx.registry.discoveryKind,
+    agents: (await ctx.registry.list(true)).map((a) => ({ ...a, circuit_breaker: ctx.breakers.state(a.name) ?? { state: 'closed' } })),
+  }));
 };
