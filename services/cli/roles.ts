@@ -4,7 +4,7 @@ import { builtInAgents, findAgent } from '../../agents/index.ts';
 import { buildAgentApp, createRedisIdempotencyStore } from '../../agents/sdk/index.ts';
 import type { AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
-import { createStaticDiscovery } from '../discovery/index.ts';
+import { createStaticDiscovery, registerWithConsul, type ConsulRegistration } from '../discovery/index.ts';
 import { buildKnowledgeApp, createMemoryCache, createRedisCache } from '../knowledge/index.ts';
 import { buildMcpGatewayApp } from '../mcp-gateway/index.ts';
 import { buildOrchestratorApp } from '../orchestrator/app.ts';
@@ -30,13 +30,13 @@ function urlOf(app: FastifyInstance): string {
 /** The port an agent takes: PORT when given (0 = any free port), else its entry in the discovery table. */
 function agentPort(config: Config, name: string): number {
   if (config.port !== undefined) return config.port;
-  const url = createStaticDiscovery(config).resolve(name);
+  const url = createStaticDiscovery(config).pick(name)?.url;
   const port = url ? Number(new URL(url).port) : NaN;
   if (!Number.isInteger(port) || port <= 0) throw new Error(`no port for agent ${name}: set PORT or AGENT_URLS`);
   return port;
 }
 
-async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Redis | undefined): Promise<{ app: FastifyInstance; url: string }> {
+async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Redis | undefined): Promise<{ close: () => Promise<void>; url: string }> {
   // With Redis, answers outlive the process and are shared by every replica of the agent.
   const store = redis
     ? createRedisIdempotencyStore(redis, { prefix: `mesh:idem:${def.name}:`, ttlMs: config.idempotencyTtlMs, pendingTtlMs: config.stepTimeoutMs + 60_000 })
@@ -52,8 +52,25 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
   });
   await app.listen({ host: config.host, port: agentPort(config, def.name) });
   const url = urlOf(app);
-  announce(`agent ${def.name}`, url);
-  return { app, url };
+  const d = config.discovery;
+  let registration: ConsulRegistration | undefined;
+  if (d.kind === 'consul' && d.consulAddress) {
+    try {
+      registration = await registerWithConsul(d.consulAddress, { name: def.name, host: d.advertiseHost, port: Number(new URL(url).port), interval: d.checkInterval, timeout: d.checkTimeout, deregisterAfter: d.deregisterAfter });
+    } catch (err) {
+      // The agent still serves; the orchestrator's static table (or a later restart) finds it.
+      app.log.error({ err }, `could not register ${def.name} with Consul at ${d.consulAddress}`);
+    }
+  }
+  announce(`agent ${def.name}`, url, registration ? ` (registered with Consul as ${registration.id})` : '');
+  return {
+    url,
+    // Deregister first, so no new call is routed here while the calls in flight finish.
+    close: async () => {
+      await registration?.deregister().catch((err: unknown) => app.log.warn({ err }, 'consul deregistration failed'));
+      await app.close();
+    },
+  };
 }
 
 export async function runAgents(names: string[], config: Config): Promise<Running> {
@@ -62,10 +79,10 @@ export async function runAgents(names: string[], config: Config): Promise<Runnin
     if (!def) throw new Error(`unknown agent "${n}"; built-in agents: ${builtInAgents.map((a) => a.name).join(', ')}`);
     return def;
   });
-  const started: Array<{ app: FastifyInstance; url: string; name: string }> = [];
+  const started: Array<{ close: () => Promise<void>; url: string; name: string }> = [];
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const closeAll = async () => {
-    await Promise.allSettled(started.map((s) => s.app.close()));
+    await Promise.allSettled(started.map((s) => s.close()));
     redis?.disconnect();
   };
   try {

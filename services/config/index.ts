@@ -33,6 +33,16 @@ const EnvSchema = Type.Object({
   BREAKER_RESET_MS: Type.Integer({ minimum: 10, default: 30_000, description: 'How long a breaker stays open before a trial call' }),
   BREAKER_WINDOW_MS: Type.Integer({ minimum: 100, default: 10_000 }),
   AGENT_BREAKERS: Type.String({ default: '', description: 'agent:key=value,...;... per-agent breaker settings' }),
+  DISCOVERY: Type.Optional(Type.Union([Type.Literal('static'), Type.Literal('consul'), Type.Literal('kubernetes')], { description: 'consul when CONSUL_HTTP_ADDR is set, else static' })),
+  CONSUL_HTTP_ADDR: Type.Optional(Type.String({ minLength: 1, description: 'host:port or URL of a Consul agent' })),
+  CONSUL_CHECK_INTERVAL: Type.String({ pattern: '^[0-9]+(ms|s|m)$', default: '10s' }),
+  CONSUL_CHECK_TIMEOUT: Type.String({ pattern: '^[0-9]+(ms|s|m)$', default: '2s' }),
+  CONSUL_DEREGISTER_AFTER: Type.String({ pattern: '^[0-9]+(ms|s|m)$', default: '1m' }),
+  AGENT_ADVERTISE_HOST: Type.Optional(Type.String({ minLength: 1, description: 'Address agents register with; HOST (or the hostname when HOST is 0.0.0.0)' })),
+  LOAD_BALANCING: Type.Union([Type.Literal('least_inflight'), Type.Literal('round_robin')], { default: 'least_inflight' }),
+  K8S_NAMESPACE: Type.String({ default: 'agentic-mesh' }),
+  K8S_AGENT_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 8080 }),
+  K8S_CLUSTER_DOMAIN: Type.String({ default: 'cluster.local' }),
   AGENT_URLS: Type.String({ default: '', description: 'name=url,... overrides of the static discovery table' }),
   AGENT_HOST: Type.String({ default: '127.0.0.1', description: 'Host of the static discovery table' }),
   STEP_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 300_000 }),
@@ -72,6 +82,16 @@ export interface Config {
   readonly llm: Readonly<{ baseUrl: string | undefined; apiKey: string | undefined; model: string; timeoutMs: number; maxRetries: number }>;
   readonly workflowsDir: string | undefined;
   readonly breakers: Readonly<{ defaults: BreakerSettings; overrides: Record<string, Partial<BreakerSettings>> }>;
+  readonly discovery: Readonly<{
+    kind: 'static' | 'consul' | 'kubernetes';
+    consulAddress: string | undefined;
+    checkInterval: string;
+    checkTimeout: string;
+    deregisterAfter: string;
+    advertiseHost: string;
+    balance: 'least_inflight' | 'round_robin';
+    k8s: { namespace: string; port: number; clusterDomain: string };
+  }>;
   readonly agentUrls: Readonly<Record<string, string>>;
   readonly agentHost: string;
   readonly stepTimeoutMs: number;
@@ -106,6 +126,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${[...new Set(problems)].join('; ')}`);
   }
   const e = parsed as Env;
+  if (e.DISCOVERY === 'consul' && !e.CONSUL_HTTP_ADDR) throw new ConfigError('invalid configuration: DISCOVERY=consul needs CONSUL_HTTP_ADDR');
   return Object.freeze({
     host: e.HOST,
     port: e.PORT,
@@ -127,6 +148,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     breakers: Object.freeze({
       defaults: { errorPercent: e.BREAKER_ERROR_PERCENT, volume: e.BREAKER_VOLUME, resetMs: e.BREAKER_RESET_MS, windowMs: e.BREAKER_WINDOW_MS },
       overrides: parseBreakerOverrides(e.AGENT_BREAKERS),
+    }),
+    discovery: Object.freeze({
+      kind: e.DISCOVERY ?? (e.CONSUL_HTTP_ADDR ? 'consul' : 'static'),
+      consulAddress: e.CONSUL_HTTP_ADDR,
+      checkInterval: e.CONSUL_CHECK_INTERVAL,
+      checkTimeout: e.CONSUL_CHECK_TIMEOUT,
+      deregisterAfter: e.CONSUL_DEREGISTER_AFTER,
+      advertiseHost: e.AGENT_ADVERTISE_HOST ?? (e.HOST === '0.0.0.0' || e.HOST === '::' ? hostname() : e.HOST),
+      balance: e.LOAD_BALANCING,
+      k8s: { namespace: e.K8S_NAMESPACE, port: e.K8S_AGENT_PORT, clusterDomain: e.K8S_CLUSTER_DOMAIN },
     }),
     agentUrls: Object.freeze(parseAgentUrls(e.AGENT_URLS)),
     agentHost: e.AGENT_HOST,

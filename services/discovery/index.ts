@@ -1,12 +1,19 @@
 import type { Config } from '../config/index.ts';
 
-/** Where an agent answers. Static today; Consul and Kubernetes DNS implement the same interface. */
+/** One instance of an agent, taken for one call; release it when the call ends (load balancing counts it). */
+export interface Instance {
+  url: string;
+  release(): void;
+}
+
+/** Where an agent answers: static (the embedded default), Consul, or Kubernetes Service DNS. */
 export interface Discovery {
   readonly kind: string;
   /** Agent names this discovery knows about. */
   agents(): string[];
-  /** Base URL of an instance of `agent`, or undefined when none is known. */
-  resolve(agent: string): string | undefined;
+  /** An instance of `agent` for one call, or undefined when no healthy instance is known. */
+  pick(agent: string): Instance | undefined;
+  close?(): void;
 }
 
 /** The design's port table: the embedded default when nothing else is configured. */
@@ -18,6 +25,8 @@ export const defaultAgentPorts: Readonly<Record<string, number>> = Object.freeze
   documentation: 8006,
 });
 
+const noop = () => {};
+
 export function createStaticDiscovery(config: Pick<Config, 'agentHost' | 'agentUrls'>): Discovery {
   const table = new Map<string, string>(
     Object.entries(defaultAgentPorts).map(([name, port]) => [name, `http://${config.agentHost}:${port}`]),
@@ -27,6 +36,25 @@ export function createStaticDiscovery(config: Pick<Config, 'agentHost' | 'agentU
   return {
     kind: 'static',
     agents: () => [...table.keys()],
-    resolve: (agent) => table.get(agent),
+    pick: (agent) => {
+      const url = table.get(agent);
+      return url ? { url, release: noop } : undefined;
+    },
   };
 }
+
+/**
+ * Kubernetes: every agent is a Service, so its DNS name is the address and the Service spreads
+ * calls over the ready pods.
+ */
+export function createKubernetesDiscovery(options: { namespace: string; port: number; clusterDomain: string; agents: string[] }): Discovery {
+  return {
+    kind: 'kubernetes',
+    agents: () => [...options.agents],
+    pick: (agent) => (options.agents.includes(agent) ? { url: `http://${agent}.${options.namespace}.svc.${options.clusterDomain}:${options.port}`, release: noop } : undefined),
+  };
+}
+
+export { createConsulDiscovery, type ConsulDiscovery } from './consul.ts';
+export { registerWithConsul, type ConsulRegistration } from './consul-registration.ts';
+export { createDiscovery } from './from-config.ts';

@@ -50,7 +50,9 @@ export class AgentRegistry {
   }
 
   private async fetch(name: string): Promise<AgentEntry> {
-    const url = this.discovery.resolve(name);
+    const instance = this.discovery.pick(name);
+    instance?.release();
+    const url = instance?.url;
     try {
       const info = await this.transport.info(name, AbortSignal.timeout(2_000));
       return {

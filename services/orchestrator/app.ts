@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Config } from '../config/index.ts';
-import { createStaticDiscovery, type Discovery } from '../discovery/index.ts';
+import { createDiscovery, type Discovery } from '../discovery/index.ts';
 import { errorHandlerPlugin, healthPlugin, useStrictBodies } from '../http/index.ts';
 import { createLlmGateway } from '../llm/index.ts';
 import { openDatabase, type Db } from '../state/index.ts';
@@ -33,7 +33,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   });
 
   useStrictBodies(app);
-  const discovery = deps.discovery ?? createStaticDiscovery(config);
+  const discovery = deps.discovery ?? createDiscovery(config, app.log);
   // A bad workflow file stops start-up before anything else is opened.
   const workflows = await loadWorkflows(config.workflowsDir ?? builtInWorkflowsDir, new Set(discovery.agents()));
   const db = deps.db ?? (await openDatabase(config));
@@ -87,11 +87,14 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.addHook('onReady', async () => {
+    // Know where the agents are before taking work (Consul answers within moments, or not at all).
+    await (discovery as { ready?: () => Promise<void> }).ready?.();
     await engine.start();
   });
   app.addHook('onClose', async () => {
     await engine.close();
     await transport.close();
+    discovery.close?.();
     if (!deps.db) await db.close();
   });
   return app;

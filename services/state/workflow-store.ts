@@ -164,12 +164,15 @@ export async function claimWorkflow(db: Queryable, c: Claim): Promise<WorkflowRo
   return rows[0] ?? null;
 }
 
-/** Claims running workflows whose lease expired, or that a previous incarnation of `owner` held. */
-export async function claimExpired(db: Queryable, owner: string, leaseMs: number, limit: number): Promise<WorkflowRow[]> {
+/**
+ * Claims running workflows whose lease expired, or that a previous incarnation of `owner` held;
+ * `running` are the ones this process drives already.
+ */
+export async function claimExpired(db: Queryable, owner: string, leaseMs: number, limit: number, running: string[] = []): Promise<WorkflowRow[]> {
   return db.query<WorkflowRow>(
     `WITH c AS (
        SELECT id, lease_owner FROM workflows
-       WHERE status = 'running' AND (lease_expires_at < now() OR lease_owner = $1)
+       WHERE status = 'running' AND (lease_expires_at < now() OR lease_owner = $1) AND NOT (id = ANY($4::uuid[]))
        ORDER BY lease_expires_at
        LIMIT $3
        FOR UPDATE SKIP LOCKED
@@ -182,7 +185,7 @@ export async function claimExpired(db: Queryable, owner: string, leaseMs: number
        SELECT id, 'workflow_recovered', jsonb_build_object('owner', $1::text, 'previous_owner', previous_owner) FROM w
      )
      SELECT * FROM w`,
-    [owner, leaseMs, limit],
+    [owner, leaseMs, limit, running],
   );
 }
 

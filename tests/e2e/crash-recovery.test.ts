@@ -44,12 +44,13 @@ describe('crash recovery (child processes, real Postgres)', () => {
     const { task_id } = await json(`${api1}/orchestrate`, { method: 'POST', body: JSON.stringify({ plan }) });
     expect(task_id).toMatch(/^[0-9a-f-]{36}$/);
 
-    // Kill it once review has finished and the cicd steps are in flight.
+    // Kill it once review has finished and a cicd step is in an agent's hands (its handler started).
+    const handlerStarted = (step: string) => agents.stdout().split('\n').some((l) => l.includes('"handler_started"') && l.includes(`${task_id}:${step}:1`));
     await poll(async () => {
       const task = await json(`${api1}/tasks/${task_id}`);
       const byId = Object.fromEntries(task.steps.map((s: { id: string; status: string }) => [s.id, s.status]));
-      return byId.review === 'succeeded' && (byId['ci-test'] === 'running' || byId['ci-lint'] === 'running');
-    }, { timeoutMs: 30_000, label: 'review done and a cicd step running', intervalMs: 20 });
+      return byId.review === 'succeeded' && ((byId['ci-test'] === 'running' && handlerStarted('ci-test')) || (byId['ci-lint'] === 'running' && handlerStarted('ci-lint')));
+    }, { timeoutMs: 30_000, label: 'review done and a cicd step running in its agent', intervalMs: 20 });
     first.child.kill('SIGKILL');
     await new Promise((resolve) => first.child.once('exit', resolve));
 

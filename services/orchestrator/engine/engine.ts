@@ -202,7 +202,7 @@ export class Engine {
   recoverExpired(): Promise<void> {
     this.recovering ??= (async () => {
       try {
-        const rows = await store.claimExpired(this.o.db, this.o.owner, this.o.leaseMs, 100);
+        const rows = await store.claimExpired(this.o.db, this.o.owner, this.o.leaseMs, 100, [...this.runs.keys()]);
         for (const row of rows) {
           if (this.runs.has(row.id)) continue;
           this.o.log.info({ workflowId: row.id }, 'recovering workflow from its last checkpoint');

@@ -7,14 +7,15 @@ export function createHttpTransport(discovery: Discovery, options: { connections
   // Keep-alive pool shared by every call: connection setup would otherwise dominate short steps.
   const dispatcher = new Agent({ connections: options.connectionsPerAgent ?? 128, keepAliveTimeout: 30_000, pipelining: 1 });
 
-  function urlOf(agent: string): string {
-    const base = discovery.resolve(agent);
-    if (!base) throw new AppError('AGENT_UNAVAILABLE', `no instance of agent "${agent}" is known to ${discovery.kind} discovery`);
-    return base;
+  function instanceOf(agent: string) {
+    const instance = discovery.pick(agent);
+    if (!instance) throw new AppError('AGENT_UNAVAILABLE', `no healthy instance of agent "${agent}" is known to ${discovery.kind} discovery`);
+    return instance;
   }
 
   async function send(agent: string, path: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }, signal: AbortSignal) {
-    const url = urlOf(agent) + path;
+    const instance = instanceOf(agent);
+    const url = instance.url + path;
     try {
       const res = await request(url, { ...init, signal, dispatcher, headers: { 'content-type': 'application/json', ...init.headers } });
       const text = await res.body.text();
@@ -31,6 +32,8 @@ export function createHttpTransport(discovery: Discovery, options: { connections
       // Unreachable, reset or closed mid-call: another attempt (or instance) may succeed.
       const code = (err as { code?: string }).code ?? '';
       throw new AppError('AGENT_UNAVAILABLE', `agent "${agent}" at ${url} cannot be reached: ${code || (err as Error).message}`, { cause: err });
+    } finally {
+      instance.release();
     }
   }
 

@@ -1,0 +1,163 @@
+// TEST DOUBLE of a Consul agent's HTTP API (no Consul binary can run here), built from Consul's
+// documented contract for the endpoints the platform uses:
+//   PUT /v1/agent/service/register      {ID, Name, Address, Port, Tags, Meta, Check: {HTTP, Interval, Timeout, DeregisterCriticalServiceAfter}}
+//   PUT /v1/agent/service/deregister/:id
+//   GET /v1/health/service/:name[?passing][&index=N&wait=5s]   blocking query, X-Consul-Index header
+//   GET /v1/status/leader
+// Like a real agent it runs each service's HTTP check at its interval, marks it passing (2xx) or
+// critical, and removes a service that stays critical past DeregisterCriticalServiceAfter.
+import Fastify from 'fastify';
+import { onTestFinished } from 'vitest';
+import { listenOnLoopback } from '../helpers/platform.ts';
+
+interface Registered {
+  id: string;
+  name: string;
+  address: string;
+  port: number;
+  tags: string[];
+  meta: Record<string, string>;
+  check: { http: string; intervalMs: number; timeoutMs: number; deregisterAfterMs: number | undefined } | undefined;
+  status: 'passing' | 'critical';
+  criticalSince: number | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface ConsulDouble {
+  /** As CONSUL_HTTP_ADDR takes it. */
+  address: string;
+  services(): Array<{ id: string; name: string; status: string }>;
+  stop(): Promise<void>;
+}
+
+/** "10s", "500ms", "1m" → milliseconds, as Consul parses durations. */
+export function durationMs(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+}
+
+/** Consul's JSON keys are case-insensitive on registration; clients send ID, Id or id. */
+function field(obj: Record<string, unknown> | undefined, name: string): unknown {
+  if (!obj) return undefined;
+  const key = Object.keys(obj).find((k) => k.toLowerCase() === name.toLowerCase());
+  return key === undefined ? undefined : obj[key];
+}
+
+export async function startConsulDouble(): Promise<ConsulDouble> {
+  const app = Fastify({ logger: false });
+  const services = new Map<string, Registered>();
+  let index = 1;
+  const waiters = new Set<() => void>();
+  const changed = () => {
+    index += 1;
+    for (const w of waiters) w();
+  };
+
+  async function runCheck(s: Registered): Promise<void> {
+    if (!s.check) return;
+    let ok = false;
+    try {
+      const res = await fetch(s.check.http, { signal: AbortSignal.timeout(s.check.timeoutMs) });
+      ok = res.status >= 200 && res.status < 300;
+    } catch {
+      ok = false;
+    }
+    if (!services.has(s.id)) return;
+    const status = ok ? 'passing' : 'critical';
+    if (status === 'critical') s.criticalSince ??= Date.now();
+    else s.criticalSince = undefined;
+    if (status !== s.status) {
+      s.status = status;
+      changed();
+    }
+    if (s.criticalSince !== undefined && s.check.deregisterAfterMs !== undefined && Date.now() - s.criticalSince >= s.check.deregisterAfterMs) {
+      remove(s.id);
+      return;
+    }
+    s.timer = setTimeout(() => void runCheck(s), s.check.intervalMs);
+  }
+
+  function remove(id: string): boolean {
+    const s = services.get(id);
+    if (!s) return false;
+    clearTimeout(s.timer);
+    services.delete(id);
+    changed();
+    return true;
+  }
+
+  app.put('/v1/agent/service/register', async (req, reply) => {
+    const body = req.body as Record<string, unknown>;
+    const name = field(body, 'Name');
+    if (typeof name !== 'string' || name === '') return reply.status(400).send('Missing service name');
+    const id = String(field(body, 'ID') ?? name);
+    const check = field(body, 'Check') as Record<string, unknown> | undefined;
+    const http = field(check, 'HTTP');
+    const interval = durationMs(field(check, 'Interval') as string | undefined);
+    if (check && typeof http === 'string' && interval === undefined) return reply.status(400).send('Interval required for HTTP check');
+    remove(id);
+    const s: Registered = {
+      id,
+      name,
+      address: String(field(body, 'Address') ?? '127.0.0.1'),
+      port: Number(field(body, 'Port') ?? 0),
+      tags: (field(body, 'Tags') as string[] | undefined) ?? [],
+      meta: (field(body, 'Meta') as Record<string, string> | undefined) ?? {},
+      check: typeof http === 'string' ? { http, intervalMs: interval!, timeoutMs: durationMs(field(check, 'Timeout') as string | undefined) ?? 10_000, deregisterAfterMs: durationMs(field(check, 'DeregisterCriticalServiceAfter') as string | undefined) } : undefined,
+      // Consul starts HTTP-checked services critical until their first check passes.
+      status: typeof http === 'string' ? 'critical' : 'passing',
+      criticalSince: undefined,
+      timer: undefined,
+    };
+    services.set(id, s);
+    changed();
+    void runCheck(s);
+    return reply.status(200).send('');
+  });
+
+  app.put('/v1/agent/service/deregister/:id', async (req, reply) => {
+    const { id } = req.params as { id: string };
+    if (!remove(id)) return reply.status(404).send(`Unknown service ID "${id}"`);
+    return reply.status(200).send('');
+  });
+
+  app.get('/v1/health/service/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const q = req.query as { passing?: string; index?: string; wait?: string };
+    const wantIndex = q.index === undefined ? undefined : Number(q.index);
+    if (wantIndex !== undefined && wantIndex >= index) {
+      // Blocking query: hold the request until something changes or the wait runs out.
+      const waitMs = Math.min(durationMs(q.wait) ?? 300_000, 600_000);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          waiters.delete(done);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(done, waitMs);
+        waiters.add(done);
+      });
+    }
+    const passingOnly = q.passing !== undefined && q.passing !== 'false';
+    const list = [...services.values()].filter((s) => s.name === name && (!passingOnly || s.status === 'passing'));
+    void reply.header('x-consul-index', String(index));
+    return list.map((s) => ({
+      Node: { Node: 'double', Address: '127.0.0.1' },
+      Service: { ID: s.id, Service: s.name, Tags: s.tags, Address: s.address, Port: s.port, Meta: s.meta },
+      Checks: [{ Node: 'double', CheckID: `service:${s.id}`, Name: `Service '${s.name}' check`, Status: s.status, ServiceID: s.id, ServiceName: s.name }],
+    }));
+  });
+
+  app.get('/v1/status/leader', async () => '"127.0.0.1:8300"');
+
+  const url = await listenOnLoopback(app);
+  const stop = async () => {
+    for (const s of services.values()) clearTimeout(s.timer);
+    for (const w of waiters) w();
+    await app.close();
+  };
+  onTestFinished(stop);
+  return { address: url, services: () => [...services.values()].map((s) => ({ id: s.id, name: s.name, status: s.status })), stop };
+}
