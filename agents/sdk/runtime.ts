@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Type, type Static } from 'typebox';
+import Value from 'typebox/value';
+import type { Config } from '../../services/config/index.ts';
+import { AppError, serializeError } from '../../services/errors/index.ts';
+import { errorBody } from '../../services/http/index.ts';
+import { createLlmGateway } from '../../services/llm/index.ts';
+import { createRegistry } from '../../services/telemetry/index.ts';
+import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
+import { searchKnowledge } from './knowledge-client.ts';
+import type { AgentContext, AgentDefinition } from './types.ts';
+
+export interface AgentRuntimeOptions {
+  idempotencyStore?: IdempotencyStore;
+  idempotencyMaxEntries?: number;
+  /** How long draining lets calls in flight finish before aborting them. */
+  shutdownGraceMs?: number;
+  /** Base URL of the knowledge service, for ctx.searchKnowledge. */
+  knowledgeUrl?: string;
+  /** The model provider for ctx.llm (its metrics go to this agent's registry); offline when not given. */
+  llm?: Config['llm'];
+}
+
+const offlineLlm: Config['llm'] = { baseUrl: undefined, apiKey: undefined, model: 'none', timeoutMs: 1, maxRetries: 0 };
+
+export const ExecuteBody = Type.Object(
+  {
+    idempotency_key: Type.String({ minLength: 1, maxLength: 256 }),
+    task_id: Type.String({ minLength: 1, maxLength: 128 }),
+    step_id: Type.String({ minLength: 1, maxLength: 128 }),
+    attempt: Type.Integer({ minimum: 1 }),
+    input: Type.Record(Type.String(), Type.Unknown()),
+    context: Type.Optional(
+      Type.Object({
+        description: Type.Optional(Type.String()),
+        dependencies: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      }),
+    ),
+    timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+
+export type ExecuteRequest = Static<typeof ExecuteBody>;
+
+export interface AgentRuntime {
+  readonly registry: Registry;
+  readonly store: IdempotencyStore;
+  /**
+   * Runs one call, whatever carried it (HTTP, a stream entry): input check, idempotency (a repeated
+   * key gets the stored answer), the handler, metrics. Failures come back as stored responses too.
+   */
+  execute(request: ExecuteRequest, log: FastifyBaseLogger): Promise<{ response: StoredResponse; replayed: boolean }>;
+  /** Refuses new calls from now on, lets those in flight finish for the grace period. */
+  drain(): Promise<void>;
+}
+
+export function createAgentRuntime(definition: AgentDefinition<any>, options: AgentRuntimeOptions = {}): AgentRuntime {
+  const store = options.idempotencyStore ?? createMemoryIdempotencyStore(options.idempotencyMaxEntries ?? 10_000);
+  const registry = createRegistry(`agent-${definition.name}`);
+  const requests = new Counter({ name: 'agent_requests_total', help: 'Execute calls by outcome', labelNames: ['agent', 'status'], registers: [registry] });
+  const replays = new Counter({ name: 'agent_idempotent_replays_total', help: 'Calls answered from the idempotency store', labelNames: ['agent'], registers: [registry] });
+  const duration = new Histogram({
+    name: 'agent_handler_duration_seconds',
+    help: 'Time the handler took',
+    labelNames: ['agent'],
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const inflight = new Set<Promise<unknown>>();
+  new Gauge({ name: 'agent_inflight_calls', help: 'Handler runs in progress', labelNames: ['agent'], registers: [registry], collect() { this.set({ agent: definition.name }, inflight.size); } });
+  const observe = definition.metrics?.(registry);
+  const llm = createLlmGateway({ llm: options.llm ?? offlineLlm }, registry);
+  const shutdown = new AbortController();
+  let closing = false;
+  const checkInput = definition.inputSchema;
+
+  async function runHandler(body: ExecuteRequest, log: FastifyBaseLogger): Promise<StoredResponse> {
+    const started = performance.now();
+    const signals = [shutdown.signal];
+    const deadline = new AbortController();
+    const timer = body.timeout_ms ? setTimeout(() => deadline.abort(new AppError('STEP_TIMEOUT', `deadline of ${body.timeout_ms} ms passed`)), body.timeout_ms) : undefined;
+    if (timer) signals.push(deadline.signal);
+    const ctx: AgentContext = {
+      taskId: body.task_id,
+      stepId: body.step_id,
+      attempt: body.attempt,
+      idempotencyKey: body.idempotency_key,
+      description: body.context?.description,
+      dependencies: body.context?.dependencies ?? {},
+      signal: AbortSignal.any(signals),
+      log: log.child({ idempotencyKey: body.idempotency_key }),
+      searchKnowledge: (query, limit = 5) => searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals)),
+      llm,
+    };
+    // The e2e suite reads this line to prove no key ever runs the handler twice.
+    ctx.log.info({ agent: definition.name, event: 'handler_started' }, 'handler started');
+    const meta = { agent: definition.name, idempotency_key: body.idempotency_key };
+    try {
+      const output = await definition.execute(body.input, ctx);
+      observe?.(output);
+      const decision = output.decision === 'approved' || output.decision === 'rejected' ? output.decision : undefined;
+      const durationMs = Math.round(performance.now() - started);
+      return { statusCode: 200, body: { ...meta, status: 'succeeded', output, ...(decision ? { decision } : {}), duration_ms: durationMs } };
+    } catch (err) {
+      const appErr = err instanceof AppError ? err : new AppError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+      if (!(err instanceof AppError)) ctx.log.error({ err }, 'handler failed');
+      return { statusCode: appErr.statusCode, body: { ...errorBody(appErr), ...meta, status: 'failed', failure: serializeError(appErr) } };
+    } finally {
+      clearTimeout(timer);
+      duration.observe({ agent: definition.name }, (performance.now() - started) / 1000);
+    }
+  }
+
+  return {
+    registry,
+    store,
+    async execute(body, log) {
+      if (closing) throw new AppError('SHUTTING_DOWN', `agent ${definition.name} is shutting down`);
+      if (checkInput && !Value.Check(checkInput, body.input)) {
+        const problems = [...Value.Errors(checkInput, body.input)].slice(0, 5).map((e) => `input${e.instancePath} ${e.message}`);
+        throw new AppError('AGENT_INPUT_INVALID', problems.join('; '), { details: { errors: problems } });
+      }
+      const fingerprint = createHash('sha1').update(body.step_id).update(JSON.stringify(body.input)).digest('base64');
+      const result = await store.run(body.idempotency_key, fingerprint, () => {
+        const run = runHandler(body, log);
+        inflight.add(run);
+        void run.finally(() => inflight.delete(run));
+        return run;
+      });
+      if (result.replayed) replays.inc({ agent: definition.name });
+      requests.inc({ agent: definition.name, status: result.replayed ? 'replayed' : String(result.response.body.status ?? result.response.statusCode) });
+      return result;
+    },
+    async drain() {
+      closing = true;
+      const grace = options.shutdownGraceMs ?? 10_000;
+      const timer = setTimeout(() => shutdown.abort(new AppError('SHUTTING_DOWN', 'shutdown grace period ended')), grace);
+      await Promise.allSettled([...inflight]);
+      clearTimeout(timer);
+    },
+  };
+}
