@@ -4,3 +4,4 @@ export { TaskFailedError } from './errors.ts';
 export { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 export { createRedisIdempotencyStore, type RedisIdempotencyOptions } from './redis-idempotency.ts';
 export { defineAgent, type AgentContext, type AgentDefinition, type AgentOutput, type KnowledgeHit } from './types.ts';
+export { startStreamWorker, type StreamWorkerOptions } from './stream-worker.ts';

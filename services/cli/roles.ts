@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { builtInAgents, findAgent } from '../../agents/index.ts';
-import { buildAgentApp, createRedisIdempotencyStore } from '../../agents/sdk/index.ts';
+import { buildAgentApp, createAgentRuntime, createRedisIdempotencyStore, startStreamWorker } from '../../agents/sdk/index.ts';
 import type { AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { createStaticDiscovery, registerWithConsul, type ConsulRegistration } from '../discovery/index.ts';
@@ -9,6 +9,7 @@ import { buildKnowledgeApp, createMemoryCache, createRedisCache } from '../knowl
 import { buildMcpGatewayApp } from '../mcp-gateway/index.ts';
 import { buildOrchestratorApp } from '../orchestrator/app.ts';
 import { openDatabase, type Db } from '../state/index.ts';
+import { requestStream } from '../streams/index.ts';
 import { redactUrl } from '../telemetry/index.ts';
 
 export interface Running {
@@ -41,15 +42,14 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
   const store = redis
     ? createRedisIdempotencyStore(redis, { prefix: `mesh:idem:${def.name}:`, ttlMs: config.idempotencyTtlMs, pendingTtlMs: config.stepTimeoutMs + 60_000 })
     : undefined;
-  const app = buildAgentApp(def, {
+  const runtime = createAgentRuntime(def, {
     ...(store ? { idempotencyStore: store } : {}),
-    logLevel: config.logLevel,
-    bodyLimitBytes: config.bodyLimitBytes,
     idempotencyMaxEntries: config.idempotencyMaxEntries,
     shutdownGraceMs: config.shutdownGraceMs,
     ...(config.knowledgeUrl ? { knowledgeUrl: config.knowledgeUrl } : {}),
     llm: config.llm,
   });
+  const app = buildAgentApp(def, { runtime, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes });
   await app.listen({ host: config.host, port: agentPort(config, def.name) });
   const url = urlOf(app);
   const d = config.discovery;
@@ -62,12 +62,18 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
       app.log.error({ err }, `could not register ${def.name} with Consul at ${d.consulAddress}`);
     }
   }
-  announce(`agent ${def.name}`, url, registration ? ` (registered with Consul as ${registration.id})` : '');
+  // Calls that come as stream entries use the same runtime (and idempotency store) as HTTP calls.
+  const worker = redis && config.agentTransports[def.name] === 'stream'
+    ? startStreamWorker(def.name, runtime, redis, { claimIdleMs: config.streamClaimIdleMs, concurrency: config.streamConcurrency, log: app.log })
+    : undefined;
+  const notes = [registration ? `registered with Consul as ${registration.id}` : '', worker ? `reading ${requestStream(def.name)} as ${worker.consumer}` : ''].filter(Boolean);
+  announce(`agent ${def.name}`, url, notes.length > 0 ? ` (${notes.join('; ')})` : '');
   return {
     url,
     // Deregister first, so no new call is routed here while the calls in flight finish.
     close: async () => {
       await registration?.deregister().catch((err: unknown) => app.log.warn({ err }, 'consul deregistration failed'));
+      await worker?.stop();
       await app.close();
     },
   };

@@ -43,6 +43,9 @@ const EnvSchema = Type.Object({
   K8S_NAMESPACE: Type.String({ default: 'agentic-mesh' }),
   K8S_AGENT_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 8080 }),
   K8S_CLUSTER_DOMAIN: Type.String({ default: 'cluster.local' }),
+  AGENT_TRANSPORTS: Type.String({ default: '', description: 'name=http|stream|grpc,...: how calls reach each agent (http when not named)' }),
+  STREAM_CLAIM_IDLE_MS: Type.Integer({ minimum: 100, default: 60_000, description: 'A stream entry unacked this long is taken over by another replica' }),
+  STREAM_CONCURRENCY: Type.Integer({ minimum: 1, default: 10 }),
   AGENT_URLS: Type.String({ default: '', description: 'name=url,... overrides of the static discovery table' }),
   AGENT_HOST: Type.String({ default: '127.0.0.1', description: 'Host of the static discovery table' }),
   STEP_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 300_000 }),
@@ -92,6 +95,9 @@ export interface Config {
     balance: 'least_inflight' | 'round_robin';
     k8s: { namespace: string; port: number; clusterDomain: string };
   }>;
+  readonly agentTransports: Readonly<Record<string, 'http' | 'stream' | 'grpc'>>;
+  readonly streamClaimIdleMs: number;
+  readonly streamConcurrency: number;
   readonly agentUrls: Readonly<Record<string, string>>;
   readonly agentHost: string;
   readonly stepTimeoutMs: number;
@@ -159,6 +165,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       balance: e.LOAD_BALANCING,
       k8s: { namespace: e.K8S_NAMESPACE, port: e.K8S_AGENT_PORT, clusterDomain: e.K8S_CLUSTER_DOMAIN },
     }),
+    agentTransports: Object.freeze(parseAgentTransports(e.AGENT_TRANSPORTS, Boolean(e.REDIS_URL))),
+    streamClaimIdleMs: e.STREAM_CLAIM_IDLE_MS,
+    streamConcurrency: e.STREAM_CONCURRENCY,
     agentUrls: Object.freeze(parseAgentUrls(e.AGENT_URLS)),
     agentHost: e.AGENT_HOST,
     stepTimeoutMs: e.STEP_TIMEOUT_MS,
@@ -173,6 +182,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idempotencyMaxEntries: e.IDEMPOTENCY_MAX_ENTRIES,
     logLevel: e.LOG_LEVEL,
   });
+}
+
+function parseAgentTransports(value: string, haveRedis: boolean): Record<string, 'http' | 'stream' | 'grpc'> {
+  const out: Record<string, 'http' | 'stream' | 'grpc'> = {};
+  for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [name, kind] = pair.split('=').map((x) => x?.trim());
+    if (!name || (kind !== 'http' && kind !== 'stream' && kind !== 'grpc')) {
+      throw new ConfigError(`invalid configuration: AGENT_TRANSPORTS entry ${JSON.stringify(pair)} is not name=http|stream|grpc`);
+    }
+    if (kind === 'stream' && !haveRedis) throw new ConfigError(`invalid configuration: AGENT_TRANSPORTS ${name}=stream needs REDIS_URL`);
+    out[name] = kind;
+  }
+  return out;
 }
 
 function parseAgentUrls(value: string): Record<string, string> {

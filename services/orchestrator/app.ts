@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import swagger from '@fastify/swagger';
 import type { Config } from '../config/index.ts';
 import { createDiscovery, type Discovery } from '../discovery/index.ts';
@@ -15,7 +16,7 @@ import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { withBreakers } from '../resilience/index.ts';
-import { createHttpTransport, type AgentTransport } from './transport/index.ts';
+import { createHttpTransport, createRoutingTransport, createStreamTransport, type AgentTransport } from './transport/index.ts';
 import { builtInWorkflowsDir, loadWorkflows } from './workflow-library.ts';
 
 export interface OrchestratorDeps {
@@ -39,7 +40,13 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const db = deps.db ?? (await openDatabase(config));
   const registry = createRegistry('orchestrator');
   let engine: Engine | undefined;
-  const transport = withBreakers(deps.transport ?? createHttpTransport(discovery), {
+  const http = deps.transport ?? createHttpTransport(discovery);
+  const streamAgents = Object.entries(config.agentTransports).filter(([, kind]) => kind === 'stream').map(([name]) => name);
+  const redis = streamAgents.length > 0 && config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
+  const routed = redis
+    ? createRoutingTransport({ stream: createStreamTransport(redis, { owner: config.orchestratorId, agents: streamAgents, registry, log: app.log, info: http.info }) }, config.agentTransports, http)
+    : http;
+  const transport = withBreakers(routed, {
     ...config.breakers,
     registry,
     onChange: (agent, state) => {
@@ -94,6 +101,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   app.addHook('onClose', async () => {
     await engine.close();
     await transport.close();
+    redis?.disconnect();
     discovery.close?.();
     if (!deps.db) await db.close();
   });

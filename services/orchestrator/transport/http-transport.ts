@@ -1,6 +1,7 @@
 import { Agent, request } from 'undici';
-import { AppError, errorFromSerialized, type SerializedError } from '../../errors/index.ts';
+import { AppError } from '../../errors/index.ts';
 import type { Discovery } from '../../discovery/index.ts';
+import { replyFrom } from './reply.ts';
 import type { AgentReply, AgentRequest, AgentTransport } from './types.ts';
 
 export function createHttpTransport(discovery: Discovery, options: { connectionsPerAgent?: number } = {}): AgentTransport {
@@ -41,21 +42,7 @@ export function createHttpTransport(discovery: Discovery, options: { connections
     name: 'http',
     async call(agent: string, req: AgentRequest, signal: AbortSignal): Promise<AgentReply> {
       const res = await send(agent, '/execute', { method: 'POST', body: JSON.stringify(req), headers: { 'idempotency-key': req.idempotency_key } }, signal);
-      if (res.statusCode === 200 && res.body.status === 'succeeded') {
-        const decision = res.body.decision === 'approved' || res.body.decision === 'rejected' ? res.body.decision : undefined;
-        return {
-          output: (res.body.output ?? {}) as Record<string, unknown>,
-          ...(decision ? { decision } : {}),
-          ...(typeof res.body.duration_ms === 'number' ? { durationMs: res.body.duration_ms } : {}),
-          replayed: res.replayed,
-        };
-      }
-      const failure = res.body.failure as SerializedError | undefined;
-      if (failure && typeof failure.code === 'string') throw errorFromSerialized(failure);
-      const message = typeof res.body.message === 'string' ? res.body.message : `status ${res.statusCode}`;
-      throw new AppError(res.statusCode >= 500 || res.statusCode === 429 ? 'AGENT_ERROR' : 'AGENT_TASK_FAILED', `agent "${agent}" answered ${res.statusCode}: ${message}`, {
-        retryable: res.statusCode >= 500 || res.statusCode === 429,
-      });
+      return replyFrom(res.statusCode, { agent, ...res.body }, res.replayed, 'http');
     },
     async info(agent: string, signal: AbortSignal) {
       const res = await send(agent, '/info', { method: 'GET' }, signal);

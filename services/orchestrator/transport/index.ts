@@ -1,2 +1,4 @@
 export { createHttpTransport } from './http-transport.ts';
+export { createRoutingTransport } from './routing-transport.ts';
+export { createStreamTransport } from './stream-transport.ts';
 export type { AgentReply, AgentRequest, AgentTransport } from './types.ts';

@@ -1,0 +1,107 @@
+import { hostname } from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
+import { AppError, serializeError } from '../../services/errors/index.ts';
+import { errorBody } from '../../services/http/index.ts';
+import { fieldsOf, requestStream, type StreamEntries } from '../../services/streams/index.ts';
+import type { AgentRuntime, ExecuteRequest } from './runtime.ts';
+
+export interface StreamWorkerOptions {
+  /** This replica's name in the consumer group. */
+  consumer?: string;
+  /** An entry another consumer has held this long without acking is taken over (its consumer died). */
+  claimIdleMs: number;
+  concurrency: number;
+  blockMs?: number;
+  log: FastifyBaseLogger;
+  /** Called after the handler, before the result is sent and the entry acked (crash tests use it). */
+  afterHandler?: (entryId: string) => Promise<void> | void;
+}
+
+/**
+ * Reads `agent.<name>.requests` in consumer group `<name>`: every replica of the agent joins the
+ * same group, so adding replicas spreads the work with no code change. An entry is acked only after
+ * its result is on the caller's result stream; entries a dead consumer left pending are claimed
+ * (XAUTOCLAIM) and run again, and the idempotency store (Redis, shared) keeps the effect single.
+ */
+export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: Redis, options: StreamWorkerOptions): { stop(): Promise<void>; consumer: string } {
+  const stream = requestStream(agent);
+  const group = agent;
+  const consumer = options.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  // XREADGROUP BLOCK holds its connection: commands go on a connection of their own.
+  const reader = redis.duplicate();
+  let stopping = false;
+  const inflight = new Set<Promise<void>>();
+  let lastClaim = 0;
+
+  async function ensureGroup(): Promise<void> {
+    try {
+      await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  async function handle(entryId: string, flat: string[]): Promise<void> {
+    const f = fieldsOf(flat);
+    let statusCode: number;
+    let body: Record<string, unknown>;
+    let replayed = false;
+    try {
+      const request = JSON.parse(f.body ?? '') as ExecuteRequest;
+      const result = await runtime.execute(request, options.log);
+      ({ statusCode, body } = result.response);
+      replayed = result.replayed;
+      await options.afterHandler?.(entryId);
+    } catch (err) {
+      const e = err instanceof AppError ? err : new AppError('VALIDATION_FAILED', `stream entry ${entryId} is not a call: ${(err as Error).message}`);
+      statusCode = e.statusCode;
+      body = { ...errorBody(e), status: 'failed', failure: serializeError(e) };
+    }
+    if (f.reply_to) await redis.xadd(f.reply_to, 'MAXLEN', '~', '10000', '*', 'id', f.id ?? entryId, 'status', String(statusCode), 'body', JSON.stringify(body), 'replayed', replayed ? '1' : '0');
+    await redis.xack(stream, group, entryId);
+  }
+
+  function dispatch(entries: StreamEntries): void {
+    for (const [id, flat] of entries) {
+      const p = handle(id, flat).catch((err: unknown) => options.log.error({ err, entryId: id }, 'stream entry failed; it stays pending and will be claimed again'));
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+    }
+  }
+
+  const loop = (async () => {
+    await ensureGroup();
+    while (!stopping) {
+      try {
+        if (Date.now() - lastClaim >= Math.min(options.claimIdleMs, 5_000)) {
+          lastClaim = Date.now();
+          const claimed = (await redis.xautoclaim(stream, group, consumer, options.claimIdleMs, '0-0', 'COUNT', 10)) as [string, StreamEntries, unknown];
+          if (claimed[1].length > 0) options.log.info({ agent, entries: claimed[1].map(([id]) => id) }, 'claimed entries a dead consumer left pending');
+          dispatch(claimed[1]);
+        }
+        const room = options.concurrency - inflight.size;
+        if (room <= 0) {
+          await Promise.race(inflight);
+          continue;
+        }
+        const res = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', room, 'BLOCK', options.blockMs ?? 1_000, 'STREAMS', stream, '>')) as Array<[string, StreamEntries]> | null;
+        if (res) dispatch(res[0]![1]);
+      } catch (err) {
+        if (stopping) break;
+        options.log.error({ err }, 'stream read failed; retrying');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  })();
+
+  return {
+    consumer,
+    async stop() {
+      stopping = true;
+      reader.disconnect();
+      await loop.catch(() => {});
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}

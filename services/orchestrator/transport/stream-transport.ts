@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
+import { Gauge, type Registry } from 'prom-client';
+import { AppError } from '../../errors/index.ts';
+import { fieldsOf, requestStream, resultStream, type StreamEntries } from '../../streams/index.ts';
+import { replyFrom } from './reply.ts';
+import type { AgentReply, AgentTransport } from './types.ts';
+
+/**
+ * Calls agents through Redis Streams: a call is an entry on `agent.<name>.requests`, read by the
+ * agent's consumer group; the answer comes back on this orchestrator's own result stream. If this
+ * orchestrator dies, whoever resumes the workflow sends the call again with the same idempotency
+ * key and gets the stored answer on its own stream.
+ */
+export function createStreamTransport(redis: Redis, options: { owner: string; agents: string[]; registry: Registry; log: FastifyBaseLogger; info: AgentTransport['info'] }): AgentTransport {
+  const results = resultStream(options.owner);
+  const reader = redis.duplicate();
+  const pending = new Map<string, { resolve: (r: AgentReply) => void; reject: (e: unknown) => void }>();
+  let stopping = false;
+  let lastId = '$';
+
+  new Gauge({
+    name: 'queue_depth',
+    help: 'Calls waiting for an agent on its request stream: not yet read, plus read and not yet acked',
+    labelNames: ['agent'],
+    registers: [options.registry],
+    async collect() {
+      for (const agent of options.agents) this.set({ agent }, await depthOf(agent).catch(() => 0));
+    },
+  });
+
+  async function depthOf(agent: string): Promise<number> {
+    const groups = (await redis.xinfo('GROUPS', requestStream(agent))) as Array<Array<string | number | null>>;
+    const group = groups.map((g) => Object.fromEntries(chunk(g))).find((g) => g.name === agent);
+    if (!group) return Number(await redis.xlen(requestStream(agent)));
+    return Number(group.lag ?? 0) + Number(group.pending ?? 0);
+  }
+
+  const loop = (async () => {
+    while (!stopping) {
+      try {
+        const res = (await reader.xread('COUNT', 100, 'BLOCK', 1_000, 'STREAMS', results, lastId)) as Array<[string, StreamEntries]> | null;
+        if (!res) continue;
+        for (const [id, flat] of res[0]![1]) {
+          lastId = id;
+          const f = fieldsOf(flat);
+          const waiter = f.id ? pending.get(f.id) : undefined;
+          if (!waiter) continue;
+          pending.delete(f.id!);
+          try {
+            waiter.resolve(replyFrom(Number(f.status), JSON.parse(f.body ?? '{}') as Record<string, unknown>, f.replayed === '1', 'stream'));
+          } catch (err) {
+            waiter.reject(err);
+          }
+        }
+        await redis.xtrim(results, 'MAXLEN', '~', 10_000);
+      } catch (err) {
+        if (stopping) break;
+        options.log.error({ err }, 'result stream read failed; retrying');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  })();
+
+  return {
+    name: 'stream',
+    async call(agent, request, signal) {
+      const id = randomUUID();
+      const answer = new Promise<AgentReply>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        signal.addEventListener('abort', () => {
+          pending.delete(id);
+          reject(signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`));
+        }, { once: true });
+      });
+      try {
+        await redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request));
+      } catch (err) {
+        pending.delete(id);
+        throw new AppError('AGENT_UNAVAILABLE', `cannot queue a call for agent "${agent}": ${(err as Error).message}`, { cause: err });
+      }
+      return answer;
+    },
+    info: options.info,
+    async close() {
+      stopping = true;
+      reader.disconnect();
+      await loop.catch(() => {});
+      for (const w of pending.values()) w.reject(new AppError('SHUTTING_DOWN', 'orchestrator is shutting down'));
+      pending.clear();
+    },
+  };
+}
+
+function chunk(flat: Array<string | number | null>): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([String(flat[i]), flat[i + 1]]);
+  return out;
+}

@@ -1,0 +1,11 @@
+/** Stream entry fields come as a flat [name, value, ...] list; this reads them as an object. */
+export function fieldsOf(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}
+
+export const requestStream = (agent: string) => `agent.${agent}.requests`;
+export const resultStream = (owner: string) => `orchestrator.${owner}.results`;
+
+export type StreamEntries = Array<[id: string, fields: string[]]>;

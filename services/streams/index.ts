@@ -1,0 +1,1 @@
+export { fieldsOf, requestStream, resultStream, type StreamEntries } from './fields.ts';

@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createAgentRuntime, createRedisIdempotencyStore, startStreamWorker } from '../../agents/sdk/index.ts';
+import { createPgliteDb, migrate, store } from '../../services/state/index.ts';
+import { metricValue } from '../helpers/metrics.ts';
+import { startPlatform } from '../helpers/platform.ts';
+import { poll } from '../helpers/poll.ts';
+import { testAgents, type RunLog } from '../helpers/test-agents.ts';
+
+const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A fresh agent name, so the test's streams and consumer group are its own; removed afterwards. */
+function uniqueAgent(): string {
+  const name = `s-${randomBytes(4).toString('hex')}`;
+  onTestFinished(async () => {
+    const r = new Redis(redisUrl);
+    const keys = [...(await r.keys(`agent.${name}.*`)), ...(await r.keys(`idem:${name}:*`))];
+    if (keys.length) await r.del(...keys);
+    r.disconnect();
+  });
+  return name;
+}
+
+async function orchestratorFor(agent: string) {
+  const db = await createPgliteDb('memory://');
+  await migrate(db);
+  onTestFinished(() => db.close());
+  const owner = `orch-${randomBytes(3).toString('hex')}`;
+  onTestFinished(async () => {
+    const r = new Redis(redisUrl);
+    await r.del(`orchestrator.${owner}.results`);
+    r.disconnect();
+  });
+  const { app } = await startPlatform(db, [], { REDIS_URL: redisUrl, AGENT_TRANSPORTS: `${agent}=stream`, AGENT_URLS: `${agent}=http://127.0.0.1:9`, ORCHESTRATOR_ID: owner });
+  return { app, db };
+}
+
+function replica(agent: string, log: RunLog) {
+  const redis = new Redis(redisUrl);
+  const math = testAgents(log).agents.find((a) => a.name === 'math')!;
+  const runtime = createAgentRuntime({ ...math, name: agent }, { idempotencyStore: createRedisIdempotencyStore(redis, { prefix: `idem:${agent}:`, ttlMs: 60_000, pendingTtlMs: 30_000 }) });
+  const worker = startStreamWorker(agent, runtime, redis, { claimIdleMs: 30_000, concurrency: 4, blockMs: 200, log: pino({ level: 'silent' }) });
+  onTestFinished(async () => {
+    await worker.stop();
+    redis.disconnect();
+  });
+  return worker;
+}
+
+describe('Redis Streams transport', () => {
+  it('runs steps through the request stream; replicas in the consumer group share the work', async () => {
+    const agent = uniqueAgent();
+    const [logA, logB]: RunLog[] = [{ runs: [] }, { runs: [] }];
+    replica(agent, logA);
+    replica(agent, logB);
+    const { app } = await orchestratorFor(agent);
+    const plan = { steps: [{ id: 'a', agent, input: { values: [1, 2] } }, { id: 'b', agent, input: { values: [3] }, depends_on: ['a'] }] };
+    await poll(async () => {
+      const res = await Promise.all(Array.from({ length: 6 }, () => app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })));
+      for (const r of res) expect(r.json().results[1].output.sum).toBe(6);
+      return logA.runs.length > 0 && logB.runs.length > 0;
+    }, { timeoutMs: 20_000, label: 'both replicas to take work' });
+    const metrics = (await app.inject({ url: '/metrics' })).body;
+    expect(metricValue(metrics, 'queue_depth', { agent })).toBe(0);
+  }, 30_000);
+
+  it('an entry whose consumer died before acking is claimed by another, and the handler\'s effect happens once', async () => {
+    const agent = uniqueAgent();
+    const dir = await mkdtemp(join(tmpdir(), 'mesh-streams-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const effects = join(dir, 'effects.log');
+    await writeFile(effects, '');
+    const script = fileURLToPath(new URL('../helpers/stream-agent-process.ts', import.meta.url));
+    const start = (crash: boolean) => {
+      const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', AGENT_NAME: agent, REDIS_URL: redisUrl, EFFECT_FILE: effects, IDEM_PREFIX: `idem:${agent}:`, CLAIM_IDLE_MS: '500', CRASH_AFTER_HANDLER: crash ? '1' : '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      onTestFinished(() => {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      });
+      return child;
+    };
+    const { app, db } = await orchestratorFor(agent);
+    const doomed = start(true);
+    await new Promise((resolve) => doomed.stdout!.once('data', resolve));
+    const { task_id } = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'only', agent, input: { values: [40, 2] } }] } } })).json();
+    const exit = await new Promise<number | null>((resolve) => doomed.once('exit', (code) => resolve(code)));
+    expect(exit).toBe(1);
+
+    start(false);
+    const done = await poll(async () => {
+      const wf = await store.getWorkflow(db, task_id);
+      return wf?.status === 'succeeded' ? wf : undefined;
+    }, { timeoutMs: 20_000, label: 'the claimed entry to finish the workflow' });
+    expect((done.checkpoint_data.only as { sum: number }).sum).toBe(42);
+    const lines = (await readFile(effects, 'utf8')).split('\n').filter(Boolean);
+    expect(lines).toEqual([`${task_id}:only:1`]);
+    const events = await store.listEvents(db, task_id, 0);
+    expect(events.find((e) => e.type === 'step_succeeded')?.data.replayed).toBe(true);
+  }, 30_000);
+});
