@@ -15,6 +15,18 @@ export interface AgentAppOptions extends AgentRuntimeOptions {
   runtime?: AgentRuntime;
 }
 
+/** What GET /info (and gRPC Info) answers. */
+export function agentInfo(definition: AgentDefinition<any>): Record<string, unknown> {
+  return {
+    name: definition.name,
+    description: definition.description,
+    version: definition.version ?? '0.1.0',
+    protocol: PROTOCOL_VERSION,
+    capabilities: definition.capabilities,
+    input_schema: definition.inputSchema ?? { type: 'object' },
+  };
+}
+
 /** Builds the Fastify service for one agent; never listens (main.ts does). */
 export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAppOptions = {}): FastifyInstance {
   const app = Fastify({
@@ -28,14 +40,7 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
   void app.register(errorHandlerPlugin);
   void app.register(healthPlugin, { registry: runtime.registry, checkReady: async () => ({ idempotency_entries: String(runtime.store.size()) }) });
 
-  app.get('/info', { schema: { tags: ['agent'] } }, async () => ({
-    name: definition.name,
-    description: definition.description,
-    version: definition.version ?? '0.1.0',
-    protocol: PROTOCOL_VERSION,
-    capabilities: definition.capabilities,
-    input_schema: definition.inputSchema ?? { type: 'object' },
-  }));
+  app.get('/info', { schema: { tags: ['agent'] } }, async () => agentInfo(definition));
 
   app.post('/execute', { schema: { tags: ['agent'], body: ExecuteBody } }, async (request, reply) => {
     const body = request.body;

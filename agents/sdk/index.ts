@@ -1,4 +1,5 @@
-export { buildAgentApp, PROTOCOL_VERSION, type AgentAppOptions } from './app.ts';
+export { agentInfo, buildAgentApp, PROTOCOL_VERSION, type AgentAppOptions } from './app.ts';
+export { startGrpcServer } from './grpc-server.ts';
 export { createAgentRuntime, type AgentRuntime, type AgentRuntimeOptions, type ExecuteRequest } from './runtime.ts';
 export { TaskFailedError } from './errors.ts';
 export { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { builtInAgents, findAgent } from '../../agents/index.ts';
-import { buildAgentApp, createAgentRuntime, createRedisIdempotencyStore, startStreamWorker } from '../../agents/sdk/index.ts';
+import { agentInfo, buildAgentApp, createAgentRuntime, createRedisIdempotencyStore, startGrpcServer, startStreamWorker } from '../../agents/sdk/index.ts';
 import type { AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { createStaticDiscovery, registerWithConsul, type ConsulRegistration } from '../discovery/index.ts';
@@ -62,11 +62,14 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
       app.log.error({ err }, `could not register ${def.name} with Consul at ${d.consulAddress}`);
     }
   }
+  // The same calls over gRPC on a second port (HTTP port + GRPC_PORT_OFFSET; any free port with PORT=0).
+  const httpPort = Number(new URL(url).port);
+  const grpc = await startGrpcServer(() => agentInfo(def), runtime, { host: config.host, port: config.port === 0 ? 0 : httpPort + config.grpcPortOffset, log: app.log });
   // Calls that come as stream entries use the same runtime (and idempotency store) as HTTP calls.
   const worker = redis && config.agentTransports[def.name] === 'stream'
     ? startStreamWorker(def.name, runtime, redis, { claimIdleMs: config.streamClaimIdleMs, concurrency: config.streamConcurrency, log: app.log })
     : undefined;
-  const notes = [registration ? `registered with Consul as ${registration.id}` : '', worker ? `reading ${requestStream(def.name)} as ${worker.consumer}` : ''].filter(Boolean);
+  const notes = [`grpc ${config.host}:${grpc.port}`, registration ? `registered with Consul as ${registration.id}` : '', worker ? `reading ${requestStream(def.name)} as ${worker.consumer}` : ''].filter(Boolean);
   announce(`agent ${def.name}`, url, notes.length > 0 ? ` (${notes.join('; ')})` : '');
   return {
     url,
@@ -74,6 +77,7 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
     close: async () => {
       await registration?.deregister().catch((err: unknown) => app.log.warn({ err }, 'consul deregistration failed'));
       await worker?.stop();
+      await grpc.close();
       await app.close();
     },
   };

@@ -44,6 +44,8 @@ const EnvSchema = Type.Object({
   K8S_AGENT_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 8080 }),
   K8S_CLUSTER_DOMAIN: Type.String({ default: 'cluster.local' }),
   AGENT_TRANSPORTS: Type.String({ default: '', description: 'name=http|stream|grpc,...: how calls reach each agent (http when not named)' }),
+  GRPC_PORT_OFFSET: Type.Integer({ minimum: 1, maximum: 60_000, default: 1000, description: "An agent's gRPC port is its HTTP port plus this (8003 -> 9003); 0 with PORT=0" }),
+  AGENT_GRPC_URLS: Type.String({ default: '', description: 'name=host:port,... gRPC addresses that do not follow the offset rule' }),
   STREAM_CLAIM_IDLE_MS: Type.Integer({ minimum: 100, default: 60_000, description: 'A stream entry unacked this long is taken over by another replica' }),
   STREAM_CONCURRENCY: Type.Integer({ minimum: 1, default: 10 }),
   AGENT_URLS: Type.String({ default: '', description: 'name=url,... overrides of the static discovery table' }),
@@ -96,6 +98,8 @@ export interface Config {
     k8s: { namespace: string; port: number; clusterDomain: string };
   }>;
   readonly agentTransports: Readonly<Record<string, 'http' | 'stream' | 'grpc'>>;
+  readonly grpcPortOffset: number;
+  readonly agentGrpcUrls: Readonly<Record<string, string>>;
   readonly streamClaimIdleMs: number;
   readonly streamConcurrency: number;
   readonly agentUrls: Readonly<Record<string, string>>;
@@ -166,6 +170,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       k8s: { namespace: e.K8S_NAMESPACE, port: e.K8S_AGENT_PORT, clusterDomain: e.K8S_CLUSTER_DOMAIN },
     }),
     agentTransports: Object.freeze(parseAgentTransports(e.AGENT_TRANSPORTS, Boolean(e.REDIS_URL))),
+    grpcPortOffset: e.GRPC_PORT_OFFSET,
+    agentGrpcUrls: Object.freeze(Object.fromEntries(e.AGENT_GRPC_URLS.split(',').map((p) => p.trim()).filter(Boolean).map((p) => {
+      const [name, address] = p.split('=').map((x) => x.trim());
+      if (!name || !address || !/^[^\s:/]+:\d+$/.test(address)) throw new ConfigError(`invalid configuration: AGENT_GRPC_URLS entry ${JSON.stringify(p)} is not name=host:port`);
+      return [name, address];
+    }))),
     streamClaimIdleMs: e.STREAM_CLAIM_IDLE_MS,
     streamConcurrency: e.STREAM_CONCURRENCY,
     agentUrls: Object.freeze(parseAgentUrls(e.AGENT_URLS)),

@@ -16,7 +16,7 @@ import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { withBreakers } from '../resilience/index.ts';
-import { createHttpTransport, createRoutingTransport, createStreamTransport, type AgentTransport } from './transport/index.ts';
+import { createGrpcTransport, createHttpTransport, createRoutingTransport, createStreamTransport, grpcAddress, type AgentTransport } from './transport/index.ts';
 import { builtInWorkflowsDir, loadWorkflows } from './workflow-library.ts';
 
 export interface OrchestratorDeps {
@@ -43,9 +43,10 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const http = deps.transport ?? createHttpTransport(discovery);
   const streamAgents = Object.entries(config.agentTransports).filter(([, kind]) => kind === 'stream').map(([name]) => name);
   const redis = streamAgents.length > 0 && config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
-  const routed = redis
-    ? createRoutingTransport({ stream: createStreamTransport(redis, { owner: config.orchestratorId, agents: streamAgents, registry, log: app.log, info: http.info }) }, config.agentTransports, http)
-    : http;
+  const byKind: Record<string, AgentTransport> = {};
+  if (redis) byKind.stream = createStreamTransport(redis, { owner: config.orchestratorId, agents: streamAgents, registry, log: app.log, info: http.info });
+  if (Object.values(config.agentTransports).includes('grpc')) byKind.grpc = createGrpcTransport((agent) => grpcAddress(config, discovery, agent));
+  const routed = Object.keys(byKind).length > 0 ? createRoutingTransport(byKind, config.agentTransports, http) : http;
   const transport = withBreakers(routed, {
     ...config.breakers,
     registry,

@@ -1,0 +1,76 @@
+import * as grpc from '@grpc/grpc-js';
+import { AppError } from '../../errors/index.ts';
+import { agentService, type ExecuteReplyMessage, type ExecuteRequestMessage } from '../../grpc/agent-proto.ts';
+import { replyFrom } from './reply.ts';
+import type { AgentTransport } from './types.ts';
+
+type AgentClient = grpc.Client & {
+  Execute(req: ExecuteRequestMessage, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: ExecuteReplyMessage) => void): grpc.ClientUnaryCall;
+  Info(req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: { info_json: string }) => void): grpc.ClientUnaryCall;
+};
+
+const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.ABORTED, grpc.status.INTERNAL, grpc.status.UNKNOWN]);
+
+/** Calls agents over gRPC (proto/agent.proto); `addressOf` gives an agent's host:port. */
+export function createGrpcTransport(addressOf: (agent: string) => string | undefined): AgentTransport {
+  const clients = new Map<string, AgentClient>();
+  const Client = agentService();
+
+  function clientFor(agent: string): AgentClient {
+    const address = addressOf(agent);
+    if (!address) throw new AppError('AGENT_UNAVAILABLE', `no gRPC address is known for agent "${agent}"`);
+    let c = clients.get(address);
+    if (!c) {
+      c = new Client(address, grpc.credentials.createInsecure()) as unknown as AgentClient;
+      clients.set(address, c);
+    }
+    return c;
+  }
+
+  function failure(agent: string, err: grpc.ServiceError, signal: AbortSignal): AppError {
+    if (signal.aborted) return signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`);
+    return new AppError('AGENT_UNAVAILABLE', `agent "${agent}" over gRPC: ${grpc.status[err.code]} ${err.details}`, { retryable: RETRYABLE.has(err.code), cause: err });
+  }
+
+  return {
+    name: 'grpc',
+    call(agent, request, signal) {
+      const client = clientFor(agent);
+      return new Promise((resolve, reject) => {
+        const call = client.Execute(
+          {
+            idempotency_key: request.idempotency_key,
+            task_id: request.task_id,
+            step_id: request.step_id,
+            attempt: request.attempt,
+            input_json: JSON.stringify(request.input),
+            context_json: JSON.stringify(request.context),
+            timeout_ms: request.timeout_ms,
+          },
+          {},
+          (err, reply) => {
+            signal.removeEventListener('abort', cancel);
+            if (err) return reject(failure(agent, err, signal));
+            try {
+              resolve(replyFrom(reply.status_code, JSON.parse(reply.body_json) as Record<string, unknown>, reply.replayed, 'grpc'));
+            } catch (e) {
+              reject(e);
+            }
+          },
+        );
+        const cancel = () => call.cancel();
+        signal.addEventListener('abort', cancel, { once: true });
+      });
+    },
+    info(agent, signal) {
+      const client = clientFor(agent);
+      return new Promise((resolve, reject) => {
+        const call = client.Info({}, {}, (err, reply) => (err ? reject(failure(agent, err, signal)) : resolve(JSON.parse(reply.info_json) as Record<string, unknown>)));
+        signal.addEventListener('abort', () => call.cancel(), { once: true });
+      });
+    },
+    async close() {
+      for (const c of clients.values()) c.close();
+    },
+  };
+}
