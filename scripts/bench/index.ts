@@ -100,12 +100,12 @@ async function main() {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
-    const base = await new Promise<string>((resolve, reject) => {
+    const [base, streamAgent, grpcAgent] = await new Promise<[string, string, string]>((resolve, reject) => {
       let out = '';
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]!);
+        const m = /listening on (http:\/\/\S+) stream=(\S+) grpc=(\S+)/.exec(out);
+        if (m) resolve([m[1]!, m[2]!, m[3]!]);
       });
       child.once('exit', (code) => reject(new Error(`bench platform exited ${code}`)));
     });
@@ -116,6 +116,13 @@ async function main() {
     console.log(`  ${fmt(await run(client, diamond, workflows, concurrency))}`);
     console.log(`  ${fmt(await run(client, diamond, Math.min(workflows, 1000), lowConcurrency))}`);
     console.log(`  orchestrator + agents process: peak RSS ${peakRssMiB(child.pid!)} MiB`);
+    const perTransport = Number(env.BENCH_TRANSPORT_WORKFLOWS ?? 1000);
+    console.log(`the same diamond over each transport (${perTransport} workflows at concurrency ${concurrency}):`);
+    for (const [label, agent] of [['http', 'bench-step'], ['redis streams', streamAgent], ['grpc', grpcAgent]] as const) {
+      const plan = { steps: diamond.steps.map((s) => ({ ...s, agent })) };
+      await run(client, plan, Math.min(100, perTransport), 20); // warm-up of this path
+      console.log(`  ${label.padEnd(13)} ${fmt(await run(client, plan, perTransport, concurrency))}`);
+    }
     const par = await run(client, parallelPlan, parallelRuns, 1);
     const seq = await run(client, sequentialPlan, parallelRuns, 1);
     console.log(`two branches of 200 ms agents, ${parallelRuns} runs each, one at a time:`);
