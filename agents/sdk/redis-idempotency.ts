@@ -8,7 +8,10 @@ export interface RedisIdempotencyOptions {
   prefix: string;
   /** How long a finished answer is kept. */
   ttlMs: number;
-  /** How long a claim lives while the handler runs: past it, a replica whose claimer died may run it. */
+  /**
+   * How long a claim outlives its claimer. The claimer keeps renewing it while the handler runs, so
+   * this only bounds how soon another replica may run a call whose claimer died (crashed mid-call).
+   */
   pendingTtlMs: number;
   pollMs?: number;
 }
@@ -35,11 +38,14 @@ export function createRedisIdempotencyStore(redis: Redis, options: RedisIdempote
       const claimed = await redis.set(redisKey, JSON.stringify({ state: 'pending', fingerprint }), 'PX', options.pendingTtlMs, 'NX');
       if (claimed === 'OK') {
         let response: StoredResponse;
+        const heartbeat = setInterval(() => void redis.pexpire(redisKey, options.pendingTtlMs).catch(() => {}), Math.max(50, Math.floor(options.pendingTtlMs / 3)));
         try {
           response = await fn();
         } catch (err) {
           await redis.del(redisKey);
           throw err;
+        } finally {
+          clearInterval(heartbeat);
         }
         await redis.set(redisKey, JSON.stringify({ state: 'done', fingerprint, response }), 'PX', options.ttlMs);
         return { response, replayed: false };

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { Type, type Static } from 'typebox';
@@ -8,6 +7,7 @@ import { AppError, serializeError } from '../../services/errors/index.ts';
 import { errorBody } from '../../services/http/index.ts';
 import { createLlmGateway } from '../../services/llm/index.ts';
 import { createRegistry } from '../../services/telemetry/index.ts';
+import { callFingerprint } from './fingerprint.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import { searchKnowledge } from './knowledge-client.ts';
 import type { AgentContext, AgentDefinition } from './types.ts';
@@ -124,7 +124,7 @@ export function createAgentRuntime(definition: AgentDefinition<any>, options: Ag
         const problems = [...Value.Errors(checkInput, body.input)].slice(0, 5).map((e) => `input${e.instancePath} ${e.message}`);
         throw new AppError('AGENT_INPUT_INVALID', problems.join('; '), { details: { errors: problems } });
       }
-      const fingerprint = createHash('sha1').update(body.step_id).update(JSON.stringify(body.input)).digest('base64');
+      const fingerprint = callFingerprint(body.step_id, body.input);
       const result = await store.run(body.idempotency_key, fingerprint, () => {
         const run = runHandler(body, log);
         inflight.add(run);

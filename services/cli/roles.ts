@@ -40,7 +40,7 @@ function agentPort(config: Config, name: string): number {
 async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Redis | undefined): Promise<{ close: () => Promise<void>; url: string }> {
   // With Redis, answers outlive the process and are shared by every replica of the agent.
   const store = redis
-    ? createRedisIdempotencyStore(redis, { prefix: `mesh:idem:${def.name}:`, ttlMs: config.idempotencyTtlMs, pendingTtlMs: config.stepTimeoutMs + 60_000 })
+    ? createRedisIdempotencyStore(redis, { prefix: `mesh:idem:${def.name}:`, ttlMs: config.idempotencyTtlMs, pendingTtlMs: 10_000 })
     : undefined;
   const runtime = createAgentRuntime(def, {
     ...(store ? { idempotencyStore: store } : {}),
