@@ -6,6 +6,7 @@ import { createPgliteDb, migrate } from '../../services/state/index.ts';
 import { startConsulDouble } from '../doubles/consul-double.ts';
 import { listenOnLoopback, startPlatform } from '../helpers/platform.ts';
 import { poll } from '../helpers/poll.ts';
+import { startProcess } from '../helpers/processes.ts';
 import { testAgents, type RunLog } from '../helpers/test-agents.ts';
 
 /** A real Consul agent when CONSUL_HTTP_ADDR is set (its checks must reach 127.0.0.1), else the double. */
@@ -97,4 +98,15 @@ describe('discovery through Consul', () => {
     expect(res.status).toBe('succeeded');
     expect(log.runs).toHaveLength(1);
   }, 20_000);
+
+  // It reads the double's state, so against a real Consul it is reported as skipped.
+  it.skipIf(Boolean(process.env.CONSUL_HTTP_ADDR))('an agent started by the CLI registers itself with its /health check and deregisters on SIGTERM', async () => {
+    const consul = await startConsulDouble();
+    const agent = await startProcess(['agent', 'documentation'], { CONSUL_HTTP_ADDR: consul.address, CONSUL_CHECK_INTERVAL: '100ms', LOG_LEVEL: 'warn' }, 1);
+    expect(agent.stdout()).toMatch(/registered with Consul as documentation-127\.0\.0\.1-\d+/);
+    await poll(() => consul.services().some((s) => s.name === 'documentation' && s.status === 'passing'), { timeoutMs: 10_000, label: 'the agent to pass its check' });
+    agent.child.kill('SIGTERM');
+    await new Promise((resolve) => agent.child.once('exit', resolve));
+    expect(consul.services().filter((s) => s.name === 'documentation')).toEqual([]);
+  }, 30_000);
 });
