@@ -1,4 +1,4 @@
-import { Counter } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
 import { NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
@@ -47,11 +47,17 @@ export const codeReviewAgent = defineAgent<CodeReviewInput>({
     { additionalProperties: true },
   ),
   metrics(registry) {
-    const findings = new Counter({ name: 'code_review_findings', help: 'Review findings reported, by severity', labelNames: ['severity'], registers: [registry] });
+    // The last review's findings as a gauge under the design's name, and a counter (with the _total
+    // Prometheus wants of counters) for rates over time.
+    const last = new Gauge({ name: 'code_review_findings', help: 'Findings of the most recent review, by severity', labelNames: ['severity'], registers: [registry] });
+    const total = new Counter({ name: 'code_review_findings_total', help: 'Review findings reported, by severity', labelNames: ['severity'], registers: [registry] });
     return (output) => {
       const counts = output.counts as FindingCounts | undefined;
       if (!counts) return;
-      for (const severity of ['error', 'warning', 'info'] as const) findings.inc({ severity }, counts[severity]);
+      for (const severity of ['error', 'warning', 'info'] as const) {
+        last.set({ severity }, counts[severity]);
+        total.inc({ severity }, counts[severity]);
+      }
     };
   },
   async execute(input, ctx) {

@@ -30,9 +30,10 @@ export async function startPlatform(db: Db, agents: AgentDefinition<any>[], env:
     LOG_LEVEL: 'silent',
     RETRY_BACKOFF_MS: '10',
     SHUTDOWN_GRACE_MS: '500',
-    AGENT_URLS: Object.entries(agentUrls).map(([n, u]) => `${n}=${u}`).join(','),
     ORCHESTRATOR_ID: `test-${Math.random().toString(36).slice(2, 8)}`,
     ...env,
+    // The started agents, plus whatever the test names itself.
+    AGENT_URLS: [...Object.entries(agentUrls).map(([n, u]) => `${n}=${u}`), ...(env.AGENT_URLS ? [env.AGENT_URLS] : [])].join(','),
   });
   const app = await buildOrchestratorApp(config, { db });
   onTestFinished(() => app.close());
