@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -15,6 +17,17 @@ import { exposedNames, metricNames } from '../helpers/promql.ts';
 import { testAgents } from '../helpers/test-agents.ts';
 
 const dir = fileURLToPath(new URL('../../monitoring/prometheus/', import.meta.url));
+const grafana = fileURLToPath(new URL('../../monitoring/grafana/', import.meta.url));
+
+/** Every panel query of every provisioned dashboard, with where it is. */
+async function dashboardQueries(): Promise<Array<{ where: string; expr: string }>> {
+  const out: Array<{ where: string; expr: string }> = [];
+  for (const file of (await readdir(`${grafana}dashboards`)).filter((f) => f.endsWith('.json')).sort()) {
+    const d = JSON.parse(await readFile(`${grafana}dashboards/${file}`, 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    for (const p of d.panels) for (const t of p.targets) out.push({ where: `${file}: ${p.title}`, expr: t.expr });
+  }
+  return out;
+}
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** promtool comes with Prometheus (Debian's package `prometheus`); .ci/run installs it. */
@@ -90,6 +103,13 @@ describe('monitoring: alert rules and metrics (promtool)', () => {
         if (!fromElsewhere.has(name)) expect(exported.has(name), `${rule.alert} reads ${name}`).toBe(true);
       }
     }
+    const queries = await dashboardQueries();
+    expect(queries.length).toBeGreaterThan(15);
+    for (const q of queries) {
+      for (const name of metricNames(q.expr)) {
+        if (!fromElsewhere.has(name)) expect(exported.has(name), `${q.where} reads ${name}`).toBe(true);
+      }
+    }
     for (const name of ['workflows_total', 'workflow_duration_seconds_bucket', 'agent_calls_total', 'agent_call_duration_seconds_bucket', 'rag_query_duration_seconds_bucket', 'code_review_findings', 'circuit_breaker_state', 'queue_depth', 'workflows_active']) {
       expect(exported.has(name), name).toBe(true);
     }
@@ -105,5 +125,25 @@ describe('monitoring: alert rules and metrics (promtool)', () => {
     const compose = parse(await readFile(`${dir}prometheus.yml`, 'utf8')) as { scrape_configs: Array<{ job_name: string }> };
     expect(compose.scrape_configs.map((c) => c.job_name).sort()).toEqual(['agents', 'knowledge', 'mcp-gateway', 'orchestrator']);
   });
-});
 
+  it('every dashboard query parses (promtool, as recording rules)', async () => {
+    const queries = await dashboardQueries();
+    const tmp = await mkdtemp(join(tmpdir(), 'mesh-dash-'));
+    onTestFinished(() => rm(tmp, { recursive: true, force: true }));
+    const rules = { groups: [{ name: 'dashboards', rules: queries.map((q, i) => ({ record: `dashboard:query_${i}`, expr: q.expr })) }] };
+    await writeFile(join(tmp, 'dashboards.yml'), JSON.stringify(rules));
+    const res = await promtool(['check', 'rules', join(tmp, 'dashboards.yml')]);
+    expect(res.out).toContain(`SUCCESS: ${queries.length} rules found`);
+  });
+
+  it('Grafana is provisioned with Prometheus, Jaeger and the three dashboards, and alerts reach Slack from SLACK_WEBHOOK_URL', async () => {
+    const ds = parse(await readFile(`${grafana}provisioning/datasources/datasources.yml`, 'utf8')) as { datasources: Array<{ type: string; uid: string }> };
+    expect(ds.datasources.map((d) => d.type).sort()).toEqual(['alertmanager', 'jaeger', 'prometheus']);
+    const titles = await Promise.all((await readdir(`${grafana}dashboards`)).map(async (f) => (JSON.parse(await readFile(`${grafana}dashboards/${f}`, 'utf8')) as { title: string }).title));
+    expect(titles.sort()).toEqual(['Agentic Mesh / Agent Activity', 'Agentic Mesh / System Overview', 'Agentic Mesh / Workflow Performance']);
+    const slack = parse(await readFile(`${grafana}provisioning/alerting/slack.yml`, 'utf8')) as { contactPoints: Array<{ receivers: Array<{ type: string; settings: { url: string } }> }> };
+    expect(slack.contactPoints[0]!.receivers[0]).toMatchObject({ type: 'slack', settings: { url: '${SLACK_WEBHOOK_URL}' } });
+    const am = parse(await readFile(fileURLToPath(new URL('../../monitoring/alertmanager/alertmanager.yml', import.meta.url)), 'utf8')) as { receivers: Array<{ slack_configs: Array<{ api_url_file: string }> }> };
+    expect(am.receivers[0]!.slack_configs[0]!.api_url_file).toBe('/etc/alertmanager/slack_webhook_url');
+  });
+});
