@@ -48,7 +48,7 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
     if (typeof headerKey === 'string' && headerKey !== body.idempotency_key) {
       throw new AppError('VALIDATION_FAILED', 'Idempotency-Key header and body idempotency_key differ');
     }
-    const { response, replayed } = await runtime.execute(body, request.log);
+    const { response, replayed } = await runtime.execute(body, request.log, request.headers);
     if (replayed) void reply.header('idempotent-replayed', 'true');
     return reply.status(response.statusCode).send(response.body);
   });

@@ -30,7 +30,7 @@ export async function startGrpcServer(info: () => Record<string, unknown>, runti
             ...(Number(m.timeout_ms) > 0 ? { timeout_ms: Number(m.timeout_ms) } : {}),
           };
           if (!request.idempotency_key || !request.task_id || !request.step_id || request.attempt < 1) throw new AppError('VALIDATION_FAILED', 'idempotency_key, task_id, step_id and attempt are required');
-          const { response, replayed } = await runtime.execute(request, options.log);
+          const { response, replayed } = await runtime.execute(request, options.log, call.metadata.getMap());
           reply = { status_code: response.statusCode, body_json: JSON.stringify(response.body), replayed };
         } catch (err) {
           const e = err instanceof AppError ? err : new AppError('VALIDATION_FAILED', `not a call: ${(err as Error).message}`);

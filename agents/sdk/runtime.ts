@@ -1,3 +1,4 @@
+import { context, trace } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { Type, type Static } from 'typebox';
@@ -6,7 +7,7 @@ import type { Config } from '../../services/config/index.ts';
 import { AppError, serializeError } from '../../services/errors/index.ts';
 import { errorBody } from '../../services/http/index.ts';
 import { createLlmGateway } from '../../services/llm/index.ts';
-import { createRegistry } from '../../services/telemetry/index.ts';
+import { contextFrom, createRegistry, tracer } from '../../services/telemetry/index.ts';
 import { callFingerprint } from './fingerprint.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import { searchKnowledge } from './knowledge-client.ts';
@@ -53,7 +54,7 @@ export interface AgentRuntime {
    * Runs one call, whatever carried it (HTTP, a stream entry): input check, idempotency (a repeated
    * key gets the stored answer), the handler, metrics. Failures come back as stored responses too.
    */
-  execute(request: ExecuteRequest, log: FastifyBaseLogger): Promise<{ response: StoredResponse; replayed: boolean }>;
+  execute(request: ExecuteRequest, log: FastifyBaseLogger, traceCarrier?: Record<string, unknown>): Promise<{ response: StoredResponse; replayed: boolean }>;
   /** Refuses new calls from now on, lets those in flight finish for the grace period. */
   drain(): Promise<void>;
 }
@@ -118,19 +119,26 @@ export function createAgentRuntime(definition: AgentDefinition<any>, options: Ag
   return {
     registry,
     store,
-    async execute(body, log) {
+    async execute(body, log, traceCarrier = {}) {
       if (closing) throw new AppError('SHUTTING_DOWN', `agent ${definition.name} is shutting down`);
       if (checkInput && !Value.Check(checkInput, body.input)) {
         const problems = [...Value.Errors(checkInput, body.input)].slice(0, 5).map((e) => `input${e.instancePath} ${e.message}`);
         throw new AppError('AGENT_INPUT_INVALID', problems.join('; '), { details: { errors: problems } });
       }
       const fingerprint = callFingerprint(body.step_id, body.input);
-      const result = await store.run(body.idempotency_key, fingerprint, () => {
-        const run = runHandler(body, log);
-        inflight.add(run);
-        void run.finally(() => inflight.delete(run));
-        return run;
-      });
+      // The call's span continues the trace the caller sent (HTTP headers, stream fields, gRPC metadata).
+      const parent = contextFrom(traceCarrier);
+      const span = tracer().startSpan(`agent ${definition.name}`, { attributes: { 'mesh.agent': definition.name, 'mesh.task_id': body.task_id, 'mesh.step': body.step_id, 'mesh.attempt': body.attempt } }, parent);
+      const traceId = span.spanContext().traceId;
+      const result = await context.with(trace.setSpan(parent, span), () =>
+        store.run(body.idempotency_key, fingerprint, () => {
+          const run = runHandler(body, traceId === '0'.repeat(32) ? log : log.child({ traceId }));
+          inflight.add(run);
+          void run.finally(() => inflight.delete(run));
+          return run;
+        }),
+      ).finally(() => span.end());
+      span.setAttribute('mesh.replayed', result.replayed);
       if (result.replayed) replays.inc({ agent: definition.name });
       requests.inc({ agent: definition.name, status: result.replayed ? 'replayed' : String(result.response.body.status ?? result.response.statusCode) });
       return result;

@@ -49,7 +49,7 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
     let replayed = false;
     try {
       const request = JSON.parse(f.body ?? '') as ExecuteRequest;
-      const result = await runtime.execute(request, options.log);
+      const result = await runtime.execute(request, options.log, f);
       ({ statusCode, body } = result.response);
       replayed = result.replayed;
       await options.afterHandler?.(entryId);

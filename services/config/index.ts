@@ -60,6 +60,8 @@ const EnvSchema = Type.Object({
   WAIT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 600_000, description: 'Longest a wait:true request is held' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000 }),
   IDEMPOTENCY_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 10_000 }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector (Jaeger :4318); tracing is off when unset' })),
+  TRACE_SAMPLE_RATIO: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of workflows traced' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -115,6 +117,7 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly idempotencyMaxEntries: number;
   readonly logLevel: string;
+  readonly tracing: Readonly<{ endpoint: string | undefined; sampleRatio: number }>;
 }
 
 export const envVariables = Object.keys(EnvSchema.properties);
@@ -191,6 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     idempotencyMaxEntries: e.IDEMPOTENCY_MAX_ENTRIES,
     logLevel: e.LOG_LEVEL,
+    tracing: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, ''), sampleRatio: e.TRACE_SAMPLE_RATIO }),
   });
 }
 

@@ -1,4 +1,5 @@
 import type { DecisionRow, Plan, StepRow, WorkflowRow } from '../state/index.ts';
+import { traceIdOf } from '../telemetry/index.ts';
 import { ancestorsOf } from './engine/index.ts';
 
 /** GET /tasks/:id: the workflow, each plan step with its attempts, and the checkpoint. */
@@ -8,6 +9,7 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
   const statuses = stepStatuses(wf.plan, byStep, wf.status);
   return {
     ...taskSummary(wf),
+    trace_id: traceIdOf(wf.trace_parent),
     lease: wf.lease_owner ? { owner: wf.lease_owner, expires_at: wf.lease_expires_at } : null,
     input: wf.input,
     steps: wf.plan.steps.map((def) => {

@@ -69,6 +69,7 @@ export interface WorkflowRow {
   lease_owner: string | null;
   lease_expires_at: Date | null;
   wake_at: Date | null;
+  trace_parent: string | null;
   error: SerializedError | null;
   created_at: Date;
   updated_at: Date;

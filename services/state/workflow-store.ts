@@ -31,21 +31,22 @@ export interface InsertWorkflow {
   leaseMs: number;
   steps: NewStep[];
   events: NewEvent[];
+  traceParent?: string | null;
 }
 
 export async function insertWorkflow(db: Queryable, w: InsertWorkflow): Promise<void> {
   await db.query(
     `WITH w AS (
-       INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_expires_at, started_at)
+       INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_expires_at, started_at, trace_parent)
        VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::text,
                CASE WHEN $6::text IS NULL THEN NULL ELSE now() + $7::int * interval '1 millisecond' END,
-               CASE WHEN $3 = 'running' THEN now() END)
+               CASE WHEN $3 = 'running' THEN now() END, $10::text)
        RETURNING id
      ), s AS (${insertStepsSql('$1::uuid', '$8', '')}
      ), e AS (${insertEventsSql('$1::uuid', '$9', '')}
      )
      SELECT id FROM w`,
-    [w.id, w.description, w.status, JSON.stringify(w.plan), JSON.stringify(w.input), w.owner, w.leaseMs, JSON.stringify(w.steps), JSON.stringify(w.events)],
+    [w.id, w.description, w.status, JSON.stringify(w.plan), JSON.stringify(w.input), w.owner, w.leaseMs, JSON.stringify(w.steps), JSON.stringify(w.events), w.traceParent ?? null],
   );
 }
 

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Span } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError } from '../../errors/index.ts';
+import { traceparentOf, tracer } from '../../telemetry/index.ts';
 import { store, terminalStatuses, type Db, type NewEvent, type Plan, type WorkflowRow } from '../../state/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../transport/index.ts';
@@ -73,12 +75,16 @@ export class Engine {
       });
       return { id, status: 'planned' };
     }
-    const run = this.newRun(id, sub.plan, sub.description, freshState(sub.plan), new Date());
+    // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
+    const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
+    const traceParent = traceparentOf(span);
+    const run = this.newRun(id, sub.plan, sub.description, freshState(sub.plan), new Date(), traceParent, span);
     const ready = run.takeReadyAttempts();
     // Workflow row, first attempts and their events: one commit, before anything is sent.
     await store.insertWorkflow(this.o.db, {
       id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, owner: this.o.owner, leaseMs: this.o.leaseMs,
       steps: ready.steps, events: [...(sub.events ?? []), { type: 'workflow_started', data: { owner: this.o.owner, steps: sub.plan.steps.length } }, ...ready.events],
+      traceParent,
     });
     this.track(run);
     return { id, status: 'running' };
@@ -92,7 +98,7 @@ export class Engine {
       const existing = await this.mustGet(id);
       throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`, { details: { status: existing.status } });
     }
-    this.track(this.newRun(row.id, row.plan, row.description, freshState(row.plan), new Date()));
+    this.track(this.newRun(row.id, row.plan, row.description, freshState(row.plan), new Date(), row.trace_parent));
   }
 
   /** Continues from the last checkpoint: a failed workflow retries what failed, an orphaned one goes on. */
@@ -251,16 +257,16 @@ export class Engine {
 
   private async adopt(row: WorkflowRow, reopenFailed: boolean, start = true): Promise<WorkflowRun> {
     const [rows, decisions] = await Promise.all([store.getSteps(this.o.db, row.id), store.getDecisions(this.o.db, row.id)]);
-    const run = this.newRun(row.id, row.plan, row.description, stateFromRows(row.plan, rows, decisions, reopenFailed), row.started_at ?? new Date());
+    const run = this.newRun(row.id, row.plan, row.description, stateFromRows(row.plan, rows, decisions, reopenFailed), row.started_at ?? new Date(), row.trace_parent);
     this.track(run, start);
     return run;
   }
 
-  private newRun(id: string, plan: Plan, description: string | null, state: RunState, startedAt: Date): WorkflowRun {
+  private newRun(id: string, plan: Plan, description: string | null, state: RunState, startedAt: Date, traceParent: string | null = null, span?: Span): WorkflowRun {
     const o = this.o;
     return new WorkflowRun({
       deps: { db: o.db, transport: o.transport, owner: o.owner, leaseMs: o.leaseMs, defaults: o.defaults, metrics: o.metrics, notifier: o.notifier, log: o.log },
-      id, plan, description: description ?? undefined, state, startedAt,
+      id, plan, description: description ?? undefined, state, startedAt, traceParent, ...(span ? { span } : {}),
     });
   }
 

@@ -1,6 +1,8 @@
+import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError, serializeError, type SerializedError } from '../../errors/index.ts';
 import type { NewEvent, NewStep, Plan, Queryable } from '../../state/index.ts';
+import { contextFrom, tracer } from '../../telemetry/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentReply, AgentTransport } from '../transport/index.ts';
 import { branchFor, gatedSteps, hasBranches, loopSet, type NormalBranch, type Outcome } from './branches.ts';
@@ -74,8 +76,11 @@ export class WorkflowRun {
   private readonly steps: Map<string, StepState>;
   private readonly gated: Map<string, string>;
   private readonly startedAt: Date;
+  private readonly traceParent: string | null;
+  /** The workflow's span, when it started in this process; steps hang under traceParent either way. */
+  private readonly span: Span | undefined;
 
-  constructor(init: { deps: RunDeps; id: string; plan: Plan; description: string | undefined; state: RunState; startedAt: Date }) {
+  constructor(init: { deps: RunDeps; id: string; plan: Plan; description: string | undefined; state: RunState; startedAt: Date; traceParent?: string | null; span?: Span }) {
     this.deps = init.deps;
     this.id = init.id;
     this.plan = init.plan;
@@ -84,6 +89,8 @@ export class WorkflowRun {
     this.steps = init.state.steps;
     this.gated = gatedSteps(init.plan);
     this.startedAt = init.startedAt;
+    this.traceParent = init.traceParent ?? null;
+    this.span = init.span;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const d = init.deps;
     this.writer = new CheckpointWriter({
@@ -145,6 +152,8 @@ export class WorkflowRun {
     for (const t of this.timers) clearTimeout(t);
     this.abort.abort(new AppError('CANCELLED', reason));
     const error = status === 'waiting' ? null : { code: status === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST', message: reason, retryable: false };
+    this.span?.setAttribute('mesh.outcome', status);
+    this.span?.end();
     this.resolveDone({ status, error, results: this.results() });
   }
 
@@ -209,9 +218,12 @@ export class WorkflowRun {
     const timer = setTimeout(() => deadline.abort(), timeoutMs);
     const started = performance.now();
     const agent = s.def.agent;
+    // One span per attempt, under the workflow's span wherever and whenever the workflow started.
+    const parent = this.traceParent ? contextFrom({ traceparent: this.traceParent }) : context.active();
+    const span = tracer().startSpan(`step ${s.def.id}`, { attributes: { 'mesh.task_id': this.id, 'mesh.step': s.def.id, 'mesh.agent': agent, 'mesh.attempt': attempt } }, parent);
     let reply: AgentReply;
     try {
-      reply = await this.deps.transport.call(
+      reply = await context.with(trace.setSpan(parent, span), () => this.deps.transport.call(
         agent,
         {
           idempotency_key: idempotencyKey(this.id, s.def.id, attempt),
@@ -223,8 +235,11 @@ export class WorkflowRun {
           timeout_ms: timeoutMs,
         },
         AbortSignal.any([this.abort.signal, deadline.signal]),
-      );
+      ));
     } catch (err) {
+      span.setAttribute('mesh.outcome', deadline.signal.aborted ? 'timeout' : 'failed');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      span.end();
       if (this.stopped) return;
       const timedOut = deadline.signal.aborted;
       const error = timedOut ? new AppError('STEP_TIMEOUT', `step "${s.def.id}" took longer than ${timeoutMs} ms`) : err;
@@ -235,6 +250,8 @@ export class WorkflowRun {
     } finally {
       clearTimeout(timer);
     }
+    span.setAttribute('mesh.outcome', reply.decision ?? 'succeeded');
+    span.end();
     this.deps.metrics.agentCalls.inc({ agent, status: 'succeeded' });
     this.deps.metrics.agentCallDuration.observe({ agent }, (performance.now() - started) / 1000);
     if (this.stopped) return;
@@ -428,6 +445,9 @@ export class WorkflowRun {
     this.stopped = true;
     this.deps.metrics.workflowsTotal.inc({ status: final.status });
     this.deps.metrics.workflowDuration.observe({ status: final.status }, (Date.now() - this.startedAt.getTime()) / 1000);
+    this.span?.setAttribute('mesh.outcome', final.status);
+    if (final.error) this.span?.setStatus({ code: SpanStatusCode.ERROR, message: final.error.message });
+    this.span?.end();
     this.resolveDone({ status: final.status, error: final.error, results: this.results() });
   }
 }

@@ -1,11 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { AppError } from '../../errors/index.ts';
 import { agentService, type ExecuteReplyMessage, type ExecuteRequestMessage } from '../../grpc/agent-proto.ts';
+import { traceHeaders } from '../../telemetry/index.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentTransport } from './types.ts';
 
 type AgentClient = grpc.Client & {
-  Execute(req: ExecuteRequestMessage, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: ExecuteReplyMessage) => void): grpc.ClientUnaryCall;
+  Execute(req: ExecuteRequestMessage, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: ExecuteReplyMessage) => void): grpc.ClientUnaryCall;
   Info(req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: { info_json: string }) => void): grpc.ClientUnaryCall;
 };
 
@@ -36,6 +37,8 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
     name: 'grpc',
     call(agent, request, signal) {
       const client = clientFor(agent);
+      const metadata = new grpc.Metadata();
+      for (const [k, v] of Object.entries(traceHeaders())) metadata.set(k, v);
       return new Promise((resolve, reject) => {
         const call = client.Execute(
           {
@@ -47,6 +50,7 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
             context_json: JSON.stringify(request.context),
             timeout_ms: request.timeout_ms,
           },
+          metadata,
           {},
           (err, reply) => {
             signal.removeEventListener('abort', cancel);

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { AppError } from '../../errors/index.ts';
 import { fieldsOf, requestStream, resultStream, type StreamEntries } from '../../streams/index.ts';
+import { traceHeaders } from '../../telemetry/index.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentReply, AgentTransport } from './types.ts';
 
@@ -75,7 +76,8 @@ export function createStreamTransport(redis: Redis, options: { owner: string; ag
         }, { once: true });
       });
       try {
-        await redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request));
+        const trace = Object.entries(traceHeaders()).flat();
+        await redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request), ...trace);
       } catch (err) {
         pending.delete(id);
         throw new AppError('AGENT_UNAVAILABLE', `cannot queue a call for agent "${agent}": ${(err as Error).message}`, { cause: err });
