@@ -1,4 +1,5 @@
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type PgModule from 'pg';
 import { redactUrl } from '../telemetry/index.ts';
 import type { Db, Queryable } from './db.ts';
 
@@ -8,6 +9,10 @@ export interface PgOptions {
   /** Schema to create and use (tests give each suite its own). */
   schema?: string;
 }
+
+// Loaded with require, not import: OpenTelemetry's pg instrumentation hooks require, and this way
+// the checkpoint writes show up in traces.
+const pg = createRequire(import.meta.url)('pg') as typeof PgModule;
 
 // int8 (event ids, counts) as JS numbers: they stay far below 2^53 here.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -35,7 +40,7 @@ export async function createPgDb(options: PgOptions): Promise<Db> {
   // An idle client that errors (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
 
-  const wrap = (q: pg.Pool | pg.PoolClient): Queryable => ({
+  const wrap = (q: PgModule.Pool | PgModule.PoolClient): Queryable => ({
     async query<R>(sql: string, params?: readonly unknown[]) {
       const result = await q.query(sql, params as unknown[] | undefined);
       return result.rows as R[];

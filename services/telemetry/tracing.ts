@@ -1,6 +1,8 @@
 import { context, propagation, trace, type Context, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Config } from '../config/index.ts';
@@ -18,7 +20,8 @@ export function startTracing(config: Pick<Config, 'tracing'>, serviceName: strin
     spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${config.tracing.endpoint}/v1/traces` }), scheduledDelayMillis: 1_000 })],
     // The ratio decides for a trace's root (a workflow); every span below follows its parent.
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.tracing.sampleRatio) }),
-    instrumentations: [new HttpInstrumentation()],
+    // Only inside a trace: pool pings and lease renewals outside any workflow would be noise.
+    instrumentations: [new HttpInstrumentation(), new PgInstrumentation({ requireParentSpan: true }), new IORedisInstrumentation({ requireParentSpan: true })],
   });
   sdk.start();
   return true;

@@ -1,0 +1,74 @@
+import pg from 'pg';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { dropSchema, testDatabaseUrl, uniqueSchema } from '../helpers/db.ts';
+import { startOtlpReceiver, type ReceivedSpan } from '../doubles/otlp-receiver.ts';
+import { poll } from '../helpers/poll.ts';
+import { startProcess } from '../helpers/processes.ts';
+
+const files = [{ path: 'src/a.ts', content: '/** Adds. */\nexport function add(a: number, b: number): number {\n  return a + b;\n}\n' }];
+
+describe('one workflow, one trace (child processes, OTLP receiver)', () => {
+  it('spans from the orchestrator and the agents form one tree per workflow', async () => {
+    const receiver = await startOtlpReceiver();
+    const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, LOG_LEVEL: 'warn' };
+    const agents = await startProcess(['agents'], tracing, 5);
+    const agentUrls = Object.entries(agents.urls).map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`).join(',');
+    // Real Postgres, so the pg client's spans show up in the trace too.
+    const schema = uniqueSchema('trace');
+    const admin = new pg.Client({ connectionString: testDatabaseUrl });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    onTestFinished(() => dropSchema(schema));
+    const databaseUrl = `${testDatabaseUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const orch = await startProcess(['orchestrator'], { ...tracing, AGENT_URLS: agentUrls, DATABASE_URL: databaseUrl }, 1);
+    const api = orch.urls.orchestrator!;
+
+    const plan = { steps: [
+      { id: 'review', agent: 'code-review', input: { files } },
+      { id: 'docs', agent: 'documentation', input: { files }, depends_on: ['review'] },
+      { id: 'docs-2', agent: 'documentation', input: { files, title: 'Again' }, depends_on: ['review'] },
+    ] };
+    const res = (await (await fetch(`${api}/orchestrate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plan, wait: true }) })).json()) as { task_id: string; status: string };
+    expect(res.status).toBe('succeeded');
+    const task = (await (await fetch(`${api}/tasks/${res.task_id}`)).json()) as { trace_id: string };
+    expect(task.trace_id).toMatch(/^[0-9a-f]{32}$/);
+
+    // Shutting down flushes the span buffers.
+    for (const p of [orch, agents]) {
+      p.child.kill('SIGTERM');
+      await new Promise((resolve) => p.child.once('exit', resolve));
+    }
+    const spans = await poll(() => {
+      const mine = receiver.spans.filter((s) => s.traceId === task.trace_id);
+      return mine.filter((s) => s.name.startsWith('agent ')).length >= 3 ? mine : undefined;
+    }, { timeoutMs: 10_000, label: 'the spans of the workflow to arrive' });
+
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const ancestors = (s: ReceivedSpan): ReceivedSpan[] => {
+      const out: ReceivedSpan[] = [];
+      for (let p = s.parentSpanId ? byId.get(s.parentSpanId) : undefined; p; p = p.parentSpanId ? byId.get(p.parentSpanId) : undefined) out.push(p);
+      return out;
+    };
+    const workflow = spans.find((s) => s.name === 'workflow')!;
+    expect(workflow).toMatchObject({ service: 'orchestrator', attributes: { 'mesh.task_id': res.task_id, 'mesh.outcome': 'succeeded' } });
+    const steps = spans.filter((s) => s.name.startsWith('step '));
+    expect(steps.map((s) => s.name).sort()).toEqual(['step docs', 'step docs-2', 'step review']);
+    for (const step of steps) {
+      expect(step.parentSpanId).toBe(workflow.spanId);
+      expect(step.attributes).toMatchObject({ 'mesh.task_id': res.task_id, 'mesh.attempt': 1, 'mesh.outcome': expect.any(String) });
+    }
+    // Each agent's span, in the agents' process, hangs under its step's span.
+    const agentSpans = spans.filter((s) => s.name.startsWith('agent '));
+    expect(new Set(agentSpans.map((s) => s.service))).toEqual(new Set(['agents']));
+    for (const a of agentSpans) {
+      const step = steps.find((s) => s.attributes['mesh.step'] === a.attributes['mesh.step'])!;
+      expect(ancestors(a).map((s) => s.spanId)).toContain(step.spanId);
+    }
+    // HTTP server spans and the checkpoint writes (pg) are part of the same trace.
+    expect(spans.some((s) => s.service === 'agents' && /POST/.test(s.name))).toBe(true);
+    const queries = spans.filter((s) => s.service === 'orchestrator' && s.name.startsWith('pg.query'));
+    expect(queries.length, JSON.stringify(spans.map((s) => [s.service, s.name]))).toBeGreaterThan(0);
+    for (const q of queries) expect(ancestors(q).map((s) => s.spanId)).toContain(workflow.parentSpanId ?? workflow.spanId);
+  }, 60_000);
+});
