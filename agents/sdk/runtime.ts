@@ -129,10 +129,10 @@ export function createAgentRuntime(definition: AgentDefinition<any>, options: Ag
       // The call's span continues the trace the caller sent (HTTP headers, stream fields, gRPC metadata).
       const parent = contextFrom(traceCarrier);
       const span = tracer().startSpan(`agent ${definition.name}`, { attributes: { 'mesh.agent': definition.name, 'mesh.task_id': body.task_id, 'mesh.step': body.step_id, 'mesh.attempt': body.attempt } }, parent);
-      const traceId = span.spanContext().traceId;
       const result = await context.with(trace.setSpan(parent, span), () =>
         store.run(body.idempotency_key, fingerprint, () => {
-          const run = runHandler(body, traceId === '0'.repeat(32) ? log : log.child({ traceId }));
+          // Log lines inside carry the trace id (the logger's mixin reads the active span).
+          const run = runHandler(body, log);
           inflight.add(run);
           void run.finally(() => inflight.delete(run));
           return run;

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import { Redis } from '../state/redis-client.ts';
 import { builtInAgents, findAgent } from '../../agents/index.ts';
 import { agentInfo, buildAgentApp, createAgentRuntime, createRedisIdempotencyStore, startGrpcServer, startStreamWorker } from '../../agents/sdk/index.ts';
 import type { AgentDefinition } from '../../agents/sdk/index.ts';

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import { Redis } from '../state/redis-client.ts';
 import swagger from '@fastify/swagger';
 import type { Config } from '../config/index.ts';
 import { createDiscovery, type Discovery } from '../discovery/index.ts';

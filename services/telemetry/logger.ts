@@ -1,3 +1,4 @@
+import { trace } from '@opentelemetry/api';
 import { LogController, type FastifyServerOptions } from 'fastify';
 
 // Paths pino blanks out wherever they appear in a log line: credentials never reach the logs.
@@ -18,6 +19,11 @@ export function loggerOptions(level: string, service: string): FastifyServerOpti
     level,
     base: { service },
     redact: { paths: redactPaths, censor: '[redacted]' },
+    // A line logged inside a traced call carries its trace id, to jump from a log line to the trace.
+    mixin() {
+      const c = trace.getActiveSpan()?.spanContext();
+      return c && trace.isSpanContextValid(c) ? { traceId: c.traceId } : {};
+    },
   };
 }
 

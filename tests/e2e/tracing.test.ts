@@ -65,8 +65,11 @@ describe('one workflow, one trace (child processes, OTLP receiver)', () => {
       const step = steps.find((s) => s.attributes['mesh.step'] === a.attributes['mesh.step'])!;
       expect(ancestors(a).map((s) => s.spanId)).toContain(step.spanId);
     }
-    // HTTP server spans and the checkpoint writes (pg) are part of the same trace.
+    // HTTP client (undici) and server spans, and the checkpoint writes (pg), are part of the same trace.
     expect(spans.some((s) => s.service === 'agents' && /POST/.test(s.name))).toBe(true);
+    const clientCalls = spans.filter((s) => s.service === 'orchestrator' && s.attributes['url.full'] !== undefined && String(s.attributes['url.full']).endsWith('/execute'));
+    expect(clientCalls.length, JSON.stringify(spans.map((s) => [s.service, s.name, s.attributes['url.full']]))).toBe(3);
+    for (const c of clientCalls) expect(steps.map((s) => s.spanId)).toContain(c.parentSpanId);
     const queries = spans.filter((s) => s.service === 'orchestrator' && s.name.startsWith('pg.query'));
     expect(queries.length, JSON.stringify(spans.map((s) => [s.service, s.name]))).toBeGreaterThan(0);
     for (const q of queries) expect(ancestors(q).map((s) => s.spanId)).toContain(workflow.parentSpanId ?? workflow.spanId);

@@ -1,7 +1,6 @@
 import { Agent, request } from 'undici';
 import { AppError } from '../../errors/index.ts';
 import type { Discovery } from '../../discovery/index.ts';
-import { traceHeaders } from '../../telemetry/index.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentReply, AgentRequest, AgentTransport } from './types.ts';
 
@@ -19,7 +18,8 @@ export function createHttpTransport(discovery: Discovery, options: { connections
     const instance = instanceOf(agent);
     const url = instance.url + path;
     try {
-      const res = await request(url, { ...init, signal, dispatcher, headers: { 'content-type': 'application/json', ...traceHeaders(), ...init.headers } });
+      // Trace context goes in the headers through the undici instrumentation (its client span is the parent).
+      const res = await request(url, { ...init, signal, dispatcher, headers: { 'content-type': 'application/json', ...init.headers } });
       const text = await res.body.text();
       let body: Record<string, unknown> = {};
       try {
