@@ -1,6 +1,5 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import pg from 'pg';
-import { dropSchema, testDatabaseUrl, uniqueSchema } from '../helpers/db.ts';
+import { schemaDatabaseUrl } from '../helpers/db.ts';
 import { poll } from '../helpers/poll.ts';
 import { startProcess } from '../helpers/processes.ts';
 
@@ -27,13 +26,7 @@ async function json(url: string, init?: RequestInit): Promise<Record<string, any
 
 describe('crash recovery (child processes, real Postgres)', () => {
   it('finishes a workflow after SIGKILL of its orchestrator, never running a handler twice for a key', async () => {
-    const schema = uniqueSchema('e2e');
-    const admin = new pg.Client({ connectionString: testDatabaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    await admin.end();
-    onTestFinished(() => dropSchema(schema));
-    const databaseUrl = `${testDatabaseUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const databaseUrl = await schemaDatabaseUrl('e2e');
 
     const agents = await startProcess(['agents'], { LOG_LEVEL: 'info' }, 5);
     const agentUrls = Object.entries(agents.urls).map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`).join(',');

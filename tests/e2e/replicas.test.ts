@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startConsulDouble } from '../doubles/consul-double.ts';
-import { dropSchema, testDatabaseUrl, uniqueSchema } from '../helpers/db.ts';
+import { schemaDatabaseUrl } from '../helpers/db.ts';
 import { poll } from '../helpers/poll.ts';
 import { startProcess } from '../helpers/processes.ts';
 
@@ -53,14 +52,9 @@ describe('replicas under failure (child processes, real Postgres, Consul double)
     const replicas = [await startReplica(replicaEnv), await startReplica(replicaEnv), await startReplica(replicaEnv)];
     await poll(() => consul.services().filter((s) => s.name === agent && s.status === 'passing').length === 3, { timeoutMs: 10_000, label: 'three healthy replicas in Consul' });
 
-    const schema = uniqueSchema('rep');
-    const admin = new pg.Client({ connectionString: testDatabaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    await admin.end();
-    onTestFinished(() => dropSchema(schema));
+    const databaseUrl = await schemaDatabaseUrl('rep');
     const env = {
-      DATABASE_URL: `${testDatabaseUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+      DATABASE_URL: databaseUrl,
       CONSUL_HTTP_ADDR: consul.address,
       AGENT_URLS: `${agent}=http://127.0.0.1:9`,
       LEASE_MS: '1500',

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { dropSchema, testDatabaseUrl, uniqueSchema } from '../helpers/db.ts';
+import { schemaDatabaseUrl } from '../helpers/db.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../doubles/otlp-receiver.ts';
 import { poll } from '../helpers/poll.ts';
 import { startProcess } from '../helpers/processes.ts';
@@ -26,13 +26,7 @@ describe('one workflow, one trace (child processes, OTLP receiver)', () => {
     const agentUrls = Object.entries(agents.urls).map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`).join(',');
     const grpcPort = /agent documentation listening on \S+ \(grpc 127\.0\.0\.1:(\d+)/.exec(agents.stdout())![1];
     // Real Postgres, so the pg client's spans show up in the trace too.
-    const schema = uniqueSchema('trace');
-    const admin = new pg.Client({ connectionString: testDatabaseUrl });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    await admin.end();
-    onTestFinished(() => dropSchema(schema));
-    const databaseUrl = `${testDatabaseUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    const databaseUrl = await schemaDatabaseUrl('trace');
     const orch = await startProcess(['orchestrator'], { ...tracing, AGENT_URLS: agentUrls, AGENT_GRPC_URLS: `documentation=127.0.0.1:${grpcPort}`, DATABASE_URL: databaseUrl, ORCHESTRATOR_ID: 'trace-orch' }, 1);
     const api = orch.urls.orchestrator!;
 

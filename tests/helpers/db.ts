@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { onTestFinished } from 'vitest';
 import { createPgDb, createPgliteDb, migrate, type Db } from '../../services/state/index.ts';
 
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -45,3 +46,17 @@ export const testDatabases: TestDatabase[] = [
     },
   },
 ];
+
+/** A schema of the test's own on the test Postgres, and a DATABASE_URL that uses it (for child processes). */
+export async function schemaDatabaseUrl(prefix: string): Promise<string> {
+  const schema = uniqueSchema(prefix);
+  const admin = new pg.Client({ connectionString: testDatabaseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE SCHEMA ${schema}`);
+  } finally {
+    await admin.end();
+  }
+  onTestFinished(() => dropSchema(schema));
+  return `${testDatabaseUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
