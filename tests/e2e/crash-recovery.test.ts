@@ -1,4 +1,4 @@
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { schemaDatabaseUrl } from '../helpers/db.ts';
 import { poll } from '../helpers/poll.ts';
 import { startProcess } from '../helpers/processes.ts';
