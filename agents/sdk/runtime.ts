@@ -6,7 +6,7 @@ import Value from 'typebox/value';
 import type { Config } from '../../services/config/index.ts';
 import { AppError, serializeError } from '../../services/errors/index.ts';
 import { errorBody } from '../../services/http/index.ts';
-import { createLlmGateway } from '../../services/llm/index.ts';
+import { createLlmGateway, offlineLlm } from '../../services/llm/index.ts';
 import { contextFrom, createRegistry, tracer } from '../../services/telemetry/index.ts';
 import { callFingerprint } from './fingerprint.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
@@ -23,8 +23,6 @@ export interface AgentRuntimeOptions {
   /** The model provider for ctx.llm (its metrics go to this agent's registry); offline when not given. */
   llm?: Config['llm'];
 }
-
-const offlineLlm: Config['llm'] = { baseUrl: undefined, apiKey: undefined, model: 'none', timeoutMs: 1, maxRetries: 0 };
 
 export const ExecuteBody = Type.Object(
   {
@@ -74,7 +72,7 @@ export function createAgentRuntime(definition: AgentDefinition<any>, options: Ag
   const inflight = new Set<Promise<unknown>>();
   new Gauge({ name: 'agent_inflight_calls', help: 'Handler runs in progress', labelNames: ['agent'], registers: [registry], collect() { this.set({ agent: definition.name }, inflight.size); } });
   const observe = definition.metrics?.(registry);
-  const llm = createLlmGateway({ llm: options.llm ?? offlineLlm }, registry);
+  const llm = options.llm ? createLlmGateway({ llm: options.llm }, registry) : offlineLlm;
   const shutdown = new AbortController();
   let closing = false;
   const checkInput = definition.inputSchema;

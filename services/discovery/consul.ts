@@ -8,7 +8,6 @@ interface HealthEntry {
 }
 
 export interface ConsulDiscovery extends Discovery {
-  /** Resolves once every agent's first answer (or error) came in, or after `timeoutMs`. */
   ready(timeoutMs?: number): Promise<void>;
   /** Healthy instances as last seen, by agent. */
   instances(agent: string): string[] | undefined;

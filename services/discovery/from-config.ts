@@ -4,7 +4,7 @@ import { createConsulDiscovery } from './consul.ts';
 import { createKubernetesDiscovery, createStaticDiscovery, type Discovery } from './index.ts';
 
 /** The discovery the configuration names; Consul always has the static table to fall back on. */
-export function createDiscovery(config: Pick<Config, 'agentHost' | 'agentUrls' | 'discovery'>, log: FastifyBaseLogger): Discovery & { ready?(timeoutMs?: number): Promise<void> } {
+export function createDiscovery(config: Pick<Config, 'agentHost' | 'agentUrls' | 'discovery'>, log: FastifyBaseLogger): Discovery {
   const fallback = createStaticDiscovery(config);
   const d = config.discovery;
   if (d.kind === 'kubernetes') return createKubernetesDiscovery({ ...d.k8s, agents: fallback.agents() });

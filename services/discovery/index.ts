@@ -13,6 +13,8 @@ export interface Discovery {
   agents(): string[];
   /** An instance of `agent` for one call, or undefined when no healthy instance is known. */
   pick(agent: string): Instance | undefined;
+  /** Resolves once it knows where the agents are (Consul's first answers), or after `timeoutMs`. */
+  ready?(timeoutMs?: number): Promise<void>;
   close?(): void;
 }
 

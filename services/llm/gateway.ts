@@ -21,7 +21,8 @@ function metricsIn(registry: Registry): Metrics {
   };
 }
 
-const offline: LlmGateway = {
+/** The gateway when no provider is configured: callers take their offline path. */
+export const offlineLlm: LlmGateway = {
   available: false,
   model: undefined,
   chat: () => Promise.reject(new AppError('LLM_UNAVAILABLE', 'no language model is configured (LLM_BASE_URL)')),
@@ -31,7 +32,7 @@ const offline: LlmGateway = {
 /** OpenAI-compatible chat completions (OpenAI, DigitalOcean Gradient, Ollama, vLLM), or offline. */
 export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry): LlmGateway {
   const { baseUrl, apiKey, model, timeoutMs, maxRetries } = config.llm;
-  if (!baseUrl) return offline;
+  if (!baseUrl) return offlineLlm;
   const metrics = metricsIn(registry);
   const endpoint = `${baseUrl}/chat/completions`;
 

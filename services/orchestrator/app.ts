@@ -96,7 +96,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
 
   app.addHook('onReady', async () => {
     // Know where the agents are before taking work (Consul answers within moments, or not at all).
-    await (discovery as { ready?: () => Promise<void> }).ready?.();
+    await discovery.ready?.();
     await engine.start();
   });
   app.addHook('onClose', async () => {

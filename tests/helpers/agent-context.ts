@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import type { AgentContext } from '../../agents/sdk/index.ts';
-import { createLlmGateway } from '../../services/llm/index.ts';
+import { offlineLlm } from '../../services/llm/index.ts';
 
 /** An AgentContext for calling an agent's execute() directly: silent logger, live signal, no dependencies. */
 export function fakeContext(partial: Partial<AgentContext> = {}): AgentContext {
@@ -16,7 +15,7 @@ export function fakeContext(partial: Partial<AgentContext> = {}): AgentContext {
     signal: new AbortController().signal,
     log: pino({ level: 'silent' }),
     searchKnowledge: async () => [],
-    llm: createLlmGateway({ llm: { baseUrl: undefined, apiKey: undefined, model: '', timeoutMs: 0, maxRetries: 0 } }, new Registry()),
+    llm: offlineLlm,
     ...partial,
   };
 }
