@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { buildAgentApp, defineAgent } from '../../agents/sdk/index.ts';
 import { listenOnLoopback } from '../helpers/platform.ts';
+import { poll } from '../helpers/poll.ts';
 
 function slowAgent(runs: string[]) {
   return defineAgent({
@@ -40,7 +41,7 @@ describe('agent SDK', () => {
     const app = buildAgentApp(slowAgent(runs), { logLevel: 'silent', shutdownGraceMs: 5_000 });
     const url = await listenOnLoopback(app);
     const inFlight = fetch(`${url}/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(call('k1', { ms: 300, text: 'hello' })) });
-    while (runs.length === 0) await sleep(5);
+    await poll(() => runs.length > 0, { timeoutMs: 5_000, label: 'the handler to start' });
     const closing = app.close();
     const res = await inFlight;
     expect(res.status).toBe(200);
