@@ -57,6 +57,13 @@ const EnvSchema = Type.Object({
   LEASE_MS: Type.Integer({ minimum: 100, default: 30_000 }),
   RECOVERY_INTERVAL_MS: Type.Integer({ minimum: 50, default: 10_000 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+  API_AUTH: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('keys')], { description: 'keys: the public API wants a Bearer API key; keys when ADMIN_API_KEY is set, else off' })),
+  ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 32, description: 'Bearer key with every scope; creates the other keys' })),
+  INTERNAL_TOKEN: Type.Optional(Type.String({ minLength: 32, description: 'Shared secret on orchestrator-to-agent calls; agents refuse calls without it when set' })),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 10, description: 'Requests per client per window on the public API; 0 turns the limit off' }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1000 }),
+  HEALTH_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /health and /ready on this port (Kubernetes probes)' })),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /metrics on this port (Prometheus scrapes)' })),
   WAIT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 600_000, description: 'Longest a wait:true request is held' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000 }),
   IDEMPOTENCY_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 10_000 }),
@@ -113,6 +120,10 @@ export interface Config {
   readonly leaseMs: number;
   readonly recoveryIntervalMs: number;
   readonly bodyLimitBytes: number;
+  readonly auth: Readonly<{ mode: 'off' | 'keys'; adminKey: string | undefined; internalToken: string | undefined }>;
+  readonly rateLimit: Readonly<{ max: number; windowMs: number }>;
+  readonly healthPort: number | undefined;
+  readonly metricsPort: number | undefined;
   readonly waitTimeoutMs: number;
   readonly shutdownGraceMs: number;
   readonly idempotencyMaxEntries: number;
@@ -139,6 +150,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${[...new Set(problems)].join('; ')}`);
   }
   const e = parsed as Env;
+  const authMode = e.API_AUTH ?? (e.ADMIN_API_KEY ? 'keys' : 'off');
+  if (authMode === 'keys' && !e.ADMIN_API_KEY) throw new ConfigError('invalid configuration: API_AUTH=keys needs ADMIN_API_KEY (the key that creates the others)');
   if (e.DISCOVERY === 'consul' && !e.CONSUL_HTTP_ADDR) throw new ConfigError('invalid configuration: DISCOVERY=consul needs CONSUL_HTTP_ADDR');
   return Object.freeze({
     host: e.HOST,
@@ -190,6 +203,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseMs: e.LEASE_MS,
     recoveryIntervalMs: e.RECOVERY_INTERVAL_MS,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    auth: Object.freeze({ mode: authMode, adminKey: e.ADMIN_API_KEY, internalToken: e.INTERNAL_TOKEN }),
+    rateLimit: Object.freeze({ max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS }),
+    healthPort: e.HEALTH_PORT,
+    metricsPort: e.METRICS_PORT,
     waitTimeoutMs: e.WAIT_TIMEOUT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     idempotencyMaxEntries: e.IDEMPOTENCY_MAX_ENTRIES,
