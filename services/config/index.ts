@@ -62,6 +62,8 @@ const EnvSchema = Type.Object({
   INTERNAL_TOKEN: Type.Optional(Type.String({ minLength: 32, description: 'Shared secret on orchestrator-to-agent calls; agents refuse calls without it when set' })),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 10, description: 'Requests per client per window on the public API; 0 turns the limit off' }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1000 }),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For (behind Caddy or an ingress)' }),
+  API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'Bearer key the CLI sends to the orchestrator' })),
   HEALTH_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /health and /ready on this port (Kubernetes probes)' })),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /metrics on this port (Prometheus scrapes)' })),
   WAIT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 600_000, description: 'Longest a wait:true request is held' }),
@@ -122,6 +124,8 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly auth: Readonly<{ mode: 'off' | 'keys'; adminKey: string | undefined; internalToken: string | undefined }>;
   readonly rateLimit: Readonly<{ max: number; windowMs: number }>;
+  readonly trustProxy: boolean;
+  readonly apiKey: string | undefined;
   readonly healthPort: number | undefined;
   readonly metricsPort: number | undefined;
   readonly waitTimeoutMs: number;
@@ -205,6 +209,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     auth: Object.freeze({ mode: authMode, adminKey: e.ADMIN_API_KEY, internalToken: e.INTERNAL_TOKEN }),
     rateLimit: Object.freeze({ max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS }),
+    trustProxy: e.TRUST_PROXY,
+    apiKey: e.API_KEY,
     healthPort: e.HEALTH_PORT,
     metricsPort: e.METRICS_PORT,
     waitTimeoutMs: e.WAIT_TIMEOUT_MS,
