@@ -5,6 +5,7 @@ import { agentInfo, buildAgentApp, createAgentRuntime, createRedisIdempotencySto
 import type { AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { createStaticDiscovery, registerWithConsul, type ConsulRegistration } from '../discovery/index.ts';
+import { startOpsListeners, type OpsListeners } from '../http/ops-server.ts';
 import { buildKnowledgeApp, createMemoryCache, createRedisCache } from '../knowledge/index.ts';
 import { buildMcpGatewayApp } from '../mcp-gateway/index.ts';
 import { buildOrchestratorApp } from '../orchestrator/app.ts';
@@ -19,6 +20,28 @@ export interface Running {
 
 function announce(name: string, url: string, extra = ''): void {
   process.stdout.write(`agentic-mesh: ${name} listening on ${url}${extra}\n`);
+}
+
+/** HEALTH_PORT / METRICS_PORT listeners for a role's app; none when neither is set. */
+function startOps(app: FastifyInstance, config: Config): Promise<OpsListeners> {
+  return startOpsListeners(app, { host: config.host, healthPort: config.healthPort, metricsPort: config.metricsPort });
+}
+
+/** Adds "health …, metrics …" to a role's " (…)" announce notes. */
+function withOpsNotes(extra: string, ops: OpsListeners): string {
+  const d = ops.describe();
+  if (!d) return extra;
+  return extra.endsWith(')') ? `${extra.slice(0, -1)}; ${d})` : `${extra} (${d})`;
+}
+
+/**
+ * The extra listeners are one port each per process: with several roles (or agents) in one process
+ * they would collide, so such a process serves its probes and metrics on each app's own port only.
+ */
+function withoutOps(config: Config, why: string): Config {
+  if (config.healthPort === undefined && config.metricsPort === undefined) return config;
+  process.stdout.write(`agentic-mesh: HEALTH_PORT and METRICS_PORT are not used: ${why}; /health, /ready and /metrics stay on each service's own port\n`);
+  return Object.freeze({ ...config, healthPort: undefined, metricsPort: undefined });
 }
 
 function urlOf(app: FastifyInstance): string {
@@ -49,8 +72,12 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
     ...(config.knowledgeUrl ? { knowledgeUrl: config.knowledgeUrl } : {}),
     llm: config.llm,
   });
-  const app = buildAgentApp(def, { runtime, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes });
+  const app = buildAgentApp(def, { runtime, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes, internalToken: config.auth.internalToken });
   await app.listen({ host: config.host, port: agentPort(config, def.name) });
+  const ops = await startOps(app, config).catch(async (err: unknown) => {
+    await app.close();
+    throw err;
+  });
   const url = urlOf(app);
   const d = config.discovery;
   let registration: ConsulRegistration | undefined;
@@ -64,12 +91,12 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
   }
   // The same calls over gRPC on a second port (HTTP port + GRPC_PORT_OFFSET; any free port with PORT=0).
   const httpPort = Number(new URL(url).port);
-  const grpc = await startGrpcServer(() => agentInfo(def), runtime, { host: config.host, port: config.port === 0 ? 0 : httpPort + config.grpcPortOffset, log: app.log });
+  const grpc = await startGrpcServer(() => agentInfo(def), runtime, { host: config.host, port: config.port === 0 ? 0 : httpPort + config.grpcPortOffset, log: app.log, internalToken: config.auth.internalToken, agent: def.name });
   // Calls that come as stream entries use the same runtime (and idempotency store) as HTTP calls.
   const worker = redis && config.agentTransports[def.name] === 'stream'
     ? startStreamWorker(def.name, runtime, redis, { claimIdleMs: config.streamClaimIdleMs, concurrency: config.streamConcurrency, log: app.log })
     : undefined;
-  const notes = [`grpc ${config.host}:${grpc.port}`, registration ? `registered with Consul as ${registration.id}` : '', worker ? `reading ${requestStream(def.name)} as ${worker.consumer}` : ''].filter(Boolean);
+  const notes = [`grpc ${config.host}:${grpc.port}`, ops.describe(), registration ? `registered with Consul as ${registration.id}` : '', worker ? `reading ${requestStream(def.name)} as ${worker.consumer}` : ''].filter(Boolean);
   announce(`agent ${def.name}`, url, notes.length > 0 ? ` (${notes.join('; ')})` : '');
   return {
     url,
@@ -79,6 +106,7 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
       await worker?.stop();
       await grpc.close();
       await app.close();
+      await ops.close();
     },
   };
 }
@@ -89,6 +117,7 @@ export async function runAgents(names: string[], config: Config): Promise<Runnin
     if (!def) throw new Error(`unknown agent "${n}"; built-in agents: ${builtInAgents.map((a) => a.name).join(', ')}`);
     return def;
   });
+  if (defs.length > 1) config = withoutOps(config, `${defs.length} agents run in this process`);
   const started: Array<{ close: () => Promise<void>; url: string; name: string }> = [];
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const closeAll = async () => {
@@ -113,15 +142,21 @@ function describeState(config: Config): string {
 
 /** Listens, announces where, and on a failed listen closes what the role opened. */
 async function serveRole(app: FastifyInstance, config: Config, defaultPort: number, name: string, close: () => Promise<void>, extra: (url: string) => string): Promise<Running> {
+  let ops: OpsListeners;
   try {
     await app.listen({ host: config.host, port: config.port ?? defaultPort });
+    ops = await startOps(app, config);
   } catch (err) {
     await close();
     throw err;
   }
   const url = urlOf(app);
-  announce(name, url, extra(url));
-  return { services: [{ name, url }], close };
+  announce(name, url, withOpsNotes(extra(url), ops));
+  // The app closes first: while it finishes, the probe port answers /ready with 503.
+  return { services: [{ name, url }], close: async () => {
+    await close();
+    await ops.close();
+  } };
 }
 
 /** The orchestrator; with `db`, on a database the caller owns (shared in `start`). */
@@ -152,6 +187,7 @@ export async function runMcpGateway(config: Config): Promise<Running> {
 
 /** `npm start`: the five agents, knowledge, the orchestrator and the MCP gateway in one process, each on its own port. */
 export async function runAll(config: Config): Promise<Running> {
+  config = withoutOps(config, 'npm start runs every role in one process');
   // One database for the process: PGlite cannot be opened twice on one directory.
   const db = await openDatabase(config);
   const started: Running[] = [];
