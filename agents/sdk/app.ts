@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../services/errors/index.ts';
 import { errorHandlerPlugin, healthPlugin, useStrictBodies } from '../../services/http/index.ts';
 import { serverLogOptions } from '../../services/telemetry/index.ts';
+import { requireInternalToken } from './internal-auth.ts';
 import { createAgentRuntime, ExecuteBody, type AgentRuntime, type AgentRuntimeOptions } from './runtime.ts';
 import type { AgentDefinition } from './types.ts';
 
@@ -13,6 +14,8 @@ export interface AgentAppOptions extends AgentRuntimeOptions {
   bodyLimitBytes?: number;
   /** A runtime shared with other carriers of calls (the stream worker); one is made otherwise. */
   runtime?: AgentRuntime;
+  /** When set, /execute and /info want `Authorization: Bearer <token>` (the orchestrator's INTERNAL_TOKEN). */
+  internalToken?: string | undefined;
 }
 
 /** What GET /info (and gRPC Info) answers. */
@@ -39,6 +42,12 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
 
   void app.register(errorHandlerPlugin);
   void app.register(healthPlugin, { registry: runtime.registry, checkReady: async () => ({ idempotency_entries: String(runtime.store.size()) }) });
+
+  // Probes and scrapes stay open; the calls that do work, or describe it, need the token.
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?')[0];
+    if (path === '/execute' || path === '/info') requireInternalToken(request.headers.authorization, options.internalToken, definition.name);
+  });
 
   app.get('/info', { schema: { tags: ['agent'] } }, async () => agentInfo(definition));
 

@@ -4,13 +4,14 @@ import { HealthImplementation } from 'grpc-health-check';
 import { AppError, serializeError } from '../../services/errors/index.ts';
 import { agentService, type ExecuteReplyMessage, type ExecuteRequestMessage } from '../../services/grpc/agent-proto.ts';
 import { errorBody } from '../../services/http/index.ts';
+import { requireInternalToken } from './internal-auth.ts';
 import type { AgentRuntime, ExecuteRequest } from './runtime.ts';
 
 /**
  * The agent over gRPC (proto/agent.proto) on a second port, with the standard grpc.health.v1
  * service. Calls go through the same runtime (idempotency, metrics) as HTTP calls.
  */
-export async function startGrpcServer(info: () => Record<string, unknown>, runtime: AgentRuntime, options: { host: string; port: number; log: FastifyBaseLogger }): Promise<{ port: number; close(): Promise<void> }> {
+export async function startGrpcServer(info: () => Record<string, unknown>, runtime: AgentRuntime, options: { host: string; port: number; log: FastifyBaseLogger; internalToken?: string | undefined; agent?: string }): Promise<{ port: number; close(): Promise<void> }> {
   const server = new grpc.Server();
   const health = new HealthImplementation({ '': 'SERVING', 'agenticmesh.agent.v1.Agent': 'SERVING' });
   health.addToServer(server);
@@ -19,6 +20,7 @@ export async function startGrpcServer(info: () => Record<string, unknown>, runti
       void (async () => {
         let reply: ExecuteReplyMessage;
         try {
+          requireInternalToken(call.metadata.get('authorization')[0], options.internalToken, options.agent ?? 'agent');
           const m = call.request;
           const request: ExecuteRequest = {
             idempotency_key: m.idempotency_key,
@@ -39,7 +41,12 @@ export async function startGrpcServer(info: () => Record<string, unknown>, runti
         callback(null, reply);
       })();
     },
-    Info(_call: grpc.ServerUnaryCall<unknown, { info_json: string }>, callback: grpc.sendUnaryData<{ info_json: string }>) {
+    Info(call: grpc.ServerUnaryCall<unknown, { info_json: string }>, callback: grpc.sendUnaryData<{ info_json: string }>) {
+      try {
+        requireInternalToken(call.metadata.get('authorization')[0], options.internalToken, options.agent ?? 'agent');
+      } catch (err) {
+        return callback({ code: grpc.status.UNAUTHENTICATED, details: (err as Error).message });
+      }
       callback(null, { info_json: JSON.stringify(info()) });
     },
   });

@@ -41,6 +41,8 @@ const config = loadConfig({
   ORCHESTRATOR_ID: `bench-${run}`,
   LOG_LEVEL: 'warn',
   PORT: '0',
+  // The bench is one client sending hundreds of workflows a second: it measures the engine, not the limiter.
+  RATE_LIMIT_MAX: '0',
 });
 const orchestrator = await buildOrchestratorApp(config);
 await orchestrator.listen({ host: '127.0.0.1', port: 0 });

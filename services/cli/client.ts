@@ -9,12 +9,19 @@ export class ApiError extends Error {
   }
 }
 
+let authorization: Record<string, string> = {};
+
+/** The API key (API_KEY) every later call sends. */
+export function useApiKey(key: string | undefined): void {
+  authorization = key ? { authorization: `Bearer ${key}` } : {};
+}
+
 export async function api(baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
   let res: Response;
   try {
     res = await fetch(baseUrl + path, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { ...authorization, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (err) {
@@ -34,7 +41,7 @@ export interface SseEvent {
 
 /** Reads a text/event-stream until it ends, yielding each event. */
 export async function* followEvents(baseUrl: string, taskId: string, signal?: AbortSignal): AsyncGenerator<SseEvent> {
-  const res = await fetch(`${baseUrl}/tasks/${taskId}/events`, { headers: { accept: 'text/event-stream' }, ...(signal ? { signal } : {}) });
+  const res = await fetch(`${baseUrl}/tasks/${taskId}/events`, { headers: { ...authorization, accept: 'text/event-stream' }, ...(signal ? { signal } : {}) });
   if (!res.ok || !res.body) throw new ApiError(res.status, (await res.json().catch(() => ({}))) as Record<string, unknown>);
   const decoder = new TextDecoder();
   let buffer = '';

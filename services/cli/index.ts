@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { builtInAgents } from '../../agents/index.ts';
 import { loadConfig } from '../config/index.ts';
-import { api, ApiError, followEvents } from './client.ts';
+import { api, ApiError, followEvents, useApiKey } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
 import { runAgents, runAll, runKnowledge, runMcpGateway, runOrchestrator, type Running } from './roles.ts';
 
@@ -49,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfig();
   const url = (values.url ?? config.orchestratorUrl).replace(/\/+$/, '');
+  useApiKey(config.apiKey);
 
   switch (command) {
     case 'start':

@@ -72,7 +72,7 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
     ...(config.knowledgeUrl ? { knowledgeUrl: config.knowledgeUrl } : {}),
     llm: config.llm,
   });
-  const app = buildAgentApp(def, { runtime, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes });
+  const app = buildAgentApp(def, { runtime, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes, internalToken: config.auth.internalToken });
   await app.listen({ host: config.host, port: agentPort(config, def.name) });
   const ops = await startOps(app, config).catch(async (err: unknown) => {
     await app.close();
@@ -91,7 +91,7 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
   }
   // The same calls over gRPC on a second port (HTTP port + GRPC_PORT_OFFSET; any free port with PORT=0).
   const httpPort = Number(new URL(url).port);
-  const grpc = await startGrpcServer(() => agentInfo(def), runtime, { host: config.host, port: config.port === 0 ? 0 : httpPort + config.grpcPortOffset, log: app.log });
+  const grpc = await startGrpcServer(() => agentInfo(def), runtime, { host: config.host, port: config.port === 0 ? 0 : httpPort + config.grpcPortOffset, log: app.log, internalToken: config.auth.internalToken, agent: def.name });
   // Calls that come as stream entries use the same runtime (and idempotency store) as HTTP calls.
   const worker = redis && config.agentTransports[def.name] === 'stream'
     ? startStreamWorker(def.name, runtime, redis, { claimIdleMs: config.streamClaimIdleMs, concurrency: config.streamConcurrency, log: app.log })

@@ -37,7 +37,9 @@ export function buildMcpGatewayApp(options: McpGatewayOptions): FastifyInstance 
 
   app.post('/mcp', { schema: { tags: ['mcp'], summary: 'MCP streamable HTTP endpoint (JSON-RPC)' } }, async (request, reply) => {
     const server = new McpServer({ name: 'agentic-mesh', version: '0.1.0' });
-    registerTools(server, platform);
+    // The gateway holds no key of its own: the caller's goes on to the orchestrator, so the tools
+    // can do exactly what that key allows.
+    registerTools(server, platform.as(request.headers.authorization));
     // Plain JSON answers: simple callers (a Gradient function, curl) need no SSE parsing.
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     reply.hijack();

@@ -1,11 +1,15 @@
 import { request } from 'undici';
 
+type Service = 'orchestrator' | 'knowledge';
+
 /** What the gateway's tools call: the orchestrator's and the knowledge service's HTTP APIs. */
 export interface PlatformClient {
-  call(service: 'orchestrator' | 'knowledge', method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
+  call(service: Service, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** The same client, sending this Authorization on every call. */
+  as(authorization: string | undefined): PlatformClient;
 }
 
-export function createPlatformClient(urls: { orchestrator: string; knowledge: string | undefined }, timeoutMs: number): PlatformClient {
+export function createPlatformClient(urls: { orchestrator: string; knowledge: string | undefined }, timeoutMs: number, headers: Record<string, string> = {}): PlatformClient {
   return {
     async call(service, method, path, body) {
       const base = urls[service];
@@ -13,7 +17,7 @@ export function createPlatformClient(urls: { orchestrator: string; knowledge: st
       try {
         const res = await request(base + path, {
           method,
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
           signal: AbortSignal.timeout(timeoutMs),
         });
@@ -22,6 +26,9 @@ export function createPlatformClient(urls: { orchestrator: string; knowledge: st
       } catch (err) {
         return { status: 503, body: { code: 'AGENT_UNAVAILABLE', message: `${service} at ${base} cannot be reached: ${(err as Error).message}` } };
       }
+    },
+    as(authorization) {
+      return authorization ? createPlatformClient(urls, timeoutMs, { ...headers, authorization }) : this;
     },
   };
 }

@@ -11,7 +11,10 @@ import { AgentRegistry } from './agent-registry.ts';
 import type { OrchestratorContext } from './context.ts';
 import { Engine, WorkflowNotifier } from './engine/index.ts';
 import { createEngineMetrics } from './metrics.ts';
+import { ApiKeyStore } from './auth/api-keys.ts';
+import { authPlugin } from './auth/plugin.ts';
 import { agentRoutes } from './routes/agents.ts';
+import { apiKeyRoutes } from './routes/api-keys.ts';
 import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
@@ -31,6 +34,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const app = Fastify({
     ...serverLogOptions(config.logLevel, 'orchestrator'),
     bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
   });
 
   useStrictBodies(app);
@@ -40,12 +44,12 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const db = deps.db ?? (await openDatabase(config));
   const registry = createRegistry('orchestrator');
   let engine: Engine | undefined;
-  const http = deps.transport ?? createHttpTransport(discovery);
+  const http = deps.transport ?? createHttpTransport(discovery, { internalToken: config.auth.internalToken });
   const streamAgents = Object.entries(config.agentTransports).filter(([, kind]) => kind === 'stream').map(([name]) => name);
   const redis = streamAgents.length > 0 && config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const byKind: Record<string, AgentTransport> = {};
   if (redis) byKind.stream = createStreamTransport(redis, { owner: config.orchestratorId, agents: streamAgents, registry, log: app.log, info: http.info });
-  if (Object.values(config.agentTransports).includes('grpc')) byKind.grpc = createGrpcTransport((agent) => grpcAddress(config, discovery, agent));
+  if (Object.values(config.agentTransports).includes('grpc')) byKind.grpc = createGrpcTransport((agent) => grpcAddress(config, discovery, agent), { internalToken: config.auth.internalToken });
   const routed = Object.keys(byKind).length > 0 ? createRoutingTransport(byKind, config.agentTransports, http) : http;
   const transport = withBreakers(routed, {
     ...config.breakers,
@@ -77,10 +81,18 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Agentic Mesh orchestrator', version: '0.1.0', description: 'Plan, run, follow and resume durable agent workflows.' },
-      tags: [{ name: 'workflows' }, { name: 'agents' }, { name: 'ops' }],
+      tags: [{ name: 'workflows' }, { name: 'agents' }, { name: 'admin' }, { name: 'ops' }],
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (API_AUTH=keys)' } } },
+      security: [{ apiKey: [] }],
     },
   });
   await app.register(errorHandlerPlugin);
+  const keys = new ApiKeyStore(db, { adminKey: config.auth.adminKey });
+  // Every replica counts against the same limit when there is Redis.
+  const limiterRedis = config.redisUrl && config.rateLimit.max > 0
+    ? new Redis(config.redisUrl, { connectTimeout: 500, maxRetriesPerRequest: 1, lazyConnect: false })
+    : undefined;
+  await app.register(authPlugin, { mode: config.auth.mode, keys, rateLimit: config.rateLimit, redis: limiterRedis });
   await app.register(healthPlugin, {
     registry,
     checkReady: async () => {
@@ -92,6 +104,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   await app.register(taskRoutes, ctx);
   await app.register(eventRoutes, ctx);
   await app.register(agentRoutes, ctx);
+  await app.register(apiKeyRoutes, { keys });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.addHook('onReady', async () => {
@@ -103,6 +116,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     await engine.close();
     await transport.close();
     redis?.disconnect();
+    limiterRedis?.disconnect();
     discovery.close?.();
     if (!deps.db) await db.close();
   });

@@ -28,6 +28,8 @@ export async function startPlatform(db: Db, agents: AgentDefinition<any>[], env:
   }
   const config = loadConfig({
     LOG_LEVEL: 'silent',
+    // Tests poll far faster than the 10 req/s a client gets; tests/integration/auth.test.ts covers the limit.
+    RATE_LIMIT_MAX: '0',
     RETRY_BACKOFF_MS: '10',
     SHUTDOWN_GRACE_MS: '500',
     ORCHESTRATOR_ID: `test-${Math.random().toString(36).slice(2, 8)}`,

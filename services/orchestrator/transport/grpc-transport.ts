@@ -2,18 +2,19 @@ import * as grpc from '@grpc/grpc-js';
 import { AppError } from '../../errors/index.ts';
 import { agentService, type ExecuteReplyMessage, type ExecuteRequestMessage } from '../../grpc/agent-proto.ts';
 import { traceHeaders } from '../../telemetry/index.ts';
+import { internalAuthorization } from '../../../agents/sdk/internal-auth.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentTransport } from './types.ts';
 
 type AgentClient = grpc.Client & {
   Execute(req: ExecuteRequestMessage, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: ExecuteReplyMessage) => void): grpc.ClientUnaryCall;
-  Info(req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: { info_json: string }) => void): grpc.ClientUnaryCall;
+  Info(req: object, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: { info_json: string }) => void): grpc.ClientUnaryCall;
 };
 
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.ABORTED, grpc.status.INTERNAL, grpc.status.UNKNOWN]);
 
 /** Calls agents over gRPC (proto/agent.proto); `addressOf` gives an agent's host:port. */
-export function createGrpcTransport(addressOf: (agent: string) => string | undefined): AgentTransport {
+export function createGrpcTransport(addressOf: (agent: string) => string | undefined, options: { internalToken?: string | undefined } = {}): AgentTransport {
   const clients = new Map<string, AgentClient>();
   const Client = agentService();
 
@@ -39,6 +40,7 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
       const client = clientFor(agent);
       const metadata = new grpc.Metadata();
       for (const [k, v] of Object.entries(traceHeaders())) metadata.set(k, v);
+      if (options.internalToken) metadata.set('authorization', internalAuthorization(options.internalToken));
       return new Promise((resolve, reject) => {
         const call = client.Execute(
           {
@@ -69,7 +71,9 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
     info(agent, signal) {
       const client = clientFor(agent);
       return new Promise((resolve, reject) => {
-        const call = client.Info({}, {}, (err, reply) => (err ? reject(failure(agent, err, signal)) : resolve(JSON.parse(reply.info_json) as Record<string, unknown>)));
+        const metadata = new grpc.Metadata();
+        if (options.internalToken) metadata.set('authorization', internalAuthorization(options.internalToken));
+        const call = client.Info({}, metadata, {}, (err, reply) => (err ? reject(failure(agent, err, signal)) : resolve(JSON.parse(reply.info_json) as Record<string, unknown>)));
         signal.addEventListener('abort', () => call.cancel(), { once: true });
       });
     },

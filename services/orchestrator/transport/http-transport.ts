@@ -1,10 +1,12 @@
 import { Agent, request } from 'undici';
 import { AppError } from '../../errors/index.ts';
 import type { Discovery } from '../../discovery/index.ts';
+import { internalAuthorization } from '../../../agents/sdk/internal-auth.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentReply, AgentRequest, AgentTransport } from './types.ts';
 
-export function createHttpTransport(discovery: Discovery, options: { connectionsPerAgent?: number } = {}): AgentTransport {
+export function createHttpTransport(discovery: Discovery, options: { connectionsPerAgent?: number; internalToken?: string | undefined } = {}): AgentTransport {
+  const auth: Record<string, string> = options.internalToken ? { authorization: internalAuthorization(options.internalToken) } : {};
   // Keep-alive pool shared by every call: connection setup would otherwise dominate short steps.
   const dispatcher = new Agent({ connections: options.connectionsPerAgent ?? 128, keepAliveTimeout: 30_000, pipelining: 1 });
 
@@ -19,7 +21,7 @@ export function createHttpTransport(discovery: Discovery, options: { connections
     const url = instance.url + path;
     try {
       // Trace context goes in the headers through the undici instrumentation (its client span is the parent).
-      const res = await request(url, { ...init, signal, dispatcher, headers: { 'content-type': 'application/json', ...init.headers } });
+      const res = await request(url, { ...init, signal, dispatcher, headers: { 'content-type': 'application/json', ...auth, ...init.headers } });
       const text = await res.body.text();
       let body: Record<string, unknown> = {};
       try {

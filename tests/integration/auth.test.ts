@@ -1,0 +1,242 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { buildAgentApp } from '../../agents/sdk/index.ts';
+import { loadConfig } from '../../services/config/index.ts';
+import { buildOrchestratorApp } from '../../services/orchestrator/app.ts';
+import type { Db } from '../../services/state/index.ts';
+import { Redis } from '../../services/state/redis-client.ts';
+import { testDatabases } from '../helpers/db.ts';
+import { listenOnLoopback } from '../helpers/platform.ts';
+import { poll } from '../helpers/poll.ts';
+import { testAgents } from '../helpers/test-agents.ts';
+
+const postgres = testDatabases.find((d) => d.name === 'postgres')!;
+const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const secret = () => randomBytes(32).toString('hex');
+const plan = { plan: { steps: [{ id: 'a', agent: 'math', input: { values: [2, 3] } }] } };
+
+interface Secured {
+  app: FastifyInstance;
+  db: Db;
+  admin: string;
+  bearer: (key: string) => { authorization: string };
+  createKey: (body: Record<string, unknown>) => Promise<{ id: string; key: string }>;
+}
+
+/** An orchestrator with API keys on, on its own Postgres schema, with real agents behind it. */
+async function secured(env: Record<string, string> = {}, shared?: { db: Db; admin: string }): Promise<Secured> {
+  const db = shared?.db ?? (await postgres.open());
+  if (!shared) onTestFinished(() => db.close());
+  const admin = shared?.admin ?? secret();
+  const internal = env.INTERNAL_TOKEN;
+  const urls: string[] = [];
+  for (const def of testAgents().agents) {
+    const agent = buildAgentApp(def, { logLevel: 'silent', shutdownGraceMs: 500, internalToken: env.AGENT_INTERNAL_TOKEN ?? internal });
+    onTestFinished(() => agent.close());
+    urls.push(`${def.name}=${await listenOnLoopback(agent)}`);
+  }
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    ADMIN_API_KEY: admin,
+    RATE_LIMIT_MAX: '0',
+    RETRY_BACKOFF_MS: '10',
+    STEP_MAX_ATTEMPTS: '1',
+    ORCHESTRATOR_ID: `auth-${randomBytes(3).toString('hex')}`,
+    AGENT_URLS: urls.join(','),
+    ...Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'AGENT_INTERNAL_TOKEN')),
+  });
+  const app = await buildOrchestratorApp(config, { db });
+  onTestFinished(() => app.close());
+  await app.ready();
+  const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+  const createKey = async (body: Record<string, unknown>) => {
+    const res = await app.inject({ method: 'POST', url: '/admin/api-keys', headers: bearer(admin), payload: body });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json() as { id: string; key: string };
+  };
+  return { app, db, admin, bearer, createKey };
+}
+
+describe('public API: API keys', () => {
+  it('refuses a request without a key, with a key it does not know, or with a header that is not Bearer', async () => {
+    const { app, db } = await secured();
+    const before = await db.query('SELECT count(*)::int AS n FROM workflows');
+
+    const none = await app.inject({ method: 'POST', url: '/orchestrate', payload: plan });
+    expect(none.statusCode).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="agentic-mesh"');
+    expect(none.json()).toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringContaining('Authorization: Bearer') });
+
+    const basic = await app.inject({ url: '/tasks', headers: { authorization: 'Basic dXNlcjpwYXNz' } });
+    expect(basic.json()).toMatchObject({ statusCode: 401, message: 'Authorization header is not "Bearer <API key>"' });
+
+    const junk = await app.inject({ url: '/tasks', headers: { authorization: 'Bearer not-a-key' } });
+    expect(junk.json()).toMatchObject({ statusCode: 401, message: 'API key not recognised' });
+
+    const wellFormedButUnknown = `amk_${'a'.repeat(12)}_${randomBytes(32).toString('base64url')}`;
+    const unknown = await app.inject({ method: 'POST', url: '/orchestrate', headers: { authorization: `Bearer ${wellFormedButUnknown}` }, payload: plan });
+    expect(unknown.json()).toMatchObject({ statusCode: 401, code: 'UNAUTHORIZED', message: 'API key not recognised' });
+
+    expect(await db.query('SELECT count(*)::int AS n FROM workflows')).toEqual(before);
+  });
+
+  it('lets probes and scrapes through without a key', async () => {
+    const { app } = await secured();
+    for (const url of ['/health', '/ready', '/metrics']) expect((await app.inject({ url })).statusCode, url).toBe(200);
+  });
+
+  it('refuses an expired key and a revoked key, saying which', async () => {
+    const { app, db, admin, bearer, createKey } = await secured();
+    const expiring = await createKey({ name: 'short-lived', scopes: ['read'], expires_in_days: 1 });
+    expect((await app.inject({ url: '/tasks', headers: bearer(expiring.key) })).statusCode).toBe(200);
+
+    // A second key, never used (so nothing of it is cached), whose expiry has passed.
+    const stale = await createKey({ name: 'stale', scopes: ['read'], expires_in_days: 30 });
+    await db.query(`UPDATE api_keys SET expires_at = now() - interval '1 hour' WHERE id = $1`, [stale.id]);
+    const expired = await app.inject({ url: '/tasks', headers: bearer(stale.key) });
+    expect(expired.statusCode).toBe(401);
+    expect(expired.json().message).toMatch(new RegExp(`^API key ${stale.id} \\(stale\\) expired at \\d{4}-`));
+
+    const revoke = await app.inject({ method: 'DELETE', url: `/admin/api-keys/${expiring.id}`, headers: bearer(admin) });
+    expect(revoke.statusCode).toBe(200);
+    expect(revoke.json().revoked_at).toBeTruthy();
+    const revoked = await app.inject({ url: '/tasks', headers: bearer(expiring.key) });
+    expect(revoked.statusCode).toBe(401);
+    expect(revoked.json().message).toContain(`API key ${expiring.id} (short-lived) was revoked`);
+
+    const missing = await app.inject({ method: 'DELETE', url: '/admin/api-keys/nosuchkey', headers: bearer(admin) });
+    expect(missing.json()).toMatchObject({ statusCode: 404, code: 'API_KEY_NOT_FOUND' });
+  });
+
+  it('enforces scopes: read for GETs, submit for the rest, admin for key management', async () => {
+    const { app, admin, bearer, createKey } = await secured();
+    const reader = await createKey({ name: 'dashboard', scopes: ['read'] });
+    const submitter = await createKey({ name: 'ci-bot', scopes: ['submit'] });
+
+    const denied = await app.inject({ method: 'POST', url: '/orchestrate', headers: bearer(reader.key), payload: plan });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json()).toMatchObject({ code: 'FORBIDDEN', message: `API key ${reader.id} (dashboard) has scopes [read]; POST /orchestrate needs "submit"` });
+
+    const submitted = await app.inject({ method: 'POST', url: '/orchestrate', headers: bearer(submitter.key), payload: { ...plan, wait: true } });
+    expect(submitted.statusCode, submitted.body).toBe(200);
+    expect(submitted.json().results[0].output.sum).toBe(5);
+
+    const cannotRead = await app.inject({ url: `/tasks/${submitted.json().task_id}`, headers: bearer(submitter.key) });
+    expect(cannotRead.json()).toMatchObject({ statusCode: 403, message: expect.stringContaining('needs "read"') });
+    const read = await app.inject({ url: `/tasks/${submitted.json().task_id}`, headers: bearer(reader.key) });
+    expect(read.json().status).toBe('succeeded');
+
+    for (const key of [reader.key, submitter.key]) {
+      const res = await app.inject({ method: 'POST', url: '/admin/api-keys', headers: bearer(key), payload: { name: 'x', scopes: ['admin'] } });
+      expect(res.json()).toMatchObject({ statusCode: 403, message: expect.stringContaining('needs "admin"') });
+    }
+
+    // The admin key may do everything; the list never shows a secret.
+    const list = await app.inject({ url: '/admin/api-keys', headers: bearer(admin) });
+    expect(list.json().keys.map((k: { name: string }) => k.name).sort()).toEqual(['ci-bot', 'dashboard']);
+    expect(list.body).not.toContain(reader.key);
+    expect(list.body).not.toMatch(/key_hash|amk_/);
+    expect((await app.inject({ url: '/agents', headers: bearer(admin) })).statusCode).toBe(200);
+  });
+
+  it('checks a new key request and names what is wrong', async () => {
+    const { app, admin, bearer } = await secured();
+    const bad = async (payload: Record<string, unknown>) => (await app.inject({ method: 'POST', url: '/admin/api-keys', headers: bearer(admin), payload })).json();
+    expect(await bad({ name: 'x', scopes: ['root'] })).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED', message: expect.stringContaining('scopes') });
+    expect(await bad({ scopes: ['read'] })).toMatchObject({ statusCode: 400, message: expect.stringContaining('name') });
+    expect(await bad({ name: 'x', scopes: ['read'], expires_at: '2001-01-01T00:00:00Z' })).toMatchObject({ statusCode: 400, message: 'expires_at 2001-01-01T00:00:00.000Z is not in the future' });
+    expect(await bad({ name: 'x', scopes: ['read'], expires_at: 'tomorrow' })).toMatchObject({ statusCode: 400, message: 'expires_at "tomorrow" is not a date' });
+  });
+
+  it('refuses malformed and oversized bodies from a valid key, and stores nothing', async () => {
+    const { app, db, admin, bearer } = await secured({ BODY_LIMIT_BYTES: '4096' });
+    const headers = { ...bearer(admin), 'content-type': 'application/json' };
+    const notJson = await app.inject({ method: 'POST', url: '/orchestrate', headers, payload: '{"plan": [' });
+    expect(notJson.json()).toMatchObject({ statusCode: 400, code: 'INVALID_JSON' });
+    const huge = await app.inject({ method: 'POST', url: '/orchestrate', headers, payload: JSON.stringify({ description: 'x'.repeat(10_000) }) });
+    expect(huge.json()).toMatchObject({ statusCode: 413, code: 'BODY_TOO_LARGE', message: 'request body is larger than the limit of 4096 bytes' });
+    const text = await app.inject({ method: 'POST', url: '/orchestrate', headers: { ...bearer(admin), 'content-type': 'application/xml' }, payload: '<plan/>' });
+    expect(text.json()).toMatchObject({ statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+    const wrongShape = await app.inject({ method: 'POST', url: '/orchestrate', headers: bearer(admin), payload: { plan: { steps: 'all of them' } } });
+    expect(wrongShape.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED', message: expect.stringContaining('steps') });
+    expect(await db.query('SELECT count(*)::int AS n FROM workflows')).toEqual([{ n: 0 }]);
+  });
+});
+
+describe('public API: rate limits', () => {
+  it('answers 429 with retry-after past the limit, per key, and never limits probes', async () => {
+    // A long window: the test counts requests, so a slow machine cannot roll the window over.
+    const { app, bearer, createKey } = await secured({ RATE_LIMIT_MAX: '10', RATE_LIMIT_WINDOW_MS: '60000' });
+    const flooder = await createKey({ name: 'flooder', scopes: ['read'] });
+    const neighbour = await createKey({ name: 'neighbour', scopes: ['read'] });
+    const codes: number[] = [];
+    for (let i = 0; i < 15; i++) codes.push((await app.inject({ url: '/tasks', headers: bearer(flooder.key) })).statusCode);
+    expect(codes).toEqual([...Array(10).fill(200), ...Array(5).fill(429)]);
+    const limited = await app.inject({ url: '/tasks', headers: bearer(flooder.key) });
+    expect(limited.json()).toMatchObject({ statusCode: 429, code: 'RATE_LIMITED', message: expect.stringContaining('more than 10 requests per 60000 ms') });
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.headers['x-ratelimit-limit']).toBe('10');
+
+    expect((await app.inject({ url: '/tasks', headers: bearer(neighbour.key) })).statusCode).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await app.inject({ url: '/health' })).statusCode).toBe(200);
+  });
+
+  it('limits a flood of bad keys by address, so guessing keys is slow too', async () => {
+    const { app } = await secured({ RATE_LIMIT_MAX: '5', RATE_LIMIT_WINDOW_MS: '60000' });
+    const codes: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const guess = `amk_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+      codes.push((await app.inject({ url: '/tasks', headers: { authorization: `Bearer ${guess}` }, remoteAddress: '192.0.2.7' })).statusCode);
+    }
+    expect(codes).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    // Another address is not affected.
+    const other = await app.inject({ url: '/tasks', remoteAddress: '192.0.2.8' });
+    expect(other.statusCode).toBe(401);
+  });
+
+  it('shares the count between replicas through Redis', async () => {
+    const env = { RATE_LIMIT_MAX: '10', RATE_LIMIT_WINDOW_MS: '60000', REDIS_URL: redisUrl };
+    const first = await secured(env);
+    const second = await secured(env, { db: first.db, admin: first.admin });
+    const { key } = await first.createKey({ name: 'shared', scopes: ['read'] });
+    const codes: number[] = [];
+    for (let i = 0; i < 12; i++) codes.push((await (i % 2 === 0 ? first : second).app.inject({ url: '/tasks', headers: first.bearer(key) })).statusCode);
+    expect(codes).toEqual([...Array(10).fill(200), 429, 429]);
+    const redis = new Redis(redisUrl);
+    onTestFinished(() => redis.disconnect());
+    expect((await redis.keys('mesh:ratelimit:*')).length).toBeGreaterThan(0);
+  });
+});
+
+describe('orchestrator to agents: the internal token', () => {
+  it('agents refuse /execute and /info without the token or with another one, and answer with it', async () => {
+    const token = secret();
+    const agent = buildAgentApp(testAgents().agents[0]!, { logLevel: 'silent', internalToken: token });
+    onTestFinished(() => agent.close());
+    const call = { idempotency_key: `k-${secret()}`, task_id: 't', step_id: 's', attempt: 1, input: { values: [1, 2] } };
+    const none = await agent.inject({ method: 'POST', url: '/execute', payload: call });
+    expect(none.json()).toMatchObject({ statusCode: 401, code: 'UNAUTHORIZED', message: 'agent math takes calls only with the internal token (Authorization: Bearer <INTERNAL_TOKEN>)' });
+    const wrong = await agent.inject({ method: 'GET', url: '/info', headers: { authorization: `Bearer ${secret()}` } });
+    expect(wrong.json()).toMatchObject({ statusCode: 401, message: "agent math refused the internal token: it differs from this agent's INTERNAL_TOKEN" });
+    const right = await agent.inject({ method: 'POST', url: '/execute', headers: { authorization: `Bearer ${token}` }, payload: call });
+    expect(right.json()).toMatchObject({ status: 'succeeded', output: { sum: 3 } });
+    expect((await agent.inject({ url: '/health' })).statusCode).toBe(200);
+  });
+
+  it('a workflow runs when orchestrator and agents share the token, and fails naming it when they do not', async () => {
+    const token = secret();
+    const matched = await secured({ INTERNAL_TOKEN: token });
+    const ok = await matched.app.inject({ method: 'POST', url: '/orchestrate', headers: matched.bearer(matched.admin), payload: { ...plan, wait: true } });
+    expect(ok.json()).toMatchObject({ status: 'succeeded' });
+
+    const mismatched = await secured({ INTERNAL_TOKEN: token, AGENT_INTERNAL_TOKEN: secret() });
+    const res = await mismatched.app.inject({ method: 'POST', url: '/orchestrate', headers: mismatched.bearer(mismatched.admin), payload: plan });
+    const id = res.json().task_id as string;
+    const task = await poll(async () => {
+      const t = (await mismatched.app.inject({ url: `/tasks/${id}`, headers: mismatched.bearer(mismatched.admin) })).json();
+      return t.status === 'failed' ? t : undefined;
+    }, { timeoutMs: 10_000, label: 'the workflow to fail' });
+    expect(JSON.stringify(task.steps[0])).toContain('refused the internal token');
+  });
+});
