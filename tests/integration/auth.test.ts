@@ -1,8 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import { Writable } from 'node:stream';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { buildAgentApp } from '../../agents/sdk/index.ts';
+import { agentInfo, buildAgentApp, createAgentRuntime, startGrpcServer } from '../../agents/sdk/index.ts';
 import { loadConfig } from '../../services/config/index.ts';
+import { buildMcpGatewayApp } from '../../services/mcp-gateway/index.ts';
+import { createGrpcTransport } from '../../services/orchestrator/transport/index.ts';
+import { loggerOptions } from '../../services/telemetry/logger.ts';
 import { buildOrchestratorApp } from '../../services/orchestrator/app.ts';
 import type { Db } from '../../services/state/index.ts';
 import { Redis } from '../../services/state/redis-client.ts';
@@ -238,5 +245,71 @@ describe('orchestrator to agents: the internal token', () => {
       return t.status === 'failed' ? t : undefined;
     }, { timeoutMs: 10_000, label: 'the workflow to fail' });
     expect(JSON.stringify(task.steps[0])).toContain('refused the internal token');
+  });
+});
+
+describe('orchestrator to agents over gRPC: the internal token', () => {
+  it('the gRPC server refuses Execute and Info without the token and answers with it', async () => {
+    const token = secret();
+    const math = testAgents().agents[0]!;
+    const server = await startGrpcServer(() => agentInfo(math), createAgentRuntime(math), { host: '127.0.0.1', port: 0, log: pino({ level: 'silent' }), internalToken: token, agent: 'math' });
+    onTestFinished(() => server.close());
+    const address = `127.0.0.1:${server.port}`;
+    const call = { idempotency_key: `k-${secret()}`, task_id: 't', step_id: 's', attempt: 1, input: { values: [4, 5] }, context: { dependencies: {} } };
+    const without = createGrpcTransport(() => address);
+    const withToken = createGrpcTransport(() => address, { internalToken: token });
+    onTestFinished(() => Promise.all([without.close(), withToken.close()]));
+    await expect(without.call('math', call, new AbortController().signal)).rejects.toMatchObject({ code: 'UNAUTHORIZED', retryable: false, message: expect.stringContaining('internal token') });
+    await expect(without.info('math', new AbortController().signal)).rejects.toThrow(/UNAUTHENTICATED .*internal token/);
+    expect(await withToken.call('math', call, new AbortController().signal)).toMatchObject({ output: { sum: 9 } });
+    expect(await withToken.info('math', new AbortController().signal)).toMatchObject({ name: 'math' });
+  });
+});
+
+describe('MCP gateway with API keys on', () => {
+  it("passes each caller's key on to the orchestrator, so a tool can do what that key may", async () => {
+    const { app, bearer, createKey } = await secured();
+    const orchestratorUrl = await listenOnLoopback(app);
+    const mcp = buildMcpGatewayApp({ orchestratorUrl, knowledgeUrl: undefined, logLevel: 'silent' });
+    onTestFinished(() => mcp.close());
+    const url = new URL(`${await listenOnLoopback(mcp)}/mcp`);
+    const connect = async (headers: Record<string, string>) => {
+      const client = new Client({ name: 'auth-test', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+      onTestFinished(() => client.close());
+      return client;
+    };
+    const reader = await createKey({ name: 'ide', scopes: ['read'] });
+    const asReader = await connect(bearer(reader.key));
+    const agents = await asReader.callTool({ name: 'list_agents', arguments: {} });
+    expect(agents.isError).toBeFalsy();
+    expect(JSON.stringify(agents.content)).toContain('math');
+    const refused = await asReader.callTool({ name: 'orchestrate', arguments: plan });
+    expect(refused.isError).toBe(true);
+    expect(JSON.stringify(refused.content)).toContain('FORBIDDEN');
+
+    const anonymous = await connect({});
+    const denied = await anonymous.callTool({ name: 'list_agents', arguments: {} });
+    expect(denied.isError).toBe(true);
+    expect(JSON.stringify(denied.content)).toContain('UNAUTHORIZED');
+  });
+});
+
+describe('logs', () => {
+  it('never carry keys, tokens or database passwords', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    const app = Fastify({ logger: { ...(loggerOptions('info', 'redaction-test') as object), stream } });
+    onTestFinished(() => app.close());
+    const key = `amk_abcdefabcdef_${randomBytes(32).toString('base64url')}`;
+    const token = secret();
+    app.log.info({ req: { method: 'POST', url: '/orchestrate', headers: { authorization: `Bearer ${key}`, 'x-api-key': key } } }, 'request');
+    app.log.error({ err: { message: 'agent call failed', headers: { authorization: `Bearer ${token}` } } }, 'call failed');
+    app.log.info({ config: { databaseUrl: 'postgres://mesh:hunter2@db/mesh', auth: { adminKey: key, internalToken: token } } }, 'started');
+    app.log.info({ llm: { apiKey: 'sk-live-123' }, spaces: { password: 'pw-456' } }, 'providers');
+    const out = lines.join('');
+    expect(lines).toHaveLength(4);
+    for (const leaked of [key, token, 'hunter2', 'sk-live-123', 'pw-456']) expect(out).not.toContain(leaked);
+    expect(out).toContain('[redacted]');
   });
 });
