@@ -29,7 +29,6 @@ export function buildKubernetesStack(scope: Construct, id = 'kubernetes'): Terra
   const minNodes = variable('min_nodes', VariableType.NUMBER, 'Fewest worker nodes the autoscaler keeps', kubernetesDefaults.minNodes);
   const maxNodes = variable('max_nodes', VariableType.NUMBER, 'Most worker nodes the autoscaler adds (KEDA scales pods, this scales nodes)', kubernetesDefaults.maxNodes);
   minNodes.addValidation({ condition: '${var.min_nodes >= 1}', errorMessage: 'min_nodes must be at least 1.' });
-  maxNodes.addValidation({ condition: '${var.max_nodes >= var.min_nodes}', errorMessage: 'max_nodes must be at least min_nodes.' });
 
   const versions = new DataDigitaloceanKubernetesVersions(stack, 'versions', { versionPrefix: versionPrefix.stringValue });
 
@@ -37,7 +36,9 @@ export function buildKubernetesStack(scope: Construct, id = 'kubernetes'): Terra
     name: name.stringValue,
     region: region.stringValue,
     version: versions.latestVersion,
-    // Patch releases arrive in the maintenance window; surge keeps capacity while nodes are replaced.
+    // Patch releases arrive in the maintenance window; latest_version then names the same version, so
+    // Terraform sees no drift, and raising version_prefix is how a minor upgrade is asked for.
+    // Surge keeps capacity while nodes are replaced.
     autoUpgrade: true,
     surgeUpgrade: true,
     maintenancePolicy: { day: 'sunday', startTime: '04:00' },
@@ -51,8 +52,8 @@ export function buildKubernetesStack(scope: Construct, id = 'kubernetes'): Terra
       tags: ['agentic-mesh', 'agentic-mesh-node'],
       labels: { 'agentic-mesh/pool': 'default' },
     },
-    // With autoUpgrade, DigitalOcean moves the version; Terraform should not move it back.
-    lifecycle: { ignoreChanges: ['version'] },
+    // A precondition, not a variable validation: validations naming another variable need Terraform 1.9.
+    lifecycle: { precondition: [{ condition: '${var.max_nodes >= var.min_nodes}', errorMessage: 'max_nodes must be at least min_nodes.' }] },
   });
 
   const output = (outputId: string, value: string, description: string, sensitive = false) =>

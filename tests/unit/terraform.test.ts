@@ -219,6 +219,8 @@ describe('kubernetes stack', () => {
     // An autoscaled pool gets no fixed node_count, or every apply would fight the autoscaler.
     expect(cluster.node_pool).not.toHaveProperty('node_count');
     expect(json.variable.min_nodes!.default).toBeLessThanOrEqual(json.variable.max_nodes!.default as number);
+    const lifecycle = (cluster as unknown as { lifecycle: { precondition: { condition: string }[] } }).lifecycle;
+    expect(lifecycle.precondition.map((p) => p.condition)).toContain('${var.max_nodes >= var.min_nodes}');
   });
 
   it('outputs the cluster id and endpoint, and the kubeconfig only as a sensitive value', () => {
