@@ -7,7 +7,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_DIR=terraform/cdktf.out/stacks/droplet
-REMOTE_DIR=/opt/agentic-mesh
+# Overridable only so the test can run the droplet side in a temp dir.
+REMOTE_DIR=${DEPLOY_REMOTE_DIR:-/opt/agentic-mesh}
 GENERATED_SECRETS=(ADMIN_API_KEY INTERNAL_TOKEN POSTGRES_PASSWORD GRAFANA_ADMIN_PASSWORD)
 SPACES_REGIONS=" nyc3 sfo2 sfo3 ams3 sgp1 fra1 syd1 blr1 "
 # Host ports the compose stack binds to 127.0.0.1 on the droplet (reached over an SSH tunnel).
@@ -442,12 +443,14 @@ cp_local() {
 up() {
   step "up: docker compose up on the droplet (profiles core and observability; images built there)"
   say "  runs: cd $REMOTE_DIR && docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build"
-  remote bash "$STAGE/remote.sh" up "$REMOTE_DIR"
+  remote bash "$STAGE/remote.sh" up "$REMOTE_DIR" ||
+    die "docker compose up failed on $IP (its output is above); fix the cause and re-run this script"
 }
 
 health() {
   step "health: every container healthy, then https://$DOMAIN/health through Caddy"
-  remote bash "$STAGE/remote.sh" wait-healthy "$REMOTE_DIR" "$HEALTH_ATTEMPTS" "$WAIT_INTERVAL_S"
+  remote bash "$STAGE/remote.sh" wait-healthy "$REMOTE_DIR" "$HEALTH_ATTEMPTS" "$WAIT_INTERVAL_S" ||
+    die "the stack on $IP did not become healthy (the containers are named above); fix the cause and re-run this script"
   # --resolve: the laptop's resolver may not have the new A record yet; Let's Encrypt needs it
   # in public DNS all the same, so a failure here usually means the record is missing.
   retry "$HEALTH_ATTEMPTS" "the certificate is issued once DNS points at the droplet" \

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { writeDropletDoubles } from '../doubles/droplet-commands.ts';
 import { tripwireCalls, writeTripwires } from '../doubles/tripwire-commands.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -242,6 +243,69 @@ describe('deploy_to_do.sh preflight', () => {
     expect(r.stderr).toContain('shorter than 32 characters');
     expect(r.stderr).toContain('POSTGRES_PASSWORD is empty');
     expect(r.all).not.toContain('tooshort');
+  });
+});
+
+describe('deploy_to_do.sh, a full run against doubles of DigitalOcean and the droplet', () => {
+  // What the droplet side needs on top of the sandbox tools: remote.sh runs through the ssh double.
+  const DROPLET_TOOLS = ['tar', 'gzip', 'find', 'sort', 'wc', 'install', 'mkdir', 'basename'];
+
+  it('creates .env, applies, ships, starts the stack, waits for health and prints the URLs', async () => {
+    const sb = await sandbox({ without: ['terraform', 'ssh', 'scp', 'curl', 'npm'] });
+    for (const tool of DROPLET_TOOLS) await symlink(which(tool), join(sb.bin, tool));
+    const cloudInit = join(sb.bin, 'cloud-init');
+    await writeFile(cloudInit, '#!/bin/bash\n# double: cloud-init has finished\n[ "$1" = status ] && { [ "${2:-}" = --wait ] || echo "status: done"; exit 0; }\nexit 2\n', { mode: 0o755 });
+    const stateDir = join(sb.dir, 'state');
+    await mkdir(stateDir);
+    const bucket = `agentic-mesh-backups-${sb.suffix}`;
+    await writeDropletDoubles(sb.bin, { logFile: sb.log, stateDir, dropletIp: '127.0.0.1', bucket, containers: ['compose-orchestrator-1', 'compose-postgres-1'], startingPolls: 2 });
+    const target = join(sb.dir, 'opt-agentic-mesh');
+    const tokens = secrets();
+    const domain = `api-${sb.suffix}.example.com`;
+
+    const r = runScript(sb, ['--admin-ip', '203.0.113.7', '--domain', domain], { ...tokens, DEPLOY_REMOTE_DIR: target, WAIT_INTERVAL_S: '1', HEALTH_ATTEMPTS: '5', SSH_ATTEMPTS: '2' });
+
+    expect(r.code, r.all).toBe(0);
+    for (const value of Object.values(tokens)) expect(r.all).not.toContain(value);
+    expect(r.stdout).toContain('Agentic Mesh is up.');
+    expect(r.stdout).toContain(`API           https://${domain}`);
+    expect(r.stdout).toContain('ssh -N -L 3000:127.0.0.1:3000 -L 9090:127.0.0.1:9090 -L 16686:127.0.0.1:16686');
+    expect(r.stdout).toContain(`to the Spaces bucket ${bucket}`);
+
+    // The generated .env: four fresh secrets, private.
+    const envFile = join(sb.repo, '.env');
+    const local = await readFile(envFile, 'utf8');
+    expect(statSync(envFile).mode & 0o777).toBe(0o600);
+    for (const key of GENERATED) expect(local).toMatch(new RegExp(`^${key}=[0-9a-f]{64}$`, 'm'));
+    expect(local).toContain(`DOMAIN=${domain}`);
+    for (const key of GENERATED) expect(r.all).not.toContain(local.match(new RegExp(`^${key}=(.*)$`, 'm'))![1]);
+
+    // On the "droplet": HEAD unpacked, and the shipped .env is the local one plus what the apply made.
+    expect(existsSync(join(target, SCRIPT))).toBe(true);
+    expect(existsSync(join(target, 'compose/docker-compose.yml'))).toBe(true);
+    const shipped = await readFile(join(target, '.env'), 'utf8');
+    expect(statSync(join(target, '.env')).mode & 0o777).toBe(0o600);
+    for (const key of GENERATED) expect(shipped).toContain(local.match(new RegExp(`^${key}=.*$`, 'm'))![0]);
+    expect(shipped).toContain(`SPACES_BUCKET=${bucket}`);
+    expect(shipped).toContain('SPACES_ENDPOINT=https://nyc3.digitaloceanspaces.com');
+    expect(shipped).toContain(`SPACES_ACCESS_KEY_ID=${tokens.SPACES_ACCESS_KEY_ID}`);
+    expect(local).not.toContain('SPACES_ACCESS_KEY_ID');
+
+    const calls = (await readFile(sb.log, 'utf8')).split('\n');
+    for (const value of Object.values(tokens)) expect(calls.join('\n'), 'no secret on a command line').not.toContain(value);
+    const firstIndex = (prefix: string) => calls.findIndex((l) => l.startsWith(prefix));
+    const order = ['npm run synth', 'terraform -chdir=terraform/cdktf.out/stacks/droplet init -input=false', 'terraform -chdir=terraform/cdktf.out/stacks/droplet apply -auto-approve -input=false', 'scp ', 'docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build', 'docker inspect', 'curl '].map(firstIndex);
+    expect(order.every((i) => i >= 0), calls.join('\n')).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(calls).toContain('  env TF_VAR_admin_ip=203.0.113.7');
+    expect(calls).toContain(`  env TF_VAR_domain=${domain}`);
+    expect(calls).toContain('  env DIGITALOCEAN_TOKEN present');
+    expect(calls).toContain(`  cwd ${target}`);
+    // Two polls saw "starting", the third saw every container healthy.
+    expect(calls.filter((l) => l.startsWith('docker inspect'))).toHaveLength(3);
+    expect(calls).toContain(`curl -fsS --max-time 10 --resolve ${domain}:443:127.0.0.1 https://${domain}/health`);
+    const stage = calls.find((l) => l.includes(' rm -rf /tmp/agentic-mesh-deploy.'))!.split(' rm -rf ')[1]!;
+    expect(existsSync(stage)).toBe(false);
   });
 });
 
