@@ -86,6 +86,10 @@ while [[ $# -gt 0 ]]; do
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
+# Paths given relative to where the script was started from, before it moves to the repository.
+absolute() { if [[ $1 == /* ]]; then printf '%s' "$1"; else printf '%s/%s' "$PWD" "$1"; fi; }
+ENV_FILE=$(absolute "$ENV_FILE")
+SSH_KEY=$(absolute "$SSH_KEY")
 cd "$REPO"
 
 # ---------------------------------------------------------------- env file, read without sourcing it
@@ -419,7 +423,8 @@ ship() {
   say "  the env file shipped is $ENV_FILE, with SPACES_BUCKET/SPACES_REGION/SPACES_ENDPOINT/SPACES_* keys filled from the apply when empty"
   if [[ $DRY_RUN == 0 ]]; then
     (umask 077 && cp "$ENV_FILE" "$work/env")
-    [[ -n $(env_get "$work/env" DOMAIN) ]] || env_set "$work/env" DOMAIN "$DOMAIN"
+    # The domain Terraform and the health check use is the one Caddy must serve.
+    [[ $(env_get "$work/env" DOMAIN) == "$DOMAIN" ]] || env_set "$work/env" DOMAIN "$DOMAIN"
     [[ -n $(env_get "$work/env" SPACES_BUCKET) ]] || env_set "$work/env" SPACES_BUCKET "$BUCKET"
     [[ -n $(env_get "$work/env" SPACES_REGION) ]] || env_set "$work/env" SPACES_REGION "$SPACES_REGION"
     [[ -n $(env_get "$work/env" SPACES_ENDPOINT) ]] || env_set "$work/env" SPACES_ENDPOINT "https://$SPACES_REGION.digitaloceanspaces.com"
