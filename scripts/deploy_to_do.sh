@@ -12,7 +12,7 @@ REMOTE_DIR=${DEPLOY_REMOTE_DIR:-/opt/agentic-mesh}
 GENERATED_SECRETS=(ADMIN_API_KEY INTERNAL_TOKEN POSTGRES_PASSWORD GRAFANA_ADMIN_PASSWORD)
 SPACES_REGIONS=" nyc3 sfo2 sfo3 ams3 sgp1 fra1 syd1 blr1 "
 # Host ports the compose stack binds to 127.0.0.1 on the droplet (reached over an SSH tunnel).
-TUNNEL_PORTS=(3000 9090 16686 9093 8500)
+TUNNEL_PORTS=(3000 9090 16686 9093 8500 8000)
 
 usage() {
   cat <<EOF
@@ -481,7 +481,8 @@ Agentic Mesh is up.
   Dashboards    ssh -N$forwards $SSH_USER@$IP
                 then Grafana http://localhost:3000 (user admin, GRAFANA_ADMIN_PASSWORD in $ENV_FILE),
                 Prometheus http://localhost:9090, Jaeger http://localhost:16686,
-                Alertmanager http://localhost:9093, Consul http://localhost:8500
+                Alertmanager http://localhost:9093, Consul http://localhost:8500,
+                the MCP gateway for an IDE http://localhost:8000/mcp (with an API key)
   Admin key     grep ^ADMIN_API_KEY= $ENV_FILE   (send it as Authorization: Bearer <key>; create
                 narrower keys with it: docs/DEPLOYMENT_GUIDE.md, "API keys")
   Backups       nightly at 02:00 UTC to the Spaces bucket $BUCKET
