@@ -255,10 +255,13 @@ describe('orchestrator to agents over gRPC: the internal token', () => {
     const server = await startGrpcServer(() => agentInfo(math), createAgentRuntime(math), { host: '127.0.0.1', port: 0, log: pino({ level: 'silent' }), internalToken: token, agent: 'math' });
     onTestFinished(() => server.close());
     const address = `127.0.0.1:${server.port}`;
-    const call = { idempotency_key: `k-${secret()}`, task_id: 't', step_id: 's', attempt: 1, input: { values: [4, 5] }, context: { dependencies: {} } };
+    const call = { idempotency_key: `k-${secret()}`, task_id: 't', step_id: 's', attempt: 1, input: { values: [4, 5] }, context: { dependencies: {} }, timeout_ms: 5_000 };
     const without = createGrpcTransport(() => address);
     const withToken = createGrpcTransport(() => address, { internalToken: token });
-    onTestFinished(() => Promise.all([without.close(), withToken.close()]));
+    onTestFinished(async () => {
+      await without.close();
+      await withToken.close();
+    });
     await expect(without.call('math', call, new AbortController().signal)).rejects.toMatchObject({ code: 'UNAUTHORIZED', retryable: false, message: expect.stringContaining('internal token') });
     await expect(without.info('math', new AbortController().signal)).rejects.toThrow(/UNAUTHENTICATED .*internal token/);
     expect(await withToken.call('math', call, new AbortController().signal)).toMatchObject({ output: { sum: 9 } });
