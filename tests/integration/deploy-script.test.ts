@@ -260,6 +260,11 @@ describe('deploy_to_do.sh, a full run against doubles of DigitalOcean and the dr
     const bucket = `agentic-mesh-backups-${sb.suffix}`;
     await writeDropletDoubles(sb.bin, { logFile: sb.log, stateDir, dropletIp: '127.0.0.1', bucket, containers: ['compose-orchestrator-1', 'compose-postgres-1'], startingPolls: 2 });
     const target = join(sb.dir, 'opt-agentic-mesh');
+    // The "droplet" stages its upload in /tmp as the real one does; leave none behind if the run fails.
+    onTestFinished(async () => {
+      const log = existsSync(sb.log) ? await readFile(sb.log, 'utf8') : '';
+      for (const stage of new Set(log.match(/\/tmp\/agentic-mesh-deploy\.[A-Za-z0-9]+/g) ?? [])) await rm(stage, { recursive: true, force: true });
+    });
     const tokens = secrets();
     const domain = `api-${sb.suffix}.example.com`;
 
