@@ -42,7 +42,7 @@ interface Sandbox {
 }
 
 /**
- * A checkout holding what the script reads (itself, the remote helper, package.json, the CDKTF
+ * A checkout holding what the script reads (itself, scripts/deploy/, package.json, the CDKTF
  * entry point and compose file it checks for, node_modules), committed, with a HOME that has a
  * freshly generated SSH key and a bin directory of real tools plus tripwires.
  */
@@ -61,7 +61,7 @@ async function sandbox(opts: { without?: string[] } = {}): Promise<Sandbox> {
   await mkdir(bin);
 
   await copyFile(join(ROOT, SCRIPT), join(repo, SCRIPT));
-  await copyFile(REMOTE, join(repo, 'scripts/deploy/remote.sh'));
+  for (const name of readdirSync(join(ROOT, 'scripts/deploy'))) await copyFile(join(ROOT, 'scripts/deploy', name), join(repo, 'scripts/deploy', name));
   await copyFile(join(ROOT, 'package.json'), join(repo, 'package.json'));
   // The dry run only checks these exist; it never runs them.
   await writeFile(join(repo, 'terraform/main.ts'), '// sandbox stand-in: the dry run checks that the CDKTF app exists\n');
