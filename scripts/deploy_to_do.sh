@@ -28,7 +28,7 @@ Options (each also read from the environment variable in brackets):
   --size SLUG            droplet size, default s-4vcpu-8gb [SIZE]
   --spaces-region SLUG   region of the backup bucket, default the droplet's region when it has Spaces, else nyc3 [SPACES_REGION]
   --name NAME            droplet and resource name, default agentic-mesh [DEPLOY_NAME]
-  --extra-port PORT      open one more inbound TCP port in the firewall; repeatable [EXTRA_INBOUND_PORTS, space-separated]
+  --extra-port PORT      open one more TCP port to the admin IP; repeatable [EXTRA_INBOUND_PORTS, space-separated]
   --ssh-key PATH         SSH public key, default ~/.ssh/id_ed25519.pub [SSH_KEY]
   --ssh-user USER        default root [SSH_USER]
   --env-file PATH        env file shipped as $REMOTE_DIR/.env, default .env at the repository root [ENV_FILE];
