@@ -324,6 +324,7 @@ describe.each([
     expect(decodeURIComponent(db.password)).toBe(secret.POSTGRES_PASSWORD);
     const pgEnv = Object.fromEntries(pg.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
     expect(db.pathname).toBe(`/${pgEnv.POSTGRES_DB}`);
+    expect(decodeURIComponent(db.username)).toBe(pgEnv.POSTGRES_USER);
     const r = new URL(secret.REDIS_URL!);
     expect(r.hostname).toBe(redis.spec.serviceName);
     expect(decodeURIComponent(r.password)).toBe(secret.REDIS_PASSWORD);
