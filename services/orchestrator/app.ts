@@ -10,6 +10,7 @@ import { createRegistry, serverLogOptions } from '../telemetry/index.ts';
 import { AgentRegistry } from './agent-registry.ts';
 import type { OrchestratorContext } from './context.ts';
 import { Engine, WorkflowNotifier } from './engine/index.ts';
+import { registerBackupMetrics } from './backup-metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { authPlugin } from './auth/plugin.ts';
@@ -62,6 +63,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const notifier = new WorkflowNotifier();
   const agents = new AgentRegistry(discovery, transport);
   const metrics = createEngineMetrics(registry, () => engine?.activeCount ?? 0);
+  registerBackupMetrics(registry, db, app.log);
   engine = new Engine({
     db,
     transport,
