@@ -146,11 +146,17 @@ done < <(find "$BACKUP_DIR" -maxdepth 1 -type f -printf '%f\n' | "$here/backup/r
 step=retention-spaces
 if [[ -n "$SPACES_BUCKET" ]]; then
   keys="$(spaces_list)" || die "could not list s3://$SPACES_BUCKET/$SPACES_PREFIX"
-  while IFS= read -r old; do
-    [[ -n "$old" ]] || continue
-    spaces s3 rm --only-show-errors "s3://$SPACES_BUCKET/$old" || die "could not delete s3://$SPACES_BUCKET/$old"
-    say "pruned s3://$SPACES_BUCKET/$old"
-  done < <("$here/backup/retention.sh" delete <<<"$keys")
+  mapfile -t doomed < <("$here/backup/retention.sh" delete <<<"$keys")
+  # One DeleteObjects call per 1000 keys (the API's limit) rather than a CLI start per key. Our keys
+  # match ARCHIVE_PATTERN, so they need no JSON escaping.
+  for ((i = 0; i < ${#doomed[@]}; i += 1000)); do
+    batch=("${doomed[@]:i:1000}")
+    printf '{"Quiet":true,"Objects":[%s]}' "$(printf '{"Key":"%s"},' "${batch[@]}" | sed 's/,$//')" >"$work/delete.json"
+    errors="$(spaces s3api delete-objects --bucket "$SPACES_BUCKET" --delete "file://$work/delete.json" --query 'Errors[].[Key,Code]' --output text)" ||
+      die "could not delete old archives from s3://$SPACES_BUCKET"
+    [[ -z "$errors" || "$errors" == None ]] || die "s3://$SPACES_BUCKET refused to delete: $errors"
+  done
+  for old in "${doomed[@]}"; do say "pruned s3://$SPACES_BUCKET/$old"; done
 fi
 
 step=record

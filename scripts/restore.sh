@@ -179,6 +179,8 @@ pg_restore --no-owner --no-privileges --file="$work/restore.sql" "$work/x/postgr
 toc="$(pg_restore --list "$work/x/postgres.dump")"
 mapfile -t schemas < <(awk '$4 == "SCHEMA" && $5 == "-" { print $6 }' <<<"$toc" | grep -vx public || true)
 {
+  # The cascades would otherwise be listed one NOTICE a table.
+  echo "SET client_min_messages = warning;"
   echo "DROP SCHEMA IF EXISTS public CASCADE;"
   for s in "${schemas[@]}"; do printf 'DROP SCHEMA IF EXISTS "%s" CASCADE;\n' "${s//\"/\"\"}"; done
   # pg_dump leaves out the public schema when it is the stock one; recreate it as initdb makes it.

@@ -15,8 +15,14 @@
 // x-amz-content-sha256 and x-amz-checksum-* values. Bodies in the aws-chunked content encoding
 // (what current AWS CLIs send with a trailing checksum) are decoded and their trailer checked.
 import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 
 export interface S3Object {
@@ -32,15 +38,21 @@ export interface S3RequestRecord {
   method: string;
   path: string;
   status: number;
+  /** x-amz-content-sha256 as sent: a hash, UNSIGNED-PAYLOAD or a STREAMING-* (aws-chunked) mode. */
+  payload: string;
 }
 
 export interface S3Double {
   /** As `aws --endpoint-url` and SPACES_ENDPOINT take it. */
   endpoint: string;
+  /** With `tls`: the self-signed certificate, for AWS_CA_BUNDLE. */
+  caBundle: string | undefined;
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
   objects(bucket: string): S3Object[];
+  /** Seeds an object as a PutObject would store it (for listings a test starts from). */
+  putObject(bucket: string, key: string, body: Buffer | string): void;
   requests: S3RequestRecord[];
   stop(): Promise<void>;
 }
@@ -131,7 +143,23 @@ function decodeAwsChunked(raw: Buffer): { data: Buffer; trailers: Record<string,
   return { data: Buffer.concat(parts), trailers };
 }
 
-export async function startS3Double(opts: { buckets: string[]; region?: string; accessKeyId?: string; secretAccessKey?: string }): Promise<S3Double> {
+/** A key and self-signed certificate for 127.0.0.1, made by the openssl CLI in a temp directory. */
+async function selfSigned(): Promise<{ dir: string; key: Buffer; cert: Buffer; certFile: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 's3-double-tls-'));
+  const keyFile = join(dir, 'key.pem');
+  const certFile = join(dir, 'cert.pem');
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
+  ]);
+  return { dir, key: await readFile(keyFile), cert: await readFile(certFile), certFile };
+}
+
+/**
+ * `tls: true` serves HTTPS, as Spaces does: the AWS CLI then sends uploads unsigned in the
+ * aws-chunked encoding with a trailing checksum (over plain HTTP it signs the payload instead).
+ */
+export async function startS3Double(opts: { buckets: string[]; region?: string; accessKeyId?: string; secretAccessKey?: string; tls?: boolean }): Promise<S3Double> {
   const region = opts.region ?? 'nyc3';
   const accessKeyId = opts.accessKeyId ?? `DO00${randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase()}`;
   const secretAccessKey = opts.secretAccessKey ?? randomUUID() + randomUUID();
@@ -388,12 +416,12 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
   }
 
   function send(req: IncomingMessage, res: ServerResponse, op: { name: string }, reply: Reply): void {
-    requests.push({ operation: op.name, method: req.method ?? '', path: req.url ?? '', status: reply.status });
+    requests.push({ operation: op.name, method: req.method ?? '', path: req.url ?? '', status: reply.status, payload: String(req.headers['x-amz-content-sha256'] ?? '') });
     res.writeHead(reply.status, { 'x-amz-request-id': randomUUID(), ...reply.headers });
     res.end(req.method === 'HEAD' ? undefined : reply.body);
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -410,20 +438,29 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
         send(req, res, op, { status: err.status, headers: { 'content-type': 'application/xml' }, body });
       }
     });
-  });
+  };
+  const tls = opts.tls ? await selfSigned() : undefined;
+  const server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, onRequest) : createServer(onRequest);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    caBundle: tls?.certFile,
     region,
     accessKeyId,
     secretAccessKey,
     objects: (bucket) => [...bucketOf(bucket).values()].sort((a, b) => (a.key < b.key ? -1 : 1)),
+    putObject: (bucket, key, body) => {
+      const bytes = Buffer.from(body);
+      bucketOf(bucket).set(key, { key, body: bytes, etag: createHash('md5').update(bytes).digest('hex'), lastModified: new Date(), contentType: 'binary/octet-stream' });
+    },
     requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+      if (tls) await rm(tls.dir, { recursive: true, force: true });
+    },
   };
 }

@@ -37,7 +37,7 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 export async function createDatabase(prefix = 'bk'): Promise<{ name: string; url: string; recreate(): Promise<void> }> {
   const name = `${prefix}_${randomBytes(5).toString('hex')}`;
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
-  onTestFinished(() => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)));
+  onTestFinished(async () => void (await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))));
   const url = new URL(testDatabaseUrl);
   url.pathname = `/${name}`;
   url.search = '';

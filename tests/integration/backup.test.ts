@@ -78,7 +78,8 @@ describe('backup and restore (real Postgres, redis-server, pg_dump, redis-cli, a
   it('backs up a database with a workflow in flight, restores it after a wipe, and the workflow resumes', async () => {
     const db = await createDatabase();
     const redis = await startPrivateRedis();
-    const spaces = await startS3Double({ buckets: ['mesh-backups'], region: 'nyc3' });
+    // HTTPS like Spaces, so the CLI uploads as it does there (aws-chunked with a trailing checksum).
+    const spaces = await startS3Double({ buckets: ['mesh-backups'], region: 'nyc3', tls: true });
     onTestFinished(() => spaces.stop());
     const root = await tempDir('bk');
     const backupDir = join(root, 'backups');
@@ -99,6 +100,7 @@ describe('backup and restore (real Postgres, redis-server, pg_dump, redis-cli, a
       SPACES_ENDPOINT: spaces.endpoint,
       SPACES_ACCESS_KEY_ID: spaces.accessKeyId,
       SPACES_SECRET_ACCESS_KEY: spaces.secretAccessKey,
+      AWS_CA_BUNDLE: spaces.caBundle!,
     };
 
     // One workflow finished, one held at its second step.
