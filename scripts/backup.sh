@@ -37,9 +37,10 @@ on_exit() {
   [[ -n "$work" ]] && rm -rf "$work"
   [[ -n "$partial" ]] && rm -f "$partial"
   if ((rc != 0)) && [[ -n "${DATABASE_URL:-}" && "$step" != check ]]; then
-    PGCONNECT_TIMEOUT=5 psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -v archive="$name" -v started="$started_at" -v step="$step" -v rc="$rc" >/dev/null 2>&1 <<'SQL' || true
+    PGCONNECT_TIMEOUT=5 psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -v archive="$name" -v started="$started_at" -v step="$step" \
+      -v error="${failure:-exit status $rc}" >/dev/null 2>&1 <<'SQL' || true
 INSERT INTO backup_runs (archive, status, started_at, finished_at, failed_step, error)
-VALUES (:'archive', 'failed', :'started', now(), :'step', 'exit status ' || :'rc');
+VALUES (:'archive', 'failed', :'started', now(), :'step', :'error');
 SQL
   fi
   exit "$rc"
@@ -97,7 +98,7 @@ step=manifest
   echo "archive: $name"
   echo "started_at: $started_at"
   echo "created_at: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "host: $(hostname)"
+  echo "host: $(uname -n)"
   echo "database: $(redact "$DATABASE_URL")"
   echo "postgres_server: $(psql "$DATABASE_URL" -X -At -c 'SHOW server_version')"
   echo "pg_dump: $(pg_dump --version)"

@@ -4,11 +4,14 @@
 ARCHIVE_PATTERN='agentic-mesh-[0-9]{8}T[0-9]{6}Z\.tar\.gz$'
 SPACES_PREFIX="${SPACES_PREFIX-backups/}"
 
-# The step under way, named in the failure message and in backup_runs.failed_step.
+# The step under way, named in the failure message and in backup_runs.failed_step, and what went wrong.
 step=start
+failure=""
 
 say() { printf '%s: %s\n' "$SCRIPT" "$*"; }
 die() {
+  # shellcheck disable=SC2034 # read by backup.sh's exit trap
+  failure="$*"
   printf '%s: FAILED at step "%s": %s\n' "$SCRIPT" "$step" "$*" >&2
   exit 1
 }

@@ -102,10 +102,9 @@ describe('backup.sh', () => {
     expect(failed.stderr).toContain('FAILED at step "upload"');
     expect(failed.stderr).toContain('SignatureDoesNotMatch');
     expect(spaces.objects('mesh')).toEqual([]);
-    expect(await query(url, `SELECT status, failed_step FROM backup_runs ORDER BY id`)).toEqual([
-      { status: 'succeeded', failed_step: null },
-      { status: 'failed', failed_step: 'upload' },
-    ]);
+    const rows = await query(url, `SELECT status, failed_step, error FROM backup_runs ORDER BY id`);
+    expect(rows.map((r) => [r.status, r.failed_step])).toEqual([['succeeded', null], ['failed', 'upload']]);
+    expect(rows[1]!.error).toMatch(/^upload to s3:\/\/mesh\/backups\/agentic-mesh-\S+ failed$/);
     expect(Number(await gauge(registry))).toBe(ok!.finished);
   }, 60_000);
 });
