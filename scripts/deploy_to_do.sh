@@ -231,6 +231,7 @@ cp_local() {
 up() {
   step "up: docker compose up on the droplet (profiles core and observability; images built there)"
   say "  runs: cd $REMOTE_DIR && docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build"
+  say "  then: docker compose --env-file .env -f compose/docker-compose.yml --profile backup build backup (the nightly backup's image)"
   remote bash "$STAGE/remote.sh" up "$REMOTE_DIR" ||
     die "docker compose up failed on $IP (its output is above); fix the cause and re-run this script"
 }

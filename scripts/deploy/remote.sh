@@ -50,6 +50,9 @@ up() {
   local target=${1:-$DEFAULT_TARGET}
   cd "$target"
   compose up -d --build
+  # The nightly timer runs the backup image; build it now, so a broken build shows at deploy
+  # time rather than as a BackupStale alert the next day.
+  docker compose --env-file .env -f compose/docker-compose.yml --profile backup build backup
 }
 
 # Input, one container a line: name|status|health|exit code, as printed by `docker inspect` with

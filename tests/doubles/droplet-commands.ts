@@ -9,7 +9,8 @@ import { join } from 'node:path';
  * - ssh [-o opt]... [-i key] user@host words...: the words are joined with spaces and run by a
  *   shell, as sshd does with a remote command; here the "droplet" is this machine.
  * - scp [-q] [-o opt]... [-i key] sources... user@host:dir/: copies the sources into dir.
- * - docker: `compose ... up -d --build` succeeds; `compose ... ps -a -q` prints one id per
+ * - docker: `compose ... up -d --build` and `compose ... --profile backup build backup` succeed;
+ *   `compose ... ps -a -q` prints one id per
  *   container; `inspect --format ...` prints name|status|health|exit code per container (what
  *   the format remote.sh passes renders to), "starting" for the first `startingPolls` calls.
  * - curl: prints a /health answer.
@@ -42,6 +43,7 @@ cp "\${args[@]}" "\${dest#*:}"`,
     docker: `${log}
 case "$*" in
   compose*" up -d --build") echo "  cwd $PWD" >> '${opts.logFile}'; exit 0 ;;
+  compose*" --profile backup build backup") exit 0 ;;
   compose*" ps -a -q") printf '%s\\n' ${opts.containers.map((_, i) => `c${i}`).join(' ')}; exit 0 ;;
   inspect*) n=$(cat '${opts.stateDir}/polls' 2>/dev/null || echo 0); echo $((n + 1)) > '${opts.stateDir}/polls'
     health=healthy; [ "$n" -lt ${opts.startingPolls} ] && health=starting

@@ -299,7 +299,7 @@ describe('deploy_to_do.sh, a full run against doubles of DigitalOcean and the dr
     const calls = (await readFile(sb.log, 'utf8')).split('\n');
     for (const value of Object.values(tokens)) expect(calls.join('\n'), 'no secret on a command line').not.toContain(value);
     const firstIndex = (prefix: string) => calls.findIndex((l) => l.startsWith(prefix));
-    const order = ['npm run synth', 'terraform -chdir=terraform/cdktf.out/stacks/droplet init -input=false', 'terraform -chdir=terraform/cdktf.out/stacks/droplet apply -auto-approve -input=false', 'scp ', 'docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build', 'docker inspect', 'curl '].map(firstIndex);
+    const order = ['npm run synth', 'terraform -chdir=terraform/cdktf.out/stacks/droplet init -input=false', 'terraform -chdir=terraform/cdktf.out/stacks/droplet apply -auto-approve -input=false', 'scp ', 'docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build', 'docker compose --env-file .env -f compose/docker-compose.yml --profile backup build backup', 'docker inspect', 'curl '].map(firstIndex);
     expect(order.every((i) => i >= 0), calls.join('\n')).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(calls).toContain('  env TF_VAR_admin_ip=203.0.113.7');
