@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { buildKnowledgeApp, createMemoryCache } from '../../services/knowledge/index.ts';
+import { benchApiKeys } from './auth.ts';
 import { createPgDb, migrate } from '../../services/state/index.ts';
 
 const env = process.env;
@@ -130,6 +131,9 @@ async function main() {
     await client.close();
     console.log(`knowledge search over the project's docs (Postgres full-text search), one at a time:`);
     for (const line of await benchKnowledge(url, Number(env.BENCH_SEARCHES ?? 500))) console.log(line);
+    console.log(`API keys and rate limit: GET /workflows over HTTP, concurrency ${lowConcurrency}:`);
+    const redisUrl = env.BENCH_REDIS_URL ?? env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+    for (const line of await benchApiKeys(url, redisUrl, Number(env.BENCH_AUTH_REQUESTS ?? 5000), lowConcurrency)) console.log(line);
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
