@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../../services/errors/index.ts';
+import { bearerToken } from '../../services/http/index.ts';
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -10,7 +11,7 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
  */
 export function requireInternalToken(authorization: unknown, token: string | undefined, agent: string): void {
   if (!token) return;
-  const presented = typeof authorization === 'string' ? /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1] : undefined;
+  const presented = bearerToken(authorization);
   if (!presented) throw new AppError('UNAUTHORIZED', `agent ${agent} takes calls only with the internal token (Authorization: Bearer <INTERNAL_TOKEN>)`);
   if (!timingSafeEqual(digest(presented), digest(token))) throw new AppError('UNAUTHORIZED', `agent ${agent} refused the internal token: it differs from this agent's INTERNAL_TOKEN`);
 }

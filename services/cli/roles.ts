@@ -5,6 +5,7 @@ import { agentInfo, buildAgentApp, createAgentRuntime, createRedisIdempotencySto
 import type { AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { createStaticDiscovery, registerWithConsul, type ConsulRegistration } from '../discovery/index.ts';
+import { serverUrl } from '../http/index.ts';
 import { startOpsListeners, type OpsListeners } from '../http/ops-server.ts';
 import { buildKnowledgeApp, createMemoryCache, createRedisCache } from '../knowledge/index.ts';
 import { buildMcpGatewayApp } from '../mcp-gateway/index.ts';
@@ -44,12 +45,7 @@ function withoutOps(config: Config, why: string): Config {
   return Object.freeze({ ...config, healthPort: undefined, metricsPort: undefined });
 }
 
-function urlOf(app: FastifyInstance): string {
-  const addr = app.server.address();
-  if (!addr || typeof addr === 'string') throw new Error('server is not listening on TCP');
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
-}
+const urlOf = (app: FastifyInstance): string => serverUrl(app.server);
 
 /** The port an agent takes: PORT when given (0 = any free port), else its entry in the discovery table. */
 function agentPort(config: Config, name: string): number {

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors/index.ts';
 import { errorBody } from './error-handler.ts';
+import { serverUrl } from './server-url.ts';
 
 export interface OpsListenOptions {
   host: string;
@@ -60,7 +60,7 @@ export async function startOpsListeners(app: FastifyInstance, options: OpsListen
           resolve();
         });
       });
-      servers.push({ server, paths, url: urlOf(server) });
+      servers.push({ server, paths, url: serverUrl(server) });
     }
   } catch (err) {
     await close();
@@ -110,8 +110,3 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
   res.end(head ? undefined : body);
 }
 
-function urlOf(server: Server): string {
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
-}

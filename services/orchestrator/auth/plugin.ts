@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { AppError } from '../../errors/index.ts';
+import { bearerToken } from '../../http/index.ts';
 import { allows, type ApiKeyStore, type Principal, type Scope } from './api-keys.ts';
 
 declare module 'fastify' {
@@ -25,21 +26,21 @@ export interface AuthOptions {
 }
 
 // Probes and scrapes carry no key and are never limited: an overloaded API must still say it is alive.
-const openPaths = new Set(['/health', '/ready', '/metrics']);
-const isOpen = (request: FastifyRequest): boolean => openPaths.has(request.url.split('?')[0]!);
+// Matched on the route's pattern, which Fastify has already found: no parsing of the URL per request.
+const openRoutes = new Set(['/health', '/ready', '/metrics']);
+const isOpen = (request: FastifyRequest): boolean => openRoutes.has(request.routeOptions.url ?? '');
 
 function scopeOf(request: FastifyRequest): Scope {
   const declared = request.routeOptions.config.scope;
   if (declared) return declared;
-  if (request.url.startsWith('/admin')) return 'admin';
+  if (request.routeOptions.url?.startsWith('/admin')) return 'admin';
   return request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'submit';
 }
 
 function bearer(request: FastifyRequest): string | undefined | AppError {
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match ? match[1] : new AppError('UNAUTHORIZED', 'Authorization header is not "Bearer <API key>"');
+  return bearerToken(header) ?? new AppError('UNAUTHORIZED', 'Authorization header is not "Bearer <API key>"');
 }
 
 /**
