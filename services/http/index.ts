@@ -1,4 +1,5 @@
 export { errorBody, errorHandlerPlugin, type ErrorBody } from './error-handler.ts';
 export { healthPlugin, type HealthOptions } from './health.ts';
-export { bearerToken, serverUrl } from './server-url.ts';
+export { bearerToken } from './bearer.ts';
+export { serverUrl } from './server-url.ts';
 export { useStrictBodies } from './validation.ts';

@@ -7,8 +7,3 @@ export function serverUrl(server: Server): string {
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
 }
-
-/** The token of an `Authorization: Bearer <token>` value; undefined when it is not one. */
-export function bearerToken(authorization: unknown): string | undefined {
-  return typeof authorization === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
-}
