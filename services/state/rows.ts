@@ -67,6 +67,7 @@ export interface WorkflowRow {
   checkpoint_data: Record<string, unknown>;
   last_checkpoint: Date | null;
   lease_owner: string | null;
+  lease_incarnation: string | null;
   lease_expires_at: Date | null;
   wake_at: Date | null;
   trace_parent: string | null;

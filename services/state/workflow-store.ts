@@ -21,14 +21,25 @@ const insertEventsSql = (wf: string, events: string, guard: string) => `
   ${guard}
   ORDER BY x.ord`;
 
+/**
+ * Who holds a running workflow: the orchestrator (ORCHESTRATOR_ID, stable across restarts, shown to
+ * people) and its incarnation (random per process start). Writes are guarded by the incarnation, so a
+ * process never mistakes a previous run of itself for itself, nor the other way round.
+ */
+export interface Lease {
+  owner: string;
+  incarnation: string;
+  ms: number;
+}
+
 export interface InsertWorkflow {
   id: string;
   description: string | null;
   status: 'planned' | 'running';
   plan: Plan;
   input: Record<string, unknown>;
-  owner: string | null;
-  leaseMs: number;
+  /** Null for a planned workflow: nobody holds it until it is executed. */
+  lease: Lease | null;
   steps: NewStep[];
   events: NewEvent[];
   traceParent?: string | null;
@@ -37,8 +48,8 @@ export interface InsertWorkflow {
 export async function insertWorkflow(db: Queryable, w: InsertWorkflow): Promise<void> {
   await db.query(
     `WITH w AS (
-       INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_expires_at, started_at, trace_parent)
-       VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::text,
+       INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent)
+       VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::text, $11::uuid,
                CASE WHEN $6::text IS NULL THEN NULL ELSE now() + $7::int * interval '1 millisecond' END,
                CASE WHEN $3 = 'running' THEN now() END, $10::text)
        RETURNING id
@@ -46,14 +57,13 @@ export async function insertWorkflow(db: Queryable, w: InsertWorkflow): Promise<
      ), e AS (${insertEventsSql('$1::uuid', '$9', '')}
      )
      SELECT id FROM w`,
-    [w.id, w.description, w.status, JSON.stringify(w.plan), JSON.stringify(w.input), w.owner, w.leaseMs, JSON.stringify(w.steps), JSON.stringify(w.events), w.traceParent ?? null],
+    [w.id, w.description, w.status, JSON.stringify(w.plan), JSON.stringify(w.input), w.lease?.owner ?? null, w.lease?.ms ?? 0, JSON.stringify(w.steps), JSON.stringify(w.events), w.traceParent ?? null, w.lease?.incarnation ?? null],
   );
 }
 
 export interface Progress {
   workflowId: string;
-  owner: string;
-  leaseMs: number;
+  lease: Lease;
   /** The attempt that finished, if any. */
   step?: { stepId: string; attempt: number; status: StepStatus; output?: unknown; error?: SerializedError; startedAt?: Date };
   /** Outputs to merge into checkpoint_data, by step id. */
@@ -79,12 +89,13 @@ export async function commitProgress(db: Queryable, p: Progress): Promise<boolea
          last_checkpoint = CASE WHEN $14::text IS NULL THEN last_checkpoint ELSE now() END,
          lease_expires_at = CASE WHEN $5::text IS NULL THEN now() + $3::int * interval '1 millisecond' ELSE NULL END,
          lease_owner = CASE WHEN $5::text IS NULL THEN lease_owner ELSE NULL END,
+         lease_incarnation = CASE WHEN $5::text IS NULL THEN lease_incarnation ELSE NULL END,
          status = coalesce($5::text, status),
          error = CASE WHEN $5::text IS NULL OR $5::text = 'waiting' THEN error ELSE $6::jsonb END,
          finished_at = CASE WHEN $5::text IS NULL OR $5::text = 'waiting' THEN finished_at ELSE now() END,
          wake_at = CASE WHEN $5::text = 'waiting' THEN $18::timestamptz ELSE NULL END,
          updated_at = now()
-       WHERE id = $1 AND lease_owner = $2 AND status = 'running'
+       WHERE id = $1 AND lease_incarnation = $2 AND status = 'running'
        RETURNING id
      ), s AS (
        UPDATE steps SET status = $8, output = $9::jsonb, error = $10::jsonb, finished_at = now(),
@@ -105,8 +116,8 @@ export async function commitProgress(db: Queryable, p: Progress): Promise<boolea
      SELECT id FROM w`,
     [
       p.workflowId,
-      p.owner,
-      p.leaseMs,
+      p.lease.incarnation,
+      p.lease.ms,
       p.checkpoint ? JSON.stringify(p.checkpoint) : null,
       newStatus,
       p.final?.error ? JSON.stringify(p.final.error) : null,
@@ -139,10 +150,9 @@ export async function dueParked(db: Queryable, limit: number): Promise<string[]>
 
 export interface Claim {
   id: string;
-  owner: string;
-  leaseMs: number;
+  lease: Lease;
   from: WorkflowStatus[];
-  /** For 'running' workflows: only take them when the lease expired (or is already ours). */
+  /** For 'running' workflows: only take them when the lease expired or a previous incarnation of this orchestrator held it. */
   onlyExpired: boolean;
   event: NewEvent;
 }
@@ -151,34 +161,37 @@ export interface Claim {
 export async function claimWorkflow(db: Queryable, c: Claim): Promise<WorkflowRow | null> {
   const rows = await db.query<WorkflowRow>(
     `WITH w AS (
-       UPDATE workflows SET status = 'running', lease_owner = $2,
+       UPDATE workflows SET status = 'running', lease_owner = $2, lease_incarnation = $7::uuid,
          lease_expires_at = now() + $3::int * interval '1 millisecond',
          error = NULL, finished_at = NULL, wake_at = NULL, started_at = coalesce(started_at, now()), updated_at = now()
        WHERE id = $1 AND status = ANY($4::text[])
-         AND (NOT $5::boolean OR status <> 'running' OR lease_expires_at < now() OR lease_owner = $2)
+         AND (NOT $5::boolean OR status <> 'running' OR lease_expires_at < now()
+              OR (lease_owner = $2 AND lease_incarnation IS DISTINCT FROM $7::uuid))
        RETURNING *
      ), e AS (${insertEventsSql('$1::uuid', '$6', 'WHERE EXISTS (SELECT 1 FROM w)')}
      )
      SELECT * FROM w`,
-    [c.id, c.owner, c.leaseMs, c.from, c.onlyExpired, JSON.stringify([c.event])],
+    [c.id, c.lease.owner, c.lease.ms, c.from, c.onlyExpired, JSON.stringify([c.event]), c.lease.incarnation],
   );
   return rows[0] ?? null;
 }
 
 /**
- * Claims running workflows whose lease expired, or that a previous incarnation of `owner` held;
- * `running` are the ones this process drives already.
+ * Claims running workflows whose lease expired, or that a previous incarnation of this orchestrator
+ * held. Never one this incarnation holds: whatever it committed, it is driving (or about to).
  */
-export async function claimExpired(db: Queryable, owner: string, leaseMs: number, limit: number, running: string[] = []): Promise<WorkflowRow[]> {
+export async function claimExpired(db: Queryable, lease: Lease, limit: number): Promise<WorkflowRow[]> {
   return db.query<WorkflowRow>(
     `WITH c AS (
        SELECT id, lease_owner FROM workflows
-       WHERE status = 'running' AND (lease_expires_at < now() OR lease_owner = $1) AND NOT (id = ANY($4::uuid[]))
+       WHERE status = 'running'
+         AND (lease_expires_at < now() OR (lease_owner = $1 AND lease_incarnation IS DISTINCT FROM $4::uuid))
        ORDER BY lease_expires_at
        LIMIT $3
        FOR UPDATE SKIP LOCKED
      ), w AS (
-       UPDATE workflows SET lease_owner = $1, lease_expires_at = now() + $2::int * interval '1 millisecond', updated_at = now()
+       UPDATE workflows SET lease_owner = $1, lease_incarnation = $4::uuid,
+         lease_expires_at = now() + $2::int * interval '1 millisecond', updated_at = now()
        FROM c WHERE workflows.id = c.id
        RETURNING workflows.*, c.lease_owner AS previous_owner
      ), e AS (
@@ -186,33 +199,33 @@ export async function claimExpired(db: Queryable, owner: string, leaseMs: number
        SELECT id, 'workflow_recovered', jsonb_build_object('owner', $1::text, 'previous_owner', previous_owner) FROM w
      )
      SELECT * FROM w`,
-    [owner, leaseMs, limit, running],
+    [lease.owner, lease.ms, limit, lease.incarnation],
   );
 }
 
-export async function renewLeases(db: Queryable, owner: string, ids: string[], leaseMs: number): Promise<string[]> {
+export async function renewLeases(db: Queryable, lease: Lease, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const rows = await db.query<{ id: string }>(
     `UPDATE workflows SET lease_expires_at = now() + $3::int * interval '1 millisecond'
-     WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND status = 'running' RETURNING id`,
-    [owner, ids, leaseMs],
+     WHERE id = ANY($2::uuid[]) AND lease_incarnation = $1 AND status = 'running' RETURNING id`,
+    [lease.incarnation, ids, lease.ms],
   );
   return rows.map((r) => r.id);
 }
 
 /** Lets another replica take these workflows at once, instead of after the lease runs out. */
-export async function releaseLeases(db: Queryable, owner: string, ids: string[]): Promise<void> {
+export async function releaseLeases(db: Queryable, lease: Lease, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   await db.query(
-    `UPDATE workflows SET lease_expires_at = now() WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND status = 'running'`,
-    [owner, ids],
+    `UPDATE workflows SET lease_expires_at = now() WHERE id = ANY($2::uuid[]) AND lease_incarnation = $1 AND status = 'running'`,
+    [lease.incarnation, ids],
   );
 }
 
 export async function cancelWorkflow(db: Queryable, id: string, reason: string): Promise<WorkflowRow | null> {
   const rows = await db.query<WorkflowRow>(
     `WITH w AS (
-       UPDATE workflows SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL,
+       UPDATE workflows SET status = 'cancelled', lease_owner = NULL, lease_incarnation = NULL, lease_expires_at = NULL,
          error = jsonb_build_object('code', 'CANCELLED', 'message', $2::text, 'retryable', false),
          finished_at = now(), wake_at = NULL, updated_at = now()
        WHERE id = $1 AND status IN ('planned', 'running', 'waiting')

@@ -175,13 +175,14 @@ describe.each(testDatabases)('engine on $name', (t) => {
     try {
       // A workflow another orchestrator started: 'a' finished, 'b' was in flight when it died.
       const id = randomUUID();
+      const dead = { owner: 'dead-replica', incarnation: randomUUID(), ms: 1 };
       await store.insertWorkflow(db, {
-        id, description: null, status: 'running', plan: { steps: diamond.steps.map((s) => ({ depends_on: [], ...s })) }, input: {}, owner: 'dead-replica', leaseMs: 1,
+        id, description: null, status: 'running', plan: { steps: diamond.steps.map((s) => ({ depends_on: [], ...s })) }, input: {}, lease: dead,
         steps: [{ step_id: 'a', attempt: 1, agent: 'math', status: 'running', input: { values: [1, 2] }, idempotency_key: `${id}:a:1` }],
         events: [],
       });
       await store.commitProgress(db, {
-        workflowId: id, owner: 'dead-replica', leaseMs: 1,
+        workflowId: id, lease: dead,
         step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { sum: 3, from: [] } }, checkpoint: { a: { sum: 3, from: [] } },
         newSteps: ['b', 'c'].map((s) => ({ step_id: s, attempt: 1, agent: 'math', status: 'running' as const, input: { values: [s === 'b' ? 10 : 100] }, idempotency_key: `${id}:${s}:1` })),
       });

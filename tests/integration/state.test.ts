@@ -11,10 +11,17 @@ async function open(t: (typeof testDatabases)[number]): Promise<Db> {
   return db;
 }
 
+const incarnations = new Map<string, string>();
+/** One incarnation per owner name, so a test can speak of 'me' and 'other' as processes. */
+const lease = (owner: string): store.Lease => {
+  if (!incarnations.has(owner)) incarnations.set(owner, randomUUID());
+  return { owner, incarnation: incarnations.get(owner)!, ms: 60_000 };
+};
+
 async function newWorkflow(db: Db, owner = 'me'): Promise<string> {
   const id = randomUUID();
   await store.insertWorkflow(db, {
-    id, description: 'd', status: 'running', plan, input: { files: [1, 2] }, owner, leaseMs: 60_000,
+    id, description: 'd', status: 'running', plan, input: { files: [1, 2] }, lease: lease(owner),
     steps: [{ step_id: 'a', attempt: 1, agent: 'x', status: 'running', input: { n: 1 }, idempotency_key: `${id}:a:1` }],
     events: [{ type: 'workflow_started' }, { type: 'step_started', step_id: 'a', attempt: 1 }],
   });
@@ -57,7 +64,7 @@ describe.each(testDatabases)('state on $name', (t) => {
     const db = await open(t);
     const id = await newWorkflow(db);
     const ok = await store.commitProgress(db, {
-      workflowId: id, owner: 'me', leaseMs: 60_000,
+      workflowId: id, lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { list: [1, 'two'] } },
       checkpoint: { a: { list: [1, 'two'] } },
       newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running', input: { from: [1] }, idempotency_key: `${id}:b:1` }],
@@ -75,7 +82,7 @@ describe.each(testDatabases)('state on $name', (t) => {
     const db = await open(t);
     const id = await newWorkflow(db, 'other');
     const ok = await store.commitProgress(db, {
-      workflowId: id, owner: 'me', leaseMs: 60_000,
+      workflowId: id, lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: {} },
       checkpoint: { a: {} },
       events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1 }],
@@ -90,7 +97,7 @@ describe.each(testDatabases)('state on $name', (t) => {
     const db = await open(t);
     const id = await newWorkflow(db);
     await store.commitProgress(db, {
-      workflowId: id, owner: 'me', leaseMs: 60_000,
+      workflowId: id, lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'failed', error: { code: 'AGENT_TASK_FAILED', message: 'no', retryable: false } },
       final: { status: 'failed', error: { code: 'STEPS_FAILED', message: 'step a failed', retryable: false } },
     });
@@ -104,13 +111,25 @@ describe.each(testDatabases)('state on $name', (t) => {
     const expired = await newWorkflow(db, 'dead');
     const live = await newWorkflow(db, 'alive');
     await db.query("UPDATE workflows SET lease_expires_at = now() - interval '1 second' WHERE id = $1", [expired]);
-    const claimed = await store.claimExpired(db, 'me', 60_000, 100);
+    const claimed = await store.claimExpired(db, lease('me'), 100);
     const mine = claimed.map((w) => w.id);
     expect(mine).toContain(expired);
     expect(mine).not.toContain(live);
-    const again = await store.claimExpired(db, 'other', 60_000, 100);
+    const again = await store.claimExpired(db, lease('other'), 100);
     expect(again.map((w) => w.id)).not.toContain(expired);
     expect((await store.listEvents(db, expired, 0)).at(-1)).toMatchObject({ type: 'workflow_recovered', data: { owner: 'me', previous_owner: 'dead' } });
+  });
+
+  it('never claims what this incarnation holds; a restart of the same owner takes it back at once', async () => {
+    const db = await open(t);
+    const id = await newWorkflow(db, 'me');
+    expect((await store.claimExpired(db, lease('me'), 100)).map((w) => w.id)).not.toContain(id);
+    const restarted = { ...lease('me'), incarnation: randomUUID() };
+    expect((await store.claimExpired(db, restarted, 100)).map((w) => w.id)).toContain(id);
+    // The old incarnation's writes are refused from then on.
+    const stale = await store.commitProgress(db, { workflowId: id, lease: lease('me'), step: { stepId: 'a', attempt: 1, status: 'succeeded', output: {} }, checkpoint: { a: {} } });
+    expect(stale).toBe(false);
+    expect((await store.getSteps(db, id))[0]?.status).toBe('running');
   });
 
   it('cancels a running workflow and its attempts', async () => {

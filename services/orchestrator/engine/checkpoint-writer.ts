@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { store, type Queryable } from '../../state/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 
-export type Progress = Omit<store.Progress, 'workflowId' | 'owner' | 'leaseMs'>;
+export type Progress = Omit<store.Progress, 'workflowId' | 'lease'>;
 
 /**
  * Writes one workflow's progress: each commit is one statement, retried on database errors. A
@@ -12,14 +12,14 @@ export type Progress = Omit<store.Progress, 'workflowId' | 'owner' | 'leaseMs'>;
  */
 export class CheckpointWriter {
   private readonly inFlight = new Set<Promise<boolean>>();
-  private readonly o: { db: Queryable; workflowId: string; owner: string; leaseMs: number; notifier: WorkflowNotifier; log: FastifyBaseLogger; onLost: (reason: string) => void; isStopped: () => boolean };
+  private readonly o: { db: Queryable; workflowId: string; lease: store.Lease; notifier: WorkflowNotifier; log: FastifyBaseLogger; onLost: (reason: string) => void; isStopped: () => boolean };
 
   constructor(options: CheckpointWriter['o']) {
     this.o = options;
   }
 
   commit(progress: Progress): Promise<boolean> {
-    const p = this.write({ ...progress, workflowId: this.o.workflowId, owner: this.o.owner, leaseMs: this.o.leaseMs });
+    const p = this.write({ ...progress, workflowId: this.o.workflowId, lease: this.o.lease });
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
     return p;

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { AppError } from '../../errors/index.ts';
 import { traceparentOf, tracer } from '../../telemetry/index.ts';
 import { store, terminalStatuses, type Db, type NewEvent, type Plan, type WorkflowRow } from '../../state/index.ts';
+
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../transport/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
@@ -47,9 +48,12 @@ export class Engine {
   private recovering: Promise<void> | undefined;
   private closed = false;
   private readonly o: EngineOptions;
+  /** This process's hold on its workflows: a new incarnation per Engine, so it never claims its own. */
+  private readonly lease: store.Lease;
 
   constructor(options: EngineOptions) {
     this.o = options;
+    this.lease = { owner: options.owner, incarnation: randomUUID(), ms: options.leaseMs };
   }
 
   get owner(): string {
@@ -70,7 +74,7 @@ export class Engine {
     const id = randomUUID();
     if (!sub.start) {
       await store.insertWorkflow(this.o.db, {
-        id, description: sub.description, status: 'planned', plan: sub.plan, input: sub.input, owner: null, leaseMs: this.o.leaseMs,
+        id, description: sub.description, status: 'planned', plan: sub.plan, input: sub.input, lease: null,
         steps: [], events: [...(sub.events ?? []), { type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
       });
       return { id, status: 'planned' };
@@ -82,7 +86,7 @@ export class Engine {
     const ready = run.takeReadyAttempts();
     // Workflow row, first attempts and their events: one commit, before anything is sent.
     await store.insertWorkflow(this.o.db, {
-      id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, owner: this.o.owner, leaseMs: this.o.leaseMs,
+      id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, lease: this.lease,
       steps: ready.steps, events: [...(sub.events ?? []), { type: 'workflow_started', data: { owner: this.o.owner, steps: sub.plan.steps.length } }, ...ready.events],
       traceParent,
     });
@@ -93,7 +97,7 @@ export class Engine {
   /** Runs a workflow stored as 'planned'. */
   async execute(id: string): Promise<void> {
     this.assertOpen();
-    const row = await store.claimWorkflow(this.o.db, { id, owner: this.o.owner, leaseMs: this.o.leaseMs, from: ['planned'], onlyExpired: false, event: { type: 'workflow_started', data: { owner: this.o.owner } } });
+    const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['planned'], onlyExpired: false, event: { type: 'workflow_started', data: { owner: this.o.owner } } });
     if (!row) {
       const existing = await this.mustGet(id);
       throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`, { details: { status: existing.status } });
@@ -111,7 +115,7 @@ export class Engine {
     if (existing.status === 'planned') throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} has not started: use POST /execute/${id}`);
     if (existing.status === 'waiting') throw new AppError('WORKFLOW_BUSY', `workflow ${id} is waiting for an answer: POST /tasks/${id}/approve or /reject`);
     if (this.runs.has(id)) throw new AppError('WORKFLOW_BUSY', `workflow ${id} is already running on this orchestrator`);
-    const row = await store.claimWorkflow(this.o.db, { id, owner: this.o.owner, leaseMs: this.o.leaseMs, from: ['running', 'failed'], onlyExpired: true, event: { type: 'workflow_resumed', data: { owner: this.o.owner, from: existing.status } } });
+    const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['running', 'failed'], onlyExpired: true, event: { type: 'workflow_resumed', data: { owner: this.o.owner, from: existing.status } } });
     if (!row) {
       const now = await this.mustGet(id);
       throw new AppError('WORKFLOW_BUSY', `workflow ${id} is ${now.status}, leased by ${now.lease_owner ?? 'nobody'} until ${now.lease_expires_at?.toISOString() ?? '-'}`, { details: { status: now.status, lease_owner: now.lease_owner } });
@@ -140,7 +144,7 @@ export class Engine {
     let run = this.runs.get(id);
     let adopted = false;
     if (!run) {
-      const row = await store.claimWorkflow(this.o.db, { id, owner: this.o.owner, leaseMs: this.o.leaseMs, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: decision } } });
+      const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: decision } } });
       if (!row) {
         const now = await this.mustGet(id);
         if (terminalStatuses.has(now.status)) throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${now.status}; nothing to answer`, { details: { status: now.status } });
@@ -166,7 +170,7 @@ export class Engine {
   /** Parked workflows whose approval deadline passed: the expired approvals fail (their on_failure decides). */
   private async wakeDue(): Promise<void> {
     for (const id of await store.dueParked(this.o.db, 50)) {
-      const row = await store.claimWorkflow(this.o.db, { id, owner: this.o.owner, leaseMs: this.o.leaseMs, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: 'deadline' } } });
+      const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: 'deadline' } } });
       if (!row) continue;
       const run = await this.adopt(row, false, false);
       const expired = run.waitingSteps().filter((w) => w.expiresAt && w.expiresAt.getTime() <= Date.now());
@@ -208,7 +212,7 @@ export class Engine {
   recoverExpired(): Promise<void> {
     this.recovering ??= (async () => {
       try {
-        const rows = await store.claimExpired(this.o.db, this.o.owner, this.o.leaseMs, 100, [...this.runs.keys()]);
+        const rows = await store.claimExpired(this.o.db, this.lease, 100);
         for (const row of rows) {
           if (this.runs.has(row.id)) continue;
           this.o.log.info({ workflowId: row.id }, 'recovering workflow from its last checkpoint');
@@ -240,13 +244,13 @@ export class Engine {
     await raceDeadline(Promise.allSettled(running.map((r) => r.done)), this.o.shutdownGraceMs);
     const left = [...this.runs.keys()];
     for (const run of this.runs.values()) run.stop('abandoned', 'orchestrator shutting down');
-    await store.releaseLeases(this.o.db, this.o.owner, left).catch((err: unknown) => this.o.log.error({ err }, 'could not release leases'));
+    await store.releaseLeases(this.o.db, this.lease, left).catch((err: unknown) => this.o.log.error({ err }, 'could not release leases'));
   }
 
   private async renew(): Promise<void> {
     const ids = [...this.runs.keys()];
     try {
-      const kept = new Set(await store.renewLeases(this.o.db, this.o.owner, ids, this.o.leaseMs));
+      const kept = new Set(await store.renewLeases(this.o.db, this.lease, ids));
       for (const id of ids) {
         if (!kept.has(id)) this.runs.get(id)?.stop('abandoned', 'lease lost or workflow no longer running');
       }
@@ -265,7 +269,7 @@ export class Engine {
   private newRun(id: string, plan: Plan, description: string | null, state: RunState, startedAt: Date, traceParent: string | null = null, span?: Span): WorkflowRun {
     const o = this.o;
     return new WorkflowRun({
-      deps: { db: o.db, transport: o.transport, owner: o.owner, leaseMs: o.leaseMs, defaults: o.defaults, metrics: o.metrics, notifier: o.notifier, log: o.log },
+      deps: { db: o.db, transport: o.transport, lease: this.lease, defaults: o.defaults, metrics: o.metrics, notifier: o.notifier, log: o.log },
       id, plan, description: description ?? undefined, state, startedAt, traceParent, ...(span ? { span } : {}),
     });
   }

@@ -1,7 +1,7 @@
 import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError, serializeError, type SerializedError } from '../../errors/index.ts';
-import type { NewEvent, NewStep, Plan, Queryable } from '../../state/index.ts';
+import type { NewEvent, NewStep, Plan, Queryable, store } from '../../state/index.ts';
 import { contextFrom, tracer } from '../../telemetry/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentReply, AgentTransport } from '../transport/index.ts';
@@ -22,8 +22,7 @@ export interface RunDefaults {
 export interface RunDeps {
   db: Queryable;
   transport: AgentTransport;
-  owner: string;
-  leaseMs: number;
+  lease: store.Lease;
   defaults: RunDefaults;
   metrics: EngineMetrics;
   notifier: WorkflowNotifier;
@@ -94,7 +93,7 @@ export class WorkflowRun {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const d = init.deps;
     this.writer = new CheckpointWriter({
-      db: d.db, workflowId: init.id, owner: d.owner, leaseMs: d.leaseMs, notifier: d.notifier, log: d.log,
+      db: d.db, workflowId: init.id, lease: d.lease, notifier: d.notifier, log: d.log,
       onLost: (reason) => this.stop('abandoned', reason),
       isStopped: () => this.stopped,
     });
