@@ -17,11 +17,15 @@ export function useApiKey(key: string | undefined): void {
 }
 
 export async function api(baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+  return (await send(baseUrl, method, path, body)).body;
+}
+
+async function send(baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ body: Record<string, unknown>; headers: Headers }> {
   let res: Response;
   try {
     res = await fetch(baseUrl + path, {
       method,
-      headers: { ...authorization, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: { ...authorization, ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (err) {
@@ -30,7 +34,26 @@ export async function api(baseUrl: string, method: 'GET' | 'POST', path: string,
   const text = await res.text();
   const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   if (!res.ok) throw new ApiError(res.status, json);
-  return json;
+  return { body: json, headers: res.headers };
+}
+
+const TRANSIENT = new Set([502, 503, 504]);
+
+/**
+ * POST /orchestrate under an Idempotency-Key, sent again when the orchestrator could not be reached
+ * or answered 502-504: the key makes the retry return the task the first attempt made, if it did.
+ */
+export async function submit(baseUrl: string, body: Record<string, unknown>, idempotencyKey: string, attempts = 4): Promise<{ body: Record<string, unknown>; replayed: boolean }> {
+  for (let i = 1; ; i++) {
+    try {
+      const res = await send(baseUrl, 'POST', '/orchestrate', body, { 'idempotency-key': idempotencyKey });
+      return { body: res.body, replayed: res.headers.get('idempotent-replayed') === 'true' };
+    } catch (err) {
+      const transient = err instanceof ApiError ? TRANSIENT.has(err.status) : true;
+      if (!transient || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** i));
+    }
+  }
 }
 
 export interface SseEvent {

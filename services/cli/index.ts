@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { builtInAgents } from '../../agents/index.ts';
 import { loadConfig } from '../config/index.ts';
-import { api, ApiError, followEvents, useApiKey } from './client.ts';
+import { api, ApiError, followEvents, submit, useApiKey } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
 import { runAgents, runAll, runKnowledge, runMcpGateway, runOrchestrator, type Running } from './roles.ts';
 
@@ -19,6 +20,8 @@ Run the platform:
 Use it (ORCHESTRATOR_URL or --url, default http://127.0.0.1:8001):
   agentic-mesh run "<description>"    plan, run and follow with live progress
       [--plan plan.json | --workflow <name>] [--input input.json] [--detach]
+      [--idempotency-key <key>] [--task-id <uuid>]   run it again with the same key
+                                      (or id) and get the same task, not a second one
   agentic-mesh status <task_id>       steps, attempts and timings
   agentic-mesh resume <task_id>       resume from the last checkpoint, and follow
   agentic-mesh cancel <task_id>
@@ -38,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
       workflow: { type: 'string' },
       comment: { type: 'string' },
       step: { type: 'string' },
+      'idempotency-key': { type: 'string' },
+      'task-id': { type: 'string' },
       detach: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -74,9 +79,11 @@ export async function main(argv: string[]): Promise<number> {
       if (values.workflow) body.workflow = values.workflow;
       if (values.input) body.input = JSON.parse(await readFile(values.input, 'utf8'));
       if (!body.description && !body.plan && !body.workflow) throw new Error('give a description: agentic-mesh run "build feature X and deploy infrastructure Y"');
-      const submitted = await api(url, 'POST', '/orchestrate', body);
+      if (values['task-id']) body.task_id = values['task-id'];
+      // Every run has a key, so the CLI's own retries (orchestrator unreachable, 502-504) never start a second workflow.
+      const { body: submitted, replayed } = await submit(url, body, values['idempotency-key'] ?? randomUUID());
       const taskId = String(submitted.task_id);
-      process.stdout.write(`task ${taskId} submitted (${url}/tasks/${taskId})\n`);
+      process.stdout.write(`task ${taskId} ${replayed ? 'was already submitted with this key' : 'submitted'} (${url}/tasks/${taskId})\n`);
       if (values.detach) return 0;
       return follow(url, taskId, submitted.plan as { steps: Array<{ id: string; agent: string }> });
     }

@@ -16,14 +16,16 @@ function result(res: { status: number; body: Record<string, unknown> }): CallToo
 export function registerTools(server: McpServer, platform: PlatformClient): void {
   server.registerTool('orchestrate', {
     title: 'Run a workflow',
-    description: 'Plan a task description into steps for the platform\'s agents (or take an explicit plan) and run it. Returns the task_id and plan; with wait=true, the finished results.',
+    description: 'Plan a task description into steps for the platform\'s agents (or take an explicit plan) and run it. Returns the task_id and plan; with wait=true, the finished results. Pass idempotency_key (or task_id) to make a retried call safe: it returns the same task instead of starting a second one.',
     inputSchema: {
       description: z.string().min(1).optional().describe('What to do, e.g. "build feature X and deploy infrastructure Y then document it"'),
       plan: z.object({ steps: z.array(z.record(z.string(), z.unknown())) }).optional().describe('Explicit steps: {id, agent, input, depends_on}'),
       input: z.record(z.string(), z.unknown()).optional().describe('Given to every planned step, e.g. {files: [{path, content}]}'),
       wait: z.boolean().optional().describe('Wait for the workflow to finish'),
+      task_id: z.string().uuid().optional().describe('Your choice of task id: calling again with the same id and arguments returns the same task'),
+      idempotency_key: z.string().min(1).max(255).optional().describe('Calling again with the same key and arguments returns the task the first call made instead of starting another'),
     },
-  }, async (args) => result(await platform.call('orchestrator', 'POST', '/orchestrate', args)));
+  }, async ({ idempotency_key, ...body }) => result(await platform.call('orchestrator', 'POST', '/orchestrate', body, idempotency_key ? { 'idempotency-key': idempotency_key } : undefined)));
 
   server.registerTool('get_task', {
     title: 'Get a task',

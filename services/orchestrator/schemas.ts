@@ -63,9 +63,14 @@ export const OrchestrateBody = Type.Object(
     input: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Given to every planned step' })),
     wait: Type.Optional(Type.Boolean({ description: 'Answer with the finished result instead of 202' })),
     execute: Type.Optional(Type.Boolean({ description: 'false: only plan; run later with POST /execute/:task_id' })),
+    task_id: Type.Optional(Type.String({ maxLength: 100, description: 'Your choice of task id (a UUID): a retry with the same id and body gets the same task' })),
   },
   { additionalProperties: false },
 );
+
+export const SubmitHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ description: 'A retry with the same key and body gets the task the first request made (1-255 visible ASCII characters)' })),
+});
 
 export const TaskParams = Type.Object({ task_id: Type.String({ minLength: 1, maxLength: 64 }) });
 

@@ -10,6 +10,7 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
   return {
     ...taskSummary(wf),
     trace_id: traceIdOf(wf.trace_parent),
+    idempotency_key: wf.idempotency_key ?? null,
     lease: wf.lease_owner ? { owner: wf.lease_owner, expires_at: wf.lease_expires_at } : null,
     input: wf.input,
     steps: wf.plan.steps.map((def) => {

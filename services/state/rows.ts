@@ -71,6 +71,8 @@ export interface WorkflowRow {
   lease_expires_at: Date | null;
   wake_at: Date | null;
   trace_parent: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
   error: SerializedError | null;
   created_at: Date;
   updated_at: Date;

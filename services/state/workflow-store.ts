@@ -43,22 +43,39 @@ export interface InsertWorkflow {
   steps: NewStep[];
   events: NewEvent[];
   traceParent?: string | null;
+  /** The client's Idempotency-Key, unique among workflows. */
+  idempotencyKey?: string | null;
+  /** Fingerprint of the request that made it, to tell a retry from a reused key. */
+  requestHash?: string | null;
 }
 
-export async function insertWorkflow(db: Queryable, w: InsertWorkflow): Promise<void> {
-  await db.query(
+/**
+ * Writes a new workflow with its first attempts and events. False when its id or idempotency key
+ * is taken: then nothing at all was written (a retried or racing submit; the caller reads the one
+ * that exists).
+ */
+export async function insertWorkflow(db: Queryable, w: InsertWorkflow): Promise<boolean> {
+  const rows = await db.query<{ id: string }>(
     `WITH w AS (
-       INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent)
+       INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash)
        VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::text, $11::uuid,
                CASE WHEN $6::text IS NULL THEN NULL ELSE now() + $7::int * interval '1 millisecond' END,
-               CASE WHEN $3 = 'running' THEN now() END, $10::text)
+               CASE WHEN $3 = 'running' THEN now() END, $10::text, $12::text, $13::text)
+       ON CONFLICT DO NOTHING
        RETURNING id
-     ), s AS (${insertStepsSql('$1::uuid', '$8', '')}
-     ), e AS (${insertEventsSql('$1::uuid', '$9', '')}
+     ), s AS (${insertStepsSql('$1::uuid', '$8', 'WHERE EXISTS (SELECT 1 FROM w)')}
+     ), e AS (${insertEventsSql('$1::uuid', '$9', 'WHERE EXISTS (SELECT 1 FROM w)')}
      )
      SELECT id FROM w`,
-    [w.id, w.description, w.status, JSON.stringify(w.plan), JSON.stringify(w.input), w.lease?.owner ?? null, w.lease?.ms ?? 0, JSON.stringify(w.steps), JSON.stringify(w.events), w.traceParent ?? null, w.lease?.incarnation ?? null],
+    [w.id, w.description, w.status, JSON.stringify(w.plan), JSON.stringify(w.input), w.lease?.owner ?? null, w.lease?.ms ?? 0, JSON.stringify(w.steps), JSON.stringify(w.events), w.traceParent ?? null, w.lease?.incarnation ?? null, w.idempotencyKey ?? null, w.requestHash ?? null],
   );
+  return rows.length === 1;
+}
+
+/** The workflow a submit with this idempotency key created, if any. */
+export async function getWorkflowByKey(db: Queryable, idempotencyKey: string): Promise<WorkflowRow | null> {
+  const rows = await db.query<WorkflowRow>('SELECT * FROM workflows WHERE idempotency_key = $1', [idempotencyKey]);
+  return rows[0] ?? null;
 }
 
 export interface Progress {

@@ -33,6 +33,14 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/code-review \(code-review\): succeeded, 1 attempt\(s\) \d+ ms — /);
 
+    // The same idempotency key twice: one task, and the CLI says so.
+    const keyed = ['run', 'review the code', '--input', input, '--url', url, '--detach', '--idempotency-key', `cli-${taskId}`];
+    const once = await runCli(keyed, {});
+    const twice = await runCli(keyed, {});
+    const onceId = /task ([0-9a-f-]{36}) submitted/.exec(once.stdout)?.[1];
+    expect(onceId).toBeTruthy();
+    expect(twice.stdout).toContain(`task ${onceId} was already submitted with this key`);
+
     const again = await runCli(['resume', taskId!, '--url', url], {});
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('WORKFLOW_FINISHED');

@@ -46,6 +46,14 @@ describe('MCP gateway, driven by the SDK client', () => {
     const task = await client.callTool({ name: 'get_task', arguments: { task_id: body.task_id } });
     expect((task.structuredContent as { steps: Array<{ status: string }> }).steps[0]!.status).toBe('succeeded');
 
+    // A retried call with the same idempotency key is the same task, not a second one.
+    const keyed = { plan: { steps: [{ id: 'a', agent: 'math', input: { values: [1] } }] }, wait: true, idempotency_key: `mcp-${body.task_id}` };
+    const first = (await client.callTool({ name: 'orchestrate', arguments: keyed })).structuredContent as { task_id: string };
+    const retried = (await client.callTool({ name: 'orchestrate', arguments: keyed })).structuredContent as { task_id: string; status: string };
+    expect(retried).toMatchObject({ task_id: first.task_id, status: 'succeeded' });
+    const clash = await client.callTool({ name: 'orchestrate', arguments: { ...keyed, plan: { steps: [{ id: 'b', agent: 'math', input: {} }] } } });
+    expect((clash.content as Array<{ text: string }>)[0]!.text).toMatch(/^IDEMPOTENCY_CONFLICT: /);
+
     const resumed = await client.callTool({ name: 'resume_task', arguments: { task_id: body.task_id } });
     expect(resumed.isError).toBe(true);
     expect((resumed.content as Array<{ text: string }>)[0]!.text).toMatch(/^WORKFLOW_FINISHED: /);

@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildAgentApp } from '../../agents/sdk/index.ts';
-import type { Db } from '../../services/state/index.ts';
 import { testDatabases } from '../helpers/db.ts';
+import { gatedDb } from '../helpers/gated-db.ts';
 import { listenOnLoopback, startPlatform } from '../helpers/platform.ts';
 import { poll } from '../helpers/poll.ts';
 import { testAgents } from '../helpers/test-agents.ts';
@@ -14,39 +14,6 @@ const diamond = {
     { id: 'd', agent: 'math', input: {}, depends_on: ['b', 'c'] },
   ],
 };
-
-/**
- * A database that can hold a statement after it committed, before its caller sees the answer, and
- * that tells when a recovery pass has run: the window between a submit's commit and its
- * registration in the engine, opened at will.
- */
-function gatedDb(db: Db) {
-  let gate: { pattern: RegExp; held: () => void; release: Promise<void> } | undefined;
-  const passes: number[] = [];
-  const query: Db['query'] = async (sql, params) => {
-    const rows = await db.query(sql, params);
-    if (/'workflow_recovered'/.test(sql)) passes.push(Date.now());
-    const g = gate;
-    if (g && g.pattern.test(sql)) {
-      gate = undefined;
-      g.held();
-      await g.release;
-    }
-    return rows as never;
-  };
-  return {
-    db: { ...db, query, exec: db.exec.bind(db), transaction: db.transaction.bind(db), close: db.close.bind(db) } satisfies Db,
-    /** Holds the next statement matching `pattern` once it has run; resolves when it is held. */
-    hold(pattern: RegExp): { held: Promise<void>; release: () => void } {
-      let release!: () => void;
-      let held!: () => void;
-      const isHeld = new Promise<void>((r) => (held = r));
-      gate = { pattern, held, release: new Promise<void>((r) => (release = r)) };
-      return { held: isHeld, release };
-    },
-    passesSince: (t: number) => passes.filter((p) => p >= t).length,
-  };
-}
 
 /** The math agent, recording every idempotency key it is sent (replays included). */
 async function countingMathAgent() {
@@ -78,7 +45,7 @@ describe.each(testDatabases)('recovery never claims what this process runs, on $
     const submitted = app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: diamond, wait: true } });
     await hold.held;
     const heldAt = Date.now();
-    await poll(() => gated.passesSince(heldAt) >= 2, { timeoutMs: 5_000, label: 'two recovery passes while the submit is held' });
+    await poll(() => gated.ranSince(/'workflow_recovered'/, heldAt) >= 2, { timeoutMs: 5_000, label: 'two recovery passes while the submit is held' });
     hold.release();
 
     const body = (await submitted).json();

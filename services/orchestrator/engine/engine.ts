@@ -36,6 +36,18 @@ export interface Submission {
   start: boolean;
   /** Written first in the event log (how the plan was made). */
   events?: NewEvent[];
+  /** The client's choice of task id; a new UUID otherwise. */
+  id?: string;
+  /** The client's Idempotency-Key and the request's fingerprint (see insertWorkflow). */
+  idempotencyKey?: string;
+  requestHash?: string;
+}
+
+export interface Submitted {
+  id: string;
+  status: 'planned' | 'running';
+  /** False: a workflow with this id or idempotency key exists already, and nothing was written. */
+  created: boolean;
 }
 
 /**
@@ -68,16 +80,17 @@ export class Engine {
     validatePlan(plan, this.o.knownAgents());
   }
 
-  async submit(sub: Submission): Promise<{ id: string; status: 'planned' | 'running' }> {
+  async submit(sub: Submission): Promise<Submitted> {
     this.validate(sub.plan);
     this.assertOpen();
-    const id = randomUUID();
+    const id = sub.id ?? randomUUID();
+    const identity = { idempotencyKey: sub.idempotencyKey ?? null, requestHash: sub.requestHash ?? null };
     if (!sub.start) {
-      await store.insertWorkflow(this.o.db, {
-        id, description: sub.description, status: 'planned', plan: sub.plan, input: sub.input, lease: null,
+      const created = await store.insertWorkflow(this.o.db, {
+        id, description: sub.description, status: 'planned', plan: sub.plan, input: sub.input, lease: null, ...identity,
         steps: [], events: [...(sub.events ?? []), { type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
       });
-      return { id, status: 'planned' };
+      return { id, status: 'planned', created };
     }
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
     const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
@@ -85,13 +98,18 @@ export class Engine {
     const run = this.newRun(id, sub.plan, sub.description, freshState(sub.plan), new Date(), traceParent, span);
     const ready = run.takeReadyAttempts();
     // Workflow row, first attempts and their events: one commit, before anything is sent.
-    await store.insertWorkflow(this.o.db, {
-      id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, lease: this.lease,
+    const created = await store.insertWorkflow(this.o.db, {
+      id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, lease: this.lease, ...identity,
       steps: ready.steps, events: [...(sub.events ?? []), { type: 'workflow_started', data: { owner: this.o.owner, steps: sub.plan.steps.length } }, ...ready.events],
       traceParent,
     });
+    if (!created) {
+      span.setAttribute('mesh.outcome', 'duplicate submit');
+      span.end();
+      return { id, status: 'running', created };
+    }
     this.track(run);
-    return { id, status: 'running' };
+    return { id, status: 'running', created };
   }
 
   /** Runs a workflow stored as 'planned'. */

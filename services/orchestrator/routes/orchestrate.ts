@@ -1,12 +1,13 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
-import { store, type NewEvent, type Plan } from '../../state/index.ts';
+import { store, type NewEvent, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
 import { fillWorkflowInput, normalizePlan } from '../engine/index.ts';
 import { planDescription } from '../planner/index.ts';
-import { ErrorReply, ObjectReply, OrchestrateBody, TaskParams, WaitBody } from '../schemas.ts';
+import { ErrorReply, ObjectReply, OrchestrateBody, SubmitHeaders, TaskParams, WaitBody } from '../schemas.ts';
+import { submitIdentity, type SubmitIdentity } from '../submit-identity.ts';
 import { taskView } from '../task-view.ts';
 
 const errors = { 200: ObjectReply, 202: ObjectReply, 400: ErrorReply, 404: ErrorReply, 409: ErrorReply, 413: ErrorReply, 422: ErrorReply };
@@ -33,15 +34,46 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
     };
   }
 
+  /** The answer to a submit: 202 with the task, or with `wait` the finished result (202 if it is still going). */
+  async function answer(reply: FastifyReply, id: string, status: WorkflowStatus, plan: Plan, wait: boolean | undefined) {
+    if (wait && status !== 'planned') {
+      const result = await finished(id);
+      return reply.status(result.status === 'running' || result.status === 'waiting' ? 202 : 200).send({ ...result, plan });
+    }
+    return reply.status(202).send({ task_id: id, status, plan, ...links(id) });
+  }
+
+  /** A retried submit gets the task the first one made, answered the same way; a reused key with another request, a 409. */
+  function replay(reply: FastifyReply, existing: WorkflowRow, identity: SubmitIdentity, wait: boolean | undefined) {
+    if (existing.request_hash !== identity.requestHash) {
+      const what = identity.key ? `Idempotency-Key "${identity.key}" was used` : `task_id ${existing.id} was chosen`;
+      throw new AppError('IDEMPOTENCY_CONFLICT', `${what} for task ${existing.id} with a different request; send the same request to get that task, or a new key for a new one`, {
+        details: { task_id: existing.id, ...(identity.key ? { idempotency_key: identity.key } : {}) },
+      });
+    }
+    void reply.header('idempotent-replayed', 'true');
+    return answer(reply, existing.id, existing.status, existing.plan, wait);
+  }
+
+  const existingFor = async (identity: SubmitIdentity, id: string | undefined) =>
+    (identity.key ? await store.getWorkflowByKey(db, identity.key) : null) ?? (id ? await store.getWorkflow(db, id) : null);
+
   app.post('/orchestrate', {
     schema: {
       tags: ['workflows'],
-      summary: 'Plan a description (or take an explicit plan) and run it',
+      summary: 'Plan a description (or take an explicit plan) and run it; idempotent with task_id or an Idempotency-Key',
+      headers: SubmitHeaders,
       body: OrchestrateBody,
       response: { ...errors },
     },
   }, async (request, reply) => {
     const body = request.body;
+    const identity = submitIdentity(request.headers['idempotency-key'], body);
+    // A retry is answered before planning: the planner may call a model, and need not run twice.
+    if (identity.requestHash) {
+      const existing = await existingFor(identity, identity.taskId);
+      if (existing) return replay(reply, existing, identity, body.wait);
+    }
     let plan: Plan;
     let events: NewEvent[] = [];
     if (body.workflow) {
@@ -52,12 +84,19 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
     } else if (body.plan) plan = normalizePlan(body.plan as Plan);
     else if (body.description) ({ plan, events } = await planDescription(body.description, await ctx.registry.profiles(), body.input ?? {}, ctx.llm, ctx.registry.names()));
     else throw new AppError('VALIDATION_FAILED', 'body must have "description" (text to plan), "plan" (steps to run) or "workflow" (a named workflow)');
-    const { id, status } = await engine.submit({ plan, events, description: body.description ?? (body.workflow ? `workflow ${body.workflow}` : null), input: body.input ?? {}, start: body.execute !== false });
-    if (body.wait && status === 'running') {
-      const result = await finished(id);
-      return reply.status(result.status === 'running' || result.status === 'waiting' ? 202 : 200).send({ ...result, plan });
+    const submitted = await engine.submit({
+      plan, events, description: body.description ?? (body.workflow ? `workflow ${body.workflow}` : null), input: body.input ?? {}, start: body.execute !== false,
+      ...(identity.taskId ? { id: identity.taskId } : {}),
+      ...(identity.key ? { idempotencyKey: identity.key } : {}),
+      ...(identity.requestHash ? { requestHash: identity.requestHash } : {}),
+    });
+    if (!submitted.created) {
+      // Another submit with this id or key won the insert (a retry racing the first, or another replica).
+      const existing = await existingFor(identity, submitted.id);
+      if (!existing) throw new AppError('WORKFLOW_BUSY', `task ${submitted.id} is being created by another request; try again`);
+      return replay(reply, existing, identity, body.wait);
     }
-    return reply.status(202).send({ task_id: id, status, plan, ...links(id) });
+    return answer(reply, submitted.id, submitted.status, plan, body.wait);
   });
 
   app.get('/workflows', { schema: { tags: ['workflows'], summary: 'Named workflows: POST /orchestrate {workflow, input}', response: { 200: ObjectReply } } }, async () => ({
