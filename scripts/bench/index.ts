@@ -6,30 +6,22 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { buildKnowledgeApp, createMemoryCache } from '../../services/knowledge/index.ts';
-import { benchApiKeys } from './auth.ts';
 import { createPgDb, migrate } from '../../services/state/index.ts';
+import { benchApiKeys } from './auth.ts';
+import { createFloor, type Floor } from './floor.ts';
+import { drive, percentile, type RunResult } from './load.ts';
+import { diamond, parallelPlan, sequentialPlan } from './plans.ts';
+import { benchPlatformAgainstFloor } from './platform-vs-floor.ts';
 
 const env = process.env;
 const databaseUrl = env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const poolSize = Number(env.DATABASE_POOL_SIZE ?? 20);
 const workflows = Number(env.BENCH_WORKFLOWS ?? 2000);
 const concurrency = Number(env.BENCH_CONCURRENCY ?? 100);
 const lowConcurrency = Number(env.BENCH_LOW_CONCURRENCY ?? 10);
+const lowWorkflows = Number(env.BENCH_LOW_WORKFLOWS ?? Math.min(workflows, 1000));
+const serialWorkflows = Number(env.BENCH_SERIAL_WORKFLOWS ?? Math.min(workflows, 300));
 const parallelRuns = Number(env.BENCH_PARALLEL_RUNS ?? 20);
-
-const diamond = {
-  steps: [
-    { id: 'a', agent: 'bench-step', input: { n: 1 } },
-    { id: 'b', agent: 'bench-step', input: { n: 2 }, depends_on: ['a'] },
-    { id: 'c', agent: 'bench-step', input: { n: 3 }, depends_on: ['a'] },
-    { id: 'd', agent: 'bench-step', input: { n: 4 }, depends_on: ['b', 'c'] },
-  ],
-};
-const parallelPlan = { steps: [{ id: 'x', agent: 'bench-sleep', input: { ms: 200 } }, { id: 'y', agent: 'bench-sleep', input: { ms: 200 } }] };
-const sequentialPlan = { steps: [{ id: 'x', agent: 'bench-sleep', input: { ms: 200 } }, { id: 'y', agent: 'bench-sleep', input: { ms: 200 }, depends_on: ['x'] }] };
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 function peakRssMiB(pid: number): string {
   try {
@@ -40,24 +32,12 @@ function peakRssMiB(pid: number): string {
   }
 }
 
-async function run(client: Pool, plan: object, n: number, c: number) {
-  const latencies: number[] = [];
-  let failed = 0;
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: Math.min(c, n) }, async () => {
-    while (next < n) {
-      next++;
-      const t0 = performance.now();
-      const res = await client.request({ method: 'POST', path: '/orchestrate', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plan, wait: true }) });
-      const body = (await res.body.json()) as { status?: string };
-      latencies.push(performance.now() - t0);
-      if (res.statusCode !== 200 || body.status !== 'succeeded') failed++;
-    }
-  }));
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { n, c, seconds, perSecond: n / seconds, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length, failed };
+function run(client: Pool, plan: object, n: number, c: number): Promise<RunResult> {
+  return drive(n, c, async () => {
+    const res = await client.request({ method: 'POST', path: '/orchestrate', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plan, wait: true }) });
+    const body = (await res.body.json()) as { status?: string };
+    return res.statusCode === 200 && body.status === 'succeeded';
+  });
 }
 
 const queries = ['idempotency key', 'lease expired recovery', 'checkpoint', 'circuit breaker', 'plan description agents', 'code review findings', 'docker compose service', 'server-sent events', 'retry backoff jitter', 'PGlite'];
@@ -87,7 +67,7 @@ async function benchKnowledge(databaseUrl: string, n: number) {
   return out;
 }
 
-const fmt = (r: Awaited<ReturnType<typeof run>>) =>
+const fmt = (r: RunResult) =>
   `${r.n} workflows at concurrency ${r.c}: ${r.perSecond.toFixed(0)} workflows/s, latency p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${r.failed ? `, ${r.failed} FAILED` : ''}`;
 
 async function main() {
@@ -97,25 +77,32 @@ async function main() {
   await admin.query(`CREATE SCHEMA ${schema}`);
   const url = `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
   const child = spawn(process.execPath, [fileURLToPath(new URL('./platform.ts', import.meta.url))], {
-    env: { ...env, DATABASE_URL: url, DATABASE_POOL_SIZE: env.DATABASE_POOL_SIZE ?? '20' },
+    env: { ...env, DATABASE_URL: url, DATABASE_POOL_SIZE: String(poolSize) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let floor: Floor | undefined;
   try {
-    const [base, streamAgent, grpcAgent] = await new Promise<[string, string, string]>((resolve, reject) => {
+    const [base, stepUrl, streamAgent, grpcAgent] = await new Promise<[string, string, string, string]>((resolve, reject) => {
       let out = '';
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
-        const m = /listening on (http:\/\/\S+) stream=(\S+) grpc=(\S+)/.exec(out);
-        if (m) resolve([m[1]!, m[2]!, m[3]!]);
+        const m = /listening on (http:\/\/\S+) step=(http:\/\/\S+) stream=(\S+) grpc=(\S+)/.exec(out);
+        if (m) resolve([m[1]!, m[2]!, m[3]!, m[4]!]);
       });
       child.once('exit', (code) => reject(new Error(`bench platform exited ${code}`)));
     });
     const client = new Pool(base, { connections: concurrency, keepAliveTimeout: 60_000 });
     console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; Postgres ${(await admin.query('SHOW server_version')).rows[0].server_version} on the same machine`);
-    await run(client, diamond, Math.min(200, workflows), Math.min(20, concurrency)); // warm-up: JIT, pools, caches
-    console.log(`diamond A -> (B, C) -> D through POST /orchestrate {wait: true}, agents answering at once:`);
-    console.log(`  ${fmt(await run(client, diamond, workflows, concurrency))}`);
-    console.log(`  ${fmt(await run(client, diamond, Math.min(workflows, 1000), lowConcurrency))}`);
+    floor = await createFloor({ databaseUrl, schema: `${schema}_floor`, poolSize, stepUrl, admin });
+    await benchPlatformAgainstFloor({
+      admin,
+      platform: (n, c) => run(client, diamond, n, c),
+      platformSchema: schema,
+      floor,
+      levels: [{ c: 1, n: serialWorkflows }, { c: lowConcurrency, n: lowWorkflows }, { c: concurrency, n: workflows }],
+      aimAt: [lowConcurrency, concurrency],
+      print: (line) => console.log(line),
+    });
     console.log(`  orchestrator + agents process: peak RSS ${peakRssMiB(child.pid!)} MiB`);
     const perTransport = Number(env.BENCH_TRANSPORT_WORKFLOWS ?? 1000);
     console.log(`the same diamond over each transport (${perTransport} workflows at concurrency ${concurrency}):`);
@@ -135,6 +122,7 @@ async function main() {
     const redisUrl = env.BENCH_REDIS_URL ?? env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
     for (const line of await benchApiKeys(url, redisUrl, Number(env.BENCH_AUTH_REQUESTS ?? 5000), lowConcurrency)) console.log(line);
   } finally {
+    await floor?.close();
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
     await admin.query(`DROP SCHEMA ${schema} CASCADE`);

@@ -1,6 +1,7 @@
 // The system under test, as its own process: the orchestrator on Postgres and the bench agents,
 // each on its own loopback port, as `npm start` runs them. The step agent is served three times,
-// once per transport (HTTP, Redis Streams, gRPC), so the same workload can go over each.
+// once per transport (HTTP, Redis Streams, gRPC), so the same workload can go over each. Its HTTP
+// address is printed too, for the floor to call the very same agent server.
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { agentInfo, buildAgentApp, createAgentRuntime, createRedisIdempotencyStore, startGrpcServer, startStreamWorker } from '../../agents/sdk/index.ts';
@@ -13,12 +14,15 @@ const run = process.env.BENCH_RUN_ID ?? String(process.pid);
 const redis = new Redis(redisUrl);
 const log = pino({ level: 'warn' });
 const urls: string[] = [];
+let stepUrl = '';
 const closers: Array<() => Promise<void>> = [];
 
 for (const def of [stepAgent, sleepAgent]) {
   const app = buildAgentApp(def, { logLevel: 'warn', idempotencyMaxEntries: 50_000 });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  urls.push(`${def.name}=http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
+  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  urls.push(`${def.name}=${url}`);
+  if (def === stepAgent) stepUrl = url;
   closers.push(() => app.close());
 }
 
@@ -47,7 +51,7 @@ const config = loadConfig({
 const orchestrator = await buildOrchestratorApp(config);
 await orchestrator.listen({ host: '127.0.0.1', port: 0 });
 const addr = orchestrator.server.address() as { port: number };
-process.stdout.write(`bench-platform listening on http://127.0.0.1:${addr.port} stream=${streamName} grpc=${grpcName}\n`);
+process.stdout.write(`bench-platform listening on http://127.0.0.1:${addr.port} step=${stepUrl} stream=${streamName} grpc=${grpcName}\n`);
 
 process.once('SIGTERM', () => {
   void (async () => {
