@@ -1,8 +1,6 @@
 // npm run bench: workflows through the HTTP API on real Postgres. Prints its figures; asserts nothing.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { buildKnowledgeApp, createMemoryCache } from '../../services/knowledge/index.ts';
@@ -12,6 +10,7 @@ import { createFloor, type Floor } from './floor.ts';
 import { drive, percentile, type RunResult } from './load.ts';
 import { diamond, parallelPlan, sequentialPlan } from './plans.ts';
 import { benchPlatformAgainstFloor } from './platform-vs-floor.ts';
+import { startScript, stopScript } from './processes.ts';
 
 const env = process.env;
 const databaseUrl = env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -76,21 +75,18 @@ async function main() {
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
   const url = `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./platform.ts', import.meta.url))], {
-    env: { ...env, DATABASE_URL: url, DATABASE_POOL_SIZE: String(poolSize) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const runId = env.BENCH_RUN_ID ?? String(process.pid);
+  const agents = await startScript('./agents-server.ts', { ...env, BENCH_RUN_ID: runId }, /listening urls=(\S+) stream=(\S+) grpc=(\S+)/);
+  const [agentUrls, streamAgent, grpc] = [agents.match[1]!, agents.match[2]!, agents.match[3]!];
+  const grpcAgent = grpc.split('@')[0]!;
+  const stepUrl = agentUrls.split(',').find((u) => u.startsWith('bench-step='))!.slice('bench-step='.length);
+  let platform: Awaited<ReturnType<typeof startScript>> | undefined;
   let floor: Floor | undefined;
   try {
-    const [base, stepUrl, streamAgent, grpcAgent] = await new Promise<[string, string, string, string]>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /listening on (http:\/\/\S+) step=(http:\/\/\S+) stream=(\S+) grpc=(\S+)/.exec(out);
-        if (m) resolve([m[1]!, m[2]!, m[3]!, m[4]!]);
-      });
-      child.once('exit', (code) => reject(new Error(`bench platform exited ${code}`)));
-    });
+    platform = await startScript('./platform.ts', {
+      ...env, BENCH_RUN_ID: runId, DATABASE_URL: url, DATABASE_POOL_SIZE: String(poolSize), BENCH_AGENT_URLS: agentUrls, BENCH_STREAM_AGENT: streamAgent, BENCH_GRPC_AGENT: grpc,
+    }, /listening on (http:\/\/\S+)/);
+    const base = platform.match[1]!;
     const client = new Pool(base, { connections: concurrency, keepAliveTimeout: 60_000 });
     console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; Postgres ${(await admin.query('SHOW server_version')).rows[0].server_version} on the same machine`);
     floor = await createFloor({ databaseUrl, schema: `${schema}_floor`, poolSize, stepUrl, admin });
@@ -103,7 +99,7 @@ async function main() {
       aimAt: [lowConcurrency, concurrency],
       print: (line) => console.log(line),
     });
-    console.log(`  orchestrator + agents process: peak RSS ${peakRssMiB(child.pid!)} MiB`);
+    console.log(`  orchestrator process: peak RSS ${peakRssMiB(platform.child.pid!)} MiB; agents process: ${peakRssMiB(agents.child.pid!)} MiB`);
     const perTransport = Number(env.BENCH_TRANSPORT_WORKFLOWS ?? 1000);
     console.log(`the same diamond over each transport (${perTransport} workflows at concurrency ${concurrency}):`);
     for (const [label, agent] of [['http', 'bench-step'], ['redis streams', streamAgent], ['grpc', grpcAgent]] as const) {
@@ -123,8 +119,8 @@ async function main() {
     for (const line of await benchApiKeys(url, redisUrl, Number(env.BENCH_AUTH_REQUESTS ?? 5000), lowConcurrency)) console.log(line);
   } finally {
     await floor?.close();
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    if (platform) await stopScript(platform.child);
+    await stopScript(agents.child);
     await admin.query(`DROP SCHEMA ${schema} CASCADE`);
     await admin.end();
   }

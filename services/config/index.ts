@@ -56,6 +56,8 @@ const EnvSchema = Type.Object({
   RETRY_BACKOFF_RATE: Type.Number({ minimum: 1, default: 2 }),
   LEASE_MS: Type.Integer({ minimum: 100, default: 30_000 }),
   RECOVERY_INTERVAL_MS: Type.Integer({ minimum: 50, default: 10_000 }),
+  COMMIT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
+  COMMIT_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
   API_AUTH: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('keys')], { description: 'keys: the public API wants a Bearer API key; keys when ADMIN_API_KEY is set, else off' })),
   ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 32, description: 'Bearer key with every scope; creates the other keys' })),
@@ -121,6 +123,9 @@ export interface Config {
   readonly retryBackoffRate: number;
   readonly leaseMs: number;
   readonly recoveryIntervalMs: number;
+  /** Group commit: most workflows in one statement, and statements in flight at once. */
+  readonly commitBatchMax: number;
+  readonly commitInFlight: number;
   readonly bodyLimitBytes: number;
   readonly auth: Readonly<{ mode: 'off' | 'keys'; adminKey: string | undefined; internalToken: string | undefined }>;
   readonly rateLimit: Readonly<{ max: number; windowMs: number }>;
@@ -206,6 +211,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retryBackoffRate: e.RETRY_BACKOFF_RATE,
     leaseMs: e.LEASE_MS,
     recoveryIntervalMs: e.RECOVERY_INTERVAL_MS,
+    commitBatchMax: e.COMMIT_BATCH_MAX,
+    commitInFlight: e.COMMIT_IN_FLIGHT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     auth: Object.freeze({ mode: authMode, adminKey: e.ADMIN_API_KEY, internalToken: e.INTERNAL_TOKEN }),
     rateLimit: Object.freeze({ max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS }),

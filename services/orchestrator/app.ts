@@ -72,6 +72,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     recoveryIntervalMs: config.recoveryIntervalMs,
     shutdownGraceMs: config.shutdownGraceMs,
     defaults: { timeoutMs: config.stepTimeoutMs, maxAttempts: config.stepMaxAttempts, backoffMs: config.retryBackoffMs, backoffRate: config.retryBackoffRate },
+    groupCommit: { maxBatch: config.commitBatchMax, maxInFlight: config.commitInFlight, maxTries: 5 },
     metrics,
     notifier,
     log: app.log,

@@ -1,6 +1,19 @@
+/**
+ * A statement the Postgres adapter prepares once per connection (a named statement) instead of
+ * parsing and planning it on every call: for the statements on the engine's hot path.
+ */
+export interface Prepared {
+  readonly name: string;
+  readonly text: string;
+}
+
+export function prepared(name: string, text: string): Prepared {
+  return { name, text };
+}
+
 /** The one query interface the platform uses; Postgres and PGlite both implement it. */
 export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  query<R = Record<string, unknown>>(sql: string | Prepared, params?: readonly unknown[]): Promise<R[]>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type PgModule from 'pg';
 import { redactUrl } from '../telemetry/index.ts';
-import type { Db, Queryable } from './db.ts';
+import type { Db, Prepared, Queryable } from './db.ts';
 
 export interface PgOptions {
   connectionString: string;
@@ -41,8 +41,9 @@ export async function createPgDb(options: PgOptions): Promise<Db> {
   pool.on('error', () => {});
 
   const wrap = (q: PgModule.Pool | PgModule.PoolClient): Queryable => ({
-    async query<R>(sql: string, params?: readonly unknown[]) {
-      const result = await q.query(sql, params as unknown[] | undefined);
+    async query<R>(sql: string | Prepared, params?: readonly unknown[]) {
+      const values = params as unknown[] | undefined;
+      const result = typeof sql === 'string' ? await q.query(sql, values) : await q.query({ name: sql.name, text: sql.text, ...(values ? { values } : {}) });
       return result.rows as R[];
     },
     async exec(sql: string) {

@@ -1,46 +1,16 @@
-// Row types of the tables in migrations/, and the stored shape of a plan.
+// Row types of the tables in migrations/; the stored shape of a plan is in plan.ts.
 import type { SerializedError } from '../errors/index.ts';
+import type { Plan } from './plan.ts';
 
 export type WorkflowStatus = 'planned' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
-export type StepStatus = 'running' | 'scheduled' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'superseded';
+/**
+ * Where a plan step is. `pending` and `skipped` live only in the engine (a step that has no attempt
+ * yet, or never will); an attempt's row has one of the others (AttemptStatus).
+ */
+export type StepStatus = 'pending' | 'running' | 'scheduled' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'superseded';
+export type AttemptStatus = Exclude<StepStatus, 'pending' | 'skipped'>;
 
 export const terminalStatuses: ReadonlySet<WorkflowStatus> = new Set(['succeeded', 'failed', 'cancelled']);
-
-export interface RetryPolicy {
-  max_attempts?: number;
-  backoff_ms?: number;
-  backoff_rate?: number;
-}
-
-/**
- * Where a step's outcome leads. A step id routes to that step (which runs only when the branch is
- * taken); `retry` runs `target` (default: this step) again, then everything between it and this
- * step, at most `max_attempts` times in all; `fail` ends the workflow failed.
- */
-export type Branch = string | { action?: 'retry' | 'route' | 'fail'; target?: string; max_attempts?: number };
-
-export interface PlanStep {
-  id: string;
-  /** Agent steps call an agent; approval steps wait for a person (POST /tasks/:id/approve|reject). */
-  type?: 'agent' | 'approval';
-  agent: string;
-  input: Record<string, unknown>;
-  depends_on: string[];
-  timeout_ms?: number;
-  retry?: RetryPolicy;
-  description?: string;
-  on_success?: Branch;
-  on_failure?: Branch;
-  on_approval?: Branch;
-  on_rejection?: Branch;
-  /** Approval steps: what the person is asked, and how long they have. */
-  prompt?: string;
-  deadline_ms?: number;
-}
-
-export interface Plan {
-  steps: PlanStep[];
-}
 
 export interface DecisionRow {
   id: number;
@@ -85,7 +55,7 @@ export interface StepRow {
   step_id: string;
   attempt: number;
   agent: string;
-  status: StepStatus;
+  status: AttemptStatus;
   input: Record<string, unknown> | null;
   output: Record<string, unknown> | null;
   error: SerializedError | null;
@@ -120,4 +90,15 @@ export interface NewEvent {
   step_id?: string;
   attempt?: number;
   data?: Record<string, unknown>;
+}
+
+/**
+ * Who holds a running workflow: the orchestrator (ORCHESTRATOR_ID, stable across restarts, shown to
+ * people) and its incarnation (random per process start). Writes are guarded by the incarnation, so a
+ * process never mistakes a previous run of itself for itself, nor the other way round.
+ */
+export interface Lease {
+  owner: string;
+  incarnation: string;
+  ms: number;
 }

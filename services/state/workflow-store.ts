@@ -1,10 +1,14 @@
 import type { SerializedError } from '../errors/index.ts';
-import type { Queryable } from './db.ts';
-import type { DecisionRow, EventRow, NewDecision, NewEvent, NewStep, Plan, StepRow, StepStatus, WorkflowRow, WorkflowStatus } from './rows.ts';
+import { prepared, type Queryable } from './db.ts';
+import type { Plan } from './plan.ts';
+import type { DecisionRow, EventRow, Lease, NewEvent, NewStep, StepRow, WorkflowRow, WorkflowStatus } from './rows.ts';
 
 // Every write on the engine's hot path is ONE statement: data-modifying CTEs make it one round trip
 // and one commit, and each part is guarded by the lease check in the first CTE, so a replica that
 // lost its lease (or a cancelled workflow) writes nothing at all.
+
+export { commitBatch, commitProgress, type CommitMember, type FinishedAttempt, type Progress } from './progress-store.ts';
+export type { Lease } from './rows.ts';
 
 const insertStepsSql = (wf: string, newSteps: string, guard: string) => `
   INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at)
@@ -20,17 +24,6 @@ const insertEventsSql = (wf: string, events: string, guard: string) => `
   FROM jsonb_array_elements(${events}::jsonb) WITH ORDINALITY AS x(e, ord)
   ${guard}
   ORDER BY x.ord`;
-
-/**
- * Who holds a running workflow: the orchestrator (ORCHESTRATOR_ID, stable across restarts, shown to
- * people) and its incarnation (random per process start). Writes are guarded by the incarnation, so a
- * process never mistakes a previous run of itself for itself, nor the other way round.
- */
-export interface Lease {
-  owner: string;
-  incarnation: string;
-  ms: number;
-}
 
 export interface InsertWorkflow {
   id: string;
@@ -49,110 +42,66 @@ export interface InsertWorkflow {
   requestHash?: string | null;
 }
 
+const insertBatchSql = prepared('mesh_insert_workflows', `
+  WITH x AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb)
+      AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
+           trace_parent text, idempotency_key text, request_hash text)
+  ), w AS (
+    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash)
+    SELECT id, description, status, plan, input, lease_owner, lease_incarnation,
+           CASE WHEN lease_owner IS NULL THEN NULL ELSE now() + lease_ms * interval '1 millisecond' END,
+           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash
+    FROM x
+    ON CONFLICT DO NOTHING
+    RETURNING id
+  ), s AS (
+    INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at)
+    SELECT x.id, x.step_id, x.attempt, x.agent, x.status, x.input, x.idempotency_key,
+           CASE WHEN x.status IN ('running', 'waiting') THEN now() END
+    FROM jsonb_to_recordset($2::jsonb)
+      AS x(id uuid, step_id text, attempt int, agent text, status text, input jsonb, idempotency_key text)
+    WHERE x.id IN (SELECT id FROM w)
+  ), e AS (
+    INSERT INTO workflow_events (workflow_id, type, step_id, attempt, data)
+    SELECT x.id, x.type, x.step_id, x.attempt, coalesce(x.data, '{}'::jsonb)
+    FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, seq int, type text, step_id text, attempt int, data jsonb)
+    WHERE x.id IN (SELECT id FROM w)
+    ORDER BY x.seq
+  )
+  SELECT id FROM w`);
+
 /**
- * Writes a new workflow with its first attempts and events. False when its id or idempotency key
- * is taken: then nothing at all was written (a retried or racing submit; the caller reads the one
- * that exists).
+ * Writes new workflows, each with its first attempts and events, in one statement. Returns those
+ * written: a workflow whose id or idempotency key is taken (a retried or racing submit) writes
+ * nothing at all, and the caller reads the one that exists.
  */
+export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow[]): Promise<Set<string>> {
+  const rows: unknown[] = [];
+  const steps: unknown[] = [];
+  const events: unknown[] = [];
+  for (const w of ws) {
+    rows.push({
+      id: w.id, description: w.description, status: w.status, plan: w.plan, input: w.input,
+      lease_owner: w.lease?.owner ?? null, lease_incarnation: w.lease?.incarnation ?? null, lease_ms: w.lease?.ms ?? 0,
+      trace_parent: w.traceParent ?? null, idempotency_key: w.idempotencyKey ?? null, request_hash: w.requestHash ?? null,
+    });
+    for (const s of w.steps) steps.push({ id: w.id, ...s });
+    for (const e of w.events) events.push({ id: w.id, seq: events.length, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
+  }
+  const created = await db.query<{ id: string }>(insertBatchSql, [JSON.stringify(rows), JSON.stringify(steps), JSON.stringify(events)]);
+  return new Set(created.map((r) => r.id));
+}
+
+/** Writes one new workflow; false when its id or idempotency key is taken (nothing was written). */
 export async function insertWorkflow(db: Queryable, w: InsertWorkflow): Promise<boolean> {
-  const rows = await db.query<{ id: string }>(
-    `WITH w AS (
-       INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash)
-       VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::text, $11::uuid,
-               CASE WHEN $6::text IS NULL THEN NULL ELSE now() + $7::int * interval '1 millisecond' END,
-               CASE WHEN $3 = 'running' THEN now() END, $10::text, $12::text, $13::text)
-       ON CONFLICT DO NOTHING
-       RETURNING id
-     ), s AS (${insertStepsSql('$1::uuid', '$8', 'WHERE EXISTS (SELECT 1 FROM w)')}
-     ), e AS (${insertEventsSql('$1::uuid', '$9', 'WHERE EXISTS (SELECT 1 FROM w)')}
-     )
-     SELECT id FROM w`,
-    [w.id, w.description, w.status, JSON.stringify(w.plan), JSON.stringify(w.input), w.lease?.owner ?? null, w.lease?.ms ?? 0, JSON.stringify(w.steps), JSON.stringify(w.events), w.traceParent ?? null, w.lease?.incarnation ?? null, w.idempotencyKey ?? null, w.requestHash ?? null],
-  );
-  return rows.length === 1;
+  return (await insertWorkflows(db, [w])).has(w.id);
 }
 
 /** The workflow a submit with this idempotency key created, if any. */
 export async function getWorkflowByKey(db: Queryable, idempotencyKey: string): Promise<WorkflowRow | null> {
   const rows = await db.query<WorkflowRow>('SELECT * FROM workflows WHERE idempotency_key = $1', [idempotencyKey]);
   return rows[0] ?? null;
-}
-
-export interface Progress {
-  workflowId: string;
-  lease: Lease;
-  /** The attempt that finished, if any. */
-  step?: { stepId: string; attempt: number; status: StepStatus; output?: unknown; error?: SerializedError; startedAt?: Date };
-  /** Outputs to merge into checkpoint_data, by step id. */
-  checkpoint?: Record<string, unknown>;
-  /** Steps a loop sends round again: their succeeded attempts become 'superseded', their checkpoints go. */
-  supersede?: string[];
-  newSteps?: NewStep[];
-  events?: NewEvent[];
-  decisions?: NewDecision[];
-  final?: { status: WorkflowStatus; error: SerializedError | null };
-  /** Nothing runs, a person must answer: release the lease, look again at wakeAt (a deadline) if any. */
-  park?: { wakeAt: Date | null };
-}
-
-/** Records a finished attempt, its checkpoint, the attempts it unblocks, decisions and events. False: lease lost. */
-export async function commitProgress(db: Queryable, p: Progress): Promise<boolean> {
-  const s = p.step;
-  const newStatus = p.final?.status ?? (p.park ? 'waiting' : null);
-  const rows = await db.query<{ id: string }>(
-    `WITH w AS (
-       UPDATE workflows SET
-         checkpoint_data = (CASE WHEN $4::jsonb IS NULL THEN checkpoint_data ELSE checkpoint_data || $4::jsonb END) - $16::text[],
-         last_checkpoint = CASE WHEN $14::text IS NULL THEN last_checkpoint ELSE now() END,
-         lease_expires_at = CASE WHEN $5::text IS NULL THEN now() + $3::int * interval '1 millisecond' ELSE NULL END,
-         lease_owner = CASE WHEN $5::text IS NULL THEN lease_owner ELSE NULL END,
-         lease_incarnation = CASE WHEN $5::text IS NULL THEN lease_incarnation ELSE NULL END,
-         status = coalesce($5::text, status),
-         error = CASE WHEN $5::text IS NULL OR $5::text = 'waiting' THEN error ELSE $6::jsonb END,
-         finished_at = CASE WHEN $5::text IS NULL OR $5::text = 'waiting' THEN finished_at ELSE now() END,
-         wake_at = CASE WHEN $5::text = 'waiting' THEN $18::timestamptz ELSE NULL END,
-         updated_at = now()
-       WHERE id = $1 AND lease_incarnation = $2 AND status = 'running'
-       RETURNING id
-     ), s AS (
-       UPDATE steps SET status = $8, output = $9::jsonb, error = $10::jsonb, finished_at = now(),
-         started_at = coalesce($15::timestamptz, started_at)
-       WHERE workflow_id = $1 AND step_id = $7 AND attempt = $11 AND EXISTS (SELECT 1 FROM w)
-     ), old AS (
-       UPDATE steps SET status = 'superseded'
-       WHERE workflow_id = $1 AND step_id = ANY($16::text[]) AND status = 'succeeded'
-         AND NOT (step_id = $7 AND attempt = $11) AND EXISTS (SELECT 1 FROM w)
-     ), n AS (${insertStepsSql('$1::uuid', '$12', 'WHERE EXISTS (SELECT 1 FROM w)')}
-     ), e AS (${insertEventsSql('$1::uuid', '$13', 'WHERE EXISTS (SELECT 1 FROM w)')}
-     ), d AS (
-       INSERT INTO workflow_decisions (workflow_id, step_id, attempt, outcome, branch, action, target, iteration, reason)
-       SELECT $1, x->>'step_id', (x->>'attempt')::int, x->>'outcome', x->>'branch', x->>'action', x->>'target', (x->>'iteration')::int, x->>'reason'
-       FROM jsonb_array_elements($17::jsonb) AS x
-       WHERE EXISTS (SELECT 1 FROM w)
-     )
-     SELECT id FROM w`,
-    [
-      p.workflowId,
-      p.lease.incarnation,
-      p.lease.ms,
-      p.checkpoint ? JSON.stringify(p.checkpoint) : null,
-      newStatus,
-      p.final?.error ? JSON.stringify(p.final.error) : null,
-      s?.stepId ?? null,
-      s?.status ?? null,
-      s?.output === undefined ? null : JSON.stringify(s.output),
-      s?.error ? JSON.stringify(s.error) : null,
-      s?.attempt ?? null,
-      JSON.stringify(p.newSteps ?? []),
-      JSON.stringify(p.events ?? []),
-      s ? 'checkpoint' : null,
-      s?.startedAt ?? null,
-      p.supersede ?? [],
-      JSON.stringify(p.decisions ?? []),
-      p.park?.wakeAt ?? null,
-    ],
-  );
-  return rows.length === 1;
 }
 
 export async function getDecisions(db: Queryable, id: string): Promise<DecisionRow[]> {
@@ -220,11 +169,22 @@ export async function claimExpired(db: Queryable, lease: Lease, limit: number): 
   );
 }
 
+/**
+ * Extends the leases of these workflows, and says which are still this incarnation's. A row locked
+ * right now is skipped, not waited for: only this process's own commit can hold it (and renews it
+ * as it commits), and waiting could deadlock with such a commit of several workflows.
+ */
 export async function renewLeases(db: Queryable, lease: Lease, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const rows = await db.query<{ id: string }>(
-    `UPDATE workflows SET lease_expires_at = now() + $3::int * interval '1 millisecond'
-     WHERE id = ANY($2::uuid[]) AND lease_incarnation = $1 AND status = 'running' RETURNING id`,
+    `WITH mine AS (
+       SELECT id FROM workflows WHERE id = ANY($2::uuid[]) AND lease_incarnation = $1 AND status = 'running'
+     ), c AS (
+       SELECT id FROM workflows WHERE id IN (SELECT id FROM mine) FOR NO KEY UPDATE SKIP LOCKED
+     ), u AS (
+       UPDATE workflows SET lease_expires_at = now() + $3::int * interval '1 millisecond' FROM c WHERE workflows.id = c.id
+     )
+     SELECT id FROM mine`,
     [lease.incarnation, ids, lease.ms],
   );
   return rows.map((r) => r.id);

@@ -10,9 +10,10 @@ export function gatedDb(db: Db) {
   const seen: Array<{ sql: string; at: number }> = [];
   const query: Db['query'] = async (sql, params) => {
     const rows = await db.query(sql, params);
-    seen.push({ sql, at: Date.now() });
+    const text = typeof sql === 'string' ? sql : sql.text;
+    seen.push({ sql: text, at: Date.now() });
     const g = gate;
-    if (g && g.pattern.test(sql)) {
+    if (g && g.pattern.test(text)) {
       gate = undefined;
       g.held();
       await g.release;

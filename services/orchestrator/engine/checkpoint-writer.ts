@@ -1,25 +1,28 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { FastifyBaseLogger } from 'fastify';
-import { store, type Queryable } from '../../state/index.ts';
+import type { Progress } from './decider/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
-
-export type Progress = Omit<store.Progress, 'workflowId' | 'lease'>;
+import type { GroupCommitter } from './group-commit.ts';
 
 /**
- * Writes one workflow's progress: each commit is one statement, retried on database errors. A
- * commit that finds the lease gone (or the workflow no longer running) or keeps failing calls
- * `onLost`: nothing is lost, the lease runs out and recovery resumes from the last commit.
+ * One workflow's view of the group committer: it knows which of the workflow's commits are still
+ * in flight (what a dispatch or the final commit waits for), tells listeners of each durable one,
+ * and calls `onLost` when a commit finds the lease gone (or the workflow no longer running) or
+ * could not be written: nothing is lost then, the lease runs out and recovery resumes from the
+ * last commit.
  */
 export class CheckpointWriter {
   private readonly inFlight = new Set<Promise<boolean>>();
-  private readonly o: { db: Queryable; workflowId: string; lease: store.Lease; notifier: WorkflowNotifier; log: FastifyBaseLogger; onLost: (reason: string) => void; isStopped: () => boolean };
+  private readonly o: { committer: GroupCommitter; workflowId: string; notifier: WorkflowNotifier; onLost: (reason: string) => void };
 
   constructor(options: CheckpointWriter['o']) {
     this.o = options;
   }
 
   commit(progress: Progress): Promise<boolean> {
-    const p = this.write({ ...progress, workflowId: this.o.workflowId, lease: this.o.lease });
+    const p = this.o.committer.commit(this.o.workflowId, progress).then((ok) => {
+      if (ok) this.o.notifier.notify(this.o.workflowId);
+      else this.o.onLost('lease lost, workflow no longer running, or checkpoint write failed');
+      return ok;
+    });
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
     return p;
@@ -27,25 +30,6 @@ export class CheckpointWriter {
 
   /** Resolves when every commit issued so far has settled. */
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
-  }
-
-  private async write(progress: store.Progress): Promise<boolean> {
-    for (let i = 0; ; i++) {
-      try {
-        const ok = await store.commitProgress(this.o.db, progress);
-        if (ok) this.o.notifier.notify(this.o.workflowId);
-        else this.o.onLost('lease lost or workflow no longer running');
-        return ok;
-      } catch (err) {
-        if (this.o.isStopped()) return false;
-        if (i >= 4) {
-          this.o.log.error({ err, workflowId: this.o.workflowId }, 'checkpoint write failed; leaving the workflow to recovery');
-          this.o.onLost(`checkpoint write failed: ${(err as Error).message}`);
-          return false;
-        }
-        await sleep(50 * 2 ** i);
-      }
-    }
+    if (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 }

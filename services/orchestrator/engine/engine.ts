@@ -10,8 +10,9 @@ import type { EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../transport/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
-import { freshState, stateFromRows, type RunState } from './step-state.ts';
-import { WorkflowRun, type RunDefaults, type WorkflowOutcome } from './workflow-run.ts';
+import { decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
+import { GroupCommitter } from './group-commit.ts';
+import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
 
 export interface EngineOptions {
   db: Db;
@@ -21,6 +22,8 @@ export interface EngineOptions {
   recoveryIntervalMs: number;
   shutdownGraceMs: number;
   defaults: RunDefaults;
+  /** Group commit: most workflows in one statement, statements in flight, tries of a failing commit. */
+  groupCommit: { maxBatch: number; maxInFlight: number; maxTries: number };
   metrics: EngineMetrics;
   notifier: WorkflowNotifier;
   log: FastifyBaseLogger;
@@ -62,10 +65,12 @@ export class Engine {
   private readonly o: EngineOptions;
   /** This process's hold on its workflows: a new incarnation per Engine, so it never claims its own. */
   private readonly lease: store.Lease;
+  private readonly committer: GroupCommitter;
 
   constructor(options: EngineOptions) {
     this.o = options;
     this.lease = { owner: options.owner, incarnation: randomUUID(), ms: options.leaseMs };
+    this.committer = new GroupCommitter({ db: options.db, lease: this.lease, log: options.log, ...options.groupCommit });
   }
 
   get owner(): string {
@@ -95,12 +100,13 @@ export class Engine {
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
     const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
     const traceParent = traceparentOf(span);
-    const run = this.newRun(id, sub.plan, sub.description, freshState(sub.plan), new Date(), traceParent, span);
-    const ready = run.takeReadyAttempts();
-    // Workflow row, first attempts and their events: one commit, before anything is sent.
-    const created = await store.insertWorkflow(this.o.db, {
+    const { state, commands } = decide(freshState(id, sub.plan, this.o.defaults), { type: 'start' }, { now: new Date(), jitter: Math.random() });
+    // The first commit (the first attempts and their events) goes in the same statement as the workflow row.
+    const [first, ...rest] = commands;
+    const firstAttempts = first?.type === 'commit' ? first.progress : { newSteps: [], events: [] };
+    const created = await this.committer.insert({
       id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, lease: this.lease, ...identity,
-      steps: ready.steps, events: [...(sub.events ?? []), { type: 'workflow_started', data: { owner: this.o.owner, steps: sub.plan.steps.length } }, ...ready.events],
+      steps: firstAttempts.newSteps ?? [], events: [...(sub.events ?? []), { type: 'workflow_started', data: { owner: this.o.owner, steps: sub.plan.steps.length } }, ...(firstAttempts.events ?? [])],
       traceParent,
     });
     if (!created) {
@@ -108,7 +114,7 @@ export class Engine {
       span.end();
       return { id, status: 'running', created };
     }
-    this.track(run);
+    this.track(this.newRun(state, sub.description, new Date(), traceParent, span), first?.type === 'commit' ? rest : commands);
     return { id, status: 'running', created };
   }
 
@@ -120,7 +126,7 @@ export class Engine {
       const existing = await this.mustGet(id);
       throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`, { details: { status: existing.status } });
     }
-    this.track(this.newRun(row.id, row.plan, row.description, freshState(row.plan), new Date(), row.trace_parent));
+    this.track(this.newRun(freshState(row.id, row.plan, this.o.defaults), row.description, new Date(), row.trace_parent));
   }
 
   /** Continues from the last checkpoint: a failed workflow retries what failed, an orphaned one goes on. */
@@ -147,7 +153,7 @@ export class Engine {
       const existing = await this.mustGet(id);
       throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${existing.status}; nothing to cancel`, { details: { status: existing.status } });
     }
-    this.runs.get(id)?.stop('cancelled', reason);
+    this.runs.get(id)?.cancel(reason);
     this.o.metrics.workflowsTotal.inc({ status: 'cancelled' });
     this.o.notifier.notify(id);
     return row;
@@ -160,6 +166,11 @@ export class Engine {
   async answer(id: string, decision: 'approved' | 'rejected', comment: string | undefined, stepId: string | undefined): Promise<string> {
     this.assertOpen();
     let run = this.runs.get(id);
+    // Parking here right now: the answer goes through the database once it is parked.
+    if (run?.isParking) {
+      await run.done;
+      run = undefined;
+    }
     let adopted = false;
     if (!run) {
       const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: decision } } });
@@ -180,7 +191,7 @@ export class Engine {
       return target;
     } catch (err) {
       // Taken up for nothing: park it again.
-      if (adopted) void run.start();
+      if (adopted) void run.start().catch(() => {});
       throw err;
     }
   }
@@ -191,9 +202,7 @@ export class Engine {
       const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: 'deadline' } } });
       if (!row) continue;
       const run = await this.adopt(row, false, false);
-      const expired = run.waitingSteps().filter((w) => w.expiresAt && w.expiresAt.getTime() <= Date.now());
-      if (expired.length === 0) void run.start();
-      for (const w of expired) await run.expire(w.id);
+      await run.wake();
     }
   }
 
@@ -262,6 +271,8 @@ export class Engine {
     await raceDeadline(Promise.allSettled(running.map((r) => r.done)), this.o.shutdownGraceMs);
     const left = [...this.runs.keys()];
     for (const run of this.runs.values()) run.stop('abandoned', 'orchestrator shutting down');
+    // Commits already made go in before the leases are let go.
+    await this.committer.drained();
     await store.releaseLeases(this.o.db, this.lease, left).catch((err: unknown) => this.o.log.error({ err }, 'could not release leases'));
   }
 
@@ -279,23 +290,26 @@ export class Engine {
 
   private async adopt(row: WorkflowRow, reopenFailed: boolean, start = true): Promise<WorkflowRun> {
     const [rows, decisions] = await Promise.all([store.getSteps(this.o.db, row.id), store.getDecisions(this.o.db, row.id)]);
-    const run = this.newRun(row.id, row.plan, row.description, stateFromRows(row.plan, rows, decisions, reopenFailed), row.started_at ?? new Date(), row.trace_parent);
-    this.track(run, start);
+    const run = this.newRun(stateFromRows(row.id, row.plan, this.o.defaults, rows, decisions, reopenFailed), row.description, row.started_at ?? new Date(), row.trace_parent);
+    this.track(run, start ? undefined : []);
     return run;
   }
 
-  private newRun(id: string, plan: Plan, description: string | null, state: RunState, startedAt: Date, traceParent: string | null = null, span?: Span): WorkflowRun {
+  private newRun(state: RunState, description: string | null, startedAt: Date, traceParent: string | null = null, span?: Span): WorkflowRun {
     const o = this.o;
     return new WorkflowRun({
-      deps: { db: o.db, transport: o.transport, lease: this.lease, defaults: o.defaults, metrics: o.metrics, notifier: o.notifier, log: o.log },
-      id, plan, description: description ?? undefined, state, startedAt, traceParent, ...(span ? { span } : {}),
+      deps: { committer: this.committer, transport: o.transport, metrics: o.metrics, notifier: o.notifier, log: o.log },
+      state, description: description ?? undefined, startedAt, traceParent, ...(span ? { span } : {}),
     });
   }
 
-  private track(run: WorkflowRun, start = true): void {
+  /** Registers the run and starts it, or goes on with `commands` decided already ([] to leave it idle). */
+  private track(run: WorkflowRun, commands?: Command[]): void {
     this.runs.set(run.id, run);
-    void run.done.then(() => this.runs.delete(run.id));
-    if (!start) return;
+    void run.done.then(() => {
+      if (this.runs.get(run.id) === run) this.runs.delete(run.id);
+    });
+    if (commands) return run.continueWith(commands);
     run.start().catch((err: unknown) => {
       this.o.log.error({ err, workflowId: run.id }, 'workflow start failed; leaving it to recovery');
       run.stop('abandoned', `start failed: ${(err as Error).message}`);
@@ -313,12 +327,12 @@ export class Engine {
   }
 }
 
-/** The promise's value, or undefined once `ms` pass; the timer is cleared either way. */
-async function raceDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  const timer = new AbortController();
-  try {
-    return await Promise.race([promise, sleep(Math.max(0, ms), undefined, { signal: timer.signal })]);
-  } finally {
-    timer.abort();
-  }
+/**
+ * The promise's value, or undefined once `ms` pass; the timer is cleared either way. A plain timer,
+ * not an aborted sleep: aborting one builds an AbortError (with its stack) on every call.
+ */
+function raceDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms), undefined)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

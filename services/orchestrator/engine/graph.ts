@@ -1,6 +1,6 @@
 import { AppError } from '../../errors/index.ts';
 import type { Plan, PlanStep } from '../../state/index.ts';
-import { branchProblems } from './branches.ts';
+import { branchProblems } from './decider/branches.ts';
 import { referencedSteps } from './input-refs.ts';
 
 export interface PlanProblems {

@@ -1,9 +1,17 @@
-import type { SerializedError } from '../../errors/index.ts';
-import type { NewDecision, NewEvent } from '../../state/index.ts';
+import type { SerializedError } from '../../../errors/index.ts';
+import type { NewDecision, NewEvent, NewStep } from '../../../state/index.ts';
 import type { NormalBranch, Outcome } from './branches.ts';
-import type { StepState } from './step-state.ts';
+import type { StepState } from './state.ts';
 
-// What a run writes about itself: event rows and decision rows.
+// What a run writes about itself: attempt rows, event rows and decision rows.
+
+export const idempotencyKey = (workflowId: string, stepId: string, attempt: number) => `${workflowId}:${stepId}:${attempt}`;
+
+/** The row of an attempt, written before it is sent (or, for a retry, when it is scheduled). */
+export function attemptRow(workflowId: string, s: StepState): NewStep {
+  const status = s.status === 'waiting' ? 'waiting' : s.status === 'scheduled' ? 'scheduled' : 'running';
+  return { step_id: s.def.id, attempt: s.attempt, agent: s.def.agent, status, input: s.input ?? {}, idempotency_key: idempotencyKey(workflowId, s.def.id, s.attempt) };
+}
 
 /** The decision row for a step's outcome: which branch, what it did, and a reason a person can read. */
 export function decisionRow(s: StepState, outcome: Outcome, branch: NormalBranch | undefined, iteration: number, reason?: string): NewDecision {
@@ -11,10 +19,6 @@ export function decisionRow(s: StepState, outcome: Outcome, branch: NormalBranch
   const target = branch?.action === 'fail' ? null : (branch?.target ?? (branch?.action === 'retry' ? s.def.id : null));
   const text = reason ?? (branch ? `${outcome}: ${branch.name} ${action}${target ? ` ${target}` : ''}${iteration ? ` (loop ${iteration} of ${(branch.maxAttempts ?? 1) - 1})` : ''}` : `${outcome}: no branch for it, continue`);
   return { step_id: s.def.id, attempt: s.attempt, outcome, branch: branch?.name ?? 'none', action, target, iteration, reason: text };
-}
-
-export function expiry(s: StepState): Date | undefined {
-  return s.def.deadline_ms !== undefined && s.startedAt ? new Date(s.startedAt.getTime() + s.def.deadline_ms) : undefined;
 }
 
 export function startedEvent(s: StepState): NewEvent {

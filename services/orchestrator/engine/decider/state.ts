@@ -1,14 +1,13 @@
-import type { SerializedError } from '../../errors/index.ts';
-import type { DecisionRow, Plan, PlanStep, StepRow } from '../../state/index.ts';
+import type { SerializedError } from '../../../errors/index.ts';
+import type { DecisionRow, Plan, PlanStep, StepRow, StepStatus } from '../../../state/index.ts';
+import { descendantsOf } from '../graph.ts';
 import { gatedSteps } from './branches.ts';
-import { descendantsOf } from './graph.ts';
-
-export type StepStatus = 'pending' | 'running' | 'scheduled' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
 
 /** What the engine knows of one plan step while the workflow runs. */
 export interface StepState {
   def: PlanStep;
-  status: StepStatus;
+  /** Never 'superseded' in memory: a step a loop sent round again is 'pending'. */
+  status: Exclude<StepStatus, 'superseded'>;
   /** The attempt in flight or last finished; 0 before the first. */
   attempt: number;
   /** Attempts before this count toward an earlier run (a resumed failed workflow starts a new budget). */
@@ -28,21 +27,48 @@ export interface StepState {
   finishedAt: Date | undefined;
 }
 
-/** The run-wide part of the state: which gated steps a branch switched on, how often each loop ran. */
+/** Retry and timeout settings for steps that do not set their own. */
+export interface RunDefaults {
+  timeoutMs: number;
+  maxAttempts: number;
+  backoffMs: number;
+  backoffRate: number;
+}
+
+/**
+ * Everything the decider decides from: the plan, each step's state, which gated steps a branch
+ * switched on, how often each loop ran, and whether the run is still going here.
+ */
 export interface RunState {
+  id: string;
+  plan: Plan;
+  defaults: RunDefaults;
   steps: Map<string, StepState>;
   activated: Set<string>;
   loops: Map<string, number>;
+  /** Gated step -> the step whose branch decides it (derived from the plan, kept for speed). */
+  gated: ReadonlyMap<string, string>;
+  /** running: driven here; after that, events change nothing. */
+  phase: 'running' | 'parked' | 'finished' | 'stopped';
 }
 
 export const loopKey = (stepId: string, branch: string) => `${stepId}:${branch}`;
 
-export function freshState(plan: Plan): RunState {
-  return { steps: new Map(plan.steps.map((def) => [def.id, blank(def)])), activated: new Set(), loops: new Map() };
+export function freshState(id: string, plan: Plan, defaults: RunDefaults): RunState {
+  return {
+    id, plan, defaults,
+    steps: new Map(plan.steps.map((def) => [def.id, blank(def)])),
+    activated: new Set(), loops: new Map(), gated: gatedSteps(plan), phase: 'running',
+  };
 }
 
 function blank(def: PlanStep): StepState {
   return { def, status: 'pending', attempt: 0, budgetStart: 0, input: undefined, output: undefined, previousOutput: undefined, decision: undefined, error: undefined, handled: false, feedback: undefined, startedAt: undefined, finishedAt: undefined };
+}
+
+/** A copy the decider may change while the caller's state stays as it was. */
+export function cloneState(s: RunState): RunState {
+  return { ...s, steps: new Map([...s.steps].map(([id, st]) => [id, { ...st }])), activated: new Set(s.activated), loops: new Map(s.loops) };
 }
 
 /**
@@ -51,8 +77,8 @@ function blank(def: PlanStep): StepState {
  * one (a loop sent it round again) is pending. With `reopenFailed`, failed and skipped steps start
  * over with a fresh attempt budget (resuming a failed workflow).
  */
-export function stateFromRows(plan: Plan, rows: readonly StepRow[], decisions: readonly DecisionRow[], reopenFailed: boolean): RunState {
-  const run = freshState(plan);
+export function stateFromRows(id: string, plan: Plan, defaults: RunDefaults, rows: readonly StepRow[], decisions: readonly DecisionRow[], reopenFailed: boolean): RunState {
+  const run = freshState(id, plan, defaults);
   const { steps: state } = run;
   for (const row of rows) {
     const s = state.get(row.step_id);
@@ -85,11 +111,11 @@ export function stateFromRows(plan: Plan, rows: readonly StepRow[], decisions: r
     }
   }
   // Gated steps whose source has answered without routing to them will never run.
-  for (const [target, source] of gatedSteps(plan)) {
+  for (const [target, source] of run.gated) {
     const src = state.get(source)!;
-    if ((src.status === 'succeeded' || src.status === 'failed') && !run.activated.has(target)) skip(plan, state, target);
+    if ((src.status === 'succeeded' || src.status === 'failed') && !run.activated.has(target)) skip(run, target);
   }
-  for (const s of state.values()) if (s.status === 'failed') skipAfterFailure(plan, run, s.def.id);
+  for (const s of state.values()) if (s.status === 'failed') skipAfterFailure(run, s.def.id);
   return run;
 }
 
@@ -102,13 +128,13 @@ export function satisfies(run: RunState, d: StepState, s: StepState): boolean {
  * After `failedId` fails, what depends on it cannot run, except the step its on_failure branch
  * routed to (and what follows from that step).
  */
-export function skipAfterFailure(plan: Plan, run: RunState, failedId: string): StepState[] {
+export function skipAfterFailure(run: RunState, failedId: string): StepState[] {
   const changed: StepState[] = [];
   let frontier = [failedId];
   const seen = new Set<string>();
   while (frontier.length > 0) {
     const next: string[] = [];
-    for (const def of plan.steps) {
+    for (const def of run.plan.steps) {
       if (seen.has(def.id) || !def.depends_on.some((d) => frontier.includes(d))) continue;
       const s = run.steps.get(def.id)!;
       const failedDep = def.depends_on.map((d) => run.steps.get(d)!).find((d) => frontier.includes(d.def.id));
@@ -126,14 +152,28 @@ export function skipAfterFailure(plan: Plan, run: RunState, failedId: string): S
 }
 
 /** Marks a step and everything downstream of it that has not run as skipped (a branch not taken). */
-export function skip(plan: Plan, state: Map<string, StepState>, id: string): StepState[] {
+export function skip(run: RunState, id: string): StepState[] {
   const changed: StepState[] = [];
-  for (const sid of [id, ...descendantsOf(plan.steps, id)]) {
-    const s = state.get(sid)!;
+  for (const sid of [id, ...descendantsOf(run.plan.steps, id)]) {
+    const s = run.steps.get(sid)!;
     if (s.status === 'pending') {
       s.status = 'skipped';
       changed.push(s);
     }
   }
   return changed;
+}
+
+export function expiry(s: StepState): Date | undefined {
+  return s.def.deadline_ms !== undefined && s.startedAt ? new Date(s.startedAt.getTime() + s.def.deadline_ms) : undefined;
+}
+
+/** Waiting approval steps, with when each expires. */
+export function waitingSteps(run: RunState): Array<{ id: string; expiresAt: Date | undefined }> {
+  return [...run.steps.values()].filter((s) => s.status === 'waiting').map((s) => ({ id: s.def.id, expiresAt: expiry(s) }));
+}
+
+/** Whether any step is still to be sent to `agent`, or is out with it. */
+export function usesAgent(run: RunState, agent: string): boolean {
+  return [...run.steps.values()].some((s) => s.def.agent === agent && (s.status === 'pending' || s.status === 'running' || s.status === 'scheduled'));
 }

@@ -1,5 +1,5 @@
-import type { Branch, Plan, PlanStep } from '../../state/index.ts';
-import { ancestorsOf, descendantsOf } from './graph.ts';
+import type { Branch, Plan, PlanStep } from '../../../state/index.ts';
+import { ancestorsOf, descendantsOf } from '../graph.ts';
 
 export type BranchName = 'on_success' | 'on_failure' | 'on_approval' | 'on_rejection';
 export const branchNames: readonly BranchName[] = ['on_success', 'on_failure', 'on_approval', 'on_rejection'];

@@ -1,0 +1,324 @@
+import { AppError, serializeError, type SerializedError } from '../../../errors/index.ts';
+import type { NewEvent, store } from '../../../state/index.ts';
+import { resolveInput } from '../input-refs.ts';
+import { branchFor, hasBranches, loopSet, type NormalBranch, type Outcome } from './branches.ts';
+import { attemptRow, decisionRow, finalEvent, idempotencyKey, skippedEvent, startedEvent } from './records.ts';
+import { cloneState, expiry, loopKey, satisfies, skip, skipAfterFailure, type RunDefaults, type RunState, type StepState } from './state.ts';
+
+// The engine's decisions as one pure function: (state, event) -> (state, commands). No database, no
+// timers, no clock and no randomness of its own (the shell passes `now` and a jitter draw), so every
+// branch of the workflow semantics can be tested in microseconds. The shell (workflow-run.ts)
+// performs the commands.
+
+/** What happened to a run. */
+export type RunEvent =
+  /** Begin driving it here (new, resumed, recovered): re-send what was in flight, start what is ready. */
+  | { type: 'start' }
+  | { type: 'succeeded'; step: string; attempt: number; output: Record<string, unknown>; decision?: string | undefined; durationMs: number; replayed: boolean; startedAt: Date }
+  | { type: 'failed'; step: string; attempt: number; error: SerializedError; startedAt?: Date }
+  | { type: 'timed_out'; step: string; attempt: number; timeoutMs: number; startedAt: Date }
+  /** A person's answer to a waiting approval step. */
+  | { type: 'answered'; step: string; decision: 'approved' | 'rejected'; comment?: string | undefined }
+  /** A parked run was taken up again: approvals whose deadline passed expire; otherwise as start. */
+  | { type: 'woke' }
+  | { type: 'cancelled'; reason: string };
+
+/** A durable write of the run's progress (see store.commitProgress). */
+export type Progress = Omit<store.Progress, 'workflowId' | 'lease'>;
+export type FinalState = { status: 'succeeded' | 'failed'; error: SerializedError | null };
+
+/**
+ * What the shell must do, in order. A `dispatch` waits until every commit before it is durable (a
+ * step goes out only once the results it depends on, and its own attempt row, are stored); `finish`
+ * and `park` happen once the commit before them is durable.
+ */
+export type Command =
+  | { type: 'commit'; progress: Progress }
+  | { type: 'dispatch'; step: string; attempt: number; agent: string; key: string; input: Record<string, unknown>; dependencies: Record<string, unknown>; timeoutMs: number; delayMs: number }
+  | { type: 'finish'; final: FinalState }
+  | { type: 'park'; wakeAt: Date | null }
+  | { type: 'stop'; status: 'cancelled'; reason: string };
+
+export interface DecideEnv {
+  now: Date;
+  /** A draw in [0, 1): the random part of a backoff. */
+  jitter: number;
+}
+
+export interface Decision {
+  state: RunState;
+  commands: Command[];
+}
+
+const ACTIVE = new Set(['pending', 'running', 'scheduled', 'waiting']);
+
+/** The next state and what to do about it. `state` is not changed. */
+export function decide(state: RunState, event: RunEvent, env: DecideEnv): Decision {
+  if (state.phase !== 'running') return { state, commands: [] };
+  const run = cloneState(state);
+  const commands = new Decider(run, env).on(event);
+  return { state: run, commands };
+}
+
+class Decider {
+  private readonly run: RunState;
+  private readonly env: DecideEnv;
+
+  constructor(run: RunState, env: DecideEnv) {
+    this.run = run;
+    this.env = env;
+  }
+
+  on(event: RunEvent): Command[] {
+    switch (event.type) {
+      case 'start':
+        return this.start();
+      case 'succeeded': {
+        const s = this.inFlight(event.step, event.attempt);
+        if (!s) return [];
+        s.startedAt ??= event.startedAt;
+        return this.succeeded(s, event.output, event.decision, event.durationMs, event.replayed);
+      }
+      case 'failed': {
+        const s = this.inFlight(event.step, event.attempt);
+        if (!s) return [];
+        if (event.startedAt) s.startedAt ??= event.startedAt;
+        return this.failed(s, event.error);
+      }
+      case 'timed_out': {
+        const s = this.inFlight(event.step, event.attempt);
+        if (!s) return [];
+        s.startedAt ??= event.startedAt;
+        return this.failed(s, serializeError(new AppError('STEP_TIMEOUT', `step "${event.step}" took longer than ${event.timeoutMs} ms`)));
+      }
+      case 'answered': {
+        const s = this.run.steps.get(event.step);
+        if (!s || s.status !== 'waiting') return [];
+        const { now } = this.env;
+        const output = { decision: event.decision, comment: event.comment ?? null, answered_at: now.toISOString(), summary: `${event.decision}${event.comment ? `: ${event.comment}` : ''}` };
+        return this.succeeded(s, output, event.decision, now.getTime() - (s.startedAt?.getTime() ?? now.getTime()), false);
+      }
+      case 'woke': {
+        const due = [...this.run.steps.values()].filter((s) => s.status === 'waiting' && (expiry(s)?.getTime() ?? Infinity) <= this.env.now.getTime());
+        if (due.length === 0) return this.start();
+        return due.flatMap((s) => (s.status === 'waiting' && this.run.phase === 'running'
+          ? this.failed(s, { code: 'APPROVAL_EXPIRED', message: `nobody answered step "${s.def.id}" within ${s.def.deadline_ms ?? 0} ms`, retryable: false })
+          : []));
+      }
+      case 'cancelled':
+        this.run.phase = 'stopped';
+        return [{ type: 'stop', status: 'cancelled', reason: event.reason }];
+    }
+  }
+
+  /** The step, if this is the attempt it has out; a late answer to an earlier attempt changes nothing. */
+  private inFlight(stepId: string, attempt: number): StepState | undefined {
+    const s = this.run.steps.get(stepId);
+    return s && s.attempt === attempt && (s.status === 'running' || s.status === 'scheduled') ? s : undefined;
+  }
+
+  private start(): Command[] {
+    const resend = [...this.run.steps.values()].filter((s) => s.status === 'running' || s.status === 'scheduled');
+    const ready = this.takeReady();
+    const commands: Command[] = [];
+    if (ready.length > 0) commands.push({ type: 'commit', progress: { newSteps: ready.map((s) => attemptRow(this.run.id, s)), events: ready.map(startedEvent) } });
+    commands.push(...[...resend, ...ready].flatMap((s) => this.dispatch(s, 0)));
+    if (this.shouldPark()) return [...commands, ...this.park()];
+    if (resend.length === 0 && ready.length === 0) {
+      const final = this.finalIfDone();
+      if (final) commands.push(...this.finish({ final, events: [finalEvent(final)] }, final));
+    }
+    return commands;
+  }
+
+  private succeeded(s: StepState, output: Record<string, unknown>, decision: string | undefined, durationMs: number, replayed: boolean): Command[] {
+    s.output = output;
+    s.decision = decision;
+    s.finishedAt = this.env.now;
+    const outcome: Outcome = (decision as Outcome | undefined) ?? 'succeeded';
+    const event: NewEvent = { type: 'step_succeeded', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent, duration_ms: durationMs, ...(replayed ? { replayed: true } : {}), ...(decision ? { decision } : {}) } };
+    const branch = hasBranches(s.def) ? branchFor(s.def, outcome) : undefined;
+    if (branch?.action === 'retry') return this.loop(s, branch, outcome, event);
+    if (branch?.action === 'fail') {
+      return this.fail(s, outcome, { code: 'BRANCH_FAILED', message: `step "${s.def.id}" answered ${outcome} and its ${branch.name} branch ends the workflow`, retryable: false }, event, branch);
+    }
+    s.status = 'succeeded';
+    const skipped = this.route(s, branch);
+    const ready = this.takeReady();
+    const final = this.finalIfDone();
+    return this.record({
+      step: { stepId: s.def.id, attempt: s.attempt, status: 'succeeded', output, ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
+      checkpoint: { [s.def.id]: output },
+      newSteps: ready.map((r) => attemptRow(this.run.id, r)),
+      decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch, 0)] : [],
+      events: [event, ...skipped.map((d) => skippedEvent(d, `${s.def.id} did not route here`)), ...ready.map(startedEvent), ...(final ? [finalEvent(final)] : [])],
+    }, ready, final);
+  }
+
+  private failed(s: StepState, error: SerializedError): Command[] {
+    const failedAttempt = s.attempt;
+    const policy = this.policyOf(s);
+    if (error.retryable && failedAttempt - s.budgetStart < policy.maxAttempts) {
+      // An open breaker says when it will let a call through; retrying sooner would only be refused.
+      const retryAfter = Number(error.details?.retry_after_ms ?? 0);
+      const delayMs = Math.max(retryAfter, this.backoff(policy, failedAttempt - s.budgetStart - 1));
+      const stepRow = { stepId: s.def.id, attempt: failedAttempt, status: 'failed' as const, error, ...(s.startedAt ? { startedAt: s.startedAt } : {}) };
+      s.status = 'scheduled';
+      s.attempt += 1;
+      s.startedAt = undefined;
+      const event: NewEvent = { type: 'step_failed', step_id: s.def.id, attempt: failedAttempt, data: { error, retry_in_ms: delayMs, next_attempt: s.attempt } };
+      return [{ type: 'commit', progress: { step: stepRow, newSteps: [attemptRow(this.run.id, s)], events: [event] } }, ...this.dispatch(s, delayMs)];
+    }
+    s.error = error;
+    s.finishedAt = this.env.now;
+    const event: NewEvent = { type: 'step_failed', step_id: s.def.id, attempt: failedAttempt, data: { error } };
+    const branch = hasBranches(s.def) ? branchFor(s.def, 'failed') : undefined;
+    if (branch?.action === 'retry') return this.loop(s, branch, 'failed', event);
+    return this.fail(s, 'failed', error, event, branch);
+  }
+
+  /** The step failed (or its branch said fail). An on_failure route makes the failure handled. */
+  private fail(s: StepState, outcome: Outcome, error: SerializedError, event: NewEvent, branch: NormalBranch | undefined): Command[] {
+    s.status = 'failed';
+    s.error = error;
+    s.finishedAt ??= this.env.now;
+    if (branch?.action === 'route') s.handled = true;
+    const skipped = [...this.route(s, branch), ...skipAfterFailure(this.run, s.def.id)];
+    const ready = this.takeReady();
+    const final = this.finalIfDone();
+    return this.record({
+      step: { stepId: s.def.id, attempt: s.attempt, status: 'failed', error, ...(s.output ? { output: s.output } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
+      newSteps: ready.map((r) => attemptRow(this.run.id, r)),
+      decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch ?? { name: 'on_failure', action: 'fail', target: undefined, maxAttempts: undefined }, 0, error.message)] : [],
+      events: [event, ...skipped.map((d) => skippedEvent(d, s.def.id)), ...ready.map(startedEvent), ...(final ? [finalEvent(final)] : [])],
+    }, ready, final);
+  }
+
+  /** A retry branch: run `target` and everything up to this step again, within max_attempts. */
+  private loop(s: StepState, branch: NormalBranch, outcome: Outcome, event: NewEvent): Command[] {
+    const key = loopKey(s.def.id, branch.name);
+    const taken = this.run.loops.get(key) ?? 0;
+    const max = branch.maxAttempts ?? 1;
+    if (taken + 1 >= max) {
+      const why = typeof s.output?.summary === 'string' ? `; last answer: ${s.output.summary}` : s.error ? `; last error: ${s.error.message}` : '';
+      const error = { code: 'BRANCH_LIMIT_REACHED', message: `step "${s.def.id}" answered ${outcome} ${max} times (${branch.name} max_attempts ${max})${why}`, retryable: false };
+      return this.fail(s, outcome, error, event, { ...branch, action: 'fail' });
+    }
+    const iteration = taken + 1;
+    this.run.loops.set(key, iteration);
+    const target = branch.target ?? s.def.id;
+    const again = loopSet(this.run.plan, target, s.def.id).map((id) => this.run.steps.get(id)!);
+    const supersededOutput = s.output;
+    const lastError = s.error;
+    for (const r of again) {
+      r.previousOutput = r.output ?? r.previousOutput;
+      r.output = undefined;
+      r.status = 'pending';
+    }
+    const t = this.run.steps.get(target)!;
+    t.feedback = { step: s.def.id, outcome, iteration, output: supersededOutput ?? null, error: lastError ?? null };
+    t.budgetStart = t.attempt;
+    s.error = undefined;
+    const ready = this.takeReady();
+    // A failure loop waits (exponential backoff with jitter) before going round; a rejection does not.
+    const delayMs = outcome === 'failed' ? this.backoff(this.policyOf(s), iteration - 1) : 0;
+    return this.record({
+      step: { stepId: s.def.id, attempt: s.attempt, status: 'superseded', ...(supersededOutput ? { output: supersededOutput } : {}), ...(lastError ? { error: lastError } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
+      supersede: again.map((r) => r.def.id),
+      newSteps: ready.map((r) => attemptRow(this.run.id, r)),
+      decisions: [decisionRow(s, outcome, branch, iteration)],
+      events: [event, { type: 'branch_taken', step_id: s.def.id, attempt: s.attempt, data: { branch: branch.name, action: 'retry', target, iteration, max_attempts: max, delay_ms: delayMs } }, ...ready.map(startedEvent)],
+    }, ready, undefined, delayMs);
+  }
+
+  /** Switches on the gated step the branch routes to; the step's other gated targets will not run. */
+  private route(s: StepState, branch: NormalBranch | undefined): StepState[] {
+    const skipped: StepState[] = [];
+    for (const [target, source] of this.run.gated) {
+      if (source !== s.def.id) continue;
+      if (branch?.action === 'route' && branch.target === target) this.run.activated.add(target);
+      else skipped.push(...skip(this.run, target));
+    }
+    return skipped;
+  }
+
+  /** One commit for the outcome, then the final status, the steps it made ready, or parking. */
+  private record(progress: Progress, ready: StepState[], final: FinalState | undefined, delayMs = 0): Command[] {
+    if (final) return this.finish({ ...progress, final }, final);
+    const commands: Command[] = [{ type: 'commit', progress }, ...ready.flatMap((r) => this.dispatch(r, delayMs))];
+    return this.shouldPark() ? [...commands, ...this.park()] : commands;
+  }
+
+  private finish(progress: Progress, final: FinalState): Command[] {
+    this.run.phase = 'finished';
+    return [{ type: 'commit', progress: { ...progress, final } }, { type: 'finish', final }];
+  }
+
+  /** Releases the workflow: nothing runs and only a person can move it on (or a deadline). */
+  private park(): Command[] {
+    this.run.phase = 'parked';
+    const waiting = [...this.run.steps.values()].filter((s) => s.status === 'waiting');
+    const deadlines = waiting.map((w) => expiry(w)?.getTime()).filter((t): t is number => t !== undefined);
+    const wakeAt = deadlines.length > 0 ? new Date(Math.min(...deadlines)) : null;
+    return [
+      { type: 'commit', progress: { park: { wakeAt }, events: [{ type: 'workflow_waiting', data: { steps: waiting.map((w) => w.def.id), wake_at: wakeAt?.toISOString() ?? null } }] } },
+      { type: 'park', wakeAt },
+    ];
+  }
+
+  private dispatch(s: StepState, delayMs: number): Command[] {
+    if (s.status === 'waiting') return [];
+    return [{
+      type: 'dispatch', step: s.def.id, attempt: s.attempt, agent: s.def.agent, key: idempotencyKey(this.run.id, s.def.id, s.attempt),
+      input: s.input ?? {}, dependencies: Object.fromEntries(s.def.depends_on.map((d) => [d, this.run.steps.get(d)!.output ?? null])),
+      timeoutMs: s.def.timeout_ms ?? this.run.defaults.timeoutMs, delayMs,
+    }];
+  }
+
+  /** Marks the steps that can start now, with their inputs resolved from what succeeded. */
+  private takeReady(): StepState[] {
+    const ready: StepState[] = [];
+    let outputs: Map<string, unknown> | undefined;
+    for (const s of this.run.steps.values()) {
+      if (s.status !== 'pending') continue;
+      if (this.run.gated.has(s.def.id) && !this.run.activated.has(s.def.id)) continue;
+      if (!s.def.depends_on.every((d) => satisfies(this.run, this.run.steps.get(d)!, s))) continue;
+      outputs ??= new Map([...this.run.steps].filter(([, d]) => d.status === 'succeeded').map(([id, d]) => [id, d.output]));
+      s.status = s.def.type === 'approval' ? 'waiting' : 'running';
+      s.attempt += 1;
+      const input = resolveInput(s.def.input, outputs);
+      s.input = s.feedback ? { ...input, feedback: s.feedback, previous_output: s.previousOutput ?? null } : input;
+      s.feedback = undefined;
+      s.startedAt = this.env.now;
+      ready.push(s);
+    }
+    return ready;
+  }
+
+  private finalIfDone(): FinalState | undefined {
+    const states = [...this.run.steps.values()];
+    if (states.some((s) => ACTIVE.has(s.status))) return undefined;
+    const failed = states.filter((s) => s.status === 'failed' && !s.handled);
+    if (failed.length === 0) return { status: 'succeeded', error: null };
+    const skipped = states.filter((s) => s.status === 'skipped').map((s) => s.def.id);
+    const message = failed.map((s) => `step "${s.def.id}" (${s.def.agent}) failed: ${s.error?.message ?? 'unknown error'}`).join('; ');
+    return { status: 'failed', error: { code: 'STEPS_FAILED', message, retryable: false, details: { failed_steps: failed.map((s) => s.def.id), skipped_steps: skipped } } };
+  }
+
+  /** Only people can move it on: nothing runs, and some approval step waits. */
+  private shouldPark(): boolean {
+    const states = [...this.run.steps.values()];
+    return states.some((s) => s.status === 'waiting') && !states.some((s) => s.status === 'running' || s.status === 'scheduled');
+  }
+
+  private policyOf(s: StepState): RunDefaults {
+    const d = this.run.defaults;
+    const r = s.def.retry ?? {};
+    return { timeoutMs: d.timeoutMs, maxAttempts: r.max_attempts ?? d.maxAttempts, backoffMs: r.backoff_ms ?? d.backoffMs, backoffRate: r.backoff_rate ?? d.backoffRate };
+  }
+
+  /** Exponential backoff with jitter: half to one and a half times backoffMs * rate^n. */
+  private backoff(policy: RunDefaults, n: number): number {
+    return Math.round(policy.backoffMs * policy.backoffRate ** n * (0.5 + this.env.jitter));
+  }
+}
