@@ -1,5 +1,6 @@
 import type { SerializedError } from '../errors/index.ts';
 import { prepared, type Queryable } from './db.ts';
+import { placeEvents } from './event-log.ts';
 import type { AttemptStatus, Lease, NewDecision, NewEvent, NewStep, WorkflowStatus } from './rows.ts';
 
 // The engine's hot path: what a running workflow writes when a step finishes. One statement for any
@@ -42,7 +43,7 @@ export interface CommitMember extends Omit<Progress, 'lease' | 'step'> {
 const batchSql = prepared('mesh_commit_batch', `
   WITH m AS (
     SELECT * FROM jsonb_to_recordset($2::jsonb)
-      AS m(id uuid, checkpoint jsonb, status text, error jsonb, wake_at timestamptz, supersede text[], touched boolean)
+      AS m(id uuid, checkpoint jsonb, status text, error jsonb, wake_at timestamptz, supersede text[], touched boolean, events int)
   ), w AS (
     UPDATE workflows SET
       checkpoint_data = CASE WHEN m.checkpoint IS NULL THEN workflows.checkpoint_data ELSE workflows.checkpoint_data || m.checkpoint END
@@ -55,34 +56,37 @@ const batchSql = prepared('mesh_commit_batch', `
       error = CASE WHEN m.status IS NULL OR m.status = 'waiting' THEN workflows.error ELSE m.error END,
       finished_at = CASE WHEN m.status IS NULL OR m.status = 'waiting' THEN workflows.finished_at ELSE now() END,
       wake_at = CASE WHEN m.status = 'waiting' THEN m.wake_at END,
+      event_seq = workflows.event_seq + m.events,
       updated_at = now()
     FROM m
     -- The id list lets the planner fetch each row by primary key instead of joining every running one.
     WHERE workflows.id = ANY($8::uuid[]) AND workflows.id = m.id AND workflows.lease_incarnation = $1 AND workflows.status = 'running'
-    RETURNING workflows.id
+    -- base: the number of the workflow's last event before this write; its events are base + k.
+    RETURNING workflows.id, workflows.event_seq - m.events AS base
   ), f AS (
     UPDATE steps SET status = f.status, output = f.output, error = f.error, finished_at = now(),
-      started_at = coalesce(f.started_at, steps.started_at)
+      started_at = coalesce(f.started_at, steps.started_at),
+      end_seq = w.base + f.end_k, duration_ms = f.duration_ms, replayed = coalesce(f.replayed, false)
     FROM jsonb_to_recordset($3::jsonb)
-      AS f(id uuid, step_id text, attempt int, status text, output jsonb, error jsonb, started_at timestamptz)
-    WHERE steps.workflow_id = f.id AND steps.step_id = f.step_id AND steps.attempt = f.attempt AND f.id IN (SELECT id FROM w)
+      AS f(id uuid, step_id text, attempt int, status text, output jsonb, error jsonb, started_at timestamptz, end_k int, duration_ms int, replayed boolean)
+    JOIN w ON w.id = f.id
+    WHERE steps.workflow_id = f.id AND steps.step_id = f.step_id AND steps.attempt = f.attempt
   ), old AS (
     UPDATE steps SET status = 'superseded'
     FROM (SELECT m.id, unnest(m.supersede) AS step_id FROM m WHERE m.supersede IS NOT NULL) x
     WHERE steps.workflow_id = x.id AND steps.step_id = x.step_id AND steps.status = 'succeeded' AND x.id IN (SELECT id FROM w)
   ), n AS (
-    INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at)
+    INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at, start_seq)
     SELECT x.id, x.step_id, x.attempt, x.agent, x.status, x.input, x.idempotency_key,
-           CASE WHEN x.status IN ('running', 'waiting') THEN now() END
+           CASE WHEN x.status IN ('running', 'waiting') THEN now() END, w.base + x.start_k
     FROM jsonb_to_recordset($4::jsonb)
-      AS x(id uuid, step_id text, attempt int, agent text, status text, input jsonb, idempotency_key text)
-    WHERE x.id IN (SELECT id FROM w)
+      AS x(id uuid, step_id text, attempt int, agent text, status text, input jsonb, idempotency_key text, start_k int)
+    JOIN w ON w.id = x.id
   ), e AS (
-    INSERT INTO workflow_events (workflow_id, type, step_id, attempt, data)
-    SELECT x.id, x.type, x.step_id, x.attempt, coalesce(x.data, '{}'::jsonb)
-    FROM jsonb_to_recordset($5::jsonb) AS x(id uuid, seq int, type text, step_id text, attempt int, data jsonb)
-    WHERE x.id IN (SELECT id FROM w)
-    ORDER BY x.seq
+    INSERT INTO workflow_events (workflow_id, seq, type, step_id, attempt, data)
+    SELECT x.id, w.base + x.k, x.type, x.step_id, x.attempt, coalesce(x.data, '{}'::jsonb)
+    FROM jsonb_to_recordset($5::jsonb) AS x(id uuid, k int, type text, step_id text, attempt int, data jsonb)
+    JOIN w ON w.id = x.id
   ), d AS (
     INSERT INTO workflow_decisions (workflow_id, step_id, attempt, outcome, branch, action, target, iteration, reason)
     SELECT x.id, x.step_id, x.attempt, x.outcome, x.branch, x.action, x.target, x.iteration, x.reason
@@ -107,6 +111,7 @@ export async function commitBatch(db: Queryable, lease: Pick<Lease, 'incarnation
   const decisions: unknown[] = [];
   for (const m of members) {
     const id = m.workflowId;
+    const placed = placeEvents(m.events ?? [], m.newSteps ?? [], m.finished);
     workflows.push({
       id,
       checkpoint: m.checkpoint ?? null,
@@ -115,10 +120,14 @@ export async function commitBatch(db: Queryable, lease: Pick<Lease, 'incarnation
       wake_at: m.park?.wakeAt ?? null,
       supersede: m.supersede?.length ? m.supersede : null,
       touched: m.finished.length > 0,
+      events: placed.count,
     });
-    for (const f of m.finished) finished.push({ id, step_id: f.stepId, attempt: f.attempt, status: f.status, output: f.output ?? null, error: f.error ?? null, started_at: f.startedAt ?? null });
-    for (const n of m.newSteps ?? []) newSteps.push({ id, ...n });
-    for (const e of m.events ?? []) events.push({ id, seq: events.length, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
+    for (const f of m.finished) {
+      const end = placed.ends.get(`${f.stepId}:${f.attempt}`);
+      finished.push({ id, step_id: f.stepId, attempt: f.attempt, status: f.status, output: f.output ?? null, error: f.error ?? null, started_at: f.startedAt ?? null, end_k: end?.k ?? null, duration_ms: end?.durationMs ?? null, replayed: end?.replayed ?? false });
+    }
+    for (const n of m.newSteps ?? []) newSteps.push({ id, ...n, start_k: placed.starts.get(`${n.step_id}:${n.attempt}`) ?? null });
+    for (const { k, event: e } of placed.rows) events.push({ id, k, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
     for (const d of m.decisions ?? []) decisions.push({ id, seq: decisions.length, ...d });
   }
   const rows = await db.query<{ id: string }>(batchSql, [lease.incarnation, JSON.stringify(workflows), JSON.stringify(finished), JSON.stringify(newSteps), JSON.stringify(events), JSON.stringify(decisions), lease.ms, members.map((m) => m.workflowId)]);

@@ -43,6 +43,8 @@ export interface WorkflowRow {
   trace_parent: string | null;
   idempotency_key: string | null;
   request_hash: string | null;
+  /** How many events its log has (event-log.ts). */
+  event_seq: number;
   error: SerializedError | null;
   created_at: Date;
   updated_at: Date;
@@ -63,8 +65,14 @@ export interface StepRow {
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  /** The numbers of this attempt's step_started and step_succeeded events in the workflow's log. */
+  start_seq: number | null;
+  end_seq: number | null;
+  duration_ms: number | null;
+  replayed: boolean;
 }
 
+/** One event of a workflow's log (event-log.ts); `id` is its number within the workflow, from 1. */
 export interface EventRow {
   id: number;
   workflow_id: string;

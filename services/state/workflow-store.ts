@@ -1,7 +1,8 @@
 import type { SerializedError } from '../errors/index.ts';
 import { prepared, type Queryable } from './db.ts';
+import { oneEventFromSql, placeEvents } from './event-log.ts';
 import type { Plan } from './plan.ts';
-import type { DecisionRow, EventRow, Lease, NewEvent, NewStep, StepRow, WorkflowRow, WorkflowStatus } from './rows.ts';
+import type { DecisionRow, Lease, NewEvent, NewStep, StepRow, WorkflowRow, WorkflowStatus } from './rows.ts';
 
 // Every write on the engine's hot path is ONE statement: data-modifying CTEs make it one round trip
 // and one commit, and each part is guarded by the lease check in the first CTE, so a replica that
@@ -10,20 +11,7 @@ import type { DecisionRow, EventRow, Lease, NewEvent, NewStep, StepRow, Workflow
 export { commitBatch, commitProgress, type CommitMember, type FinishedAttempt, type Progress } from './progress-store.ts';
 export type { Lease } from './rows.ts';
 
-const insertStepsSql = (wf: string, newSteps: string, guard: string) => `
-  INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at)
-  SELECT ${wf}, x.step_id, x.attempt, x.agent, x.status, x.input, x.idempotency_key,
-         CASE WHEN x.status IN ('running', 'waiting') THEN now() END
-  FROM jsonb_to_recordset(${newSteps}::jsonb)
-    AS x(step_id text, attempt int, agent text, status text, input jsonb, idempotency_key text)
-  ${guard}`;
-
-const insertEventsSql = (wf: string, events: string, guard: string) => `
-  INSERT INTO workflow_events (workflow_id, type, step_id, attempt, data)
-  SELECT ${wf}, x.e->>'type', x.e->>'step_id', (x.e->>'attempt')::int, coalesce(x.e->'data', '{}'::jsonb)
-  FROM jsonb_array_elements(${events}::jsonb) WITH ORDINALITY AS x(e, ord)
-  ${guard}
-  ORDER BY x.ord`;
+export { appendEvents, listEvents } from './event-log.ts';
 
 export interface InsertWorkflow {
   id: string;
@@ -46,28 +34,27 @@ const insertBatchSql = prepared('mesh_insert_workflows', `
   WITH x AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
       AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
-           trace_parent text, idempotency_key text, request_hash text)
+           trace_parent text, idempotency_key text, request_hash text, events int)
   ), w AS (
-    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash)
+    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq)
     SELECT id, description, status, plan, input, lease_owner, lease_incarnation,
            CASE WHEN lease_owner IS NULL THEN NULL ELSE now() + lease_ms * interval '1 millisecond' END,
-           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash
+           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events
     FROM x
     ON CONFLICT DO NOTHING
     RETURNING id
   ), s AS (
-    INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at)
+    INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at, start_seq)
     SELECT x.id, x.step_id, x.attempt, x.agent, x.status, x.input, x.idempotency_key,
-           CASE WHEN x.status IN ('running', 'waiting') THEN now() END
+           CASE WHEN x.status IN ('running', 'waiting') THEN now() END, x.start_k
     FROM jsonb_to_recordset($2::jsonb)
-      AS x(id uuid, step_id text, attempt int, agent text, status text, input jsonb, idempotency_key text)
+      AS x(id uuid, step_id text, attempt int, agent text, status text, input jsonb, idempotency_key text, start_k int)
     WHERE x.id IN (SELECT id FROM w)
   ), e AS (
-    INSERT INTO workflow_events (workflow_id, type, step_id, attempt, data)
-    SELECT x.id, x.type, x.step_id, x.attempt, coalesce(x.data, '{}'::jsonb)
-    FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, seq int, type text, step_id text, attempt int, data jsonb)
+    INSERT INTO workflow_events (workflow_id, seq, type, step_id, attempt, data)
+    SELECT x.id, x.k, x.type, x.step_id, x.attempt, coalesce(x.data, '{}'::jsonb)
+    FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, k int, type text, step_id text, attempt int, data jsonb)
     WHERE x.id IN (SELECT id FROM w)
-    ORDER BY x.seq
   )
   SELECT id FROM w`);
 
@@ -81,13 +68,14 @@ export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow
   const steps: unknown[] = [];
   const events: unknown[] = [];
   for (const w of ws) {
+    const placed = placeEvents(w.events, w.steps, []);
     rows.push({
       id: w.id, description: w.description, status: w.status, plan: w.plan, input: w.input,
       lease_owner: w.lease?.owner ?? null, lease_incarnation: w.lease?.incarnation ?? null, lease_ms: w.lease?.ms ?? 0,
-      trace_parent: w.traceParent ?? null, idempotency_key: w.idempotencyKey ?? null, request_hash: w.requestHash ?? null,
+      trace_parent: w.traceParent ?? null, idempotency_key: w.idempotencyKey ?? null, request_hash: w.requestHash ?? null, events: placed.count,
     });
-    for (const s of w.steps) steps.push({ id: w.id, ...s });
-    for (const e of w.events) events.push({ id: w.id, seq: events.length, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
+    for (const s of w.steps) steps.push({ id: w.id, ...s, start_k: placed.starts.get(`${s.step_id}:${s.attempt}`) ?? null });
+    for (const { k, event: e } of placed.rows) events.push({ id: w.id, k, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
   }
   const created = await db.query<{ id: string }>(insertBatchSql, [JSON.stringify(rows), JSON.stringify(steps), JSON.stringify(events)]);
   return new Set(created.map((r) => r.id));
@@ -128,16 +116,18 @@ export async function claimWorkflow(db: Queryable, c: Claim): Promise<WorkflowRo
   const rows = await db.query<WorkflowRow>(
     `WITH w AS (
        UPDATE workflows SET status = 'running', lease_owner = $2, lease_incarnation = $7::uuid,
-         lease_expires_at = now() + $3::int * interval '1 millisecond',
+         lease_expires_at = now() + $3::int * interval '1 millisecond', event_seq = event_seq + 1,
          error = NULL, finished_at = NULL, wake_at = NULL, started_at = coalesce(started_at, now()), updated_at = now()
        WHERE id = $1 AND status = ANY($4::text[])
          AND (NOT $5::boolean OR status <> 'running' OR lease_expires_at < now()
               OR (lease_owner = $2 AND lease_incarnation IS DISTINCT FROM $7::uuid))
        RETURNING *
-     ), e AS (${insertEventsSql('$1::uuid', '$6', 'WHERE EXISTS (SELECT 1 FROM w)')}
+     ), e AS (
+       INSERT INTO workflow_events (workflow_id, seq, type, data)
+       SELECT w.id, w.event_seq, $6::jsonb->>'type', coalesce($6::jsonb->'data', '{}'::jsonb) FROM w
      )
      SELECT * FROM w`,
-    [c.id, c.lease.owner, c.lease.ms, c.from, c.onlyExpired, JSON.stringify([c.event]), c.lease.incarnation],
+    [c.id, c.lease.owner, c.lease.ms, c.from, c.onlyExpired, JSON.stringify(c.event), c.lease.incarnation],
   );
   return rows[0] ?? null;
 }
@@ -157,12 +147,10 @@ export async function claimExpired(db: Queryable, lease: Lease, limit: number): 
        FOR UPDATE SKIP LOCKED
      ), w AS (
        UPDATE workflows SET lease_owner = $1, lease_incarnation = $4::uuid,
-         lease_expires_at = now() + $2::int * interval '1 millisecond', updated_at = now()
+         lease_expires_at = now() + $2::int * interval '1 millisecond', event_seq = event_seq + 1, updated_at = now()
        FROM c WHERE workflows.id = c.id
        RETURNING workflows.*, c.lease_owner AS previous_owner
-     ), e AS (
-       INSERT INTO workflow_events (workflow_id, type, data)
-       SELECT id, 'workflow_recovered', jsonb_build_object('owner', $1::text, 'previous_owner', previous_owner) FROM w
+     ), e AS (${oneEventFromSql('workflow_recovered', `jsonb_build_object('owner', $1::text, 'previous_owner', w.previous_owner)`)}
      )
      SELECT * FROM w`,
     [lease.owner, lease.ms, limit, lease.incarnation],
@@ -204,15 +192,13 @@ export async function cancelWorkflow(db: Queryable, id: string, reason: string):
     `WITH w AS (
        UPDATE workflows SET status = 'cancelled', lease_owner = NULL, lease_incarnation = NULL, lease_expires_at = NULL,
          error = jsonb_build_object('code', 'CANCELLED', 'message', $2::text, 'retryable', false),
-         finished_at = now(), wake_at = NULL, updated_at = now()
+         finished_at = now(), wake_at = NULL, event_seq = event_seq + 1, updated_at = now()
        WHERE id = $1 AND status IN ('planned', 'running', 'waiting')
        RETURNING *
      ), s AS (
        UPDATE steps SET status = 'cancelled', finished_at = now()
        WHERE workflow_id = $1 AND status IN ('running', 'scheduled', 'waiting') AND EXISTS (SELECT 1 FROM w)
-     ), e AS (
-       INSERT INTO workflow_events (workflow_id, type, data)
-       SELECT id, 'workflow_cancelled', jsonb_build_object('reason', $2::text) FROM w
+     ), e AS (${oneEventFromSql('workflow_cancelled', `jsonb_build_object('reason', $2::text)`)}
      )
      SELECT * FROM w`,
     [id, reason],
@@ -246,17 +232,4 @@ export async function listWorkflows(db: Queryable, q: ListQuery): Promise<Workfl
      LIMIT $4`,
     [q.status ?? null, q.after?.createdAt ?? null, q.after?.id ?? null, q.limit],
   );
-}
-
-export async function listEvents(db: Queryable, id: string, afterId: number, limit = 500): Promise<EventRow[]> {
-  return db.query<EventRow>(
-    'SELECT * FROM workflow_events WHERE workflow_id = $1 AND id > $2 ORDER BY id LIMIT $3',
-    [id, afterId, limit],
-  );
-}
-
-/** Events outside a step's commit (a breaker opening, say); not lease-guarded: they only inform. */
-export async function appendEvents(db: Queryable, id: string, events: NewEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  await db.query(`${insertEventsSql('$1::uuid', '$2', '')}`, [id, JSON.stringify(events)]);
 }

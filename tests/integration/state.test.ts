@@ -132,6 +132,57 @@ describe.each(testDatabases)('state on $name', (t) => {
     expect((await store.getSteps(db, id))[0]?.status).toBe('running');
   });
 
+  it('reads the event log back as written, in order, whether a step row or an event row carries each event', async () => {
+    const db = await open(t);
+    const id = await newWorkflow(db);
+    const events = [
+      { type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 7, replayed: true } },
+      { type: 'branch_taken', step_id: 'a', attempt: 1, data: { branch: 'on_success' } },
+      { type: 'step_started', step_id: 'b', attempt: 1, data: { agent: 'x' } },
+      // Not what the row can say (another agent): kept as a row.
+      { type: 'step_started', step_id: 'b', attempt: 1, data: { agent: 'y' } },
+    ];
+    await store.commitProgress(db, {
+      workflowId: id, lease: lease('me'),
+      step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { decision: 'approved' } },
+      newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running', input: {}, idempotency_key: `${id}:b:1` }],
+      events: events.map((e, i) => (i === 0 ? { ...e, data: { ...e.data, decision: 'approved' } } : e)),
+    });
+    await store.appendEvents(db, id, [{ type: 'circuit_open', data: { agent: 'x' } }]);
+    const log = await store.listEvents(db, id, 0);
+    expect(log.map((e) => [e.id, e.type, e.step_id, e.data])).toEqual([
+      [1, 'workflow_started', null, {}],
+      [2, 'step_started', 'a', {}],
+      [3, 'step_succeeded', 'a', { agent: 'x', duration_ms: 7, replayed: true, decision: 'approved' }],
+      [4, 'branch_taken', 'a', { branch: 'on_success' }],
+      [5, 'step_started', 'b', { agent: 'x' }],
+      [6, 'step_started', 'b', { agent: 'y' }],
+      [7, 'circuit_open', null, { agent: 'x' }],
+    ]);
+    // Only what a step row cannot carry is an event row.
+    const rows = await db.query<{ seq: number }>('SELECT seq FROM workflow_events WHERE workflow_id = $1 ORDER BY seq', [id]);
+    expect(rows.map((r) => r.seq)).toEqual([1, 2, 4, 6, 7]);
+    expect((await store.listEvents(db, id, 4)).map((e) => e.id)).toEqual([5, 6, 7]);
+    expect((await store.getWorkflow(db, id))!.event_seq).toBe(7);
+  });
+
+  it('numbers the events of a database from before the per-workflow log, in their order', async () => {
+    const db = await t.open({ migrate: false });
+    onTestFinished(() => db.close());
+    const all = await loadMigrations();
+    const before = all.findIndex((m) => m.name === '0009_hot_path');
+    await migrate(db, all.slice(0, before));
+    const [x, y] = [randomUUID(), randomUUID()];
+    for (const id of [x, y]) await db.query(`INSERT INTO workflows (id, status, plan) VALUES ($1, 'running', '{"steps": []}')`, [id]);
+    for (const [id, type] of [[x, 'one'], [y, 'first'], [x, 'two'], [y, 'second'], [x, 'three']]) {
+      await db.query('INSERT INTO workflow_events (workflow_id, type) VALUES ($1, $2)', [id, type]);
+    }
+    await migrate(db, all);
+    expect((await store.listEvents(db, x!, 0)).map((e) => [e.id, e.type])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);
+    expect((await store.listEvents(db, y!, 1)).map((e) => [e.id, e.type])).toEqual([[2, 'second']]);
+    expect((await store.getWorkflow(db, x!))!.event_seq).toBe(3);
+  });
+
   it('cancels a running workflow and its attempts', async () => {
     const db = await open(t);
     const id = await newWorkflow(db);

@@ -44,6 +44,7 @@ export class GroupCommitter {
   /** Workflows with a statement in flight: their next commits wait for it. */
   private readonly busy = new Set<string>();
   private inFlight = 0;
+  private flushScheduled = false;
   private idle: Array<() => void> = [];
 
   constructor(options: GroupCommitOptions) {
@@ -68,7 +69,15 @@ export class GroupCommitter {
   private enqueue(job: Job, workflowId: string): Promise<boolean> {
     return new Promise((resolve) => {
       this.queue.push({ ...job, workflowId, resolve, tries: 0 });
-      this.flush();
+      // Flushed once the I/O callbacks of this turn have run: commits made by answers that arrived
+      // together go in one statement, and none waits longer than that turn.
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
+      }
     });
   }
 

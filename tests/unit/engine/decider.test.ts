@@ -306,7 +306,7 @@ describe('decider: cancellation and recovery', () => {
 
   const row = (step_id: string, attempt: number, status: StepRow['status'], output: Record<string, unknown> | null = null): StepRow => ({
     workflow_id: 'wf', step_id, attempt, agent: 'math', status, input: { n: attempt }, output, error: status === 'failed' ? { code: 'X', message: 'no', retryable: false } : null,
-    idempotency_key: `wf:${step_id}:${attempt}`, created_at: T0, started_at: T0, finished_at: status === 'running' ? null : T0,
+    idempotency_key: `wf:${step_id}:${attempt}`, created_at: T0, started_at: T0, finished_at: status === 'running' ? null : T0, start_seq: null, end_seq: null, duration_ms: null, replayed: false,
   });
 
   it('rebuilt from rows, a recovered run re-sends what was in flight with the same key and keeps what finished', () => {
