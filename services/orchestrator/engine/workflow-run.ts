@@ -49,7 +49,8 @@ export class WorkflowRun {
   readonly id: string;
   private resolveDone!: (o: WorkflowOutcome) => void;
   private state: RunState;
-  private readonly abort = new AbortController();
+  /** The calls out now: stopping the run aborts them. */
+  private readonly calls = new Set<AbortController>();
   private readonly writer: CheckpointWriter;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
@@ -118,7 +119,8 @@ export class WorkflowRun {
     if (this.stopped) return;
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
-    this.abort.abort(new AppError('CANCELLED', reason));
+    const why = new AppError('CANCELLED', reason);
+    for (const c of this.calls) c.abort(why);
     const error = status === 'waiting' ? null : { code: status === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST', message: reason, retryable: false };
     this.span?.setAttribute('mesh.outcome', status);
     this.span?.end();
@@ -199,8 +201,7 @@ export class WorkflowRun {
     // AbortSignal.any, and the timer is cleared when the call ends (AbortSignal.timeout would keep
     // every deadline, minutes long, alive at hundreds of calls a second).
     const signal = new AbortController();
-    const stopped = () => signal.abort(this.abort.signal.reason);
-    this.abort.signal.addEventListener('abort', stopped, { once: true });
+    this.calls.add(signal);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -238,7 +239,7 @@ export class WorkflowRun {
       return;
     } finally {
       clearTimeout(timer);
-      this.abort.signal.removeEventListener('abort', stopped);
+      this.calls.delete(signal);
     }
     span.setAttribute('mesh.outcome', reply.decision ?? 'succeeded');
     span.end();

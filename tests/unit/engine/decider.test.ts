@@ -246,6 +246,28 @@ describe('decider: branches and loops', () => {
     expect(commits(bad.ok('recover'))[0]!.final).toEqual({ status: 'succeeded', error: null });
   });
 
+  it('an approved decision takes on_approval, or falls back to on_success; a plain success never takes on_approval', () => {
+    const plan = (branches: Record<string, string>) => [
+      { id: 'review', ...branches },
+      { id: 'merge', depends_on: ['review'] },
+      { id: 'revise', depends_on: ['review'] },
+    ];
+    const approval = runOf(plan({ on_approval: 'merge', on_rejection: 'revise' }));
+    approval.send({ type: 'start' });
+    const cmds = approval.ok('review', {}, 'approved');
+    expect(dispatched(cmds)).toEqual(['merge']);
+    expect(commits(cmds)[0]!.decisions).toEqual([expect.objectContaining({ outcome: 'approved', branch: 'on_approval', action: 'route', target: 'merge' })]);
+    expect(approval.status('revise')).toBe('skipped');
+
+    const fallback = runOf(plan({ on_success: 'merge', on_rejection: 'revise' }));
+    fallback.send({ type: 'start' });
+    expect(dispatched(fallback.ok('review', {}, 'approved'))).toEqual(['merge']);
+
+    const plain = runOf(plan({ on_approval: 'merge', on_success: 'revise' }));
+    plain.send({ type: 'start' });
+    expect(dispatched(plain.ok('review', {}))).toEqual(['revise']);
+  });
+
   it('a fail branch ends the workflow with BRANCH_FAILED', () => {
     const r = runOf([{ id: 'gate', on_rejection: { action: 'fail' } }, { id: 'next', depends_on: ['gate'] }]);
     r.send({ type: 'start' });
