@@ -2,9 +2,9 @@
 // calls the same agent server the way the orchestrator's HTTP transport does, and makes each
 // result durable with one auto-committed write: the workflow row's insert, one UPSERT per step and
 // the final update, 6 commits per workflow. No leases, events, checkpoints or foreign keys.
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Agent, request } from 'undici';
+import { v7 as uuidv7 } from 'uuid';
 import { drive, type RunResult } from './load.ts';
 import { diamond } from './plans.ts';
 
@@ -51,7 +51,8 @@ export async function createFloor(o: { databaseUrl: string; schema: string; pool
   }
 
   async function workflow(db: pg.Pool): Promise<boolean> {
-    const id = randomUUID();
+    // Time-ordered, as the platform's task ids are: the same index locality on both sides.
+    const id = uuidv7();
     // The platform's diamond is sent without an input, which it stores as {}.
     await db.query(`INSERT INTO floor_workflows (id, status, input) VALUES ($1, 'running', $2)`, [id, {}]);
     const a = await step(db, id, 'a', {});

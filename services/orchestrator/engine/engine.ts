@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Span } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
@@ -88,7 +89,8 @@ export class Engine {
   async submit(sub: Submission): Promise<Submitted> {
     this.validate(sub.plan);
     this.assertOpen();
-    const id = sub.id ?? randomUUID();
+    // Time-ordered ids (UUIDv7): new rows land at the end of each index instead of all over it.
+    const id = sub.id ?? uuidv7();
     const identity = { idempotencyKey: sub.idempotencyKey ?? null, requestHash: sub.requestHash ?? null };
     if (!sub.start) {
       const created = await store.insertWorkflow(this.o.db, {
