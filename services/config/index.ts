@@ -56,6 +56,7 @@ const EnvSchema = Type.Object({
   RETRY_BACKOFF_RATE: Type.Number({ minimum: 1, default: 2 }),
   LEASE_MS: Type.Integer({ minimum: 100, default: 30_000 }),
   RECOVERY_INTERVAL_MS: Type.Integer({ minimum: 50, default: 10_000 }),
+  AGENT_UNAVAILABLE_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000 }),
   COMMIT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
   COMMIT_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
@@ -123,6 +124,8 @@ export interface Config {
   readonly retryBackoffRate: number;
   readonly leaseMs: number;
   readonly recoveryIntervalMs: number;
+  /** How long a step waits for an instance of its agent to take its call before it fails. */
+  readonly agentUnavailableTimeoutMs: number;
   /** Group commit: most workflows in one statement, and statements in flight at once. */
   readonly commitBatchMax: number;
   readonly commitInFlight: number;
@@ -211,6 +214,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retryBackoffRate: e.RETRY_BACKOFF_RATE,
     leaseMs: e.LEASE_MS,
     recoveryIntervalMs: e.RECOVERY_INTERVAL_MS,
+    agentUnavailableTimeoutMs: e.AGENT_UNAVAILABLE_TIMEOUT_MS,
     commitBatchMax: e.COMMIT_BATCH_MAX,
     commitInFlight: e.COMMIT_IN_FLIGHT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,

@@ -70,10 +70,11 @@ export function createConsulDiscovery(options: { address: string; fallback: Disc
   return {
     kind: 'consul',
     agents: () => [...new Set([...options.fallback.agents(), ...healthy.keys()])],
-    pick(agent) {
+    pick(agent, usable) {
       const urls = reachable ? healthy.get(agent) : undefined;
-      if (urls === undefined) return options.fallback.pick(agent);
-      return urls.length > 0 ? choose(agent, urls) : undefined;
+      if (urls === undefined) return options.fallback.pick(agent, usable);
+      const candidates = usable ? urls.filter(usable) : urls;
+      return candidates.length > 0 ? choose(agent, candidates) : undefined;
     },
     instances: (agent) => healthy.get(agent),
     async ready(timeoutMs = 2_000) {

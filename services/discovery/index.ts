@@ -11,8 +11,11 @@ export interface Discovery {
   readonly kind: string;
   /** Agent names this discovery knows about. */
   agents(): string[];
-  /** An instance of `agent` for one call, or undefined when no healthy instance is known. */
-  pick(agent: string): Instance | undefined;
+  /**
+   * An instance of `agent` for one call, or undefined when no healthy instance is known. `usable`
+   * leaves instances out (ones this orchestrator saw fail, or already tried for this call).
+   */
+  pick(agent: string, usable?: (url: string) => boolean): Instance | undefined;
   /** Resolves once it knows where the agents are (Consul's first answers), or after `timeoutMs`. */
   ready?(timeoutMs?: number): Promise<void>;
   close?(): void;
@@ -38,9 +41,9 @@ export function createStaticDiscovery(config: Pick<Config, 'agentHost' | 'agentU
   return {
     kind: 'static',
     agents: () => [...table.keys()],
-    pick: (agent) => {
+    pick: (agent, usable) => {
       const url = table.get(agent);
-      return url ? { url, release: noop } : undefined;
+      return url && (!usable || usable(url)) ? { url, release: noop } : undefined;
     },
   };
 }
@@ -53,7 +56,10 @@ export function createKubernetesDiscovery(options: { namespace: string; port: nu
   return {
     kind: 'kubernetes',
     agents: () => [...options.agents],
-    pick: (agent) => (options.agents.includes(agent) ? { url: `http://${agent}.${options.namespace}.svc.${options.clusterDomain}:${options.port}`, release: noop } : undefined),
+    pick: (agent, usable) => {
+      const url = `http://${agent}.${options.namespace}.svc.${options.clusterDomain}:${options.port}`;
+      return options.agents.includes(agent) && (!usable || usable(url)) ? { url, release: noop } : undefined;
+    },
   };
 }
 

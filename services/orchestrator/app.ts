@@ -19,7 +19,7 @@ import { apiKeyRoutes } from './routes/api-keys.ts';
 import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
-import { withBreakers } from '../resilience/index.ts';
+import { OutlierEjection, withBreakers } from '../resilience/index.ts';
 import { createGrpcTransport, createHttpTransport, createRoutingTransport, createStreamTransport, grpcAddress, type AgentTransport } from './transport/index.ts';
 import { builtInWorkflowsDir, loadWorkflows } from './workflow-library.ts';
 
@@ -40,17 +40,19 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
 
   useStrictBodies(app);
   const discovery = deps.discovery ?? createDiscovery(config, app.log);
+  const registry = createRegistry('orchestrator');
   // A bad workflow file stops start-up before anything else is opened.
   const workflows = await loadWorkflows(config.workflowsDir ?? builtInWorkflowsDir, new Set(discovery.agents()));
   const db = deps.db ?? (await openDatabase(config));
-  const registry = createRegistry('orchestrator');
   let engine: Engine | undefined;
-  const http = deps.transport ?? createHttpTransport(discovery, { internalToken: config.auth.internalToken });
+  // A replica that refuses or drops a connection sits out a cool-down (2 s, doubling to 30 s while it keeps failing).
+  const outliers = new OutlierEjection({ baseEjectionMs: 2_000, maxEjectionMs: 30_000, registry });
+  const http = deps.transport ?? createHttpTransport(discovery, { internalToken: config.auth.internalToken, outliers });
   const streamAgents = Object.entries(config.agentTransports).filter(([, kind]) => kind === 'stream').map(([name]) => name);
   const redis = streamAgents.length > 0 && config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const byKind: Record<string, AgentTransport> = {};
   if (redis) byKind.stream = createStreamTransport(redis, { owner: config.orchestratorId, agents: streamAgents, registry, log: app.log, info: http.info });
-  if (Object.values(config.agentTransports).includes('grpc')) byKind.grpc = createGrpcTransport((agent) => grpcAddress(config, discovery, agent), { internalToken: config.auth.internalToken });
+  if (Object.values(config.agentTransports).includes('grpc')) byKind.grpc = createGrpcTransport((agent) => grpcAddress(config, discovery, agent, outliers), { internalToken: config.auth.internalToken });
   const routed = Object.keys(byKind).length > 0 ? createRoutingTransport(byKind, config.agentTransports, http) : http;
   const transport = withBreakers(routed, {
     ...config.breakers,
@@ -62,7 +64,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   });
   const notifier = new WorkflowNotifier();
   const agents = new AgentRegistry(discovery, transport);
-  const metrics = createEngineMetrics(registry, () => engine?.activeCount ?? 0);
+  const metrics = createEngineMetrics(registry, () => engine?.activeCount ?? 0, () => engine?.awaitedAgents() ?? []);
   registerBackupMetrics(registry, db, app.log);
   engine = new Engine({
     db,
@@ -71,14 +73,14 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     leaseMs: config.leaseMs,
     recoveryIntervalMs: config.recoveryIntervalMs,
     shutdownGraceMs: config.shutdownGraceMs,
-    defaults: { timeoutMs: config.stepTimeoutMs, maxAttempts: config.stepMaxAttempts, backoffMs: config.retryBackoffMs, backoffRate: config.retryBackoffRate },
+    defaults: { timeoutMs: config.stepTimeoutMs, maxAttempts: config.stepMaxAttempts, backoffMs: config.retryBackoffMs, backoffRate: config.retryBackoffRate, unavailableTimeoutMs: config.agentUnavailableTimeoutMs },
     groupCommit: { maxBatch: config.commitBatchMax, maxInFlight: config.commitInFlight, maxTries: 5 },
     metrics,
     notifier,
     log: app.log,
     knownAgents: () => agents.names(),
   });
-  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry), workflows, breakers: transport };
+  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry), workflows, breakers: transport, outliers };
 
   await app.register(swagger, {
     openapi: {

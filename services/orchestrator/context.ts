@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.ts';
 import type { LlmGateway } from '../llm/index.ts';
-import type { BreakerTransport } from '../resilience/index.ts';
+import type { BreakerTransport, OutlierEjection } from '../resilience/index.ts';
 import type { Db } from '../state/index.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { Engine, WorkflowNotifier } from './engine/index.ts';
@@ -16,6 +16,8 @@ export interface OrchestratorContext {
   llm: LlmGateway;
   workflows: ReadonlyMap<string, NamedWorkflow>;
   breakers: BreakerTransport;
+  /** Agent instances this orchestrator saw fail and leaves out for a while. */
+  outliers: OutlierEjection;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -7,8 +7,15 @@ export interface EngineMetrics {
   agentCallDuration: Histogram<'agent'>;
 }
 
-export function createEngineMetrics(registry: Registry, activeWorkflows: () => number): EngineMetrics {
+export function createEngineMetrics(registry: Registry, activeWorkflows: () => number, awaitedAgents: () => string[]): EngineMetrics {
   new Gauge({ name: 'workflows_active', help: 'Workflows this orchestrator is running now', registers: [registry], collect() { this.set(activeWorkflows()); } });
+  new Gauge({
+    name: 'steps_waiting_for_agent', help: 'Steps waiting because no instance of their agent takes calls', labelNames: ['agent'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const agent of awaitedAgents()) this.inc({ agent });
+    },
+  });
   return {
     workflowsTotal: new Counter({ name: 'workflows_total', help: 'Workflows that reached a final status', labelNames: ['status'], registers: [registry] }),
     workflowDuration: new Histogram({

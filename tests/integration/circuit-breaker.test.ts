@@ -31,8 +31,8 @@ describe('circuit breakers (opossum, one per agent)', () => {
     expect(metricValue((await app.inject({ url: '/metrics' })).body, 'circuit_breaker_state', { agent: 'unstable' })).toBe(2);
     const callsWhenOpened = health.calls;
 
-    // While open, attempts fail at once without reaching the agent.
-    await poll(async () => (await store.listEvents(db, task_id, 0)).some((e) => e.type === 'step_failed' && (e.data.error as { code?: string }).code === 'CIRCUIT_OPEN'), { timeoutMs: 10_000, label: 'an attempt refused by the open breaker' });
+    // While open, calls are refused at once without reaching the agent, and the step waits for it.
+    await poll(async () => (await store.listEvents(db, task_id, 0)).some((e) => e.type === 'step_waiting_for_agent' && (e.data.error as { code?: string }).code === 'CIRCUIT_OPEN'), { timeoutMs: 10_000, label: 'a call refused by the open breaker' });
     expect(health.calls).toBe(callsWhenOpened);
 
     health.down = false;

@@ -4,6 +4,7 @@ import { buildAgentApp } from '../../agents/sdk/index.ts';
 import { registerWithConsul, type ConsulRegistration } from '../../services/discovery/index.ts';
 import { createPgliteDb, migrate } from '../../services/state/index.ts';
 import { startConsulDouble } from '../doubles/consul-double.ts';
+import { metricValue } from '../helpers/metrics.ts';
 import { listenOnLoopback, startPlatform } from '../helpers/platform.ts';
 import { poll } from '../helpers/poll.ts';
 import { startProcess } from '../helpers/processes.ts';
@@ -14,11 +15,11 @@ async function consulAddress(): Promise<string> {
   return process.env.CONSUL_HTTP_ADDR ?? (await startConsulDouble()).address;
 }
 
-async function replica(consul: string, log: RunLog): Promise<{ url: string; registration: ConsulRegistration; kill: () => Promise<void> }> {
+async function replica(consul: string, log: RunLog, interval = '100ms'): Promise<{ url: string; registration: ConsulRegistration; kill: () => Promise<void> }> {
   const math = testAgents(log).agents.find((a) => a.name === 'math')!;
   const app = buildAgentApp(math, { logLevel: 'silent' });
   const url = await listenOnLoopback(app);
-  const registration = await registerWithConsul(consul, { name: 'math', host: '127.0.0.1', port: Number(new URL(url).port), interval: '100ms', timeout: '500ms', deregisterAfter: '1s' });
+  const registration = await registerWithConsul(consul, { name: 'math', host: '127.0.0.1', port: Number(new URL(url).port), interval, timeout: '500ms', deregisterAfter: '1s' });
   let killed = false;
   const kill = async () => {
     if (killed) return;
@@ -49,7 +50,8 @@ describe('discovery through Consul', () => {
     const a = await replica(consul, logA);
     const b = await replica(consul, logB);
     // The static entry points nowhere: every call that succeeds was routed by Consul.
-    const app = await orchestrator({ CONSUL_HTTP_ADDR: consul, AGENT_URLS: 'math=http://127.0.0.1:9' });
+    // No waiting for an instance: the last check below wants the failure at once.
+    const app = await orchestrator({ CONSUL_HTTP_ADDR: consul, AGENT_URLS: 'math=http://127.0.0.1:9', AGENT_UNAVAILABLE_TIMEOUT_MS: '0' });
 
     await poll(async () => {
       const res = await app.inject({ method: 'POST', url: '/orchestrate', payload: one });
@@ -76,9 +78,31 @@ describe('discovery through Consul', () => {
     await b.registration.deregister();
     await poll(async () => {
       const res = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { ...one, plan: { steps: [{ id: 's', agent: 'math', retry: { max_attempts: 1 } }] } } })).json();
-      return res.status === 'failed' && /no healthy instance of agent "math"/.test(res.error.message) ? res : undefined;
+      return res.status === 'failed' && /agent "math": no healthy instance is known to consul discovery/.test(res.error.message) ? res : undefined;
     }, { timeoutMs: 10_000, label: 'math to have no instance after deregistration' });
   }, 40_000);
+
+  it('a dead instance Consul still calls healthy is tried, left out, and the call goes to a live one without using an attempt', async () => {
+    const consul = await consulAddress();
+    const logA: RunLog = { runs: [] };
+    const logB: RunLog = { runs: [] };
+    // Checks every 30 s: for this test, Consul keeps calling the dead instance healthy.
+    const a = await replica(consul, logA, '30s');
+    const b = await replica(consul, logB, '30s');
+    const app = await orchestrator({ CONSUL_HTTP_ADDR: consul, AGENT_URLS: 'math=http://127.0.0.1:9' });
+    await poll(async () => (await app.inject({ method: 'POST', url: '/orchestrate', payload: one })).json().status === 'succeeded', { timeoutMs: 10_000, label: 'math instances in Consul' });
+    await a.kill();
+    const before = logB.runs.length;
+    for (let i = 0; i < 10; i++) {
+      const res = (await app.inject({ method: 'POST', url: '/orchestrate', payload: one })).json();
+      expect([res.status, res.results[0].attempts]).toEqual(['succeeded', 1]);
+    }
+    expect(logB.runs.length - before).toBe(10);
+    const math = (await app.inject({ url: '/agents' })).json().agents.find((x: { name: string }) => x.name === 'math');
+    expect(math.ejected_instances.map((e: { url: string }) => e.url)).toEqual([a.url]);
+    expect(math.circuit_breaker.state).toBe('closed');
+    expect(metricValue((await app.inject({ url: '/metrics' })).body, 'agent_instance_ejections_total', { agent: 'math' })).toBeGreaterThanOrEqual(1);
+  }, 30_000);
 
   it('falls back to the static table when Consul cannot be reached', async () => {
     const log: RunLog = { runs: [] };

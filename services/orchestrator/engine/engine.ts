@@ -82,6 +82,11 @@ export class Engine {
     return this.runs.size;
   }
 
+  /** For each step here waiting for an instance of its agent, that agent. */
+  awaitedAgents(): string[] {
+    return [...this.runs.values()].flatMap((r) => r.awaitedAgents());
+  }
+
   validate(plan: Plan): void {
     validatePlan(plan, this.o.knownAgents());
   }

@@ -5,7 +5,7 @@ import { contextFrom, tracer } from '../../telemetry/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentReply, AgentTransport } from '../transport/index.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
-import { decide, usesAgent, waitingSteps, type Command, type FinalState, type RunEvent, type RunState } from './decider/index.ts';
+import { awaitedAgents, decide, usesAgent, waitingSteps, type Command, type FinalState, type RunEvent, type RunState } from './decider/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import type { GroupCommitter } from './group-commit.ts';
 
@@ -103,6 +103,11 @@ export class WorkflowRun {
   /** Whether any step of this workflow is still to be sent to `agent` (or is out with it). */
   uses(agent: string): boolean {
     return usesAgent(this.state, agent);
+  }
+
+  /** The agents this run's steps wait for because no instance takes their calls. */
+  awaitedAgents(): string[] {
+    return awaitedAgents(this.state);
   }
 
   /** Waiting approval steps, with when each expires; none once the run is parking. */

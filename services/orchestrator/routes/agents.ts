@@ -6,6 +6,6 @@ export const agentRoutes: FastifyPluginAsync<OrchestratorContext> = async (app, 
     schema: { tags: ['agents'], summary: 'Known agents: where they answer, whether they are up, what they declare' },
   }, async () => ({
     discovery: ctx.registry.discoveryKind,
-    agents: (await ctx.registry.list(true)).map((a) => ({ ...a, circuit_breaker: ctx.breakers.state(a.name) ?? { state: 'closed' } })),
+    agents: (await ctx.registry.list(true)).map((a) => ({ ...a, circuit_breaker: ctx.breakers.state(a.name) ?? { state: 'closed' }, ejected_instances: ctx.outliers.ejected(a.name) })),
   }));
 };

@@ -1,28 +1,42 @@
 import { Agent, request } from 'undici';
 import { AppError } from '../../errors/index.ts';
 import type { Discovery } from '../../discovery/index.ts';
+import type { OutlierEjection } from '../../resilience/index.ts';
 import { internalAuthorization } from '../../../agents/sdk/internal-auth.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentReply, AgentRequest, AgentTransport } from './types.ts';
 
-export function createHttpTransport(discovery: Discovery, options: { connectionsPerAgent?: number; internalToken?: string | undefined } = {}): AgentTransport {
+// The instance could not take the call: it refused or dropped the connection, or said it is going
+// away (503). Another instance can, at once, with the same idempotency key.
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+class InstanceDown extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface HttpTransportOptions {
+  connectionsPerAgent?: number;
+  internalToken?: string | undefined;
+  /** Instances this orchestrator saw fail are left out for a while; without it, every instance is tried as discovery gives it. */
+  outliers?: OutlierEjection;
+}
+
+export function createHttpTransport(discovery: Discovery, options: HttpTransportOptions = {}): AgentTransport {
   const auth: Record<string, string> = options.internalToken ? { authorization: internalAuthorization(options.internalToken) } : {};
   // Keep-alive pool shared by every call: connection setup would otherwise dominate short steps.
   const dispatcher = new Agent({ connections: options.connectionsPerAgent ?? 128, keepAliveTimeout: 30_000, pipelining: 1 });
+  const outliers = options.outliers;
 
-  function instanceOf(agent: string) {
-    const instance = discovery.pick(agent);
-    if (!instance) throw new AppError('AGENT_UNAVAILABLE', `no healthy instance of agent "${agent}" is known to ${discovery.kind} discovery`);
-    return instance;
-  }
-
-  async function send(agent: string, path: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }, signal: AbortSignal) {
-    const instance = instanceOf(agent);
-    const url = instance.url + path;
+  async function once(agent: string, url: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }, signal: AbortSignal) {
     try {
       // Trace context goes in the headers through the undici instrumentation (its client span is the parent).
       const res = await request(url, { ...init, signal, dispatcher, headers: { 'content-type': 'application/json', ...auth, ...init.headers } });
       const text = await res.body.text();
+      if (res.statusCode === 503) throw new InstanceDown('503', `answered 503: ${text.slice(0, 200)}`);
       let body: Record<string, unknown> = {};
       try {
         body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -31,13 +45,43 @@ export function createHttpTransport(discovery: Discovery, options: { connections
       }
       return { statusCode: res.statusCode, body, replayed: res.headers['idempotent-replayed'] === 'true' };
     } catch (err) {
-      if (err instanceof AppError) throw err;
+      if (err instanceof AppError || err instanceof InstanceDown) throw err;
       if (signal.aborted) throw signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`);
-      // Unreachable, reset or closed mid-call: another attempt (or instance) may succeed.
       const code = (err as { code?: string }).code ?? '';
+      if (UNREACHABLE.has(code)) throw new InstanceDown(code, code);
       throw new AppError('AGENT_UNAVAILABLE', `agent "${agent}" at ${url} cannot be reached: ${code || (err as Error).message}`, { cause: err });
-    } finally {
-      instance.release();
+    }
+  }
+
+  /**
+   * One call, on the first instance that takes it: an instance that cannot (refused, dropped, 503)
+   * is reported and the next is tried at once. Only when none is left does the call fail,
+   * AGENT_UNAVAILABLE naming what was tried (the step then waits, without using up an attempt).
+   */
+  async function send(agent: string, path: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }, signal: AbortSignal) {
+    const tried = new Map<string, string>();
+    for (;;) {
+      // Left-out instances are tried last, when no other is left (Envoy's panic mode): a lone
+      // instance that was down gets the next call as soon as the step tries again.
+      const instance = discovery.pick(agent, (url) => !tried.has(url) && (outliers?.usable(url) ?? true))
+        ?? discovery.pick(agent, (url) => !tried.has(url));
+      if (!instance) {
+        const what = tried.size > 0
+          ? `none of its instances took the call (${[...tried].map(([url, why]) => `${url}: ${why}`).join('; ')})`
+          : `no healthy instance is known to ${discovery.kind} discovery`;
+        throw new AppError('AGENT_UNAVAILABLE', `agent "${agent}": ${what}`, { details: { agent, tried: [...tried.keys()] } });
+      }
+      try {
+        const res = await once(agent, instance.url + path, init, signal);
+        outliers?.succeeded(instance.url);
+        return res;
+      } catch (err) {
+        if (!(err instanceof InstanceDown)) throw err;
+        outliers?.failed(agent, instance.url);
+        tried.set(instance.url, err.message);
+      } finally {
+        instance.release();
+      }
     }
   }
 

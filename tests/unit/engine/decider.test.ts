@@ -5,7 +5,7 @@ import type { DecisionRow, PlanStepInput, StepRow } from '../../../services/stat
 
 // The engine's semantics against the decider alone: no database, no timers, no agents.
 
-const defaults = { timeoutMs: 1_000, maxAttempts: 3, backoffMs: 100, backoffRate: 2 };
+const defaults = { timeoutMs: 1_000, maxAttempts: 3, backoffMs: 100, backoffRate: 2, unavailableTimeoutMs: 60_000 };
 const T0 = new Date('2026-12-01T12:00:00Z');
 
 type Dispatch = Extract<Command, { type: 'dispatch' }>;
@@ -113,7 +113,7 @@ describe('decider: failures and retries', () => {
   it('a retryable failure schedules the next attempt after exponential backoff with jitter', () => {
     const r = runOf([{ id: 'a' }]);
     r.send({ type: 'start' });
-    const first = r.send({ type: 'failed', step: 'a', attempt: 1, error: { code: 'AGENT_UNAVAILABLE', message: 'down', retryable: true } }, { jitter: 0 });
+    const first = r.send({ type: 'failed', step: 'a', attempt: 1, error: { code: 'AGENT_ERROR', message: '502', retryable: true } }, { jitter: 0 });
     expect(types(first)).toEqual(['commit', 'dispatch']);
     const p = commits(first)[0]!;
     expect(p.step).toMatchObject({ stepId: 'a', attempt: 1, status: 'failed' });
@@ -124,6 +124,40 @@ describe('decider: failures and retries', () => {
     const second = r.send({ type: 'failed', step: 'a', attempt: 2, error: { code: 'AGENT_ERROR', message: '502', retryable: true } }, { jitter: 0.99 });
     // 100 * 2^1 * 1.49
     expect(second[1]).toMatchObject({ attempt: 3, delayMs: 298 });
+  });
+
+  it('when no instance takes the call, the same attempt waits with growing pauses instead of being used up', () => {
+    const r = runOf([{ id: 'a' }, { id: 'b', depends_on: ['a'] }]);
+    r.send({ type: 'start' });
+    const down = { code: 'AGENT_UNAVAILABLE', message: 'agent "math": none of its instances took the call', retryable: true };
+    const pauses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const cmds = r.send({ type: 'failed', step: 'a', attempt: 1, error: down }, { jitter: 0.5, advanceMs: 1_000 });
+      expect(types(cmds)).toEqual(['commit', 'dispatch']);
+      // No attempt row is written or finished: only an event says it waits.
+      expect(commits(cmds)[0]).toEqual({ events: [expect.objectContaining({ type: 'step_waiting_for_agent', step_id: 'a', attempt: 1, data: expect.objectContaining({ agent: 'math', timeout_ms: 60_000 }) })] });
+      const d = cmds[1] as Dispatch;
+      expect([d.attempt, d.key]).toEqual([1, 'wf:a:1']);
+      pauses.push(d.delayMs);
+    }
+    expect(pauses).toEqual([100, 200, 400, 800]);
+    // Taken at last: it goes on, and the wait is over.
+    expect(dispatched(r.ok('a'))).toEqual(['b']);
+    expect(r.state.steps.get('a')!.unavailableSince).toBeUndefined();
+  });
+
+  it('an open breaker\'s retry_after_ms sets the pause; past AGENT_UNAVAILABLE_TIMEOUT_MS the step fails as a retryable failure', () => {
+    const r = runOf([{ id: 'a', retry: { max_attempts: 2 } }]);
+    r.send({ type: 'start' });
+    const open = { code: 'CIRCUIT_OPEN', message: 'breaker open', retryable: true, details: { retry_after_ms: 5_000 } };
+    expect(r.send({ type: 'failed', step: 'a', attempt: 1, error: open }, { advanceMs: 0 })[1]).toMatchObject({ attempt: 1, delayMs: 5_000 });
+    // A minute later no instance has taken it: the attempt is used up, the next one is scheduled.
+    const late = r.send({ type: 'failed', step: 'a', attempt: 1, error: open }, { advanceMs: 61_000 });
+    expect(commits(late)[0]!.step).toMatchObject({ attempt: 1, status: 'failed' });
+    expect(commits(late)[0]!.step!.error!.message).toMatch(/no instance took it for 61\d{3} ms \(AGENT_UNAVAILABLE_TIMEOUT_MS 60000\)/);
+    expect(late[1]).toMatchObject({ attempt: 2 });
+    // The wait does not start again: the last attempt fails the workflow.
+    expect(commits(r.send({ type: 'failed', step: 'a', attempt: 2, error: open }, { advanceMs: 10 }))[0]!.final?.status).toBe('failed');
   });
 
   it('gives up after max_attempts and fails the workflow naming the step', () => {

@@ -51,6 +51,10 @@ export interface Decision {
 }
 
 const ACTIVE = new Set(['pending', 'running', 'scheduled', 'waiting']);
+/** No instance of the agent took the call: nothing ran, so the attempt waits instead of being used up. */
+const UNAVAILABLE = new Set(['AGENT_UNAVAILABLE', 'CIRCUIT_OPEN']);
+/** The longest pause between two tries while a step waits for its agent. */
+const MAX_UNAVAILABLE_PAUSE_MS = 30_000;
 
 /** The next state and what to do about it. `state` is not changed. */
 export function decide(state: RunState, event: RunEvent, env: DecideEnv): Decision {
@@ -135,6 +139,7 @@ class Decider {
     s.output = output;
     s.decision = decision;
     s.finishedAt = this.env.now;
+    s.unavailableSince = undefined;
     const outcome: Outcome = (decision as Outcome | undefined) ?? 'succeeded';
     const event: NewEvent = { type: 'step_succeeded', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent, duration_ms: durationMs, ...(replayed ? { replayed: true } : {}), ...(decision ? { decision } : {}) } };
     const branch = hasBranches(s.def) ? branchFor(s.def, outcome) : undefined;
@@ -155,9 +160,17 @@ class Decider {
     }, ready, final);
   }
 
-  private failed(s: StepState, error: SerializedError): Command[] {
+  private failed(s: StepState, given: SerializedError): Command[] {
+    let error = given;
     const failedAttempt = s.attempt;
     const policy = this.policyOf(s);
+    if (UNAVAILABLE.has(error.code) && error.retryable) {
+      const since = s.unavailableSince ?? this.env.now;
+      const waited = this.env.now.getTime() - since.getTime();
+      const limit = this.run.defaults.unavailableTimeoutMs;
+      if (waited < limit) return this.awaitAgent(s, error, since, waited);
+      error = { ...error, message: `${error.message}; no instance took it for ${waited} ms (AGENT_UNAVAILABLE_TIMEOUT_MS ${limit})` };
+    } else s.unavailableSince = undefined;
     if (error.retryable && failedAttempt - s.budgetStart < policy.maxAttempts) {
       // An open breaker says when it will let a call through; retrying sooner would only be refused.
       const retryAfter = Number(error.details?.retry_after_ms ?? 0);
@@ -175,6 +188,21 @@ class Decider {
     const branch = hasBranches(s.def) ? branchFor(s.def, 'failed') : undefined;
     if (branch?.action === 'retry') return this.loop(s, branch, 'failed', event);
     return this.fail(s, 'failed', error, event, branch);
+  }
+
+  /**
+   * No instance of the agent took the attempt: the same attempt (same key) goes again after a pause
+   * that grows with each try, until one takes it or AGENT_UNAVAILABLE_TIMEOUT_MS has passed.
+   */
+  private awaitAgent(s: StepState, error: SerializedError, since: Date, waited: number): Command[] {
+    s.unavailableSince = since;
+    s.unavailableWaits += 1;
+    s.status = 'scheduled';
+    const retryAfter = Number(error.details?.retry_after_ms ?? 0);
+    const left = this.run.defaults.unavailableTimeoutMs - waited;
+    const delayMs = Math.max(0, Math.min(MAX_UNAVAILABLE_PAUSE_MS, left, Math.max(retryAfter, this.backoff(this.policyOf(s), s.unavailableWaits - 1))));
+    const event: NewEvent = { type: 'step_waiting_for_agent', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent, error, retry_in_ms: delayMs, waited_ms: waited, timeout_ms: this.run.defaults.unavailableTimeoutMs } };
+    return [{ type: 'commit', progress: { events: [event] } }, ...this.dispatch(s, delayMs)];
   }
 
   /** The step failed (or its branch said fail). An on_failure route makes the failure handled. */
@@ -314,7 +342,7 @@ class Decider {
   private policyOf(s: StepState): RunDefaults {
     const d = this.run.defaults;
     const r = s.def.retry ?? {};
-    return { timeoutMs: d.timeoutMs, maxAttempts: r.max_attempts ?? d.maxAttempts, backoffMs: r.backoff_ms ?? d.backoffMs, backoffRate: r.backoff_rate ?? d.backoffRate };
+    return { ...d, maxAttempts: r.max_attempts ?? d.maxAttempts, backoffMs: r.backoff_ms ?? d.backoffMs, backoffRate: r.backoff_rate ?? d.backoffRate };
   }
 
   /** Exponential backoff with jitter: half to one and a half times backoffMs * rate^n. */

@@ -25,6 +25,9 @@ export interface StepState {
   feedback: Record<string, unknown> | undefined;
   startedAt: Date | undefined;
   finishedAt: Date | undefined;
+  /** Since when no instance of its agent has taken the attempt (it waits, AGENT_UNAVAILABLE_TIMEOUT_MS). */
+  unavailableSince: Date | undefined;
+  unavailableWaits: number;
 }
 
 /** Retry and timeout settings for steps that do not set their own. */
@@ -33,6 +36,8 @@ export interface RunDefaults {
   maxAttempts: number;
   backoffMs: number;
   backoffRate: number;
+  /** How long a step waits for an instance of its agent before a call that reaches none fails it. */
+  unavailableTimeoutMs: number;
 }
 
 /**
@@ -63,7 +68,7 @@ export function freshState(id: string, plan: Plan, defaults: RunDefaults): RunSt
 }
 
 function blank(def: PlanStep): StepState {
-  return { def, status: 'pending', attempt: 0, budgetStart: 0, input: undefined, output: undefined, previousOutput: undefined, decision: undefined, error: undefined, handled: false, feedback: undefined, startedAt: undefined, finishedAt: undefined };
+  return { def, status: 'pending', attempt: 0, budgetStart: 0, input: undefined, output: undefined, previousOutput: undefined, decision: undefined, error: undefined, handled: false, feedback: undefined, startedAt: undefined, finishedAt: undefined, unavailableSince: undefined, unavailableWaits: 0 };
 }
 
 /** A copy the decider may change while the caller's state stays as it was. */
@@ -171,6 +176,11 @@ export function expiry(s: StepState): Date | undefined {
 /** Waiting approval steps, with when each expires. */
 export function waitingSteps(run: RunState): Array<{ id: string; expiresAt: Date | undefined }> {
   return [...run.steps.values()].filter((s) => s.status === 'waiting').map((s) => ({ id: s.def.id, expiresAt: expiry(s) }));
+}
+
+/** The agents that steps wait for now because no instance of them took the call. */
+export function awaitedAgents(run: RunState): string[] {
+  return [...run.steps.values()].filter((s) => s.status === 'scheduled' && s.unavailableSince).map((s) => s.def.agent);
 }
 
 /** Whether any step is still to be sent to `agent`, or is out with it. */
