@@ -41,7 +41,14 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
   const runtime = options.runtime ?? createAgentRuntime(definition, options);
 
   void app.register(errorHandlerPlugin);
-  void app.register(healthPlugin, { registry: runtime.registry, checkReady: async () => ({ idempotency_entries: String(runtime.store.size()) }) });
+  void app.register(healthPlugin, {
+    registry: runtime.registry,
+    checkReady: async () => {
+      // A Redis-backed idempotency store (shared by replicas, and by stream workers) must answer.
+      await runtime.store.ready?.();
+      return { idempotency_entries: String(runtime.store.size()), ...(runtime.store.ready ? { idempotency_store: 'redis' } : {}) };
+    },
+  });
 
   // Probes and scrapes stay open; the calls that do work, or describe it, need the token.
   app.addHook('onRequest', async (request) => {

@@ -13,6 +13,8 @@ export interface IdempotencyStore {
    */
   run(key: string, fingerprint: string, fn: () => Promise<StoredResponse>): Promise<{ response: StoredResponse; replayed: boolean }>;
   size(): number;
+  /** Throws when the store cannot be reached (for /ready); in-process stores always can. */
+  ready?(): Promise<void>;
 }
 
 interface Entry {

@@ -72,5 +72,8 @@ export function createRedisIdempotencyStore(redis: Redis, options: RedisIdempote
       return { response: result.response, replayed: result.replayed || replayedRemotely };
     },
     size: () => local.size(),
+    async ready() {
+      await redis.ping();
+    },
   };
 }

@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { AppError, serializeError } from '../../services/errors/index.ts';
 import { errorBody } from '../../services/http/index.ts';
-import { fieldsOf, requestStream, type StreamEntries } from '../../services/streams/index.ts';
+import { Counter } from 'prom-client';
+import { deadLetterStream, fieldsOf, requestStream, type StreamEntries } from '../../services/streams/index.ts';
 import type { AgentRuntime, ExecuteRequest } from './runtime.ts';
 
 export interface StreamWorkerOptions {
@@ -16,6 +17,8 @@ export interface StreamWorkerOptions {
   log: FastifyBaseLogger;
   /** Called after the handler, before the result is sent and the entry acked (crash tests use it). */
   afterHandler?: (entryId: string) => Promise<void> | void;
+  /** An entry delivered more often than this (its handler kept dying) goes to the dead-letter stream. */
+  maxDeliveries?: number;
 }
 
 /**
@@ -23,6 +26,9 @@ export interface StreamWorkerOptions {
  * same group, so adding replicas spreads the work with no code change. An entry is acked only after
  * its result is on the caller's result stream; entries a dead consumer left pending are claimed
  * (XAUTOCLAIM) and run again, and the idempotency store (Redis, shared) keeps the effect single.
+ * An entry claimed more than `maxDeliveries` times (its handler kills every consumer that takes it)
+ * goes to `agent.<name>.dead` and its caller gets a failure, instead of going round forever. When
+ * the group is gone (Redis restarted without its data) it is made again.
  */
 export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: Redis, options: StreamWorkerOptions): { stop(): Promise<void>; consumer: string } {
   const stream = requestStream(agent);
@@ -33,6 +39,9 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
   let stopping = false;
   const inflight = new Set<Promise<void>>();
   let lastClaim = 0;
+  const maxDeliveries = options.maxDeliveries ?? 5;
+  const deadLetters = (runtime.registry.getSingleMetric('stream_dead_letters_total') as Counter<'agent'> | undefined)
+    ?? new Counter({ name: 'stream_dead_letters_total', help: 'Request stream entries given up after too many deliveries', labelNames: ['agent'], registers: [runtime.registry] });
 
   async function ensureGroup(): Promise<void> {
     try {
@@ -40,6 +49,33 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
     } catch (err) {
       if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
     }
+  }
+
+  async function reply(f: Record<string, string | undefined>, entryId: string, statusCode: number, body: Record<string, unknown>, replayed: boolean): Promise<void> {
+    if (f.reply_to) await redis.xadd(f.reply_to, 'MAXLEN', '~', '10000', '*', 'id', f.id ?? entryId, 'status', String(statusCode), 'body', JSON.stringify(body), 'replayed', replayed ? '1' : '0');
+  }
+
+  /** Entries claimed too often go to the dead-letter stream, their callers told; the others run. */
+  async function triage(entries: StreamEntries): Promise<StreamEntries> {
+    if (entries.length === 0) return entries;
+    const pending = (await redis.xpending(stream, group, entries[0]![0], entries.at(-1)![0], entries.length * 2)) as Array<[string, string, number, number]>;
+    const deliveries = new Map(pending.map(([id, , , n]) => [id, Number(n)]));
+    const keep: StreamEntries = [];
+    for (const [id, flat] of entries) {
+      const n = deliveries.get(id) ?? 0;
+      if (n <= maxDeliveries) {
+        keep.push([id, flat]);
+        continue;
+      }
+      const f = fieldsOf(flat);
+      await redis.xadd(deadLetterStream(agent), 'MAXLEN', '~', '10000', '*', 'entry', id, 'deliveries', String(n), ...flat);
+      const e = new AppError('AGENT_ERROR', `agent "${agent}" gave up on stream entry ${id} after ${n} deliveries (each consumer that took it died); it is in ${deadLetterStream(agent)}`, { retryable: false });
+      await reply(f, id, e.statusCode, { ...errorBody(e), status: 'failed', failure: serializeError(e) }, false);
+      await redis.xack(stream, group, id);
+      deadLetters.inc({ agent });
+      options.log.error({ agent, entryId: id, deliveries: n }, 'stream entry dead-lettered');
+    }
+    return keep;
   }
 
   async function handle(entryId: string, flat: string[]): Promise<void> {
@@ -58,7 +94,7 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
       statusCode = e.statusCode;
       body = { ...errorBody(e), status: 'failed', failure: serializeError(e) };
     }
-    if (f.reply_to) await redis.xadd(f.reply_to, 'MAXLEN', '~', '10000', '*', 'id', f.id ?? entryId, 'status', String(statusCode), 'body', JSON.stringify(body), 'replayed', replayed ? '1' : '0');
+    await reply(f, entryId, statusCode, body, replayed);
     await redis.xack(stream, group, entryId);
   }
 
@@ -78,7 +114,7 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
           lastClaim = Date.now();
           const claimed = (await redis.xautoclaim(stream, group, consumer, options.claimIdleMs, '0-0', 'COUNT', 10)) as [string, StreamEntries, unknown];
           if (claimed[1].length > 0) options.log.info({ agent, entries: claimed[1].map(([id]) => id) }, 'claimed entries a dead consumer left pending');
-          dispatch(claimed[1]);
+          dispatch(await triage(claimed[1]));
         }
         const room = options.concurrency - inflight.size;
         if (room <= 0) {
@@ -89,6 +125,12 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
         if (res) dispatch(res[0]![1]);
       } catch (err) {
         if (stopping) break;
+        if (String((err as Error).message).includes('NOGROUP')) {
+          // Redis lost the stream and its group (restarted without its data): make them again.
+          options.log.warn({ agent }, 'consumer group was gone (Redis lost its data?); creating it again');
+          await ensureGroup().catch((e: unknown) => options.log.error({ err: e }, 'could not create the consumer group'));
+          continue;
+        }
         options.log.error({ err }, 'stream read failed; retrying');
         await new Promise((r) => setTimeout(r, 500));
       }

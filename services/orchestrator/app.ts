@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from '../state/redis-client.ts';
 import swagger from '@fastify/swagger';
@@ -102,7 +103,10 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     registry,
     checkReady: async () => {
       await db.query('SELECT 1');
-      return { database: db.kind, owner: config.orchestratorId };
+      // Redis carries the calls of stream agents: without it, not ready. (The rate limit does
+      // without it: requests then go unlimited.)
+      if (redis) await Promise.race([redis.ping(), sleep(1_000).then(() => Promise.reject(new Error('redis did not answer within 1 s')))]);
+      return { database: db.kind, owner: config.orchestratorId, ...(redis ? { redis: 'ok' } : {}) };
     },
   });
   await app.register(orchestrateRoutes, ctx);

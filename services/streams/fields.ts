@@ -7,5 +7,7 @@ export function fieldsOf(flat: string[]): Record<string, string> {
 
 export const requestStream = (agent: string) => `agent.${agent}.requests`;
 export const resultStream = (owner: string) => `orchestrator.${owner}.results`;
+/** Where request entries go that were delivered too often (their handler kept killing its consumer). */
+export const deadLetterStream = (agent: string) => `agent.${agent}.dead`;
 
 export type StreamEntries = Array<[id: string, fields: string[]]>;

@@ -1,1 +1,1 @@
-export { fieldsOf, requestStream, resultStream, type StreamEntries } from './fields.ts';
+export { deadLetterStream, fieldsOf, requestStream, resultStream, type StreamEntries } from './fields.ts';

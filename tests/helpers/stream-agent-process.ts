@@ -25,6 +25,7 @@ const worker = startStreamWorker(name, runtime, redis, {
   concurrency: 4,
   blockMs: 200,
   log: pino({ level: 'silent' }),
+  ...(env.MAX_DELIVERIES ? { maxDeliveries: Number(env.MAX_DELIVERIES) } : {}),
   ...(env.CRASH_AFTER_HANDLER === '1' ? { afterHandler: () => process.exit(1) } : {}),
 });
 process.stdout.write(`worker ${worker.consumer} ready\n`);

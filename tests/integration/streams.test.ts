@@ -54,6 +54,23 @@ function replica(agent: string, log: RunLog) {
   return worker;
 }
 
+/** Stream replicas as child processes that record each effect, optionally dying after the handler every time. */
+async function crashableReplicas(agent: string, extraEnv: Record<string, string> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'mesh-streams-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const effects = join(dir, 'effects.log');
+  await writeFile(effects, '');
+  const script = fileURLToPath(new URL('../helpers/stream-agent-process.ts', import.meta.url));
+  const start = (crash: boolean) => {
+    const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', AGENT_NAME: agent, REDIS_URL: redisUrl, EFFECT_FILE: effects, IDEM_PREFIX: `idem:${agent}:`, CLAIM_IDLE_MS: '500', CRASH_AFTER_HANDLER: crash ? '1' : '0', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    return child;
+  };
+  return { effects, start };
+}
+
 describe('Redis Streams transport', () => {
   it('runs steps through the request stream; replicas in the consumer group share the work', async () => {
     const agent = uniqueAgent();
@@ -71,20 +88,25 @@ describe('Redis Streams transport', () => {
     expect(metricValue(metrics, 'queue_depth', { agent })).toBe(0);
   }, 30_000);
 
+  it('makes its consumer group again when Redis lost the stream, and the calls go on', async () => {
+    const agent = uniqueAgent();
+    const log: RunLog = { runs: [] };
+    replica(agent, log);
+    const { app } = await orchestratorFor(agent);
+    const one = { plan: { steps: [{ id: 'a', agent, input: { values: [1] } }] }, wait: true };
+    expect((await app.inject({ method: 'POST', url: '/orchestrate', payload: one })).json().status).toBe('succeeded');
+    // What a Redis restarted without its data looks like to the worker: no stream, no group (NOGROUP).
+    const r = new Redis(redisUrl);
+    await r.del(`agent.${agent}.requests`);
+    r.disconnect();
+    const res = (await app.inject({ method: 'POST', url: '/orchestrate', payload: one })).json();
+    expect(res.status).toBe('succeeded');
+    expect(log.runs).toHaveLength(2);
+  }, 30_000);
+
   it('an entry whose consumer died before acking is claimed by another, and the handler\'s effect happens once', async () => {
     const agent = uniqueAgent();
-    const dir = await mkdtemp(join(tmpdir(), 'mesh-streams-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const effects = join(dir, 'effects.log');
-    await writeFile(effects, '');
-    const script = fileURLToPath(new URL('../helpers/stream-agent-process.ts', import.meta.url));
-    const start = (crash: boolean) => {
-      const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', AGENT_NAME: agent, REDIS_URL: redisUrl, EFFECT_FILE: effects, IDEM_PREFIX: `idem:${agent}:`, CLAIM_IDLE_MS: '500', CRASH_AFTER_HANDLER: crash ? '1' : '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      onTestFinished(() => {
-        if (child.exitCode === null) child.kill('SIGKILL');
-      });
-      return child;
-    };
+    const { effects, start } = await crashableReplicas(agent);
     const { app, db } = await orchestratorFor(agent);
     const doomed = start(true);
     await new Promise((resolve) => doomed.stdout!.once('data', resolve));
@@ -103,4 +125,32 @@ describe('Redis Streams transport', () => {
     const events = await store.listEvents(db, task_id, 0);
     expect(events.find((e) => e.type === 'step_succeeded')?.data.replayed).toBe(true);
   }, 30_000);
+
+  it('an entry that kills every consumer that takes it goes to the dead-letter stream, and its step fails saying so', async () => {
+    const agent = uniqueAgent();
+    const { start } = await crashableReplicas(agent, { MAX_DELIVERIES: '2' });
+    const { app } = await orchestratorFor(agent);
+    let crashes = 0;
+    const crashing = async () => {
+      const child = start(true);
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      return child;
+    };
+    let child = await crashing();
+    const submitted = app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'poison', agent, input: { values: [1] } }] }, wait: true } });
+    // Each consumer takes the entry (a delivery) and dies; the next one claims it.
+    while (crashes < 2) {
+      await new Promise((resolve) => child.once('exit', resolve));
+      crashes += 1;
+      child = await crashing();
+    }
+    const res = (await submitted).json();
+    expect(res.status).toBe('failed');
+    expect(res.error.message).toMatch(new RegExp(`gave up on stream entry \\S+ after 3 deliveries.*agent\\.${agent}\\.dead`));
+    const r = new Redis(redisUrl);
+    onTestFinished(() => r.disconnect());
+    const dead = (await r.xrange(`agent.${agent}.dead`, '-', '+')) as Array<[string, string[]]>;
+    expect(dead).toHaveLength(1);
+    expect(dead[0]![1]).toEqual(expect.arrayContaining(['deliveries', '3']));
+  }, 40_000);
 });

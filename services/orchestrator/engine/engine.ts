@@ -246,6 +246,10 @@ export class Engine {
   recoverExpired(): Promise<void> {
     this.recovering ??= (async () => {
       try {
+        for (const run of this.runs.values()) {
+          const late = run.watchdog();
+          if (late > 0) this.o.log.warn({ workflowId: run.id, calls: late }, 'calls past their deadline timed out by the watchdog');
+        }
         const rows = await store.claimExpired(this.o.db, this.lease, 100);
         for (const row of rows) {
           if (this.runs.has(row.id)) continue;

@@ -49,8 +49,8 @@ export class WorkflowRun {
   readonly id: string;
   private resolveDone!: (o: WorkflowOutcome) => void;
   private state: RunState;
-  /** The calls out now: stopping the run aborts them. */
-  private readonly calls = new Set<AbortController>();
+  /** The calls out now, with when each must have answered: stopping the run aborts them. */
+  private readonly calls = new Map<AbortController, { deadline: number; expire: () => void; giveUp: (why: unknown) => void }>();
   private readonly writer: CheckpointWriter;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
@@ -125,7 +125,10 @@ export class WorkflowRun {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     const why = new AppError('CANCELLED', reason);
-    for (const c of this.calls) c.abort(why);
+    for (const [c, call] of this.calls) {
+      c.abort(why);
+      call.giveUp(why);
+    }
     const error = status === 'waiting' ? null : { code: status === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST', message: reason, retryable: false };
     this.span?.setAttribute('mesh.outcome', status);
     this.span?.end();
@@ -137,6 +140,21 @@ export class WorkflowRun {
       const s = this.state.steps.get(def.id)!;
       return { step_id: def.id, agent: def.agent, status: s.status, attempts: s.attempt, ...(s.output ? { output: s.output } : {}), ...(s.error ? { error: s.error } : {}) };
     });
+  }
+
+  /**
+   * The recovery loop's check that no call outlives its deadline, whatever the reason (a timer that
+   * did not fire, a transport that never settles): such a call times out as its timer would have
+   * made it. Returns how many it found.
+   */
+  watchdog(now = Date.now(), graceMs = 1_000): number {
+    let late = 0;
+    for (const [signal, call] of this.calls) {
+      if (signal.signal.aborted || call.deadline + graceMs > now) continue;
+      late++;
+      call.expire();
+    }
+    return late;
   }
 
   cancel(reason: string): void {
@@ -206,19 +224,25 @@ export class WorkflowRun {
     // AbortSignal.any, and the timer is cleared when the call ends (AbortSignal.timeout would keep
     // every deadline, minutes long, alive at hundreds of calls a second).
     const signal = new AbortController();
-    this.calls.add(signal);
+    // Settles the call even if the transport never does once aborted: a deadline always leads somewhere.
+    let giveUp!: (why: unknown) => void;
+    const abandoned = new Promise<never>((_, reject) => (giveUp = reject));
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const expire = () => {
       timedOut = true;
-      signal.abort(new AppError('STEP_TIMEOUT', `step "${c.step}" took longer than ${c.timeoutMs} ms`));
-    }, c.timeoutMs);
+      const why = new AppError('STEP_TIMEOUT', `step "${c.step}" took longer than ${c.timeoutMs} ms`);
+      signal.abort(why);
+      giveUp(why);
+    };
+    this.calls.set(signal, { deadline: Date.now() + c.timeoutMs, expire, giveUp });
+    const timer = setTimeout(expire, c.timeoutMs);
     const started = performance.now();
     // One span per attempt, under the workflow's span wherever and whenever the workflow started.
     const parent = this.traceParent ? contextFrom({ traceparent: this.traceParent }) : context.active();
     const span = tracer().startSpan(`step ${c.step}`, { attributes: { 'mesh.task_id': this.id, 'mesh.step': c.step, 'mesh.agent': c.agent, 'mesh.attempt': c.attempt } }, parent);
     let reply: AgentReply;
     try {
-      reply = await context.with(trace.setSpan(parent, span), () => this.deps.transport.call(
+      reply = await Promise.race([abandoned, context.with(trace.setSpan(parent, span), () => this.deps.transport.call(
         c.agent,
         {
           idempotency_key: c.key,
@@ -230,7 +254,7 @@ export class WorkflowRun {
           timeout_ms: c.timeoutMs,
         },
         signal.signal,
-      ));
+      ))]);
     } catch (err) {
       span.setAttribute('mesh.outcome', timedOut ? 'timeout' : 'failed');
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });

@@ -12,14 +12,29 @@ import type { AgentReply, AgentTransport } from './types.ts';
  * Calls agents through Redis Streams: a call is an entry on `agent.<name>.requests`, read by the
  * agent's consumer group; the answer comes back on this orchestrator's own result stream. If this
  * orchestrator dies, whoever resumes the workflow sends the call again with the same idempotency
- * key and gets the stored answer on its own stream.
+ * key and gets the stored answer on its own stream. If Redis restarts without its data (a new
+ * run_id), the calls still waiting are sent again, with the same keys: their entries are gone.
  */
 export function createStreamTransport(redis: Redis, options: { owner: string; agents: string[]; registry: Registry; log: FastifyBaseLogger; info: AgentTransport['info'] }): AgentTransport {
   const results = resultStream(options.owner);
   const reader = redis.duplicate();
-  const pending = new Map<string, { resolve: (r: AgentReply) => void; reject: (e: unknown) => void }>();
+  const pending = new Map<string, { resolve: (r: AgentReply) => void; reject: (e: unknown) => void; send: () => Promise<unknown> }>();
   let stopping = false;
   let lastId = '$';
+  let runId: string | undefined;
+
+  const serverRunId = async () => /run_id:(\w+)/.exec(await redis.info('server'))?.[1];
+  void serverRunId().then((id) => (runId ??= id), () => {});
+  redis.on('ready', () => {
+    void (async () => {
+      const now = await serverRunId();
+      const lost = runId !== undefined && now !== undefined && now !== runId;
+      runId = now ?? runId;
+      if (!lost || pending.size === 0) return;
+      options.log.warn({ calls: pending.size }, 'Redis restarted without its data; sending the calls still waiting again');
+      for (const p of pending.values()) await p.send().catch((err: unknown) => options.log.error({ err }, 'could not send a call again'));
+    })().catch(() => {});
+  });
 
   new Gauge({
     name: 'queue_depth',
@@ -68,16 +83,17 @@ export function createStreamTransport(redis: Redis, options: { owner: string; ag
     name: 'stream',
     async call(agent, request, signal) {
       const id = randomUUID();
+      const trace = Object.entries(traceHeaders()).flat();
+      const send = () => redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request), ...trace);
       const answer = new Promise<AgentReply>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
+        pending.set(id, { resolve, reject, send });
         signal.addEventListener('abort', () => {
           pending.delete(id);
           reject(signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`));
         }, { once: true });
       });
       try {
-        const trace = Object.entries(traceHeaders()).flat();
-        await redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request), ...trace);
+        await send();
       } catch (err) {
         pending.delete(id);
         throw new AppError('AGENT_UNAVAILABLE', `cannot queue a call for agent "${agent}": ${(err as Error).message}`, { cause: err });
