@@ -1,8 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../services/errors/index.ts';
-import { errorHandlerPlugin, healthPlugin, useStrictBodies } from '../../services/http/index.ts';
-import { serverLogOptions } from '../../services/telemetry/index.ts';
+import { errorHandlerPlugin, healthPlugin, serverOptions, useStrictBodies } from '../../services/http/index.ts';
 import { requireInternalToken } from './internal-auth.ts';
 import { createAgentRuntime, ExecuteBody, type AgentRuntime, type AgentRuntimeOptions } from './runtime.ts';
 import type { AgentDefinition } from './types.ts';
@@ -32,10 +31,7 @@ export function agentInfo(definition: AgentDefinition<any>): Record<string, unkn
 
 /** Builds the Fastify service for one agent; never listens (main.ts does). */
 export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAppOptions = {}): FastifyInstance {
-  const app = Fastify({
-    ...serverLogOptions(options.logLevel ?? 'info', `agent-${definition.name}`),
-    bodyLimit: options.bodyLimitBytes ?? 1_048_576,
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify(serverOptions(`agent-${definition.name}`, { logLevel: options.logLevel ?? 'info', bodyLimit: options.bodyLimitBytes ?? 1_048_576 })).withTypeProvider<TypeBoxTypeProvider>();
 
   useStrictBodies(app);
   const runtime = options.runtime ?? createAgentRuntime(definition, options);

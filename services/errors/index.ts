@@ -6,6 +6,13 @@ export const errorCodes = {
   CONFIG_INVALID: { statusCode: 500, retryable: false },
   VALIDATION_FAILED: { statusCode: 400, retryable: false },
   INVALID_JSON: { statusCode: 400, retryable: false },
+  INVALID_TEXT: { statusCode: 400, retryable: false },
+  TOO_DEEP: { statusCode: 400, retryable: false },
+  BAD_URL: { statusCode: 400, retryable: false },
+  BAD_REQUEST: { statusCode: 400, retryable: false },
+  URI_TOO_LONG: { statusCode: 414, retryable: false },
+  HEADERS_TOO_LARGE: { statusCode: 431, retryable: false },
+  REQUEST_TIMEOUT: { statusCode: 408, retryable: true },
   BODY_TOO_LARGE: { statusCode: 413, retryable: false },
   UNSUPPORTED_MEDIA_TYPE: { statusCode: 415, retryable: false },
   UNAUTHORIZED: { statusCode: 401, retryable: false },
@@ -36,6 +43,7 @@ export const errorCodes = {
   LLM_ERROR: { statusCode: 502, retryable: true },
   LLM_OUTPUT_INVALID: { statusCode: 502, retryable: false },
   SHUTTING_DOWN: { statusCode: 503, retryable: true },
+  DATABASE_UNAVAILABLE: { statusCode: 503, retryable: true },
   INTERNAL: { statusCode: 500, retryable: true },
 } as const satisfies Record<string, { statusCode: number; retryable: boolean }>;
 

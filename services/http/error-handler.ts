@@ -11,9 +11,23 @@ export interface ErrorBody {
   details?: Record<string, unknown>;
 }
 
+// Postgres (or the way to it) is down or refusing: class 08 (connection), 57P0x (shutting down,
+// starting up), 53300 (too many connections), and the socket-level failures of the pg driver.
+const DATABASE_DOWN = /^(08...|57P0[1-3]|53300|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH)$/;
+const DATABASE_DOWN_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/;
+
+/** Seconds a client should wait before trying again while the database is unavailable. */
+export const DATABASE_RETRY_AFTER_S = 5;
+
+export function isDatabaseDown(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return (typeof e?.code === 'string' && DATABASE_DOWN.test(e.code)) || (typeof e?.message === 'string' && DATABASE_DOWN_MESSAGE.test(e.message));
+}
+
 // Fastify's own errors carry FST_ codes; callers get ours, with the same status.
 function normalize(err: FastifyError | AppError | Error, bodyLimit: number): AppError {
   if (err instanceof AppError) return err;
+  if (isDatabaseDown(err)) return new AppError('DATABASE_UNAVAILABLE', 'the database cannot be reached right now; nothing was changed, try again shortly', { cause: err });
   const fe = err as FastifyError;
   if (fe.validation) {
     return new AppError('VALIDATION_FAILED', fe.message, { details: { errors: fe.validation.map((v) => ({ path: v.instancePath, message: v.message })) } });
@@ -51,7 +65,9 @@ export const errorHandlerPlugin = fp(
     const bodyLimit = app.initialConfig.bodyLimit ?? 1_048_576;
     app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
       const appErr = normalize(err, bodyLimit);
-      if (appErr.statusCode >= 500) request.log.error({ err }, appErr.message);
+      if (appErr.code === 'DATABASE_UNAVAILABLE') void reply.header('retry-after', String(DATABASE_RETRY_AFTER_S));
+      if (appErr.statusCode >= 500 && appErr.code !== 'DATABASE_UNAVAILABLE') request.log.error({ err }, appErr.message);
+      else if (appErr.code === 'DATABASE_UNAVAILABLE') request.log.warn({ err: (err as Error).message }, appErr.message);
       void reply.status(appErr.statusCode).send(errorBody(appErr));
     });
     app.setNotFoundHandler((request, reply) => {

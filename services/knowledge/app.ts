@@ -2,9 +2,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { Type } from 'typebox';
-import { errorHandlerPlugin, healthPlugin, useStrictBodies } from '../http/index.ts';
+import { errorHandlerPlugin, healthPlugin, serverOptions, useStrictBodies } from '../http/index.ts';
 import type { Db } from '../state/index.ts';
-import { createRegistry, serverLogOptions } from '../telemetry/index.ts';
+import { createRegistry } from '../telemetry/index.ts';
 import type { QueryCache } from './cache.ts';
 import { countDocuments, search, upsertDocument } from './knowledge-store.ts';
 import { splitMarkdown, splitText, titleOf } from './passages.ts';
@@ -36,7 +36,7 @@ const SearchQuery = Type.Object(
 
 /** The knowledge service (port 8007): documents in, ranked passages out. Builds; never listens. */
 export function buildKnowledgeApp(options: KnowledgeOptions): FastifyInstance {
-  const app = Fastify({ ...serverLogOptions(options.logLevel ?? 'info', 'knowledge'), bodyLimit: options.bodyLimitBytes ?? 10 * 1_048_576 }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify(serverOptions('knowledge', { logLevel: options.logLevel ?? 'info', bodyLimit: options.bodyLimitBytes ?? 10 * 1_048_576 })).withTypeProvider<TypeBoxTypeProvider>();
   useStrictBodies(app);
   const { db, cache } = options;
   const registry = createRegistry('knowledge');

@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { errorHandlerPlugin, healthPlugin } from '../http/index.ts';
-import { createRegistry, serverLogOptions } from '../telemetry/index.ts';
+import { errorHandlerPlugin, healthPlugin, serverOptions, useStrictBodies } from '../http/index.ts';
+import { createRegistry } from '../telemetry/index.ts';
 import { createPlatformClient } from './platform-client.ts';
 import { registerTools } from './tools.ts';
 
@@ -21,7 +21,8 @@ const notAllowed = { jsonrpc: '2.0', error: { code: -32000, message: 'Method not
  * and transport, so any replica can answer any request). Builds; never listens.
  */
 export function buildMcpGatewayApp(options: McpGatewayOptions): FastifyInstance {
-  const app = Fastify({ ...serverLogOptions(options.logLevel ?? 'info', 'mcp-gateway'), bodyLimit: options.bodyLimitBytes ?? 1_048_576 });
+  const app = Fastify(serverOptions('mcp-gateway', { logLevel: options.logLevel ?? 'info', bodyLimit: options.bodyLimitBytes ?? 1_048_576 }));
+  useStrictBodies(app);
   const platform = createPlatformClient({ orchestrator: options.orchestratorUrl, knowledge: options.knowledgeUrl }, options.requestTimeoutMs ?? 600_000);
   const registry = createRegistry('mcp-gateway');
 

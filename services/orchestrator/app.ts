@@ -4,10 +4,10 @@ import { Redis } from '../state/redis-client.ts';
 import swagger from '@fastify/swagger';
 import type { Config } from '../config/index.ts';
 import { createDiscovery, type Discovery } from '../discovery/index.ts';
-import { errorHandlerPlugin, healthPlugin, useStrictBodies } from '../http/index.ts';
+import { errorHandlerPlugin, healthPlugin, serverOptions, useStrictBodies } from '../http/index.ts';
 import { createLlmGateway } from '../llm/index.ts';
 import { openDatabase, type Db } from '../state/index.ts';
-import { createRegistry, serverLogOptions } from '../telemetry/index.ts';
+import { createRegistry } from '../telemetry/index.ts';
 import { AgentRegistry } from './agent-registry.ts';
 import type { OrchestratorContext } from './context.ts';
 import { Engine, WorkflowNotifier } from './engine/index.ts';
@@ -33,11 +33,7 @@ export interface OrchestratorDeps {
 
 /** Builds the orchestrator (API, engine, recovery); never listens. Recovery starts when the app is ready. */
 export async function buildOrchestratorApp(config: Config, deps: OrchestratorDeps = {}): Promise<FastifyInstance> {
-  const app = Fastify({
-    ...serverLogOptions(config.logLevel, 'orchestrator'),
-    bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
-  });
+  const app = Fastify(serverOptions('orchestrator', { logLevel: config.logLevel, bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy }));
 
   useStrictBodies(app);
   const discovery = deps.discovery ?? createDiscovery(config, app.log);
@@ -64,6 +60,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     },
   });
   const notifier = new WorkflowNotifier();
+  notifier.watchRemote(db, app.log);
   const agents = new AgentRegistry(discovery, transport);
   const metrics = createEngineMetrics(registry, () => engine?.activeCount ?? 0, () => engine?.awaitedAgents() ?? []);
   registerBackupMetrics(registry, db, app.log);
@@ -122,6 +119,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     await engine.start();
   });
   app.addHook('onClose', async () => {
+    notifier.close();
     await engine.close();
     await transport.close();
     redis?.disconnect();

@@ -35,6 +35,8 @@ export async function createPgDb(options: PgOptions): Promise<Db> {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.poolSize ?? 20,
+    // A database that does not answer is an error a request can report (503), not a wait without end.
+    connectionTimeoutMillis: 5_000,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   // An idle client that errors (server restart) must not crash the process; the pool replaces it.

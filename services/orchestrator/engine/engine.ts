@@ -193,8 +193,10 @@ export class Engine {
     const target = stepId ?? (waiting.length === 1 ? waiting[0] : undefined);
     try {
       if (!target) throw new AppError('VALIDATION_FAILED', waiting.length === 0 ? `workflow ${id} has no approval step waiting` : `${waiting.length} approval steps are waiting (${waiting.join(', ')}): name one with step_id`);
-      // Answered once the answer is durable.
-      await run.answer(target, decision, comment);
+      // Answered once the answer is durable; never acknowledged when it could not be stored.
+      if (!(await run.answer(target, decision, comment))) {
+        throw new AppError('DATABASE_UNAVAILABLE', `the answer to step "${target}" of workflow ${id} was not stored (the database failed, or another orchestrator took the workflow); it was not taken: send it again`);
+      }
       return target;
     } catch (err) {
       // Taken up for nothing: park it again.

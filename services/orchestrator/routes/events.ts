@@ -11,7 +11,8 @@ const BATCH = 500;
 
 /**
  * GET /tasks/:id/events: server-sent events, replayed from the start (or after Last-Event-ID),
- * then live. Local commits wake the stream at once; a slow poll picks up other replicas' events.
+ * then live. Local commits wake the stream at once; the notifier's one shared poll picks up other
+ * replicas' events. A task that has finished is replayed and the stream ends at once.
  */
 export const eventRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -33,6 +34,7 @@ export const eventRoutes: FastifyPluginAsync<OrchestratorContext> = async (fasti
     const id = request.params.task_id;
     const wf = isTaskId(id) ? await store.getWorkflow(ctx.db, id) : null;
     if (!wf) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
+    const finished = wf.status === 'succeeded' || wf.status === 'failed' || wf.status === 'cancelled';
 
     reply.hijack();
     const raw = reply.raw;
@@ -76,19 +78,19 @@ export const eventRoutes: FastifyPluginAsync<OrchestratorContext> = async (fasti
     };
 
     const unsubscribe = ctx.notifier.subscribe(id, () => void pump());
-    const poll = setInterval(() => void pump(), 1_000);
     const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
     function close() {
       if (closed) return;
       closed = true;
       open.delete(close);
       unsubscribe();
-      clearInterval(poll);
       clearInterval(keepAlive);
       raw.end();
     }
     open.add(close);
     request.raw.on('close', close);
     await pump();
+    // Finished before the stream opened (a reconnect after the last event, say): nothing more will come.
+    if (finished) close();
   });
 };
