@@ -105,19 +105,25 @@ export class ApiKeyStore {
     return view(row);
   }
 
-  /** The principal a presented key stands for; UNAUTHORIZED saying why when it stands for none. */
+  /** Whether ADMIN_API_KEY is set: without it and with API keys off, admin routes are closed. */
+  get hasAdminKey(): boolean {
+    return this.#adminKey !== undefined;
+  }
+
+  /** The principal a presented key stands for; UNAUTHORIZED when it stands for none. */
   async verify(presented: string): Promise<Principal> {
     const hash = sha256(presented);
     if (this.#adminKey && timingSafeEqual(Buffer.from(hash, 'hex'), this.#adminKey)) {
       return { id: 'admin', name: 'ADMIN_API_KEY', scopes: ['admin'] };
     }
     // A string that cannot be a key never reaches the database (floods of junk cost nothing).
-    if (!KEY_SHAPE.test(presented)) throw new AppError('UNAUTHORIZED', 'API key not recognised');
+    if (!KEY_SHAPE.test(presented)) throw new AppError('UNAUTHORIZED', 'API key not valid');
     const row = await this.#lookup(hash);
-    if (!row) throw new AppError('UNAUTHORIZED', 'API key not recognised');
-    if (row.revoked_at) throw new AppError('UNAUTHORIZED', `API key ${row.id} (${row.name}) was revoked at ${iso(row.revoked_at)}`);
-    if (row.expires_at && new Date(row.expires_at).getTime() <= this.#now()) {
-      throw new AppError('UNAUTHORIZED', `API key ${row.id} (${row.name}) expired at ${iso(row.expires_at)}`);
+    if (!row) throw new AppError('UNAUTHORIZED', 'API key not valid');
+    // A revoked or expired key is told no more than an unknown one: whoever holds it learns nothing
+    // about the key or its owner (the admin sees why in GET /admin/api-keys).
+    if (row.revoked_at || (row.expires_at && new Date(row.expires_at).getTime() <= this.#now())) {
+      throw new AppError('UNAUTHORIZED', 'API key not valid');
     }
     this.#touch(row.id);
     return { id: row.id, name: row.name, scopes: row.scopes as Scope[] };

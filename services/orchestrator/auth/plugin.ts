@@ -46,15 +46,19 @@ function bearer(request: FastifyRequest): string | undefined | AppError {
 /**
  * API keys and rate limits for the public API, in three onRequest steps: who is asking (never
  * refusing yet), count the request against that client (a key, else the address, so a flood of
- * bad keys is limited too), then refuse what the key may not do.
+ * bad keys is limited too), then refuse what the key may not do. Admin routes want the admin
+ * scope whatever API_AUTH says: with keys off they take ADMIN_API_KEY, and without it they are
+ * closed (a key minted while auth was off would otherwise outlive the switch to keys).
  */
 export const authPlugin = fp<AuthOptions>(
   async (app: FastifyInstance, opts) => {
     app.decorateRequest('principal', undefined);
     app.decorateRequest('authError', undefined);
 
+    const checked = (request: FastifyRequest) => !isOpen(request) && (opts.mode === 'keys' || scopeOf(request) === 'admin');
+
     app.addHook('onRequest', async (request) => {
-      if (opts.mode === 'off' || isOpen(request)) return;
+      if (!checked(request)) return;
       const presented = bearer(request);
       if (presented instanceof AppError) request.authError = presented;
       else if (presented === undefined) request.authError = new AppError('UNAUTHORIZED', 'this API needs an API key: send "Authorization: Bearer <key>"');
@@ -84,7 +88,10 @@ export const authPlugin = fp<AuthOptions>(
     // A route-level hook, added after the rate limiter's own (which is route-level too), so a
     // refused request has been counted first.
     const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-      if (opts.mode === 'off' || isOpen(request)) return;
+      if (!checked(request)) return;
+      if (opts.mode === 'off' && !opts.keys.hasAdminKey) {
+        throw new AppError('FORBIDDEN', 'admin routes are closed: set ADMIN_API_KEY (and send it as "Authorization: Bearer <key>") to use them; with API_AUTH=keys every route needs a key');
+      }
       if (request.authError) {
         void reply.header('www-authenticate', 'Bearer realm="agentic-mesh"');
         throw request.authError;
