@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Type, type Static } from 'typebox';
@@ -65,7 +66,7 @@ const EnvSchema = Type.Object({
   INTERNAL_TOKEN: Type.Optional(Type.String({ minLength: 32, description: 'Shared secret on orchestrator-to-agent calls; agents refuse calls without it when set' })),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 10, description: 'Requests per client per window on the public API; 0 turns the limit off' }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1000 }),
-  TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For (behind Caddy or an ingress)' }),
+  TRUST_PROXY: Type.String({ default: '', maxLength: 2000, description: 'Addresses or CIDRs of the proxies in front (Caddy, an ingress), comma-separated: from those, the client address comes from X-Forwarded-For' }),
   API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'Bearer key the CLI sends to the orchestrator' })),
   HEALTH_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /health and /ready on this port (Kubernetes probes)' })),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /metrics on this port (Prometheus scrapes)' })),
@@ -132,7 +133,8 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly auth: Readonly<{ mode: 'off' | 'keys'; adminKey: string | undefined; internalToken: string | undefined }>;
   readonly rateLimit: Readonly<{ max: number; windowMs: number }>;
-  readonly trustProxy: boolean;
+  /** The proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: none. */
+  readonly trustProxy: readonly string[];
   readonly apiKey: string | undefined;
   readonly healthPort: number | undefined;
   readonly metricsPort: number | undefined;
@@ -220,7 +222,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     auth: Object.freeze({ mode: authMode, adminKey: e.ADMIN_API_KEY, internalToken: e.INTERNAL_TOKEN }),
     rateLimit: Object.freeze({ max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS }),
-    trustProxy: e.TRUST_PROXY,
+    trustProxy: Object.freeze(trustedProxies(e.TRUST_PROXY)),
     apiKey: e.API_KEY,
     healthPort: e.HEALTH_PORT,
     metricsPort: e.METRICS_PORT,
@@ -257,4 +259,25 @@ function parseAgentUrls(value: string): Record<string, string> {
     out[name] = url.replace(/\/+$/, '');
   }
   return out;
+}
+
+/**
+ * TRUST_PROXY as a list of addresses and CIDRs. `true` is refused: it would believe the
+ * X-Forwarded-For of anyone reaching the orchestrator directly, who could then pick their own
+ * address (and so their own rate limit).
+ */
+function trustedProxies(raw: string): string[] {
+  const value = raw.trim();
+  if (value === '' || value === 'false') return [];
+  if (value === 'true') {
+    throw new ConfigError('invalid configuration: TRUST_PROXY=true would let anyone who reaches the orchestrator directly choose their own address through X-Forwarded-For; give the addresses or CIDRs of the proxies in front instead (compose: 172.30.240.2, Caddy\'s address)');
+  }
+  const entries = value.split(',').map((v) => v.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/');
+    const version = isIP(address ?? '');
+    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 6 ? 128 : 32));
+    if (version === 0 || !bitsOk || extra !== undefined) throw new ConfigError(`invalid configuration: TRUST_PROXY entry "${entry}" is not an IP address or CIDR (e.g. 172.30.240.2 or 10.244.0.0/16)`);
+  }
+  return entries;
 }

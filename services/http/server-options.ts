@@ -1,6 +1,6 @@
 import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyHttpOptions, FastifyReply, FastifyServerOptions } from 'fastify';
+import type { FastifyError, FastifyHttpOptions, FastifyReply } from 'fastify';
 import { AppError, type ErrorCode } from '../errors/index.ts';
 import { serverLogOptions } from '../telemetry/index.ts';
 import { errorBody } from './error-handler.ts';
@@ -8,7 +8,8 @@ import { errorBody } from './error-handler.ts';
 export interface ServerOptions {
   logLevel: string;
   bodyLimit: number;
-  trustProxy?: FastifyServerOptions['trustProxy'];
+  /** Addresses or CIDRs of the proxies whose X-Forwarded-For is believed. */
+  trustProxy?: readonly string[];
 }
 
 // How long a client may take: to send its headers, its whole request, and to keep an idle
@@ -26,7 +27,7 @@ export function serverOptions(service: string, o: ServerOptions): FastifyHttpOpt
   return {
     ...serverLogOptions(o.logLevel, service),
     bodyLimit: o.bodyLimit,
-    ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}),
+    ...(o.trustProxy && o.trustProxy.length > 0 ? { trustProxy: [...o.trustProxy] } : {}),
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default): every second here.

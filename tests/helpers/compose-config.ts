@@ -20,6 +20,7 @@ export interface ComposeService {
   volumes?: Array<string | { type: string; source?: string; target: string; read_only?: boolean }>;
   profiles?: string[];
   restart?: string;
+  networks?: Record<string, { ipv4_address?: string } | null>;
 }
 
 export interface ComposeConfig {

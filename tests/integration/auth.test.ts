@@ -223,6 +223,27 @@ describe('public API: rate limits', () => {
     expect(other.statusCode).toBe(401);
   });
 
+  it('believes X-Forwarded-For only from the proxies TRUST_PROXY names, so a direct client cannot pick its address', async () => {
+    const { app } = await secured({ RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', TRUST_PROXY: '10.9.0.0/16' });
+    const guess = () => ({ authorization: `Bearer amk_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}` });
+    // A direct client claiming a new address with every request is still one client.
+    const direct: number[] = [];
+    for (let i = 0; i < 5; i++) direct.push((await app.inject({ url: '/tasks', headers: { ...guess(), 'x-forwarded-for': `198.51.100.${i}` }, remoteAddress: '192.0.2.50' })).statusCode);
+    expect(direct).toEqual([401, 401, 401, 429, 429]);
+    // Through the proxy, each forwarded client counts apart.
+    for (let i = 0; i < 5; i++) {
+      expect((await app.inject({ url: '/tasks', headers: { ...guess(), 'x-forwarded-for': `203.0.113.${i}` }, remoteAddress: '10.9.0.2' })).statusCode).toBe(401);
+    }
+  });
+
+  it('refuses TRUST_PROXY=true and entries that are not addresses, naming them', () => {
+    expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY=true would let anyone .* choose their own address/);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/8, caddy' })).toThrow(/TRUST_PROXY entry "caddy" is not an IP address or CIDR/);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(/"10.0.0.0\/33"/);
+    expect(loadConfig({ TRUST_PROXY: '172.30.240.2, 10.244.0.0/16,::1' }).trustProxy).toEqual(['172.30.240.2', '10.244.0.0/16', '::1']);
+    expect(loadConfig({}).trustProxy).toEqual([]);
+  });
+
   it('shares the count between replicas through Redis', async () => {
     const env = { RATE_LIMIT_MAX: '10', RATE_LIMIT_WINDOW_MS: '60000', REDIS_URL: redisUrl };
     const first = await secured(env);

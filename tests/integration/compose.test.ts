@@ -203,7 +203,9 @@ describe('compose stack: docker-compose config', () => {
     }
     const o = loadConfig(Object.fromEntries(Object.entries(svc(config, 'orchestrator').environment ?? {}).map(([k, v]) => [k, v ?? ''])));
     expect(svc(config, 'orchestrator').environment?.ORCHESTRATOR_ID).toBeTruthy();
-    expect(o.trustProxy).toBe(true);
+    // Only Caddy is believed, at the fixed address it has on the stack's network.
+    expect(o.trustProxy).toEqual([svc(config, 'caddy').networks?.default?.ipv4_address]);
+    expect(o.trustProxy).toEqual(['172.30.240.2']);
     expect(o.auth).toMatchObject({ mode: 'keys', adminKey: env.ADMIN_API_KEY, internalToken: env.INTERNAL_TOKEN });
     expect(o.agentUrls).toEqual(Object.fromEntries(builtInAgents.map((a) => [a.name, `http://${a.name}:${ports[a.name]}`])));
     expect(loadConfig(Object.fromEntries(Object.entries(svc(config, 'mcp-gateway').environment ?? {}).map(([k, v]) => [k, v ?? '']))).orchestratorUrl).toBe(`http://orchestrator:${ports.orchestrator}`);

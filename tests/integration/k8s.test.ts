@@ -284,7 +284,7 @@ describe.each([
     expect(orch.orchestratorId).toMatch(/^orchestrator-/);
     expect(orch.databaseUrl).toBeTruthy();
     expect(orch.auth.mode).toBe('keys');
-    expect(orch.trustProxy).toBe(true);
+    expect(orch.trustProxy).toEqual(['10.244.0.0/16']);
     for (const name of agentNames) expect(orch.agentTransports[name], name).toBe('stream');
     // Every agent the orchestrator would call is a Service on its http port.
     const discovery = createDiscovery(orch, { warn() {}, error() {}, info() {}, debug() {} } as never);
