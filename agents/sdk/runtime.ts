@@ -20,6 +20,8 @@ export interface AgentRuntimeOptions {
   shutdownGraceMs?: number;
   /** Base URL of the knowledge service, for ctx.searchKnowledge. */
   knowledgeUrl?: string;
+  /** INTERNAL_TOKEN, shown to the knowledge service, which wants it (or a key) when it is set. */
+  internalToken?: string | undefined;
   /** The model provider for ctx.llm (its metrics go to this agent's registry); offline when not given. */
   llm?: Config['llm'];
 }
@@ -92,7 +94,7 @@ export function createAgentRuntime(definition: AgentDefinition<any>, options: Ag
       dependencies: body.context?.dependencies ?? {},
       signal: AbortSignal.any(signals),
       log: log.child({ idempotencyKey: body.idempotency_key }),
-      searchKnowledge: (query, limit = 5) => searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals)),
+      searchKnowledge: (query, limit = 5) => searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals), options.internalToken),
       llm,
     };
     // The e2e suite reads this line to prove no key ever runs the handler twice.

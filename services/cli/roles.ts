@@ -1,3 +1,4 @@
+import { ApiKeyStore } from '../auth/index.ts';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from '../state/redis-client.ts';
 import { builtInAgents, findAgent } from '../../agents/index.ts';
@@ -66,6 +67,7 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
     idempotencyMaxEntries: config.idempotencyMaxEntries,
     shutdownGraceMs: config.shutdownGraceMs,
     ...(config.knowledgeUrl ? { knowledgeUrl: config.knowledgeUrl } : {}),
+    internalToken: config.auth.internalToken,
     llm: config.llm,
   });
   const app = buildAgentApp(def, { runtime, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes, internalToken: config.auth.internalToken });
@@ -166,7 +168,9 @@ export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
   const ownDb = db ?? (await openDatabase(config));
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const cache = redis ? createRedisCache(redis, 'mesh:rag:', config.ragCacheTtlMs) : createMemoryCache(config.ragCacheTtlMs);
-  const app = buildKnowledgeApp({ db: ownDb, cache, logLevel: config.logLevel, indexProjectDocs: config.knowledgeIndexDocs });
+  // Keys are checked against the same table the orchestrator keeps them in (one database).
+  const keys = config.auth.internalToken ? new ApiKeyStore(ownDb, { adminKey: config.auth.adminKey }) : undefined;
+  const app = buildKnowledgeApp({ db: ownDb, cache, logLevel: config.logLevel, indexProjectDocs: config.knowledgeIndexDocs, internalToken: config.auth.internalToken, keys });
   const close = async () => {
     await app.close();
     redis?.disconnect();
@@ -177,7 +181,10 @@ export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
 
 /** The MCP gateway, in front of the orchestrator and knowledge service the config names. */
 export async function runMcpGateway(config: Config): Promise<Running> {
-  const app = buildMcpGatewayApp({ orchestratorUrl: config.orchestratorUrl, knowledgeUrl: config.knowledgeUrl, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes });
+  const app = buildMcpGatewayApp({
+    orchestratorUrl: config.orchestratorUrl, knowledgeUrl: config.knowledgeUrl, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes,
+    internalToken: config.auth.internalToken, allowedHosts: config.mcp.allowedHosts, allowedOrigins: config.mcp.allowedOrigins,
+  });
   return serveRole(app, config, config.mcpPort, 'mcp-gateway', () => app.close(), (url) => ` (MCP at ${url}/mcp)`);
 }
 

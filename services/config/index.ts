@@ -58,6 +58,8 @@ const EnvSchema = Type.Object({
   LEASE_MS: Type.Integer({ minimum: 100, default: 30_000 }),
   RECOVERY_INTERVAL_MS: Type.Integer({ minimum: 50, default: 10_000 }),
   AGENT_UNAVAILABLE_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000 }),
+  MCP_ALLOWED_HOSTS: Type.String({ default: '', maxLength: 2000, description: 'Host names the MCP gateway answers for besides localhost, 127.0.0.1 and ::1, comma-separated' }),
+  MCP_ALLOWED_ORIGINS: Type.String({ default: '', maxLength: 2000, description: 'Browser origins allowed to call the MCP gateway, comma-separated; a request with another Origin is refused' }),
   COMMIT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
   COMMIT_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
@@ -125,6 +127,8 @@ export interface Config {
   readonly retryBackoffRate: number;
   readonly leaseMs: number;
   readonly recoveryIntervalMs: number;
+  /** What the MCP gateway answers for: Host names (besides loopback) and browser Origins (DNS rebinding). */
+  readonly mcp: Readonly<{ allowedHosts: readonly string[]; allowedOrigins: readonly string[] }>;
   /** How long a step waits for an instance of its agent to take its call before it fails. */
   readonly agentUnavailableTimeoutMs: number;
   /** Group commit: most workflows in one statement, and statements in flight at once. */
@@ -217,6 +221,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseMs: e.LEASE_MS,
     recoveryIntervalMs: e.RECOVERY_INTERVAL_MS,
     agentUnavailableTimeoutMs: e.AGENT_UNAVAILABLE_TIMEOUT_MS,
+    mcp: Object.freeze({ allowedHosts: Object.freeze(list(e.MCP_ALLOWED_HOSTS)), allowedOrigins: Object.freeze(list(e.MCP_ALLOWED_ORIGINS)) }),
     commitBatchMax: e.COMMIT_BATCH_MAX,
     commitInFlight: e.COMMIT_IN_FLIGHT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
@@ -281,3 +286,5 @@ function trustedProxies(raw: string): string[] {
   }
   return entries;
 }
+
+const list = (raw: string): string[] => raw.split(',').map((v) => v.trim()).filter(Boolean);

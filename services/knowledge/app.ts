@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { Type } from 'typebox';
+import { checkCaller, type ApiKeyStore } from '../auth/index.ts';
 import { errorHandlerPlugin, healthPlugin, serverOptions, useStrictBodies } from '../http/index.ts';
 import type { Db } from '../state/index.ts';
 import { createRegistry } from '../telemetry/index.ts';
@@ -17,6 +18,12 @@ export interface KnowledgeOptions {
   bodyLimitBytes?: number;
   /** Index README, docs/ and the agents' READMEs when the app is ready. */
   indexProjectDocs?: boolean;
+  /**
+   * With it, every call needs the platform's INTERNAL_TOKEN or an API key (checked by `keys`):
+   * `read` to search, `admin` to add documents, which agents then read and trust.
+   */
+  internalToken?: string | undefined;
+  keys?: ApiKeyStore | undefined;
 }
 
 const DocumentBody = Type.Object(
@@ -34,6 +41,9 @@ const SearchQuery = Type.Object(
   { additionalProperties: false },
 );
 
+// Probes and scrapes answer without a key.
+const OPEN = new Set(['/health', '/ready', '/metrics']);
+
 /** The knowledge service (port 8007): documents in, ranked passages out. Builds; never listens. */
 export function buildKnowledgeApp(options: KnowledgeOptions): FastifyInstance {
   const app = Fastify(serverOptions('knowledge', { logLevel: options.logLevel ?? 'info', bodyLimit: options.bodyLimitBytes ?? 10 * 1_048_576 })).withTypeProvider<TypeBoxTypeProvider>();
@@ -48,6 +58,19 @@ export function buildKnowledgeApp(options: KnowledgeOptions): FastifyInstance {
 
   void app.register(errorHandlerPlugin);
   void app.register(healthPlugin, { registry, checkReady: async () => ({ documents: String(await countDocuments(db)), cache: cache.kind }) });
+
+  const token = options.internalToken;
+  if (token) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (OPEN.has(request.routeOptions.url ?? '')) return;
+      try {
+        await checkCaller(request.headers.authorization, { service: 'the knowledge service', internalToken: token, keys: options.keys, needed: request.method === 'GET' ? 'read' : 'admin' });
+      } catch (err) {
+        void reply.header('www-authenticate', 'Bearer realm="agentic-mesh"');
+        throw err;
+      }
+    });
+  }
 
   async function index(source: string, content: string, title?: string, format: 'markdown' | 'text' = 'markdown') {
     const passages = format === 'markdown' ? splitMarkdown(content) : splitText(content);

@@ -3,6 +3,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { errorHandlerPlugin, healthPlugin, serverOptions, useStrictBodies } from '../http/index.ts';
 import { createRegistry } from '../telemetry/index.ts';
+import { gatewayDoor } from './door.ts';
 import { createPlatformClient } from './platform-client.ts';
 import { registerTools } from './tools.ts';
 
@@ -12,6 +13,11 @@ export interface McpGatewayOptions {
   logLevel?: string;
   bodyLimitBytes?: number;
   requestTimeoutMs?: number;
+  /** With it, callers show it or an API key (see door.ts). */
+  internalToken?: string | undefined;
+  /** Host names besides loopback, and browser Origins, the gateway answers. */
+  allowedHosts?: readonly string[];
+  allowedOrigins?: readonly string[];
 }
 
 const notAllowed = { jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this gateway is stateless, POST /mcp' }, id: null };
@@ -36,7 +42,8 @@ export function buildMcpGatewayApp(options: McpGatewayOptions): FastifyInstance 
     },
   });
 
-  app.post('/mcp', { schema: { tags: ['mcp'], summary: 'MCP streamable HTTP endpoint (JSON-RPC)' } }, async (request, reply) => {
+  const door = gatewayDoor({ internalToken: options.internalToken, allowedHosts: options.allowedHosts ?? [], allowedOrigins: options.allowedOrigins ?? [], platform });
+  app.post('/mcp', { onRequest: door, schema: { tags: ['mcp'], summary: 'MCP streamable HTTP endpoint (JSON-RPC)' } }, async (request, reply) => {
     const server = new McpServer({ name: 'agentic-mesh', version: '0.1.0' });
     // The gateway holds no key of its own: the caller's goes on to the orchestrator, so the tools
     // can do exactly what that key allows.

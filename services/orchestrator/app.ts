@@ -13,7 +13,7 @@ import type { OrchestratorContext } from './context.ts';
 import { Engine, WorkflowNotifier } from './engine/index.ts';
 import { registerBackupMetrics } from './backup-metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
-import { ApiKeyStore } from './auth/api-keys.ts';
+import { ApiKeyStore } from '../auth/index.ts';
 import { authPlugin } from './auth/plugin.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { AppError } from '../../errors/index.ts';
 import { bearerToken } from '../../http/index.ts';
-import { allows, type ApiKeyStore, type Principal, type Scope } from './api-keys.ts';
+import { allows, type ApiKeyStore, type Principal, type Scope } from '../../auth/index.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,8 +12,8 @@ declare module 'fastify' {
     authError: AppError | undefined;
   }
   interface FastifyContextConfig {
-    /** The scope a route needs; by default read for GET and HEAD, submit for the rest, admin under /admin. */
-    scope?: Scope;
+    /** The scope a route needs; by default read for GET and HEAD, submit for the rest, admin under /admin; any: a valid key. */
+    scope?: Scope | 'any';
   }
 }
 
@@ -30,7 +30,7 @@ export interface AuthOptions {
 const openRoutes = new Set(['/health', '/ready', '/metrics']);
 const isOpen = (request: FastifyRequest): boolean => openRoutes.has(request.routeOptions.url ?? '');
 
-function scopeOf(request: FastifyRequest): Scope {
+function scopeOf(request: FastifyRequest): Scope | 'any' {
   const declared = request.routeOptions.config.scope;
   if (declared) return declared;
   if (request.routeOptions.url?.startsWith('/admin')) return 'admin';
@@ -97,7 +97,7 @@ export const authPlugin = fp<AuthOptions>(
         throw request.authError;
       }
       const needed = scopeOf(request);
-      if (!allows(request.principal!, needed)) {
+      if (needed !== 'any' && !allows(request.principal!, needed)) {
         throw new AppError('FORBIDDEN', `API key ${request.principal!.id} (${request.principal!.name}) has scopes [${request.principal!.scopes.join(', ')}]; ${request.method} ${request.url.split('?')[0]} needs "${needed}"`);
       }
     };

@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
-import { scopes, type ApiKeyStore } from '../auth/api-keys.ts';
+import { bearerToken } from '../../http/index.ts';
+import { scopes, type ApiKeyStore } from '../../auth/index.ts';
 import { ErrorReply, ObjectReply } from '../schemas.ts';
 
 const CreateKeyBody = Type.Object(
@@ -17,10 +18,21 @@ const CreateKeyBody = Type.Object(
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 429: ErrorReply };
 
-/** Key management; every route needs the admin scope. */
+/** Key management (every route needs the admin scope), and what a key is (for the services behind this one). */
 export const apiKeyRoutes: FastifyPluginAsync<{ keys: ApiKeyStore }> = async (fastify, { keys }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const config = { scope: 'admin' as const };
+
+  // The MCP gateway asks here whether its caller's key is valid; whatever API_AUTH says, the key is checked.
+  app.get('/auth/key', {
+    config: { scope: 'any' },
+    schema: { tags: ['admin'], summary: 'The key in the Authorization header: its id, name and scopes', response: { 200: ObjectReply, ...errors } },
+  }, async (request) => {
+    const presented = bearerToken(request.headers.authorization);
+    if (!presented) throw new AppError('UNAUTHORIZED', 'send "Authorization: Bearer <API key>"');
+    const principal = request.principal ?? (await keys.verify(presented));
+    return { principal: { id: principal.id, name: principal.name, scopes: principal.scopes } };
+  });
 
   app.post('/admin/api-keys', {
     config,

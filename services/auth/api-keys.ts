@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AppError } from '../../errors/index.ts';
-import type { Db } from '../../state/index.ts';
+import { AppError } from '../errors/index.ts';
+import type { Db } from '../state/index.ts';
 
 export const scopes = ['submit', 'read', 'admin'] as const;
 export type Scope = (typeof scopes)[number];
