@@ -5,6 +5,7 @@ import { AppError, serializeError } from '../../services/errors/index.ts';
 import { errorBody } from '../../services/http/index.ts';
 import { Counter } from 'prom-client';
 import { deadLetterStream, fieldsOf, requestStream, type StreamEntries } from '../../services/streams/index.ts';
+import { requireInternalToken } from './internal-auth.ts';
 import type { AgentRuntime, ExecuteRequest } from './runtime.ts';
 
 export interface StreamWorkerOptions {
@@ -19,6 +20,8 @@ export interface StreamWorkerOptions {
   afterHandler?: (entryId: string) => Promise<void> | void;
   /** An entry delivered more often than this (its handler kept dying) goes to the dead-letter stream. */
   maxDeliveries?: number;
+  /** When set, an entry runs only if it carries this token (as the orchestrator's do); others are refused. */
+  internalToken?: string | undefined;
 }
 
 /**
@@ -84,6 +87,8 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
     let body: Record<string, unknown>;
     let replayed = false;
     try {
+      // Whoever can write to Redis could add an entry: without the platform's token it does not run.
+      requireInternalToken(f.authorization, options.internalToken, agent);
       const request = JSON.parse(f.body ?? '') as ExecuteRequest;
       const result = await runtime.execute(request, options.log, f);
       ({ statusCode, body } = result.response);

@@ -92,7 +92,7 @@ async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Red
   const grpc = await startGrpcServer(() => agentInfo(def), runtime, { host: config.host, port: config.port === 0 ? 0 : httpPort + config.grpcPortOffset, log: app.log, internalToken: config.auth.internalToken, agent: def.name });
   // Calls that come as stream entries use the same runtime (and idempotency store) as HTTP calls.
   const worker = redis && config.agentTransports[def.name] === 'stream'
-    ? startStreamWorker(def.name, runtime, redis, { claimIdleMs: config.streamClaimIdleMs, concurrency: config.streamConcurrency, log: app.log })
+    ? startStreamWorker(def.name, runtime, redis, { claimIdleMs: config.streamClaimIdleMs, concurrency: config.streamConcurrency, log: app.log, internalToken: config.auth.internalToken })
     : undefined;
   const notes = [`grpc ${config.host}:${grpc.port}`, ops.describe(), registration ? `registered with Consul as ${registration.id}` : '', worker ? `reading ${requestStream(def.name)} as ${worker.consumer}` : ''].filter(Boolean);
   announce(`agent ${def.name}`, url, notes.length > 0 ? ` (${notes.join('; ')})` : '');

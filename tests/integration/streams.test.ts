@@ -28,7 +28,7 @@ function uniqueAgent(): string {
   return name;
 }
 
-async function orchestratorFor(agent: string) {
+async function orchestratorFor(agent: string, env: Record<string, string> = {}) {
   const db = await createPgliteDb('memory://');
   await migrate(db);
   onTestFinished(() => db.close());
@@ -38,15 +38,15 @@ async function orchestratorFor(agent: string) {
     await r.del(`orchestrator.${owner}.results`);
     r.disconnect();
   });
-  const { app } = await startPlatform(db, [], { REDIS_URL: redisUrl, AGENT_TRANSPORTS: `${agent}=stream`, AGENT_URLS: `${agent}=http://127.0.0.1:9`, ORCHESTRATOR_ID: owner });
+  const { app } = await startPlatform(db, [], { REDIS_URL: redisUrl, AGENT_TRANSPORTS: `${agent}=stream`, AGENT_URLS: `${agent}=http://127.0.0.1:9`, ORCHESTRATOR_ID: owner, ...env });
   return { app, db };
 }
 
-function replica(agent: string, log: RunLog) {
+function replica(agent: string, log: RunLog, internalToken?: string) {
   const redis = new Redis(redisUrl);
   const math = testAgents(log).agents.find((a) => a.name === 'math')!;
   const runtime = createAgentRuntime({ ...math, name: agent }, { idempotencyStore: createRedisIdempotencyStore(redis, { prefix: `idem:${agent}:`, ttlMs: 60_000, pendingTtlMs: 30_000 }) });
-  const worker = startStreamWorker(agent, runtime, redis, { claimIdleMs: 30_000, concurrency: 4, blockMs: 200, log: pino({ level: 'silent' }) });
+  const worker = startStreamWorker(agent, runtime, redis, { claimIdleMs: 30_000, concurrency: 4, blockMs: 200, log: pino({ level: 'silent' }), internalToken });
   onTestFinished(async () => {
     await worker.stop();
     redis.disconnect();
@@ -86,6 +86,32 @@ describe('Redis Streams transport', () => {
     }, { timeoutMs: 20_000, label: 'both replicas to take work' });
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metricValue(metrics, 'queue_depth', { agent })).toBe(0);
+  }, 30_000);
+
+  it('with INTERNAL_TOKEN, runs the orchestrator\'s entries and refuses one added by anyone else who can write to Redis', async () => {
+    const agent = uniqueAgent();
+    const token = randomBytes(32).toString('hex');
+    const log: RunLog = { runs: [] };
+    replica(agent, log, token);
+    const { app } = await orchestratorFor(agent, { INTERNAL_TOKEN: token });
+    const res = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'a', agent, input: { values: [2] } }] }, wait: true } })).json();
+    expect(res.status).toBe('succeeded');
+
+    const r = new Redis(redisUrl);
+    onTestFinished(() => r.disconnect());
+    const replyTo = `forged-${agent}`;
+    onTestFinished(async () => {
+      await r.del(replyTo);
+    });
+    const call = { idempotency_key: 'forged:a:1', task_id: 'forged', step_id: 'a', attempt: 1, input: { values: [666] } };
+    await r.xadd(`agent.${agent}.requests`, '*', 'id', 'f1', 'reply_to', replyTo, 'body', JSON.stringify(call), 'authorization', 'Bearer not-the-token');
+    await r.xadd(`agent.${agent}.requests`, '*', 'id', 'f2', 'reply_to', replyTo, 'body', JSON.stringify({ ...call, idempotency_key: 'forged:a:2' }));
+    const replies = await poll(async () => {
+      const entries = (await r.xrange(replyTo, '-', '+')) as Array<[string, string[]]>;
+      return entries.length === 2 ? entries.map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : [])))) : undefined;
+    }, { timeoutMs: 10_000, label: 'answers to the forged entries' });
+    for (const reply of replies) expect(reply.status).toBe('401');
+    expect(log.runs.map((run) => run.key)).toEqual([`${res.task_id}:a:1`]);
   }, 30_000);
 
   it('makes its consumer group again when Redis lost the stream, and the calls go on', async () => {

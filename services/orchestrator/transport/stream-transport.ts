@@ -5,6 +5,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { AppError } from '../../errors/index.ts';
 import { fieldsOf, requestStream, resultStream, type StreamEntries } from '../../streams/index.ts';
 import { traceHeaders } from '../../telemetry/index.ts';
+import { internalAuthorization } from '../../../agents/sdk/internal-auth.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentReply, AgentTransport } from './types.ts';
 
@@ -15,7 +16,9 @@ import type { AgentReply, AgentTransport } from './types.ts';
  * key and gets the stored answer on its own stream. If Redis restarts without its data (a new
  * run_id), the calls still waiting are sent again, with the same keys: their entries are gone.
  */
-export function createStreamTransport(redis: Redis, options: { owner: string; agents: string[]; registry: Registry; log: FastifyBaseLogger; info: AgentTransport['info'] }): AgentTransport {
+export function createStreamTransport(redis: Redis, options: { owner: string; agents: string[]; registry: Registry; log: FastifyBaseLogger; info: AgentTransport['info']; internalToken?: string | undefined }): AgentTransport {
+  // Each entry carries the internal token, as HTTP calls do: a replica runs only what the platform sent.
+  const auth = options.internalToken ? ['authorization', internalAuthorization(options.internalToken)] : [];
   const results = resultStream(options.owner);
   const reader = redis.duplicate();
   const pending = new Map<string, { resolve: (r: AgentReply) => void; reject: (e: unknown) => void; send: () => Promise<unknown> }>();
@@ -84,7 +87,7 @@ export function createStreamTransport(redis: Redis, options: { owner: string; ag
     async call(agent, request, signal) {
       const id = randomUUID();
       const trace = Object.entries(traceHeaders()).flat();
-      const send = () => redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request), ...trace);
+      const send = () => redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request), ...auth, ...trace);
       const answer = new Promise<AgentReply>((resolve, reject) => {
         pending.set(id, { resolve, reject, send });
         signal.addEventListener('abort', () => {
