@@ -9,7 +9,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_DIR=terraform/cdktf.out/stacks/droplet
 # Overridable only so the test can run the droplet side in a temp dir.
 REMOTE_DIR=${DEPLOY_REMOTE_DIR:-/opt/agentic-mesh}
-GENERATED_SECRETS=(ADMIN_API_KEY INTERNAL_TOKEN POSTGRES_PASSWORD GRAFANA_ADMIN_PASSWORD)
+GENERATED_SECRETS=(ADMIN_API_KEY INTERNAL_TOKEN POSTGRES_PASSWORD REDIS_PASSWORD GRAFANA_ADMIN_PASSWORD)
 SPACES_REGIONS=" nyc3 sfo2 sfo3 ams3 sgp1 fra1 syd1 blr1 "
 # Host ports the compose stack binds to 127.0.0.1 on the droplet (reached over an SSH tunnel).
 TUNNEL_PORTS=(3000 9090 16686 9093 8500 8000)

@@ -28,7 +28,7 @@ export interface ComposeConfig {
   volumes?: Record<string, { name?: string } | null>;
 }
 
-export const requiredSecrets = ['POSTGRES_PASSWORD', 'ADMIN_API_KEY', 'INTERNAL_TOKEN', 'GRAFANA_ADMIN_PASSWORD'] as const;
+export const requiredSecrets = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'ADMIN_API_KEY', 'INTERNAL_TOKEN', 'GRAFANA_ADMIN_PASSWORD'] as const;
 
 /** .env.example as an operator fills it: the generated secrets and a domain. */
 export async function filledEnv(root: string, overrides: Record<string, string> = {}): Promise<string> {

@@ -133,7 +133,7 @@ describe('compose stack: docker-compose config', () => {
   });
 
   it('keeps data in named volumes, declared at the top level', async () => {
-    const { config } = await stack();
+    const { config, env } = await stack();
     const dataPaths: Record<string, string> = {
       postgres: '/var/lib/postgresql/data',
       redis: '/data',
@@ -153,7 +153,7 @@ describe('compose stack: docker-compose config', () => {
         else expect((await stat(m.source).catch(() => undefined)) !== undefined, `${name} mounts ${m.source}, which does not exist`).toBe(true);
       }
     }
-    expect(args(svc(config, 'redis').command)).toEqual(expect.arrayContaining(['--appendonly', 'yes']));
+    expect(args(svc(config, 'redis').command)).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--appendfsync', 'everysec', '--requirepass', env.REDIS_PASSWORD]));
   });
 
   it('publishes only Caddy beyond loopback; Postgres and Redis publish nothing', async () => {
@@ -190,7 +190,7 @@ describe('compose stack: docker-compose config', () => {
       expect(c.host, name).toBe('0.0.0.0');
       expect(c.port, name).toBe(ports[name]);
       expect(c.databaseUrl, name).toMatch(/@postgres:5432\//);
-      expect(c.redisUrl, name).toBe('redis://redis:6379');
+      expect(c.redisUrl, name).toBe(`redis://:${env.REDIS_PASSWORD}@redis:6379`);
       expect(c.discovery.kind, name).toBe('consul');
       expect(c.knowledgeUrl, name).toBe(`http://knowledge:${ports.knowledge}`);
       expect(c.tracing.endpoint, name).toBe('http://jaeger:4318');

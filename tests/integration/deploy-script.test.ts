@@ -18,7 +18,7 @@ const BASH = '/bin/bash';
 // so a command the script uses without declaring it fails the test too.
 const REAL_TOOLS = ['bash', 'env', 'dirname', 'head', 'tr', 'cat', 'mktemp', 'cp', 'mv', 'chmod', 'rm', 'sleep', 'sed', 'grep', 'git', 'npm', 'curl', 'openssl', 'timeout'];
 const TRIPWIRES = ['terraform', 'ssh', 'scp'];
-const GENERATED = ['ADMIN_API_KEY', 'INTERNAL_TOKEN', 'POSTGRES_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'];
+const GENERATED = ['ADMIN_API_KEY', 'INTERNAL_TOKEN', 'POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'];
 
 function which(tool: string): string {
   return execFileSync(BASH, ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
@@ -136,7 +136,7 @@ describe('deploy_to_do.sh --dry-run', () => {
     expect(r.stderr).not.toMatch(/command not found/);
     expect(r.code, r.all).toBe(0);
     expect(stepNames(r.stdout)).toEqual(['env', 'synth', 'apply', 'ssh', 'ship', 'up', 'health']);
-    expect(r.stdout).toContain('.env does not exist: create it from .env.example with generated ADMIN_API_KEY INTERNAL_TOKEN POSTGRES_PASSWORD GRAFANA_ADMIN_PASSWORD');
+    expect(r.stdout).toContain('.env does not exist: create it from .env.example with generated ADMIN_API_KEY INTERNAL_TOKEN POSTGRES_PASSWORD REDIS_PASSWORD GRAFANA_ADMIN_PASSWORD');
     expect(r.stdout).toContain('$ npm run synth');
     expect(r.stdout).toContain('$ terraform -chdir=terraform/cdktf.out/stacks/droplet init -input=false');
     expect(r.stdout).toContain('$ terraform -chdir=terraform/cdktf.out/stacks/droplet apply -auto-approve -input=false');
@@ -236,7 +236,7 @@ describe('deploy_to_do.sh preflight', () => {
   it('refuses an existing env file with a blank or short secret', async () => {
     const sb = await sandbox();
     const envFile = join(sb.dir, 'short.env');
-    await writeFile(envFile, `DOMAIN=x.example.com\nADMIN_API_KEY=tooshort\nINTERNAL_TOKEN=${'a'.repeat(64)}\nPOSTGRES_PASSWORD=\nGRAFANA_ADMIN_PASSWORD=${'b'.repeat(64)}\n`);
+    await writeFile(envFile, `DOMAIN=x.example.com\nADMIN_API_KEY=tooshort\nINTERNAL_TOKEN=${'a'.repeat(64)}\nPOSTGRES_PASSWORD=\nREDIS_PASSWORD=${'c'.repeat(64)}\nGRAFANA_ADMIN_PASSWORD=${'b'.repeat(64)}\n`);
     const r = runScript(sb, ['--dry-run', '--env-file', envFile, '--admin-ip', '203.0.113.7'], secrets());
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('ADMIN_API_KEY in');
