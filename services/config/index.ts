@@ -58,6 +58,7 @@ const EnvSchema = Type.Object({
   LEASE_MS: Type.Integer({ minimum: 100, default: 30_000 }),
   RECOVERY_INTERVAL_MS: Type.Integer({ minimum: 50, default: 10_000 }),
   AGENT_UNAVAILABLE_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000 }),
+  API_KEY_OWNERSHIP: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'off', description: 'on: an API key sees and acts on only the tasks it submitted, unless it has the admin scope' }),
   MCP_ALLOWED_HOSTS: Type.String({ default: '', maxLength: 2000, description: 'Host names the MCP gateway answers for besides localhost, 127.0.0.1 and ::1, comma-separated' }),
   MCP_ALLOWED_ORIGINS: Type.String({ default: '', maxLength: 2000, description: 'Browser origins allowed to call the MCP gateway, comma-separated; a request with another Origin is refused' }),
   COMMIT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
@@ -135,7 +136,7 @@ export interface Config {
   readonly commitBatchMax: number;
   readonly commitInFlight: number;
   readonly bodyLimitBytes: number;
-  readonly auth: Readonly<{ mode: 'off' | 'keys'; adminKey: string | undefined; internalToken: string | undefined }>;
+  readonly auth: Readonly<{ mode: 'off' | 'keys'; adminKey: string | undefined; internalToken: string | undefined; ownership: boolean }>;
   readonly rateLimit: Readonly<{ max: number; windowMs: number }>;
   /** The proxies whose X-Forwarded-For is believed (addresses or CIDRs); empty: none. */
   readonly trustProxy: readonly string[];
@@ -225,7 +226,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     commitBatchMax: e.COMMIT_BATCH_MAX,
     commitInFlight: e.COMMIT_IN_FLIGHT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
-    auth: Object.freeze({ mode: authMode, adminKey: e.ADMIN_API_KEY, internalToken: e.INTERNAL_TOKEN }),
+    auth: Object.freeze({ mode: authMode, adminKey: e.ADMIN_API_KEY, internalToken: e.INTERNAL_TOKEN, ownership: e.API_KEY_OWNERSHIP === 'on' }),
     rateLimit: Object.freeze({ max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS }),
     trustProxy: Object.freeze(trustedProxies(e.TRUST_PROXY)),
     apiKey: e.API_KEY,

@@ -14,6 +14,7 @@ import { Engine, WorkflowNotifier } from './engine/index.ts';
 import { registerBackupMetrics } from './backup-metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
 import { ApiKeyStore } from '../auth/index.ts';
+import { ownershipFor } from './auth/ownership.ts';
 import { authPlugin } from './auth/plugin.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
@@ -78,7 +79,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     log: app.log,
     knownAgents: () => agents.names(),
   });
-  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry), workflows, breakers: transport, outliers };
+  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry), workflows, breakers: transport, outliers, ownership: ownershipFor({ config, db }) };
 
   await app.register(swagger, {
     openapi: {

@@ -3,6 +3,7 @@ import type { LlmGateway } from '../llm/index.ts';
 import type { BreakerTransport, OutlierEjection } from '../resilience/index.ts';
 import type { Db } from '../state/index.ts';
 import type { AgentRegistry } from './agent-registry.ts';
+import type { Ownership } from './auth/ownership.ts';
 import type { Engine, WorkflowNotifier } from './engine/index.ts';
 import type { NamedWorkflow } from './workflow-library.ts';
 
@@ -18,6 +19,8 @@ export interface OrchestratorContext {
   breakers: BreakerTransport;
   /** Agent instances this orchestrator saw fail and leaves out for a while. */
   outliers: OutlierEjection;
+  /** Which tasks a request may see and act on (API_KEY_OWNERSHIP). */
+  ownership: Ownership;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -10,7 +10,8 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
   return {
     ...taskSummary(wf),
     trace_id: traceIdOf(wf.trace_parent),
-    idempotency_key: wf.idempotency_key ?? null,
+    // Stored as "<key id>/<key>" when scoped to the API key that sent it (API_KEY_OWNERSHIP).
+    idempotency_key: wf.idempotency_key && wf.submitted_by && wf.idempotency_key.startsWith(`${wf.submitted_by}/`) ? wf.idempotency_key.slice(wf.submitted_by.length + 1) : (wf.idempotency_key ?? null),
     lease: wf.lease_owner ? { owner: wf.lease_owner, expires_at: wf.lease_expires_at } : null,
     input: wf.input,
     steps: wf.plan.steps.map((def) => {

@@ -45,6 +45,8 @@ export interface WorkflowRow {
   request_hash: string | null;
   /** How many events its log has (event-log.ts). */
   event_seq: number;
+  /** The API key that submitted it, when keys are on. */
+  submitted_by: string | null;
   error: SerializedError | null;
   created_at: Date;
   updated_at: Date;

@@ -28,18 +28,20 @@ export interface InsertWorkflow {
   idempotencyKey?: string | null;
   /** Fingerprint of the request that made it, to tell a retry from a reused key. */
   requestHash?: string | null;
+  /** The API key that submitted it. */
+  submittedBy?: string | null;
 }
 
 const insertBatchSql = prepared('mesh_insert_workflows', `
   WITH x AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
       AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
-           trace_parent text, idempotency_key text, request_hash text, events int)
+           trace_parent text, idempotency_key text, request_hash text, events int, submitted_by text)
   ), w AS (
-    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq)
+    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by)
     SELECT id, description, status, plan, input, lease_owner, lease_incarnation,
            CASE WHEN lease_owner IS NULL THEN NULL ELSE now() + lease_ms * interval '1 millisecond' END,
-           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events
+           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by
     FROM x
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -72,7 +74,7 @@ export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow
     rows.push({
       id: w.id, description: w.description, status: w.status, plan: w.plan, input: w.input,
       lease_owner: w.lease?.owner ?? null, lease_incarnation: w.lease?.incarnation ?? null, lease_ms: w.lease?.ms ?? 0,
-      trace_parent: w.traceParent ?? null, idempotency_key: w.idempotencyKey ?? null, request_hash: w.requestHash ?? null, events: placed.count,
+      trace_parent: w.traceParent ?? null, idempotency_key: w.idempotencyKey ?? null, request_hash: w.requestHash ?? null, events: placed.count, submitted_by: w.submittedBy ?? null,
     });
     for (const s of w.steps) steps.push({ id: w.id, ...s, start_k: placed.starts.get(`${s.step_id}:${s.attempt}`) ?? null });
     for (const { k, event: e } of placed.rows) events.push({ id: w.id, k, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
@@ -217,6 +219,8 @@ export async function getSteps(db: Queryable, id: string): Promise<StepRow[]> {
 
 export interface ListQuery {
   status?: WorkflowStatus;
+  /** Only the workflows this API key submitted. */
+  submittedBy?: string;
   limit: number;
   /** Keyset cursor: the last row of the previous page. */
   after?: { createdAt: Date; id: string };
@@ -228,8 +232,9 @@ export async function listWorkflows(db: Queryable, q: ListQuery): Promise<Workfl
      FROM workflows
      WHERE ($1::text IS NULL OR status = $1)
        AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+       AND ($5::text IS NULL OR submitted_by = $5)
      ORDER BY created_at DESC, id DESC
      LIMIT $4`,
-    [q.status ?? null, q.after?.createdAt ?? null, q.after?.id ?? null, q.limit],
+    [q.status ?? null, q.after?.createdAt ?? null, q.after?.id ?? null, q.limit, q.submittedBy ?? null],
   );
 }

@@ -342,6 +342,38 @@ describe('MCP gateway with API keys on', () => {
   });
 });
 
+describe('API_KEY_OWNERSHIP=on', () => {
+  it('a key sees and acts on only its own tasks, as if the others did not exist; admin sees all', async () => {
+    const { app, admin, bearer, createKey } = await secured({ API_KEY_OWNERSHIP: 'on' });
+    const alice = await createKey({ name: 'alice', scopes: ['submit', 'read'] });
+    const bob = await createKey({ name: 'bob', scopes: ['submit', 'read'] });
+    const submit = (key: string, payload: Record<string, unknown>, headers: Record<string, string> = {}) =>
+      app.inject({ method: 'POST', url: '/orchestrate', headers: { ...bearer(key), ...headers }, payload });
+    const park = { plan: { steps: [{ id: 'gate', type: 'approval' }] } };
+    const mine = (await submit(alice.key, park, { 'idempotency-key': 'release-1' })).json();
+    await poll(async () => (await app.inject({ url: `/tasks/${mine.task_id}`, headers: bearer(alice.key) })).json().status === 'waiting', { timeoutMs: 10_000, label: 'alice\'s task to wait' });
+
+    const asBob = async (method: 'GET' | 'POST', url: string) => (await app.inject({ method, url, headers: bearer(bob.key), ...(method === 'POST' ? { payload: {} } : {}) })).json();
+    for (const [method, url] of [['GET', `/tasks/${mine.task_id}`], ['GET', `/tasks/${mine.task_id}/events`], ['POST', `/tasks/${mine.task_id}/approve`], ['POST', `/tasks/${mine.task_id}/cancel`], ['POST', `/resume/${mine.task_id}`]] as const) {
+      expect(await asBob(method, url), `${method} ${url}`).toMatchObject({ statusCode: 404, code: 'TASK_NOT_FOUND' });
+    }
+    expect((await asBob('GET', '/tasks')).tasks).toEqual([]);
+    expect((await app.inject({ url: '/tasks', headers: bearer(alice.key) })).json().tasks.map((t: { task_id: string }) => t.task_id)).toEqual([mine.task_id]);
+
+    // The same Idempotency-Key from another key is another task; another key's task_id is simply taken.
+    const bobs = (await submit(bob.key, park, { 'idempotency-key': 'release-1' })).json();
+    expect(bobs.task_id).not.toBe(mine.task_id);
+    const taken = (await submit(bob.key, { ...park, task_id: mine.task_id })).json();
+    expect(taken).toMatchObject({ statusCode: 409, code: 'IDEMPOTENCY_CONFLICT', message: `task_id ${mine.task_id} is taken; choose another` });
+    expect((await app.inject({ url: `/tasks/${mine.task_id}`, headers: bearer(alice.key) })).json().idempotency_key).toBe('release-1');
+
+    // Alice answers her own; the admin sees every task.
+    expect((await app.inject({ method: 'POST', url: `/tasks/${mine.task_id}/approve`, headers: bearer(alice.key), payload: {} })).statusCode).toBe(200);
+    const all = (await app.inject({ url: '/tasks', headers: bearer(admin) })).json().tasks.map((t: { task_id: string }) => t.task_id);
+    expect(all.sort()).toEqual([mine.task_id, bobs.task_id].sort());
+  });
+});
+
 describe('the services behind the orchestrator: doors that want a key', () => {
   it('the knowledge service takes the internal token, or a key with read to search and admin to add documents', async () => {
     const { db, bearer, createKey } = await secured();

@@ -215,7 +215,7 @@ describe('migrations on postgres from two processes at once', () => {
     onTestFinished(async () => { await a!.close(); await b!.close(); });
     const [ra, rb] = await Promise.all([migrate(a!), migrate(b!)]);
     const all = (await loadMigrations()).map((m) => m.version);
-    expect([...ra, ...rb].sort()).toEqual(all);
+    expect([...ra, ...rb].sort((a, b) => a - b)).toEqual(all);
     const rows = await a!.query('SELECT version FROM schema_migrations');
     expect(rows).toHaveLength(all.length);
   });

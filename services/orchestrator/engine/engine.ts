@@ -45,6 +45,8 @@ export interface Submission {
   /** The client's Idempotency-Key and the request's fingerprint (see insertWorkflow). */
   idempotencyKey?: string;
   requestHash?: string;
+  /** The API key that submits it. */
+  submittedBy?: string;
 }
 
 export interface Submitted {
@@ -96,7 +98,7 @@ export class Engine {
     this.assertOpen();
     // Time-ordered ids (UUIDv7): new rows land at the end of each index instead of all over it.
     const id = sub.id ?? uuidv7();
-    const identity = { idempotencyKey: sub.idempotencyKey ?? null, requestHash: sub.requestHash ?? null };
+    const identity = { idempotencyKey: sub.idempotencyKey ?? null, requestHash: sub.requestHash ?? null, submittedBy: sub.submittedBy ?? null };
     if (!sub.start) {
       const created = await store.insertWorkflow(this.o.db, {
         id, description: sub.description, status: 'planned', plan: sub.plan, input: sub.input, lease: null, ...identity,

@@ -32,8 +32,8 @@ export const eventRoutes: FastifyPluginAsync<OrchestratorContext> = async (fasti
     },
   }, async (request, reply) => {
     const id = request.params.task_id;
-    const wf = isTaskId(id) ? await store.getWorkflow(ctx.db, id) : null;
-    if (!wf) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
+    if (!isTaskId(id)) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
+    const wf = await ctx.ownership.visible(request, id);
     const finished = wf.status === 'succeeded' || wf.status === 'failed' || wf.status === 'cancelled';
 
     reply.hijack();

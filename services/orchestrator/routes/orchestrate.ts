@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
@@ -44,7 +44,12 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   }
 
   /** A retried submit gets the task the first one made, answered the same way; a reused key with another request, a 409. */
-  function replay(reply: FastifyReply, existing: WorkflowRow, identity: SubmitIdentity, wait: boolean | undefined) {
+  function replay(request: FastifyRequest, reply: FastifyReply, existing: WorkflowRow, identity: SubmitIdentity, wait: boolean | undefined) {
+    const owner = ctx.ownership.limitedTo(request);
+    if (owner !== undefined && existing.submitted_by !== owner) {
+      // Another key's task: say only that the id is taken, nothing of the task.
+      throw new AppError('IDEMPOTENCY_CONFLICT', `task_id ${existing.id} is taken; choose another`, { details: { task_id: existing.id } });
+    }
     if (existing.request_hash !== identity.requestHash) {
       const what = identity.key ? `Idempotency-Key "${identity.key}" was used` : `task_id ${existing.id} was chosen`;
       throw new AppError('IDEMPOTENCY_CONFLICT', `${what} for task ${existing.id} with a different request; send the same request to get that task, or a new key for a new one`, {
@@ -55,8 +60,8 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
     return answer(reply, existing.id, existing.status, existing.plan, wait);
   }
 
-  const existingFor = async (identity: SubmitIdentity, id: string | undefined) =>
-    (identity.key ? await store.getWorkflowByKey(db, identity.key) : null) ?? (id ? await store.getWorkflow(db, id) : null);
+  const existingFor = async (storedKey: string | undefined, id: string | undefined) =>
+    (storedKey ? await store.getWorkflowByKey(db, storedKey) : null) ?? (id ? await store.getWorkflow(db, id) : null);
 
   app.post('/orchestrate', {
     schema: {
@@ -69,10 +74,12 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   }, async (request, reply) => {
     const body = request.body;
     const identity = submitIdentity(request.headers['idempotency-key'], body);
+    // With ownership on, a key's Idempotency-Keys are its own: two keys never meet on one.
+    const storedKey = ctx.ownership.idempotencyKey(request, identity.key);
     // A retry is answered before planning: the planner may call a model, and need not run twice.
     if (identity.requestHash) {
-      const existing = await existingFor(identity, identity.taskId);
-      if (existing) return replay(reply, existing, identity, body.wait);
+      const existing = await existingFor(storedKey, identity.taskId);
+      if (existing) return replay(request, reply, existing, identity, body.wait);
     }
     let plan: Plan;
     let events: NewEvent[] = [];
@@ -87,14 +94,15 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
     const submitted = await engine.submit({
       plan, events, description: body.description ?? (body.workflow ? `workflow ${body.workflow}` : null), input: body.input ?? {}, start: body.execute !== false,
       ...(identity.taskId ? { id: identity.taskId } : {}),
-      ...(identity.key ? { idempotencyKey: identity.key } : {}),
+      ...(storedKey ? { idempotencyKey: storedKey } : {}),
       ...(identity.requestHash ? { requestHash: identity.requestHash } : {}),
+      ...(ctx.ownership.submitter(request) ? { submittedBy: ctx.ownership.submitter(request)! } : {}),
     });
     if (!submitted.created) {
       // Another submit with this id or key won the insert (a retry racing the first, or another replica).
-      const existing = await existingFor(identity, submitted.id);
+      const existing = await existingFor(storedKey, submitted.id);
       if (!existing) throw new AppError('WORKFLOW_BUSY', `task ${submitted.id} is being created by another request; try again`);
-      return replay(reply, existing, identity, body.wait);
+      return replay(request, reply, existing, identity, body.wait);
     }
     return answer(reply, submitted.id, submitted.status, plan, body.wait);
   });
@@ -108,6 +116,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   app.post('/execute/:task_id', { schema: { tags: ['workflows'], summary: 'Run a planned task', ...waitable } }, async (request, reply) => {
     const id = request.params.task_id;
     if (!isTaskId(id)) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`);
+    await ctx.ownership.visible(request, id);
     await engine.execute(id);
     if (request.body?.wait) return reply.status(200).send(await finished(id));
     return reply.status(202).send({ task_id: id, status: 'running', ...links(id) });
@@ -116,6 +125,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   app.post('/resume/:task_id', { schema: { tags: ['workflows'], summary: 'Resume from the last checkpoint', ...waitable } }, async (request, reply) => {
     const id = request.params.task_id;
     if (!isTaskId(id)) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`);
+    await ctx.ownership.visible(request, id);
     await engine.resume(id);
     if (request.body?.wait) return reply.status(200).send(await finished(id));
     return reply.status(202).send({ task_id: id, status: 'running', ...links(id) });

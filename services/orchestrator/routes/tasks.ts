@@ -17,8 +17,8 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
     schema: { tags: ['workflows'], summary: 'Status, each step with its attempts and timings, and the checkpoint', params: TaskParams, response: { 200: ObjectReply, 404: ErrorReply } },
   }, async (request) => {
     const id = request.params.task_id;
-    const wf = isTaskId(id) ? await store.getWorkflow(db, id) : null;
-    if (!wf) throw notFound(id);
+    if (!isTaskId(id)) throw notFound(id);
+    const wf = await ctx.ownership.visible(request, id);
     const [steps, decisions] = await Promise.all([store.getSteps(db, id), store.getDecisions(db, id)]);
     return taskView(wf, steps, decisions);
   });
@@ -36,6 +36,7 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
     }, async (request) => {
       const id = request.params.task_id;
       if (!isTaskId(id)) throw notFound(id);
+      await ctx.ownership.visible(request, id);
       const step = await engine.answer(id, decision, request.body?.comment, request.body?.step_id);
       return { task_id: id, step_id: step, decision };
     });
@@ -46,7 +47,8 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
   }, async (request) => {
     const { status, limit, cursor } = request.query;
     const after = cursor ? decodeCursor(cursor) : undefined;
-    const rows = await store.listWorkflows(db, { ...(status ? { status } : {}), limit: limit + 1, ...(after ? { after } : {}) });
+    const owner = ctx.ownership.limitedTo(request);
+    const rows = await store.listWorkflows(db, { ...(status ? { status } : {}), limit: limit + 1, ...(after ? { after } : {}), ...(owner ? { submittedBy: owner } : {}) });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     return {
@@ -60,6 +62,7 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
   }, async (request) => {
     const id = request.params.task_id;
     if (!isTaskId(id)) throw notFound(id);
+    await ctx.ownership.visible(request, id);
     const row = await engine.cancel(id, request.body?.reason ?? 'cancelled by request');
     return { task_id: id, status: row.status, error: row.error };
   });
