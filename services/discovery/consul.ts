@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { consulClient } from './consul-client.ts';
 import type { Discovery, Instance } from './index.ts';
@@ -14,9 +15,26 @@ export interface ConsulDiscovery extends Discovery {
 }
 
 /**
+ * The instance a key goes to (rendezvous hashing): every orchestrator picks the same one for the
+ * same key while it is healthy, and when it goes only its keys move. A call sent again after its
+ * orchestrator died so reaches the replica that ran it, which answers from its store, even one
+ * kept in memory.
+ */
+function rendezvous(urls: string[], key: string): string {
+  let best = urls[0]!;
+  let top = -1n;
+  for (const url of urls) {
+    const score = createHash('sha256').update(url).update('\0').update(key).digest().readBigUInt64BE(0);
+    if (score > top) [best, top] = [url, score];
+  }
+  return best;
+}
+
+/**
  * Healthy instances from Consul (`/v1/health/service/<name>?passing`), followed with blocking
- * queries so changes arrive as they happen. Calls go to the instance with the fewest calls in
- * flight (round robin among equals). While Consul cannot be reached, the static table answers.
+ * queries so changes arrive as they happen. A call with an idempotency key goes to the key's
+ * instance (rendezvous hashing); others to the instance with the fewest calls in flight (round
+ * robin among equals). While Consul cannot be reached, the static table answers.
  */
 export function createConsulDiscovery(options: { address: string; fallback: Discovery; balance: 'round_robin' | 'least_inflight'; log: FastifyBaseLogger; waitSeconds?: number }): ConsulDiscovery {
   const consul = consulClient(options.address);
@@ -46,15 +64,19 @@ export function createConsulDiscovery(options: { address: string; fallback: Disc
     return watch;
   });
 
-  function choose(agent: string, urls: string[]): Instance {
-    let best = urls;
-    if (options.balance === 'least_inflight') {
-      const least = Math.min(...urls.map((u) => inflight.get(u) ?? 0));
-      best = urls.filter((u) => (inflight.get(u) ?? 0) === least);
+  function choose(agent: string, urls: string[], key: string | undefined): Instance {
+    let url: string;
+    if (key !== undefined) url = rendezvous(urls, key);
+    else {
+      let best = urls;
+      if (options.balance === 'least_inflight') {
+        const least = Math.min(...urls.map((u) => inflight.get(u) ?? 0));
+        best = urls.filter((u) => (inflight.get(u) ?? 0) === least);
+      }
+      const n = turn.get(agent) ?? 0;
+      turn.set(agent, n + 1);
+      url = best[n % best.length]!;
     }
-    const n = turn.get(agent) ?? 0;
-    turn.set(agent, n + 1);
-    const url = best[n % best.length]!;
     inflight.set(url, (inflight.get(url) ?? 0) + 1);
     let released = false;
     return {
@@ -70,11 +92,11 @@ export function createConsulDiscovery(options: { address: string; fallback: Disc
   return {
     kind: 'consul',
     agents: () => [...new Set([...options.fallback.agents(), ...healthy.keys()])],
-    pick(agent, usable) {
+    pick(agent, usable, key) {
       const urls = reachable ? healthy.get(agent) : undefined;
-      if (urls === undefined) return options.fallback.pick(agent, usable);
+      if (urls === undefined) return options.fallback.pick(agent, usable, key);
       const candidates = usable ? urls.filter(usable) : urls;
-      return candidates.length > 0 ? choose(agent, candidates) : undefined;
+      return candidates.length > 0 ? choose(agent, candidates, key) : undefined;
     },
     instances: (agent) => healthy.get(agent),
     async ready(timeoutMs = 2_000) {

@@ -13,9 +13,10 @@ export interface Discovery {
   agents(): string[];
   /**
    * An instance of `agent` for one call, or undefined when no healthy instance is known. `usable`
-   * leaves instances out (ones this orchestrator saw fail, or already tried for this call).
+   * leaves instances out (ones this orchestrator saw fail, or already tried for this call). With a
+   * `key` (the call's idempotency key) the same key goes to the same instance while it is there.
    */
-  pick(agent: string, usable?: (url: string) => boolean): Instance | undefined;
+  pick(agent: string, usable?: (url: string) => boolean, key?: string): Instance | undefined;
   /** Resolves once it knows where the agents are (Consul's first answers), or after `timeoutMs`. */
   ready?(timeoutMs?: number): Promise<void>;
   close?(): void;

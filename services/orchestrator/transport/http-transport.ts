@@ -58,13 +58,13 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
    * is reported and the next is tried at once. Only when none is left does the call fail,
    * AGENT_UNAVAILABLE naming what was tried (the step then waits, without using up an attempt).
    */
-  async function send(agent: string, path: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }, signal: AbortSignal) {
+  async function send(agent: string, path: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }, signal: AbortSignal, key?: string) {
     const tried = new Map<string, string>();
     for (;;) {
       // Left-out instances are tried last, when no other is left (Envoy's panic mode): a lone
       // instance that was down gets the next call as soon as the step tries again.
-      const instance = discovery.pick(agent, (url) => !tried.has(url) && (outliers?.usable(url) ?? true))
-        ?? discovery.pick(agent, (url) => !tried.has(url));
+      const instance = discovery.pick(agent, (url) => !tried.has(url) && (outliers?.usable(url) ?? true), key)
+        ?? discovery.pick(agent, (url) => !tried.has(url), key);
       if (!instance) {
         const what = tried.size > 0
           ? `none of its instances took the call (${[...tried].map(([url, why]) => `${url}: ${why}`).join('; ')})`
@@ -88,7 +88,7 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
   return {
     name: 'http',
     async call(agent: string, req: AgentRequest, signal: AbortSignal): Promise<AgentReply> {
-      const res = await send(agent, '/execute', { method: 'POST', body: JSON.stringify(req), headers: { 'idempotency-key': req.idempotency_key } }, signal);
+      const res = await send(agent, '/execute', { method: 'POST', body: JSON.stringify(req), headers: { 'idempotency-key': req.idempotency_key } }, signal, req.idempotency_key);
       return replyFrom(res.statusCode, { agent, ...res.body }, res.replayed, 'http');
     },
     async info(agent: string, signal: AbortSignal) {
