@@ -45,7 +45,8 @@ function field(obj: Record<string, unknown> | undefined, name: string): unknown 
   return key === undefined ? undefined : obj[key];
 }
 
-export async function startConsulDouble(): Promise<ConsulDouble> {
+/** Started inside a test it stops after the test; `{ cleanup: false }` (the chaos campaign) leaves stopping to the caller. */
+export async function startConsulDouble(options: { cleanup?: boolean } = {}): Promise<ConsulDouble> {
   const app = Fastify({ logger: false });
   const services = new Map<string, Registered>();
   let index = 1;
@@ -158,6 +159,6 @@ export async function startConsulDouble(): Promise<ConsulDouble> {
     for (const w of waiters) w();
     await app.close();
   };
-  onTestFinished(stop);
+  if (options.cleanup !== false) onTestFinished(stop);
   return { address: url, services: () => [...services.values()].map((s) => ({ id: s.id, name: s.name, status: s.status })), stop };
 }
