@@ -191,27 +191,37 @@ export async function runMcpGateway(config: Config): Promise<Running> {
 /** `npm start`: the five agents, knowledge, the orchestrator and the MCP gateway in one process, each on its own port. */
 export async function runAll(config: Config): Promise<Running> {
   config = withoutOps(config, 'npm start runs every role in one process');
+  // Where the first seconds go, printed once everything listens (docs/PERFORMANCE.md, npm run bench:start).
+  const phases: string[] = [`loading ${Math.round(performance.now())} ms`];
+  let mark = performance.now();
+  const timed = <T>(name: string, value: T): T => {
+    const now = performance.now();
+    phases.push(`${name} ${Math.round(now - mark)} ms`);
+    mark = now;
+    return value;
+  };
   // One database for the process: PGlite cannot be opened twice on one directory.
-  const db = await openDatabase(config);
+  const db = timed('database', await openDatabase(config));
   const started: Running[] = [];
   const closeAll = async () => {
     for (const r of started.reverse()) await r.close();
     await db.close();
   };
   try {
-    const knowledge = await runKnowledge(config, db);
+    const knowledge = timed('knowledge', await runKnowledge(config, db));
     started.push(knowledge);
-    const agents = await runAgents(builtInAgents.map((a) => a.name), Object.freeze({ ...config, knowledgeUrl: config.knowledgeUrl ?? knowledge.services[0]!.url }));
+    const agents = timed('agents', await runAgents(builtInAgents.map((a) => a.name), Object.freeze({ ...config, knowledgeUrl: config.knowledgeUrl ?? knowledge.services[0]!.url })));
     started.push(agents);
     // With PORT=0 every server took a free port: point discovery at where the agents really are.
     const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
-    const orchestrator = await runOrchestrator(loadConfigWith(config, agentUrls), db);
+    const orchestrator = timed('orchestrator', await runOrchestrator(loadConfigWith(config, agentUrls), db));
     started.push(orchestrator);
-    started.push(await runMcpGateway(Object.freeze({ ...config, orchestratorUrl: orchestrator.services[0]!.url, knowledgeUrl: knowledge.services[0]!.url })));
+    started.push(timed('mcp-gateway', await runMcpGateway(Object.freeze({ ...config, orchestratorUrl: orchestrator.services[0]!.url, knowledgeUrl: knowledge.services[0]!.url }))));
   } catch (err) {
     await closeAll();
     throw err;
   }
+  process.stdout.write(`agentic-mesh: up in ${Math.round(performance.now())} ms (${phases.join(', ')})\n`);
   return { services: started.flatMap((r) => r.services), close: closeAll };
 }
 
