@@ -2,11 +2,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../services/errors/index.ts';
 import { errorHandlerPlugin, healthPlugin, serverOptions, useStrictBodies } from '../../services/http/index.ts';
-import { requireInternalToken } from './internal-auth.ts';
-import { createAgentRuntime, ExecuteBody, type AgentRuntime, type AgentRuntimeOptions } from './runtime.ts';
+import { ExecuteRequest, PROTOCOL_VERSION, requireInternalToken, type AgentInfo } from '../../services/protocol/index.ts';
+import { createAgentRuntime, type AgentRuntime, type AgentRuntimeOptions } from './runtime.ts';
 import type { AgentDefinition } from './types.ts';
-
-export const PROTOCOL_VERSION = '1';
 
 export interface AgentAppOptions extends AgentRuntimeOptions {
   logLevel?: string;
@@ -18,7 +16,7 @@ export interface AgentAppOptions extends AgentRuntimeOptions {
 }
 
 /** What GET /info (and gRPC Info) answers. */
-export function agentInfo(definition: AgentDefinition<any>): Record<string, unknown> {
+export function agentInfo(definition: AgentDefinition<any>): AgentInfo {
   return {
     name: definition.name,
     description: definition.description,
@@ -54,7 +52,7 @@ export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAp
 
   app.get('/info', { schema: { tags: ['agent'] } }, async () => agentInfo(definition));
 
-  app.post('/execute', { schema: { tags: ['agent'], body: ExecuteBody } }, async (request, reply) => {
+  app.post('/execute', { schema: { tags: ['agent'], body: ExecuteRequest } }, async (request, reply) => {
     const body = request.body;
     const headerKey = request.headers['idempotency-key'];
     if (typeof headerKey === 'string' && headerKey !== body.idempotency_key) {

@@ -1,6 +1,6 @@
-export { agentInfo, buildAgentApp, PROTOCOL_VERSION, type AgentAppOptions } from './app.ts';
+export { agentInfo, buildAgentApp, type AgentAppOptions } from './app.ts';
 export { startGrpcServer } from './grpc-server.ts';
-export { createAgentRuntime, type AgentRuntime, type AgentRuntimeOptions, type ExecuteRequest } from './runtime.ts';
+export { createAgentRuntime, type AgentRuntime, type AgentRuntimeOptions } from './runtime.ts';
 export { TaskFailedError } from './errors.ts';
 export { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 export { createRedisIdempotencyStore, type RedisIdempotencyOptions } from './redis-idempotency.ts';

@@ -1,5 +1,5 @@
 import { AppError } from '../../services/errors/index.ts';
-import { internalAuthorization } from './internal-auth.ts';
+import { internalAuthorization } from '../../services/protocol/index.ts';
 import type { KnowledgeHit } from './types.ts';
 
 /** GET <knowledge>/search; an agent without a knowledge service simply gets no context. */

@@ -1,14 +1,12 @@
 import { context, trace } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { Type, type Static } from 'typebox';
 import Value from 'typebox/value';
 import type { Config } from '../../services/config/index.ts';
-import { AppError, serializeError } from '../../services/errors/index.ts';
-import { errorBody } from '../../services/http/index.ts';
+import { AppError } from '../../services/errors/index.ts';
 import { createLlmGateway, offlineLlm } from '../../services/llm/index.ts';
+import { callFingerprint, failedAnswer, type ExecuteRequest, type ExecuteSucceeded } from '../../services/protocol/index.ts';
 import { contextFrom, createRegistry, tracer } from '../../services/telemetry/index.ts';
-import { callFingerprint } from './fingerprint.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import { searchKnowledge } from './knowledge-client.ts';
 import type { AgentContext, AgentDefinition } from './types.ts';
@@ -25,27 +23,6 @@ export interface AgentRuntimeOptions {
   /** The model provider for ctx.llm (its metrics go to this agent's registry); offline when not given. */
   llm?: Config['llm'];
 }
-
-export const ExecuteBody = Type.Object(
-  {
-    idempotency_key: Type.String({ minLength: 1, maxLength: 256 }),
-    task_id: Type.String({ minLength: 1, maxLength: 128 }),
-    step_id: Type.String({ minLength: 1, maxLength: 128 }),
-    attempt: Type.Integer({ minimum: 1 }),
-    input: Type.Record(Type.String(), Type.Unknown()),
-    context: Type.Optional(
-      Type.Object({
-        description: Type.Optional(Type.String()),
-        dependencies: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-      }),
-    ),
-    timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
-  },
-  { additionalProperties: false },
-);
-
-
-export type ExecuteRequest = Static<typeof ExecuteBody>;
 
 export interface AgentRuntime {
   readonly registry: Registry;
@@ -105,11 +82,12 @@ export function createAgentRuntime(definition: AgentDefinition<any>, options: Ag
       observe?.(output);
       const decision = output.decision === 'approved' || output.decision === 'rejected' ? output.decision : undefined;
       const durationMs = Math.round(performance.now() - started);
-      return { statusCode: 200, body: { ...meta, status: 'succeeded', output, ...(decision ? { decision } : {}), duration_ms: durationMs } };
+      const answer: ExecuteSucceeded = { ...meta, status: 'succeeded', output, ...(decision ? { decision } : {}), duration_ms: durationMs };
+      return { statusCode: 200, body: answer };
     } catch (err) {
       const appErr = err instanceof AppError ? err : new AppError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
       if (!(err instanceof AppError)) ctx.log.error({ err }, 'handler failed');
-      return { statusCode: appErr.statusCode, body: { ...errorBody(appErr), ...meta, status: 'failed', failure: serializeError(appErr) } };
+      return { statusCode: appErr.statusCode, body: failedAnswer(appErr, meta) };
     } finally {
       clearTimeout(timer);
       duration.observe({ agent: definition.name }, (performance.now() - started) / 1000);

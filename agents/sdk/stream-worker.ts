@@ -1,12 +1,10 @@
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { AppError, serializeError } from '../../services/errors/index.ts';
-import { errorBody } from '../../services/http/index.ts';
+import { AppError } from '../../services/errors/index.ts';
 import { Counter } from 'prom-client';
-import { deadLetterStream, fieldsOf, requestStream, type StreamEntries } from '../../services/streams/index.ts';
-import { requireInternalToken } from './internal-auth.ts';
-import type { AgentRuntime, ExecuteRequest } from './runtime.ts';
+import { deadLetterStream, failedAnswer, fieldsOf, requestStream, requireInternalToken, type ExecuteRequest, type StreamEntries } from '../../services/protocol/index.ts';
+import type { AgentRuntime } from './runtime.ts';
 
 export interface StreamWorkerOptions {
   /** This replica's name in the consumer group. */
@@ -73,7 +71,7 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
       const f = fieldsOf(flat);
       await redis.xadd(deadLetterStream(agent), 'MAXLEN', '~', '10000', '*', 'entry', id, 'deliveries', String(n), ...flat);
       const e = new AppError('AGENT_ERROR', `agent "${agent}" gave up on stream entry ${id} after ${n} deliveries (each consumer that took it died); it is in ${deadLetterStream(agent)}`, { retryable: false });
-      await reply(f, id, e.statusCode, { ...errorBody(e), status: 'failed', failure: serializeError(e) }, false);
+      await reply(f, id, e.statusCode, failedAnswer(e), false);
       await redis.xack(stream, group, id);
       deadLetters.inc({ agent });
       options.log.error({ agent, entryId: id, deliveries: n }, 'stream entry dead-lettered');
@@ -97,7 +95,7 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
     } catch (err) {
       const e = err instanceof AppError ? err : new AppError('VALIDATION_FAILED', `stream entry ${entryId} is not a call: ${(err as Error).message}`);
       statusCode = e.statusCode;
-      body = { ...errorBody(e), status: 'failed', failure: serializeError(e) };
+      body = failedAnswer(e);
     }
     await reply(f, entryId, statusCode, body, replayed);
     await redis.xack(stream, group, entryId);

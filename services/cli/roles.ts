@@ -12,7 +12,7 @@ import { buildKnowledgeApp, createMemoryCache, createRedisCache } from '../knowl
 import { buildMcpGatewayApp } from '../mcp-gateway/index.ts';
 import { buildOrchestratorApp } from '../orchestrator/app.ts';
 import { openDatabase, type Db } from '../state/index.ts';
-import { requestStream } from '../streams/index.ts';
+import { requestStream } from '../protocol/index.ts';
 import { redactUrl } from '../telemetry/index.ts';
 
 export interface Running {

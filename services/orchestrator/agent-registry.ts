@@ -1,6 +1,6 @@
 import type { Discovery } from '../discovery/index.ts';
 import type { AgentProfile } from './planner/index.ts';
-import type { AgentTransport } from './transport/index.ts';
+import type { AgentTransport } from '../protocol/transport/index.ts';
 
 export interface AgentEntry extends AgentProfile {
   url: string | undefined;

@@ -21,8 +21,8 @@ import { apiKeyRoutes } from './routes/api-keys.ts';
 import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
-import { OutlierEjection, withBreakers } from '../resilience/index.ts';
-import { createGrpcTransport, createHttpTransport, createRoutingTransport, createStreamTransport, grpcAddress, type AgentTransport } from './transport/index.ts';
+import { createGrpcTransport, createHttpTransport, createRoutingTransport, createStreamTransport, grpcAddress, withBreakers, type AgentTransport } from '../protocol/transport/index.ts';
+import { OutlierEjection } from '../resilience/index.ts';
 import { builtInWorkflowsDir, loadWorkflows } from './workflow-library.ts';
 
 export interface OrchestratorDeps {

@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts';
 import type { LlmGateway } from '../llm/index.ts';
-import type { BreakerTransport, OutlierEjection } from '../resilience/index.ts';
+import type { BreakerTransport } from '../protocol/transport/index.ts';
+import type { OutlierEjection } from '../resilience/index.ts';
 import type { Db } from '../state/index.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { Ownership } from './auth/ownership.ts';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../../agents/sdk/fingerprint.ts';
 import { AppError } from '../errors/index.ts';
+import { canonicalJson } from '../protocol/index.ts';
 import { isTaskId } from './context.ts';
 
 /** What makes a POST /orchestrate idempotent: the client's key or task id, and the request's fingerprint. */

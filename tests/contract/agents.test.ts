@@ -1,6 +1,8 @@
+import Value from 'typebox/value';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { builtInAgents } from '../../agents/index.ts';
 import { buildAgentApp } from '../../agents/sdk/index.ts';
+import { AgentInfo, ExecuteFailed, ExecuteSucceeded } from '../../services/protocol/index.ts';
 import { metricValue } from '../helpers/metrics.ts';
 
 // One suite every agent passes: the protocol of docs/AGENT_PROTOCOL.md.
@@ -32,6 +34,7 @@ describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %
   it('describes itself on GET /info and answers health, ready and metrics', async () => {
     const a = app();
     const info = (await a.inject({ url: '/info' })).json();
+    expect(Value.Check(AgentInfo, info), JSON.stringify(info)).toBe(true);
     expect(info).toMatchObject({ name, protocol: '1' });
     expect(info.capabilities.length).toBeGreaterThan(2);
     expect(info.capabilities.every((c: unknown) => typeof c === 'string' && c.length > 0)).toBe(true);
@@ -50,6 +53,7 @@ describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %
     const res = await app().inject({ method: 'POST', url: '/execute', payload: envelope('empty-1', {}) });
     expect([400, 422]).toContain(res.statusCode);
     expect(['AGENT_TASK_FAILED', 'AGENT_INPUT_INVALID']).toContain(res.json().code);
+    expect(Value.Check(ExecuteFailed, res.json()), res.body).toBe(true);
     expect(res.json().message.length).toBeGreaterThan(10);
   });
 
@@ -58,6 +62,7 @@ describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %
     const first = await a.inject({ method: 'POST', url: '/execute', payload: envelope('key-1', samples[name]!) });
     expect(first.statusCode, first.body).toBe(200);
     const body = first.json();
+    expect(Value.Check(ExecuteSucceeded, body), first.body).toBe(true);
     expect(body).toMatchObject({ status: 'succeeded', idempotency_key: 'key-1', agent: name });
     expect(typeof body.output.summary).toBe('string');
 

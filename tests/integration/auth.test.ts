@@ -10,7 +10,7 @@ import { loadConfig } from '../../services/config/index.ts';
 import { ApiKeyStore } from '../../services/auth/index.ts';
 import { buildKnowledgeApp, createMemoryCache } from '../../services/knowledge/index.ts';
 import { buildMcpGatewayApp } from '../../services/mcp-gateway/index.ts';
-import { createGrpcTransport } from '../../services/orchestrator/transport/index.ts';
+import { createGrpcTransport } from '../../services/protocol/transport/index.ts';
 import { loggerOptions } from '../../services/telemetry/logger.ts';
 import { buildOrchestratorApp } from '../../services/orchestrator/app.ts';
 import type { Db } from '../../services/state/index.ts';

@@ -3,7 +3,7 @@ import { service as healthService } from 'grpc-health-check';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { agentInfo, createAgentRuntime, startGrpcServer } from '../../agents/sdk/index.ts';
-import { createGrpcTransport } from '../../services/orchestrator/transport/index.ts';
+import { createGrpcTransport } from '../../services/protocol/transport/index.ts';
 import { createPgliteDb, migrate } from '../../services/state/index.ts';
 import { startPlatform } from '../helpers/platform.ts';
 import { testAgents, type RunLog } from '../helpers/test-agents.ts';

@@ -9,7 +9,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { builtInAgents } from '../../agents/index.ts';
 import { loadConfig, type Config } from '../../services/config/index.ts';
 import { createDiscovery } from '../../services/discovery/index.ts';
-import { requestStream } from '../../services/streams/index.ts';
+import { requestStream } from '../../services/protocol/index.ts';
 
 // The Kubernetes profile (k8s/) rendered by the real kubectl kustomize, every object checked against
 // the Kubernetes (and KEDA) schemas, and the manifests checked against the code they run: the

@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadConfig } from '../../services/config/index.ts';
 import { buildOrchestratorApp } from '../../services/orchestrator/app.ts';
-import type { AgentTransport } from '../../services/orchestrator/transport/index.ts';
+import type { AgentTransport } from '../../services/protocol/transport/index.ts';
 import { createPgliteDb, migrate } from '../../services/state/index.ts';
 
 /**

@@ -57,7 +57,7 @@ describe('agent SDK', () => {
 
 describe('call fingerprints', () => {
   it('ignore key order (jsonb reorders keys) but not values or the step', async () => {
-    const { callFingerprint } = await import('../../agents/sdk/fingerprint.ts');
+    const { callFingerprint } = await import('../../services/protocol/index.ts');
     expect(callFingerprint('s', { values: [1, 2], ms: 400, nested: { b: 1, a: 2 } })).toBe(callFingerprint('s', { nested: { a: 2, b: 1 }, ms: 400, values: [1, 2] }));
     expect(callFingerprint('s', { values: [1, 2] })).not.toBe(callFingerprint('s', { values: [2, 1] }));
     expect(callFingerprint('s', { a: 1 })).not.toBe(callFingerprint('t', { a: 1 }));

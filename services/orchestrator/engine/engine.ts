@@ -8,7 +8,7 @@ import { traceparentOf, tracer } from '../../telemetry/index.ts';
 import { store, terminalStatuses, type Db, type NewEvent, type Plan, type WorkflowRow } from '../../state/index.ts';
 
 import type { EngineMetrics } from '../metrics.ts';
-import type { AgentTransport } from '../transport/index.ts';
+import type { AgentTransport } from '../../protocol/transport/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
 import { decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';

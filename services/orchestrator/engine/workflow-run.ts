@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { AppError, serializeError, type SerializedError } from '../../errors/index.ts';
 import { contextFrom, tracer } from '../../telemetry/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
-import type { AgentReply, AgentTransport } from '../transport/index.ts';
+import type { AgentReply, AgentTransport } from '../../protocol/transport/index.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
 import { awaitedAgents, decide, usesAgent, waitingSteps, type Command, type FinalState, type RunEvent, type RunState } from './decider/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';

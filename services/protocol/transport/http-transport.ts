@@ -2,9 +2,10 @@ import { Agent, request } from 'undici';
 import { AppError } from '../../errors/index.ts';
 import type { Discovery } from '../../discovery/index.ts';
 import type { OutlierEjection } from '../../resilience/index.ts';
-import { internalAuthorization } from '../../../agents/sdk/internal-auth.ts';
+import { internalAuthorization } from '../internal-token.ts';
+import type { ExecuteRequest } from '../messages.ts';
 import { replyFrom } from './reply.ts';
-import type { AgentReply, AgentRequest, AgentTransport } from './types.ts';
+import type { AgentReply, AgentTransport } from './types.ts';
 
 // The instance could not take the call: it refused or dropped the connection, or said it is going
 // away (503). Another instance can, at once, with the same idempotency key.
@@ -87,7 +88,7 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
 
   return {
     name: 'http',
-    async call(agent: string, req: AgentRequest, signal: AbortSignal): Promise<AgentReply> {
+    async call(agent: string, req: ExecuteRequest, signal: AbortSignal): Promise<AgentReply> {
       const res = await send(agent, '/execute', { method: 'POST', body: JSON.stringify(req), headers: { 'idempotency-key': req.idempotency_key } }, signal, req.idempotency_key);
       return replyFrom(res.statusCode, { agent, ...res.body }, res.replayed, 'http');
     },

@@ -1,14 +1,6 @@
-/** The body of POST /execute on an agent (docs/AGENT_PROTOCOL.md). */
-export interface AgentRequest {
-  idempotency_key: string;
-  task_id: string;
-  step_id: string;
-  attempt: number;
-  input: Record<string, unknown>;
-  context: { description?: string; dependencies: Record<string, unknown> };
-  timeout_ms: number;
-}
+import type { ExecuteRequest } from '../messages.ts';
 
+/** A successful answer as the caller reads it; failures are thrown (reply.ts). */
 export interface AgentReply {
   output: Record<string, unknown>;
   decision?: 'approved' | 'rejected';
@@ -22,7 +14,7 @@ export interface AgentReply {
  */
 export interface AgentTransport {
   readonly name: string;
-  call(agent: string, request: AgentRequest, signal: AbortSignal): Promise<AgentReply>;
+  call(agent: string, request: ExecuteRequest, signal: AbortSignal): Promise<AgentReply>;
   info(agent: string, signal: AbortSignal): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }

@@ -1,8 +1,9 @@
 import CircuitBreaker from 'opossum';
 import { Gauge, type Registry } from 'prom-client';
-import { AppError } from '../errors/index.ts';
-import type { AgentReply, AgentRequest, AgentTransport } from '../orchestrator/transport/index.ts';
-import type { BreakerSettings } from './breaker-settings.ts';
+import { AppError } from '../../errors/index.ts';
+import type { BreakerSettings } from '../../resilience/index.ts';
+import type { ExecuteRequest } from '../messages.ts';
+import type { AgentReply, AgentTransport } from './types.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -21,7 +22,7 @@ export function withBreakers(
   inner: AgentTransport,
   options: { defaults: BreakerSettings; overrides: Record<string, Partial<BreakerSettings>>; registry: Registry; onChange?: (agent: string, state: BreakerState) => void },
 ): BreakerTransport {
-  const breakers = new Map<string, { breaker: CircuitBreaker<[AgentRequest, AbortSignal], AgentReply>; settings: BreakerSettings }>();
+  const breakers = new Map<string, { breaker: CircuitBreaker<[ExecuteRequest, AbortSignal], AgentReply>; settings: BreakerSettings }>();
   const gauge = new Gauge({ name: 'circuit_breaker_state', help: 'Per agent: 0 closed, 1 half-open, 2 open', labelNames: ['agent'], registers: [options.registry] });
 
   function stateOf(b: CircuitBreaker): BreakerState {
@@ -32,7 +33,7 @@ export function withBreakers(
     let entry = breakers.get(agent);
     if (entry) return entry;
     const settings = { ...options.defaults, ...options.overrides[agent] };
-    const breaker = new CircuitBreaker((req: AgentRequest, signal: AbortSignal) => inner.call(agent, req, signal), {
+    const breaker = new CircuitBreaker((req: ExecuteRequest, signal: AbortSignal) => inner.call(agent, req, signal), {
       timeout: false, // the engine's per-step timeout already bounds every call
       errorThresholdPercentage: settings.errorPercent,
       volumeThreshold: settings.volume,

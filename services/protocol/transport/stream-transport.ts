@@ -3,9 +3,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { AppError } from '../../errors/index.ts';
-import { fieldsOf, requestStream, resultStream, type StreamEntries } from '../../streams/index.ts';
 import { traceHeaders } from '../../telemetry/index.ts';
-import { internalAuthorization } from '../../../agents/sdk/internal-auth.ts';
+import { internalAuthorization } from '../internal-token.ts';
+import { fieldsOf, requestStream, resultStream, type StreamEntries } from '../streams.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentReply, AgentTransport } from './types.ts';
 

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { AppError } from '../../services/errors/index.ts';
-import { bearerToken } from '../../services/http/index.ts';
+import { AppError } from '../errors/index.ts';
+import { bearerToken } from '../http/index.ts';
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 

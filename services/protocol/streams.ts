@@ -5,6 +5,9 @@ export function fieldsOf(flat: string[]): Record<string, string> {
   return out;
 }
 
+// Over Redis Streams a call is an entry on its agent's request stream with fields id, reply_to (the
+// caller's result stream), body (the ExecuteRequest as JSON), authorization and the trace headers;
+// its answer is an entry on reply_to with id, status, body and replayed ('1' or '0').
 export const requestStream = (agent: string) => `agent.${agent}.requests`;
 export const resultStream = (owner: string) => `orchestrator.${owner}.results`;
 /** Where request entries go that were delivered too often (their handler kept killing its consumer). */

@@ -1,14 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { AppError } from '../../errors/index.ts';
-import { agentService, type ExecuteReplyMessage, type ExecuteRequestMessage } from '../../grpc/agent-proto.ts';
+import { agentService, executeRequestMessage, type ExecuteReplyMessage, type ExecuteRequestMessage, type InfoReplyMessage } from '../agent-proto.ts';
 import { traceHeaders } from '../../telemetry/index.ts';
-import { internalAuthorization } from '../../../agents/sdk/internal-auth.ts';
+import { internalAuthorization } from '../internal-token.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentTransport } from './types.ts';
 
 type AgentClient = grpc.Client & {
   Execute(req: ExecuteRequestMessage, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: ExecuteReplyMessage) => void): grpc.ClientUnaryCall;
-  Info(req: object, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: { info_json: string }) => void): grpc.ClientUnaryCall;
+  Info(req: object, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: InfoReplyMessage) => void): grpc.ClientUnaryCall;
 };
 
 const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.ABORTED, grpc.status.INTERNAL, grpc.status.UNKNOWN]);
@@ -42,28 +42,15 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
       for (const [k, v] of Object.entries(traceHeaders())) metadata.set(k, v);
       if (options.internalToken) metadata.set('authorization', internalAuthorization(options.internalToken));
       return new Promise((resolve, reject) => {
-        const call = client.Execute(
-          {
-            idempotency_key: request.idempotency_key,
-            task_id: request.task_id,
-            step_id: request.step_id,
-            attempt: request.attempt,
-            input_json: JSON.stringify(request.input),
-            context_json: JSON.stringify(request.context),
-            timeout_ms: request.timeout_ms,
-          },
-          metadata,
-          {},
-          (err, reply) => {
-            signal.removeEventListener('abort', cancel);
-            if (err) return reject(failure(agent, err, signal));
-            try {
-              resolve(replyFrom(reply.status_code, JSON.parse(reply.body_json) as Record<string, unknown>, reply.replayed, 'grpc'));
-            } catch (e) {
-              reject(e);
-            }
-          },
-        );
+        const call = client.Execute(executeRequestMessage(request), metadata, {}, (err, reply) => {
+          signal.removeEventListener('abort', cancel);
+          if (err) return reject(failure(agent, err, signal));
+          try {
+            resolve(replyFrom(reply.status_code, JSON.parse(reply.body_json) as Record<string, unknown>, reply.replayed, 'grpc'));
+          } catch (e) {
+            reject(e);
+          }
+        });
         const cancel = () => call.cancel();
         signal.addEventListener('abort', cancel, { once: true });
       });

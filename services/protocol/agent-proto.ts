@@ -1,0 +1,70 @@
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { Type, type TObject } from 'typebox';
+import { AppError } from '../errors/index.ts';
+import { AgentInfo, ExecuteReply, ExecuteRequest } from './messages.ts';
+
+export const agentProtoPath = fileURLToPath(new URL('../../proto/agent.proto', import.meta.url));
+
+/**
+ * What each message of proto/agent.proto carries, as the schemas HTTP calls are checked with. A
+ * JSON object travels as JSON text in a field named `<name>_json`, so the proto does not change when
+ * an agent's input does. tests/unit/services/agent-proto.test.ts holds the proto and these in step.
+ */
+export const protoMessages = {
+  ExecuteRequest,
+  ExecuteReply,
+  InfoRequest: Type.Object({}),
+  InfoReply: Type.Object({ info: AgentInfo }),
+} satisfies Record<string, TObject>;
+
+type Scalar = string | number | boolean;
+/** A schema's type as its proto message: JSON values as text in `<name>_json`; proto3 always has every field. */
+type AsMessage<T> = { [K in keyof T & string as T[K] extends Scalar | undefined ? K : `${K}_json`]-?: T[K] extends Scalar | undefined ? Exclude<T[K], undefined> : string };
+
+export type ExecuteRequestMessage = AsMessage<ExecuteRequest>;
+export type ExecuteReplyMessage = AsMessage<ExecuteReply>;
+export type InfoReplyMessage = AsMessage<{ info: AgentInfo }>;
+
+let loaded: grpc.ServiceClientConstructor | undefined;
+
+/** The Agent service definition from proto/agent.proto (field names kept as written there). */
+export function agentService(): grpc.ServiceClientConstructor {
+  if (loaded) return loaded;
+  const def = protoLoader.loadSync(agentProtoPath, { keepCase: true, longs: Number, defaults: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { agenticmesh: { agent: { v1: { Agent: grpc.ServiceClientConstructor } } } };
+  loaded = pkg.agenticmesh.agent.v1.Agent;
+  return loaded;
+}
+
+/** A call as the caller puts it on the wire. */
+export function executeRequestMessage(request: ExecuteRequest): ExecuteRequestMessage {
+  return {
+    idempotency_key: request.idempotency_key,
+    task_id: request.task_id,
+    step_id: request.step_id,
+    attempt: request.attempt,
+    input_json: JSON.stringify(request.input),
+    context_json: JSON.stringify(request.context ?? {}),
+    timeout_ms: request.timeout_ms ?? 0,
+  };
+}
+
+/**
+ * A call as the agent reads it off the wire. proto3 cannot tell a missing field from its default, so
+ * empty JSON means `{}` and a zero timeout means none. Throws on JSON that does not parse.
+ */
+export function executeRequestFrom(m: ExecuteRequestMessage): ExecuteRequest {
+  const request: ExecuteRequest = {
+    idempotency_key: m.idempotency_key,
+    task_id: m.task_id,
+    step_id: m.step_id,
+    attempt: m.attempt,
+    input: JSON.parse(m.input_json || '{}') as Record<string, unknown>,
+    context: JSON.parse(m.context_json || '{}') as ExecuteRequest['context'],
+    ...(Number(m.timeout_ms) > 0 ? { timeout_ms: Number(m.timeout_ms) } : {}),
+  };
+  if (!request.idempotency_key || !request.task_id || !request.step_id || request.attempt < 1) throw new AppError('VALIDATION_FAILED', 'idempotency_key, task_id, step_id and attempt are required');
+  return request;
+}

@@ -1,1 +1,0 @@
-export { deadLetterStream, fieldsOf, requestStream, resultStream, type StreamEntries } from './fields.ts';
