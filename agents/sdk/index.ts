@@ -6,3 +6,4 @@ export { createMemoryIdempotencyStore, type IdempotencyStore, type StoredRespons
 export { createRedisIdempotencyStore, type RedisIdempotencyOptions } from './redis-idempotency.ts';
 export { defineAgent, type AgentContext, type AgentDefinition, type AgentOutput, type KnowledgeHit } from './types.ts';
 export { startStreamWorker, type StreamWorkerOptions } from './stream-worker.ts';
+export { startAgent, type RunningAgent, type StartAgentOptions } from './start-agent.ts';

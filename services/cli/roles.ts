@@ -2,17 +2,14 @@ import { ApiKeyStore } from '../auth/index.ts';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from '../state/redis-client.ts';
 import { builtInAgents, findAgent } from '../../agents/index.ts';
-import { agentInfo, buildAgentApp, createAgentRuntime, createRedisIdempotencyStore, startGrpcServer, startStreamWorker } from '../../agents/sdk/index.ts';
-import type { AgentDefinition } from '../../agents/sdk/index.ts';
+import { startAgent, type RunningAgent } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
-import { createStaticDiscovery, registerWithConsul, type ConsulRegistration } from '../discovery/index.ts';
 import { serverUrl } from '../http/index.ts';
 import { startOpsListeners, type OpsListeners } from '../http/ops-server.ts';
 import { buildKnowledgeApp, createMemoryCache, createRedisCache } from '../knowledge/index.ts';
 import { buildMcpGatewayApp } from '../mcp-gateway/index.ts';
 import { buildOrchestratorApp } from '../orchestrator/app.ts';
 import { openDatabase, type Db } from '../state/index.ts';
-import { requestStream } from '../protocol/index.ts';
 import { redactUrl } from '../telemetry/index.ts';
 
 export interface Running {
@@ -48,67 +45,6 @@ function withoutOps(config: Config, why: string): Config {
 
 const urlOf = (app: FastifyInstance): string => serverUrl(app.server);
 
-/** The port an agent takes: PORT when given (0 = any free port), else its entry in the discovery table. */
-function agentPort(config: Config, name: string): number {
-  if (config.port !== undefined) return config.port;
-  const url = createStaticDiscovery(config).pick(name)?.url;
-  const port = url ? Number(new URL(url).port) : NaN;
-  if (!Number.isInteger(port) || port <= 0) throw new Error(`no port for agent ${name}: set PORT or AGENT_URLS`);
-  return port;
-}
-
-async function listenAgent(def: AgentDefinition<any>, config: Config, redis: Redis | undefined): Promise<{ close: () => Promise<void>; url: string }> {
-  // With Redis, answers outlive the process and are shared by every replica of the agent.
-  const store = redis
-    ? createRedisIdempotencyStore(redis, { prefix: `mesh:idem:${def.name}:`, ttlMs: config.idempotencyTtlMs, pendingTtlMs: 10_000 })
-    : undefined;
-  const runtime = createAgentRuntime(def, {
-    ...(store ? { idempotencyStore: store } : {}),
-    idempotencyMaxEntries: config.idempotencyMaxEntries,
-    shutdownGraceMs: config.shutdownGraceMs,
-    ...(config.knowledgeUrl ? { knowledgeUrl: config.knowledgeUrl } : {}),
-    internalToken: config.auth.internalToken,
-    llm: config.llm,
-  });
-  const app = buildAgentApp(def, { runtime, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes, internalToken: config.auth.internalToken });
-  await app.listen({ host: config.host, port: agentPort(config, def.name) });
-  const ops = await startOps(app, config).catch(async (err: unknown) => {
-    await app.close();
-    throw err;
-  });
-  const url = urlOf(app);
-  const d = config.discovery;
-  let registration: ConsulRegistration | undefined;
-  if (d.kind === 'consul' && d.consulAddress) {
-    try {
-      registration = await registerWithConsul(d.consulAddress, { name: def.name, host: d.advertiseHost, port: Number(new URL(url).port), interval: d.checkInterval, timeout: d.checkTimeout, deregisterAfter: d.deregisterAfter });
-    } catch (err) {
-      // The agent still serves; the orchestrator's static table (or a later restart) finds it.
-      app.log.error({ err }, `could not register ${def.name} with Consul at ${d.consulAddress}`);
-    }
-  }
-  // The same calls over gRPC on a second port (HTTP port + GRPC_PORT_OFFSET; any free port with PORT=0).
-  const httpPort = Number(new URL(url).port);
-  const grpc = await startGrpcServer(() => agentInfo(def), runtime, { host: config.host, port: config.port === 0 ? 0 : httpPort + config.grpcPortOffset, log: app.log, internalToken: config.auth.internalToken, agent: def.name });
-  // Calls that come as stream entries use the same runtime (and idempotency store) as HTTP calls.
-  const worker = redis && config.agentTransports[def.name] === 'stream'
-    ? startStreamWorker(def.name, runtime, redis, { claimIdleMs: config.streamClaimIdleMs, concurrency: config.streamConcurrency, log: app.log, internalToken: config.auth.internalToken })
-    : undefined;
-  const notes = [`grpc ${config.host}:${grpc.port}`, ops.describe(), registration ? `registered with Consul as ${registration.id}` : '', worker ? `reading ${requestStream(def.name)} as ${worker.consumer}` : ''].filter(Boolean);
-  announce(`agent ${def.name}`, url, notes.length > 0 ? ` (${notes.join('; ')})` : '');
-  return {
-    url,
-    // Deregister first, so no new call is routed here while the calls in flight finish.
-    close: async () => {
-      await registration?.deregister().catch((err: unknown) => app.log.warn({ err }, 'consul deregistration failed'));
-      await worker?.stop();
-      await grpc.close();
-      await app.close();
-      await ops.close();
-    },
-  };
-}
-
 export async function runAgents(names: string[], config: Config): Promise<Running> {
   const defs = names.map((n) => {
     const def = findAgent(n);
@@ -116,14 +52,14 @@ export async function runAgents(names: string[], config: Config): Promise<Runnin
     return def;
   });
   if (defs.length > 1) config = withoutOps(config, `${defs.length} agents run in this process`);
-  const started: Array<{ close: () => Promise<void>; url: string; name: string }> = [];
+  const started: RunningAgent[] = [];
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const closeAll = async () => {
     await Promise.allSettled(started.map((s) => s.close()));
     redis?.disconnect();
   };
   try {
-    for (const def of defs) started.push({ ...(await listenAgent(def, config, redis)), name: def.name });
+    for (const def of defs) started.push(await startAgent(def, config, redis ? { redis } : {}));
   } catch (err) {
     await closeAll();
     throw err;
