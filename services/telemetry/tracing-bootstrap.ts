@@ -1,4 +1,4 @@
-// Imported first by bin/agentic-mesh.ts: tracing must start before Fastify, pg and the rest load.
+// Imported, and awaited, first by bin/agentic-mesh.ts: tracing must start before Fastify, pg and the rest load.
 import { loadConfig } from '../config/index.ts';
 import { startTracing } from './tracing.ts';
 
@@ -10,7 +10,7 @@ function serviceName(argv: string[]): string {
 }
 
 try {
-  startTracing(loadConfig(), serviceName(process.argv.slice(2)));
+  await startTracing(loadConfig(), serviceName(process.argv.slice(2)));
 } catch {
   // A bad configuration is reported by the command itself, with the variable named.
 }

@@ -1,30 +1,18 @@
 import { context, propagation, trace, type Context, type Span } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
-import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import type { Config } from '../config/index.ts';
 
-let sdk: NodeSDK | undefined;
+let sdk: { shutdown(): Promise<void> } | undefined;
 
 /**
  * Starts the OpenTelemetry SDK when OTEL_EXPORTER_OTLP_ENDPOINT is set (off otherwise: the API is
- * then a no-op and costs nothing). Must run before the modules it instruments are loaded.
+ * then a no-op and costs nothing, and the SDK is not even loaded). Must run, and be awaited, before
+ * the modules it instruments are loaded.
  */
-export function startTracing(config: Pick<Config, 'tracing'>, serviceName: string): boolean {
-  if (!config.tracing.endpoint || sdk) return false;
-  sdk = new NodeSDK({
-    serviceName,
-    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${config.tracing.endpoint}/v1/traces` }), scheduledDelayMillis: 1_000 })],
-    // The ratio decides for a trace's root (a workflow); every span below follows its parent.
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.tracing.sampleRatio) }),
-    // Only inside a trace: pool pings and lease renewals outside any workflow would be noise.
-    instrumentations: [new HttpInstrumentation(), new UndiciInstrumentation(), new PgInstrumentation({ requireParentSpan: true }), new IORedisInstrumentation({ requireParentSpan: true })],
-  });
-  sdk.start();
+export async function startTracing(config: Pick<Config, 'tracing'>, serviceName: string): Promise<boolean> {
+  const endpoint = config.tracing.endpoint;
+  if (!endpoint || sdk) return false;
+  const { startSdk } = await import('./tracing-sdk.ts');
+  sdk = startSdk({ ...config.tracing, endpoint }, serviceName);
   return true;
 }
 
