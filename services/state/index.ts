@@ -7,7 +7,7 @@ import { createPgliteDb } from './pglite-adapter.ts';
 export { prepared, type Db, type Prepared, type Queryable } from './db.ts';
 export { loadMigrations, migrate, type Migration } from './migrate.ts';
 export { createPgDb, type PgOptions } from './pg-adapter.ts';
-export { createPgliteDb } from './pglite-adapter.ts';
+export { createPgliteDb, ensurePgliteTemplate, pgliteTemplateDir } from './pglite-adapter.ts';
 export * from './plan.ts';
 export * from './rows.ts';
 export * as store from './workflow-store.ts';

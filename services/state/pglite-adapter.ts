@@ -1,12 +1,75 @@
-import { mkdir } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Prepared, Queryable } from './db.ts';
+import { migrate } from './migrate.ts';
+
+/**
+ * Postgres's default 128 MB of shared buffers live in PGlite's WebAssembly memory and are touched
+ * as pages are read, so they end up resident; the embedded database of one developer's machine
+ * holds far less than that (docs/PERFORMANCE.md, "Starting").
+ */
+const SHARED_BUFFERS = '16MB';
+
+/**
+ * Where `npm install` leaves an initialised, migrated data directory (scripts/embedded-db-template.ts),
+ * one per PGlite release since the on-disk format is that release's Postgres.
+ */
+export async function pgliteTemplateDir(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8')) as { version: string };
+  return path.join(new URL('../../node_modules/.cache/agentic-mesh/', import.meta.url).pathname, `pglite-${pkg.version}`);
+}
+
+const hasDatabase = (dir: string): Promise<boolean> => stat(path.join(dir, 'PG_VERSION')).then(() => true, () => false);
+
+/**
+ * A first start copies the template instead of running initdb, which takes seconds and a gigabyte
+ * at its peak. The copy lands under a temporary name and is renamed into place, so a start that
+ * dies halfway leaves no half-made database behind.
+ */
+async function seedFromTemplate(dataDir: string): Promise<void> {
+  if (await hasDatabase(dataDir)) return;
+  const template = await pgliteTemplateDir();
+  if (!(await hasDatabase(template))) return;
+  const entries = await readdir(dataDir).catch(() => undefined);
+  if (entries && entries.length > 0) return; // someone else's files: PGlite decides what to do with them
+  const staging = `${dataDir}.seeding-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await cp(template, staging, { recursive: true });
+  if (entries) await rm(dataDir, { recursive: true, force: true });
+  await rename(staging, dataDir);
+}
+
+/** Makes the template if it is not there (npm's postinstall runs this); says what it did. */
+export async function ensurePgliteTemplate(): Promise<string> {
+  const dir = await pgliteTemplateDir();
+  if (await hasDatabase(dir)) return `${dir} is there already`;
+  const staging = `${dir}.making-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  const db = await createPgliteDb(staging);
+  try {
+    await migrate(db);
+  } finally {
+    await db.close();
+  }
+  await rename(staging, dir);
+  return `made ${dir}`;
+}
+
+/** A PGlite with this project's settings; `dataDir` undefined for one in memory. */
+export function openPglite(dataDir: string | undefined): Promise<PGlite> {
+  return PGlite.create(dataDir, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${SHARED_BUFFERS}`] });
+}
 
 /** Embedded Postgres (WASM) in a directory, or in memory for 'memory://'. Same SQL as the server. */
 export async function createPgliteDb(dataDir: string): Promise<Db> {
   const inMemory = dataDir.startsWith('memory://');
-  if (!inMemory) await mkdir(dataDir, { recursive: true });
-  const pglite = await PGlite.create(inMemory ? undefined : dataDir);
+  if (!inMemory) {
+    await mkdir(path.dirname(path.resolve(dataDir)), { recursive: true });
+    await seedFromTemplate(dataDir);
+    await mkdir(dataDir, { recursive: true });
+  }
+  const pglite = await openPglite(inMemory ? undefined : dataDir);
 
   const wrap = (q: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
     async query<R>(sql: string | Prepared, params?: readonly unknown[]) {
