@@ -67,7 +67,7 @@ const EnvSchema = Type.Object({
   API_AUTH: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('keys')], { description: 'keys: the public API wants a Bearer API key; keys when ADMIN_API_KEY is set, else off' })),
   ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 32, description: 'Bearer key with every scope; creates the other keys' })),
   INTERNAL_TOKEN: Type.Optional(Type.String({ minLength: 32, description: 'Shared secret on orchestrator-to-agent calls; agents refuse calls without it when set' })),
-  RATE_LIMIT_MAX: Type.Integer({ minimum: 0, default: 10, description: 'Requests per client per window on the public API; 0 turns the limit off' }),
+  RATE_LIMIT_MAX: Type.Optional(Type.Integer({ minimum: 0, description: 'Requests per client per window on the public API; 0 turns the limit off. Unset: 10 with API_AUTH=keys, no limit with auth off' })),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1000 }),
   TRUST_PROXY: Type.String({ default: '', maxLength: 2000, description: 'Addresses or CIDRs of the proxies in front (Caddy, an ingress), comma-separated: from those, the client address comes from X-Forwarded-For' }),
   API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'Bearer key the CLI sends to the orchestrator' })),
@@ -227,7 +227,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     commitInFlight: e.COMMIT_IN_FLIGHT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     auth: Object.freeze({ mode: authMode, adminKey: e.ADMIN_API_KEY, internalToken: e.INTERNAL_TOKEN, ownership: e.API_KEY_OWNERSHIP === 'on' }),
-    rateLimit: Object.freeze({ max: e.RATE_LIMIT_MAX, windowMs: e.RATE_LIMIT_WINDOW_MS }),
+    // With auth off (npm start on one machine) the caller is the user: nothing to throttle unless asked.
+    rateLimit: Object.freeze({ max: e.RATE_LIMIT_MAX ?? (authMode === 'keys' ? 10 : 0), windowMs: e.RATE_LIMIT_WINDOW_MS }),
     trustProxy: Object.freeze(trustedProxies(e.TRUST_PROXY)),
     apiKey: e.API_KEY,
     healthPort: e.HEALTH_PORT,

@@ -62,6 +62,20 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     expect(code).toBe(0);
   }, 90_000);
 
+  it("takes the design documents' load test: 50 concurrent POST /orchestrate all answered 2xx, none throttled", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mesh-load-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const platform = await startProcess(['start'], { PGLITE_DATA_DIR: join(dir, 'pg'), LOG_LEVEL: 'warn' }, 8);
+    const url = platform.urls.orchestrator!;
+    // As `curl -X POST :8001/orchestrate -d '{"description":"Test workflow N"}' &` fifty times.
+    const answers = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+      const res = await fetch(`${url}/orchestrate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ description: `Test workflow ${i + 1}` }) });
+      return { status: res.status, body: (await res.json()) as { task_id?: string } };
+    }));
+    expect(answers.map((a) => a.status).filter((s) => s < 200 || s > 299)).toEqual([]);
+    expect(new Set(answers.map((a) => a.body.task_id)).size).toBe(50);
+  }, 90_000);
+
   it('a bad configuration stops start-up naming the variable', async () => {
     const res = await runCli(['orchestrator'], { STEP_TIMEOUT_MS: 'soon' });
     expect(res.code).toBe(1);

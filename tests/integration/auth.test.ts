@@ -212,6 +212,14 @@ describe('public API: rate limits', () => {
     for (let i = 0; i < 20; i++) expect((await app.inject({ url: '/health' })).statusCode).toBe(200);
   });
 
+  it('applies 10 per second per key by default with keys on, and no limit by default with auth off', async () => {
+    expect(loadConfig({ ADMIN_API_KEY: secret() }).rateLimit).toEqual({ max: 10, windowMs: 1000 });
+    expect(loadConfig({}).rateLimit).toEqual({ max: 0, windowMs: 1000 });
+    // Asked for explicitly, a limit applies with auth off too (compose and k8s set one).
+    expect(loadConfig({ RATE_LIMIT_MAX: '25' }).rateLimit.max).toBe(25);
+    expect(loadConfig({ ADMIN_API_KEY: secret(), RATE_LIMIT_MAX: '0' }).rateLimit.max).toBe(0);
+  });
+
   it('limits a flood of bad keys by address, so guessing keys is slow too', async () => {
     const { app } = await secured({ RATE_LIMIT_MAX: '5', RATE_LIMIT_WINDOW_MS: '60000' });
     const codes: number[] = [];
