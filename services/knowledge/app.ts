@@ -9,7 +9,7 @@ import { createRegistry } from '../telemetry/index.ts';
 import type { QueryCache } from './cache.ts';
 import { countDocuments, search, upsertDocument } from './knowledge-store.ts';
 import { splitMarkdown, splitText, titleOf } from './passages.ts';
-import { projectDocs } from './project-docs.ts';
+import { readProjectDocs } from './project-docs.ts';
 
 export interface KnowledgeOptions {
   db: Db;
@@ -57,7 +57,14 @@ export function buildKnowledgeApp(options: KnowledgeOptions): FastifyInstance {
   new Gauge({ name: 'knowledge_documents', help: 'Documents in the index', registers: [registry], collect() { this.set(documents); } });
 
   void app.register(errorHandlerPlugin);
-  void app.register(healthPlugin, { registry, checkReady: async () => ({ documents: String(await countDocuments(db)), cache: cache.kind }) });
+  // The project's docs are indexed after the service listens; until that first pass ends it is not ready.
+  let projectDocs: 'indexing' | 'indexed' | 'off' | Error = options.indexProjectDocs === false ? 'off' : 'indexing';
+  const checkReady = async () => {
+    if (projectDocs === 'indexing') throw new Error('indexing the project docs');
+    if (projectDocs instanceof Error) throw new Error(`indexing the project docs failed: ${projectDocs.message}`);
+    return { documents: String(await countDocuments(db)), cache: cache.kind, project_docs: projectDocs };
+  };
+  void app.register(healthPlugin, { registry, checkReady });
 
   const token = options.internalToken;
   if (token) {
@@ -105,13 +112,33 @@ export function buildKnowledgeApp(options: KnowledgeOptions): FastifyInstance {
     return { query: q, results, cached: Boolean(cached), took_ms: Math.round(seconds * 1000 * 10) / 10 };
   });
 
-  app.addHook('onReady', async () => {
-    if (options.indexProjectDocs !== false) {
-      const docs = await projectDocs();
-      for (const d of docs) await index(`project:${d.source}`, d.content);
-      app.log.info({ documents: docs.length }, 'indexed the project docs');
+  async function indexProjectDocs() {
+    const docs = await readProjectDocs();
+    for (const d of docs) {
+      if (closing) return;
+      await index(`project:${d.source}`, d.content);
     }
+    app.log.info({ documents: docs.length }, 'indexed the project docs');
+    projectDocs = 'indexed';
     documents = await countDocuments(db);
+  }
+
+  let closing = false;
+  let indexing: Promise<void> | undefined;
+  app.addHook('onReady', async () => {
+    documents = await countDocuments(db);
+    // In the background: a start should not wait a few hundred milliseconds for a search index.
+    if (projectDocs === 'indexing') {
+      indexing = indexProjectDocs().catch((err: unknown) => {
+        projectDocs = err instanceof Error ? err : new Error(String(err));
+        app.log.error({ err }, 'could not index the project docs');
+      });
+    }
+  });
+  // The database is closed after the app: the indexing pass must have let go of it by then.
+  app.addHook('preClose', async () => {
+    closing = true;
+    await indexing;
   });
   return app;
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The project's own Markdown: README, docs/, each agent's README and the engine's design notes. */
-export async function projectDocs(): Promise<Array<{ source: string; content: string }>> {
+export async function readProjectDocs(): Promise<Array<{ source: string; content: string }>> {
   const paths = ['README.md', 'services/orchestrator/engine/ARCHITECTURE.md'];
   for (const dir of ['docs', 'agents']) {
     const entries = await readdir(join(root, dir), { withFileTypes: true, recursive: true }).catch(() => []);

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { poll } from '../helpers/poll.ts';
 import { runCli, startProcess } from '../helpers/processes.ts';
 
 describe('npm start and the CLI (child processes, PGlite)', () => {
@@ -10,8 +11,9 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const platform = await startProcess(['start'], { PGLITE_DATA_DIR: join(dir, 'pg'), LOG_LEVEL: 'warn' }, 8);
     expect(Object.keys(platform.urls).sort()).toEqual(['agent cicd', 'agent code-review', 'agent documentation', 'agent feature-dev', 'agent infrastructure', 'knowledge', 'mcp-gateway', 'orchestrator']);
+    // The knowledge service shares the process's database and indexes the project's docs once it listens.
+    await poll(async () => (await fetch(`${platform.urls.knowledge}/ready`)).ok, { timeoutMs: 30_000, label: 'knowledge to index the docs' });
     expect((await fetch(`${platform.urls['mcp-gateway']}/ready`)).status).toBe(200);
-    // The knowledge service shares the process's database and has indexed the project's docs.
     const found = (await (await fetch(`${platform.urls.knowledge}/search?q=lease`)).json()) as { results: unknown[] };
     expect(found.results.length).toBeGreaterThan(0);
     const url = platform.urls.orchestrator!;

@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { builtInAgents } from '../../agents/index.ts';
 import { envVariables, loadConfig } from '../../services/config/index.ts';
-import { projectDocs } from '../../services/knowledge/project-docs.ts';
+import { readProjectDocs } from '../../services/knowledge/project-docs.ts';
 import { runTool } from '../helpers/cli-tools.ts';
 import { args, composeConfig, dependencies, filledEnv, mounts, parseConfig, published, requiredSecrets, type ComposeConfig, type ComposeService } from '../helpers/compose-config.ts';
 import { contextFiles } from '../helpers/docker-context.ts';
@@ -475,7 +475,7 @@ describe('the image (compose/Dockerfile)', () => {
     expect(named).toHaveLength(sources.length);
 
     // The project's Markdown travelled with the compiled code: the same documents as the sources.
-    const expected = (await projectDocs()).length;
+    const expected = (await readProjectDocs()).length;
     expect(expected).toBeGreaterThan(5);
     const ready = await poll(async () => {
       const r = (await (await fetch(`${urls.knowledge}/ready`)).json()) as { checks?: { documents?: string } };

@@ -7,6 +7,7 @@ import { createPgliteDb, migrate } from '../../services/state/index.ts';
 import { metricValue } from '../helpers/metrics.ts';
 import { testDatabases } from '../helpers/db.ts';
 import { listenOnLoopback } from '../helpers/platform.ts';
+import { poll } from '../helpers/poll.ts';
 
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -94,7 +95,7 @@ describe.each(testDatabases)('knowledge service on $name', (t) => {
     });
   });
 
-  it('indexes the project docs at start', async () => {
+  it('indexes the project docs after it starts, and is ready once they are in', async () => {
     const db = await t.open();
     const a = buildKnowledgeApp({ db, cache: createMemoryCache(60_000), logLevel: 'silent' });
     onTestFinished(async () => {
@@ -102,6 +103,16 @@ describe.each(testDatabases)('knowledge service on $name', (t) => {
       await db.close();
     });
     await a.ready();
+    // Ready resolves before the indexing pass: the service answers meanwhile and says it is not ready yet.
+    const early = await a.inject({ url: '/ready' });
+    expect(early.statusCode, early.body).toBe(503);
+    expect(early.json().checks.error).toBe('indexing the project docs');
+    expect((await a.inject({ url: '/health' })).statusCode).toBe(200);
+    const ready = await poll(async () => {
+      const r = await a.inject({ url: '/ready' });
+      return r.statusCode === 200 ? (r.json() as { checks: Record<string, string> }) : undefined;
+    }, { timeoutMs: 30_000, label: 'the project docs to be indexed' });
+    expect(ready.checks.project_docs).toBe('indexed');
     const res = (await a.inject({ url: '/search?q=idempotency key' })).json();
     expect(res.results.length).toBeGreaterThan(0);
     expect(res.results.map((r: { source: string }) => r.source)).toContain('project:docs/AGENT_PROTOCOL.md');
