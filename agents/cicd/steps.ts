@@ -1,4 +1,4 @@
-import { countFindings, formatFinding, isSourcePath, isTestPath, lintFiles } from '../../services/tooling/index.ts';
+import { countFindings, formatFinding, isSourcePath, isTestPath } from '../../services/tooling/index.ts';
 import { runAllowed, type RunResult } from './run-process.ts';
 import { GENERATED_TSCONFIG, writeTypecheckConfig, type Workspace } from './workspace.ts';
 
@@ -62,6 +62,8 @@ async function typecheck(workspace: Workspace, options: StepOptions): Promise<St
 /** The code-review rule set (ESLint and the secret/TODO rules), in process; error-severity findings fail the step. */
 async function lint(workspace: Workspace, options: StepOptions): Promise<StepResult> {
   if (!workspace.files.some((f) => isSourcePath(f.path))) return skipped('lint', 'no TypeScript or JavaScript files');
+  // ESLint loads on the first lint step, not when the agent is imported, and outside the step's timing.
+  const { lintFiles } = await import('../../services/tooling/lint.ts');
   const started = performance.now();
   const findings = lintFiles(workspace.files);
   const counts = countFindings(findings);

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TaskFailedError } from '../sdk/index.ts';
-import { ambientDeclarations, isTypeScriptPath, nodeTypeRoot, packageImports, type InputFile } from '../../services/tooling/index.ts';
+import { isTypeScriptPath, nodeTypeRoot, type InputFile } from '../../services/tooling/index.ts';
 
 export const GENERATED_TSCONFIG = '.mesh-ci/tsconfig.json';
 const GENERATED_AMBIENT = '.mesh-ci/packages.d.ts';
@@ -46,6 +46,8 @@ export async function createWorkspace(files: readonly InputFile[]): Promise<Work
 export async function writeTypecheckConfig(workspace: Workspace): Promise<boolean> {
   const sources = workspace.files.filter((f) => isTypeScriptPath(f.path)).map((f) => `../${f.path}`);
   if (sources.length === 0) return false;
+  // Reading the imports takes the compiler's parser, loaded here rather than when the agent is imported.
+  const { ambientDeclarations, packageImports } = await import('../../services/tooling/ambient-modules.ts');
   const ambient = ambientDeclarations(packageImports(workspace.files), false);
   if (ambient) {
     await mkdir(path.join(workspace.dir, path.dirname(GENERATED_AMBIENT)), { recursive: true });

@@ -2,9 +2,7 @@ import { Counter, Gauge } from 'prom-client';
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
 import { NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
-import {
-  collectFiles, compareFindings, countFindings, createInMemoryProgram, diagnosticToFinding, FileSchema, type Finding, type FindingCounts, type InputFile, isSourcePath, lintFiles, PARSE_ERROR_RULE,
-} from '../../services/tooling/index.ts';
+import { collectFiles, compareFindings, countFindings, FileSchema, type Finding, type FindingCounts, type InputFile, isSourcePath } from '../../services/tooling/index.ts';
 import { reviewWithLlm, type LlmReviewUse } from './llm-review.ts';
 
 // Keeps a review of generated code with thousands of errors from producing a megabyte response;
@@ -69,6 +67,11 @@ export const codeReviewAgent = defineAgent<CodeReviewInput>({
     }
     const maxWarnings = input.max_warnings ?? 10;
 
+    // Loaded on the first review, not when the agent is imported (services/tooling/index.ts says why).
+    const [{ createInMemoryProgram, diagnosticToFinding }, { lintFiles, PARSE_ERROR_RULE }] = await Promise.all([
+      import('../../services/tooling/in-memory-program.ts'),
+      import('../../services/tooling/lint.ts'),
+    ]);
     const { program, roots } = createInMemoryProgram(collected.files, isSourcePath);
     const findings: Finding[] = [];
     for (const { path, sourceFile } of roots) {

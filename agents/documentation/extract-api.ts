@@ -1,5 +1,5 @@
 import ts from 'typescript';
-import { inputPathOf } from '../../services/tooling/index.ts';
+import { inputPathOf } from '../../services/tooling/in-memory-program.ts';
 
 export interface ParamDoc {
   name: string;

@@ -1,8 +1,7 @@
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
-import { collectFiles, createInMemoryProgram, FileSchema, type InputFile, isSourcePath, isTestPath, unsafePathReason } from '../../services/tooling/index.ts';
+import { collectFiles, FileSchema, type InputFile, isSourcePath, isTestPath, unsafePathReason } from '../../services/tooling/index.ts';
 import { NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
-import { extractApi } from './extract-api.ts';
 import { overviewsFromModel, type OverviewUse } from './llm-overview.ts';
 import { renderMarkdown } from './render-markdown.ts';
 
@@ -53,6 +52,8 @@ export const documentationAgent = defineAgent<DocumentationInput>({
       throw new TaskFailedError('no TypeScript or JavaScript source files to document', { paths: collected.files.map((f) => f.path) });
     }
 
+    // The compiler is loaded on the first task, not when the agent is imported (services/tooling/index.ts says why).
+    const [{ createInMemoryProgram }, { extractApi }] = await Promise.all([import('../../services/tooling/in-memory-program.ts'), import('./extract-api.ts')]);
     const { program, roots } = createInMemoryProgram(collected.files, isDocumented);
     const api = extractApi(program, roots, ctx.signal);
     let overviews = new Map<string, string>();

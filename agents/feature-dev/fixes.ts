@@ -4,7 +4,9 @@
 // left alone) and is kept only if the rule stops firing on the re-linted file; everything else is
 // reported back.
 import ts from 'typescript';
-import { lintFiles, scriptKindOf, type InputFile } from '../../services/tooling/index.ts';
+import type { InputFile } from '../../services/tooling/index.ts';
+import { lintFiles } from '../../services/tooling/lint.ts';
+import { scriptKindOf } from '../../services/tooling/lint-rules.ts';
 
 export interface ReviewFinding {
   file: string;
@@ -30,22 +32,6 @@ function kindOf(f: ReviewFinding): Kind | undefined {
   if (/\bno-debugger\b|debugger/.test(text)) return 'debugger';
   if (/\bno-console\b|console\./.test(text)) return 'console';
   return undefined;
-}
-
-/** Findings carried by dependency outputs (the output itself or a response envelope around it). */
-export function findingsFrom(dependencies: Record<string, unknown>): ReviewFinding[] {
-  const out: ReviewFinding[] = [];
-  for (const stepId of Object.keys(dependencies).sort()) {
-    const dep = dependencies[stepId] as { findings?: unknown; output?: { findings?: unknown } } | null;
-    const list = dep?.findings ?? dep?.output?.findings;
-    if (!Array.isArray(list)) continue;
-    for (const f of list as Array<Partial<ReviewFinding>>) {
-      if (typeof f?.file === 'string' && typeof f.line === 'number' && typeof f.rule === 'string' && typeof f.message === 'string') {
-        out.push({ file: f.file.replace(/^\.\//, ''), line: f.line, rule: f.rule, message: f.message, ...(typeof f.column === 'number' ? { column: f.column } : {}), ...(typeof f.severity === 'string' ? { severity: f.severity } : {}) });
-      }
-    }
-  }
-  return out;
 }
 
 interface Edit {

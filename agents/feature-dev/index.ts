@@ -2,10 +2,11 @@ import { Type } from 'typebox';
 import { NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
 import { collectFiles, unsafePathReason, type InputFile } from '../../services/tooling/index.ts';
 import { defineAgent, TaskFailedError, type AgentContext, type AgentOutput } from '../sdk/index.ts';
-import { findingsFrom } from './fixes.ts';
-import { exportedNames, writeWithModel } from './llm.ts';
-import { revise } from './revise.ts';
-import { scaffold, type ExportInput } from './scaffold.ts';
+import type { ReviewFinding } from './fixes.ts';
+import type { ExportInput } from './scaffold.ts';
+
+// Scaffolding, the model's checks and the fixes run on the TypeScript compiler, ESLint and Prettier,
+// so their modules are imported when a task needs them, not with the agent (services/tooling/index.ts says why).
 
 export type { ExportInput } from './scaffold.ts';
 
@@ -48,6 +49,22 @@ export const FeatureDevInputSchema = Type.Object(
   open,
 );
 
+/** Findings carried by dependency outputs (the output itself or a response envelope around it). */
+function findingsFrom(dependencies: Record<string, unknown>): ReviewFinding[] {
+  const out: ReviewFinding[] = [];
+  for (const stepId of Object.keys(dependencies).sort()) {
+    const dep = dependencies[stepId] as { findings?: unknown; output?: { findings?: unknown } } | null;
+    const list = dep?.findings ?? dep?.output?.findings;
+    if (!Array.isArray(list)) continue;
+    for (const f of list as Array<Partial<ReviewFinding>>) {
+      if (typeof f?.file === 'string' && typeof f.line === 'number' && typeof f.rule === 'string' && typeof f.message === 'string') {
+        out.push({ file: f.file.replace(/^\.\//, ''), line: f.line, rule: f.rule, message: f.message, ...(typeof f.column === 'number' ? { column: f.column } : {}), ...(typeof f.severity === 'string' ? { severity: f.severity } : {}) });
+      }
+    }
+  }
+  return out;
+}
+
 /** Files and nothing to build or fix: they go on as they are, checked, for the next step to judge. */
 function handOver(files: InputFile[]): AgentOutput {
   for (const f of files) {
@@ -66,8 +83,10 @@ function handOver(files: InputFile[]): AgentOutput {
 
 /** With a model: the module and its test written from the spec; offline (or if the model's answer fails its checks): the scaffold. */
 async function generate(input: FeatureDevInput, ctx: AgentContext, text: string): Promise<AgentOutput> {
+  const { scaffold } = await import('./scaffold.ts');
   const plan = scaffold(input, ctx, text);
   if (!ctx.llm.available) return { ...plan.output, llm: NO_MODEL_CONFIGURED };
+  const { exportedNames, writeWithModel } = await import('./llm.ts');
   // Signatures the spec writes out are part of what was asked for; an assumed one is not.
   const requiredExports = plan.exports.filter((e) => e.kind === 'class' || e.signatureGiven).map((e) => e.name);
   const work = await writeWithModel(ctx, { spec: text, modulePath: plan.modulePath, testPath: plan.testPath, requiredExports, scaffold: plan.files });
@@ -131,7 +150,10 @@ export const featureDevAgent = defineAgent<FeatureDevInput>({
     const previous = Array.isArray(input.previous_output?.files) ? input.previous_output.files : undefined;
     if (findings.length > 0) {
       const collected = previous ? { ok: true as const, files: previous } : collectFiles(input, ctx.dependencies);
-      if (collected.ok) return revise(collected.files, findings, ctx);
+      if (collected.ok) {
+        const { revise } = await import('./revise.ts');
+        return revise(collected.files, findings, ctx);
+      }
     }
     const own = [input.spec, input.task].find((t) => t !== undefined && t.trim() !== '');
     if (own === undefined && !input.exports?.length && !input.module && (previous ?? input.files)?.length) return handOver(previous ?? input.files!);

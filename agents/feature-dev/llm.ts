@@ -5,7 +5,9 @@ import ts from 'typescript';
 import { Type } from 'typebox';
 import type { AgentContext } from '../sdk/index.ts';
 import { fallbackReason } from '../../services/llm/index.ts';
-import { fixWithEslint, lintFiles, unsafePathReason, type EslintFix, type Finding, type InputFile } from '../../services/tooling/index.ts';
+import { fixWithEslint, type EslintFix } from '../../services/tooling/eslint-runner.ts';
+import { unsafePathReason, type Finding, type InputFile } from '../../services/tooling/index.ts';
+import { lintFiles } from '../../services/tooling/lint.ts';
 import type { ReviewFinding } from './fixes.ts';
 import { typecheck, type TypecheckDiagnostic } from './typecheck.ts';
 

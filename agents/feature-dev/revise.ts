@@ -3,7 +3,10 @@
 // change behaviour; only what they leave goes to the model, when one is configured.
 import type { AgentContext, AgentOutput } from '../sdk/index.ts';
 import { NO_MODEL_CONFIGURED, type LlmUse } from '../../services/llm/index.ts';
-import { fixWithEslint, formatFiles, isLintRule, type InputFile } from '../../services/tooling/index.ts';
+import { fixWithEslint } from '../../services/tooling/eslint-runner.ts';
+import { formatFiles } from '../../services/tooling/format.ts';
+import type { InputFile } from '../../services/tooling/index.ts';
+import { isLintRule } from '../../services/tooling/lint.ts';
 import { applyFindings, type ReviewFinding } from './fixes.ts';
 import { reviseWithModel, type ModelWork } from './llm.ts';
 

@@ -1,7 +1,8 @@
 // The offline path from spec to code: a typed module whose bodies throw "not implemented" and a
 // node:test file that pins its exports. It is also what the model starts from when there is one.
 import path from 'node:path';
-import { lintFiles, unsafePathReason, type InputFile } from '../../services/tooling/index.ts';
+import { unsafePathReason, type InputFile } from '../../services/tooling/index.ts';
+import { lintFiles } from '../../services/tooling/lint.ts';
 import { TaskFailedError, type AgentContext, type AgentOutput } from '../sdk/index.ts';
 import { renderModule, renderTest } from './render.ts';
 import { assumedFunction, exportNameFor, isIdentifier, isValidType, kebab, parseSpec, type ExportSpec, type FunctionSpec } from './spec-parser.ts';

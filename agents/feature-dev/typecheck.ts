@@ -2,7 +2,8 @@
 // (a virtual package.json says "type": "module"), relative imports with a .ts extension. Only lib
 // and @types declarations are read from disk.
 import ts from 'typescript';
-import { createVirtualProgram, nodeTypeRoot } from '../../services/tooling/index.ts';
+import { createVirtualProgram } from '../../services/tooling/in-memory-program.ts';
+import { nodeTypeRoot } from '../../services/tooling/index.ts';
 
 const ROOT = '/__feature_dev__';
 

@@ -1,4 +1,4 @@
-import ts from 'typescript';
+import type ts from 'typescript';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -21,22 +21,6 @@ export interface FindingCounts {
 export function findingAt(sf: ts.SourceFile, file: string, pos: number, rule: string, severity: Severity, message: string): Finding {
   const { line, character } = sf.getLineAndCharacterOfPosition(pos);
   return { file, line: line + 1, column: character + 1, rule, severity, message };
-}
-
-function severityOf(category: ts.DiagnosticCategory): Severity {
-  if (category === ts.DiagnosticCategory.Error) return 'error';
-  if (category === ts.DiagnosticCategory.Warning) return 'warning';
-  return 'info';
-}
-
-/** Compiler diagnostics become findings under the rule name `TS<code>`, e.g. TS2322. */
-export function diagnosticToFinding(diagnostic: ts.Diagnostic, file: string): Finding {
-  const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ');
-  const severity = severityOf(diagnostic.category);
-  if (!diagnostic.file || diagnostic.start === undefined) {
-    return { file, line: 1, column: 1, rule: `TS${diagnostic.code}`, severity, message };
-  }
-  return findingAt(diagnostic.file, file, diagnostic.start, `TS${diagnostic.code}`, severity, message);
 }
 
 export function countFindings(findings: readonly Finding[]): FindingCounts {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import ts from 'typescript';
 import { ambientDeclarations, packageImports } from './ambient-modules.ts';
+import { findingAt, type Finding, type Severity } from './findings.ts';
 import type { InputFile } from './input-files.ts';
 import { scriptKindOf } from './lint-rules.ts';
 import { declarationRoot, nodeTypeRoot, typescriptLibDir } from './toolchain-paths.ts';
@@ -138,4 +139,20 @@ export function createInMemoryProgram(files: readonly InputFile[], isRoot: (path
 export function inputPathOf(fileName: string): string | undefined {
   if (!fileName.startsWith(`${VIRTUAL_ROOT}/`) || fileName === AMBIENT_FILE) return undefined;
   return fileName.slice(VIRTUAL_ROOT.length + 1);
+}
+
+function severityOf(category: ts.DiagnosticCategory): Severity {
+  if (category === ts.DiagnosticCategory.Error) return 'error';
+  if (category === ts.DiagnosticCategory.Warning) return 'warning';
+  return 'info';
+}
+
+/** Compiler diagnostics become findings under the rule name `TS<code>`, e.g. TS2322. */
+export function diagnosticToFinding(diagnostic: ts.Diagnostic, file: string): Finding {
+  const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ');
+  const severity = severityOf(diagnostic.category);
+  if (!diagnostic.file || diagnostic.start === undefined) {
+    return { file, line: 1, column: 1, rule: `TS${diagnostic.code}`, severity, message };
+  }
+  return findingAt(diagnostic.file, file, diagnostic.start, `TS${diagnostic.code}`, severity, message);
 }

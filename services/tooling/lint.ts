@@ -3,6 +3,9 @@ import { compareFindings, type Finding } from './findings.ts';
 import { isSourcePath, type InputFile } from './input-files.ts';
 import { checkCustomRules, CUSTOM_RULES, parseSource } from './lint-rules.ts';
 
+// A rule lintFiles reports, exported with it so its callers need not know the ESLint runner.
+export { PARSE_ERROR_RULE };
+
 /**
  * The one lint pass code review, the cicd lint step and feature-dev share: ESLint plus the custom
  * rules (hardcoded secrets, TODO comments), over every JS/TS file among `files`, sorted.

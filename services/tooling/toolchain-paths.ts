@@ -1,6 +1,5 @@
 import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
-import ts from 'typescript';
 
 const require = createRequire(import.meta.url);
 
@@ -12,8 +11,11 @@ function tryResolve(specifier: string): string | undefined {
   }
 }
 
-/** Where the TypeScript lib .d.ts files live. */
-export const typescriptLibDir = path.dirname(ts.getDefaultLibFilePath({}));
+// Paths are found by resolving files of the packages, never by loading them: code that only needs
+// to know where the compiler lives (the cicd agent runs it in a child process) must not pay for it.
+
+/** Where the TypeScript lib .d.ts files live (what `ts.getDefaultLibFilePath` points into). */
+export const typescriptLibDir = path.dirname(require.resolve('typescript/lib/lib.d.ts'));
 
 /** The tsc entry point of the installed compiler, run with `process.execPath`. */
 export const tscEntryPath = require.resolve('typescript/lib/tsc.js');

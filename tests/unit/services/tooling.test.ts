@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { collectFiles, createInMemoryProgram, fixWithEslint, isSourcePath, lintFiles, unsafePathReason } from '../../../services/tooling/index.ts';
+import { fixWithEslint } from '../../../services/tooling/eslint-runner.ts';
+import { createInMemoryProgram } from '../../../services/tooling/in-memory-program.ts';
+import { collectFiles, isSourcePath, unsafePathReason } from '../../../services/tooling/index.ts';
+import { lintFiles } from '../../../services/tooling/lint.ts';
 
 describe('tooling: input files', () => {
   it('rejects absolute and parent paths and accepts plain relative ones', () => {
