@@ -1,13 +1,23 @@
-import { cicdAgent } from './cicd/index.ts';
-import { codeReviewAgent } from './code-review/index.ts';
-import { documentationAgent } from './documentation/index.ts';
-import { featureDevAgent } from './feature-dev/index.ts';
-import { infrastructureAgent } from './infrastructure/index.ts';
 import type { AgentDefinition } from './sdk/index.ts';
 
-/** The built-in agents. Listed here, never found by scanning folders. */
-export const builtInAgents: ReadonlyArray<AgentDefinition<any>> = [featureDevAgent, codeReviewAgent, infrastructureAgent, cicdAgent, documentationAgent];
+/**
+ * The built-in agents by name. Listed here, never found by scanning folders; each agent's code is
+ * imported only by a process that runs it (an agent process loads no other agent).
+ */
+const builtIn: Record<string, () => Promise<AgentDefinition<any>>> = {
+  'feature-dev': async () => (await import('./feature-dev/index.ts')).featureDevAgent,
+  'code-review': async () => (await import('./code-review/index.ts')).codeReviewAgent,
+  infrastructure: async () => (await import('./infrastructure/index.ts')).infrastructureAgent,
+  cicd: async () => (await import('./cicd/index.ts')).cicdAgent,
+  documentation: async () => (await import('./documentation/index.ts')).documentationAgent,
+};
 
-export function findAgent(name: string): AgentDefinition<any> | undefined {
-  return builtInAgents.find((a) => a.name === name);
+export const builtInAgentNames: readonly string[] = Object.freeze(Object.keys(builtIn));
+
+export async function findAgent(name: string): Promise<AgentDefinition<any> | undefined> {
+  return Object.hasOwn(builtIn, name) ? builtIn[name]!() : undefined;
+}
+
+export function loadBuiltInAgents(): Promise<Array<AgentDefinition<any>>> {
+  return Promise.all(builtInAgentNames.map((name) => builtIn[name]!()));
 }

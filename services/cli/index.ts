@@ -1,20 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { builtInAgents } from '../../agents/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { api, ApiError, followEvents, submit, useApiKey } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
-import { runAgents, runAll, runKnowledge, runMcpGateway, runOrchestrator, type Running } from './roles.ts';
+import type { Running } from './roles.ts';
 
-const USAGE = `agentic-mesh — durable workflows of AI agents
+const usage = (agents: string) => `agentic-mesh — durable workflows of AI agents
 
 Run the platform:
   agentic-mesh start                  everything in one process: orchestrator, agents, knowledge, MCP
   agentic-mesh orchestrator           the orchestrator alone (port 8001)
   agentic-mesh knowledge              the knowledge service alone (port 8007)
   agentic-mesh mcp-gateway            the MCP gateway alone (port 8000; ORCHESTRATOR_URL, KNOWLEDGE_URL)
-  agentic-mesh agent <name>           one agent (${builtInAgents.map((a) => a.name).join(', ')})
+  agentic-mesh agent <name>           one agent (${agents})
   agentic-mesh agents                 all five agents in one process
 
 Use it (ORCHESTRATOR_URL or --url, default http://127.0.0.1:8001):
@@ -49,27 +48,29 @@ export async function main(argv: string[]): Promise<number> {
   });
   const [command, ...rest] = positionals;
   if (values.help || !command || command === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${await usageText()}\n`);
     return command || values.help ? 0 : 1;
   }
   const config = loadConfig();
   const url = (values.url ?? config.orchestratorUrl).replace(/\/+$/, '');
   useApiKey(config.apiKey);
 
+  // A role's code is loaded only by the process that runs it (tests/unit/role-imports.test.ts).
+  const roles = () => import('./roles.ts');
   switch (command) {
     case 'start':
-      return serve(await runAll(config), config.shutdownGraceMs);
+      return serve(await (await roles()).runAll(config), config.shutdownGraceMs);
     case 'orchestrator':
-      return serve(await runOrchestrator(config), config.shutdownGraceMs);
+      return serve(await (await roles()).runOrchestrator(config), config.shutdownGraceMs);
     case 'mcp-gateway':
-      return serve(await runMcpGateway(config), config.shutdownGraceMs);
+      return serve(await (await roles()).runMcpGateway(config), config.shutdownGraceMs);
     case 'knowledge':
-      return serve(await runKnowledge(config), config.shutdownGraceMs);
+      return serve(await (await roles()).runKnowledge(config), config.shutdownGraceMs);
     case 'agents':
-      return serve(await runAgents(builtInAgents.map((a) => a.name), config), config.shutdownGraceMs);
+      return serve(await (await roles()).runAgents(await agentNames(), config), config.shutdownGraceMs);
     case 'agent': {
-      if (rest.length === 0) throw new Error(`name the agent: agentic-mesh agent <${builtInAgents.map((a) => a.name).join('|')}>`);
-      return serve(await runAgents(rest, config), config.shutdownGraceMs);
+      if (rest.length === 0) throw new Error(`name the agent: agentic-mesh agent <${(await agentNames()).join('|')}>`);
+      return serve(await (await roles()).runAgents(rest, config), config.shutdownGraceMs);
     }
     case 'run': {
       const description = rest.join(' ').trim();
@@ -116,9 +117,17 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+      process.stderr.write(`unknown command "${command}"\n\n${await usageText()}\n`);
       return 1;
   }
+}
+
+async function agentNames(): Promise<string[]> {
+  return [...(await import('../../agents/index.ts')).builtInAgentNames];
+}
+
+async function usageText(): Promise<string> {
+  return usage((await agentNames()).join(', '));
 }
 
 function need(value: string | undefined, what: string): string {

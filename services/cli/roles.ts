@@ -1,15 +1,11 @@
-import { ApiKeyStore } from '../auth/index.ts';
+// Each role's code is imported by the function that runs it, so a process loads only the roles it
+// runs: an agent process no orchestrator, engine or MCP code; the orchestrator no agent code
+// (tests/unit/role-imports.test.ts).
 import type { FastifyInstance } from 'fastify';
-import { Redis } from '../state/redis-client.ts';
-import { builtInAgents, findAgent } from '../../agents/index.ts';
-import { startAgent, type RunningAgent } from '../../agents/sdk/index.ts';
-import { loadConfig, type Config } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import { serverUrl } from '../http/index.ts';
 import { startOpsListeners, type OpsListeners } from '../http/ops-server.ts';
-import { buildKnowledgeApp, createMemoryCache, createRedisCache } from '../knowledge/index.ts';
-import { buildMcpGatewayApp } from '../mcp-gateway/index.ts';
-import { buildOrchestratorApp } from '../orchestrator/app.ts';
-import { openDatabase, type Db } from '../state/index.ts';
+import type { Db } from '../state/index.ts';
 import { redactUrl } from '../telemetry/index.ts';
 
 export interface Running {
@@ -46,13 +42,14 @@ function withoutOps(config: Config, why: string): Config {
 const urlOf = (app: FastifyInstance): string => serverUrl(app.server);
 
 export async function runAgents(names: string[], config: Config): Promise<Running> {
-  const defs = names.map((n) => {
-    const def = findAgent(n);
-    if (!def) throw new Error(`unknown agent "${n}"; built-in agents: ${builtInAgents.map((a) => a.name).join(', ')}`);
+  const [{ builtInAgentNames, findAgent }, { startAgent }, { Redis }] = await Promise.all([import('../../agents/index.ts'), import('../../agents/sdk/index.ts'), import('../state/redis-client.ts')]);
+  const defs = await Promise.all(names.map(async (n) => {
+    const def = await findAgent(n);
+    if (!def) throw new Error(`unknown agent "${n}"; built-in agents: ${builtInAgentNames.join(', ')}`);
     return def;
-  });
+  }));
   if (defs.length > 1) config = withoutOps(config, `${defs.length} agents run in this process`);
-  const started: RunningAgent[] = [];
+  const started: Array<Awaited<ReturnType<typeof startAgent>>> = [];
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const closeAll = async () => {
     await Promise.allSettled(started.map((s) => s.close()));
@@ -95,12 +92,16 @@ async function serveRole(app: FastifyInstance, config: Config, defaultPort: numb
 
 /** The orchestrator; with `db`, on a database the caller owns (shared in `start`). */
 export async function runOrchestrator(config: Config, db?: Db): Promise<Running> {
+  const { buildOrchestratorApp } = await import('../orchestrator/app.ts');
   const app = await buildOrchestratorApp(config, db ? { db } : {});
   return serveRole(app, config, config.orchestratorPort, 'orchestrator', () => app.close(), () => ` (state: ${describeState(config)}; owner ${config.orchestratorId})`);
 }
 
 /** The knowledge service; with `db`, on a database the caller owns. */
 export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
+  const [{ ApiKeyStore }, { buildKnowledgeApp, createMemoryCache, createRedisCache }, { openDatabase }, { Redis }] = await Promise.all([
+    import('../auth/index.ts'), import('../knowledge/index.ts'), import('../state/index.ts'), import('../state/redis-client.ts'),
+  ]);
   const ownDb = db ?? (await openDatabase(config));
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const cache = redis ? createRedisCache(redis, 'mesh:rag:', config.ragCacheTtlMs) : createMemoryCache(config.ragCacheTtlMs);
@@ -117,6 +118,7 @@ export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
 
 /** The MCP gateway, in front of the orchestrator and knowledge service the config names. */
 export async function runMcpGateway(config: Config): Promise<Running> {
+  const { buildMcpGatewayApp } = await import('../mcp-gateway/index.ts');
   const app = buildMcpGatewayApp({
     orchestratorUrl: config.orchestratorUrl, knowledgeUrl: config.knowledgeUrl, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes,
     internalToken: config.auth.internalToken, allowedHosts: config.mcp.allowedHosts, allowedOrigins: config.mcp.allowedOrigins,
@@ -136,8 +138,20 @@ export async function runAll(config: Config): Promise<Running> {
     mark = now;
     return value;
   };
-  // One database for the process: PGlite cannot be opened twice on one directory.
-  const db = timed('database', await openDatabase(config));
+  // One database for the process: PGlite cannot be opened twice on one directory. It opens (a
+  // template copied, WebAssembly compiled, mostly off the main thread) while the roles' code loads.
+  const { openDatabase } = await import('../state/index.ts');
+  const [opened, loaded] = await Promise.allSettled([
+    openDatabase(config),
+    Promise.all([import('../knowledge/index.ts'), import('../../agents/index.ts').then((a) => a.loadBuiltInAgents()), import('../../agents/sdk/index.ts'), import('../orchestrator/app.ts'), import('../mcp-gateway/index.ts')]),
+  ]);
+  if (loaded.status === 'rejected') {
+    if (opened.status === 'fulfilled') await opened.value.close();
+    throw loaded.reason;
+  }
+  if (opened.status === 'rejected') throw opened.reason;
+  const db = timed('database and the roles\' code', opened.value);
+  const builtInAgents = loaded.value[1];
   const started: Running[] = [];
   const closeAll = async () => {
     for (const r of started.reverse()) await r.close();
@@ -150,7 +164,7 @@ export async function runAll(config: Config): Promise<Running> {
     started.push(agents);
     // With PORT=0 every server took a free port: point discovery at where the agents really are.
     const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
-    const orchestrator = timed('orchestrator', await runOrchestrator(loadConfigWith(config, agentUrls), db));
+    const orchestrator = timed('orchestrator', await runOrchestrator(withAgentUrls(config, agentUrls), db));
     started.push(orchestrator);
     started.push(timed('mcp-gateway', await runMcpGateway(Object.freeze({ ...config, orchestratorUrl: orchestrator.services[0]!.url, knowledgeUrl: knowledge.services[0]!.url }))));
   } catch (err) {
@@ -161,8 +175,6 @@ export async function runAll(config: Config): Promise<Running> {
   return { services: started.flatMap((r) => r.services), close: closeAll };
 }
 
-function loadConfigWith(config: Config, agentUrls: Record<string, string>): Config {
+function withAgentUrls(config: Config, agentUrls: Record<string, string>): Config {
   return Object.freeze({ ...config, agentUrls: Object.freeze({ ...agentUrls, ...config.agentUrls }) });
 }
-
-export { loadConfig };

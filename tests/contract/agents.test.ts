@@ -1,6 +1,6 @@
 import Value from 'typebox/value';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { builtInAgents } from '../../agents/index.ts';
+import { loadBuiltInAgents } from '../../agents/index.ts';
 import { buildAgentApp } from '../../agents/sdk/index.ts';
 import { AgentInfo, ExecuteFailed, ExecuteSucceeded } from '../../services/protocol/index.ts';
 import { metricValue } from '../helpers/metrics.ts';
@@ -17,6 +17,8 @@ const samples: Record<string, Record<string, unknown>> = {
 function envelope(key: string, input: Record<string, unknown>) {
   return { idempotency_key: key, task_id: 't-1', step_id: 's-1', attempt: 1, input, context: { dependencies: {} }, timeout_ms: 60_000 };
 }
+
+const builtInAgents = await loadBuiltInAgents();
 
 describe('every built-in agent has a contract sample', () => {
   it('names match the list', () => {

@@ -5,7 +5,7 @@ import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { builtInAgents } from '../../agents/index.ts';
+import { builtInAgentNames } from '../../agents/index.ts';
 import { envVariables, loadConfig } from '../../services/config/index.ts';
 import { readProjectDocs } from '../../services/knowledge/project-docs.ts';
 import { runTool } from '../helpers/cli-tools.ts';
@@ -28,7 +28,7 @@ const ports: Record<string, number> = {
   documentation: 8006,
   knowledge: 8007,
 };
-const coreServices = ['postgres', 'redis', 'consul', 'orchestrator', 'knowledge', 'mcp-gateway', ...builtInAgents.map((a) => a.name), 'caddy'];
+const coreServices = ['postgres', 'redis', 'consul', 'orchestrator', 'knowledge', 'mcp-gateway', ...builtInAgentNames, 'caddy'];
 const observabilityServices = ['jaeger', 'prometheus', 'alertmanager', 'grafana'];
 
 let cached: Promise<{ config: ComposeConfig; env: Record<string, string> }> | undefined;
@@ -127,7 +127,7 @@ describe('compose stack: docker-compose config', () => {
       }
     }
     expect(edges).toBeGreaterThan(0);
-    for (const agent of builtInAgents) expect(Object.keys(dependencies(svc(config, agent.name)))).toContain('consul');
+    for (const name of builtInAgentNames) expect(Object.keys(dependencies(svc(config, name)))).toContain('consul');
     expect(dependencies(svc(config, 'orchestrator'))).toMatchObject({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
     expect(dependencies(svc(config, 'caddy'))).toMatchObject({ orchestrator: { condition: 'service_healthy' } });
   });
@@ -181,8 +181,7 @@ describe('compose stack: docker-compose config', () => {
     expect(apps[0]![1].build).toMatchObject({ context: root.replace(/\/$/, ''), dockerfile: 'compose/Dockerfile', target: 'runtime' });
     for (const [name, s] of apps) {
       const command = args(s.command);
-      const agent = builtInAgents.find((a) => a.name === name);
-      expect(command, name).toEqual(agent ? ['agent', agent.name] : [name]);
+      expect(command, name).toEqual(builtInAgentNames.includes(name) ? ['agent', name] : [name]);
       expect(s.entrypoint, `${name} must keep the image's entrypoint (the CLI)`).toBeUndefined();
       const e = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, v ?? '']));
       // The platform's own schema decides: a bad value here stops the container at start.
@@ -194,7 +193,7 @@ describe('compose stack: docker-compose config', () => {
       expect(c.discovery.kind, name).toBe('consul');
       expect(c.knowledgeUrl, name).toBe(`http://knowledge:${ports.knowledge}`);
       expect(c.tracing.endpoint, name).toBe('http://jaeger:4318');
-      if (agent) {
+      if (builtInAgentNames.includes(name)) {
         expect(c.discovery.advertiseHost, name).toBe(name);
         expect(c.auth.internalToken, `${name} must check the orchestrator's token`).toBe(env.INTERNAL_TOKEN);
       }
@@ -207,7 +206,7 @@ describe('compose stack: docker-compose config', () => {
     expect(o.trustProxy).toEqual([svc(config, 'caddy').networks?.default?.ipv4_address]);
     expect(o.trustProxy).toEqual(['172.30.240.2']);
     expect(o.auth).toMatchObject({ mode: 'keys', adminKey: env.ADMIN_API_KEY, internalToken: env.INTERNAL_TOKEN });
-    expect(o.agentUrls).toEqual(Object.fromEntries(builtInAgents.map((a) => [a.name, `http://${a.name}:${ports[a.name]}`])));
+    expect(o.agentUrls).toEqual(Object.fromEntries(builtInAgentNames.map((name) => [name, `http://${name}:${ports[name]}`])));
     expect(loadConfig(Object.fromEntries(Object.entries(svc(config, 'mcp-gateway').environment ?? {}).map(([k, v]) => [k, v ?? '']))).orchestratorUrl).toBe(`http://orchestrator:${ports.orchestrator}`);
   });
 
@@ -457,9 +456,9 @@ describe('the image (compose/Dockerfile)', () => {
     const urls = await poll(() => {
       if (child.exitCode !== null) throw new Error(`the image exited ${child.exitCode}: ${out}`);
       const found = Object.fromEntries([...out.matchAll(/^agentic-mesh: (.+?) listening on (http:\/\/\S+)/gm)].map((m) => [m[1]!, m[2]!]));
-      return Object.keys(found).length >= 3 + builtInAgents.length ? found : undefined;
+      return Object.keys(found).length >= 3 + builtInAgentNames.length ? found : undefined;
     }, { timeoutMs: 120_000, label: 'every role of the built image to listen', intervalMs: 200 });
-    expect(Object.keys(urls).sort()).toEqual(['knowledge', 'mcp-gateway', 'orchestrator', ...builtInAgents.map((a) => `agent ${a.name}`)].sort());
+    expect(Object.keys(urls).sort()).toEqual(['knowledge', 'mcp-gateway', 'orchestrator', ...builtInAgentNames.map((name) => `agent ${name}`)].sort());
 
     // Migrations and the built-in workflows: the orchestrator plans and runs a workflow on an agent.
     const res = await fetch(`${urls.orchestrator}/orchestrate`, {

@@ -6,7 +6,7 @@ import * as keda from '@kubernetes-models/keda';
 import * as models from 'kubernetes-models';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { builtInAgents } from '../../agents/index.ts';
+import { builtInAgentNames } from '../../agents/index.ts';
 import { loadConfig, type Config } from '../../services/config/index.ts';
 import { createDiscovery } from '../../services/discovery/index.ts';
 import { requestStream } from '../../services/protocol/index.ts';
@@ -125,9 +125,9 @@ const roles: Record<string, string[]> = {
   orchestrator: ['orchestrator'],
   knowledge: ['knowledge'],
   'mcp-gateway': ['mcp-gateway'],
-  ...Object.fromEntries(builtInAgents.map((a) => [a.name, ['agent', a.name]])),
+  ...Object.fromEntries(builtInAgentNames.map((name) => [name, ['agent', name]])),
 };
-const agentNames = builtInAgents.map((a) => a.name);
+const agentNames = builtInAgentNames;
 
 interface Rendered {
   base: Obj[];

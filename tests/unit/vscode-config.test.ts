@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, globSync, readdirSync, readFileSync 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { builtInAgents } from '../../agents/index.ts';
+import { builtInAgentNames } from '../../agents/index.ts';
 
 // The .vscode files are plain JSON (no comments), so JSON.parse is the whole parser and a
 // stray comment fails here rather than in someone's editor.
@@ -85,7 +85,7 @@ describe('.vscode', () => {
     expect(byName.get('Debug current test file (vitest)')!.args).toContain('${relativeFile}');
     const agentInput = inputs.find((i: Json) => i.id === 'agentName');
     expect(agentInput.type).toBe('pickString');
-    expect(agentInput.options).toEqual(builtInAgents.map((a) => a.name));
+    expect(agentInput.options).toEqual(builtInAgentNames);
   });
 
   it('settings: the workspace TypeScript and Node, and YAML schemas whose globs match real files', () => {

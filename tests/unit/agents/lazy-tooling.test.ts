@@ -22,16 +22,17 @@ registerHooks({
   },
 });
 const { findAgent } = await import(${JSON.stringify(new URL('agents/index.ts', `file://${root}`).href)});
+const featureDev = await findAgent('feature-dev');
 const afterImport = [...loaded];
 const { fakeContext } = await import(${JSON.stringify(new URL('tests/helpers/agent-context.ts', `file://${root}`).href)});
 const files = [{ path: 'src/count.ts', content: 'export function count(): number {\\n  var n = 1;\\n  return n;\\n}\\n' }];
 const review = { findings: [{ file: 'src/count.ts', line: 2, rule: 'no-var', message: 'Unexpected var, use let or const instead.' }] };
-const out = await findAgent('feature-dev').execute({ files }, fakeContext({ dependencies: { review } }));
+const out = await featureDev.execute({ files }, fakeContext({ dependencies: { review } }));
 console.log(JSON.stringify({ afterImport, afterTask: [...loaded], fixed: out.fixed.length }));
 `;
 
 describe('built-in agents: heavy tooling loads on first use', () => {
-  it('importing agents/index.ts loads no compiler, linter or formatter; a revision task loads them all', async () => {
+  it('loading an agent loads no compiler, linter or formatter; a revision task loads them all', async () => {
     const { stdout } = await exec(node, ['--input-type=module', '--eval', script], {
       cwd: root,
       timeout: 60_000,
@@ -40,7 +41,7 @@ describe('built-in agents: heavy tooling loads on first use', () => {
     const { afterImport, afterTask, fixed } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { afterImport: string[]; afterTask: string[]; fixed: number };
     // The hook saw the import itself: the agents' schemas are built with typebox.
     expect(afterImport).toContain('typebox');
-    expect(HEAVY.filter((p) => afterImport.includes(p)), 'loaded by importing agents/index.ts').toEqual([]);
+    expect(HEAVY.filter((p) => afterImport.includes(p)), 'loaded by loading feature-dev').toEqual([]);
     // feature-dev's revision runs ESLint's fixes, the compiler-based fixes and Prettier.
     expect(fixed).toBe(1);
     expect(HEAVY.filter((p) => !afterTask.includes(p)), 'not loaded by a feature-dev revision').toEqual([]);
