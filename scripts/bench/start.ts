@@ -14,6 +14,7 @@ const env = process.env;
 const runs = Number(env.BENCH_START_RUNS ?? 5);
 const workflows = Number(env.BENCH_START_WORKFLOWS ?? 500);
 const concurrency = Number(env.BENCH_START_CONCURRENCY ?? 10);
+const toolingWorkflows = Number(env.BENCH_START_TOOLING_WORKFLOWS ?? 50);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Memory {
@@ -135,13 +136,22 @@ class Platform {
 }
 
 /** The design documents' load test, as `curl -X POST :8001/orchestrate -d '{"description":"Test workflow N"}'` would send it, waiting for each. */
-async function runWorkflows(url: string): Promise<RunResult & { statuses: Record<string, number> }> {
+const loadTest = (n: number) => ({ description: `Test workflow ${n}`, wait: true });
+
+/** Work that loads the agents' compiler and linter: a review and API docs of a small file, a different one each time. */
+const reviewAndDocs = (n: number) => ({
+  description: 'review the code and write api docs',
+  input: { files: [{ path: `src/f${n}.ts`, content: `/** Adds ${n}. */\nexport function add${n}(x: number): number {\n  return x + ${n};\n}\n` }] },
+  wait: true,
+});
+
+async function runWorkflows(url: string, count: number, request: (n: number) => object): Promise<RunResult & { statuses: Record<string, number> }> {
   const client = new Pool(url, { connections: concurrency });
   const statuses: Record<string, number> = {};
   let n = 0;
   try {
-    const result = await drive(workflows, concurrency, async () => {
-      const res = await client.request({ method: 'POST', path: '/orchestrate', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ description: `Test workflow ${++n}`, wait: true }) });
+    const result = await drive(count, concurrency, async () => {
+      const res = await client.request({ method: 'POST', path: '/orchestrate', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request(++n)) });
       const body = (await res.body.json()) as { status?: string };
       const key = `${res.statusCode} ${body.status ?? ''}`.trim();
       statuses[key] = (statuses[key] ?? 0) + 1;
@@ -170,11 +180,14 @@ try {
         const s = await platform.start();
         list.push(s);
         process.stdout.write(`  run ${i + 1} ${label}: /health ${ms(s.healthMs)}, /ready ${ms(s.readyMs)}; after start RSS ${mib(s.afterStart.rssMiB)}, peak ${mib(s.afterStart.peakMiB)}; ${s.phases}\n`);
-        if (label === 'warm ' && i === runs - 1 && workflows > 0) {
-          const r = await runWorkflows(s.url);
-          const after = await platform.memory();
-          process.stdout.write(`  then ${r.n} workflows of the design documents' load test ("Test workflow N", wait: true) at concurrency ${r.c}: ${r.perSecond.toFixed(0)} workflows/s, p50 ${ms(r.p50)}, p95 ${ms(r.p95)}; answers ${JSON.stringify(r.statuses)}\n`);
-          process.stdout.write(`  after them: RSS ${mib(after.rssMiB)}, peak ${mib(after.peakMiB)}\n`);
+        if (label === 'warm ' && i === runs - 1) {
+          for (const [count, what, body] of [[workflows, `of the design documents' load test ("Test workflow N", wait: true)`, loadTest], [toolingWorkflows, 'reviewing and documenting a small file (the compiler and ESLint load)', reviewAndDocs]] as const) {
+            if (count === 0) continue;
+            const r = await runWorkflows(s.url, count, body);
+            const after = await platform.memory();
+            process.stdout.write(`  then ${r.n} workflows ${what} at concurrency ${r.c}: ${r.perSecond.toFixed(0)} workflows/s, p50 ${ms(r.p50)}, p95 ${ms(r.p95)}; answers ${JSON.stringify(r.statuses)}${r.failed ? `, ${r.failed} not answered` : ''}\n`);
+            process.stdout.write(`    after them: RSS ${mib(after.rssMiB)}, peak ${mib(after.peakMiB)}\n`);
+          }
         }
       } finally {
         await platform.stop();

@@ -5,11 +5,11 @@ import type { Db, Prepared, Queryable } from './db.ts';
 import { migrate } from './migrate.ts';
 
 /**
- * Postgres's default 128 MB of shared buffers live in PGlite's WebAssembly memory and are touched
- * as pages are read, so they end up resident; the embedded database of one developer's machine
- * holds far less than that (docs/PERFORMANCE.md, "Starting").
+ * Postgres sizes its shared memory for 128 MB of buffers and 100 connections; in PGlite that memory
+ * is WebAssembly memory, touched and so resident. An embedded database has one connection and holds
+ * one developer's workflows (docs/PERFORMANCE.md, "Starting").
  */
-const SHARED_BUFFERS = '16MB';
+const SETTINGS = ['shared_buffers=16MB', 'max_connections=5'];
 
 /**
  * Where `npm install` leaves an initialised, migrated data directory (scripts/embedded-db-template.ts),
@@ -58,7 +58,7 @@ export async function ensurePgliteTemplate(): Promise<string> {
 
 /** A PGlite with this project's settings; `dataDir` undefined for one in memory. */
 export function openPglite(dataDir: string | undefined): Promise<PGlite> {
-  return PGlite.create(dataDir, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${SHARED_BUFFERS}`] });
+  return PGlite.create(dataDir, { startParams: [...PGlite.defaultStartParams, ...SETTINGS.flatMap((s) => ['-c', s])] });
 }
 
 /** Embedded Postgres (WASM) in a directory, or in memory for 'memory://'. Same SQL as the server. */
