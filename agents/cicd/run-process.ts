@@ -56,7 +56,7 @@ class TailBuffer {
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.size += chunk.length;
-    while (this.chunks.length > 1 && this.size - this.chunks[0]!.length >= this.max) {
+    while (this.chunks.length > 1 && this.size - this.chunks[0].length >= this.max) {
       const first = this.chunks.shift()!;
       this.size -= first.length;
       this.dropped += first.length;
@@ -67,7 +67,7 @@ class TailBuffer {
     const all = Buffer.concat(this.chunks);
     let start = Math.max(0, all.length - this.max);
     // Do not begin in the middle of a multi-byte UTF-8 character.
-    while (start < all.length && (all[start]! & 0xc0) === 0x80) start += 1;
+    while (start < all.length && (all[start] & 0xc0) === 0x80) start += 1;
     const omitted = this.dropped + start;
     return `${omitted > 0 ? `[... ${omitted} bytes omitted]\n` : ''}${all.subarray(start).toString('utf8')}`;
   }

@@ -96,6 +96,7 @@ function sampleOf(node: ts.TypeNode, sf: ts.SourceFile, scope: SampleScope): str
     case ts.SyntaxKind.VoidKeyword: return 'undefined';
     case ts.SyntaxKind.ObjectKeyword: return '{}';
     case ts.SyntaxKind.SymbolKeyword: return "Symbol('example')";
+    default: break; // the other kinds are built below, from their shape
   }
   if (ts.isLiteralTypeNode(node)) return node.literal.getText(sf);
   if (ts.isParenthesizedTypeNode(node)) return sampleOf(node.type, sf, scope);

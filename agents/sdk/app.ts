@@ -16,7 +16,7 @@ export interface AgentAppOptions extends AgentRuntimeOptions {
 }
 
 /** What GET /info (and gRPC Info) answers. */
-export function agentInfo(definition: AgentDefinition<any>): AgentInfo {
+export function agentInfo(definition: AgentDefinition): AgentInfo {
   return {
     name: definition.name,
     description: definition.description,
@@ -28,7 +28,7 @@ export function agentInfo(definition: AgentDefinition<any>): AgentInfo {
 }
 
 /** Builds the Fastify service for one agent; never listens (main.ts does). */
-export function buildAgentApp(definition: AgentDefinition<any>, options: AgentAppOptions = {}): FastifyInstance {
+export function buildAgentApp(definition: AgentDefinition, options: AgentAppOptions = {}): FastifyInstance {
   const app = Fastify(serverOptions(`agent-${definition.name}`, { logLevel: options.logLevel ?? 'info', bodyLimit: options.bodyLimitBytes ?? 1_048_576 })).withTypeProvider<TypeBoxTypeProvider>();
 
   useStrictBodies(app);

@@ -36,7 +36,7 @@ export interface AgentRuntime {
   drain(): Promise<void>;
 }
 
-export function createAgentRuntime(definition: AgentDefinition<any>, options: AgentRuntimeOptions = {}): AgentRuntime {
+export function createAgentRuntime(definition: AgentDefinition, options: AgentRuntimeOptions = {}): AgentRuntime {
   const store = options.idempotencyStore ?? createMemoryIdempotencyStore(options.idempotencyMaxEntries ?? 10_000);
   const registry = createRegistry(`agent-${definition.name}`);
   const requests = new Counter({ name: 'agent_requests_total', help: 'Execute calls by outcome', labelNames: ['agent', 'status'], registers: [registry] });

@@ -38,7 +38,7 @@ function agentPort(config: Config, name: string): number {
  * the same calls over gRPC, a stream worker when AGENT_TRANSPORTS says `stream`, Consul registration
  * when DISCOVERY=consul, and idempotency in Redis when REDIS_URL is set. Prints where it listens.
  */
-export async function startAgent(definition: AgentDefinition<any>, config: Config, options: StartAgentOptions = {}): Promise<RunningAgent> {
+export async function startAgent(definition: AgentDefinition, config: Config, options: StartAgentOptions = {}): Promise<RunningAgent> {
   const name = definition.name;
   const ownRedis = !options.redis && config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const redis = options.redis ?? ownRedis;

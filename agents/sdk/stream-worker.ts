@@ -59,7 +59,7 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
   /** Entries claimed too often go to the dead-letter stream, their callers told; the others run. */
   async function triage(entries: StreamEntries): Promise<StreamEntries> {
     if (entries.length === 0) return entries;
-    const pending = (await redis.xpending(stream, group, entries[0]![0], entries.at(-1)![0], entries.length * 2)) as Array<[string, string, number, number]>;
+    const pending = (await redis.xpending(stream, group, entries[0][0], entries.at(-1)![0], entries.length * 2)) as Array<[string, string, number, number]>;
     const deliveries = new Map(pending.map(([id, , , n]) => [id, Number(n)]));
     const keep: StreamEntries = [];
     for (const [id, flat] of entries) {
@@ -125,7 +125,7 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
           continue;
         }
         const res = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', room, 'BLOCK', options.blockMs ?? 1_000, 'STREAMS', stream, '>')) as Array<[string, StreamEntries]> | null;
-        if (res) dispatch(res[0]![1]);
+        if (res) dispatch(res[0][1]);
       } catch (err) {
         if (stopping) break;
         if (String((err as Error).message).includes('NOGROUP')) {

@@ -29,7 +29,7 @@ export async function benchApiKeys(databaseUrl: string, redisUrl: string, n: num
     let headers: Record<string, string> = {};
     if (useStoredKey) {
       const created = await app.inject({ method: 'POST', url: '/admin/api-keys', headers: { authorization: `Bearer ${admin}` }, payload: { name: 'bench', scopes: ['read'] } });
-      headers = { authorization: `Bearer ${(created.json() as { key: string }).key}` };
+      headers = { authorization: `Bearer ${created.json<{ key: string }>().key}` };
     }
     const client = new Pool(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`, { connections: concurrency });
     const once = async () => {

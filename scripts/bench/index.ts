@@ -53,7 +53,7 @@ async function benchKnowledge(databaseUrl: string, n: number) {
     const latencies: number[] = [];
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
-      const res = await client.request({ method: 'GET', path: `/search?q=${encodeURIComponent(queries[i % queries.length]!)}` });
+      const res = await client.request({ method: 'GET', path: `/search?q=${encodeURIComponent(queries[i % queries.length])}` });
       await res.body.json();
       latencies.push(performance.now() - t0);
     }
@@ -77,8 +77,8 @@ async function main() {
   const url = `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
   const runId = env.BENCH_RUN_ID ?? String(process.pid);
   const agents = await startScript('./agents-server.ts', { ...env, BENCH_RUN_ID: runId }, /listening urls=(\S+) stream=(\S+) grpc=(\S+)/);
-  const [agentUrls, streamAgent, grpc] = [agents.match[1]!, agents.match[2]!, agents.match[3]!];
-  const grpcAgent = grpc.split('@')[0]!;
+  const [agentUrls, streamAgent, grpc] = [agents.match[1], agents.match[2], agents.match[3]];
+  const grpcAgent = grpc.split('@')[0];
   const stepUrl = agentUrls.split(',').find((u) => u.startsWith('bench-step='))!.slice('bench-step='.length);
   let platform: Awaited<ReturnType<typeof startScript>> | undefined;
   let floor: Floor | undefined;
@@ -86,9 +86,9 @@ async function main() {
     platform = await startScript('./platform.ts', {
       ...env, BENCH_RUN_ID: runId, DATABASE_URL: url, DATABASE_POOL_SIZE: String(poolSize), BENCH_AGENT_URLS: agentUrls, BENCH_STREAM_AGENT: streamAgent, BENCH_GRPC_AGENT: grpc,
     }, /listening on (http:\/\/\S+)/);
-    const base = platform.match[1]!;
+    const base = platform.match[1];
     const client = new Pool(base, { connections: concurrency, keepAliveTimeout: 60_000 });
-    console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; Postgres ${(await admin.query('SHOW server_version')).rows[0].server_version} on the same machine`);
+    console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; Postgres ${(await admin.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version} on the same machine`);
     floor = await createFloor({ databaseUrl, schema: `${schema}_floor`, poolSize, stepUrl, admin });
     await benchPlatformAgainstFloor({
       admin,

@@ -18,7 +18,7 @@ export interface Updates {
 // by 0). pg_current_xact_id() would assign one itself.
 export async function mark(admin: pg.Client): Promise<ClusterMark> {
   const { rows } = await admin.query<{ xid: string; lsn: string }>(`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid, pg_current_wal_lsn()::text AS lsn`);
-  return { xid: BigInt(rows[0]!.xid), lsn: rows[0]!.lsn };
+  return { xid: BigInt(rows[0].xid), lsn: rows[0].lsn };
 }
 
 export async function since(admin: pg.Client, from: ClusterMark): Promise<{ xacts: number; walBytes: number }> {
@@ -26,7 +26,7 @@ export async function since(admin: pg.Client, from: ClusterMark): Promise<{ xact
     `SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid, pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS wal`,
     [from.lsn],
   );
-  return { xacts: Number(BigInt(rows[0]!.xid) - from.xid), walBytes: Number(rows[0]!.wal) };
+  return { xacts: Number(BigInt(rows[0].xid) - from.xid), walBytes: Number(rows[0].wal) };
 }
 
 export async function updates(admin: pg.Client, schema: string, tables: readonly string[]): Promise<Updates> {
@@ -35,7 +35,7 @@ export async function updates(admin: pg.Client, schema: string, tables: readonly
      FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = ANY($2)`,
     [schema, tables],
   );
-  return { upd: Number(rows[0]!.upd), hot: Number(rows[0]!.hot) };
+  return { upd: Number(rows[0].upd), hot: Number(rows[0].hot) };
 }
 
 /**
@@ -58,7 +58,7 @@ export async function settledUpdates(
     await sleep(250);
     const now = await updates(admin, schema, tables);
     const left = o.applicationName
-      ? Number((await admin.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_stat_activity WHERE application_name = $1`, [o.applicationName])).rows[0]!.n)
+      ? Number((await admin.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_stat_activity WHERE application_name = $1`, [o.applicationName])).rows[0].n)
       : 0;
     if (left === 0 && now.upd === last.upd && now.hot === last.hot) return { ...now, settled: true };
     last = now;

@@ -6,7 +6,7 @@ export async function startScript(script: string, env: NodeJS.ProcessEnv, ready:
   const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = ready.exec(out);
       if (m) resolve(m);

@@ -104,7 +104,7 @@ class Platform {
     try {
       return await this.whenUp();
     } catch (err) {
-      throw new Error(`${(err as Error).message}; what npm start printed:\n${this.out}`);
+      throw new Error(`${(err as Error).message}; what npm start printed:\n${this.out}`, { cause: err });
     }
   }
 

@@ -83,13 +83,13 @@ function launch(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promis
     let out = '';
     let err = '';
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start in 30 s: ${err.slice(-500)}`)), 30_000);
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = pattern.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, url: m[1]! });
+        resolve({ child, url: m[1] });
       }
     });
     child.once('exit', (code) => {
@@ -239,15 +239,16 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
 
     const taskIds = [...ids.values()];
     const deadline = Date.now() + o.settleMs;
-    let rows: Array<{ id: string; status: string; ms: number | null; error: { message?: string } | null; d: number | null }> = [];
+    type Row = { id: string; status: string; ms: number | null; error: { message?: string } | null; d: number | null };
+    let rows: Row[] = [];
     while (Date.now() < deadline) {
-      rows = (await db.query(
+      rows = (await db.query<Row>(
         `SELECT id, status, extract(epoch FROM finished_at - created_at) * 1000 AS ms, error, (checkpoint_data->'d'->>'sum')::int AS d
          FROM workflows WHERE id = ANY($1::uuid[])`, [taskIds])).rows.map((r) => ({ ...r, ms: r.ms === null ? null : Number(r.ms) }));
       if (rows.length === taskIds.length && rows.every((r) => r.status === 'succeeded' || r.status === 'failed')) break;
       await sleep(500);
     }
-    const retried = Number((await db.query(`SELECT count(DISTINCT (workflow_id, step_id))::int AS n FROM steps WHERE attempt > 1 AND workflow_id = ANY($1::uuid[])`, [taskIds])).rows[0].n);
+    const retried = Number((await db.query<{ n: number }>(`SELECT count(DISTINCT (workflow_id, step_id))::int AS n FROM steps WHERE attempt > 1 AND workflow_id = ANY($1::uuid[])`, [taskIds])).rows[0].n);
     const finished = rows.filter((r) => r.ms !== null).map((r) => r.ms!).sort((a, b) => a - b);
     return {
       submitted: taskIds.length,

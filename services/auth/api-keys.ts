@@ -86,7 +86,7 @@ export class ApiKeyStore {
        RETURNING id, name, scopes, created_at, expires_at, revoked_at, last_used_at`,
       [id, input.name, sha256(key), [...new Set(input.scopes)], input.expiresAt ?? null],
     );
-    return { key, record: view(row!) };
+    return { key, record: view(row) };
   }
 
   async list(): Promise<ApiKeyView[]> {

@@ -29,7 +29,7 @@ async function send(baseUrl: string, method: 'GET' | 'POST', path: string, body?
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (err) {
-    throw new Error(`cannot reach the orchestrator at ${baseUrl} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is it running? (npm start)`);
+    throw new Error(`cannot reach the orchestrator at ${baseUrl} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is it running? (npm start)`, { cause: err });
   }
   const text = await res.text();
   const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -68,7 +68,7 @@ export async function* followEvents(baseUrl: string, taskId: string, signal?: Ab
   if (!res.ok || !res.body) throw new ApiError(res.status, (await res.json().catch(() => ({}))) as Record<string, unknown>);
   const decoder = new TextDecoder();
   let buffer = '';
-  for await (const chunk of res.body) {
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
     buffer += decoder.decode(chunk, { stream: true });
     let cut: number;
     while ((cut = buffer.indexOf('\n\n')) >= 0) {

@@ -160,13 +160,13 @@ export async function runAll(config: Config): Promise<Running> {
   try {
     const knowledge = timed('knowledge', await runKnowledge(config, db));
     started.push(knowledge);
-    const agents = timed('agents', await runAgents(builtInAgents.map((a) => a.name), Object.freeze({ ...config, knowledgeUrl: config.knowledgeUrl ?? knowledge.services[0]!.url })));
+    const agents = timed('agents', await runAgents(builtInAgents.map((a) => a.name), Object.freeze({ ...config, knowledgeUrl: config.knowledgeUrl ?? knowledge.services[0].url })));
     started.push(agents);
     // With PORT=0 every server took a free port: point discovery at where the agents really are.
     const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
     const orchestrator = timed('orchestrator', await runOrchestrator(withAgentUrls(config, agentUrls), db));
     started.push(orchestrator);
-    started.push(timed('mcp-gateway', await runMcpGateway(Object.freeze({ ...config, orchestratorUrl: orchestrator.services[0]!.url, knowledgeUrl: knowledge.services[0]!.url }))));
+    started.push(timed('mcp-gateway', await runMcpGateway(Object.freeze({ ...config, orchestratorUrl: orchestrator.services[0].url, knowledgeUrl: knowledge.services[0].url }))));
   } catch (err) {
     await closeAll();
     throw err;

@@ -21,7 +21,7 @@ export interface ConsulDiscovery extends Discovery {
  * kept in memory.
  */
 function rendezvous(urls: string[], key: string): string {
-  let best = urls[0]!;
+  let best = urls[0];
   let top = -1n;
   for (const url of urls) {
     const score = createHash('sha256').update(url).update('\0').update(key).digest().readBigUInt64BE(0);
@@ -45,6 +45,8 @@ export function createConsulDiscovery(options: { address: string; fallback: Disc
   const firstAnswers = new Map<string, Promise<void>>();
   const watches = options.fallback.agents().map((agent) => {
     const query = { service: agent, passing: true, wait: `${options.waitSeconds ?? 30}s` };
+    // The library calls `method` with the client as `this` itself.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const watch = consul.watch({ method: consul.health.service, options: query as never, backoffFactor: 100, backoffMax: 5_000 });
     firstAnswers.set(agent, new Promise((resolve) => {
       watch.once('change', () => resolve());

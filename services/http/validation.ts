@@ -19,7 +19,7 @@ export function useStrictBodies(app: FastifyInstance): void {
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    json(request, body as string, (err, value) => {
+    void json(request, body as string, (err, value) => {
       // V8's parser gives up on very deep nesting with a RangeError: that is a body too deep, not a bug.
       if (err instanceof RangeError) return done(new AppError('TOO_DEEP', `body nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
       if (err) return done(err, undefined);

@@ -31,7 +31,7 @@ export async function upsertDocument(db: Queryable, doc: { source: string; title
      SELECT id FROM d`,
     [existing?.id ?? randomUUID(), doc.source, doc.title, hash, JSON.stringify(doc.passages)],
   );
-  return { id: rows[0]!.id, changed: true };
+  return { id: rows[0].id, changed: true };
 }
 
 export async function search(db: Queryable, query: string, limit: number): Promise<SearchHit[]> {

@@ -28,7 +28,7 @@ export function splitMarkdown(text: string): Passage[] {
     const h = !inFence && /^(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line);
     if (h) {
       flush();
-      const level = h[1]!.length;
+      const level = h[1].length;
       path.length = level - 1;
       path[level - 1] = h[2]!;
       continue;

@@ -7,6 +7,14 @@ import type { Config } from '../config/index.ts';
 import { AppError } from '../errors/index.ts';
 import type { ChatRequest, ChatResult, LlmGateway, StructuredRequest } from './types.ts';
 
+/** The parts of an OpenAI-compatible chat completions answer that are read. */
+interface CompletionAnswer {
+  model?: unknown;
+  choices?: Array<{ message?: { content?: unknown } }>;
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+  error?: { message?: string };
+}
+
 interface Metrics {
   requests: Counter<'model' | 'status'>;
   duration: Histogram<'model'>;
@@ -36,7 +44,7 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
   const metrics = metricsIn(registry);
   const endpoint = `${baseUrl}/chat/completions`;
 
-  async function once(body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<{ status: number; json: Record<string, any>; retryAfterMs?: number }> {
+  async function once(body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<{ status: number; json: CompletionAnswer; retryAfterMs?: number }> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const res = await request(endpoint, {
       method: 'POST',
@@ -45,9 +53,10 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
     const text = await res.body.text();
-    let json: Record<string, any> = {};
+    let json: CompletionAnswer;
     try {
-      json = text ? (JSON.parse(text) as Record<string, any>) : {};
+      // Read field by field below, each checked: a provider's answer is not trusted to have the shape.
+      json = text ? (JSON.parse(text) as CompletionAnswer) : {};
     } catch {
       json = { error: { message: `not JSON: ${text.slice(0, 200)}` } };
     }

@@ -9,7 +9,7 @@ const LOOPBACK = ['localhost', '127.0.0.1', '[::1]', '::1'];
 /** The host name of a Host header, without its port. */
 function hostname(host: string): string {
   if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
-  return host.split(':')[0]!.toLowerCase();
+  return host.split(':')[0].toLowerCase();
 }
 
 /**

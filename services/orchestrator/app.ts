@@ -49,7 +49,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const streamAgents = Object.entries(config.agentTransports).filter(([, kind]) => kind === 'stream').map(([name]) => name);
   const redis = streamAgents.length > 0 && config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const byKind: Record<string, AgentTransport> = {};
-  if (redis) byKind.stream = createStreamTransport(redis, { owner: config.orchestratorId, agents: streamAgents, registry, log: app.log, info: http.info, internalToken: config.auth.internalToken });
+  if (redis) byKind.stream = createStreamTransport(redis, { owner: config.orchestratorId, agents: streamAgents, registry, log: app.log, info: (agent, signal) => http.info(agent, signal), internalToken: config.auth.internalToken });
   if (Object.values(config.agentTransports).includes('grpc')) byKind.grpc = createGrpcTransport((agent) => grpcAddress(config, discovery, agent, outliers), { internalToken: config.auth.internalToken });
   const routed = Object.keys(byKind).length > 0 ? createRoutingTransport(byKind, config.agentTransports, http) : http;
   const transport = withBreakers(routed, {

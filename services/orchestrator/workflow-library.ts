@@ -51,18 +51,18 @@ export function parseWorkflow(text: string, file: string, knownAgents: ReadonlyS
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const at = (offset: number | undefined) => `${file}:${offset === undefined ? 1 : lines.linePos(offset).line}`;
   if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
+    const e = doc.errors[0];
     throw new ConfigError(`${at(e.pos[0])}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
-  const value = Value.Default(WorkflowFile, doc.toJS()) as unknown;
+  const value = Value.Default(WorkflowFile, doc.toJS());
   if (!Value.Check(WorkflowFile, value)) {
-    const e = [...Value.Errors(WorkflowFile, value)][0]!;
+    const e = [...Value.Errors(WorkflowFile, value)][0];
     const path = e.instancePath.split('/').filter(Boolean);
     // additionalProperties: false reports an unknown key as a schema of false.
     const message = e.message === 'schema is false' ? 'is not a known field' : e.message;
     throw new ConfigError(`${at(offsetOf(doc, path))}: ${path.join('.') || 'document'} ${message}`);
   }
-  const plan = normalizePlan({ steps: value.steps as Plan['steps'] });
+  const plan = normalizePlan({ steps: value.steps });
   const problems = findPlanProblems(plan, knownAgents);
   const messages: Array<[string | undefined, string]> = [
     ...problems.duplicateSteps.map((s): [string, string] => [s, `duplicate step id "${s}"`]),
@@ -74,7 +74,7 @@ export function parseWorkflow(text: string, file: string, knownAgents: ReadonlyS
     ...problems.branches.map((m): [string | undefined, string] => [/^step "([^"]+)"/.exec(m)?.[1], m]),
   ];
   if (messages.length > 0) {
-    const [step, message] = messages[0]!;
+    const [step, message] = messages[0];
     const index = plan.steps.findIndex((s) => s.id === step);
     throw new ConfigError(`${at(offsetOf(doc, index >= 0 ? ['steps', String(index)] : ['steps']))}: ${message}`);
   }

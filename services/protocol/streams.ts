@@ -1,7 +1,7 @@
 /** Stream entry fields come as a flat [name, value, ...] list; this reads them as an object. */
 export function fieldsOf(flat: string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]] = flat[i + 1]!;
   return out;
 }
 

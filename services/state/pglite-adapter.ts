@@ -35,7 +35,7 @@ async function copyTree(from: string, to: string): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: 4 }, async () => {
     while (next < files.length) {
-      const file = files[next++]!;
+      const file = files[next++];
       await writeFile(target(file), await readFile(path.join(file.parentPath, file.name)));
     }
   }));

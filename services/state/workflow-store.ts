@@ -1,4 +1,3 @@
-import type { SerializedError } from '../errors/index.ts';
 import { prepared, type Queryable } from './db.ts';
 import { oneEventFromSql, placeEvents } from './event-log.ts';
 import type { Plan } from './plan.ts';

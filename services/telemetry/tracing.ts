@@ -35,17 +35,17 @@ export function traceHeaders(ctx: Context = context.active()): Record<string, st
 export function contextFrom(carrier: Record<string, unknown>): Context {
   return propagation.extract(context.active(), carrier, {
     get: (c, key) => {
-      const v = (c as Record<string, unknown>)[key];
+      const v = (c)[key];
       return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
     },
-    keys: (c) => Object.keys(c as Record<string, unknown>),
+    keys: (c) => Object.keys(c),
   });
 }
 
 /** The trace id in a W3C traceparent, or null. */
 export function traceIdOf(traceparent: string | null | undefined): string | null {
   const m = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(traceparent ?? '');
-  return m && m[1] !== '0'.repeat(32) ? m[1]! : null;
+  return m && m[1] !== '0'.repeat(32) ? m[1] : null;
 }
 
 /** A span's own traceparent, to store and continue the trace elsewhere (another process, later). */

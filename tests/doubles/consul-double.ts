@@ -58,7 +58,7 @@ export async function startConsulDouble(options: { cleanup?: boolean } = {}): Pr
 
   async function runCheck(s: Registered): Promise<void> {
     if (!s.check) return;
-    let ok = false;
+    let ok: boolean;
     try {
       const res = await fetch(s.check.http, { signal: AbortSignal.timeout(s.check.timeoutMs) });
       ok = res.status >= 200 && res.status < 300;

@@ -1,5 +1,4 @@
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { schemaDatabaseUrl } from '../helpers/db.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../doubles/otlp-receiver.ts';

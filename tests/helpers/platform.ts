@@ -19,7 +19,7 @@ export async function listenOnLoopback(app: FastifyInstance): Promise<string> {
 }
 
 /** Starts agents on free loopback ports and an orchestrator wired to them; all closed after the test. */
-export async function startPlatform(db: Db, agents: AgentDefinition<any>[], env: Record<string, string> = {}): Promise<TestPlatform> {
+export async function startPlatform(db: Db, agents: AgentDefinition[], env: Record<string, string> = {}): Promise<TestPlatform> {
   const agentUrls: Record<string, string> = {};
   for (const def of agents) {
     const agentApp = buildAgentApp(def, { logLevel: 'silent', shutdownGraceMs: 1_000 });

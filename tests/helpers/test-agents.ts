@@ -12,7 +12,7 @@ export interface RunLog {
  * Small real agents for engine tests: they compute on their input (sum, wait, fail on request),
  * so a test can tell from the output which inputs and dependency outputs reached them.
  */
-export function testAgents(log: RunLog = { runs: [] }): { log: RunLog; agents: AgentDefinition<any>[] } {
+export function testAgents(log: RunLog = { runs: [] }): { log: RunLog; agents: AgentDefinition[] } {
   const record = <T>(agent: string, key: string, step: string, fn: () => Promise<T>): Promise<T> => {
     const entry: { agent: string; key: string; step: string; start: number; end?: number } = { agent, key, step, start: performance.now() };
     log.runs.push(entry);

@@ -21,7 +21,7 @@ function raw(url: string, bytes: string, waitMs = 15_000): Promise<{ status: num
       clearTimeout(timer);
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
       const json = text.slice(text.indexOf('\r\n\r\n') + 4);
-      let body: Record<string, unknown> | null = null;
+      let body: Record<string, unknown> | null;
       try {
         body = JSON.parse(json) as Record<string, unknown>;
       } catch {

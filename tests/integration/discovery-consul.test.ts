@@ -88,7 +88,7 @@ describe('discovery through Consul', () => {
     const logB: RunLog = { runs: [] };
     // Checks every 30 s: for this test, Consul keeps calling the dead instance healthy.
     const a = await replica(consul, logA, '30s');
-    const b = await replica(consul, logB, '30s');
+    await replica(consul, logB, '30s');
     const app = await orchestrator({ CONSUL_HTTP_ADDR: consul, AGENT_URLS: 'math=http://127.0.0.1:9' });
     await poll(async () => (await app.inject({ method: 'POST', url: '/orchestrate', payload: one })).json().status === 'succeeded', { timeoutMs: 10_000, label: 'math instances in Consul' });
     await a.kill();

@@ -25,7 +25,7 @@ describe.each(testDatabases)('engine on $name', (t) => {
   }
 
   it('runs a diamond, passing outputs along, with results in plan order and one commit per step', async () => {
-    const { app, db, log, close } = await setup();
+    const { app, log, close } = await setup();
     try {
       const res = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: diamond, wait: true } });
       expect(res.statusCode).toBe(200);
@@ -171,7 +171,7 @@ describe.each(testDatabases)('engine on $name', (t) => {
   });
 
   it('takes over a workflow whose owner died, resending the in-flight attempt with the same key', async () => {
-    const { app, db, log, close } = await setup({ RECOVERY_INTERVAL_MS: '100' });
+    const { db, log, close } = await setup({ RECOVERY_INTERVAL_MS: '100' });
     try {
       // A workflow another orchestrator started: 'a' finished, 'b' was in flight when it died.
       const id = randomUUID();

@@ -28,9 +28,9 @@ async function kubectlRun(args: string[]): Promise<string> {
     return stdout;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(`kubectl not found (${kubectl}): the k8s/ manifests are rendered with \`kubectl kustomize\`; install kubectl or point KUBECTL at one`);
+      throw new Error(`kubectl not found (${kubectl}): the k8s/ manifests are rendered with \`kubectl kustomize\`; install kubectl or point KUBECTL at one`, { cause: err });
     }
-    throw new Error(`${kubectl} ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
+    throw new Error(`${kubectl} ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, { cause: err });
   }
 }
 
@@ -68,7 +68,7 @@ function validateObject(obj: Obj): void {
   try {
     new Model(obj).validate();
   } catch (err) {
-    throw new Error(`${id}: ${(err as Error).message}`);
+    throw new Error(`${id}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -88,7 +88,7 @@ export class GroupCommitter {
       this.inFlight++;
       void this.send(batch).finally(() => {
         this.inFlight--;
-        for (const group of batch) this.busy.delete(group[0]!.workflowId);
+        for (const group of batch) this.busy.delete(group[0].workflowId);
         this.flush();
       });
     }
@@ -129,7 +129,7 @@ export class GroupCommitter {
 
   private async send(batch: Pending[][]): Promise<void> {
     try {
-      const first = batch[0]![0]!;
+      const first = batch[0][0];
       const committed = first.kind === 'insert'
         ? await store.insertWorkflows(this.o.db, batch.map((g) => (g[0] as Extract<Pending, { kind: 'insert' }>).row))
         : await store.commitBatch(this.o.db, this.o.lease, batch.map(member));
@@ -138,9 +138,9 @@ export class GroupCommitter {
     } catch (err) {
       // Nothing of the statement was written. Each commit goes again, alone, after a pause.
       const tries = Math.max(...batch.flat().map((p) => p.tries)) + 1;
-      if (batch.length === 1 && batch[0]!.length === 1 && tries >= this.o.maxTries) {
-        this.o.log.error({ err, workflowId: batch[0]![0]!.workflowId }, 'checkpoint write failed; leaving the workflow to recovery');
-        batch[0]![0]!.resolve(false);
+      if (batch.length === 1 && batch[0].length === 1 && tries >= this.o.maxTries) {
+        this.o.log.error({ err, workflowId: batch[0][0].workflowId }, 'checkpoint write failed; leaving the workflow to recovery');
+        batch[0][0].resolve(false);
         return;
       }
       this.o.log.warn({ err, workflows: batch.length }, 'group commit failed; trying each workflow alone');
@@ -160,7 +160,7 @@ function mergeable(x: Pending, y: Pending): boolean {
 
 /** A workflow's queued commits as one member of the statement, applied in order. */
 function member(group: Pending[]): store.CommitMember {
-  const out: store.CommitMember = { workflowId: group[0]!.workflowId, finished: [] };
+  const out: store.CommitMember = { workflowId: group[0].workflowId, finished: [] };
   for (const job of group) {
     if (job.kind !== 'progress') continue;
     const p = job.progress;

@@ -8,7 +8,7 @@ const WHOLE = /^\{\{\s*steps\.([A-Za-z0-9_-]+)\.output((?:\.[A-Za-z0-9_-]+)*)\s*
 export function referencedSteps(input: unknown): Set<string> {
   const out = new Set<string>();
   walkStrings(input, (s) => {
-    for (const m of s.matchAll(REF)) out.add(m[1]!);
+    for (const m of s.matchAll(REF)) out.add(m[1]);
   });
   return out;
 }
@@ -21,7 +21,7 @@ function resolve(value: unknown, outputs: ReadonlyMap<string, unknown>): unknown
   if (typeof value === 'string') {
     if (!value.includes('{{')) return value;
     const whole = WHOLE.exec(value);
-    if (whole) return lookup(outputs.get(whole[1]!), whole[2]!);
+    if (whole) return lookup(outputs.get(whole[1]), whole[2]);
     return value.replace(REF, (_m, id: string, path: string) => {
       const v = lookup(outputs.get(id), path);
       return typeof v === 'string' ? v : JSON.stringify(v ?? null);
@@ -65,7 +65,7 @@ function fill(value: unknown, input: Record<string, unknown>): unknown {
   if (typeof value === 'string') {
     if (!value.includes('{{')) return value;
     const whole = INPUT_WHOLE.exec(value);
-    if (whole) return lookupInput(input, whole[1]!) ?? MISSING;
+    if (whole) return lookupInput(input, whole[1]) ?? MISSING;
     return value.replace(INPUT_REF, (_m, path: string) => {
       const v = lookupInput(input, path);
       return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);

@@ -86,7 +86,7 @@ export class WorkflowRun {
    * new workflow's first attempts go in the same statement as its row).
    */
   continueWith(commands: Command[]): void {
-    this.perform(commands);
+    void this.perform(commands);
   }
 
   /** A person's answer to a waiting approval step; true once it is durable. */

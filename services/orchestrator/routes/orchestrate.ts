@@ -88,7 +88,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
       if (!named) throw new AppError('VALIDATION_FAILED', `no workflow named "${body.workflow}"; known: ${[...ctx.workflows.keys()].join(', ') || 'none'}`);
       plan = fillWorkflowInput(named.plan, body.input ?? {});
       events = [{ type: 'workflow_planned_by', data: { planner: 'workflow', workflow: named.name } }];
-    } else if (body.plan) plan = normalizePlan(body.plan as Plan);
+    } else if (body.plan) plan = normalizePlan(body.plan);
     else if (body.description) ({ plan, events } = await planDescription(body.description, await ctx.registry.profiles(), body.input ?? {}, ctx.llm, ctx.registry.names()));
     else throw new AppError('VALIDATION_FAILED', 'body must have "description" (text to plan), "plan" (steps to run) or "workflow" (a named workflow)');
     const submitted = await engine.submit({

@@ -48,7 +48,7 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
           try {
             resolve(replyFrom(reply.status_code, JSON.parse(reply.body_json) as Record<string, unknown>, reply.replayed, 'grpc'));
           } catch (e) {
-            reject(e);
+            reject(e instanceof Error ? e : new Error(String(e)));
           }
         });
         const cancel = () => call.cancel();

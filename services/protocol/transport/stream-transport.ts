@@ -5,7 +5,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { AppError } from '../../errors/index.ts';
 import { traceHeaders } from '../../telemetry/index.ts';
 import { internalAuthorization } from '../internal-token.ts';
-import { fieldsOf, requestStream, resultStream, type StreamEntries } from '../streams.ts';
+import { fieldsOf, requestStream, resultStream } from '../streams.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentReply, AgentTransport } from './types.ts';
 
@@ -59,14 +59,14 @@ export function createStreamTransport(redis: Redis, options: { owner: string; ag
   const loop = (async () => {
     while (!stopping) {
       try {
-        const res = (await reader.xread('COUNT', 100, 'BLOCK', 1_000, 'STREAMS', results, lastId)) as Array<[string, StreamEntries]> | null;
+        const res = (await reader.xread('COUNT', 100, 'BLOCK', 1_000, 'STREAMS', results, lastId));
         if (!res) continue;
-        for (const [id, flat] of res[0]![1]) {
+        for (const [id, flat] of res[0][1]) {
           lastId = id;
           const f = fieldsOf(flat);
           const waiter = f.id ? pending.get(f.id) : undefined;
           if (!waiter) continue;
-          pending.delete(f.id!);
+          pending.delete(f.id);
           try {
             waiter.resolve(replyFrom(Number(f.status), JSON.parse(f.body ?? '{}') as Record<string, unknown>, f.replayed === '1', 'stream'));
           } catch (err) {
