@@ -1,9 +1,8 @@
 export { agentInfo, buildAgentApp, type AgentAppOptions } from './app.ts';
 export { startGrpcServer } from './grpc-server.ts';
 export { createAgentRuntime, type AgentRuntime, type AgentRuntimeOptions } from './runtime.ts';
-export { TaskFailedError } from './errors.ts';
 export { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 export { createRedisIdempotencyStore, type RedisIdempotencyOptions } from './redis-idempotency.ts';
-export { defineAgent, type AgentContext, type AgentDefinition, type AgentOutput, type KnowledgeHit } from './types.ts';
+export { defineAgent, TaskFailedError, type AgentContext, type AgentDefinition, type AgentOutput, type KnowledgeHit } from './types.ts';
 export { startStreamWorker, type StreamWorkerOptions } from './stream-worker.ts';
 export { startAgent, type RunningAgent, type StartAgentOptions } from './start-agent.ts';

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { TSchema } from 'typebox';
+import { AppError } from '../../services/errors/index.ts';
 import type { LlmGateway } from '../../services/llm/index.ts';
 
 /** What an agent's handler knows about the call it serves. */
@@ -64,4 +65,12 @@ export function defineAgent<I = Record<string, unknown>>(definition: AgentDefini
   }
   if (definition.capabilities.length === 0) throw new Error(`agent ${definition.name} declares no capabilities`);
   return Object.freeze({ ...definition });
+}
+
+/** The input cannot be worked on: retrying the same input will not help. */
+export class TaskFailedError extends AppError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('AGENT_TASK_FAILED', message, details ? { details } : {});
+    this.name = 'TaskFailedError';
+  }
 }

@@ -1,4 +1,6 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/index.ts';
+import { createConsulDiscovery } from './consul.ts';
 
 /** One instance of an agent, taken for one call; release it when the call ends (load balancing counts it). */
 export interface Instance {
@@ -66,4 +68,12 @@ export function createKubernetesDiscovery(options: { namespace: string; port: nu
 
 export { createConsulDiscovery, type ConsulDiscovery } from './consul.ts';
 export { registerWithConsul, type ConsulRegistration } from './consul-registration.ts';
-export { createDiscovery } from './from-config.ts';
+
+/** The discovery the configuration names; Consul always has the static table to fall back on. */
+export function createDiscovery(config: Pick<Config, 'agentHost' | 'agentUrls' | 'discovery'>, log: FastifyBaseLogger): Discovery {
+  const fallback = createStaticDiscovery(config);
+  const d = config.discovery;
+  if (d.kind === 'kubernetes') return createKubernetesDiscovery({ ...d.k8s, agents: fallback.agents() });
+  if (d.kind === 'consul' && d.consulAddress) return createConsulDiscovery({ address: d.consulAddress, fallback, balance: d.balance, log });
+  return fallback;
+}

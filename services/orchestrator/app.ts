@@ -79,7 +79,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     log: app.log,
     knownAgents: () => agents.names(),
   });
-  const ctx: OrchestratorContext = { config, db, engine, registry: agents, notifier, llm: createLlmGateway(config, registry), workflows, breakers: transport, outliers, ownership: ownershipFor({ config, db }) };
+  const ctx: OrchestratorContext = { config, db, engine, agents, notifier, llm: createLlmGateway(config, registry), workflows, transport, outliers, ownership: ownershipFor({ config, db }) };
 
   await app.register(swagger, {
     openapi: {

@@ -13,11 +13,13 @@ export interface OrchestratorContext {
   config: Config;
   db: Db;
   engine: Engine;
-  registry: AgentRegistry;
+  /** The agents discovery knows, with their /info. */
+  agents: AgentRegistry;
   notifier: WorkflowNotifier;
   llm: LlmGateway;
   workflows: ReadonlyMap<string, NamedWorkflow>;
-  breakers: BreakerTransport;
+  /** How calls reach agents: the transports, each agent behind its circuit breaker. */
+  transport: BreakerTransport;
   /** Agent instances this orchestrator saw fail and leaves out for a while. */
   outliers: OutlierEjection;
   /** Which tasks a request may see and act on (API_KEY_OWNERSHIP). */

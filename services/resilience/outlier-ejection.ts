@@ -23,12 +23,12 @@ interface Health {
  * unreachable by itself.
  */
 export class OutlierEjection {
-  private readonly o: OutlierOptions;
+  private readonly options: OutlierOptions;
   private readonly byUrl = new Map<string, Health>();
   private readonly ejections: Counter<'agent'> | undefined;
 
   constructor(options: OutlierOptions) {
-    this.o = options;
+    this.options = options;
     if (options.registry) {
       this.ejections = new Counter({ name: 'agent_instance_ejections_total', help: 'Agent instances left out of the rotation after failing to connect', labelNames: ['agent'], registers: [options.registry] });
       const byUrl = this.byUrl;
@@ -51,7 +51,7 @@ export class OutlierEjection {
   failed(agent: string, url: string, now = Date.now()): void {
     const h = this.byUrl.get(url) ?? { agent, failures: 0, ejectedUntil: 0 };
     h.failures += 1;
-    h.ejectedUntil = now + Math.min(this.o.maxEjectionMs, this.o.baseEjectionMs * 2 ** (h.failures - 1));
+    h.ejectedUntil = now + Math.min(this.options.maxEjectionMs, this.options.baseEjectionMs * 2 ** (h.failures - 1));
     this.byUrl.set(url, h);
     this.ejections?.inc({ agent });
   }

@@ -11,16 +11,16 @@ import type { GroupCommitter } from './group-commit.ts';
  */
 export class CheckpointWriter {
   private readonly inFlight = new Set<Promise<boolean>>();
-  private readonly o: { committer: GroupCommitter; workflowId: string; notifier: WorkflowNotifier; onLost: (reason: string) => void };
+  private readonly options: { committer: GroupCommitter; workflowId: string; notifier: WorkflowNotifier; onLost: (reason: string) => void };
 
-  constructor(options: CheckpointWriter['o']) {
-    this.o = options;
+  constructor(options: CheckpointWriter['options']) {
+    this.options = options;
   }
 
   commit(progress: Progress): Promise<boolean> {
-    const p = this.o.committer.commit(this.o.workflowId, progress).then((ok) => {
-      if (ok) this.o.notifier.notify(this.o.workflowId);
-      else this.o.onLost('lease lost, workflow no longer running, or checkpoint write failed');
+    const p = this.options.committer.commit(this.options.workflowId, progress).then((ok) => {
+      if (ok) this.options.notifier.notify(this.options.workflowId);
+      else this.options.onLost('lease lost, workflow no longer running, or checkpoint write failed');
       return ok;
     });
     this.inFlight.add(p);

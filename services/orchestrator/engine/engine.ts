@@ -65,19 +65,19 @@ export class Engine {
   private readonly timers: NodeJS.Timeout[] = [];
   private recovering: Promise<void> | undefined;
   private closed = false;
-  private readonly o: EngineOptions;
+  private readonly options: EngineOptions;
   /** This process's hold on its workflows: a new incarnation per Engine, so it never claims its own. */
   private readonly lease: store.Lease;
   private readonly committer: GroupCommitter;
 
   constructor(options: EngineOptions) {
-    this.o = options;
+    this.options = options;
     this.lease = { owner: options.owner, incarnation: randomUUID(), ms: options.leaseMs };
     this.committer = new GroupCommitter({ db: options.db, lease: this.lease, log: options.log, ...options.groupCommit });
   }
 
   get owner(): string {
-    return this.o.owner;
+    return this.options.owner;
   }
 
   get activeCount(): number {
@@ -90,7 +90,7 @@ export class Engine {
   }
 
   validate(plan: Plan): void {
-    validatePlan(plan, this.o.knownAgents());
+    validatePlan(plan, this.options.knownAgents());
   }
 
   async submit(sub: Submission): Promise<Submitted> {
@@ -100,7 +100,7 @@ export class Engine {
     const id = sub.id ?? uuidv7();
     const identity = { idempotencyKey: sub.idempotencyKey ?? null, requestHash: sub.requestHash ?? null, submittedBy: sub.submittedBy ?? null };
     if (!sub.start) {
-      const created = await store.insertWorkflow(this.o.db, {
+      const created = await store.insertWorkflow(this.options.db, {
         id, description: sub.description, status: 'planned', plan: sub.plan, input: sub.input, lease: null, ...identity,
         steps: [], events: [...(sub.events ?? []), { type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
       });
@@ -109,13 +109,13 @@ export class Engine {
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
     const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
     const traceParent = traceparentOf(span);
-    const { state, commands } = decide(freshState(id, sub.plan, this.o.defaults), { type: 'start' }, { now: new Date(), jitter: Math.random() });
+    const { state, commands } = decide(freshState(id, sub.plan, this.options.defaults), { type: 'start' }, { now: new Date(), jitter: Math.random() });
     // The first commit (the first attempts and their events) goes in the same statement as the workflow row.
     const [first, ...rest] = commands;
     const firstAttempts = first?.type === 'commit' ? first.progress : { newSteps: [], events: [] };
     const created = await this.committer.insert({
       id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, lease: this.lease, ...identity,
-      steps: firstAttempts.newSteps ?? [], events: [...(sub.events ?? []), { type: 'workflow_started', data: { owner: this.o.owner, steps: sub.plan.steps.length } }, ...(firstAttempts.events ?? [])],
+      steps: firstAttempts.newSteps ?? [], events: [...(sub.events ?? []), { type: 'workflow_started', data: { owner: this.options.owner, steps: sub.plan.steps.length } }, ...(firstAttempts.events ?? [])],
       traceParent,
     });
     if (!created) {
@@ -130,12 +130,12 @@ export class Engine {
   /** Runs a workflow stored as 'planned'. */
   async execute(id: string): Promise<void> {
     this.assertOpen();
-    const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['planned'], onlyExpired: false, event: { type: 'workflow_started', data: { owner: this.o.owner } } });
+    const row = await store.claimWorkflow(this.options.db, { id, lease: this.lease, from: ['planned'], onlyExpired: false, event: { type: 'workflow_started', data: { owner: this.options.owner } } });
     if (!row) {
       const existing = await this.mustGet(id);
       throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`, { details: { status: existing.status } });
     }
-    this.track(this.newRun(freshState(row.id, row.plan, this.o.defaults), row.description, new Date(), row.trace_parent));
+    this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent));
   }
 
   /** Continues from the last checkpoint: a failed workflow retries what failed, an orphaned one goes on. */
@@ -148,7 +148,7 @@ export class Engine {
     if (existing.status === 'planned') throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} has not started: use POST /execute/${id}`);
     if (existing.status === 'waiting') throw new AppError('WORKFLOW_BUSY', `workflow ${id} is waiting for an answer: POST /tasks/${id}/approve or /reject`);
     if (this.runs.has(id)) throw new AppError('WORKFLOW_BUSY', `workflow ${id} is already running on this orchestrator`);
-    const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['running', 'failed'], onlyExpired: true, event: { type: 'workflow_resumed', data: { owner: this.o.owner, from: existing.status } } });
+    const row = await store.claimWorkflow(this.options.db, { id, lease: this.lease, from: ['running', 'failed'], onlyExpired: true, event: { type: 'workflow_resumed', data: { owner: this.options.owner, from: existing.status } } });
     if (!row) {
       const now = await this.mustGet(id);
       throw new AppError('WORKFLOW_BUSY', `workflow ${id} is ${now.status}, leased by ${now.lease_owner ?? 'nobody'} until ${now.lease_expires_at?.toISOString() ?? '-'}`, { details: { status: now.status, lease_owner: now.lease_owner } });
@@ -157,14 +157,14 @@ export class Engine {
   }
 
   async cancel(id: string, reason: string): Promise<WorkflowRow> {
-    const row = await store.cancelWorkflow(this.o.db, id, reason);
+    const row = await store.cancelWorkflow(this.options.db, id, reason);
     if (!row) {
       const existing = await this.mustGet(id);
       throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${existing.status}; nothing to cancel`, { details: { status: existing.status } });
     }
     this.runs.get(id)?.cancel(reason);
-    this.o.metrics.workflowsTotal.inc({ status: 'cancelled' });
-    this.o.notifier.notify(id);
+    this.options.metrics.workflowsTotal.inc({ status: 'cancelled' });
+    this.options.notifier.notify(id);
     return row;
   }
 
@@ -182,7 +182,7 @@ export class Engine {
     }
     let adopted = false;
     if (!run) {
-      const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: decision } } });
+      const row = await store.claimWorkflow(this.options.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.options.owner, by: decision } } });
       if (!row) {
         const now = await this.mustGet(id);
         if (terminalStatuses.has(now.status)) throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${now.status}; nothing to answer`, { details: { status: now.status } });
@@ -209,8 +209,8 @@ export class Engine {
 
   /** Parked workflows whose approval deadline passed: the expired approvals fail (their on_failure decides). */
   private async wakeDue(): Promise<void> {
-    for (const id of await store.dueParked(this.o.db, 50)) {
-      const row = await store.claimWorkflow(this.o.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.o.owner, by: 'deadline' } } });
+    for (const id of await store.dueParked(this.options.db, 50)) {
+      const row = await store.claimWorkflow(this.options.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.options.owner, by: 'deadline' } } });
       if (!row) continue;
       const run = await this.adopt(row, false, false);
       await run.wake();
@@ -222,9 +222,9 @@ export class Engine {
     const affected = [...this.runs.values()].filter((r) => r.uses(agent));
     await Promise.all(
       affected.map((r) =>
-        store.appendEvents(this.o.db, r.id, [{ type: `circuit_${state}`, data: { agent } }]).then(
-          () => this.o.notifier.notify(r.id),
-          (err: unknown) => this.o.log.error({ err, workflowId: r.id }, 'could not record a breaker event'),
+        store.appendEvents(this.options.db, r.id, [{ type: `circuit_${state}`, data: { agent } }]).then(
+          () => this.options.notifier.notify(r.id),
+          (err: unknown) => this.options.log.error({ err, workflowId: r.id }, 'could not record a breaker event'),
         ),
       ),
     );
@@ -239,7 +239,7 @@ export class Engine {
         const outcome = await raceDeadline(run.done, deadline - Date.now());
         if (outcome && outcome.status !== 'abandoned') return outcome;
       }
-      const row = await store.getWorkflow(this.o.db, id);
+      const row = await store.getWorkflow(this.options.db, id);
       if (row && terminalStatuses.has(row.status)) return undefined;
       await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
     }
@@ -252,17 +252,17 @@ export class Engine {
       try {
         for (const run of this.runs.values()) {
           const late = run.watchdog();
-          if (late > 0) this.o.log.warn({ workflowId: run.id, calls: late }, 'calls past their deadline timed out by the watchdog');
+          if (late > 0) this.options.log.warn({ workflowId: run.id, calls: late }, 'calls past their deadline timed out by the watchdog');
         }
-        const rows = await store.claimExpired(this.o.db, this.lease, 100);
+        const rows = await store.claimExpired(this.options.db, this.lease, 100);
         for (const row of rows) {
           if (this.runs.has(row.id)) continue;
-          this.o.log.info({ workflowId: row.id }, 'recovering workflow from its last checkpoint');
+          this.options.log.info({ workflowId: row.id }, 'recovering workflow from its last checkpoint');
           await this.adopt(row, false);
         }
         await this.wakeDue();
       } catch (err) {
-        this.o.log.error({ err }, 'recovery pass failed');
+        this.options.log.error({ err }, 'recovery pass failed');
       } finally {
         this.recovering = undefined;
       }
@@ -272,8 +272,8 @@ export class Engine {
 
   /** Recovery at start and periodically, and lease renewal well before expiry. */
   start(): Promise<void> {
-    this.timers.push(setInterval(() => void this.recoverExpired(), this.o.recoveryIntervalMs).unref());
-    this.timers.push(setInterval(() => void this.renew(), Math.max(50, Math.floor(this.o.leaseMs / 3))).unref());
+    this.timers.push(setInterval(() => void this.recoverExpired(), this.options.recoveryIntervalMs).unref());
+    this.timers.push(setInterval(() => void this.renew(), Math.max(50, Math.floor(this.options.leaseMs / 3))).unref());
     return this.recoverExpired();
   }
 
@@ -283,35 +283,35 @@ export class Engine {
     for (const t of this.timers) clearInterval(t);
     await this.recovering;
     const running = [...this.runs.values()];
-    await raceDeadline(Promise.allSettled(running.map((r) => r.done)), this.o.shutdownGraceMs);
+    await raceDeadline(Promise.allSettled(running.map((r) => r.done)), this.options.shutdownGraceMs);
     const left = [...this.runs.keys()];
     for (const run of this.runs.values()) run.stop('abandoned', 'orchestrator shutting down');
     // Commits already made go in before the leases are let go.
     await this.committer.drained();
-    await store.releaseLeases(this.o.db, this.lease, left).catch((err: unknown) => this.o.log.error({ err }, 'could not release leases'));
+    await store.releaseLeases(this.options.db, this.lease, left).catch((err: unknown) => this.options.log.error({ err }, 'could not release leases'));
   }
 
   private async renew(): Promise<void> {
     const ids = [...this.runs.keys()];
     try {
-      const kept = new Set(await store.renewLeases(this.o.db, this.lease, ids));
+      const kept = new Set(await store.renewLeases(this.options.db, this.lease, ids));
       for (const id of ids) {
         if (!kept.has(id)) this.runs.get(id)?.stop('abandoned', 'lease lost or workflow no longer running');
       }
     } catch (err) {
-      this.o.log.error({ err }, 'lease renewal failed');
+      this.options.log.error({ err }, 'lease renewal failed');
     }
   }
 
   private async adopt(row: WorkflowRow, reopenFailed: boolean, start = true): Promise<WorkflowRun> {
-    const [rows, decisions] = await Promise.all([store.getSteps(this.o.db, row.id), store.getDecisions(this.o.db, row.id)]);
-    const run = this.newRun(stateFromRows(row.id, row.plan, this.o.defaults, rows, decisions, reopenFailed), row.description, row.started_at ?? new Date(), row.trace_parent);
+    const [rows, decisions] = await Promise.all([store.getSteps(this.options.db, row.id), store.getDecisions(this.options.db, row.id)]);
+    const run = this.newRun(stateFromRows(row.id, row.plan, this.options.defaults, rows, decisions, reopenFailed), row.description, row.started_at ?? new Date(), row.trace_parent);
     this.track(run, start ? undefined : []);
     return run;
   }
 
   private newRun(state: RunState, description: string | null, startedAt: Date, traceParent: string | null = null, span?: Span): WorkflowRun {
-    const o = this.o;
+    const o = this.options;
     return new WorkflowRun({
       deps: { committer: this.committer, transport: o.transport, metrics: o.metrics, notifier: o.notifier, log: o.log },
       state, description: description ?? undefined, startedAt, traceParent, ...(span ? { span } : {}),
@@ -326,13 +326,13 @@ export class Engine {
     });
     if (commands) return run.continueWith(commands);
     run.start().catch((err: unknown) => {
-      this.o.log.error({ err, workflowId: run.id }, 'workflow start failed; leaving it to recovery');
+      this.options.log.error({ err, workflowId: run.id }, 'workflow start failed; leaving it to recovery');
       run.stop('abandoned', `start failed: ${(err as Error).message}`);
     });
   }
 
   private async mustGet(id: string): Promise<WorkflowRow> {
-    const row = await store.getWorkflow(this.o.db, id);
+    const row = await store.getWorkflow(this.options.db, id);
     if (!row) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
     return row;
   }

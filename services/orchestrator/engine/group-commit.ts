@@ -39,7 +39,7 @@ type Pending = Job & {
  *   commits whole or not at all, never half.
  */
 export class GroupCommitter {
-  private readonly o: GroupCommitOptions;
+  private readonly options: GroupCommitOptions;
   private readonly queue: Pending[] = [];
   /** Workflows with a statement in flight: their next commits wait for it. */
   private readonly busy = new Set<string>();
@@ -48,7 +48,7 @@ export class GroupCommitter {
   private idle: Array<() => void> = [];
 
   constructor(options: GroupCommitOptions) {
-    this.o = options;
+    this.options = options;
   }
 
   /** Resolves once nothing is queued or in flight. */
@@ -82,7 +82,7 @@ export class GroupCommitter {
   }
 
   private flush(): void {
-    while (this.inFlight < this.o.maxInFlight) {
+    while (this.inFlight < this.options.maxInFlight) {
       const batch = this.take();
       if (batch.length === 0) break;
       this.inFlight++;
@@ -111,7 +111,7 @@ export class GroupCommitter {
       const id = p.workflowId;
       const group = batch.get(id);
       const fits = !solo && !this.busy.has(id) && !held.has(id) && (p.tries === 0 || batch.size === 0) && (kind === undefined || p.kind === kind)
-        && (group ? p.tries === 0 && mergeable(group.at(-1)!, p) : batch.size < this.o.maxBatch);
+        && (group ? p.tries === 0 && mergeable(group.at(-1)!, p) : batch.size < this.options.maxBatch);
       if (!fits) {
         rest.push(p);
         held.add(id);
@@ -131,19 +131,19 @@ export class GroupCommitter {
     try {
       const first = batch[0][0];
       const committed = first.kind === 'insert'
-        ? await store.insertWorkflows(this.o.db, batch.map((g) => (g[0] as Extract<Pending, { kind: 'insert' }>).row))
-        : await store.commitBatch(this.o.db, this.o.lease, batch.map(member));
-      this.o.onBatch?.(batch.length);
+        ? await store.insertWorkflows(this.options.db, batch.map((g) => (g[0] as Extract<Pending, { kind: 'insert' }>).row))
+        : await store.commitBatch(this.options.db, this.options.lease, batch.map(member));
+      this.options.onBatch?.(batch.length);
       for (const group of batch) for (const p of group) p.resolve(committed.has(p.workflowId));
     } catch (err) {
       // Nothing of the statement was written. Each commit goes again, alone, after a pause.
       const tries = Math.max(...batch.flat().map((p) => p.tries)) + 1;
-      if (batch.length === 1 && batch[0].length === 1 && tries >= this.o.maxTries) {
-        this.o.log.error({ err, workflowId: batch[0][0].workflowId }, 'checkpoint write failed; leaving the workflow to recovery');
+      if (batch.length === 1 && batch[0].length === 1 && tries >= this.options.maxTries) {
+        this.options.log.error({ err, workflowId: batch[0][0].workflowId }, 'checkpoint write failed; leaving the workflow to recovery');
         batch[0][0].resolve(false);
         return;
       }
-      this.o.log.warn({ err, workflows: batch.length }, 'group commit failed; trying each workflow alone');
+      this.options.log.warn({ err, workflows: batch.length }, 'group commit failed; trying each workflow alone');
       await sleep(50 * 2 ** Math.min(tries - 1, 4));
       // Back at the front, in their order, so each workflow's commits stay in order.
       this.queue.unshift(...batch.flat().map((p) => ({ ...p, tries })));

@@ -5,7 +5,7 @@ export const agentRoutes: FastifyPluginAsync<OrchestratorContext> = async (app, 
   app.get('/agents', {
     schema: { tags: ['agents'], summary: 'Known agents: where they answer, whether they are up, what they declare' },
   }, async () => ({
-    discovery: ctx.registry.discoveryKind,
-    agents: (await ctx.registry.list(true)).map((a) => ({ ...a, circuit_breaker: ctx.breakers.state(a.name) ?? { state: 'closed' }, ejected_instances: ctx.outliers.ejected(a.name) })),
+    discovery: ctx.agents.discoveryKind,
+    agents: (await ctx.agents.list(true)).map((a) => ({ ...a, circuit_breaker: ctx.transport.state(a.name) ?? { state: 'closed' }, ejected_instances: ctx.outliers.ejected(a.name) })),
   }));
 };

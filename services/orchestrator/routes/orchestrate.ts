@@ -89,7 +89,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
       plan = fillWorkflowInput(named.plan, body.input ?? {});
       events = [{ type: 'workflow_planned_by', data: { planner: 'workflow', workflow: named.name } }];
     } else if (body.plan) plan = normalizePlan(body.plan);
-    else if (body.description) ({ plan, events } = await planDescription(body.description, await ctx.registry.profiles(), body.input ?? {}, ctx.llm, ctx.registry.names()));
+    else if (body.description) ({ plan, events } = await planDescription(body.description, await ctx.agents.profiles(), body.input ?? {}, ctx.llm, ctx.agents.names()));
     else throw new AppError('VALIDATION_FAILED', 'body must have "description" (text to plan), "plan" (steps to run) or "workflow" (a named workflow)');
     const submitted = await engine.submit({
       plan, events, description: body.description ?? (body.workflow ? `workflow ${body.workflow}` : null), input: body.input ?? {}, start: body.execute !== false,

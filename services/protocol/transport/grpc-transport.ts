@@ -1,5 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Config } from '../../config/index.ts';
+import type { Discovery } from '../../discovery/index.ts';
 import { AppError } from '../../errors/index.ts';
+import type { OutlierEjection } from '../../resilience/index.ts';
 import { agentService, executeRequestMessage, type ExecuteReplyMessage, type ExecuteRequestMessage, type InfoReplyMessage } from '../agent-proto.ts';
 import { traceHeaders } from '../../telemetry/index.ts';
 import { internalAuthorization } from '../internal-token.ts';
@@ -68,4 +71,15 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
       for (const c of clients.values()) c.close();
     },
   };
+}
+
+/** AGENT_GRPC_URLS when it names the agent; else the instance discovery picks, at its HTTP port plus GRPC_PORT_OFFSET. */
+export function grpcAddress(config: Pick<Config, 'agentGrpcUrls' | 'grpcPortOffset'>, discovery: Discovery, agent: string, outliers?: OutlierEjection): string | undefined {
+  const given = config.agentGrpcUrls[agent];
+  if (given) return given;
+  const instance = (outliers ? discovery.pick(agent, (url) => outliers.usable(url)) : undefined) ?? discovery.pick(agent);
+  instance?.release();
+  if (!instance) return undefined;
+  const url = new URL(instance.url);
+  return `${url.hostname}:${Number(url.port || 80) + config.grpcPortOffset}`;
 }

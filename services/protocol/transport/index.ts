@@ -1,6 +1,5 @@
 export { withBreakers, type BreakerState, type BreakerTransport } from './breaker-transport.ts';
-export { createGrpcTransport } from './grpc-transport.ts';
-export { grpcAddress } from './grpc-address.ts';
+export { createGrpcTransport, grpcAddress } from './grpc-transport.ts';
 export { createHttpTransport } from './http-transport.ts';
 export { createRoutingTransport } from './routing-transport.ts';
 export { createStreamTransport } from './stream-transport.ts';
