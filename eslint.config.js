@@ -43,7 +43,14 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: 'readonly', fetch: 'readonly', exports: 'writable', require: 'readonly', module: 'writable', console: 'readonly' },
+      globals: {
+        process: 'readonly',
+        fetch: 'readonly',
+        exports: 'writable',
+        require: 'readonly',
+        module: 'writable',
+        console: 'readonly',
+      },
     },
   },
 );

@@ -9,6 +9,9 @@ if (process.env.npm_config_omit?.includes('dev') || process.env.NODE_ENV === 'pr
 } else {
   await ensurePgliteTemplate().then(
     (what) => process.stdout.write(`agentic-mesh: embedded database template: ${what}\n`),
-    (err: unknown) => process.stdout.write(`agentic-mesh: no embedded database template (${(err as Error).message}); the first npm start will initialise its database itself\n`),
+    (err: unknown) =>
+      process.stdout.write(
+        `agentic-mesh: no embedded database template (${(err as Error).message}); the first npm start will initialise its database itself\n`,
+      ),
   );
 }

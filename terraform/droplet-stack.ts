@@ -22,7 +22,12 @@ export const BACKUP_EXPIRY_DAYS = 100;
 
 const EVERYWHERE = ['0.0.0.0/0', '::/0'];
 
-function stringVariable(scope: Construct, id: string, description: string, extra: { default?: string; validation?: { condition: string; errorMessage: string }[] } = {}) {
+function stringVariable(
+  scope: Construct,
+  id: string,
+  description: string,
+  extra: { default?: string; validation?: { condition: string; errorMessage: string }[] } = {},
+) {
   return new TerraformVariable(scope, id, { type: VariableType.STRING, description, nullable: false, ...extra });
 }
 
@@ -39,34 +44,70 @@ export function buildDropletStack(scope: Construct, id = 'droplet'): TerraformSt
 
   const name = stringVariable(stack, 'name', 'Name of the droplet, its SSH key, tag and firewall', {
     default: dropletDefaults.name,
-    validation: [{ condition: '${can(regex("^[a-z][a-z0-9-]{0,40}$", var.name))}', errorMessage: 'name: lowercase letters, digits and "-", starting with a letter, at most 41 characters.' }],
+    validation: [
+      {
+        condition: '${can(regex("^[a-z][a-z0-9-]{0,40}$", var.name))}',
+        errorMessage: 'name: lowercase letters, digits and "-", starting with a letter, at most 41 characters.',
+      },
+    ],
   });
   const region = stringVariable(stack, 'region', 'DigitalOcean region slug of the droplet', { default: dropletDefaults.region });
   const size = stringVariable(stack, 'size', 'Droplet size slug', { default: dropletDefaults.size });
-  const image = stringVariable(stack, 'image', 'Droplet image slug; the Docker marketplace image has Docker and the compose plugin', { default: dropletDefaults.image });
-  const adminIp = stringVariable(stack, 'admin_ip', 'The only address (or CIDR) allowed to reach SSH and extra_inbound_ports, e.g. 203.0.113.7/32', {
+  const image = stringVariable(stack, 'image', 'Droplet image slug; the Docker marketplace image has Docker and the compose plugin', {
+    default: dropletDefaults.image,
+  });
+  const adminIp = stringVariable(
+    stack,
+    'admin_ip',
+    'The only address (or CIDR) allowed to reach SSH and extra_inbound_ports, e.g. 203.0.113.7/32',
+    {
+      validation: [
+        {
+          condition:
+            '${can(cidrhost(var.admin_ip, 0)) || can(cidrhost(format("%s/32", var.admin_ip), 0)) || can(cidrhost(format("%s/128", var.admin_ip), 0))}',
+          errorMessage: 'admin_ip must be an IPv4 or IPv6 address or CIDR, e.g. 203.0.113.7 or 203.0.113.0/28.',
+        },
+        { condition: '${!can(regex("/0+$", var.admin_ip))}', errorMessage: 'admin_ip must not be a /0: SSH is never open to everyone.' },
+      ],
+    },
+  );
+  const sshPublicKey = stringVariable(
+    stack,
+    'ssh_public_key',
+    'SSH public key material (the contents of ~/.ssh/id_ed25519.pub) for root on the droplet',
+    {
+      validation: [
+        {
+          condition:
+            '${can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh.com|sk-ecdsa-sha2-nistp256@openssh.com) ", var.ssh_public_key))}',
+          errorMessage: 'ssh_public_key must be a public key line such as "ssh-ed25519 AAAA... me@laptop".',
+        },
+      ],
+    },
+  );
+  const domain = stringVariable(stack, 'domain', 'DNS name pointing at the droplet; Caddy gets its certificate for it', {
     validation: [
       {
-        condition: '${can(cidrhost(var.admin_ip, 0)) || can(cidrhost(format("%s/32", var.admin_ip), 0)) || can(cidrhost(format("%s/128", var.admin_ip), 0))}',
-        errorMessage: 'admin_ip must be an IPv4 or IPv6 address or CIDR, e.g. 203.0.113.7 or 203.0.113.0/28.',
+        condition: '${can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\\\.)+[a-z]{2,}$", var.domain))}',
+        errorMessage: 'domain must be a lowercase host name such as mesh.example.com, without scheme or path.',
       },
-      { condition: '${!can(regex("/0+$", var.admin_ip))}', errorMessage: 'admin_ip must not be a /0: SSH is never open to everyone.' },
     ],
-  });
-  const sshPublicKey = stringVariable(stack, 'ssh_public_key', 'SSH public key material (the contents of ~/.ssh/id_ed25519.pub) for root on the droplet', {
-    validation: [{ condition: '${can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh.com|sk-ecdsa-sha2-nistp256@openssh.com) ", var.ssh_public_key))}', errorMessage: 'ssh_public_key must be a public key line such as "ssh-ed25519 AAAA... me@laptop".' }],
-  });
-  const domain = stringVariable(stack, 'domain', 'DNS name pointing at the droplet; Caddy gets its certificate for it', {
-    validation: [{ condition: '${can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\\\.)+[a-z]{2,}$", var.domain))}', errorMessage: 'domain must be a lowercase host name such as mesh.example.com, without scheme or path.' }],
   });
   const extraInboundPorts = new TerraformVariable(stack, 'extra_inbound_ports', {
     type: VariableType.LIST_NUMBER,
     description: 'TCP ports opened to admin_ip only, in addition to 22 (admin_ip), 80 and 443 (everyone)',
     default: [],
     nullable: false,
-    validation: [{ condition: '${alltrue([for p in var.extra_inbound_ports : p >= 1 && p <= 65535 && floor(p) == p])}', errorMessage: 'extra_inbound_ports must be whole TCP port numbers between 1 and 65535.' }],
+    validation: [
+      {
+        condition: '${alltrue([for p in var.extra_inbound_ports : p >= 1 && p <= 65535 && floor(p) == p])}',
+        errorMessage: 'extra_inbound_ports must be whole TCP port numbers between 1 and 65535.',
+      },
+    ],
   });
-  const spacesRegion = stringVariable(stack, 'spaces_region', 'Region of the Spaces bucket for backups', { default: dropletDefaults.spacesRegion });
+  const spacesRegion = stringVariable(stack, 'spaces_region', 'Region of the Spaces bucket for backups', {
+    default: dropletDefaults.spacesRegion,
+  });
 
   const tag = new Tag(stack, 'tag', { name: name.stringValue });
 
@@ -125,12 +166,17 @@ export function buildDropletStack(scope: Construct, id = 'droplet'): TerraformSt
     ],
   });
 
-  const output = (outputId: string, value: string, description: string) => new TerraformOutput(stack, outputId, { value, description, staticId: true });
-  output('droplet_ip', droplet.ipv4Address, 'Public IPv4 address of the droplet; point the domain\'s A record here');
-  output('droplet_ipv6', droplet.ipv6Address, 'Public IPv6 address of the droplet; point the domain\'s AAAA record here');
+  const output = (outputId: string, value: string, description: string) =>
+    new TerraformOutput(stack, outputId, { value, description, staticId: true });
+  output('droplet_ip', droplet.ipv4Address, "Public IPv4 address of the droplet; point the domain's A record here");
+  output('droplet_ipv6', droplet.ipv6Address, "Public IPv6 address of the droplet; point the domain's AAAA record here");
   output('api_url', `https://${domain.stringValue}`, 'Public URL of the orchestrator API');
   output('spaces_bucket', bucket.name, 'Spaces bucket for backups (SPACES_BUCKET)');
-  output('spaces_endpoint', `https://${spacesRegion.stringValue}.digitaloceanspaces.com`, 'S3 endpoint of the backup bucket (SPACES_ENDPOINT)');
+  output(
+    'spaces_endpoint',
+    `https://${spacesRegion.stringValue}.digitaloceanspaces.com`,
+    'S3 endpoint of the backup bucket (SPACES_ENDPOINT)',
+  );
   output('ssh_command', `ssh root@${droplet.ipv4Address}`, 'SSH into the droplet (only from admin_ip)');
   return stack;
 }

@@ -24,10 +24,20 @@ export function buildKubernetesStack(scope: Construct, id = 'kubernetes'): Terra
     new TerraformVariable(stack, name, { type, description, nullable: false, ...(value === undefined ? {} : { default: value }) });
   const name = variable('name', VariableType.STRING, 'Cluster name', kubernetesDefaults.name);
   const region = variable('region', VariableType.STRING, 'DigitalOcean region slug of the cluster', kubernetesDefaults.region);
-  const versionPrefix = variable('version_prefix', VariableType.STRING, 'Kubernetes version prefix, e.g. "1.33."; empty for the newest', kubernetesDefaults.versionPrefix);
+  const versionPrefix = variable(
+    'version_prefix',
+    VariableType.STRING,
+    'Kubernetes version prefix, e.g. "1.33."; empty for the newest',
+    kubernetesDefaults.versionPrefix,
+  );
   const nodeSize = variable('node_size', VariableType.STRING, 'Droplet size slug of the worker nodes', kubernetesDefaults.nodeSize);
   const minNodes = variable('min_nodes', VariableType.NUMBER, 'Fewest worker nodes the autoscaler keeps', kubernetesDefaults.minNodes);
-  const maxNodes = variable('max_nodes', VariableType.NUMBER, 'Most worker nodes the autoscaler adds (KEDA scales pods, this scales nodes)', kubernetesDefaults.maxNodes);
+  const maxNodes = variable(
+    'max_nodes',
+    VariableType.NUMBER,
+    'Most worker nodes the autoscaler adds (KEDA scales pods, this scales nodes)',
+    kubernetesDefaults.maxNodes,
+  );
   minNodes.addValidation({ condition: '${var.min_nodes >= 1}', errorMessage: 'min_nodes must be at least 1.' });
 
   const versions = new DataDigitaloceanKubernetesVersions(stack, 'versions', { versionPrefix: versionPrefix.stringValue });
@@ -53,15 +63,22 @@ export function buildKubernetesStack(scope: Construct, id = 'kubernetes'): Terra
       labels: { 'agentic-mesh/pool': 'default' },
     },
     // A precondition, not a variable validation: validations naming another variable need Terraform 1.9.
-    lifecycle: { precondition: [{ condition: '${var.max_nodes >= var.min_nodes}', errorMessage: 'max_nodes must be at least min_nodes.' }] },
+    lifecycle: {
+      precondition: [{ condition: '${var.max_nodes >= var.min_nodes}', errorMessage: 'max_nodes must be at least min_nodes.' }],
+    },
   });
 
   const output = (outputId: string, value: string, description: string, sensitive = false) =>
     new TerraformOutput(stack, outputId, { value, description, sensitive, staticId: true });
   output('cluster_id', cluster.id, 'ID of the Kubernetes cluster (doctl kubernetes cluster kubeconfig save <id>)');
   output('cluster_name', cluster.name, 'Name of the Kubernetes cluster');
-  output('cluster_endpoint', cluster.endpoint, 'URL of the cluster\'s API server');
+  output('cluster_endpoint', cluster.endpoint, "URL of the cluster's API server");
   output('kubernetes_version', cluster.version, 'Kubernetes version the cluster was created with');
-  output('kubeconfig', cluster.kubeConfig.get(0).rawConfig, 'Kubeconfig for the cluster (terraform output -raw kubeconfig > kubeconfig)', true);
+  output(
+    'kubeconfig',
+    cluster.kubeConfig.get(0).rawConfig,
+    'Kubeconfig for the cluster (terraform output -raw kubeconfig > kubeconfig)',
+    true,
+  );
   return stack;
 }

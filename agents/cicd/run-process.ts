@@ -6,7 +6,12 @@ import { declarationRoot, tscEntryPath } from '../../services/tooling/index.ts';
 // declaration files), and may not spawn processes or workers. Checked code can still reach the
 // network; this is a guard against accidents and casual abuse, not a sandbox for hostile code.
 function permissionFlags(workspace: string, readOnly: readonly string[]): string[] {
-  return ['--permission', `--allow-fs-read=${workspace}`, ...readOnly.map((dir) => `--allow-fs-read=${dir}`), `--allow-fs-write=${workspace}`];
+  return [
+    '--permission',
+    `--allow-fs-read=${workspace}`,
+    ...readOnly.map((dir) => `--allow-fs-read=${dir}`),
+    `--allow-fs-write=${workspace}`,
+  ];
 }
 
 /** The only commands this agent runs: argv prefixes, built from the workspace folder. */

@@ -28,7 +28,10 @@ function skipped(name: StepName, reason: string): StepResult {
 function tailOf(text: string, maxBytes: number): string {
   const bytes = Buffer.from(text);
   if (bytes.length <= maxBytes) return text;
-  return `[... ${bytes.length - maxBytes} bytes omitted]\n${bytes.subarray(bytes.length - maxBytes).toString('utf8').replace(/^\uFFFD+/, '')}`;
+  return `[... ${bytes.length - maxBytes} bytes omitted]\n${bytes
+    .subarray(bytes.length - maxBytes)
+    .toString('utf8')
+    .replace(/^\uFFFD+/, '')}`;
 }
 
 function fromRun(name: StepName, run: RunResult, workspace: Workspace, timeoutMs: number): StepResult {
@@ -83,12 +86,16 @@ async function test(workspace: Workspace, options: StepOptions): Promise<StepRes
   const testFiles = workspace.files.filter((f) => isTestPath(f.path)).map((f) => f.path);
   if (testFiles.length === 0) return skipped('test', 'no *.test.ts or *.test.js files');
   // './' keeps a file named like a flag ("--eval.test.js") from being read as one.
-  const run = await runAllowed('node-test', testFiles.map((p) => `./${p}`), {
-    cwd: workspace.dir,
-    timeoutMs: options.timeoutMs,
-    signal: options.signal,
-    maxOutputBytes: options.maxLogBytes,
-  });
+  const run = await runAllowed(
+    'node-test',
+    testFiles.map((p) => `./${p}`),
+    {
+      cwd: workspace.dir,
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      maxOutputBytes: options.maxLogBytes,
+    },
+  );
   return fromRun('test', run, workspace, options.timeoutMs);
 }
 

@@ -33,7 +33,9 @@ export async function createWorkspace(files: readonly InputFile[]): Promise<Work
     await dispose();
     if (err instanceof TaskFailedError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new TaskFailedError(`cannot lay out the files in a workspace (${code ?? 'error'}): ${(err as Error).message.replaceAll(dir, '.')}`);
+    throw new TaskFailedError(
+      `cannot lay out the files in a workspace (${code ?? 'error'}): ${(err as Error).message.replaceAll(dir, '.')}`,
+    );
   }
   return { dir, files, dispose };
 }

@@ -2,7 +2,16 @@ import { Counter, Gauge } from 'prom-client';
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
 import { NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
-import { collectFiles, compareFindings, countFindings, FileSchema, type Finding, type FindingCounts, type InputFile, isSourcePath } from '../../services/tooling/index.ts';
+import {
+  collectFiles,
+  compareFindings,
+  countFindings,
+  FileSchema,
+  type Finding,
+  type FindingCounts,
+  type InputFile,
+  isSourcePath,
+} from '../../services/tooling/index.ts';
 import { reviewWithLlm, type LlmReviewUse } from './llm-review.ts';
 
 // Keeps a review of generated code with thousands of errors from producing a megabyte response;
@@ -47,8 +56,18 @@ export const codeReviewAgent = defineAgent<CodeReviewInput>({
   metrics(registry) {
     // The last review's findings as a gauge under the design's name, and a counter (with the _total
     // Prometheus wants of counters) for rates over time.
-    const last = new Gauge({ name: 'code_review_findings', help: 'Findings of the most recent review, by severity', labelNames: ['severity'], registers: [registry] });
-    const total = new Counter({ name: 'code_review_findings_total', help: 'Review findings reported, by severity', labelNames: ['severity'], registers: [registry] });
+    const last = new Gauge({
+      name: 'code_review_findings',
+      help: 'Findings of the most recent review, by severity',
+      labelNames: ['severity'],
+      registers: [registry],
+    });
+    const total = new Counter({
+      name: 'code_review_findings_total',
+      help: 'Review findings reported, by severity',
+      labelNames: ['severity'],
+      registers: [registry],
+    });
     return (output) => {
       const counts = output.counts as FindingCounts | undefined;
       if (!counts) return;

@@ -66,7 +66,11 @@ function toolFindingsBlock(findings: readonly Finding[]): string {
  * Asks the model for review comments on `files`. Comments naming a file that was not reviewed or a
  * line past its end are dropped (and counted): a finding must point at code that exists.
  */
-export async function reviewWithLlm(files: readonly InputFile[], toolFindings: readonly Finding[], ctx: AgentContext): Promise<{ findings: Finding[]; llm: LlmReviewUse }> {
+export async function reviewWithLlm(
+  files: readonly InputFile[],
+  toolFindings: readonly Finding[],
+  ctx: AgentContext,
+): Promise<{ findings: Finding[]; llm: LlmReviewUse }> {
   let answer: Awaited<ReturnType<typeof ask>>;
   try {
     answer = await ask(files, toolFindings, ctx);

@@ -49,7 +49,10 @@ function flatText(node: ts.Node): string {
 }
 
 function parameterText(param: ts.ParameterDeclaration): string {
-  return param.getText().replace(/\s+/g, ' ').replace(/^(?:(?:public|private|protected|readonly|override)\s+)+/, '');
+  return param
+    .getText()
+    .replace(/\s+/g, ' ')
+    .replace(/^(?:(?:public|private|protected|readonly|override)\s+)+/, '');
 }
 
 function commentText(comment: string | ts.NodeArray<ts.JSDocComment> | undefined): string {
@@ -103,10 +106,19 @@ function classMembers(checker: ts.TypeChecker, decl: ts.ClassLikeDeclaration): M
   // Constructor parameter properties (`constructor(public x: T)`) are public fields too.
   for (const param of ctor?.parameters ?? []) {
     if (!ts.isParameterPropertyDeclaration(param, ctor!) || !isPublic(param)) continue;
-    members.push({ signature: `${modifierPrefix(param)}${param.name.getText()}: ${param.type ? flatText(param.type) : checker.typeToString(checker.getTypeAtLocation(param))}`, description: memberDescription(checker, param) });
+    members.push({
+      signature: `${modifierPrefix(param)}${param.name.getText()}: ${param.type ? flatText(param.type) : checker.typeToString(checker.getTypeAtLocation(param))}`,
+      description: memberDescription(checker, param),
+    });
   }
   for (const member of decl.members) {
-    if (ts.isConstructorDeclaration(member) || ts.isSemicolonClassElement(member) || ts.isClassStaticBlockDeclaration(member) || !isPublic(member)) continue;
+    if (
+      ts.isConstructorDeclaration(member) ||
+      ts.isSemicolonClassElement(member) ||
+      ts.isClassStaticBlockDeclaration(member) ||
+      !isPublic(member)
+    )
+      continue;
     const name = member.name?.getText() ?? '';
     let signature: string;
     if (ts.isPropertyDeclaration(member)) {
@@ -168,12 +180,24 @@ function describeSymbol(checker: ts.TypeChecker, name: string, symbol: ts.Symbol
     const heritage = (decl.heritageClauses ?? []).map((h) => h.getText()).join(' ');
     return { kind: 'class', name, doc: doc(), heritage, constructors, members: classMembers(checker, decl) };
   }
-  if (flags & ts.SymbolFlags.Function || (flags & ts.SymbolFlags.Variable && ts.isVariableDeclaration(decl) && decl.initializer &&
-    (ts.isArrowFunction(decl.initializer) || ts.isFunctionExpression(decl.initializer)) && !decl.type)) {
+  if (
+    flags & ts.SymbolFlags.Function ||
+    (flags & ts.SymbolFlags.Variable &&
+      ts.isVariableDeclaration(decl) &&
+      decl.initializer &&
+      (ts.isArrowFunction(decl.initializer) || ts.isFunctionExpression(decl.initializer)) &&
+      !decl.type)
+  ) {
     return functionSymbol(checker, name, symbol, decl);
   }
   if (flags & ts.SymbolFlags.Interface && ts.isInterfaceDeclaration(decl)) {
-    return { kind: 'interface', name, doc: doc(), declaration: flatText(decl).replace(/\{.*$/, '').trim(), members: typeMembers(checker, decl.members) };
+    return {
+      kind: 'interface',
+      name,
+      doc: doc(),
+      declaration: flatText(decl).replace(/\{.*$/, '').trim(),
+      members: typeMembers(checker, decl.members),
+    };
   }
   if (flags & ts.SymbolFlags.TypeAlias && ts.isTypeAliasDeclaration(decl)) {
     const members = ts.isTypeLiteralNode(decl.type) ? typeMembers(checker, decl.type.members) : [];
@@ -182,7 +206,10 @@ function describeSymbol(checker: ts.TypeChecker, name: string, symbol: ts.Symbol
   if (flags & ts.SymbolFlags.Enum && ts.isEnumDeclaration(decl)) {
     const members = decl.members.map((m) => {
       const value = checker.getConstantValue(m);
-      return { signature: `${m.name.getText()}${value === undefined ? '' : ` = ${JSON.stringify(value)}`}`, description: memberDescription(checker, m) };
+      return {
+        signature: `${m.name.getText()}${value === undefined ? '' : ` = ${JSON.stringify(value)}`}`,
+        description: memberDescription(checker, m),
+      };
     });
     return { kind: 'enum', name, doc: doc(), members };
   }
@@ -192,7 +219,10 @@ function describeSymbol(checker: ts.TypeChecker, name: string, symbol: ts.Symbol
     return { kind: 'variable', name, doc: doc(), declaration: `${keyword} ${name}: ${type}` };
   }
   if (flags & ts.SymbolFlags.Module) {
-    const exported = checker.getExportsOfModule(symbol).map((s) => s.name).sort();
+    const exported = checker
+      .getExportsOfModule(symbol)
+      .map((s) => s.name)
+      .sort();
     return { kind: 'namespace', name, doc: doc(), declaration: `namespace ${name} { ${exported.join(', ')} }` };
   }
   if (ts.isExportAssignment(decl)) {
@@ -203,7 +233,11 @@ function describeSymbol(checker: ts.TypeChecker, name: string, symbol: ts.Symbol
 }
 
 /** The public API of each root file, in path order; symbols keep their source order. */
-export function extractApi(program: ts.Program, roots: ReadonlyArray<{ path: string; sourceFile: ts.SourceFile }>, signal: AbortSignal): FileApi[] {
+export function extractApi(
+  program: ts.Program,
+  roots: ReadonlyArray<{ path: string; sourceFile: ts.SourceFile }>,
+  signal: AbortSignal,
+): FileApi[] {
   const checker = program.getTypeChecker();
   return roots.map(({ path, sourceFile }) => {
     signal.throwIfAborted();

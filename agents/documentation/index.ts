@@ -53,7 +53,10 @@ export const documentationAgent = defineAgent<DocumentationInput>({
     }
 
     // The compiler is loaded on the first task, not when the agent is imported (services/tooling/index.ts says why).
-    const [{ createInMemoryProgram }, { extractApi }] = await Promise.all([import('../../services/tooling/in-memory-program.ts'), import('./extract-api.ts')]);
+    const [{ createInMemoryProgram }, { extractApi }] = await Promise.all([
+      import('../../services/tooling/in-memory-program.ts'),
+      import('./extract-api.ts'),
+    ]);
     const { program, roots } = createInMemoryProgram(collected.files, isDocumented);
     const api = extractApi(program, roots, ctx.signal);
     let overviews = new Map<string, string>();

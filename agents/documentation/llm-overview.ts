@@ -33,12 +33,19 @@ function fileBlock(file: FileApi, source: string | undefined): string {
 
 /** A paragraph is rendered under the file's heading, so it must not open blocks of its own. */
 function asParagraph(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim().replace(/^(?:#+|>|[-*+]|\d+\.)\s+/, '');
+  const flat = text
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^(?:#+|>|[-*+]|\d+\.)\s+/, '');
   return flat.length > MAX_OVERVIEW_CHARS ? `${flat.slice(0, MAX_OVERVIEW_CHARS - 1)}…` : flat;
 }
 
 /** Overviews by file path; files the model skipped or invented are left out. */
-export async function overviewsFromModel(api: readonly FileApi[], files: readonly InputFile[], ctx: AgentContext): Promise<{ overviews: Map<string, string>; llm: OverviewUse }> {
+export async function overviewsFromModel(
+  api: readonly FileApi[],
+  files: readonly InputFile[],
+  ctx: AgentContext,
+): Promise<{ overviews: Map<string, string>; llm: OverviewUse }> {
   const documented = api.filter((f) => f.symbols.length > 0);
   if (documented.length === 0) return { overviews: new Map(), llm: { used: false, reason: 'no exported symbols to describe' } };
   const sources = new Map(files.map((f) => [f.path, f.content]));

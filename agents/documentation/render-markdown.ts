@@ -30,7 +30,10 @@ function cell(text: string): string {
 
 /** GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes. */
 export function anchorOf(heading: string): string {
-  return heading.toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+  return heading
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
 }
 
 function renderDoc(doc: JsDoc): string[] {
@@ -52,7 +55,9 @@ function renderTail(doc: JsDoc): string[] {
 
 function renderParams(params: ParamDoc[]): string[] {
   if (params.length === 0) return [];
-  const rows = params.map((p) => `| ${code(p.name)}${p.optional ? ' *(optional)*' : ''} | ${cell(code(p.type))} | ${cell(p.description)} |`);
+  const rows = params.map(
+    (p) => `| ${code(p.name)}${p.optional ? ' *(optional)*' : ''} | ${cell(code(p.type))} | ${cell(p.description)} |`,
+  );
   return ['| Parameter | Type | Description |', '| --- | --- | --- |', ...rows, ''];
 }
 
@@ -105,7 +110,9 @@ export function renderMarkdown(title: string, files: FileApi[], overviews: Reado
   out.push(`${total} exported symbol${total === 1 ? '' : 's'} in ${documented.length} file${documented.length === 1 ? '' : 's'}.`, '');
   for (const file of documented) {
     const reexports = file.reexports.length > 0 ? `, ${file.reexports.length} re-exported` : '';
-    out.push(`- [${code(file.path)}](#${anchorOf(file.path)}) (${file.symbols.length} symbol${file.symbols.length === 1 ? '' : 's'}${reexports})`);
+    out.push(
+      `- [${code(file.path)}](#${anchorOf(file.path)}) (${file.symbols.length} symbol${file.symbols.length === 1 ? '' : 's'}${reexports})`,
+    );
   }
   out.push('');
   for (const file of documented) {
@@ -122,5 +129,8 @@ export function renderMarkdown(title: string, files: FileApi[], overviews: Reado
       out.push('### Re-exports', '', ...file.reexports.map((r) => `- ${code(r.name)} from [${code(r.from)}](#${anchorOf(r.from)})`), '');
     }
   }
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }

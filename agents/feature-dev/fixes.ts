@@ -50,7 +50,8 @@ function nodesOnLine(sf: ts.SourceFile, line: number, pick: (n: ts.Node) => bool
   return found;
 }
 
-const isStatementList = (n: ts.Node): boolean => ts.isBlock(n) || ts.isSourceFile(n) || ts.isCaseClause(n) || ts.isDefaultClause(n) || ts.isModuleBlock(n);
+const isStatementList = (n: ts.Node): boolean =>
+  ts.isBlock(n) || ts.isSourceFile(n) || ts.isCaseClause(n) || ts.isDefaultClause(n) || ts.isModuleBlock(n);
 
 /** Removes a whole statement, and its line when nothing else is on it. */
 function removal(sf: ts.SourceFile, stmt: ts.Node): Edit | string {
@@ -66,7 +67,13 @@ function removal(sf: ts.SourceFile, stmt: ts.Node): Edit | string {
 function identifiersNamed(sf: ts.SourceFile, name: string): ts.Identifier[] {
   const out: ts.Identifier[] = [];
   const visit = (n: ts.Node): void => {
-    if (ts.isIdentifier(n) && n.text === name && !(ts.isPropertyAccessExpression(n.parent) && n.parent.name === n) && !(ts.isPropertyAssignment(n.parent) && n.parent.name === n)) out.push(n);
+    if (
+      ts.isIdentifier(n) &&
+      n.text === name &&
+      !(ts.isPropertyAccessExpression(n.parent) && n.parent.name === n) &&
+      !(ts.isPropertyAssignment(n.parent) && n.parent.name === n)
+    )
+      out.push(n);
     ts.forEachChild(n, visit);
   };
   visit(sf);
@@ -75,8 +82,18 @@ function identifiersNamed(sf: ts.SourceFile, name: string): ts.Identifier[] {
 
 function isWrite(id: ts.Identifier): boolean {
   const p = id.parent;
-  if (ts.isBinaryExpression(p) && p.left === id && p.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && p.operatorToken.kind <= ts.SyntaxKind.LastAssignment) return true;
-  if ((ts.isPrefixUnaryExpression(p) || ts.isPostfixUnaryExpression(p)) && (p.operator === ts.SyntaxKind.PlusPlusToken || p.operator === ts.SyntaxKind.MinusMinusToken)) return true;
+  if (
+    ts.isBinaryExpression(p) &&
+    p.left === id &&
+    p.operatorToken.kind >= ts.SyntaxKind.FirstAssignment &&
+    p.operatorToken.kind <= ts.SyntaxKind.LastAssignment
+  )
+    return true;
+  if (
+    (ts.isPrefixUnaryExpression(p) || ts.isPostfixUnaryExpression(p)) &&
+    (p.operator === ts.SyntaxKind.PlusPlusToken || p.operator === ts.SyntaxKind.MinusMinusToken)
+  )
+    return true;
   return false;
 }
 
@@ -87,14 +104,17 @@ function fixVar(sf: ts.SourceFile, list: ts.VariableDeclarationList): Edit | str
   for (const decl of list.declarations) {
     if (!ts.isIdentifier(decl.name)) return 'it destructures; check the bindings by hand';
     const uses = identifiersNamed(sf, decl.name.text);
-    const declarations = uses.filter((u) => (ts.isVariableDeclaration(u.parent) || ts.isParameter(u.parent) || ts.isFunctionDeclaration(u.parent)) && u.parent.name === u);
+    const declarations = uses.filter(
+      (u) => (ts.isVariableDeclaration(u.parent) || ts.isParameter(u.parent) || ts.isFunctionDeclaration(u.parent)) && u.parent.name === u,
+    );
     if (declarations.length > 1) return `"${decl.name.text}" is declared more than once; let/const would reject the redeclaration`;
     const outside = uses.find((u) => u.pos < scope.pos || u.end > scope.end || u.getStart(sf) < decl.getStart(sf));
     if (outside) {
       const line = sf.getLineAndCharacterOfPosition(outside.getStart(sf)).line + 1;
       return `"${decl.name.text}" is used on line ${line}, outside or before the block that let/const would scope it to`;
     }
-    if (uses.some(isWrite) || (!decl.initializer && !ts.isForInStatement(list.parent) && !ts.isForOfStatement(list.parent))) reassigned = true;
+    if (uses.some(isWrite) || (!decl.initializer && !ts.isForInStatement(list.parent) && !ts.isForOfStatement(list.parent)))
+      reassigned = true;
   }
   const keyword = list.getFirstToken(sf);
   if (!keyword || keyword.kind !== ts.SyntaxKind.VarKeyword) return 'no var keyword found';
@@ -103,17 +123,32 @@ function fixVar(sf: ts.SourceFile, list: ts.VariableDeclarationList): Edit | str
 
 function fixFinding(sf: ts.SourceFile, f: ReviewFinding, kind: Kind): Edit[] | string {
   if (kind === 'var') {
-    const lists = nodesOnLine(sf, f.line, (n) => ts.isVariableDeclarationList(n) && (n.flags & ts.NodeFlags.BlockScoped) === 0) as ts.VariableDeclarationList[];
+    const lists = nodesOnLine(
+      sf,
+      f.line,
+      (n) => ts.isVariableDeclarationList(n) && (n.flags & ts.NodeFlags.BlockScoped) === 0,
+    ) as ts.VariableDeclarationList[];
     if (lists.length === 0) return `no var declaration on line ${f.line}`;
     const results = lists.map((l) => fixVar(sf, l));
     const reason = results.find((r): r is string => typeof r === 'string');
     return reason ?? (results as Edit[]);
   }
   if (kind === 'eqeq') {
-    const ops = nodesOnLine(sf, f.line, (n) => ts.isBinaryExpression(n) && (n.operatorToken.kind === ts.SyntaxKind.EqualsEqualsToken || n.operatorToken.kind === ts.SyntaxKind.ExclamationEqualsToken)) as ts.BinaryExpression[];
+    const ops = nodesOnLine(
+      sf,
+      f.line,
+      (n) =>
+        ts.isBinaryExpression(n) &&
+        (n.operatorToken.kind === ts.SyntaxKind.EqualsEqualsToken || n.operatorToken.kind === ts.SyntaxKind.ExclamationEqualsToken),
+    ) as ts.BinaryExpression[];
     const strictable = ops.filter((b) => b.left.kind !== ts.SyntaxKind.NullKeyword && b.right.kind !== ts.SyntaxKind.NullKeyword);
-    if (strictable.length === 0) return ops.length > 0 ? '`== null` deliberately matches null and undefined; left as is' : `no == or != on line ${f.line}`;
-    return strictable.map((b) => ({ start: b.operatorToken.getStart(sf), end: b.operatorToken.end, text: b.operatorToken.kind === ts.SyntaxKind.EqualsEqualsToken ? '===' : '!==' }));
+    if (strictable.length === 0)
+      return ops.length > 0 ? '`== null` deliberately matches null and undefined; left as is' : `no == or != on line ${f.line}`;
+    return strictable.map((b) => ({
+      start: b.operatorToken.getStart(sf),
+      end: b.operatorToken.end,
+      text: b.operatorToken.kind === ts.SyntaxKind.EqualsEqualsToken ? '===' : '!==',
+    }));
   }
   if (kind === 'debugger') {
     const stmts = nodesOnLine(sf, f.line, ts.isDebuggerStatement);
@@ -121,14 +156,28 @@ function fixFinding(sf: ts.SourceFile, f: ReviewFinding, kind: Kind): Edit[] | s
     const edits = stmts.map((s) => removal(sf, s));
     return edits.find((e): e is string => typeof e === 'string') ?? (edits as Edit[]);
   }
-  const calls = nodesOnLine(sf, f.line, (n) => ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && ts.isIdentifier(n.expression.expression) && n.expression.expression.text === 'console') as ts.CallExpression[];
+  const calls = nodesOnLine(
+    sf,
+    f.line,
+    (n) =>
+      ts.isCallExpression(n) &&
+      ts.isPropertyAccessExpression(n.expression) &&
+      ts.isIdentifier(n.expression.expression) &&
+      n.expression.expression.text === 'console',
+  ) as ts.CallExpression[];
   if (calls.length === 0) return `no console call on line ${f.line}`;
-  const edits = calls.map((c) => (ts.isExpressionStatement(c.parent) ? removal(sf, c.parent) : 'its value is used, so the call cannot simply be removed'));
+  const edits = calls.map((c) =>
+    ts.isExpressionStatement(c.parent) ? removal(sf, c.parent) : 'its value is used, so the call cannot simply be removed',
+  );
   return edits.find((e): e is string => typeof e === 'string') ?? (edits as Edit[]);
 }
 
 const syntaxErrorCount = (file: InputFile): number =>
-  ts.transpileModule(file.content, { fileName: file.path, reportDiagnostics: true, compilerOptions: { target: ts.ScriptTarget.ES2024, jsx: ts.JsxEmit.Preserve } }).diagnostics?.length ?? 0;
+  ts.transpileModule(file.content, {
+    fileName: file.path,
+    reportDiagnostics: true,
+    compilerOptions: { target: ts.ScriptTarget.ES2024, jsx: ts.JsxEmit.Preserve },
+  }).diagnostics?.length ?? 0;
 
 const ruleOf: Record<Kind, string> = { var: 'no-var', eqeq: 'eqeqeq', debugger: 'no-debugger', console: 'no-console' };
 
@@ -180,9 +229,15 @@ export function applyFindings(files: readonly InputFile[], findings: readonly Re
       return nextSf.getLineAndCharacterOfPosition(Math.max(0, pos + shift)).line + 1;
     };
     for (const a of applied) {
-      const fix = { var: 'var → let/const', eqeq: '==/!= → ===/!==', debugger: 'removed debugger statement', console: 'removed console call' }[a.kind];
+      const fix = {
+        var: 'var → let/const',
+        eqeq: '==/!= → ===/!==',
+        debugger: 'removed debugger statement',
+        console: 'removed console call',
+      }[a.kind];
       // Counted as fixed only if the linter no longer reports the rule on that line.
-      if (remaining.some((x) => x.rule === ruleOf[a.kind] && x.line === lineAfterEdits(a.finding.line))) report.unfixed.push({ ...a.finding, reason: 'the rule still fires after the fix' });
+      if (remaining.some((x) => x.rule === ruleOf[a.kind] && x.line === lineAfterEdits(a.finding.line)))
+        report.unfixed.push({ ...a.finding, reason: 'the rule still fires after the fix' });
       else report.fixed.push({ ...a.finding, fix });
     }
     report.files.push(next);

@@ -35,7 +35,14 @@ export const FeatureDevInputSchema = Type.Object(
         Type.Object(
           {
             name: Type.String({ minLength: 1 }),
-            params: Type.Optional(Type.Array(Type.Object({ name: Type.String({ minLength: 1 }), type: Type.Optional(Type.String()), optional: Type.Optional(Type.Boolean()) }, open))),
+            params: Type.Optional(
+              Type.Array(
+                Type.Object(
+                  { name: Type.String({ minLength: 1 }), type: Type.Optional(Type.String()), optional: Type.Optional(Type.Boolean()) },
+                  open,
+                ),
+              ),
+            ),
             returns: Type.Optional(Type.String()),
             description: Type.Optional(Type.String()),
           },
@@ -58,7 +65,14 @@ function findingsFrom(dependencies: Record<string, unknown>): ReviewFinding[] {
     if (!Array.isArray(list)) continue;
     for (const f of list as Array<Partial<ReviewFinding>>) {
       if (typeof f?.file === 'string' && typeof f.line === 'number' && typeof f.rule === 'string' && typeof f.message === 'string') {
-        out.push({ file: f.file.replace(/^\.\//, ''), line: f.line, rule: f.rule, message: f.message, ...(typeof f.column === 'number' ? { column: f.column } : {}), ...(typeof f.severity === 'string' ? { severity: f.severity } : {}) });
+        out.push({
+          file: f.file.replace(/^\.\//, ''),
+          line: f.line,
+          rule: f.rule,
+          message: f.message,
+          ...(typeof f.column === 'number' ? { column: f.column } : {}),
+          ...(typeof f.severity === 'string' ? { severity: f.severity } : {}),
+        });
       }
     }
   }
@@ -89,10 +103,20 @@ async function generate(input: FeatureDevInput, ctx: AgentContext, text: string)
   const { exportedNames, writeWithModel } = await import('./llm.ts');
   // Signatures the spec writes out are part of what was asked for; an assumed one is not.
   const requiredExports = plan.exports.filter((e) => e.kind === 'class' || e.signatureGiven).map((e) => e.name);
-  const work = await writeWithModel(ctx, { spec: text, modulePath: plan.modulePath, testPath: plan.testPath, requiredExports, scaffold: plan.files });
+  const work = await writeWithModel(ctx, {
+    spec: text,
+    modulePath: plan.modulePath,
+    testPath: plan.testPath,
+    requiredExports,
+    scaffold: plan.files,
+  });
   if (!work.ok) {
     ctx.log.warn({ reason: work.reason }, 'model output not used; scaffolding offline');
-    return { ...plan.output, llm: { used: false, reason: work.reason }, summary: `${String(plan.output.summary)}. The model's answer was not used: ${work.reason}` };
+    return {
+      ...plan.output,
+      llm: { used: false, reason: work.reason },
+      summary: `${String(plan.output.summary)}. The model's answer was not used: ${work.reason}`,
+    };
   }
   const module = work.files.find((f) => f.path === plan.modulePath)!;
   const names = exportedNames(module);
@@ -146,7 +170,10 @@ export const featureDevAgent = defineAgent<FeatureDevInput>({
       throw new TaskFailedError(`language ${JSON.stringify(input.language)} is not supported; feature-dev writes TypeScript only`);
     }
     // A revision starts from the previous attempt's files and the findings that sent it back.
-    const findings = [...findingsFrom(ctx.dependencies), ...(input.feedback?.output ? findingsFrom({ [input.feedback.step ?? 'feedback']: input.feedback.output }) : [])];
+    const findings = [
+      ...findingsFrom(ctx.dependencies),
+      ...(input.feedback?.output ? findingsFrom({ [input.feedback.step ?? 'feedback']: input.feedback.output }) : []),
+    ];
     const previous = Array.isArray(input.previous_output?.files) ? input.previous_output.files : undefined;
     if (findings.length > 0) {
       const collected = previous ? { ok: true as const, files: previous } : collectFiles(input, ctx.dependencies);
@@ -156,7 +183,8 @@ export const featureDevAgent = defineAgent<FeatureDevInput>({
       }
     }
     const own = [input.spec, input.task].find((t) => t !== undefined && t.trim() !== '');
-    if (own === undefined && !input.exports?.length && !input.module && (previous ?? input.files)?.length) return handOver(previous ?? input.files!);
+    if (own === undefined && !input.exports?.length && !input.module && (previous ?? input.files)?.length)
+      return handOver(previous ?? input.files!);
     return generate(input, ctx, own ?? ctx.description ?? '');
   },
 });

@@ -24,7 +24,15 @@ const MAX_NOTES = 10;
 const MAX_CONTEXT_CHARS = 100_000;
 
 export type ModelWork =
-  | { ok: true; model: string; files: InputFile[]; notes: string[]; lint: Finding[]; diagnostics: TypecheckDiagnostic[]; eslintFixed: EslintFix[] }
+  | {
+      ok: true;
+      model: string;
+      files: InputFile[];
+      notes: string[];
+      lint: Finding[];
+      diagnostics: TypecheckDiagnostic[];
+      eslintFixed: EslintFix[];
+    }
   | { ok: false; reason: string };
 
 const RULES = [
@@ -53,10 +61,20 @@ export function exportedNames(file: InputFile): string[] {
   const sf = ts.createSourceFile(file.path, file.content, ts.ScriptTarget.Latest, true);
   const names: string[] = [];
   for (const s of sf.statements) {
-    if (ts.isExportDeclaration(s) && s.exportClause && ts.isNamedExports(s.exportClause)) names.push(...s.exportClause.elements.map((e) => e.name.text));
+    if (ts.isExportDeclaration(s) && s.exportClause && ts.isNamedExports(s.exportClause))
+      names.push(...s.exportClause.elements.map((e) => e.name.text));
     if (!ts.canHaveModifiers(s) || !ts.getModifiers(s)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) continue;
-    if (ts.isVariableStatement(s)) names.push(...s.declarationList.declarations.flatMap((d) => (ts.isIdentifier(d.name) ? [d.name.text] : [])));
-    else if ((ts.isFunctionDeclaration(s) || ts.isClassDeclaration(s) || ts.isInterfaceDeclaration(s) || ts.isTypeAliasDeclaration(s) || ts.isEnumDeclaration(s)) && s.name) names.push(s.name.text);
+    if (ts.isVariableStatement(s))
+      names.push(...s.declarationList.declarations.flatMap((d) => (ts.isIdentifier(d.name) ? [d.name.text] : [])));
+    else if (
+      (ts.isFunctionDeclaration(s) ||
+        ts.isClassDeclaration(s) ||
+        ts.isInterfaceDeclaration(s) ||
+        ts.isTypeAliasDeclaration(s) ||
+        ts.isEnumDeclaration(s)) &&
+      s.name
+    )
+      names.push(s.name.text);
   }
   return [...new Set(names)];
 }
@@ -70,19 +88,25 @@ function unusableFiles(files: readonly InputFile[], allowed: (path: string) => b
     if (reason) return `the model returned an unsafe path ${JSON.stringify(f.path)}: ${reason}`;
     if (!allowed(f.path)) return `the model returned ${JSON.stringify(f.path)}, which is not a .ts file it may write`;
     if (seen.has(f.path)) return `the model returned ${f.path} twice`;
-    if (f.content.length > MAX_FILE_CHARS) return `the model returned ${f.path} with ${f.content.length} characters (limit ${MAX_FILE_CHARS})`;
+    if (f.content.length > MAX_FILE_CHARS)
+      return `the model returned ${f.path} with ${f.content.length} characters (limit ${MAX_FILE_CHARS})`;
     seen.add(f.path);
   }
   return undefined;
 }
 
-const normalise = (files: readonly InputFile[]): InputFile[] => files.map((f) => ({ path: f.path.trim().replace(/\\/g, '/').replace(/^\.\//, ''), content: f.content }));
+const normalise = (files: readonly InputFile[]): InputFile[] =>
+  files.map((f) => ({ path: f.path.trim().replace(/\\/g, '/').replace(/^\.\//, ''), content: f.content }));
 const describeDiagnostic = (d: TypecheckDiagnostic): string => `${d.file}:${d.line} TS${d.code} ${d.message}`;
 // .tsx is left out: the generated-code compiler options have no JSX setting.
 const isTsModule = (p: string): boolean => /\.[cm]?ts$/.test(p);
 const tsFiles = (files: readonly InputFile[]): InputFile[] => files.filter((f) => isTsModule(f.path));
 
-async function ask(ctx: AgentContext, task: string, user: string): Promise<{ files: InputFile[]; notes: string[]; model: string } | { reason: string }> {
+async function ask(
+  ctx: AgentContext,
+  task: string,
+  user: string,
+): Promise<{ files: InputFile[]; notes: string[]; model: string } | { reason: string }> {
   try {
     const { value, result } = await ctx.llm.structured({
       name: 'feature_files',
@@ -94,7 +118,10 @@ async function ask(ctx: AgentContext, task: string, user: string): Promise<{ fil
       temperature: 0,
       signal: ctx.signal,
     });
-    const notes = (value.notes ?? []).slice(0, MAX_NOTES).map((n) => n.replace(/\s+/g, ' ').trim().slice(0, 500)).filter((n) => n !== '');
+    const notes = (value.notes ?? [])
+      .slice(0, MAX_NOTES)
+      .map((n) => n.replace(/\s+/g, ' ').trim().slice(0, 500))
+      .filter((n) => n !== '');
     return { files: normalise(value.files), notes, model: result.model };
   } catch (err) {
     return { reason: fallbackReason(err, ctx.signal) };
@@ -132,9 +159,20 @@ export async function writeWithModel(ctx: AgentContext, req: WriteRequest): Prom
   const eslint = fixWithEslint(answer.files);
   const diagnostics = typecheck(tsFiles(eslint.files));
   if (diagnostics.length > 0) {
-    return { ok: false, reason: `the model's files do not typecheck (${diagnostics.length} error${diagnostics.length === 1 ? '' : 's'}): ${diagnostics.slice(0, 3).map(describeDiagnostic).join('; ')}` };
+    return {
+      ok: false,
+      reason: `the model's files do not typecheck (${diagnostics.length} error${diagnostics.length === 1 ? '' : 's'}): ${diagnostics.slice(0, 3).map(describeDiagnostic).join('; ')}`,
+    };
   }
-  return { ok: true, model: answer.model, files: eslint.files, notes: answer.notes, lint: lintFiles(eslint.files), diagnostics, eslintFixed: eslint.fixed };
+  return {
+    ok: true,
+    model: answer.model,
+    files: eslint.files,
+    notes: answer.notes,
+    lint: lintFiles(eslint.files),
+    diagnostics,
+    eslintFixed: eslint.fixed,
+  };
 }
 
 /**
@@ -142,7 +180,11 @@ export async function writeWithModel(ctx: AgentContext, req: WriteRequest): Prom
  * the paths are safe and the revision adds no type errors (the input need not typecheck under
  * NodeNext to begin with, so "no more errors than before" is the bar, not "none").
  */
-export async function reviseWithModel(ctx: AgentContext, files: readonly InputFile[], findings: readonly ReviewFinding[]): Promise<ModelWork> {
+export async function reviseWithModel(
+  ctx: AgentContext,
+  files: readonly InputFile[],
+  findings: readonly ReviewFinding[],
+): Promise<ModelWork> {
   const user = [
     'Review findings to resolve:',
     findings.map((f) => `- ${f.file}:${f.line} ${f.rule}${f.severity ? ` (${f.severity})` : ''}: ${f.message}`).join('\n'),
@@ -161,7 +203,18 @@ export async function reviseWithModel(ctx: AgentContext, files: readonly InputFi
   const before = typecheck(tsFiles(files));
   const diagnostics = typecheck(tsFiles(eslint.files));
   if (diagnostics.length > before.length) {
-    return { ok: false, reason: `the model's revision adds type errors (${before.length} before, ${diagnostics.length} after): ${diagnostics.slice(0, 3).map(describeDiagnostic).join('; ')}` };
+    return {
+      ok: false,
+      reason: `the model's revision adds type errors (${before.length} before, ${diagnostics.length} after): ${diagnostics.slice(0, 3).map(describeDiagnostic).join('; ')}`,
+    };
   }
-  return { ok: true, model: answer.model, files: eslint.files, notes: answer.notes, lint: lintFiles(eslint.files), diagnostics, eslintFixed: eslint.fixed };
+  return {
+    ok: true,
+    model: answer.model,
+    files: eslint.files,
+    notes: answer.notes,
+    lint: lintFiles(eslint.files),
+    diagnostics,
+    eslintFixed: eslint.fixed,
+  };
 }

@@ -22,7 +22,10 @@ export function notImplemented(label: string, sentence: string): string {
 }
 
 function jsdoc(description: string, indent: string, extra: string[] = []): string {
-  const lines = clip(description, 400).replace(/\*\//g, '*\\/').match(/.{1,96}(\s|$)/g) ?? [];
+  const lines =
+    clip(description, 400)
+      .replace(/\*\//g, '*\\/')
+      .match(/.{1,96}(\s|$)/g) ?? [];
   const body = [...lines.map((l) => l.trim()), ...(extra.length > 0 ? ['', ...extra] : [])];
   return [`${indent}/**`, ...body.map((l) => (l === '' ? `${indent} *` : `${indent} * ${l}`)), `${indent} */`].join('\n');
 }
@@ -44,7 +47,11 @@ function renderClass(cls: ClassSpec): string {
   const members: string[] = [];
   if (cls.ctorParams) {
     members.push(
-      [`  constructor(${paramList(cls.ctorParams)}) {`, `    throw new Error(${quote(notImplemented(`${cls.name} constructor`, cls.sentence))});`, '  }'].join('\n'),
+      [
+        `  constructor(${paramList(cls.ctorParams)}) {`,
+        `    throw new Error(${quote(notImplemented(`${cls.name} constructor`, cls.sentence))});`,
+        '  }',
+      ].join('\n'),
     );
   }
   for (const m of cls.methods) members.push(renderFunction(m, `${cls.name}.${m.name}`, true));
@@ -86,17 +93,26 @@ const builtinSamples: Record<string, string> = {
 /** A value of the written type, or undefined when none can be built without knowing more. */
 function sampleOf(node: ts.TypeNode, sf: ts.SourceFile, scope: SampleScope): string | undefined {
   switch (node.kind) {
-    case ts.SyntaxKind.StringKeyword: return "'example'";
-    case ts.SyntaxKind.NumberKeyword: return '1';
-    case ts.SyntaxKind.BooleanKeyword: return 'true';
-    case ts.SyntaxKind.BigIntKeyword: return '1n';
+    case ts.SyntaxKind.StringKeyword:
+      return "'example'";
+    case ts.SyntaxKind.NumberKeyword:
+      return '1';
+    case ts.SyntaxKind.BooleanKeyword:
+      return 'true';
+    case ts.SyntaxKind.BigIntKeyword:
+      return '1n';
     case ts.SyntaxKind.UnknownKeyword:
-    case ts.SyntaxKind.AnyKeyword: return 'null';
+    case ts.SyntaxKind.AnyKeyword:
+      return 'null';
     case ts.SyntaxKind.UndefinedKeyword:
-    case ts.SyntaxKind.VoidKeyword: return 'undefined';
-    case ts.SyntaxKind.ObjectKeyword: return '{}';
-    case ts.SyntaxKind.SymbolKeyword: return "Symbol('example')";
-    default: break; // the other kinds are built below, from their shape
+    case ts.SyntaxKind.VoidKeyword:
+      return 'undefined';
+    case ts.SyntaxKind.ObjectKeyword:
+      return '{}';
+    case ts.SyntaxKind.SymbolKeyword:
+      return "Symbol('example')";
+    default:
+      break; // the other kinds are built below, from their shape
   }
   if (ts.isLiteralTypeNode(node)) return node.literal.getText(sf);
   if (ts.isParenthesizedTypeNode(node)) return sampleOf(node.type, sf, scope);
@@ -105,7 +121,9 @@ function sampleOf(node: ts.TypeNode, sf: ts.SourceFile, scope: SampleScope): str
   if (ts.isUnionTypeNode(node)) return node.types.map((t) => sampleOf(t, sf, scope)).find((s) => s !== undefined);
   if (ts.isFunctionTypeNode(node)) return "() => { throw new Error('not expected to be called'); }";
   if (ts.isTupleTypeNode(node)) {
-    const items = node.elements.map((e) => (ts.isNamedTupleMember(e) ? (e.questionToken ? null : e.type) : ts.isOptionalTypeNode(e) ? null : e));
+    const items = node.elements.map((e) =>
+      ts.isNamedTupleMember(e) ? (e.questionToken ? null : e.type) : ts.isOptionalTypeNode(e) ? null : e,
+    );
     const samples = items.filter((t): t is ts.TypeNode => t !== null).map((t) => (ts.isRestTypeNode(t) ? '' : sampleOf(t, sf, scope)));
     return samples.some((s) => s === undefined) ? undefined : `[${samples.filter((s) => s !== '').join(', ')}]`;
   }
@@ -129,7 +147,8 @@ function sampleOf(node: ts.TypeNode, sf: ts.SourceFile, scope: SampleScope): str
       return constraint ? sampleOf(constraint, sf, scope) : 'null';
     }
     if (name === 'Array' || name === 'ReadonlyArray') return '[]';
-    if (name === 'Record' || name === 'Partial') return args[0] && args[0].kind !== ts.SyntaxKind.StringKeyword && name === 'Record' ? undefined : '{}';
+    if (name === 'Record' || name === 'Partial')
+      return args[0] && args[0].kind !== ts.SyntaxKind.StringKeyword && name === 'Record' ? undefined : '{}';
     if (name === 'Promise') {
       const inner = args[0] ? sampleOf(args[0], sf, scope) : 'undefined';
       return inner === undefined ? undefined : `Promise.resolve(${inner})`;
@@ -185,19 +204,44 @@ export function renderTest(modulePath: string, testPath: string, exports: Export
   for (const e of exports) {
     if (e.kind === 'function') {
       const n = arity(e.params);
-      blocks.push([`test('${e.name} is exported as a function of ${n} argument${n === 1 ? '' : 's'}', () => {`, `  assert.equal(typeof ${e.name}, 'function');`, `  assert.equal(${e.name}.length, ${n});`, '});'].join('\n'));
+      blocks.push(
+        [
+          `test('${e.name} is exported as a function of ${n} argument${n === 1 ? '' : 's'}', () => {`,
+          `  assert.equal(typeof ${e.name}, 'function');`,
+          `  assert.equal(${e.name}.length, ${n});`,
+          '});',
+        ].join('\n'),
+      );
       const args = sampleArgs(e, placeholders);
       if (!args) uncalled.push(e.name);
-      else blocks.push([`test('${e.name} is not implemented yet', ${e.async ? 'async ' : ''}() => {`, throwsCheck(`${e.name}(${args.join(', ')})`, e.name, e.async), '});'].join('\n'));
+      else
+        blocks.push(
+          [
+            `test('${e.name} is not implemented yet', ${e.async ? 'async ' : ''}() => {`,
+            throwsCheck(`${e.name}(${args.join(', ')})`, e.name, e.async),
+            '});',
+          ].join('\n'),
+        );
       continue;
     }
     const shape = [`test('${e.name} is exported as a class', () => {`, `  assert.equal(typeof ${e.name}, 'function');`];
     if (e.ctorParams) shape.push(`  assert.equal(${e.name}.length, ${arity(e.ctorParams)});`);
-    for (const m of e.methods) shape.push(`  assert.equal(typeof ${e.name}.prototype.${m.name}, 'function');`, `  assert.equal(${e.name}.prototype.${m.name}.length, ${arity(m.params)});`);
+    for (const m of e.methods)
+      shape.push(
+        `  assert.equal(typeof ${e.name}.prototype.${m.name}, 'function');`,
+        `  assert.equal(${e.name}.prototype.${m.name}.length, ${arity(m.params)});`,
+      );
     blocks.push([...shape, '});'].join('\n'));
     const ctorArgs = e.ctorParams ? sampleArgs({ typeParams: '', params: e.ctorParams }, placeholders) : [];
     if (e.ctorParams) {
-      if (ctorArgs) blocks.push([`test('${e.name} constructor is not implemented yet', () => {`, throwsCheck(`new ${e.name}(${ctorArgs.join(', ')})`, `${e.name} constructor`, false), '});'].join('\n'));
+      if (ctorArgs)
+        blocks.push(
+          [
+            `test('${e.name} constructor is not implemented yet', () => {`,
+            throwsCheck(`new ${e.name}(${ctorArgs.join(', ')})`, `${e.name} constructor`, false),
+            '});',
+          ].join('\n'),
+        );
       else uncalled.push(`${e.name} constructor`);
     }
     for (const m of e.methods) {
@@ -207,8 +251,17 @@ export function renderTest(modulePath: string, testPath: string, exports: Export
         continue;
       }
       // While the constructor throws, methods are reached through an instance that skipped it.
-      const instance = e.ctorParams ? `  const instance: ${e.name} = Object.create(${e.name}.prototype);` : `  const instance = new ${e.name}();`;
-      blocks.push([`test('${e.name}.${m.name} is not implemented yet', ${m.async ? 'async ' : ''}() => {`, instance, throwsCheck(`instance.${m.name}(${args.join(', ')})`, `${e.name}.${m.name}`, m.async), '});'].join('\n'));
+      const instance = e.ctorParams
+        ? `  const instance: ${e.name} = Object.create(${e.name}.prototype);`
+        : `  const instance = new ${e.name}();`;
+      blocks.push(
+        [
+          `test('${e.name}.${m.name} is not implemented yet', ${m.async ? 'async ' : ''}() => {`,
+          instance,
+          throwsCheck(`instance.${m.name}(${args.join(', ')})`, `${e.name}.${m.name}`, m.async),
+          '});',
+        ].join('\n'),
+      );
     }
   }
 

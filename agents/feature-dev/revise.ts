@@ -36,7 +36,10 @@ export async function revise(files: InputFile[], findings: ReviewFinding[], ctx:
   const key = (file: string, rule: string, line: number): string => `${file}\0${rule}\0${line}`;
   const eslintKeys = new Set(eslint.fixed.map((f) => key(f.file, f.rule, f.line)));
   const byEslint = findings.filter((f) => eslintKeys.has(key(f.file, f.rule, f.line)));
-  const report = applyFindings(eslint.files, findings.filter((f) => !byEslint.includes(f)));
+  const report = applyFindings(
+    eslint.files,
+    findings.filter((f) => !byEslint.includes(f)),
+  );
   const mechanical = report.fixed.length;
   let fixed: Fixed[] = [...byEslint.map((f) => ({ ...f, fix: `ESLint auto-fix (${f.rule})` })), ...report.fixed];
   let unfixed: Unfixed[] = report.unfixed;
@@ -46,7 +49,8 @@ export async function revise(files: InputFile[], findings: ReviewFinding[], ctx:
 
   // Findings on files that were not passed in cannot be worked on by anyone here.
   const forModel = unfixed.filter((u) => result.some((f) => f.path === u.file));
-  if (ctx.llm.available && forModel.length === 0) llm = { used: false, reason: 'not needed: no finding was left after the mechanical fixes' };
+  if (ctx.llm.available && forModel.length === 0)
+    llm = { used: false, reason: 'not needed: no finding was left after the mechanical fixes' };
   else if (ctx.llm.available) {
     const work = await reviseWithModel(ctx, result, forModel);
     if (!work.ok) llm = { used: false, reason: work.reason };
@@ -64,7 +68,11 @@ export async function revise(files: InputFile[], findings: ReviewFinding[], ctx:
   const layout = await formatFiles(result);
   result = layout.files;
   const changed = result.filter((f) => files.find((o) => o.path === f.path)?.content !== f.content);
-  const how = [`${byEslint.length} by ESLint auto-fix`, `${mechanical} mechanically`, ...(llm.used ? [`${fixed.length - byEslint.length - mechanical} by ${llm.model}`] : [])];
+  const how = [
+    `${byEslint.length} by ESLint auto-fix`,
+    `${mechanical} mechanically`,
+    ...(llm.used ? [`${fixed.length - byEslint.length - mechanical} by ${llm.model}`] : []),
+  ];
   const findingKeys = new Set(findings.map((f) => key(f.file, f.rule, f.line)));
   const otherEslint = eslint.fixed.filter((f) => !findingKeys.has(key(f.file, f.rule, f.line))).length;
   return {

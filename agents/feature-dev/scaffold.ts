@@ -5,7 +5,16 @@ import { unsafePathReason, type InputFile } from '../../services/tooling/index.t
 import { lintFiles } from '../../services/tooling/lint.ts';
 import { TaskFailedError, type AgentContext, type AgentOutput } from '../sdk/index.ts';
 import { renderModule, renderTest } from './render.ts';
-import { assumedFunction, exportNameFor, isIdentifier, isValidType, kebab, parseSpec, type ExportSpec, type FunctionSpec } from './spec-parser.ts';
+import {
+  assumedFunction,
+  exportNameFor,
+  isIdentifier,
+  isValidType,
+  kebab,
+  parseSpec,
+  type ExportSpec,
+  type FunctionSpec,
+} from './spec-parser.ts';
 import { typecheck, type TypecheckDiagnostic } from './typecheck.ts';
 
 export interface ExportInput {
@@ -34,13 +43,26 @@ function fromStructured(exports: ExportInput[], sentence: string): FunctionSpec[
     const params = (e.params ?? []).map((p) => {
       const type = p.type ?? 'unknown';
       if (!isIdentifier(p.name)) throw new TaskFailedError(`parameter ${JSON.stringify(p.name)} of ${e.name} is not a valid identifier`);
-      if (!isValidType(type)) throw new TaskFailedError(`parameter ${p.name} of ${e.name} has type ${JSON.stringify(type)}, which does not parse as TypeScript`);
+      if (!isValidType(type))
+        throw new TaskFailedError(`parameter ${p.name} of ${e.name} has type ${JSON.stringify(type)}, which does not parse as TypeScript`);
       return { name: p.name, type, optional: p.optional === true, rest: false, text: `${p.name}${p.optional ? '?' : ''}: ${type}` };
     });
     const returns = e.returns ?? 'unknown';
-    if (!isValidType(returns)) throw new TaskFailedError(`return type ${JSON.stringify(returns)} of ${e.name} does not parse as TypeScript`);
+    if (!isValidType(returns))
+      throw new TaskFailedError(`return type ${JSON.stringify(returns)} of ${e.name} does not parse as TypeScript`);
     const description = e.description ?? sentence;
-    return { kind: 'function', name: e.name, typeParams: '', params, returns, signatureGiven: true, returnGiven: e.returns !== undefined, async: /^Promise\s*</.test(returns), sentence: description, description };
+    return {
+      kind: 'function',
+      name: e.name,
+      typeParams: '',
+      params,
+      returns,
+      signatureGiven: true,
+      returnGiven: e.returns !== undefined,
+      async: /^Promise\s*</.test(returns),
+      sentence: description,
+      description,
+    };
   });
 }
 
@@ -49,7 +71,9 @@ function modulePathFor(name: string): string {
   const cleaned = name.trim().replace(/\\/g, '/').replace(/^\.\//, '');
   const reason = unsafePathReason(cleaned);
   if (reason) throw new TaskFailedError(`module ${JSON.stringify(name)} is not a usable path: ${reason}`);
-  const withExt = /\.(?:[cm]?[jt]s)$/.test(cleaned) ? cleaned.replace(/\.[cm]?[jt]s$/, '.ts') : `${cleaned.includes('/') ? cleaned : kebab(cleaned)}.ts`;
+  const withExt = /\.(?:[cm]?[jt]s)$/.test(cleaned)
+    ? cleaned.replace(/\.[cm]?[jt]s$/, '.ts')
+    : `${cleaned.includes('/') ? cleaned : kebab(cleaned)}.ts`;
   return withExt.includes('/') ? withExt : `src/${withExt}`;
 }
 
@@ -57,7 +81,10 @@ function labels(exports: ExportSpec[]): Array<{ label: string; sentence: string 
   return exports.flatMap((e) =>
     e.kind === 'function'
       ? [{ label: e.name, sentence: e.sentence }]
-      : [...(e.ctorParams ? [{ label: `${e.name} constructor`, sentence: e.sentence }] : []), ...e.methods.map((m) => ({ label: `${e.name}.${m.name}`, sentence: m.sentence }))],
+      : [
+          ...(e.ctorParams ? [{ label: `${e.name} constructor`, sentence: e.sentence }] : []),
+          ...e.methods.map((m) => ({ label: `${e.name}.${m.name}`, sentence: m.sentence })),
+        ],
   );
 }
 
@@ -86,8 +113,9 @@ export function scaffold(input: ScaffoldInput, ctx: AgentContext, text: string):
   let placeholders: string[] = [];
   for (let round = 0; round < 3; round++) {
     ctx.signal.throwIfAborted();
-    const missing = typecheck([{ path: modulePath, content: renderModule(text, exports, placeholders) }])
-      .flatMap((d) => (d.missingName && !names.includes(d.missingName) && !placeholders.includes(d.missingName) ? [d.missingName] : []));
+    const missing = typecheck([{ path: modulePath, content: renderModule(text, exports, placeholders) }]).flatMap((d) =>
+      d.missingName && !names.includes(d.missingName) && !placeholders.includes(d.missingName) ? [d.missingName] : [],
+    );
     if (missing.length === 0) break;
     placeholders = [...new Set([...placeholders, ...missing])];
   }
@@ -101,16 +129,29 @@ export function scaffold(input: ScaffoldInput, ctx: AgentContext, text: string):
   const bodies = labels(exports);
   const todo = [
     ...bodies.map((b) => `write the body of ${b.label} (spec: "${b.sentence}")`),
-    ...exports.flatMap((e) => (e.kind === 'function' && !e.signatureGiven ? [`choose the parameters and return type of ${e.name}: the spec names no signature, so it is (input: unknown): unknown`] : [])),
-    ...exports.flatMap((e) => (e.kind === 'function' && e.signatureGiven && !e.returnGiven ? [`choose the return type of ${e.name}: the spec gives none, so it returns unknown`] : [])),
-    ...exports.flatMap((e) => (e.kind === 'class' && e.methods.length === 0 ? [`define the members of class ${e.name}: the spec names none`] : [])),
+    ...exports.flatMap((e) =>
+      e.kind === 'function' && !e.signatureGiven
+        ? [`choose the parameters and return type of ${e.name}: the spec names no signature, so it is (input: unknown): unknown`]
+        : [],
+    ),
+    ...exports.flatMap((e) =>
+      e.kind === 'function' && e.signatureGiven && !e.returnGiven
+        ? [`choose the return type of ${e.name}: the spec gives none, so it returns unknown`]
+        : [],
+    ),
+    ...exports.flatMap((e) =>
+      e.kind === 'class' && e.methods.length === 0 ? [`define the members of class ${e.name}: the spec names none`] : [],
+    ),
     ...placeholders.map((p) => `define type ${p}, which the spec uses without defining (it is unknown for now)`),
     ...test.uncalled.map((u) => `add a "not implemented" call test for ${u}: no argument of its parameter types could be built offline`),
     `replace the "not implemented" tests in ${testPath} with tests of the behaviour the spec describes`,
     ...diagnostics.map((d) => `fix ${d.file}:${d.line} TS${d.code}: ${d.message}`),
     ...lint.map((f) => `fix ${f.file}:${f.line} ${f.rule}: ${f.message}`),
   ];
-  const checked = diagnostics.length === 0 ? 'both typecheck (strict, NodeNext)' : `${diagnostics.length} type error${diagnostics.length === 1 ? '' : 's'} remain`;
+  const checked =
+    diagnostics.length === 0
+      ? 'both typecheck (strict, NodeNext)'
+      : `${diagnostics.length} type error${diagnostics.length === 1 ? '' : 's'} remain`;
   ctx.log.debug({ module: modulePath, exports: names, diagnostics: diagnostics.length }, 'feature scaffold generated');
   const output = {
     files: [moduleFile, testFile],

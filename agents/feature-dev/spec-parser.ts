@@ -45,7 +45,26 @@ export interface ParsedSpec {
   firstSentence: string;
 }
 
-const notNames = new Set(['if', 'for', 'while', 'switch', 'catch', 'function', 'return', 'typeof', 'with', 'e', 'i', 'eg', 'ie', 'etc', 'see', 'note', 'and', 'or']);
+const notNames = new Set([
+  'if',
+  'for',
+  'while',
+  'switch',
+  'catch',
+  'function',
+  'return',
+  'typeof',
+  'with',
+  'e',
+  'i',
+  'eg',
+  'ie',
+  'etc',
+  'see',
+  'note',
+  'and',
+  'or',
+]);
 
 export function syntaxErrors(code: string): readonly ts.Diagnostic[] {
   return ts.transpileModule(code, { reportDiagnostics: true, compilerOptions: { target: ts.ScriptTarget.ES2024 } }).diagnostics ?? [];
@@ -89,7 +108,10 @@ function closingParen(text: string, open: number): number {
 function leadingType(rest: string): string | undefined {
   const words = rest.trim().split(/\s+/).slice(0, 12);
   for (let n = words.length; n > 0; n--) {
-    const candidate = words.slice(0, n).join(' ').replace(/[.,;:!?]+$/, '');
+    const candidate = words
+      .slice(0, n)
+      .join(' ')
+      .replace(/[.,;:!?]+$/, '');
     if (isValidType(candidate)) return candidate;
   }
   return undefined;
@@ -103,7 +125,10 @@ export function paramsFrom(fn: ts.SignatureDeclarationBase, sf: ts.SourceFile): 
     const rest = p.dotDotDotToken !== undefined;
     // An untyped parameter would be an implicit any under strict, so it is written as unknown
     // (one with a default keeps it: its type is inferred from the default).
-    const text = p.type || p.initializer ? p.getText(sf) : `${rest ? '...' : ''}${name}${p.questionToken ? '?' : ''}: ${rest ? 'unknown[]' : 'unknown'}`;
+    const text =
+      p.type || p.initializer
+        ? p.getText(sf)
+        : `${rest ? '...' : ''}${name}${p.questionToken ? '?' : ''}: ${rest ? 'unknown[]' : 'unknown'}`;
     return { name, type: rest && !p.type ? 'unknown[]' : p.initializer && !p.type ? '' : type, optional, rest, text };
   });
 }
@@ -181,8 +206,46 @@ export function assumedFunction(name: string, sentence: string): FunctionSpec {
 }
 
 const leadVerbs = /^(?:please\s+)?(?:build|implement|create|develop|write|add|scaffold|make|code|generate|introduce)\b\s*/i;
-const fillers = new Set(['a', 'an', 'the', 'new', 'feature', 'module', 'simple', 'small', 'basic', 'functionality', 'code', 'logic', 'some', 'function', 'helper', 'called', 'named']);
-const stops = new Set(['that', 'which', 'who', 'with', 'for', 'to', 'so', 'using', 'where', 'when', 'in', 'from', 'of', 'by', 'returning', 'returns', 'exporting', 'exports', 'and']);
+const fillers = new Set([
+  'a',
+  'an',
+  'the',
+  'new',
+  'feature',
+  'module',
+  'simple',
+  'small',
+  'basic',
+  'functionality',
+  'code',
+  'logic',
+  'some',
+  'function',
+  'helper',
+  'called',
+  'named',
+]);
+const stops = new Set([
+  'that',
+  'which',
+  'who',
+  'with',
+  'for',
+  'to',
+  'so',
+  'using',
+  'where',
+  'when',
+  'in',
+  'from',
+  'of',
+  'by',
+  'returning',
+  'returns',
+  'exporting',
+  'exports',
+  'and',
+]);
 const trailingKinds = new Set(['class', 'function', 'functions', 'method', 'module', 'feature', 'file']);
 
 /** "Build feature slugify utility that …" → "slugify utility". */
@@ -225,7 +288,18 @@ function endpointIn(sentence: string): { fn: FunctionSpec; module: string } | un
   const params: ParamSpec[] = [{ name: 'request', type: 'Request', optional: false, rest: false, text: 'request: Request' }];
   return {
     module: `${match[1].toLowerCase()} ${segments.filter((s) => !/^[:{]/.test(s)).join(' ') || 'root'}`,
-    fn: { kind: 'function', name, typeParams: '', params, returns: 'Promise<Response>', signatureGiven: true, returnGiven: true, async: true, sentence, description: `${match[1]} ${match[2]}: ${sentence}` },
+    fn: {
+      kind: 'function',
+      name,
+      typeParams: '',
+      params,
+      returns: 'Promise<Response>',
+      signatureGiven: true,
+      returnGiven: true,
+      async: true,
+      sentence,
+      description: `${match[1]} ${match[2]}: ${sentence}`,
+    },
   };
 }
 
@@ -237,14 +311,31 @@ export function kebab(text: string): string {
     .toLowerCase();
 }
 
-const genericNouns = new Set(['utility', 'utilities', 'util', 'utils', 'helper', 'helpers', 'module', 'service', 'feature', 'library', 'lib', 'tool', 'function']);
+const genericNouns = new Set([
+  'utility',
+  'utilities',
+  'util',
+  'utils',
+  'helper',
+  'helpers',
+  'module',
+  'service',
+  'feature',
+  'library',
+  'lib',
+  'tool',
+  'function',
+]);
 
 /** The function a feature with no written signature is most likely to export ("slugify utility" → slugify). */
 export function exportNameFor(phrase: string): string {
   const words = phrase.split(/[\s-]+/).filter(Boolean);
   const kept = words.filter((w) => !genericNouns.has(w.toLowerCase()));
   const chosen = kept.length > 0 ? kept : words;
-  return chosen.map((w, i) => (i === 0 ? w.charAt(0).toLowerCase() + w.slice(1) : w.charAt(0).toUpperCase() + w.slice(1))).join('').replace(/[^\w$]/g, '');
+  return chosen
+    .map((w, i) => (i === 0 ? w.charAt(0).toLowerCase() + w.slice(1) : w.charAt(0).toUpperCase() + w.slice(1)))
+    .join('')
+    .replace(/[^\w$]/g, '');
 }
 
 export function parseSpec(text: string): ParsedSpec {
@@ -261,14 +352,25 @@ export function parseSpec(text: string): ParsedSpec {
     const classMatches = [...sentence.matchAll(/\bclass\s+([A-Z][\w$]*)|\b([A-Z][\w$]*)\s+class\b/g)];
     for (const m of classMatches) {
       const name = m[1] ?? m[2];
-      if (!classes.has(name)) classes.set(name, { kind: 'class', name, ctorParams: undefined, methods: [], sentence, description: sentence });
+      if (!classes.has(name))
+        classes.set(name, { kind: 'class', name, ctorParams: undefined, methods: [], sentence, description: sentence });
     }
     const classAt = classMatches[0]?.index ?? Infinity;
     const sentenceClass = classMatches[0] ? (classMatches[0][1] ?? classMatches[0][2]) : undefined;
     for (const sig of signatures) {
       // "Foo.bar(…)" is Foo's method; a signature after "class Foo" in the same sentence is too.
       const ownerName = sig.owner ?? (sentenceClass !== undefined && sig.at > classAt ? sentenceClass : undefined);
-      const owner = ownerName !== undefined ? classes.get(ownerName) ?? { kind: 'class' as const, name: ownerName, ctorParams: undefined, methods: [], sentence, description: sentence } : undefined;
+      const owner =
+        ownerName !== undefined
+          ? (classes.get(ownerName) ?? {
+              kind: 'class' as const,
+              name: ownerName,
+              ctorParams: undefined,
+              methods: [],
+              sentence,
+              description: sentence,
+            })
+          : undefined;
       if (owner) {
         classes.set(owner.name, owner);
         if (sig.fn.name === 'constructor') owner.ctorParams = sig.fn.params;

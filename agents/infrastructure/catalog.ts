@@ -120,14 +120,30 @@ export const knownServices: readonly KnownService[] = [
   },
   {
     key: 'app',
-    aliases: ['node app', 'node.js app', 'nodejs app', 'node service', 'node.js service', 'node api', 'node server', 'express app', 'fastify app', 'node'],
+    aliases: [
+      'node app',
+      'node.js app',
+      'nodejs app',
+      'node service',
+      'node.js service',
+      'node api',
+      'node server',
+      'express app',
+      'fastify app',
+      'node',
+    ],
     generic: ['web app', 'api server', 'backend'],
     kind: 'app',
     image: 'node:24-alpine',
     port: 3000,
     extraPorts: [],
     // No curl in node:alpine; Node itself can probe its own health route.
-    healthcheck: (port) => ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${port}/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+    healthcheck: (port) => [
+      'CMD',
+      'node',
+      '-e',
+      `fetch('http://127.0.0.1:${port}/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
+    ],
     env: { NODE_ENV: 'production', PORT: '3000' },
     command: ['node', 'server.js'],
     workingDir: '/app',
@@ -178,6 +194,13 @@ export function findKnownService(nameOrImage: string): KnownService | undefined 
   const byName = knownServices.find((s) => s.key === lowered || s.aliases.includes(lowered));
   if (byName) return byName;
   // An image like "docker.io/library/redis:7" or "bitnami/redis" still tells us what runs.
-  const repo = lowered.split('@')[0].replace(/:[^/]*$/, '').split('/').at(-1) ?? '';
-  return knownServices.find((s) => s.kind !== 'app' && (s.key === repo || s.aliases.includes(repo) || s.image.split(':')[0].split('/').at(-1) === repo));
+  const repo =
+    lowered
+      .split('@')[0]
+      .replace(/:[^/]*$/, '')
+      .split('/')
+      .at(-1) ?? '';
+  return knownServices.find(
+    (s) => s.kind !== 'app' && (s.key === repo || s.aliases.includes(repo) || s.image.split(':')[0].split('/').at(-1) === repo),
+  );
 }

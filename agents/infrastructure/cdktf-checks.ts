@@ -13,16 +13,50 @@ export interface StackCheckResult {
   keyFingerprints: Record<string, string>;
 }
 
-const sizeRe = /^(?:s-\d+vcpu-\d+(?:mb|gb)(?:-\d+gb)?(?:-(?:intel|amd))?|c2?-\d+(?:vcpu-\d+gb)?(?:-intel)?|(?:g|gd|m|m3|m6|so|so1_5)-\d+vcpu-\d+gb(?:-intel)?|gpu-[a-z0-9]+(?:-[a-z0-9]+)*)$/;
+const sizeRe =
+  /^(?:s-\d+vcpu-\d+(?:mb|gb)(?:-\d+gb)?(?:-(?:intel|amd))?|c2?-\d+(?:vcpu-\d+gb)?(?:-intel)?|(?:g|gd|m|m3|m6|so|so1_5)-\d+vcpu-\d+gb(?:-intel)?|gpu-[a-z0-9]+(?:-[a-z0-9]+)*)$/;
 const regionRe = /^[a-z]{3}\d$/;
-const knownRegions = new Set(['nyc1', 'nyc2', 'nyc3', 'sfo1', 'sfo2', 'sfo3', 'ams2', 'ams3', 'sgp1', 'lon1', 'fra1', 'tor1', 'blr1', 'syd1', 'atl1']);
+const knownRegions = new Set([
+  'nyc1',
+  'nyc2',
+  'nyc3',
+  'sfo1',
+  'sfo2',
+  'sfo3',
+  'ams2',
+  'ams3',
+  'sgp1',
+  'lon1',
+  'fra1',
+  'tor1',
+  'blr1',
+  'syd1',
+  'atl1',
+]);
 const imageRe = /^(?:[a-z0-9]+(?:[-.][a-z0-9]+)*|\d+)$/;
 const hostnameRe = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?$/;
 const fingerprintRe = /^(?:[0-9a-f]{2}:){15}[0-9a-f]{2}$/;
 const providerSourceRe = /^(?:[a-z0-9.-]+\/)?[a-z0-9-]+\/[a-z0-9-]+$/;
 
 const attributes: Record<string, Set<string>> = {
-  digitalocean_droplet: new Set(['id', 'urn', 'name', 'ipv4_address', 'ipv4_address_private', 'ipv6_address', 'status', 'region', 'size', 'image', 'vcpus', 'memory', 'disk', 'price_hourly', 'price_monthly', 'created_at']),
+  digitalocean_droplet: new Set([
+    'id',
+    'urn',
+    'name',
+    'ipv4_address',
+    'ipv4_address_private',
+    'ipv6_address',
+    'status',
+    'region',
+    'size',
+    'image',
+    'vcpus',
+    'memory',
+    'disk',
+    'price_hourly',
+    'price_monthly',
+    'created_at',
+  ]),
   digitalocean_ssh_key: new Set(['id', 'fingerprint', 'name', 'public_key']),
   digitalocean_firewall: new Set(['id', 'name', 'status', 'created_at']),
 };
@@ -38,7 +72,8 @@ export function cidrProblem(value: string): string | undefined {
   if (version === 4) {
     const bits = address.split('.').reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
     const hostBits = 32n - BigInt(prefix);
-    if ((bits & ((1n << hostBits) - 1n)) !== 0n) return `"${value}" has host bits set; the network is ${networkOf(bits, Number(prefix))}/${prefix}`;
+    if ((bits & ((1n << hostBits) - 1n)) !== 0n)
+      return `"${value}" has host bits set; the network is ${networkOf(bits, Number(prefix))}/${prefix}`;
   }
   return undefined;
 }
@@ -58,7 +93,10 @@ export function publicKeyFingerprint(line: string): { fingerprint?: string; prob
   const length = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
   const inner = length > 0 && length + 4 <= blob.length ? blob.subarray(4, 4 + length).toString('latin1') : '';
   if (inner !== type) return { problem: `public key says ${type} but its body encodes ${inner ? `"${inner}"` : 'no key type'}` };
-  const fingerprint = createHash('md5').update(blob).digest('hex').replace(/(..)(?!$)/g, '$1:');
+  const fingerprint = createHash('md5')
+    .update(blob)
+    .digest('hex')
+    .replace(/(..)(?!$)/g, '$1:');
   return { fingerprint };
 }
 
@@ -75,7 +113,8 @@ function portRangeProblem(range: string): string | undefined {
 function* strings(value: unknown, path: string): Generator<[string, string]> {
   if (typeof value === 'string') yield [path, value];
   else if (Array.isArray(value)) for (const [i, item] of value.entries()) yield* strings(item, `${path}[${i}]`);
-  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) if (k !== '//') yield* strings(v, path ? `${path}.${k}` : k);
+  else if (value && typeof value === 'object')
+    for (const [k, v] of Object.entries(value)) if (k !== '//') yield* strings(v, path ? `${path}.${k}` : k);
 }
 
 const traversalRe = /^\s*([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_-]*)\.([a-z_][a-z0-9_]*)\s*$/;
@@ -97,7 +136,12 @@ function checkReferences(stack: TerraformStack, problems: string[]): void {
   }
 }
 
-function checkRules(where: string, rules: TerraformRule[], direction: 'source_addresses' | 'destination_addresses', problems: string[]): void {
+function checkRules(
+  where: string,
+  rules: TerraformRule[],
+  direction: 'source_addresses' | 'destination_addresses',
+  problems: string[],
+): void {
   for (const [i, rule] of rules.entries()) {
     const at = `${where}[${i}]`;
     if (!['tcp', 'udp', 'icmp'].includes(rule.protocol)) problems.push(`${at}: protocol "${rule.protocol}" must be tcp, udp or icmp`);
@@ -144,12 +188,14 @@ export function checkStack(stack: TerraformStack): StackCheckResult {
     if (!regionRe.test(region)) problems.push(`${where}: region "${region}" is not a region slug like nyc3`);
     else if (!knownRegions.has(region)) warnings.push(`${where}: region "${region}" is not one this agent knows; check it exists`);
     if (!imageRe.test(image)) problems.push(`${where}: image "${image}" is not an image slug like ubuntu-24-04-x64 or a numeric id`);
-    if (droplet.user_data && !/^ubuntu-|^debian-/.test(image)) warnings.push(`${where}: user_data installs Docker with apt; image "${image}" may not have it`);
+    if (droplet.user_data && !/^ubuntu-|^debian-/.test(image))
+      warnings.push(`${where}: user_data installs Docker with apt; image "${image}" may not have it`);
     const keys = (droplet.ssh_keys ?? []) as string[];
     if (keys.length === 0) warnings.push(`${where}: no SSH keys, so DigitalOcean emails a root password instead`);
     for (const key of keys) {
       if (key.startsWith('${')) {
-        if (!/^\$\{digitalocean_ssh_key\.[^.]+\.(fingerprint|id)\}$/.test(key)) problems.push(`${where}: ssh_keys entry "${key}" must reference a digitalocean_ssh_key fingerprint or id`);
+        if (!/^\$\{digitalocean_ssh_key\.[^.]+\.(fingerprint|id)\}$/.test(key))
+          problems.push(`${where}: ssh_keys entry "${key}" must reference a digitalocean_ssh_key fingerprint or id`);
       } else if (!fingerprintRe.test(key) && !/^\d+$/.test(key)) {
         problems.push(`${where}: ssh_keys entry "${key}" is neither an MD5 fingerprint, a key id nor an OpenSSH public key`);
       }
@@ -160,10 +206,13 @@ export function checkStack(stack: TerraformStack): StackCheckResult {
   if (firewalls.length === 0) warnings.push('no firewall: every port the droplet listens on is public');
   for (const [id, firewall] of firewalls) {
     const where = `digitalocean_firewall.${id}`;
-    if (!/^[A-Za-z0-9.-]+$/.test(String(firewall.name))) problems.push(`${where}: name "${String(firewall.name)}" may only hold letters, digits, "." and "-"`);
+    if (!/^[A-Za-z0-9.-]+$/.test(String(firewall.name)))
+      problems.push(`${where}: name "${String(firewall.name)}" may only hold letters, digits, "." and "-"`);
     const ids = (firewall.droplet_ids ?? []) as string[];
     if (ids.length === 0) problems.push(`${where}: applies to no droplet`);
-    for (const ref of ids) if (!/^\$\{digitalocean_droplet\.[^.]+\.id\}$/.test(ref)) problems.push(`${where}: droplet_ids entry "${ref}" must reference a droplet's id`);
+    for (const ref of ids)
+      if (!/^\$\{digitalocean_droplet\.[^.]+\.id\}$/.test(ref))
+        problems.push(`${where}: droplet_ids entry "${ref}" must reference a droplet's id`);
     const inbound = (firewall.inbound_rule ?? []) as TerraformRule[];
     checkRules(`${where}.inbound_rule`, inbound, 'source_addresses', problems);
     checkRules(`${where}.outbound_rule`, (firewall.outbound_rule ?? []) as TerraformRule[], 'destination_addresses', problems);

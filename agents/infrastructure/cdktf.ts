@@ -33,7 +33,8 @@ export interface TerraformStack {
 export const dropletDefaults = { size: 's-1vcpu-1gb', region: 'nyc3', image: 'ubuntu-24-04-x64' } as const;
 export const CDKTF_VERSION = '0.20.11';
 
-const publicKeyRe = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) /;
+const publicKeyRe =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) /;
 
 /** A Terraform/CDKTF logical id: letters, digits, "_" and "-", not starting with a digit. */
 export function logicalId(value: string): string {
@@ -95,7 +96,10 @@ export function buildStack(droplet: DropletInput, options: StackOptions): Terraf
   const inbound: TerraformRule[] = [];
   // SSH is opened to the admin address only; with none given it stays closed rather than public.
   if (droplet.admin_ip !== undefined) inbound.push({ protocol: 'tcp', port_range: '22', source_addresses: [asCidr(droplet.admin_ip)] });
-  inbound.push({ protocol: 'tcp', port_range: '80', source_addresses: everywhere }, { protocol: 'tcp', port_range: '443', source_addresses: everywhere });
+  inbound.push(
+    { protocol: 'tcp', port_range: '80', source_addresses: everywhere },
+    { protocol: 'tcp', port_range: '443', source_addresses: everywhere },
+  );
   const firewallId = `${id}-firewall`;
   resource.digitalocean_firewall = {
     [firewallId]: {
@@ -144,7 +148,10 @@ export function cloudInitForCompose(project: string, composeYaml: string): strin
     package_update: true,
     packages: ['docker.io', 'docker-compose-v2'],
     write_files: [{ path: `${dir}/compose.yml`, permissions: '0644', content: composeYaml }],
-    runcmd: [['systemctl', 'enable', '--now', 'docker'], ['docker', 'compose', '--project-directory', dir, '-f', `${dir}/compose.yml`, 'up', '-d']],
+    runcmd: [
+      ['systemctl', 'enable', '--now', 'docker'],
+      ['docker', 'compose', '--project-directory', dir, '-f', `${dir}/compose.yml`, 'up', '-d'],
+    ],
   };
   return `#cloud-config\n${toYaml(config)}`;
 }

@@ -64,7 +64,8 @@ export function imageRefProblem(ref: string): string | undefined {
   const parts = name.split('/');
   // As in the engine, the first part is a registry only if it looks like a host.
   const first = parts[0];
-  const hasDomain = parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
+  const hasDomain =
+    parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
   if (hasDomain && !domainRe.test(first)) return `registry "${first}" is not a host[:port]`;
   const path = hasDomain ? parts.slice(1) : parts;
   const bad = path.find((p) => !pathComponentRe.test(p));
@@ -130,10 +131,15 @@ export function checkCompose(doc: ComposeDocument, allow: CheckPermissions): Che
       if (port.host === undefined) continue;
       const host = port.host;
       // Two bindings clash on the same host port unless both name different specific addresses.
-      const clash = published.find((p) => p.host === host && p.protocol === port.protocol && (p.ip === undefined || port.ip === undefined || p.ip === port.ip));
+      const clash = published.find(
+        (p) => p.host === host && p.protocol === port.protocol && (p.ip === undefined || port.ip === undefined || p.ip === port.ip),
+      );
       if (clash) problems.push(`${where}: host port ${host} is already published by service "${clash.service}"`);
       else published.push({ ...port, host, service: name });
-      if (replicas > 1) problems.push(`${where}: ${replicas} replicas cannot all publish fixed host port ${port.host}; publish the container port only or use a proxy`);
+      if (replicas > 1)
+        problems.push(
+          `${where}: ${replicas} replicas cannot all publish fixed host port ${port.host}; publish the container port only or use a proxy`,
+        );
     }
 
     for (const [key, value] of Object.entries(svc.environment ?? {})) {
@@ -155,9 +161,12 @@ export function checkCompose(doc: ComposeDocument, allow: CheckPermissions): Che
 
     checkHealthcheck(where, svc.healthcheck, problems, warnings);
 
-    if (svc.privileged && !allow.privileged) problems.push(`${where}: runs privileged, which was not asked for; it gives the container root on the host`);
-    if (svc.network_mode === 'host' && !allow.hostNetwork) problems.push(`${where}: uses the host network, which was not asked for; it bypasses port isolation`);
-    if (svc.network_mode === 'host' && (svc.ports?.length ?? 0) > 0) problems.push(`${where}: published ports are ignored with network_mode host`);
+    if (svc.privileged && !allow.privileged)
+      problems.push(`${where}: runs privileged, which was not asked for; it gives the container root on the host`);
+    if (svc.network_mode === 'host' && !allow.hostNetwork)
+      problems.push(`${where}: uses the host network, which was not asked for; it bypasses port isolation`);
+    if (svc.network_mode === 'host' && (svc.ports?.length ?? 0) > 0)
+      problems.push(`${where}: published ports are ignored with network_mode host`);
     if (Array.isArray(svc.command) && svc.command.length === 0) problems.push(`${where}: command is an empty list`);
   }
 
@@ -178,8 +187,10 @@ function checkVolumes(where: string, volumes: string[], doc: ComposeDocument, pr
     if (!target.startsWith('/')) problems.push(`${where}: volume target "${target}" must be an absolute path in the container`);
     const isBind = source.startsWith('.') || source.startsWith('/') || source.startsWith('~');
     if (isBind) continue;
-    if (!volumeNameRe.test(source)) problems.push(`${where}: volume name "${source}" must start with a letter or digit and use only [a-zA-Z0-9_.-]`);
-    else if (!doc.volumes || !(source in doc.volumes)) problems.push(`${where}: named volume "${source}" is not declared under top-level volumes`);
+    if (!volumeNameRe.test(source))
+      problems.push(`${where}: volume name "${source}" must start with a letter or digit and use only [a-zA-Z0-9_.-]`);
+    else if (!doc.volumes || !(source in doc.volumes))
+      problems.push(`${where}: named volume "${source}" is not declared under top-level volumes`);
   }
 }
 
@@ -194,9 +205,11 @@ function checkHealthcheck(where: string, hc: ComposeHealthcheck | undefined, pro
   } else if (kind !== 'NONE') problems.push(`${where}: healthcheck test must start with CMD, CMD-SHELL or NONE, not "${kind}"`);
   for (const field of ['interval', 'timeout', 'start_period'] as const) {
     const value = hc[field];
-    if (value !== undefined && !durationRe.test(value)) problems.push(`${where}: healthcheck ${field} "${value}" is not a duration like 10s or 1m30s`);
+    if (value !== undefined && !durationRe.test(value))
+      problems.push(`${where}: healthcheck ${field} "${value}" is not a duration like 10s or 1m30s`);
   }
-  if (hc.retries !== undefined && (!Number.isInteger(hc.retries) || hc.retries < 1)) problems.push(`${where}: healthcheck retries ${hc.retries} must be a whole number of 1 or more`);
+  if (hc.retries !== undefined && (!Number.isInteger(hc.retries) || hc.retries < 1))
+    problems.push(`${where}: healthcheck retries ${hc.retries} must be a whole number of 1 or more`);
 }
 
 function dependencyCycles(doc: ComposeDocument): string[] {
@@ -209,7 +222,8 @@ function dependencyCycles(doc: ComposeDocument): string[] {
       return;
     }
     state.set(name, 'visiting');
-    for (const dep of Object.keys(doc.services[name]?.depends_on ?? {})) if (dep !== name && dep in doc.services) visit(dep, [...trail, name]);
+    for (const dep of Object.keys(doc.services[name]?.depends_on ?? {}))
+      if (dep !== name && dep in doc.services) visit(dep, [...trail, name]);
     state.set(name, 'done');
   };
   for (const name of Object.keys(doc.services)) visit(name, []);

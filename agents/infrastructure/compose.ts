@@ -22,7 +22,8 @@ export interface ServiceInput {
   volumes?: string[];
   command?: string | string[];
   depends_on?: string[];
-  healthcheck?: string | string[] | false | { test: string | string[]; interval?: string; timeout?: string; retries?: number; start_period?: string };
+  healthcheck?:
+    string | string[] | false | { test: string | string[]; interval?: string; timeout?: string; retries?: number; start_period?: string };
   replicas?: number;
   privileged?: boolean;
   network_mode?: string;
@@ -40,17 +41,28 @@ export interface ServicePlan {
 const defaultHealthTiming = { interval: '10s', timeout: '5s', retries: 5, start_period: '10s' };
 
 function slug(value: string): string {
-  return value.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+|-+$/g, '') || 'service';
+  return (
+    value
+      .toLowerCase()
+      .replace(/[^a-z0-9_.-]+/g, '-')
+      .replace(/^[^a-z0-9]+|-+$/g, '') || 'service'
+  );
 }
 
 /** Name a service after its image when nothing else names it ("ghcr.io/acme/api:1" -> "api"). */
 export function nameFromImage(image: string): string {
-  return slug(image.split('@')[0].replace(/:[^/]*$/, '').split('/').at(-1) ?? 'service');
+  return slug(
+    image
+      .split('@')[0]
+      .replace(/:[^/]*$/, '')
+      .split('/')
+      .at(-1) ?? 'service',
+  );
 }
 
 export function plansFromInput(service: ServiceInput): ServicePlan[] {
   const known = findKnownService(service.name ?? '') ?? (service.image ? findKnownService(service.image) : undefined);
-  const name = service.name ?? (service.image ? nameFromImage(service.image) : known?.key ?? 'service');
+  const name = service.name ?? (service.image ? nameFromImage(service.image) : (known?.key ?? 'service'));
   const plans: ServicePlan[] = [{ name, ...(known ? { known } : {}), input: service, hostPortGiven: service.port !== undefined }];
   // A dependency on a service the catalog knows can be deployed beside it; unknown ones are reported.
   for (const dep of service.depends_on ?? []) {
@@ -73,7 +85,13 @@ export function plansFromTask(request: TaskRequest): ServicePlan[] {
     const same = plans.find((p) => p.known === known);
     // "redis with image redis:7.2" is one service with a chosen image, not two.
     if (same) same.input.image = request.image.ref;
-    else plans.unshift({ name, ...(known ? { known } : {}), input: { image: request.image.ref, ...(request.image.port !== undefined ? { port: request.image.port } : {}) }, hostPortGiven: request.image.port !== undefined });
+    else
+      plans.unshift({
+        name,
+        ...(known ? { known } : {}),
+        input: { image: request.image.ref, ...(request.image.port !== undefined ? { port: request.image.port } : {}) },
+        hostPortGiven: request.image.port !== undefined,
+      });
   }
   // App services come first: they are what was asked for; data services are what they need.
   plans.sort((a, b) => Number(b.known?.kind === 'app') - Number(a.known?.kind === 'app'));
@@ -82,7 +100,10 @@ export function plansFromTask(request: TaskRequest): ServicePlan[] {
     if (Object.keys(request.env).length > 0) primary.input.env = { ...request.env };
     if (request.replicas !== undefined) primary.input.replicas = request.replicas;
     if (primary.known?.kind === 'app' || !primary.known) {
-      const deps = plans.slice(1).filter((p) => p.known?.kind === 'data').map((p) => p.name);
+      const deps = plans
+        .slice(1)
+        .filter((p) => p.known?.kind === 'data')
+        .map((p) => p.name);
       if (deps.length > 0) primary.input.depends_on = deps;
     }
   }
@@ -144,7 +165,8 @@ export function buildCompose(plans: ServicePlan[], options: BuildOptions): Compo
     for (const [key, value] of Object.entries(input.env ?? {})) environment[key] = String(value);
 
     const serviceVolumes = [...(input.volumes ?? [])];
-    if (known?.dataPath && !serviceVolumes.some((v) => v.split(':')[1] === known.dataPath)) serviceVolumes.push(`${plan.name}-data:${known.dataPath}`);
+    if (known?.dataPath && !serviceVolumes.some((v) => v.split(':')[1] === known.dataPath))
+      serviceVolumes.push(`${plan.name}-data:${known.dataPath}`);
     for (const volume of serviceVolumes) {
       const source = volume.split(':')[0];
       if (volume.includes(':') && !/^[./~]/.test(source)) volumes[source] = {};

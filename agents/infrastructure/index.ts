@@ -98,19 +98,25 @@ function servicePlans(input: InfrastructureInput, request: TaskRequest): Service
   return input.service ? plansFromInput(input.service) : plansFromTask(request);
 }
 
-function composeReport(plans: ServicePlan[], input: InfrastructureInput, request: TaskRequest): { doc: ComposeDocument; yaml: string; problems: string[]; warnings: string[] } {
+function composeReport(
+  plans: ServicePlan[],
+  input: InfrastructureInput,
+  request: TaskRequest,
+): { doc: ComposeDocument; yaml: string; problems: string[]; warnings: string[] } {
   const doc = buildCompose(plans, { publicPorts: request.publicPorts });
   const { problems, warnings } = checkCompose(doc, {
     privileged: request.allowPrivileged || input.allow?.privileged === true,
     hostNetwork: request.allowHostNetwork || input.allow?.host_network === true,
   });
   for (const plan of plans) {
-    if (!plan.known && !plan.input.image) problems.unshift(`service "${plan.name}": no image given and it is not a known service (${knownServiceNames.join(', ')})`);
+    if (!plan.known && !plan.input.image)
+      problems.unshift(`service "${plan.name}": no image given and it is not a known service (${knownServiceNames.join(', ')})`);
   }
   return { doc, yaml: toYaml(doc), problems, warnings };
 }
 
-const verdict = (problems: string[]): string => (problems.length === 0 ? 'valid' : `invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems[0]})`);
+const verdict = (problems: string[]): string =>
+  problems.length === 0 ? 'valid' : `invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}: ${problems[0]})`;
 
 function composeOutput(input: InfrastructureInput, request: TaskRequest): AgentOutput {
   const plans = servicePlans(input, request);
@@ -118,8 +124,19 @@ function composeOutput(input: InfrastructureInput, request: TaskRequest): AgentO
   const { doc, yaml, problems, warnings } = composeReport(plans, input, request);
   const primary = plans[0].name;
   const service = doc.services[primary];
-  const extras = plans.length > 1 ? ` plus ${plans.slice(1).map((p) => p.name).join(', ')}` : '';
-  const details = [service.image, ...(service.ports ?? []), service.healthcheck ? 'healthcheck' : 'no healthcheck', ...(service.volumes ?? [])].join(', ');
+  const extras =
+    plans.length > 1
+      ? ` plus ${plans
+          .slice(1)
+          .map((p) => p.name)
+          .join(', ')}`
+      : '';
+  const details = [
+    service.image,
+    ...(service.ports ?? []),
+    service.healthcheck ? 'healthcheck' : 'no healthcheck',
+    ...(service.volumes ?? []),
+  ].join(', ');
   return {
     target: 'compose',
     valid: problems.length === 0,
@@ -148,7 +165,8 @@ function cdktfOutput(input: InfrastructureInput, request: TaskRequest): AgentOut
     problems.push(...compose.problems.map((p) => `compose: ${p}`));
     warnings.push(...compose.warnings.map((w) => `compose: ${w}`));
     const secrets = compose.yaml.match(/\$\{([A-Za-z_][A-Za-z0-9_]*):\?/g)?.map((m) => m.slice(2, -2)) ?? [];
-    if (secrets.length > 0) warnings.push(`set ${[...new Set(secrets)].join(', ')} in /opt/${logicalId(name)}/.env on the droplet before compose can start`);
+    if (secrets.length > 0)
+      warnings.push(`set ${[...new Set(secrets)].join(', ')} in /opt/${logicalId(name)}/.env on the droplet before compose can start`);
     userData = cloudInitForCompose(logicalId(name), compose.yaml);
     files.push({ path: `compose/${logicalId(plans[0].name)}.yml`, content: compose.yaml });
   }
@@ -208,7 +226,8 @@ export const infrastructureAgent = defineAgent<InfrastructureInput>({
     const request = readRequest(input, ctx);
     const target = input.target ?? (input.droplet || (request.wantsCdktf && !request.wantsCompose) ? 'cdktf' : 'compose');
     if (target === 'cdktf') return { ...cdktfOutput(input, request), llm: NO_MODEL_NEEDED };
-    if (input.service || request.services.length > 0 || request.image) return { ...composeOutput(input, request), llm: ctx.llm.available ? NO_MODEL_NEEDED : NO_MODEL_CONFIGURED };
+    if (input.service || request.services.length > 0 || request.image)
+      return { ...composeOutput(input, request), llm: ctx.llm.available ? NO_MODEL_NEEDED : NO_MODEL_CONFIGURED };
     // Nothing the catalog knows: a model may propose the service, which the same checks then judge.
     if (!ctx.llm.available) throw unusable();
     const task = [input.task, ctx.description].find((t) => t !== undefined && t.trim() !== '') ?? '';

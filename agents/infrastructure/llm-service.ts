@@ -8,7 +8,9 @@ export const ProposedService = Type.Object({
   port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   env: Type.Optional(Type.Record(Type.String(), Type.String())),
   volumes: Type.Optional(Type.Array(Type.String())),
-  healthcheck: Type.Optional(Type.Array(Type.String(), { description: 'Docker healthcheck test, e.g. ["CMD", "wget", "-qO-", "http://localhost:8080/health"]' })),
+  healthcheck: Type.Optional(
+    Type.Array(Type.String(), { description: 'Docker healthcheck test, e.g. ["CMD", "wget", "-qO-", "http://localhost:8080/health"]' }),
+  ),
 });
 
 export type Proposal = Static<typeof ProposedService>;

@@ -63,7 +63,8 @@ export function readTask(text: string): TaskRequest {
   }
   services.sort((a, b) => a.at - b.at);
 
-  const wantsCdktf = /\b(cdktf|terraform|droplets?|digital\s?ocean|vps|virtual machines?)\b/i.test(text) || /\bprovision\w*\b[^.]*\bservers?\b/i.test(text);
+  const wantsCdktf =
+    /\b(cdktf|terraform|droplets?|digital\s?ocean|vps|virtual machines?)\b/i.test(text) || /\bprovision\w*\b[^.]*\bservers?\b/i.test(text);
   const wantsCompose = /\b(docker[- ]?compose|compose)\b/i.test(text);
 
   const request: TaskRequest = {
@@ -93,7 +94,8 @@ export function readTask(text: string): TaskRequest {
   for (const match of text.matchAll(/\b(?:named|called|name it|name\s*[:=])\s*["'`]?([A-Za-z0-9][A-Za-z0-9_.-]*)/gi)) {
     const name = match[1].replace(/\.$/, '');
     const owner = ownerAt(match.index);
-    if (wantsCdktf && (/droplet|server|vps/i.test(text.slice(Math.max(0, match.index - 30), match.index)) || !owner)) request.droplet.name ??= name;
+    if (wantsCdktf && (/droplet|server|vps/i.test(text.slice(Math.max(0, match.index - 30), match.index)) || !owner))
+      request.droplet.name ??= name;
     else if (owner) owner.name ??= name;
   }
   for (const match of text.matchAll(/\bports?\s*[:=]?\s*(\d+)\b/gi)) {
@@ -117,7 +119,9 @@ export function readTask(text: string): TaskRequest {
   const ip = /\b(\d{1,3}(?:\.\d{1,3}){3}(?:\/\d{1,2})?)(?![\d.])/.exec(text);
   if (ip) request.droplet.admin_ip = ip[1];
   const keys = [
-    ...[...text.matchAll(/\b((?:ssh-(?:ed25519|rsa)|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,2}(?: [\w.@-]+)?)/g)].map((m) => m[1]),
+    ...[...text.matchAll(/\b((?:ssh-(?:ed25519|rsa)|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,2}(?: [\w.@-]+)?)/g)].map(
+      (m) => m[1],
+    ),
     ...[...text.matchAll(/\b((?:[0-9a-f]{2}:){15}[0-9a-f]{2})\b/gi)].map((m) => m[1]),
   ];
   if (keys.length > 0) request.droplet.ssh_keys = keys;

@@ -29,7 +29,9 @@ export function agentInfo(definition: AgentDefinition): AgentInfo {
 
 /** Builds the Fastify service for one agent; never listens (main.ts does). */
 export function buildAgentApp(definition: AgentDefinition, options: AgentAppOptions = {}): FastifyInstance {
-  const app = Fastify(serverOptions(`agent-${definition.name}`, { logLevel: options.logLevel ?? 'info', bodyLimit: options.bodyLimitBytes ?? 1_048_576 })).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify(
+    serverOptions(`agent-${definition.name}`, { logLevel: options.logLevel ?? 'info', bodyLimit: options.bodyLimitBytes ?? 1_048_576 }),
+  ).withTypeProvider<TypeBoxTypeProvider>();
 
   useStrictBodies(app);
   const runtime = options.runtime ?? createAgentRuntime(definition, options);
@@ -47,7 +49,8 @@ export function buildAgentApp(definition: AgentDefinition, options: AgentAppOpti
   // Probes and scrapes stay open; the calls that do work, or describe it, need the token.
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0];
-    if (path === '/execute' || path === '/info') requireInternalToken(request.headers.authorization, options.internalToken, definition.name);
+    if (path === '/execute' || path === '/info')
+      requireInternalToken(request.headers.authorization, options.internalToken, definition.name);
   });
 
   app.get('/info', { schema: { tags: ['agent'] } }, async () => agentInfo(definition));

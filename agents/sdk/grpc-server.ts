@@ -2,14 +2,27 @@ import * as grpc from '@grpc/grpc-js';
 import type { FastifyBaseLogger } from 'fastify';
 import { HealthImplementation } from 'grpc-health-check';
 import { AppError } from '../../services/errors/index.ts';
-import { agentService, executeRequestFrom, failedAnswer, requireInternalToken, type AgentInfo, type ExecuteReplyMessage, type ExecuteRequestMessage, type InfoReplyMessage } from '../../services/protocol/index.ts';
+import {
+  agentService,
+  executeRequestFrom,
+  failedAnswer,
+  requireInternalToken,
+  type AgentInfo,
+  type ExecuteReplyMessage,
+  type ExecuteRequestMessage,
+  type InfoReplyMessage,
+} from '../../services/protocol/index.ts';
 import type { AgentRuntime } from './runtime.ts';
 
 /**
  * The agent over gRPC (proto/agent.proto) on a second port, with the standard grpc.health.v1
  * service. Calls go through the same runtime (idempotency, metrics) as HTTP calls.
  */
-export async function startGrpcServer(info: () => AgentInfo, runtime: AgentRuntime, options: { host: string; port: number; log: FastifyBaseLogger; internalToken?: string | undefined; agent?: string }): Promise<{ port: number; close(): Promise<void> }> {
+export async function startGrpcServer(
+  info: () => AgentInfo,
+  runtime: AgentRuntime,
+  options: { host: string; port: number; log: FastifyBaseLogger; internalToken?: string | undefined; agent?: string },
+): Promise<{ port: number; close(): Promise<void> }> {
   const server = new grpc.Server();
   const health = new HealthImplementation({ '': 'SERVING', 'agenticmesh.agent.v1.Agent': 'SERVING' });
   health.addToServer(server);
@@ -39,7 +52,9 @@ export async function startGrpcServer(info: () => AgentInfo, runtime: AgentRunti
     },
   });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
   });
   return {
     port,

@@ -32,13 +32,20 @@ export function createRedisIdempotencyStore(redis: Redis, options: RedisIdempote
     return raw ? (JSON.parse(raw) as Entry) : null;
   }
 
-  async function remote(key: string, fingerprint: string, fn: () => Promise<StoredResponse>): Promise<{ response: StoredResponse; replayed: boolean }> {
+  async function remote(
+    key: string,
+    fingerprint: string,
+    fn: () => Promise<StoredResponse>,
+  ): Promise<{ response: StoredResponse; replayed: boolean }> {
     const redisKey = options.prefix + key;
     for (;;) {
       const claimed = await redis.set(redisKey, JSON.stringify({ state: 'pending', fingerprint }), 'PX', options.pendingTtlMs, 'NX');
       if (claimed === 'OK') {
         let response: StoredResponse;
-        const heartbeat = setInterval(() => void redis.pexpire(redisKey, options.pendingTtlMs).catch(() => {}), Math.max(50, Math.floor(options.pendingTtlMs / 3)));
+        const heartbeat = setInterval(
+          () => void redis.pexpire(redisKey, options.pendingTtlMs).catch(() => {}),
+          Math.max(50, Math.floor(options.pendingTtlMs / 3)),
+        );
         try {
           response = await fn();
         } catch (err) {

@@ -31,7 +31,11 @@ export interface AgentRuntime {
    * Runs one call, whatever carried it (HTTP, a stream entry): input check, idempotency (a repeated
    * key gets the stored answer), the handler, metrics. Failures come back as stored responses too.
    */
-  execute(request: ExecuteRequest, log: FastifyBaseLogger, traceCarrier?: Record<string, unknown>): Promise<{ response: StoredResponse; replayed: boolean }>;
+  execute(
+    request: ExecuteRequest,
+    log: FastifyBaseLogger,
+    traceCarrier?: Record<string, unknown>,
+  ): Promise<{ response: StoredResponse; replayed: boolean }>;
   /** Refuses new calls from now on, lets those in flight finish for the grace period. */
   drain(): Promise<void>;
 }
@@ -39,8 +43,18 @@ export interface AgentRuntime {
 export function createAgentRuntime(definition: AgentDefinition, options: AgentRuntimeOptions = {}): AgentRuntime {
   const store = options.idempotencyStore ?? createMemoryIdempotencyStore(options.idempotencyMaxEntries ?? 10_000);
   const registry = createRegistry(`agent-${definition.name}`);
-  const requests = new Counter({ name: 'agent_requests_total', help: 'Execute calls by outcome', labelNames: ['agent', 'status'], registers: [registry] });
-  const replays = new Counter({ name: 'agent_idempotent_replays_total', help: 'Calls answered from the idempotency store', labelNames: ['agent'], registers: [registry] });
+  const requests = new Counter({
+    name: 'agent_requests_total',
+    help: 'Execute calls by outcome',
+    labelNames: ['agent', 'status'],
+    registers: [registry],
+  });
+  const replays = new Counter({
+    name: 'agent_idempotent_replays_total',
+    help: 'Calls answered from the idempotency store',
+    labelNames: ['agent'],
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'agent_handler_duration_seconds',
     help: 'Time the handler took',
@@ -49,7 +63,15 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
     registers: [registry],
   });
   const inflight = new Set<Promise<unknown>>();
-  new Gauge({ name: 'agent_inflight_calls', help: 'Handler runs in progress', labelNames: ['agent'], registers: [registry], collect() { this.set({ agent: definition.name }, inflight.size); } });
+  new Gauge({
+    name: 'agent_inflight_calls',
+    help: 'Handler runs in progress',
+    labelNames: ['agent'],
+    registers: [registry],
+    collect() {
+      this.set({ agent: definition.name }, inflight.size);
+    },
+  });
   const observe = definition.metrics?.(registry);
   const llm = options.llm ? createLlmGateway({ llm: options.llm }, registry) : offlineLlm;
   const shutdown = new AbortController();
@@ -60,7 +82,9 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
     const started = performance.now();
     const signals = [shutdown.signal];
     const deadline = new AbortController();
-    const timer = body.timeout_ms ? setTimeout(() => deadline.abort(new AppError('STEP_TIMEOUT', `deadline of ${body.timeout_ms} ms passed`)), body.timeout_ms) : undefined;
+    const timer = body.timeout_ms
+      ? setTimeout(() => deadline.abort(new AppError('STEP_TIMEOUT', `deadline of ${body.timeout_ms} ms passed`)), body.timeout_ms)
+      : undefined;
     if (timer) signals.push(deadline.signal);
     const ctx: AgentContext = {
       taskId: body.task_id,
@@ -71,7 +95,8 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       dependencies: body.context?.dependencies ?? {},
       signal: AbortSignal.any(signals),
       log: log.child({ idempotencyKey: body.idempotency_key }),
-      searchKnowledge: (query, limit = 5) => searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals), options.internalToken),
+      searchKnowledge: (query, limit = 5) =>
+        searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals), options.internalToken),
       llm,
     };
     // The e2e suite reads this line to prove no key ever runs the handler twice.
@@ -85,7 +110,8 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       const answer: ExecuteSucceeded = { ...meta, status: 'succeeded', output, ...(decision ? { decision } : {}), duration_ms: durationMs };
       return { statusCode: 200, body: answer };
     } catch (err) {
-      const appErr = err instanceof AppError ? err : new AppError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+      const appErr =
+        err instanceof AppError ? err : new AppError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
       if (!(err instanceof AppError)) ctx.log.error({ err }, 'handler failed');
       return { statusCode: appErr.statusCode, body: failedAnswer(appErr, meta) };
     } finally {
@@ -106,19 +132,35 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       const fingerprint = callFingerprint(body.step_id, body.input);
       // The call's span continues the trace the caller sent (HTTP headers, stream fields, gRPC metadata).
       const parent = contextFrom(traceCarrier);
-      const span = tracer().startSpan(`agent ${definition.name}`, { attributes: { 'mesh.agent': definition.name, 'mesh.task_id': body.task_id, 'mesh.step': body.step_id, 'mesh.attempt': body.attempt } }, parent);
-      const result = await context.with(trace.setSpan(parent, span), () =>
-        store.run(body.idempotency_key, fingerprint, () => {
-          // Log lines inside carry the trace id (the logger's mixin reads the active span).
-          const run = runHandler(body, log);
-          inflight.add(run);
-          void run.finally(() => inflight.delete(run));
-          return run;
-        }),
-      ).finally(() => span.end());
+      const span = tracer().startSpan(
+        `agent ${definition.name}`,
+        {
+          attributes: {
+            'mesh.agent': definition.name,
+            'mesh.task_id': body.task_id,
+            'mesh.step': body.step_id,
+            'mesh.attempt': body.attempt,
+          },
+        },
+        parent,
+      );
+      const result = await context
+        .with(trace.setSpan(parent, span), () =>
+          store.run(body.idempotency_key, fingerprint, () => {
+            // Log lines inside carry the trace id (the logger's mixin reads the active span).
+            const run = runHandler(body, log);
+            inflight.add(run);
+            void run.finally(() => inflight.delete(run));
+            return run;
+          }),
+        )
+        .finally(() => span.end());
       span.setAttribute('mesh.replayed', result.replayed);
       if (result.replayed) replays.inc({ agent: definition.name });
-      requests.inc({ agent: definition.name, status: result.replayed ? 'replayed' : String(result.response.body.status ?? result.response.statusCode) });
+      requests.inc({
+        agent: definition.name,
+        status: result.replayed ? 'replayed' : String(result.response.body.status ?? result.response.statusCode),
+      });
       return result;
     },
     async drain() {

@@ -54,7 +54,12 @@ export async function startAgent(definition: AgentDefinition, config: Config, op
     internalToken: config.auth.internalToken,
     llm: config.llm,
   });
-  const app = buildAgentApp(definition, { runtime, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes, internalToken: config.auth.internalToken });
+  const app = buildAgentApp(definition, {
+    runtime,
+    logLevel: config.logLevel,
+    bodyLimitBytes: config.bodyLimitBytes,
+    internalToken: config.auth.internalToken,
+  });
   let ops: OpsListeners | undefined;
   let registration: ConsulRegistration | undefined;
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
@@ -77,19 +82,43 @@ export async function startAgent(definition: AgentDefinition, config: Config, op
     const d = config.discovery;
     if (d.kind === 'consul' && d.consulAddress) {
       try {
-        registration = await registerWithConsul(d.consulAddress, { name, host: d.advertiseHost, port: httpPort, interval: d.checkInterval, timeout: d.checkTimeout, deregisterAfter: d.deregisterAfter });
+        registration = await registerWithConsul(d.consulAddress, {
+          name,
+          host: d.advertiseHost,
+          port: httpPort,
+          interval: d.checkInterval,
+          timeout: d.checkTimeout,
+          deregisterAfter: d.deregisterAfter,
+        });
       } catch (err) {
         // The agent still serves; the orchestrator's static table (or a later restart) finds it.
         app.log.error({ err }, `could not register ${name} with Consul at ${d.consulAddress}`);
       }
     }
     // The same calls over gRPC on a second port (HTTP port + GRPC_PORT_OFFSET; any free port with PORT=0).
-    grpc = await startGrpcServer(() => agentInfo(definition), runtime, { host: config.host, port: config.port === 0 ? 0 : httpPort + config.grpcPortOffset, log: app.log, internalToken: config.auth.internalToken, agent: name });
+    grpc = await startGrpcServer(() => agentInfo(definition), runtime, {
+      host: config.host,
+      port: config.port === 0 ? 0 : httpPort + config.grpcPortOffset,
+      log: app.log,
+      internalToken: config.auth.internalToken,
+      agent: name,
+    });
     // Calls that come as stream entries use the same runtime (and idempotency store) as HTTP calls.
-    worker = redis && config.agentTransports[name] === 'stream'
-      ? startStreamWorker(name, runtime, redis, { claimIdleMs: config.streamClaimIdleMs, concurrency: config.streamConcurrency, log: app.log, internalToken: config.auth.internalToken })
-      : undefined;
-    const notes = [`grpc ${config.host}:${grpc.port}`, ops.describe(), registration ? `registered with Consul as ${registration.id}` : '', worker ? `reading ${requestStream(name)} as ${worker.consumer}` : ''].filter(Boolean);
+    worker =
+      redis && config.agentTransports[name] === 'stream'
+        ? startStreamWorker(name, runtime, redis, {
+            claimIdleMs: config.streamClaimIdleMs,
+            concurrency: config.streamConcurrency,
+            log: app.log,
+            internalToken: config.auth.internalToken,
+          })
+        : undefined;
+    const notes = [
+      `grpc ${config.host}:${grpc.port}`,
+      ops.describe(),
+      registration ? `registered with Consul as ${registration.id}` : '',
+      worker ? `reading ${requestStream(name)} as ${worker.consumer}` : '',
+    ].filter(Boolean);
     process.stdout.write(`agentic-mesh: agent ${name} listening on ${url}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}\n`);
     return { name, url, grpcPort: grpc.port, close };
   } catch (err) {

@@ -3,7 +3,15 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { AppError } from '../../services/errors/index.ts';
 import { Counter } from 'prom-client';
-import { deadLetterStream, failedAnswer, fieldsOf, requestStream, requireInternalToken, type ExecuteRequest, type StreamEntries } from '../../services/protocol/index.ts';
+import {
+  deadLetterStream,
+  failedAnswer,
+  fieldsOf,
+  requestStream,
+  requireInternalToken,
+  type ExecuteRequest,
+  type StreamEntries,
+} from '../../services/protocol/index.ts';
 import type { AgentRuntime } from './runtime.ts';
 
 export interface StreamWorkerOptions {
@@ -31,7 +39,12 @@ export interface StreamWorkerOptions {
  * goes to `agent.<name>.dead` and its caller gets a failure, instead of going round forever. When
  * the group is gone (Redis restarted without its data) it is made again.
  */
-export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: Redis, options: StreamWorkerOptions): { stop(): Promise<void>; consumer: string } {
+export function startStreamWorker(
+  agent: string,
+  runtime: AgentRuntime,
+  redis: Redis,
+  options: StreamWorkerOptions,
+): { stop(): Promise<void>; consumer: string } {
   const stream = requestStream(agent);
   const group = agent;
   const consumer = options.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -41,8 +54,14 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
   const inflight = new Set<Promise<void>>();
   let lastClaim = 0;
   const maxDeliveries = options.maxDeliveries ?? 5;
-  const deadLetters = (runtime.registry.getSingleMetric('stream_dead_letters_total') as Counter<'agent'> | undefined)
-    ?? new Counter({ name: 'stream_dead_letters_total', help: 'Request stream entries given up after too many deliveries', labelNames: ['agent'], registers: [runtime.registry] });
+  const deadLetters =
+    (runtime.registry.getSingleMetric('stream_dead_letters_total') as Counter<'agent'> | undefined) ??
+    new Counter({
+      name: 'stream_dead_letters_total',
+      help: 'Request stream entries given up after too many deliveries',
+      labelNames: ['agent'],
+      registers: [runtime.registry],
+    });
 
   async function ensureGroup(): Promise<void> {
     try {
@@ -52,14 +71,37 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
     }
   }
 
-  async function reply(f: Record<string, string | undefined>, entryId: string, statusCode: number, body: Record<string, unknown>, replayed: boolean): Promise<void> {
-    if (f.reply_to) await redis.xadd(f.reply_to, 'MAXLEN', '~', '10000', '*', 'id', f.id ?? entryId, 'status', String(statusCode), 'body', JSON.stringify(body), 'replayed', replayed ? '1' : '0');
+  async function reply(
+    f: Record<string, string | undefined>,
+    entryId: string,
+    statusCode: number,
+    body: Record<string, unknown>,
+    replayed: boolean,
+  ): Promise<void> {
+    if (f.reply_to)
+      await redis.xadd(
+        f.reply_to,
+        'MAXLEN',
+        '~',
+        '10000',
+        '*',
+        'id',
+        f.id ?? entryId,
+        'status',
+        String(statusCode),
+        'body',
+        JSON.stringify(body),
+        'replayed',
+        replayed ? '1' : '0',
+      );
   }
 
   /** Entries claimed too often go to the dead-letter stream, their callers told; the others run. */
   async function triage(entries: StreamEntries): Promise<StreamEntries> {
     if (entries.length === 0) return entries;
-    const pending = (await redis.xpending(stream, group, entries[0][0], entries.at(-1)![0], entries.length * 2)) as Array<[string, string, number, number]>;
+    const pending = (await redis.xpending(stream, group, entries[0][0], entries.at(-1)![0], entries.length * 2)) as Array<
+      [string, string, number, number]
+    >;
     const deliveries = new Map(pending.map(([id, , , n]) => [id, Number(n)]));
     const keep: StreamEntries = [];
     for (const [id, flat] of entries) {
@@ -70,7 +112,11 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
       }
       const f = fieldsOf(flat);
       await redis.xadd(deadLetterStream(agent), 'MAXLEN', '~', '10000', '*', 'entry', id, 'deliveries', String(n), ...flat);
-      const e = new AppError('AGENT_ERROR', `agent "${agent}" gave up on stream entry ${id} after ${n} deliveries (each consumer that took it died); it is in ${deadLetterStream(agent)}`, { retryable: false });
+      const e = new AppError(
+        'AGENT_ERROR',
+        `agent "${agent}" gave up on stream entry ${id} after ${n} deliveries (each consumer that took it died); it is in ${deadLetterStream(agent)}`,
+        { retryable: false },
+      );
       await reply(f, id, e.statusCode, failedAnswer(e), false);
       await redis.xack(stream, group, id);
       deadLetters.inc({ agent });
@@ -93,7 +139,10 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
       replayed = result.replayed;
       await options.afterHandler?.(entryId);
     } catch (err) {
-      const e = err instanceof AppError ? err : new AppError('VALIDATION_FAILED', `stream entry ${entryId} is not a call: ${(err as Error).message}`);
+      const e =
+        err instanceof AppError
+          ? err
+          : new AppError('VALIDATION_FAILED', `stream entry ${entryId} is not a call: ${(err as Error).message}`);
       statusCode = e.statusCode;
       body = failedAnswer(e);
     }
@@ -103,7 +152,9 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
 
   function dispatch(entries: StreamEntries): void {
     for (const [id, flat] of entries) {
-      const p = handle(id, flat).catch((err: unknown) => options.log.error({ err, entryId: id }, 'stream entry failed; it stays pending and will be claimed again'));
+      const p = handle(id, flat).catch((err: unknown) =>
+        options.log.error({ err, entryId: id }, 'stream entry failed; it stays pending and will be claimed again'),
+      );
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
     }
@@ -115,8 +166,13 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
       try {
         if (Date.now() - lastClaim >= Math.min(options.claimIdleMs, 5_000)) {
           lastClaim = Date.now();
-          const claimed = (await redis.xautoclaim(stream, group, consumer, options.claimIdleMs, '0-0', 'COUNT', 10)) as [string, StreamEntries, unknown];
-          if (claimed[1].length > 0) options.log.info({ agent, entries: claimed[1].map(([id]) => id) }, 'claimed entries a dead consumer left pending');
+          const claimed = (await redis.xautoclaim(stream, group, consumer, options.claimIdleMs, '0-0', 'COUNT', 10)) as [
+            string,
+            StreamEntries,
+            unknown,
+          ];
+          if (claimed[1].length > 0)
+            options.log.info({ agent, entries: claimed[1].map(([id]) => id) }, 'claimed entries a dead consumer left pending');
           dispatch(await triage(claimed[1]));
         }
         const room = options.concurrency - inflight.size;
@@ -124,7 +180,18 @@ export function startStreamWorker(agent: string, runtime: AgentRuntime, redis: R
           await Promise.race(inflight);
           continue;
         }
-        const res = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', room, 'BLOCK', options.blockMs ?? 1_000, 'STREAMS', stream, '>')) as Array<[string, StreamEntries]> | null;
+        const res = (await reader.xreadgroup(
+          'GROUP',
+          group,
+          consumer,
+          'COUNT',
+          room,
+          'BLOCK',
+          options.blockMs ?? 1_000,
+          'STREAMS',
+          stream,
+          '>',
+        )) as Array<[string, StreamEntries]> | null;
         if (res) dispatch(res[0][1]);
       } catch (err) {
         if (stopping) break;

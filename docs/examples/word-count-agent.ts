@@ -11,7 +11,12 @@ const wordCount = defineAgent<{ text: string }>({
     const words = text.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
     const counts = Map.groupBy(words, (word) => word);
     const [top] = [...counts].sort((a, b) => b[1].length - a[1].length);
-    return { summary: `${words.length} words, ${counts.size} distinct`, words: words.length, distinct: counts.size, most_frequent: top?.[0] ?? null };
+    return {
+      summary: `${words.length} words, ${counts.size} distinct`,
+      words: words.length,
+      distinct: counts.size,
+      most_frequent: top?.[0] ?? null,
+    };
   },
 });
 

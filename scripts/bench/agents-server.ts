@@ -4,7 +4,14 @@
 // Streams, gRPC), so the same workload can go over each.
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { agentInfo, buildAgentApp, createAgentRuntime, createRedisIdempotencyStore, startGrpcServer, startStreamWorker } from '../../agents/sdk/index.ts';
+import {
+  agentInfo,
+  buildAgentApp,
+  createAgentRuntime,
+  createRedisIdempotencyStore,
+  startGrpcServer,
+  startStreamWorker,
+} from '../../agents/sdk/index.ts';
 import { sleepAgent, stepAgent } from './agents.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -23,12 +30,19 @@ for (const def of [stepAgent, sleepAgent]) {
 
 // The same step agent behind a stream (with the Redis idempotency store streams need) and gRPC.
 const streamName = `bench-stream-${run}`;
-const streamRuntime = createAgentRuntime({ ...stepAgent, name: streamName }, { idempotencyStore: createRedisIdempotencyStore(redis, { prefix: `bench:idem:${run}:`, ttlMs: 600_000, pendingTtlMs: 60_000 }) });
+const streamRuntime = createAgentRuntime(
+  { ...stepAgent, name: streamName },
+  { idempotencyStore: createRedisIdempotencyStore(redis, { prefix: `bench:idem:${run}:`, ttlMs: 600_000, pendingTtlMs: 60_000 }) },
+);
 const worker = startStreamWorker(streamName, streamRuntime, redis, { claimIdleMs: 60_000, concurrency: 100, log });
 closers.push(() => worker.stop());
 const grpcName = 'bench-grpc';
 const grpcDef = { ...stepAgent, name: grpcName };
-const grpcServer = await startGrpcServer(() => agentInfo(grpcDef), createAgentRuntime(grpcDef, { idempotencyMaxEntries: 50_000 }), { host: '127.0.0.1', port: 0, log });
+const grpcServer = await startGrpcServer(() => agentInfo(grpcDef), createAgentRuntime(grpcDef, { idempotencyMaxEntries: 50_000 }), {
+  host: '127.0.0.1',
+  port: 0,
+  log,
+});
 closers.push(() => grpcServer.close());
 
 process.stdout.write(`bench-agents listening urls=${urls.join(',')} stream=${streamName} grpc=${grpcName}@127.0.0.1:${grpcServer.port}\n`);

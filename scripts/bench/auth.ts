@@ -23,12 +23,22 @@ export async function benchApiKeys(databaseUrl: string, redisUrl: string, n: num
   for (const [label, env, useStoredKey] of variants) {
     const db = await createPgDb({ connectionString: databaseUrl, poolSize: 5 });
     await migrate(db);
-    const config = loadConfig({ LOG_LEVEL: 'warn', ORCHESTRATOR_ID: `bench-auth-${randomBytes(3).toString('hex')}`, AGENT_URLS: 'bench=http://127.0.0.1:9', ...env });
+    const config = loadConfig({
+      LOG_LEVEL: 'warn',
+      ORCHESTRATOR_ID: `bench-auth-${randomBytes(3).toString('hex')}`,
+      AGENT_URLS: 'bench=http://127.0.0.1:9',
+      ...env,
+    });
     const app = await buildOrchestratorApp(config, { db });
     await app.listen({ host: '127.0.0.1', port: 0 });
     let headers: Record<string, string> = {};
     if (useStoredKey) {
-      const created = await app.inject({ method: 'POST', url: '/admin/api-keys', headers: { authorization: `Bearer ${admin}` }, payload: { name: 'bench', scopes: ['read'] } });
+      const created = await app.inject({
+        method: 'POST',
+        url: '/admin/api-keys',
+        headers: { authorization: `Bearer ${admin}` },
+        payload: { name: 'bench', scopes: ['read'] },
+      });
       headers = { authorization: `Bearer ${created.json<{ key: string }>().key}` };
     }
     const client = new Pool(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`, { connections: concurrency });
@@ -41,16 +51,20 @@ export async function benchApiKeys(databaseUrl: string, redisUrl: string, n: num
     const latencies: number[] = [];
     let next = 0;
     const started = performance.now();
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next++ < n) {
-        const t0 = performance.now();
-        await once();
-        latencies.push(performance.now() - t0);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next++ < n) {
+          const t0 = performance.now();
+          await once();
+          latencies.push(performance.now() - t0);
+        }
+      }),
+    );
     const seconds = (performance.now() - started) / 1000;
     latencies.sort((a, b) => a - b);
-    out.push(`  ${label.padEnd(29)} ${(n / seconds).toFixed(0)} requests/s, p50 ${percentile(latencies, 50).toFixed(2)} ms, p95 ${percentile(latencies, 95).toFixed(2)} ms`);
+    out.push(
+      `  ${label.padEnd(29)} ${(n / seconds).toFixed(0)} requests/s, p50 ${percentile(latencies, 50).toFixed(2)} ms, p95 ${percentile(latencies, 95).toFixed(2)} ms`,
+    );
     await client.close();
     await app.close();
     await db.close();

@@ -27,7 +27,13 @@ const inputOf = (id: string) => diamond.steps.find((s) => s.id === id)!.input;
 const upsertStep = `INSERT INTO floor_steps (workflow_id, step_id, output, finished_at) VALUES ($1, $2, $3, now())
   ON CONFLICT (workflow_id, step_id) DO UPDATE SET output = excluded.output, finished_at = excluded.finished_at`;
 
-export async function createFloor(o: { databaseUrl: string; schema: string; poolSize: number; stepUrl: string; admin: pg.Client }): Promise<Floor> {
+export async function createFloor(o: {
+  databaseUrl: string;
+  schema: string;
+  poolSize: number;
+  stepUrl: string;
+  admin: pg.Client;
+}): Promise<Floor> {
   // One statement, so a failure leaves no schema behind.
   await o.admin.query(`CREATE SCHEMA ${o.schema}
     CREATE TABLE floor_workflows (id uuid PRIMARY KEY, status text NOT NULL, input jsonb NOT NULL, finished_at timestamptz)
@@ -42,10 +48,19 @@ export async function createFloor(o: { databaseUrl: string; schema: string; pool
       method: 'POST',
       dispatcher,
       headers: { 'content-type': 'application/json', 'idempotency-key': key },
-      body: JSON.stringify({ idempotency_key: key, task_id: workflowId, step_id: stepId, attempt: 1, input: inputOf(stepId), context: { dependencies }, timeout_ms: stepTimeoutMs }),
+      body: JSON.stringify({
+        idempotency_key: key,
+        task_id: workflowId,
+        step_id: stepId,
+        attempt: 1,
+        input: inputOf(stepId),
+        context: { dependencies },
+        timeout_ms: stepTimeoutMs,
+      }),
     });
     const body = JSON.parse(await res.body.text()) as { status?: string; output?: unknown };
-    if (res.statusCode !== 200 || body.status !== 'succeeded' || body.output === undefined) throw new Error(`step ${stepId} answered ${res.statusCode}`);
+    if (res.statusCode !== 200 || body.status !== 'succeeded' || body.output === undefined)
+      throw new Error(`step ${stepId} answered ${res.statusCode}`);
     await db.query(upsertStep, [workflowId, stepId, body.output]);
     return body.output;
   }
@@ -69,7 +84,12 @@ export async function createFloor(o: { databaseUrl: string; schema: string; pool
     async run(n, c) {
       // A fresh pool each run, ended at once: its backends flush their table counters as they
       // exit, where idle ones would hold them for ~10 s (and the platform's, idle 10 s, reconnect too).
-      const db = new pg.Pool({ connectionString: o.databaseUrl, max: o.poolSize, application_name: applicationName, options: `-c search_path=${o.schema}` });
+      const db = new pg.Pool({
+        connectionString: o.databaseUrl,
+        max: o.poolSize,
+        application_name: applicationName,
+        options: `-c search_path=${o.schema}`,
+      });
       db.on('error', () => {});
       try {
         return await drive(n, c, () => workflow(db));

@@ -33,18 +33,37 @@ function peakRssMiB(pid: number): string {
 
 function run(client: Pool, plan: object, n: number, c: number): Promise<RunResult> {
   return drive(n, c, async () => {
-    const res = await client.request({ method: 'POST', path: '/orchestrate', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plan, wait: true }) });
+    const res = await client.request({
+      method: 'POST',
+      path: '/orchestrate',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ plan, wait: true }),
+    });
     const body = (await res.body.json()) as { status?: string };
     return res.statusCode === 200 && body.status === 'succeeded';
   });
 }
 
-const queries = ['idempotency key', 'lease expired recovery', 'checkpoint', 'circuit breaker', 'plan description agents', 'code review findings', 'docker compose service', 'server-sent events', 'retry backoff jitter', 'PGlite'];
+const queries = [
+  'idempotency key',
+  'lease expired recovery',
+  'checkpoint',
+  'circuit breaker',
+  'plan description agents',
+  'code review findings',
+  'docker compose service',
+  'server-sent events',
+  'retry backoff jitter',
+  'PGlite',
+];
 
 /** Search over the project's own docs, through HTTP, with the cache off (TTL 0) and on. */
 async function benchKnowledge(databaseUrl: string, n: number) {
   const out: string[] = [];
-  for (const [label, ttl] of [['uncached', 0], ['cached', 300_000]] as const) {
+  for (const [label, ttl] of [
+    ['uncached', 0],
+    ['cached', 300_000],
+  ] as const) {
     const db = await createPgDb({ connectionString: databaseUrl, poolSize: 5 });
     await migrate(db);
     const app = buildKnowledgeApp({ db, cache: createMemoryCache(ttl), logLevel: 'warn' });
@@ -58,7 +77,9 @@ async function benchKnowledge(databaseUrl: string, n: number) {
       latencies.push(performance.now() - t0);
     }
     latencies.sort((a, b) => a - b);
-    out.push(`  ${label}: ${n} searches, p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
+    out.push(
+      `  ${label}: ${n} searches, p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+    );
     await client.close();
     await app.close();
     await db.close();
@@ -79,30 +100,55 @@ async function main() {
   const agents = await startScript('./agents-server.ts', { ...env, BENCH_RUN_ID: runId }, /listening urls=(\S+) stream=(\S+) grpc=(\S+)/);
   const [agentUrls, streamAgent, grpc] = [agents.match[1], agents.match[2], agents.match[3]];
   const grpcAgent = grpc.split('@')[0];
-  const stepUrl = agentUrls.split(',').find((u) => u.startsWith('bench-step='))!.slice('bench-step='.length);
+  const stepUrl = agentUrls
+    .split(',')
+    .find((u) => u.startsWith('bench-step='))!
+    .slice('bench-step='.length);
   let platform: Awaited<ReturnType<typeof startScript>> | undefined;
   let floor: Floor | undefined;
   try {
-    platform = await startScript('./platform.ts', {
-      ...env, BENCH_RUN_ID: runId, DATABASE_URL: url, DATABASE_POOL_SIZE: String(poolSize), BENCH_AGENT_URLS: agentUrls, BENCH_STREAM_AGENT: streamAgent, BENCH_GRPC_AGENT: grpc,
-    }, /listening on (http:\/\/\S+)/);
+    platform = await startScript(
+      './platform.ts',
+      {
+        ...env,
+        BENCH_RUN_ID: runId,
+        DATABASE_URL: url,
+        DATABASE_POOL_SIZE: String(poolSize),
+        BENCH_AGENT_URLS: agentUrls,
+        BENCH_STREAM_AGENT: streamAgent,
+        BENCH_GRPC_AGENT: grpc,
+      },
+      /listening on (http:\/\/\S+)/,
+    );
     const base = platform.match[1];
     const client = new Pool(base, { connections: concurrency, keepAliveTimeout: 60_000 });
-    console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; Postgres ${(await admin.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version} on the same machine`);
+    console.log(
+      `machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; Postgres ${(await admin.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version} on the same machine`,
+    );
     floor = await createFloor({ databaseUrl, schema: `${schema}_floor`, poolSize, stepUrl, admin });
     await benchPlatformAgainstFloor({
       admin,
       platform: (n, c) => run(client, diamond, n, c),
       platformSchema: schema,
       floor,
-      levels: [{ c: 1, n: serialWorkflows }, { c: lowConcurrency, n: lowWorkflows }, { c: concurrency, n: workflows }],
+      levels: [
+        { c: 1, n: serialWorkflows },
+        { c: lowConcurrency, n: lowWorkflows },
+        { c: concurrency, n: workflows },
+      ],
       aimAt: [lowConcurrency, concurrency],
       print: (line) => console.log(line),
     });
-    console.log(`  orchestrator process: peak RSS ${peakRssMiB(platform.child.pid!)} MiB; agents process: ${peakRssMiB(agents.child.pid!)} MiB`);
+    console.log(
+      `  orchestrator process: peak RSS ${peakRssMiB(platform.child.pid!)} MiB; agents process: ${peakRssMiB(agents.child.pid!)} MiB`,
+    );
     const perTransport = Number(env.BENCH_TRANSPORT_WORKFLOWS ?? 1000);
     console.log(`the same diamond over each transport (${perTransport} workflows at concurrency ${concurrency}):`);
-    for (const [label, agent] of [['http', 'bench-step'], ['redis streams', streamAgent], ['grpc', grpcAgent]] as const) {
+    for (const [label, agent] of [
+      ['http', 'bench-step'],
+      ['redis streams', streamAgent],
+      ['grpc', grpcAgent],
+    ] as const) {
       const plan = { steps: diamond.steps.map((s) => ({ ...s, agent })) };
       await run(client, plan, Math.min(100, perTransport), 20); // warm-up of this path
       console.log(`  ${label.padEnd(13)} ${fmt(await run(client, plan, perTransport, concurrency))}`);
@@ -110,7 +156,9 @@ async function main() {
     const par = await run(client, parallelPlan, parallelRuns, 1);
     const seq = await run(client, sequentialPlan, parallelRuns, 1);
     console.log(`two branches of 200 ms agents, ${parallelRuns} runs each, one at a time:`);
-    console.log(`  parallel ${par.mean.toFixed(0)} ms, sequential ${seq.mean.toFixed(0)} ms: ${(100 * (1 - par.mean / seq.mean)).toFixed(0)}% less time in parallel`);
+    console.log(
+      `  parallel ${par.mean.toFixed(0)} ms, sequential ${seq.mean.toFixed(0)} ms: ${(100 * (1 - par.mean / seq.mean)).toFixed(0)}% less time in parallel`,
+    );
     await client.close();
     console.log(`knowledge search over the project's docs (Postgres full-text search), one at a time:`);
     for (const line of await benchKnowledge(url, Number(env.BENCH_SEARCHES ?? 500))) console.log(line);

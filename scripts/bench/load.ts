@@ -23,16 +23,28 @@ export async function drive(n: number, c: number, once: () => Promise<boolean>):
   let failed = 0;
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: Math.min(c, n) }, async () => {
-    while (next < n) {
-      next++;
-      const t0 = performance.now();
-      const ok = await once().catch(() => false);
-      latencies.push(performance.now() - t0);
-      if (!ok) failed++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(c, n) }, async () => {
+      while (next < n) {
+        next++;
+        const t0 = performance.now();
+        const ok = await once().catch(() => false);
+        latencies.push(performance.now() - t0);
+        if (!ok) failed++;
+      }
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { n, c, seconds, perSecond: n / seconds, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), mean: latencies.reduce((a, b) => a + b, 0) / latencies.length, failed };
+  return {
+    n,
+    c,
+    seconds,
+    perSecond: n / seconds,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    mean: latencies.reduce((a, b) => a + b, 0) / latencies.length,
+    failed,
+  };
 }

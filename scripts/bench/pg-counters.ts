@@ -17,7 +17,9 @@ export interface Updates {
 // transactions (checked on Postgres 15: read-only statements and an UPDATE matching no row move it
 // by 0). pg_current_xact_id() would assign one itself.
 export async function mark(admin: pg.Client): Promise<ClusterMark> {
-  const { rows } = await admin.query<{ xid: string; lsn: string }>(`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid, pg_current_wal_lsn()::text AS lsn`);
+  const { rows } = await admin.query<{ xid: string; lsn: string }>(
+    `SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid, pg_current_wal_lsn()::text AS lsn`,
+  );
   return { xid: BigInt(rows[0].xid), lsn: rows[0].lsn };
 }
 
@@ -58,7 +60,13 @@ export async function settledUpdates(
     await sleep(250);
     const now = await updates(admin, schema, tables);
     const left = o.applicationName
-      ? Number((await admin.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_stat_activity WHERE application_name = $1`, [o.applicationName])).rows[0].n)
+      ? Number(
+          (
+            await admin.query<{ n: string }>(`SELECT count(*)::text AS n FROM pg_stat_activity WHERE application_name = $1`, [
+              o.applicationName,
+            ])
+          ).rows[0].n,
+        )
       : 0;
     if (left === 0 && now.upd === last.upd && now.hot === last.hot) return { ...now, settled: true };
     last = now;

@@ -9,5 +9,15 @@ export const diamond = {
   ],
 };
 
-export const parallelPlan = { steps: [{ id: 'x', agent: 'bench-sleep', input: { ms: 200 } }, { id: 'y', agent: 'bench-sleep', input: { ms: 200 } }] };
-export const sequentialPlan = { steps: [{ id: 'x', agent: 'bench-sleep', input: { ms: 200 } }, { id: 'y', agent: 'bench-sleep', input: { ms: 200 }, depends_on: ['x'] }] };
+export const parallelPlan = {
+  steps: [
+    { id: 'x', agent: 'bench-sleep', input: { ms: 200 } },
+    { id: 'y', agent: 'bench-sleep', input: { ms: 200 } },
+  ],
+};
+export const sequentialPlan = {
+  steps: [
+    { id: 'x', agent: 'bench-sleep', input: { ms: 200 } },
+    { id: 'y', agent: 'bench-sleep', input: { ms: 200 }, depends_on: ['x'] },
+  ],
+};

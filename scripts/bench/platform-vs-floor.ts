@@ -38,8 +38,12 @@ export async function benchPlatformAgainstFloor(o: {
   print: (line: string) => void;
 }): Promise<void> {
   const { admin, floor, print } = o;
-  print(`diamond A -> (B, C) -> D, the platform (POST /orchestrate {wait: true}) against the floor (a bare loop: the same agent calls, one auto-committed write per step, 6 commits per workflow):`);
-  print(`  each run after a warm-up; write xacts and WAL are counted cluster-wide, so nothing else may use this Postgres meanwhile; updates are read once Postgres has reported them (~11 s after a platform run)`);
+  print(
+    `diamond A -> (B, C) -> D, the platform (POST /orchestrate {wait: true}) against the floor (a bare loop: the same agent calls, one auto-committed write per step, 6 commits per workflow):`,
+  );
+  print(
+    `  each run after a warm-up; write xacts and WAL are counted cluster-wide, so nothing else may use this Postgres meanwhile; updates are read once Postgres has reported them (~11 s after a platform run)`,
+  );
   const results: Array<{ level: Level; platform: Side; floor: Side }> = [];
   for (const level of o.levels) {
     await o.platform(warmUpOf(level), level.c);
@@ -51,11 +55,17 @@ export async function benchPlatformAgainstFloor(o: {
 
     // The floor writes only its own tables, so it runs while the platform's counters come in.
     await floor.run(warmUpOf(level), level.c);
-    const fBefore = await settledUpdates(admin, floor.schema, floor.tables, { notBefore: Date.now(), applicationName: floor.applicationName });
+    const fBefore = await settledUpdates(admin, floor.schema, floor.tables, {
+      notBefore: Date.now(),
+      applicationName: floor.applicationName,
+    });
     const fMark = await mark(admin);
     const fRun = await floor.run(level.n, level.c);
     const fCost = await since(admin, fMark);
-    const fAfter = await settledUpdates(admin, floor.schema, floor.tables, { notBefore: Date.now(), applicationName: floor.applicationName });
+    const fAfter = await settledUpdates(admin, floor.schema, floor.tables, {
+      notBefore: Date.now(),
+      applicationName: floor.applicationName,
+    });
     const pAfter = await settledUpdates(admin, o.platformSchema, platformTables, { notBefore: platformQuietAt });
 
     const platform: Side = { run: pRun, ...pCost, updates: minus(pAfter, pBefore), settled: pBefore.settled && pAfter.settled };
@@ -83,7 +93,7 @@ function hot(s: Side): string {
 function describe(level: Level, p: Side, f: Side): string[] {
   const head = `  concurrency ${level.c} (${level.n} workflows): `.padEnd(37);
   const walKb = (s: Side) => `${(s.walBytes / s.run.n / 1024).toFixed(1)} KB`;
-  const walRatio = (p.walBytes / p.run.n) / (f.walBytes / f.run.n);
+  const walRatio = p.walBytes / p.run.n / (f.walBytes / f.run.n);
   return [
     `${head}platform ${latency(p.run)} | floor ${latency(f.run)} | platform/floor ${times(p.run.perSecond / f.run.perSecond)} wf/s, ${times(p.run.p95 / f.run.p95)} p95`,
     `${' '.repeat(head.length)}per workflow, platform vs floor: write xacts ${(p.xacts / p.run.n).toFixed(1)} vs ${(f.xacts / f.run.n).toFixed(1)}, WAL ${walKb(p)} vs ${walKb(f)} (${times(walRatio)}), HOT updates ${hot(p)} vs ${hot(f)}`,
@@ -93,7 +103,9 @@ function describe(level: Level, p: Side, f: Side): string[] {
 function judge(results: Array<{ level: Level; platform: Side; floor: Side }>, aimAt: [number, number]): string[] {
   const at = (c: number) => results.find((r) => r.level.c === c);
   const verdict = (ok: boolean) => (ok ? 'met' : 'not met');
-  const lines = [`  the aim: platform >= 1.0x the floor's workflows/s at concurrency ${aimAt[0]} and ${aimAt[1]}, p95 at ${aimAt[0]} <= 1.2x the floor's, WAL per workflow <= 2x the floor's:`];
+  const lines = [
+    `  the aim: platform >= 1.0x the floor's workflows/s at concurrency ${aimAt[0]} and ${aimAt[1]}, p95 at ${aimAt[0]} <= 1.2x the floor's, WAL per workflow <= 2x the floor's:`,
+  ];
   for (const c of aimAt) {
     const r = at(c);
     const x = r ? r.platform.run.perSecond / r.floor.run.perSecond : NaN;
@@ -102,7 +114,9 @@ function judge(results: Array<{ level: Level; platform: Side; floor: Side }>, ai
   const low = at(aimAt[0]);
   const p95 = low ? low.platform.run.p95 / low.floor.run.p95 : NaN;
   lines.push(`    p95 at concurrency ${aimAt[0]}: ${times(p95)}, ${verdict(p95 <= 1.2)}`);
-  const wal = results.map((r) => (r.platform.walBytes / r.platform.run.n) / (r.floor.walBytes / r.floor.run.n));
-  lines.push(`    WAL per workflow: ${wal.map(times).join(', ')} at concurrency ${results.map((r) => r.level.c).join(', ')}, ${verdict(wal.every((w) => w <= 2))}`);
+  const wal = results.map((r) => r.platform.walBytes / r.platform.run.n / (r.floor.walBytes / r.floor.run.n));
+  lines.push(
+    `    WAL per workflow: ${wal.map(times).join(', ')} at concurrency ${results.map((r) => r.level.c).join(', ')}, ${verdict(wal.every((w) => w <= 2))}`,
+  );
   return lines;
 }

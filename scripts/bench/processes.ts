@@ -2,7 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** Starts a bench script as a child process and waits for the line that says it listens. */
-export async function startScript(script: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+export async function startScript(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     let out = '';

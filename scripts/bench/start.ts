@@ -41,7 +41,7 @@ async function platformPid(pid: number): Promise<number> {
     if (ppid) parents.set(Number(entry), ppid);
   }
   let deepest = pid;
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const [child, parent] of parents) {
       if (parent === deepest) {
@@ -141,17 +141,28 @@ const loadTest = (n: number) => ({ description: `Test workflow ${n}`, wait: true
 /** Work that loads the agents' compiler and linter: a review and API docs of a small file, a different one each time. */
 const reviewAndDocs = (n: number) => ({
   description: 'review the code and write api docs',
-  input: { files: [{ path: `src/f${n}.ts`, content: `/** Adds ${n}. */\nexport function add${n}(x: number): number {\n  return x + ${n};\n}\n` }] },
+  input: {
+    files: [{ path: `src/f${n}.ts`, content: `/** Adds ${n}. */\nexport function add${n}(x: number): number {\n  return x + ${n};\n}\n` }],
+  },
   wait: true,
 });
 
-async function runWorkflows(url: string, count: number, request: (n: number) => object): Promise<RunResult & { statuses: Record<string, number> }> {
+async function runWorkflows(
+  url: string,
+  count: number,
+  request: (n: number) => object,
+): Promise<RunResult & { statuses: Record<string, number> }> {
   const client = new Pool(url, { connections: concurrency });
   const statuses: Record<string, number> = {};
   let n = 0;
   try {
     const result = await drive(count, concurrency, async () => {
-      const res = await client.request({ method: 'POST', path: '/orchestrate', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request(++n)) });
+      const res = await client.request({
+        method: 'POST',
+        path: '/orchestrate',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(request(++n)),
+      });
       const body = (await res.body.json()) as { status?: string };
       const key = `${res.statusCode} ${body.status ?? ''}`.trim();
       statuses[key] = (statuses[key] ?? 0) + 1;
@@ -163,29 +174,45 @@ async function runWorkflows(url: string, count: number, request: (n: number) => 
   }
 }
 
-const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: number[]): number =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 const mib = (x: number) => `${x.toFixed(0)} MiB`;
 
 const scratch = await mkdtemp(path.join(tmpdir(), 'mesh-bench-start-'));
-process.stdout.write(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${runs} runs of \`npm start\` with an empty data directory, each followed by a start on the data directory it left\n`);
+process.stdout.write(
+  `machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${runs} runs of \`npm start\` with an empty data directory, each followed by a start on the data directory it left\n`,
+);
 const fresh: Start[] = [];
 const warm: Start[] = [];
 try {
   for (let i = 0; i < runs; i++) {
     const dataDir = path.join(scratch, `run-${i}`, 'pg');
-    for (const [label, list] of [['fresh', fresh], ['warm ', warm]] as const) {
+    for (const [label, list] of [
+      ['fresh', fresh],
+      ['warm ', warm],
+    ] as const) {
       const platform = new Platform(dataDir);
       try {
         const s = await platform.start();
         list.push(s);
-        process.stdout.write(`  run ${i + 1} ${label}: /health ${ms(s.healthMs)}, /ready ${ms(s.readyMs)}; after start RSS ${mib(s.afterStart.rssMiB)}, peak ${mib(s.afterStart.peakMiB)}; ${s.phases}\n`);
+        process.stdout.write(
+          `  run ${i + 1} ${label}: /health ${ms(s.healthMs)}, /ready ${ms(s.readyMs)}; after start RSS ${mib(s.afterStart.rssMiB)}, peak ${mib(s.afterStart.peakMiB)}; ${s.phases}\n`,
+        );
         if (label === 'warm ' && i === runs - 1) {
-          for (const [count, what, body] of [[workflows, `of the design documents' load test ("Test workflow N", wait: true)`, loadTest], [toolingWorkflows, 'reviewing and documenting a small file (the compiler and ESLint load)', reviewAndDocs]] as const) {
+          for (const [count, what, body] of [
+            [workflows, `of the design documents' load test ("Test workflow N", wait: true)`, loadTest],
+            [toolingWorkflows, 'reviewing and documenting a small file (the compiler and ESLint load)', reviewAndDocs],
+          ] as const) {
             if (count === 0) continue;
             const r = await runWorkflows(s.url, count, body);
             const after = await platform.memory();
-            process.stdout.write(`  then ${r.n} workflows ${what} at concurrency ${r.c}: ${r.perSecond.toFixed(0)} workflows/s, p50 ${ms(r.p50)}, p95 ${ms(r.p95)}; answers ${JSON.stringify(r.statuses)}${r.failed ? `, ${r.failed} not answered` : ''}\n`);
+            process.stdout.write(
+              `  then ${r.n} workflows ${what} at concurrency ${r.c}: ${r.perSecond.toFixed(0)} workflows/s, p50 ${ms(r.p50)}, p95 ${ms(r.p95)}; answers ${JSON.stringify(r.statuses)}${r.failed ? `, ${r.failed} not answered` : ''}\n`,
+            );
             process.stdout.write(`    after them: RSS ${mib(after.rssMiB)}, peak ${mib(after.peakMiB)}\n`);
           }
         }
@@ -202,7 +229,9 @@ const line = (label: string, xs: Start[], healthAim: number) => {
   const h = median(xs.map((s) => s.healthMs));
   const rss = median(xs.map((s) => s.afterStart.rssMiB));
   const peak = median(xs.map((s) => s.afterStart.peakMiB));
-  process.stdout.write(`  ${label}: /health in ${ms(h)} (aim < ${healthAim} ms: ${h < healthAim ? 'met' : 'not met'}), /ready in ${ms(median(xs.map((s) => s.readyMs)))}, RSS after start ${mib(rss)} (aim < 250 MiB: ${rss < 250 ? 'met' : 'not met'}), peak ${mib(peak)} (aim < 400 MiB: ${peak < 400 ? 'met' : 'not met'})\n`);
+  process.stdout.write(
+    `  ${label}: /health in ${ms(h)} (aim < ${healthAim} ms: ${h < healthAim ? 'met' : 'not met'}), /ready in ${ms(median(xs.map((s) => s.readyMs)))}, RSS after start ${mib(rss)} (aim < 250 MiB: ${rss < 250 ? 'met' : 'not met'}), peak ${mib(peak)} (aim < 400 MiB: ${peak < 400 ? 'met' : 'not met'})\n`,
+  );
 };
 process.stdout.write(`medians of ${runs}:\n`);
 line('fresh', fresh, 3000);

@@ -13,7 +13,7 @@ const env = process.env;
 const name = env.CHAOS_AGENT!;
 const agent = defineAgent({
   name,
-  description: 'adds its values to its dependencies\' sums, taking a little time',
+  description: "adds its values to its dependencies' sums, taking a little time",
   capabilities: ['chaos step'],
   async execute(input: { values?: number[]; ms?: number }, ctx) {
     appendFileSync(env.CHAOS_EFFECTS!, `${ctx.idempotencyKey} ${process.pid} start\n`);
@@ -26,16 +26,33 @@ const agent = defineAgent({
 });
 const redis = new Redis(env.CHAOS_REDIS_URL!, { maxRetriesPerRequest: 3 });
 const log = pino({ level: 'silent' });
-const runtime = createAgentRuntime(agent, { idempotencyStore: createRedisIdempotencyStore(redis, { prefix: `chaos:idem:${name}:`, ttlMs: 600_000, pendingTtlMs: 2_000 }), shutdownGraceMs: 500 });
+const runtime = createAgentRuntime(agent, {
+  idempotencyStore: createRedisIdempotencyStore(redis, { prefix: `chaos:idem:${name}:`, ttlMs: 600_000, pendingTtlMs: 2_000 }),
+  shutdownGraceMs: 500,
+});
 const app = buildAgentApp(agent, { runtime, logLevel: 'silent' });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const port = (app.server.address() as { port: number }).port;
-const worker = env.CHAOS_STREAM === '1' ? startStreamWorker(name, runtime, redis, { claimIdleMs: 2_000, concurrency: 20, blockMs: 200, log }) : undefined;
-await registerWithConsul(env.CONSUL_HTTP_ADDR!, { name, host: '127.0.0.1', port, interval: '200ms', timeout: '300ms', deregisterAfter: '2s' });
+const worker =
+  env.CHAOS_STREAM === '1'
+    ? startStreamWorker(name, runtime, redis, { claimIdleMs: 2_000, concurrency: 20, blockMs: 200, log })
+    : undefined;
+await registerWithConsul(env.CONSUL_HTTP_ADDR!, {
+  name,
+  host: '127.0.0.1',
+  port,
+  interval: '200ms',
+  timeout: '300ms',
+  deregisterAfter: '2s',
+});
 process.stdout.write(`chaos agent pid ${process.pid} listening on http://127.0.0.1:${port}\n`);
-process.once('SIGTERM', () => void (async () => {
-  await worker?.stop();
-  await app.close();
-  redis.disconnect();
-  process.exit(0);
-})());
+process.once(
+  'SIGTERM',
+  () =>
+    void (async () => {
+      await worker?.stop();
+      await app.close();
+      redis.disconnect();
+      process.exit(0);
+    })(),
+);

@@ -69,12 +69,13 @@ interface Proc {
   url: string;
 }
 
-const freePort = () => new Promise<number>((resolve) => {
-  const srv = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = srv.address() as { port: number };
-    srv.close(() => resolve(port));
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
   });
-});
 
 /** Starts a process and waits for the line that says where it listens. */
 function launch(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): Promise<{ child: ChildProcess; url: string }> {
@@ -121,11 +122,19 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   await db.connect();
 
   const startRedis = async (port: number) => {
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
     for (let i = 0; i < 100; i++) {
       const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       probe.on('error', () => {});
-      const up = await probe.connect().then(() => probe.ping(), () => undefined).finally(() => probe.disconnect());
+      const up = await probe
+        .connect()
+        .then(
+          () => probe.ping(),
+          () => undefined,
+        )
+        .finally(() => probe.disconnect());
       if (up === 'PONG') return child;
       await sleep(50);
     }
@@ -139,17 +148,36 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
 
   const baseEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
   const orchestratorEnv = (name: string): NodeJS.ProcessEnv => ({
-    ...baseEnv, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'error', RATE_LIMIT_MAX: '0',
-    DATABASE_URL: o.databaseUrl, CONSUL_HTTP_ADDR: consul.address, REDIS_URL: redisUrl,
-    AGENT_URLS: `${agent}=http://127.0.0.1:9`, ...(o.transport === 'stream' ? { AGENT_TRANSPORTS: `${agent}=stream` } : {}),
+    ...baseEnv,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'error',
+    RATE_LIMIT_MAX: '0',
+    DATABASE_URL: o.databaseUrl,
+    CONSUL_HTTP_ADDR: consul.address,
+    REDIS_URL: redisUrl,
+    AGENT_URLS: `${agent}=http://127.0.0.1:9`,
+    ...(o.transport === 'stream' ? { AGENT_TRANSPORTS: `${agent}=stream` } : {}),
     // A stable id per replica: restarted, it takes its own workflows back at once.
-    ORCHESTRATOR_ID: name, LEASE_MS: '3000', RECOVERY_INTERVAL_MS: '500', RETRY_BACKOFF_MS: '100', STEP_TIMEOUT_MS: '15000',
+    ORCHESTRATOR_ID: name,
+    LEASE_MS: '3000',
+    RECOVERY_INTERVAL_MS: '500',
+    RETRY_BACKOFF_MS: '100',
+    STEP_TIMEOUT_MS: '15000',
   });
-  const agentEnv = (): NodeJS.ProcessEnv => ({ ...baseEnv, CHAOS_AGENT: agent, CHAOS_EFFECTS: effects, CHAOS_REDIS_URL: redisUrl, CONSUL_HTTP_ADDR: consul.address, CHAOS_STREAM: o.transport === 'stream' ? '1' : '0' });
+  const agentEnv = (): NodeJS.ProcessEnv => ({
+    ...baseEnv,
+    CHAOS_AGENT: agent,
+    CHAOS_EFFECTS: effects,
+    CHAOS_REDIS_URL: redisUrl,
+    CONSUL_HTTP_ADDR: consul.address,
+    CHAOS_STREAM: o.transport === 'stream' ? '1' : '0',
+  });
   const start = async (role: Proc['role'], name: string): Promise<Proc> => {
-    const { child, url } = role === 'orchestrator'
-      ? await launch([bin, 'orchestrator'], orchestratorEnv(name), /orchestrator listening on (http:\/\/\S+)/)
-      : await launch([agentScript], agentEnv(), /listening on (http:\/\/\S+)/);
+    const { child, url } =
+      role === 'orchestrator'
+        ? await launch([bin, 'orchestrator'], orchestratorEnv(name), /orchestrator listening on (http:\/\/\S+)/)
+        : await launch([agentScript], agentEnv(), /listening on (http:\/\/\S+)/);
     const proc = { role, name, child, url };
     procs.push(proc);
     return proc;
@@ -161,12 +189,14 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     await Promise.all([start('orchestrator', `orch-a-${run}`), start('orchestrator', `orch-b-${run}`)]);
     say(`started 2 orchestrators and 2 replicas of ${agent} (${o.transport})`);
 
-    const plan = { steps: [
-      { id: 'a', agent, input: { values: [1], ms: o.stepMs } },
-      { id: 'b', agent, input: { values: [10], ms: o.stepMs }, depends_on: ['a'] },
-      { id: 'c', agent, input: { values: [100], ms: o.stepMs }, depends_on: ['a'] },
-      { id: 'd', agent, input: { ms: o.stepMs }, depends_on: ['b', 'c'] },
-    ] };
+    const plan = {
+      steps: [
+        { id: 'a', agent, input: { values: [1], ms: o.stepMs } },
+        { id: 'b', agent, input: { values: [10], ms: o.stepMs }, depends_on: ['a'] },
+        { id: 'c', agent, input: { values: [100], ms: o.stepMs }, depends_on: ['a'] },
+        { id: 'd', agent, input: { ms: o.stepMs }, depends_on: ['b', 'c'] },
+      ],
+    };
     const ids = new Map<number, string>();
     let next = 0;
     let stopKilling = false;
@@ -179,7 +209,12 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
         const target = targets[Math.floor(Math.random() * targets.length)];
         if (target) {
           try {
-            const res = await fetch(`${target.url}/orchestrate`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `chaos-${run}-${i}` }, body: JSON.stringify({ plan }), signal: AbortSignal.timeout(10_000) });
+            const res = await fetch(`${target.url}/orchestrate`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', 'idempotency-key': `chaos-${run}-${i}` },
+              body: JSON.stringify({ plan }),
+              signal: AbortSignal.timeout(10_000),
+            });
             if (res.status === 202) {
               ids.set(i, String(((await res.json()) as { task_id: string }).task_id));
               return;
@@ -195,13 +230,15 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     // Submissions are spread over the kill loop, so every kill lands among workflows in flight.
     const began = Date.now();
     const gap = (o.killForMs * 0.9) / o.workflows;
-    const load = Promise.all(Array.from({ length: Math.min(o.concurrency, o.workflows) }, async () => {
-      while (next < o.workflows) {
-        const i = next++;
-        await sleep(Math.max(0, began + i * gap - Date.now()));
-        await submit(i);
-      }
-    }));
+    const load = Promise.all(
+      Array.from({ length: Math.min(o.concurrency, o.workflows) }, async () => {
+        while (next < o.workflows) {
+          const i = next++;
+          await sleep(Math.max(0, began + i * gap - Date.now()));
+          await submit(i);
+        }
+      }),
+    );
 
     const killing = (async () => {
       const until = Date.now() + o.killForMs;
@@ -242,14 +279,28 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     type Row = { id: string; status: string; ms: number | null; error: { message?: string } | null; d: number | null };
     let rows: Row[] = [];
     while (Date.now() < deadline) {
-      rows = (await db.query<Row>(
-        `SELECT id, status, extract(epoch FROM finished_at - created_at) * 1000 AS ms, error, (checkpoint_data->'d'->>'sum')::int AS d
-         FROM workflows WHERE id = ANY($1::uuid[])`, [taskIds])).rows.map((r) => ({ ...r, ms: r.ms === null ? null : Number(r.ms) }));
+      rows = (
+        await db.query<Row>(
+          `SELECT id, status, extract(epoch FROM finished_at - created_at) * 1000 AS ms, error, (checkpoint_data->'d'->>'sum')::int AS d
+         FROM workflows WHERE id = ANY($1::uuid[])`,
+          [taskIds],
+        )
+      ).rows.map((r) => ({ ...r, ms: r.ms === null ? null : Number(r.ms) }));
       if (rows.length === taskIds.length && rows.every((r) => r.status === 'succeeded' || r.status === 'failed')) break;
       await sleep(500);
     }
-    const retried = Number((await db.query<{ n: number }>(`SELECT count(DISTINCT (workflow_id, step_id))::int AS n FROM steps WHERE attempt > 1 AND workflow_id = ANY($1::uuid[])`, [taskIds])).rows[0].n);
-    const finished = rows.filter((r) => r.ms !== null).map((r) => r.ms!).sort((a, b) => a - b);
+    const retried = Number(
+      (
+        await db.query<{ n: number }>(
+          `SELECT count(DISTINCT (workflow_id, step_id))::int AS n FROM steps WHERE attempt > 1 AND workflow_id = ANY($1::uuid[])`,
+          [taskIds],
+        )
+      ).rows[0].n,
+    );
+    const finished = rows
+      .filter((r) => r.ms !== null)
+      .map((r) => r.ms!)
+      .sort((a, b) => a - b);
     return {
       submitted: taskIds.length,
       succeeded: rows.filter((r) => r.status === 'succeeded').length,
@@ -262,7 +313,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       kills,
       redisRestarts,
       finishMs: { p50: percentile(finished, 50), p95: percentile(finished, 95) },
-      failures: rows.filter((r) => r.status === 'failed').slice(0, 5).map((r) => r.error?.message ?? 'unknown'),
+      failures: rows
+        .filter((r) => r.status === 'failed')
+        .slice(0, 5)
+        .map((r) => r.error?.message ?? 'unknown'),
     };
   } finally {
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
@@ -271,7 +325,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     await db.end();
     if (!o.redisRestart) {
       const r = new Redis(o.redisUrl);
-      const keys = [...(await r.keys(`chaos:idem:${agent}:*`)), ...(await r.keys(`agent.${agent}.*`)), ...(await r.keys(`orchestrator.orch-*-${run}.results`))];
+      const keys = [
+        ...(await r.keys(`chaos:idem:${agent}:*`)),
+        ...(await r.keys(`agent.${agent}.*`)),
+        ...(await r.keys(`orchestrator.orch-*-${run}.results`)),
+      ];
       if (keys.length > 0) await r.del(...keys);
       r.disconnect();
     }

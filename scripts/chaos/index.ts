@@ -29,9 +29,13 @@ try {
   });
   const d = report.duplicates;
   console.log(`chaos campaign (${transport}${report.redisRestarts ? `, Redis restarted ${report.redisRestarts}x without its data` : ''}):`);
-  console.log(`  submitted ${report.submitted}, succeeded ${report.succeeded}, failed ${report.failed}, lost ${report.lost}, unfinished ${report.unfinished}, wrong results ${report.wrongResults}`);
+  console.log(
+    `  submitted ${report.submitted}, succeeded ${report.succeeded}, failed ${report.failed}, lost ${report.lost}, unfinished ${report.unfinished}, wrong results ${report.wrongResults}`,
+  );
   console.log(`  kills: ${report.kills.orchestrator} orchestrator, ${report.kills.agent} agent replica`);
-  console.log(`  executions ${d.executions}; duplicate executions: same attempt ${d.sameAttempt}, run again after the replica running it died ${d.afterReplicaDied}; steps retried with a new attempt ${report.retriedSteps}`);
+  console.log(
+    `  executions ${d.executions}; duplicate executions: same attempt ${d.sameAttempt}, run again after the replica running it died ${d.afterReplicaDied}; steps retried with a new attempt ${report.retriedSteps}`,
+  );
   console.log(`  time to finish: p50 ${report.finishMs.p50.toFixed(0)} ms, p95 ${report.finishMs.p95.toFixed(0)} ms`);
   for (const f of report.failures) console.log(`  failed: ${f}`);
 } finally {

@@ -90,7 +90,9 @@ export class ApiKeyStore {
   }
 
   async list(): Promise<ApiKeyView[]> {
-    const rows = await this.#db.query<KeyRow>('SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at FROM api_keys ORDER BY created_at DESC, id');
+    const rows = await this.#db.query<KeyRow>(
+      'SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at FROM api_keys ORDER BY created_at DESC, id',
+    );
     return rows.map(view);
   }
 
@@ -133,7 +135,10 @@ export class ApiKeyStore {
     const now = this.#now();
     const cached = this.#cache.get(hash);
     if (cached && now - cached.at < this.#cacheMs) return cached.row;
-    const [row] = await this.#db.query<KeyRow>('SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at FROM api_keys WHERE key_hash = $1', [hash]);
+    const [row] = await this.#db.query<KeyRow>(
+      'SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at FROM api_keys WHERE key_hash = $1',
+      [hash],
+    );
     // Bounded: a flood of well-formed but unknown keys cannot grow the map without end.
     if (this.#cache.size >= 10_000) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(hash, { at: now, row });

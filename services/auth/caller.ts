@@ -15,16 +15,26 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
  */
 export async function checkCaller(
   authorization: unknown,
-  o: { service: string; internalToken: string; needed: Scope; keys?: ApiKeyStore | undefined; verify?: ((authorization: string) => Promise<Principal>) | undefined },
+  o: {
+    service: string;
+    internalToken: string;
+    needed: Scope;
+    keys?: ApiKeyStore | undefined;
+    verify?: ((authorization: string) => Promise<Principal>) | undefined;
+  },
 ): Promise<Caller> {
   const presented = bearerToken(authorization);
-  if (!presented) throw new AppError('UNAUTHORIZED', `${o.service} wants "Authorization: Bearer <API key>" (or the platform's internal token)`);
+  if (!presented)
+    throw new AppError('UNAUTHORIZED', `${o.service} wants "Authorization: Bearer <API key>" (or the platform's internal token)`);
   // Digests are compared, so the time taken says nothing about the token, whatever the length presented.
   if (timingSafeEqual(digest(presented), digest(o.internalToken))) return { kind: 'internal' };
   const principal = o.keys ? await o.keys.verify(presented) : o.verify ? await o.verify(`Bearer ${presented}`) : undefined;
   if (!principal) throw new AppError('UNAUTHORIZED', 'API key not valid');
   if (!allows(principal, o.needed)) {
-    throw new AppError('FORBIDDEN', `API key ${principal.id} (${principal.name}) has scopes [${principal.scopes.join(', ')}]; ${o.service} needs "${o.needed}" here`);
+    throw new AppError(
+      'FORBIDDEN',
+      `API key ${principal.id} (${principal.name}) has scopes [${principal.scopes.join(', ')}]; ${o.service} needs "${o.needed}" here`,
+    );
   }
   return { kind: 'key', principal };
 }

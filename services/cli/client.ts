@@ -20,7 +20,13 @@ export async function api(baseUrl: string, method: 'GET' | 'POST', path: string,
   return (await send(baseUrl, method, path, body)).body;
 }
 
-async function send(baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ body: Record<string, unknown>; headers: Headers }> {
+async function send(
+  baseUrl: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ body: Record<string, unknown>; headers: Headers }> {
   let res: Response;
   try {
     res = await fetch(baseUrl + path, {
@@ -29,7 +35,10 @@ async function send(baseUrl: string, method: 'GET' | 'POST', path: string, body?
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (err) {
-    throw new Error(`cannot reach the orchestrator at ${baseUrl} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is it running? (npm start)`, { cause: err });
+    throw new Error(
+      `cannot reach the orchestrator at ${baseUrl} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is it running? (npm start)`,
+      { cause: err },
+    );
   }
   const text = await res.text();
   const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -43,7 +52,12 @@ const TRANSIENT = new Set([502, 503, 504]);
  * POST /orchestrate under an Idempotency-Key, sent again when the orchestrator could not be reached
  * or answered 502-504: the key makes the retry return the task the first attempt made, if it did.
  */
-export async function submit(baseUrl: string, body: Record<string, unknown>, idempotencyKey: string, attempts = 4): Promise<{ body: Record<string, unknown>; replayed: boolean }> {
+export async function submit(
+  baseUrl: string,
+  body: Record<string, unknown>,
+  idempotencyKey: string,
+  attempts = 4,
+): Promise<{ body: Record<string, unknown>; replayed: boolean }> {
   for (let i = 1; ; i++) {
     try {
       const res = await send(baseUrl, 'POST', '/orchestrate', body, { 'idempotency-key': idempotencyKey });
@@ -64,7 +78,10 @@ export interface SseEvent {
 
 /** Reads a text/event-stream until it ends, yielding each event. */
 export async function* followEvents(baseUrl: string, taskId: string, signal?: AbortSignal): AsyncGenerator<SseEvent> {
-  const res = await fetch(`${baseUrl}/tasks/${taskId}/events`, { headers: { ...authorization, accept: 'text/event-stream' }, ...(signal ? { signal } : {}) });
+  const res = await fetch(`${baseUrl}/tasks/${taskId}/events`, {
+    headers: { ...authorization, accept: 'text/event-stream' },
+    ...(signal ? { signal } : {}),
+  });
   if (!res.ok || !res.body) throw new ApiError(res.status, (await res.json().catch(() => ({}))) as Record<string, unknown>);
   const decoder = new TextDecoder();
   let buffer = '';
@@ -80,7 +97,8 @@ export async function* followEvents(baseUrl: string, taskId: string, signal?: Ab
         const i = line.indexOf(':');
         if (i > 0) fields[line.slice(0, i)] = (fields[line.slice(0, i)] ?? '') + line.slice(i + 1).trimStart();
       }
-      if (fields.data) yield { id: fields.id ?? '', event: fields.event ?? 'message', data: JSON.parse(fields.data) as Record<string, unknown> };
+      if (fields.data)
+        yield { id: fields.id ?? '', event: fields.event ?? 'message', data: JSON.parse(fields.data) as Record<string, unknown> };
     }
   }
 }

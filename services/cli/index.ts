@@ -79,7 +79,8 @@ export async function main(argv: string[]): Promise<number> {
       if (values.plan) body.plan = JSON.parse(await readFile(values.plan, 'utf8'));
       if (values.workflow) body.workflow = values.workflow;
       if (values.input) body.input = JSON.parse(await readFile(values.input, 'utf8'));
-      if (!body.description && !body.plan && !body.workflow) throw new Error('give a description: agentic-mesh run "build feature X and deploy infrastructure Y"');
+      if (!body.description && !body.plan && !body.workflow)
+        throw new Error('give a description: agentic-mesh run "build feature X and deploy infrastructure Y"');
       if (values['task-id']) body.task_id = values['task-id'];
       // Every run has a key, so the CLI's own retries (orchestrator unreachable, 502-504) never start a second workflow.
       const { body: submitted, replayed } = await submit(url, body, values['idempotency-key'] ?? randomUUID());
@@ -144,7 +145,13 @@ async function follow(url: string, taskId: string, plan: { steps: Array<{ id: st
 }
 
 function printStatus(task: Record<string, unknown>): void {
-  const steps = (task.steps ?? []) as Array<{ id: string; agent: string; status: string; attempts: Array<{ attempt: number; duration_ms: number | null; error: { message: string } | null }>; output: Record<string, unknown> | null }>;
+  const steps = (task.steps ?? []) as Array<{
+    id: string;
+    agent: string;
+    status: string;
+    attempts: Array<{ attempt: number; duration_ms: number | null; error: { message: string } | null }>;
+    output: Record<string, unknown> | null;
+  }>;
   const lines = [`task ${String(task.task_id)}: ${String(task.status)}`];
   if (task.description) lines.push(`  "${String(task.description)}"`);
   for (const s of steps) {
@@ -169,7 +176,10 @@ function serve(running: Running, graceMs: number): Promise<number> {
       process.stdout.write(`agentic-mesh: ${signal}, shutting down\n`);
       const force = setTimeout(() => resolve(1), graceMs + 5_000);
       force.unref();
-      void running.close().then(() => resolve(0), () => resolve(1));
+      void running.close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

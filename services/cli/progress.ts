@@ -8,7 +8,16 @@ interface Row {
   detail: string;
 }
 
-const ICON: Record<string, string> = { pending: '·', running: '▶', scheduled: '↻', waiting: '?', succeeded: '✔', failed: '✖', skipped: '-', cancelled: '■' };
+const ICON: Record<string, string> = {
+  pending: '·',
+  running: '▶',
+  scheduled: '↻',
+  waiting: '?',
+  succeeded: '✔',
+  failed: '✖',
+  skipped: '-',
+  cancelled: '■',
+};
 
 /**
  * Shows a workflow's steps as its events arrive: redrawn in place on a terminal, one line per event
@@ -53,17 +62,24 @@ export class ProgressDisplay {
         step.detail = `after ${String(data.because)} failed`;
       }
     }
-    if (e.event === 'branch_taken' && step) step.detail = `${String(data.branch)}: back to ${String(data.target)} (loop ${String(data.iteration)})`;
+    if (e.event === 'branch_taken' && step)
+      step.detail = `${String(data.branch)}: back to ${String(data.target)} (loop ${String(data.iteration)})`;
     if (e.event.startsWith('workflow_') && e.event !== 'workflow_planned_by') this.status = e.event.replace('workflow_', '');
     if (this.live) this.redraw();
-    else this.out.write(`${new Date().toISOString()} ${e.event}${step ? ` ${step.id} (${step.agent}) #${step.attempt}` : ''}${step?.detail ? ` ${step.detail}` : ''}\n`);
+    else
+      this.out.write(
+        `${new Date().toISOString()} ${e.event}${step ? ` ${step.id} (${step.agent}) #${step.attempt}` : ''}${step?.detail ? ` ${step.detail}` : ''}\n`,
+      );
   }
 
   private redraw(): void {
     const width = Math.max(...[...this.rows.values()].map((r) => r.id.length + r.agent.length + 3));
     const lines = [
       `workflow ${this.status} — ${((Date.now() - this.started) / 1000).toFixed(1)} s`,
-      ...[...this.rows.values()].map((r) => `  ${ICON[r.status] ?? '?'} ${`${r.id} (${r.agent})`.padEnd(width)}  ${r.status.padEnd(9)} ${r.attempt > 1 ? `#${r.attempt} ` : ''}${r.detail}`),
+      ...[...this.rows.values()].map(
+        (r) =>
+          `  ${ICON[r.status] ?? '?'} ${`${r.id} (${r.agent})`.padEnd(width)}  ${r.status.padEnd(9)} ${r.attempt > 1 ? `#${r.attempt} ` : ''}${r.detail}`,
+      ),
     ];
     if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A`);
     for (const line of lines) this.out.write(`\x1b[2K${line}\n`);

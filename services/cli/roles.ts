@@ -35,19 +35,27 @@ function withOpsNotes(extra: string, ops: OpsListeners): string {
  */
 function withoutOps(config: Config, why: string): Config {
   if (config.healthPort === undefined && config.metricsPort === undefined) return config;
-  process.stdout.write(`agentic-mesh: HEALTH_PORT and METRICS_PORT are not used: ${why}; /health, /ready and /metrics stay on each service's own port\n`);
+  process.stdout.write(
+    `agentic-mesh: HEALTH_PORT and METRICS_PORT are not used: ${why}; /health, /ready and /metrics stay on each service's own port\n`,
+  );
   return Object.freeze({ ...config, healthPort: undefined, metricsPort: undefined });
 }
 
 const urlOf = (app: FastifyInstance): string => serverUrl(app.server);
 
 export async function runAgents(names: string[], config: Config): Promise<Running> {
-  const [{ builtInAgentNames, findAgent }, { startAgent }, { Redis }] = await Promise.all([import('../../agents/index.ts'), import('../../agents/sdk/index.ts'), import('../state/redis-client.ts')]);
-  const defs = await Promise.all(names.map(async (n) => {
-    const def = await findAgent(n);
-    if (!def) throw new Error(`unknown agent "${n}"; built-in agents: ${builtInAgentNames.join(', ')}`);
-    return def;
-  }));
+  const [{ builtInAgentNames, findAgent }, { startAgent }, { Redis }] = await Promise.all([
+    import('../../agents/index.ts'),
+    import('../../agents/sdk/index.ts'),
+    import('../state/redis-client.ts'),
+  ]);
+  const defs = await Promise.all(
+    names.map(async (n) => {
+      const def = await findAgent(n);
+      if (!def) throw new Error(`unknown agent "${n}"; built-in agents: ${builtInAgentNames.join(', ')}`);
+      return def;
+    }),
+  );
   if (defs.length > 1) config = withoutOps(config, `${defs.length} agents run in this process`);
   const started: Array<Awaited<ReturnType<typeof startAgent>>> = [];
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
@@ -72,7 +80,14 @@ function describeState(config: Config): string {
 }
 
 /** Listens, announces where, and on a failed listen closes what the role opened. */
-async function serveRole(app: FastifyInstance, config: Config, defaultPort: number, name: string, close: () => Promise<void>, extra: (url: string) => string): Promise<Running> {
+async function serveRole(
+  app: FastifyInstance,
+  config: Config,
+  defaultPort: number,
+  name: string,
+  close: () => Promise<void>,
+  extra: (url: string) => string,
+): Promise<Running> {
   let ops: OpsListeners;
   try {
     await app.listen({ host: config.host, port: config.port ?? defaultPort });
@@ -84,30 +99,50 @@ async function serveRole(app: FastifyInstance, config: Config, defaultPort: numb
   const url = urlOf(app);
   announce(name, url, withOpsNotes(extra(url), ops));
   // The app closes first: while it finishes, the probe port answers /ready with 503.
-  return { services: [{ name, url }], close: async () => {
-    await close();
-    await ops.close();
-  } };
+  return {
+    services: [{ name, url }],
+    close: async () => {
+      await close();
+      await ops.close();
+    },
+  };
 }
 
 /** The orchestrator; with `db`, on a database the caller owns (shared in `start`). */
 export async function runOrchestrator(config: Config, db?: Db): Promise<Running> {
   const { buildOrchestratorApp } = await import('../orchestrator/app.ts');
   const app = await buildOrchestratorApp(config, db ? { db } : {});
-  return serveRole(app, config, config.orchestratorPort, 'orchestrator', () => app.close(), () => ` (state: ${describeState(config)}; owner ${config.orchestratorId})`);
+  return serveRole(
+    app,
+    config,
+    config.orchestratorPort,
+    'orchestrator',
+    () => app.close(),
+    () => ` (state: ${describeState(config)}; owner ${config.orchestratorId})`,
+  );
 }
 
 /** The knowledge service; with `db`, on a database the caller owns. */
 export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
   const [{ ApiKeyStore }, { buildKnowledgeApp, createMemoryCache, createRedisCache }, { openDatabase }, { Redis }] = await Promise.all([
-    import('../auth/index.ts'), import('../knowledge/index.ts'), import('../state/index.ts'), import('../state/redis-client.ts'),
+    import('../auth/index.ts'),
+    import('../knowledge/index.ts'),
+    import('../state/index.ts'),
+    import('../state/redis-client.ts'),
   ]);
   const ownDb = db ?? (await openDatabase(config));
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const cache = redis ? createRedisCache(redis, 'mesh:rag:', config.ragCacheTtlMs) : createMemoryCache(config.ragCacheTtlMs);
   // Keys are checked against the same table the orchestrator keeps them in (one database).
   const keys = config.auth.internalToken ? new ApiKeyStore(ownDb, { adminKey: config.auth.adminKey }) : undefined;
-  const app = buildKnowledgeApp({ db: ownDb, cache, logLevel: config.logLevel, indexProjectDocs: config.knowledgeIndexDocs, internalToken: config.auth.internalToken, keys });
+  const app = buildKnowledgeApp({
+    db: ownDb,
+    cache,
+    logLevel: config.logLevel,
+    indexProjectDocs: config.knowledgeIndexDocs,
+    internalToken: config.auth.internalToken,
+    keys,
+  });
   const close = async () => {
     await app.close();
     redis?.disconnect();
@@ -120,10 +155,22 @@ export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
 export async function runMcpGateway(config: Config): Promise<Running> {
   const { buildMcpGatewayApp } = await import('../mcp-gateway/index.ts');
   const app = buildMcpGatewayApp({
-    orchestratorUrl: config.orchestratorUrl, knowledgeUrl: config.knowledgeUrl, logLevel: config.logLevel, bodyLimitBytes: config.bodyLimitBytes,
-    internalToken: config.auth.internalToken, allowedHosts: config.mcp.allowedHosts, allowedOrigins: config.mcp.allowedOrigins,
+    orchestratorUrl: config.orchestratorUrl,
+    knowledgeUrl: config.knowledgeUrl,
+    logLevel: config.logLevel,
+    bodyLimitBytes: config.bodyLimitBytes,
+    internalToken: config.auth.internalToken,
+    allowedHosts: config.mcp.allowedHosts,
+    allowedOrigins: config.mcp.allowedOrigins,
   });
-  return serveRole(app, config, config.mcpPort, 'mcp-gateway', () => app.close(), (url) => ` (MCP at ${url}/mcp)`);
+  return serveRole(
+    app,
+    config,
+    config.mcpPort,
+    'mcp-gateway',
+    () => app.close(),
+    (url) => ` (MCP at ${url}/mcp)`,
+  );
 }
 
 /** `npm start`: the five agents, knowledge, the orchestrator and the MCP gateway in one process, each on its own port. */
@@ -143,14 +190,20 @@ export async function runAll(config: Config): Promise<Running> {
   const { openDatabase } = await import('../state/index.ts');
   const [opened, loaded] = await Promise.allSettled([
     openDatabase(config),
-    Promise.all([import('../knowledge/index.ts'), import('../../agents/index.ts').then((a) => a.loadBuiltInAgents()), import('../../agents/sdk/index.ts'), import('../orchestrator/app.ts'), import('../mcp-gateway/index.ts')]),
+    Promise.all([
+      import('../knowledge/index.ts'),
+      import('../../agents/index.ts').then((a) => a.loadBuiltInAgents()),
+      import('../../agents/sdk/index.ts'),
+      import('../orchestrator/app.ts'),
+      import('../mcp-gateway/index.ts'),
+    ]),
   ]);
   if (loaded.status === 'rejected') {
     if (opened.status === 'fulfilled') await opened.value.close();
     throw loaded.reason;
   }
   if (opened.status === 'rejected') throw opened.reason;
-  const db = timed('database and the roles\' code', opened.value);
+  const db = timed("database and the roles' code", opened.value);
   const builtInAgents = loaded.value[1];
   const started: Running[] = [];
   const closeAll = async () => {
@@ -160,13 +213,26 @@ export async function runAll(config: Config): Promise<Running> {
   try {
     const knowledge = timed('knowledge', await runKnowledge(config, db));
     started.push(knowledge);
-    const agents = timed('agents', await runAgents(builtInAgents.map((a) => a.name), Object.freeze({ ...config, knowledgeUrl: config.knowledgeUrl ?? knowledge.services[0].url })));
+    const agents = timed(
+      'agents',
+      await runAgents(
+        builtInAgents.map((a) => a.name),
+        Object.freeze({ ...config, knowledgeUrl: config.knowledgeUrl ?? knowledge.services[0].url }),
+      ),
+    );
     started.push(agents);
     // With PORT=0 every server took a free port: point discovery at where the agents really are.
     const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
     const orchestrator = timed('orchestrator', await runOrchestrator(withAgentUrls(config, agentUrls), db));
     started.push(orchestrator);
-    started.push(timed('mcp-gateway', await runMcpGateway(Object.freeze({ ...config, orchestratorUrl: orchestrator.services[0].url, knowledgeUrl: knowledge.services[0].url }))));
+    started.push(
+      timed(
+        'mcp-gateway',
+        await runMcpGateway(
+          Object.freeze({ ...config, orchestratorUrl: orchestrator.services[0].url, knowledgeUrl: knowledge.services[0].url }),
+        ),
+      ),
+    );
   } catch (err) {
     await closeAll();
     throw err;

@@ -23,7 +23,9 @@ const EnvSchema = Type.Object({
   PGLITE_DATA_DIR: Type.String({ default: './.data/pg', description: "PGlite data directory, or 'memory://'" }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis; in-process stores when unset' })),
   IDEMPOTENCY_TTL_MS: Type.Integer({ minimum: 1000, default: 86_400_000, description: 'How long agents keep finished answers in Redis' }),
-  LLM_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'OpenAI-compatible API base, e.g. .../v1; offline when unset' })),
+  LLM_BASE_URL: Type.Optional(
+    Type.String({ pattern: '^https?://', description: 'OpenAI-compatible API base, e.g. .../v1; offline when unset' }),
+  ),
   LLM_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   LLM_MODEL: Type.String({ default: 'gpt-4o-mini', minLength: 1 }),
   LLM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000 }),
@@ -34,20 +36,38 @@ const EnvSchema = Type.Object({
   BREAKER_RESET_MS: Type.Integer({ minimum: 10, default: 30_000, description: 'How long a breaker stays open before a trial call' }),
   BREAKER_WINDOW_MS: Type.Integer({ minimum: 100, default: 10_000 }),
   AGENT_BREAKERS: Type.String({ default: '', description: 'agent:key=value,...;... per-agent breaker settings' }),
-  DISCOVERY: Type.Optional(Type.Union([Type.Literal('static'), Type.Literal('consul'), Type.Literal('kubernetes')], { description: 'consul when CONSUL_HTTP_ADDR is set, else static' })),
+  DISCOVERY: Type.Optional(
+    Type.Union([Type.Literal('static'), Type.Literal('consul'), Type.Literal('kubernetes')], {
+      description: 'consul when CONSUL_HTTP_ADDR is set, else static',
+    }),
+  ),
   CONSUL_HTTP_ADDR: Type.Optional(Type.String({ minLength: 1, description: 'host:port or URL of a Consul agent' })),
   CONSUL_CHECK_INTERVAL: Type.String({ pattern: '^[0-9]+(ms|s|m)$', default: '10s' }),
   CONSUL_CHECK_TIMEOUT: Type.String({ pattern: '^[0-9]+(ms|s|m)$', default: '2s' }),
   CONSUL_DEREGISTER_AFTER: Type.String({ pattern: '^[0-9]+(ms|s|m)$', default: '1m' }),
-  AGENT_ADVERTISE_HOST: Type.Optional(Type.String({ minLength: 1, description: 'Address agents register with; HOST (or the hostname when HOST is 0.0.0.0)' })),
+  AGENT_ADVERTISE_HOST: Type.Optional(
+    Type.String({ minLength: 1, description: 'Address agents register with; HOST (or the hostname when HOST is 0.0.0.0)' }),
+  ),
   LOAD_BALANCING: Type.Union([Type.Literal('least_inflight'), Type.Literal('round_robin')], { default: 'least_inflight' }),
   K8S_NAMESPACE: Type.String({ default: 'agentic-mesh' }),
   K8S_AGENT_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 8080 }),
   K8S_CLUSTER_DOMAIN: Type.String({ default: 'cluster.local' }),
-  AGENT_TRANSPORTS: Type.String({ default: '', description: 'name=http|stream|grpc,...: how calls reach each agent (http when not named)' }),
-  GRPC_PORT_OFFSET: Type.Integer({ minimum: 1, maximum: 60_000, default: 1000, description: "An agent's gRPC port is its HTTP port plus this (8003 -> 9003); 0 with PORT=0" }),
+  AGENT_TRANSPORTS: Type.String({
+    default: '',
+    description: 'name=http|stream|grpc,...: how calls reach each agent (http when not named)',
+  }),
+  GRPC_PORT_OFFSET: Type.Integer({
+    minimum: 1,
+    maximum: 60_000,
+    default: 1000,
+    description: "An agent's gRPC port is its HTTP port plus this (8003 -> 9003); 0 with PORT=0",
+  }),
   AGENT_GRPC_URLS: Type.String({ default: '', description: 'name=host:port,... gRPC addresses that do not follow the offset rule' }),
-  STREAM_CLAIM_IDLE_MS: Type.Integer({ minimum: 100, default: 60_000, description: 'A stream entry unacked this long is taken over by another replica' }),
+  STREAM_CLAIM_IDLE_MS: Type.Integer({
+    minimum: 100,
+    default: 60_000,
+    description: 'A stream entry unacked this long is taken over by another replica',
+  }),
   STREAM_CONCURRENCY: Type.Integer({ minimum: 1, default: 10 }),
   AGENT_URLS: Type.String({ default: '', description: 'name=url,... overrides of the static discovery table' }),
   AGENT_HOST: Type.String({ default: '127.0.0.1', description: 'Host of the static discovery table' }),
@@ -58,25 +78,59 @@ const EnvSchema = Type.Object({
   LEASE_MS: Type.Integer({ minimum: 100, default: 30_000 }),
   RECOVERY_INTERVAL_MS: Type.Integer({ minimum: 50, default: 10_000 }),
   AGENT_UNAVAILABLE_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000 }),
-  API_KEY_OWNERSHIP: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'off', description: 'on: an API key sees and acts on only the tasks it submitted, unless it has the admin scope' }),
-  MCP_ALLOWED_HOSTS: Type.String({ default: '', maxLength: 2000, description: 'Host names the MCP gateway answers for besides localhost, 127.0.0.1 and ::1, comma-separated' }),
-  MCP_ALLOWED_ORIGINS: Type.String({ default: '', maxLength: 2000, description: 'Browser origins allowed to call the MCP gateway, comma-separated; a request with another Origin is refused' }),
+  API_KEY_OWNERSHIP: Type.Union([Type.Literal('on'), Type.Literal('off')], {
+    default: 'off',
+    description: 'on: an API key sees and acts on only the tasks it submitted, unless it has the admin scope',
+  }),
+  MCP_ALLOWED_HOSTS: Type.String({
+    default: '',
+    maxLength: 2000,
+    description: 'Host names the MCP gateway answers for besides localhost, 127.0.0.1 and ::1, comma-separated',
+  }),
+  MCP_ALLOWED_ORIGINS: Type.String({
+    default: '',
+    maxLength: 2000,
+    description: 'Browser origins allowed to call the MCP gateway, comma-separated; a request with another Origin is refused',
+  }),
   COMMIT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
   COMMIT_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
-  API_AUTH: Type.Optional(Type.Union([Type.Literal('off'), Type.Literal('keys')], { description: 'keys: the public API wants a Bearer API key; keys when ADMIN_API_KEY is set, else off' })),
+  API_AUTH: Type.Optional(
+    Type.Union([Type.Literal('off'), Type.Literal('keys')], {
+      description: 'keys: the public API wants a Bearer API key; keys when ADMIN_API_KEY is set, else off',
+    }),
+  ),
   ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 32, description: 'Bearer key with every scope; creates the other keys' })),
-  INTERNAL_TOKEN: Type.Optional(Type.String({ minLength: 32, description: 'Shared secret on orchestrator-to-agent calls; agents refuse calls without it when set' })),
-  RATE_LIMIT_MAX: Type.Optional(Type.Integer({ minimum: 0, description: 'Requests per client per window on the public API; 0 turns the limit off. Unset: 10 with API_AUTH=keys, no limit with auth off' })),
+  INTERNAL_TOKEN: Type.Optional(
+    Type.String({ minLength: 32, description: 'Shared secret on orchestrator-to-agent calls; agents refuse calls without it when set' }),
+  ),
+  RATE_LIMIT_MAX: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      description:
+        'Requests per client per window on the public API; 0 turns the limit off. Unset: 10 with API_AUTH=keys, no limit with auth off',
+    }),
+  ),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, default: 1000 }),
-  TRUST_PROXY: Type.String({ default: '', maxLength: 2000, description: 'Addresses or CIDRs of the proxies in front (Caddy, an ingress), comma-separated: from those, the client address comes from X-Forwarded-For' }),
+  TRUST_PROXY: Type.String({
+    default: '',
+    maxLength: 2000,
+    description:
+      'Addresses or CIDRs of the proxies in front (Caddy, an ingress), comma-separated: from those, the client address comes from X-Forwarded-For',
+  }),
   API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'Bearer key the CLI sends to the orchestrator' })),
-  HEALTH_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /health and /ready on this port (Kubernetes probes)' })),
-  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /metrics on this port (Prometheus scrapes)' })),
+  HEALTH_PORT: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /health and /ready on this port (Kubernetes probes)' }),
+  ),
+  METRICS_PORT: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 65535, description: 'Also serve /metrics on this port (Prometheus scrapes)' }),
+  ),
   WAIT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 600_000, description: 'Longest a wait:true request is held' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000 }),
   IDEMPOTENCY_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 10_000 }),
-  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector (Jaeger :4318); tracing is off when unset' })),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(
+    Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector (Jaeger :4318); tracing is off when unset' }),
+  ),
   TRACE_SAMPLE_RATIO: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of workflows traced' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -170,8 +224,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed as Env;
   const authMode = e.API_AUTH ?? (e.ADMIN_API_KEY ? 'keys' : 'off');
-  if (authMode === 'keys' && !e.ADMIN_API_KEY) throw new ConfigError('invalid configuration: API_AUTH=keys needs ADMIN_API_KEY (the key that creates the others)');
-  if (e.DISCOVERY === 'consul' && !e.CONSUL_HTTP_ADDR) throw new ConfigError('invalid configuration: DISCOVERY=consul needs CONSUL_HTTP_ADDR');
+  if (authMode === 'keys' && !e.ADMIN_API_KEY)
+    throw new ConfigError('invalid configuration: API_AUTH=keys needs ADMIN_API_KEY (the key that creates the others)');
+  if (e.DISCOVERY === 'consul' && !e.CONSUL_HTTP_ADDR)
+    throw new ConfigError('invalid configuration: DISCOVERY=consul needs CONSUL_HTTP_ADDR');
   return Object.freeze({
     host: e.HOST,
     port: e.PORT,
@@ -188,10 +244,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pgliteDataDir: e.PGLITE_DATA_DIR,
     redisUrl: e.REDIS_URL,
     idempotencyTtlMs: e.IDEMPOTENCY_TTL_MS,
-    llm: Object.freeze({ baseUrl: e.LLM_BASE_URL?.replace(/\/+$/, ''), apiKey: e.LLM_API_KEY, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS, maxRetries: e.LLM_MAX_RETRIES }),
+    llm: Object.freeze({
+      baseUrl: e.LLM_BASE_URL?.replace(/\/+$/, ''),
+      apiKey: e.LLM_API_KEY,
+      model: e.LLM_MODEL,
+      timeoutMs: e.LLM_TIMEOUT_MS,
+      maxRetries: e.LLM_MAX_RETRIES,
+    }),
     workflowsDir: e.WORKFLOWS_DIR,
     breakers: Object.freeze({
-      defaults: { errorPercent: e.BREAKER_ERROR_PERCENT, volume: e.BREAKER_VOLUME, resetMs: e.BREAKER_RESET_MS, windowMs: e.BREAKER_WINDOW_MS },
+      defaults: {
+        errorPercent: e.BREAKER_ERROR_PERCENT,
+        volume: e.BREAKER_VOLUME,
+        resetMs: e.BREAKER_RESET_MS,
+        windowMs: e.BREAKER_WINDOW_MS,
+      },
       overrides: parseBreakerOverrides(e.AGENT_BREAKERS),
     }),
     discovery: Object.freeze({
@@ -206,11 +273,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     agentTransports: Object.freeze(parseAgentTransports(e.AGENT_TRANSPORTS, Boolean(e.REDIS_URL))),
     grpcPortOffset: e.GRPC_PORT_OFFSET,
-    agentGrpcUrls: Object.freeze(Object.fromEntries(e.AGENT_GRPC_URLS.split(',').map((p) => p.trim()).filter(Boolean).map((p) => {
-      const [name, address] = p.split('=').map((x) => x.trim());
-      if (!name || !address || !/^[^\s:/]+:\d+$/.test(address)) throw new ConfigError(`invalid configuration: AGENT_GRPC_URLS entry ${JSON.stringify(p)} is not name=host:port`);
-      return [name, address];
-    }))),
+    agentGrpcUrls: Object.freeze(
+      Object.fromEntries(
+        e.AGENT_GRPC_URLS.split(',')
+          .map((p) => p.trim())
+          .filter(Boolean)
+          .map((p) => {
+            const [name, address] = p.split('=').map((x) => x.trim());
+            if (!name || !address || !/^[^\s:/]+:\d+$/.test(address))
+              throw new ConfigError(`invalid configuration: AGENT_GRPC_URLS entry ${JSON.stringify(p)} is not name=host:port`);
+            return [name, address];
+          }),
+      ),
+    ),
     streamClaimIdleMs: e.STREAM_CLAIM_IDLE_MS,
     streamConcurrency: e.STREAM_CONCURRENCY,
     agentUrls: Object.freeze(parseAgentUrls(e.AGENT_URLS)),
@@ -222,11 +297,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseMs: e.LEASE_MS,
     recoveryIntervalMs: e.RECOVERY_INTERVAL_MS,
     agentUnavailableTimeoutMs: e.AGENT_UNAVAILABLE_TIMEOUT_MS,
-    mcp: Object.freeze({ allowedHosts: Object.freeze(list(e.MCP_ALLOWED_HOSTS)), allowedOrigins: Object.freeze(list(e.MCP_ALLOWED_ORIGINS)) }),
+    mcp: Object.freeze({
+      allowedHosts: Object.freeze(list(e.MCP_ALLOWED_HOSTS)),
+      allowedOrigins: Object.freeze(list(e.MCP_ALLOWED_ORIGINS)),
+    }),
     commitBatchMax: e.COMMIT_BATCH_MAX,
     commitInFlight: e.COMMIT_IN_FLIGHT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
-    auth: Object.freeze({ mode: authMode, adminKey: e.ADMIN_API_KEY, internalToken: e.INTERNAL_TOKEN, ownership: e.API_KEY_OWNERSHIP === 'on' }),
+    auth: Object.freeze({
+      mode: authMode,
+      adminKey: e.ADMIN_API_KEY,
+      internalToken: e.INTERNAL_TOKEN,
+      ownership: e.API_KEY_OWNERSHIP === 'on',
+    }),
     // With auth off (npm start on one machine) the caller is the user: nothing to throttle unless asked.
     rateLimit: Object.freeze({ max: e.RATE_LIMIT_MAX ?? (authMode === 'keys' ? 10 : 0), windowMs: e.RATE_LIMIT_WINDOW_MS }),
     trustProxy: Object.freeze(trustedProxies(e.TRUST_PROXY)),
@@ -243,7 +326,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
 function parseAgentTransports(value: string, haveRedis: boolean): Record<string, 'http' | 'stream' | 'grpc'> {
   const out: Record<string, 'http' | 'stream' | 'grpc'> = {};
-  for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [name, kind] = pair.split('=').map((x) => x?.trim());
     if (!name || (kind !== 'http' && kind !== 'stream' && kind !== 'grpc')) {
       throw new ConfigError(`invalid configuration: AGENT_TRANSPORTS entry ${JSON.stringify(pair)} is not name=http|stream|grpc`);
@@ -256,7 +342,10 @@ function parseAgentTransports(value: string, haveRedis: boolean): Record<string,
 
 function parseAgentUrls(value: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const eq = pair.indexOf('=');
     const name = pair.slice(0, eq).trim();
     const url = pair.slice(eq + 1).trim();
@@ -277,16 +366,28 @@ function trustedProxies(raw: string): string[] {
   const value = raw.trim();
   if (value === '' || value === 'false') return [];
   if (value === 'true') {
-    throw new ConfigError('invalid configuration: TRUST_PROXY=true would let anyone who reaches the orchestrator directly choose their own address through X-Forwarded-For; give the addresses or CIDRs of the proxies in front instead (compose: 172.30.240.2, Caddy\'s address)');
+    throw new ConfigError(
+      "invalid configuration: TRUST_PROXY=true would let anyone who reaches the orchestrator directly choose their own address through X-Forwarded-For; give the addresses or CIDRs of the proxies in front instead (compose: 172.30.240.2, Caddy's address)",
+    );
   }
-  const entries = value.split(',').map((v) => v.trim()).filter(Boolean);
+  const entries = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
   for (const entry of entries) {
     const [address, bits, extra] = entry.split('/');
     const version = isIP(address ?? '');
     const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 6 ? 128 : 32));
-    if (version === 0 || !bitsOk || extra !== undefined) throw new ConfigError(`invalid configuration: TRUST_PROXY entry "${entry}" is not an IP address or CIDR (e.g. 172.30.240.2 or 10.244.0.0/16)`);
+    if (version === 0 || !bitsOk || extra !== undefined)
+      throw new ConfigError(
+        `invalid configuration: TRUST_PROXY entry "${entry}" is not an IP address or CIDR (e.g. 172.30.240.2 or 10.244.0.0/16)`,
+      );
   }
   return entries;
 }
 
-const list = (raw: string): string[] => raw.split(',').map((v) => v.trim()).filter(Boolean);
+const list = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);

@@ -9,7 +9,10 @@ export interface ConsulRegistration {
  * Registers an agent instance with an HTTP check on its /health, so Consul itself finds out when
  * it dies (and drops it after `deregisterAfter`); a graceful shutdown deregisters at once.
  */
-export async function registerWithConsul(address: string, service: { name: string; host: string; port: number; interval: string; timeout: string; deregisterAfter: string }): Promise<ConsulRegistration> {
+export async function registerWithConsul(
+  address: string,
+  service: { name: string; host: string; port: number; interval: string; timeout: string; deregisterAfter: string },
+): Promise<ConsulRegistration> {
   const consul = consulClient(address);
   const id = `${service.name}-${service.host}-${service.port}`;
   await consul.agent.service.register({

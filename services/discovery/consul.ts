@@ -36,7 +36,13 @@ function rendezvous(urls: string[], key: string): string {
  * instance (rendezvous hashing); others to the instance with the fewest calls in flight (round
  * robin among equals). While Consul cannot be reached, the static table answers.
  */
-export function createConsulDiscovery(options: { address: string; fallback: Discovery; balance: 'round_robin' | 'least_inflight'; log: FastifyBaseLogger; waitSeconds?: number }): ConsulDiscovery {
+export function createConsulDiscovery(options: {
+  address: string;
+  fallback: Discovery;
+  balance: 'round_robin' | 'least_inflight';
+  log: FastifyBaseLogger;
+  waitSeconds?: number;
+}): ConsulDiscovery {
   const consul = consulClient(options.address);
   const healthy = new Map<string, string[]>();
   const inflight = new Map<string, number>();
@@ -48,10 +54,13 @@ export function createConsulDiscovery(options: { address: string; fallback: Disc
     // The library calls `method` with the client as `this` itself.
     // eslint-disable-next-line @typescript-eslint/unbound-method
     const watch = consul.watch({ method: consul.health.service, options: query as never, backoffFactor: 100, backoffMax: 5_000 });
-    firstAnswers.set(agent, new Promise((resolve) => {
-      watch.once('change', () => resolve());
-      watch.once('error', () => resolve());
-    }));
+    firstAnswers.set(
+      agent,
+      new Promise((resolve) => {
+        watch.once('change', () => resolve());
+        watch.once('error', () => resolve());
+      }),
+    );
     watch.on('change', (entries: HealthEntry[]) => {
       reachable = true;
       const urls = entries.map((e) => `http://${e.Service.Address || e.Node.Address}:${e.Service.Port}`);

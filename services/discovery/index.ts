@@ -55,7 +55,12 @@ export function createStaticDiscovery(config: Pick<Config, 'agentHost' | 'agentU
  * Kubernetes: every agent is a Service, so its DNS name is the address and the Service spreads
  * calls over the ready pods.
  */
-export function createKubernetesDiscovery(options: { namespace: string; port: number; clusterDomain: string; agents: string[] }): Discovery {
+export function createKubernetesDiscovery(options: {
+  namespace: string;
+  port: number;
+  clusterDomain: string;
+  agents: string[];
+}): Discovery {
   return {
     kind: 'kubernetes',
     agents: () => [...options.agents],

@@ -14,23 +14,31 @@ export interface ErrorBody {
 // Postgres (or the way to it) is down or refusing: class 08 (connection), 57P0x (shutting down,
 // starting up), 53300 (too many connections), and the socket-level failures of the pg driver.
 const DATABASE_DOWN = /^(08...|57P0[1-3]|53300|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH)$/;
-const DATABASE_DOWN_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/;
+const DATABASE_DOWN_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/;
 
 /** Seconds a client should wait before trying again while the database is unavailable. */
 export const DATABASE_RETRY_AFTER_S = 5;
 
 export function isDatabaseDown(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
-  return (typeof e?.code === 'string' && DATABASE_DOWN.test(e.code)) || (typeof e?.message === 'string' && DATABASE_DOWN_MESSAGE.test(e.message));
+  return (
+    (typeof e?.code === 'string' && DATABASE_DOWN.test(e.code)) || (typeof e?.message === 'string' && DATABASE_DOWN_MESSAGE.test(e.message))
+  );
 }
 
 // Fastify's own errors carry FST_ codes; callers get ours, with the same status.
 function normalize(err: FastifyError | AppError | Error, bodyLimit: number): AppError {
   if (err instanceof AppError) return err;
-  if (isDatabaseDown(err)) return new AppError('DATABASE_UNAVAILABLE', 'the database cannot be reached right now; nothing was changed, try again shortly', { cause: err });
+  if (isDatabaseDown(err))
+    return new AppError('DATABASE_UNAVAILABLE', 'the database cannot be reached right now; nothing was changed, try again shortly', {
+      cause: err,
+    });
   const fe = err as FastifyError;
   if (fe.validation) {
-    return new AppError('VALIDATION_FAILED', fe.message, { details: { errors: fe.validation.map((v) => ({ path: v.instancePath, message: v.message })) } });
+    return new AppError('VALIDATION_FAILED', fe.message, {
+      details: { errors: fe.validation.map((v) => ({ path: v.instancePath, message: v.message })) },
+    });
   }
   const mapping: Record<string, ErrorCode> = {
     FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',

@@ -43,11 +43,16 @@ export async function startOpsListeners(app: FastifyInstance, options: OpsListen
 
   const servers: Array<{ server: Server; paths: string[]; url: string }> = [];
   const close = async () => {
-    await Promise.all(servers.map(({ server }) => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      // Probes and scrapers keep connections alive; close() would otherwise wait for them.
-      server.closeAllConnections();
-    })));
+    await Promise.all(
+      servers.map(
+        ({ server }) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            // Probes and scrapers keep connections alive; close() would otherwise wait for them.
+            server.closeAllConnections();
+          }),
+      ),
+    );
   };
   try {
     for (const [key, paths] of wanted) {
@@ -81,7 +86,11 @@ async function answer(app: FastifyInstance, paths: string[], req: IncomingMessag
   const path = new URL(req.url ?? '/', 'http://ops').pathname;
   const head = req.method === 'HEAD';
   if ((req.method !== 'GET' && !head) || !paths.includes(path)) {
-    sendError(res, new AppError('ROUTE_NOT_FOUND', `${req.method} ${path} is not served on this port; it serves GET ${paths.join(', ')}`), head);
+    sendError(
+      res,
+      new AppError('ROUTE_NOT_FOUND', `${req.method} ${path} is not served on this port; it serves GET ${paths.join(', ')}`),
+      head,
+    );
     return;
   }
   try {
@@ -109,4 +118,3 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
   res.end(head ? undefined : body);
 }
-

@@ -31,25 +31,33 @@ export function serverOptions(service: string, o: ServerOptions): FastifyHttpOpt
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default): every second here.
-    serverFactory: (handler) => createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, handler),
+    serverFactory: (handler) =>
+      createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, handler),
     frameworkErrors(error: FastifyError, _request, reply) {
-      const err = error.code === 'FST_ERR_BAD_URL'
-        ? new AppError('BAD_URL', `${error.message}: the path has a malformed percent-encoding`)
-        : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-          ? new AppError('URI_TOO_LONG', 'a path parameter is longer than 100 characters')
-          : new AppError('INTERNAL', 'internal error', { cause: error });
+      const err =
+        error.code === 'FST_ERR_BAD_URL'
+          ? new AppError('BAD_URL', `${error.message}: the path has a malformed percent-encoding`)
+          : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? new AppError('URI_TOO_LONG', 'a path parameter is longer than 100 characters')
+            : new AppError('INTERNAL', 'internal error', { cause: error });
       void (reply as unknown as FastifyReply).status(err.statusCode).send(errorBody(err));
     },
     clientErrorHandler(error: Error & { code?: string }, socket: Socket) {
       if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return void socket.destroy();
-      const [code, message]: [ErrorCode, string] = error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? ['REQUEST_TIMEOUT', `the request was not received within ${REQUEST_TIMEOUT_MS / 1000} s (headers within ${HEADERS_TIMEOUT_MS / 1000} s)`]
-        : error.code === 'HPE_HEADER_OVERFLOW'
-          ? ['HEADERS_TOO_LARGE', 'the request headers are larger than allowed']
-          : ['BAD_REQUEST', `malformed HTTP request (${error.code ?? error.message})`];
+      const [code, message]: [ErrorCode, string] =
+        error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [
+              'REQUEST_TIMEOUT',
+              `the request was not received within ${REQUEST_TIMEOUT_MS / 1000} s (headers within ${HEADERS_TIMEOUT_MS / 1000} s)`,
+            ]
+          : error.code === 'HPE_HEADER_OVERFLOW'
+            ? ['HEADERS_TOO_LARGE', 'the request headers are larger than allowed']
+            : ['BAD_REQUEST', `malformed HTTP request (${error.code ?? error.message})`];
       const err = new AppError(code, message);
       const body = JSON.stringify(errorBody(err));
-      socket.end(`HTTP/1.1 ${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${err.statusCode} ${STATUS_CODES[err.statusCode] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     },
   };
 }

@@ -14,11 +14,17 @@ export function textProblem(value: unknown, root: string): AppError | null {
     const { v, path, depth } = stack.pop()!;
     if (typeof v === 'string') {
       const bad = badText(v);
-      if (bad) return new AppError('INVALID_TEXT', `${path} holds ${bad}, which cannot be stored; remove it or escape it in your own encoding`, { details: { field: path } });
+      if (bad)
+        return new AppError('INVALID_TEXT', `${path} holds ${bad}, which cannot be stored; remove it or escape it in your own encoding`, {
+          details: { field: path },
+        });
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
-    if (depth >= MAX_JSON_DEPTH) return new AppError('TOO_DEEP', `${root} nests deeper than ${MAX_JSON_DEPTH} levels (at ${path})`, { details: { field: path, max_depth: MAX_JSON_DEPTH } });
+    if (depth >= MAX_JSON_DEPTH)
+      return new AppError('TOO_DEEP', `${root} nests deeper than ${MAX_JSON_DEPTH} levels (at ${path})`, {
+        details: { field: path, max_depth: MAX_JSON_DEPTH },
+      });
     if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: `${path}[${i}]`, depth: depth + 1 });
       continue;

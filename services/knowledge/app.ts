@@ -46,15 +46,30 @@ const OPEN = new Set(['/health', '/ready', '/metrics']);
 
 /** The knowledge service (port 8007): documents in, ranked passages out. Builds; never listens. */
 export function buildKnowledgeApp(options: KnowledgeOptions): FastifyInstance {
-  const app = Fastify(serverOptions('knowledge', { logLevel: options.logLevel ?? 'info', bodyLimit: options.bodyLimitBytes ?? 10 * 1_048_576 })).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify(
+    serverOptions('knowledge', { logLevel: options.logLevel ?? 'info', bodyLimit: options.bodyLimitBytes ?? 10 * 1_048_576 }),
+  ).withTypeProvider<TypeBoxTypeProvider>();
   useStrictBodies(app);
   const { db, cache } = options;
   const registry = createRegistry('knowledge');
-  const duration = new Histogram({ name: 'rag_query_duration_seconds', help: 'Search time, cache included', labelNames: ['cache'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry] });
+  const duration = new Histogram({
+    name: 'rag_query_duration_seconds',
+    help: 'Search time, cache included',
+    labelNames: ['cache'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
   const hits = new Counter({ name: 'rag_cache_hits_total', help: 'Searches answered from the cache', registers: [registry] });
   const misses = new Counter({ name: 'rag_cache_misses_total', help: 'Searches that went to the index', registers: [registry] });
   let documents = 0;
-  new Gauge({ name: 'knowledge_documents', help: 'Documents in the index', registers: [registry], collect() { this.set(documents); } });
+  new Gauge({
+    name: 'knowledge_documents',
+    help: 'Documents in the index',
+    registers: [registry],
+    collect() {
+      this.set(documents);
+    },
+  });
 
   void app.register(errorHandlerPlugin);
   // The project's docs are indexed after the service listens; until that first pass ends it is not ready.
@@ -71,7 +86,12 @@ export function buildKnowledgeApp(options: KnowledgeOptions): FastifyInstance {
     app.addHook('onRequest', async (request, reply) => {
       if (OPEN.has(request.routeOptions.url ?? '')) return;
       try {
-        await checkCaller(request.headers.authorization, { service: 'the knowledge service', internalToken: token, keys: options.keys, needed: request.method === 'GET' ? 'read' : 'admin' });
+        await checkCaller(request.headers.authorization, {
+          service: 'the knowledge service',
+          internalToken: token,
+          keys: options.keys,
+          needed: request.method === 'GET' ? 'read' : 'admin',
+        });
       } catch (err) {
         void reply.header('www-authenticate', 'Bearer realm="agentic-mesh"');
         throw err;
@@ -86,31 +106,47 @@ export function buildKnowledgeApp(options: KnowledgeOptions): FastifyInstance {
     return { ...result, passages: passages.length };
   }
 
-  app.post('/documents', { schema: { tags: ['knowledge'], summary: 'Index (or replace) a Markdown or text document', body: DocumentBody } }, async (request, reply) => {
-    const b = request.body;
-    const result = await index(b.source, b.content, b.title, b.format);
-    documents = await countDocuments(db);
-    return reply.status(result.changed ? 201 : 200).send({ document_id: result.id, source: b.source, passages: result.passages, changed: result.changed });
-  });
+  app.post(
+    '/documents',
+    { schema: { tags: ['knowledge'], summary: 'Index (or replace) a Markdown or text document', body: DocumentBody } },
+    async (request, reply) => {
+      const b = request.body;
+      const result = await index(b.source, b.content, b.title, b.format);
+      documents = await countDocuments(db);
+      return reply
+        .status(result.changed ? 201 : 200)
+        .send({ document_id: result.id, source: b.source, passages: result.passages, changed: result.changed });
+    },
+  );
 
-  app.get('/search', { schema: { tags: ['knowledge'], summary: 'Ranked passages for a query (websearch syntax: "quoted phrases", -not, or)', querystring: SearchQuery } }, async (request) => {
-    const started = performance.now();
-    const { q, limit } = request.query;
-    const key = `${await cache.generation()}:${limit}:${q.trim().toLowerCase().replace(/\s+/g, ' ')}`;
-    const cached = await cache.get(key);
-    let results;
-    if (cached) {
-      hits.inc();
-      results = JSON.parse(cached) as unknown[];
-    } else {
-      misses.inc();
-      results = await search(db, q, limit);
-      await cache.set(key, JSON.stringify(results));
-    }
-    const seconds = (performance.now() - started) / 1000;
-    duration.observe({ cache: cached ? 'hit' : 'miss' }, seconds);
-    return { query: q, results, cached: Boolean(cached), took_ms: Math.round(seconds * 1000 * 10) / 10 };
-  });
+  app.get(
+    '/search',
+    {
+      schema: {
+        tags: ['knowledge'],
+        summary: 'Ranked passages for a query (websearch syntax: "quoted phrases", -not, or)',
+        querystring: SearchQuery,
+      },
+    },
+    async (request) => {
+      const started = performance.now();
+      const { q, limit } = request.query;
+      const key = `${await cache.generation()}:${limit}:${q.trim().toLowerCase().replace(/\s+/g, ' ')}`;
+      const cached = await cache.get(key);
+      let results;
+      if (cached) {
+        hits.inc();
+        results = JSON.parse(cached) as unknown[];
+      } else {
+        misses.inc();
+        results = await search(db, q, limit);
+        await cache.set(key, JSON.stringify(results));
+      }
+      const seconds = (performance.now() - started) / 1000;
+      duration.observe({ cache: cached ? 'hit' : 'miss' }, seconds);
+      return { query: q, results, cached: Boolean(cached), took_ms: Math.round(seconds * 1000 * 10) / 10 };
+    },
+  );
 
   async function indexProjectDocs() {
     const docs = await readProjectDocs();

@@ -12,9 +12,15 @@ export interface SearchHit {
 }
 
 /** Replaces a document's passages; unchanged content (same hash) is left as it is. */
-export async function upsertDocument(db: Queryable, doc: { source: string; title: string; content: string; passages: Passage[] }): Promise<{ id: string; changed: boolean }> {
+export async function upsertDocument(
+  db: Queryable,
+  doc: { source: string; title: string; content: string; passages: Passage[] },
+): Promise<{ id: string; changed: boolean }> {
   const hash = createHash('sha256').update(doc.content).digest('hex');
-  const [existing] = await db.query<{ id: string; content_hash: string }>('SELECT id, content_hash FROM knowledge_documents WHERE source = $1', [doc.source]);
+  const [existing] = await db.query<{ id: string; content_hash: string }>(
+    'SELECT id, content_hash FROM knowledge_documents WHERE source = $1',
+    [doc.source],
+  );
   if (existing?.content_hash === hash) return { id: existing.id, changed: false };
   const rows = await db.query<{ id: string }>(
     `WITH d AS (

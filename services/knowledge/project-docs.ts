@@ -11,6 +11,8 @@ export async function readProjectDocs(): Promise<Array<{ source: string; content
     const entries = await readdir(join(root, dir), { withFileTypes: true, recursive: true }).catch(() => []);
     for (const e of entries) if (e.isFile() && e.name.endsWith('.md')) paths.push(relative(root, join(e.parentPath, e.name)));
   }
-  const docs = await Promise.all([...new Set(paths)].sort().map(async (source) => ({ source, content: await readFile(join(root, source), 'utf8').catch(() => '') })));
+  const docs = await Promise.all(
+    [...new Set(paths)].sort().map(async (source) => ({ source, content: await readFile(join(root, source), 'utf8').catch(() => '') })),
+  );
   return docs.filter((d) => d.content.trim() !== '');
 }

@@ -23,9 +23,25 @@ interface Metrics {
 
 function metricsIn(registry: Registry): Metrics {
   return {
-    requests: new Counter({ name: 'llm_requests_total', help: 'Chat completion calls by outcome', labelNames: ['model', 'status'], registers: [registry] }),
-    duration: new Histogram({ name: 'llm_request_duration_seconds', help: 'Chat completion latency, retries included', labelNames: ['model'], buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 60, 120], registers: [registry] }),
-    tokens: new Counter({ name: 'llm_tokens_total', help: 'Tokens used, by kind (prompt, completion)', labelNames: ['model', 'kind'], registers: [registry] }),
+    requests: new Counter({
+      name: 'llm_requests_total',
+      help: 'Chat completion calls by outcome',
+      labelNames: ['model', 'status'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'llm_request_duration_seconds',
+      help: 'Chat completion latency, retries included',
+      labelNames: ['model'],
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 60, 120],
+      registers: [registry],
+    }),
+    tokens: new Counter({
+      name: 'llm_tokens_total',
+      help: 'Tokens used, by kind (prompt, completion)',
+      labelNames: ['model', 'kind'],
+      registers: [registry],
+    }),
   };
 }
 
@@ -44,7 +60,10 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
   const metrics = metricsIn(registry);
   const endpoint = `${baseUrl}/chat/completions`;
 
-  async function once(body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<{ status: number; json: CompletionAnswer; retryAfterMs?: number }> {
+  async function once(
+    body: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ status: number; json: CompletionAnswer; retryAfterMs?: number }> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const res = await request(endpoint, {
       method: 'POST',
@@ -86,7 +105,10 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
         if (res && res.status === 200) {
           const content = res.json.choices?.[0]?.message?.content;
           if (typeof content !== 'string') throw new AppError('LLM_ERROR', `model ${model} answered without choices[0].message.content`);
-          const usage = { promptTokens: Number(res.json.usage?.prompt_tokens ?? 0), completionTokens: Number(res.json.usage?.completion_tokens ?? 0) };
+          const usage = {
+            promptTokens: Number(res.json.usage?.prompt_tokens ?? 0),
+            completionTokens: Number(res.json.usage?.completion_tokens ?? 0),
+          };
           metrics.requests.inc({ model, status: 'ok' });
           metrics.tokens.inc({ model, kind: 'prompt' }, usage.promptTokens);
           metrics.tokens.inc({ model, kind: 'completion' }, usage.completionTokens);
@@ -119,10 +141,17 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
       const parsed = parseJson(result.content);
       if (parsed.ok && Value.Check(req.schema, parsed.value)) return { value: parsed.value as never, result };
       problem = parsed.ok
-        ? [...Value.Errors(req.schema, parsed.value)].slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ')
+        ? [...Value.Errors(req.schema, parsed.value)]
+            .slice(0, 5)
+            .map((e) => `${e.instancePath || '/'} ${e.message}`)
+            .join('; ')
         : `not JSON (${parsed.error})`;
       metrics.requests.inc({ model, status: 'invalid_output' });
-      messages = [...req.messages, { role: 'assistant', content: result.content }, { role: 'user', content: `That answer is invalid: ${problem}. Reply with only JSON matching the schema "${req.name}".` }];
+      messages = [
+        ...req.messages,
+        { role: 'assistant', content: result.content },
+        { role: 'user', content: `That answer is invalid: ${problem}. Reply with only JSON matching the schema "${req.name}".` },
+      ];
     }
     throw new AppError('LLM_OUTPUT_INVALID', `model ${model} did not produce valid ${req.name}: ${problem}`);
   }

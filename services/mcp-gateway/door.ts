@@ -19,7 +19,12 @@ function hostname(host: string): string {
  * the orchestrator accepts (asked once per key per 10 s); the key then goes on with each tool call,
  * so a tool can do exactly what that key may.
  */
-export function gatewayDoor(o: { internalToken: string | undefined; allowedHosts: readonly string[]; allowedOrigins: readonly string[]; platform: PlatformClient }) {
+export function gatewayDoor(o: {
+  internalToken: string | undefined;
+  allowedHosts: readonly string[];
+  allowedOrigins: readonly string[];
+  platform: PlatformClient;
+}) {
   const hosts = new Set([...LOOPBACK, ...o.allowedHosts.map((h) => h.toLowerCase())]);
   const origins = new Set(o.allowedOrigins);
   const verified = new Map<string, { at: number; principal: Principal | AppError }>();
@@ -30,9 +35,13 @@ export function gatewayDoor(o: { internalToken: string | undefined; allowedHosts
     let principal = cached && Date.now() - cached.at < 10_000 ? cached.principal : undefined;
     if (!principal) {
       const res = await o.platform.as(authorization).call('orchestrator', 'GET', '/auth/key');
-      principal = res.status === 200
-        ? (res.body.principal as Principal)
-        : new AppError(res.status === 403 ? 'FORBIDDEN' : res.status === 401 ? 'UNAUTHORIZED' : 'AGENT_UNAVAILABLE', String(res.body.message ?? `the orchestrator answered ${res.status}`));
+      principal =
+        res.status === 200
+          ? (res.body.principal as Principal)
+          : new AppError(
+              res.status === 403 ? 'FORBIDDEN' : res.status === 401 ? 'UNAUTHORIZED' : 'AGENT_UNAVAILABLE',
+              String(res.body.message ?? `the orchestrator answered ${res.status}`),
+            );
       if (verified.size >= 10_000) verified.delete(verified.keys().next().value!);
       verified.set(hash, { at: Date.now(), principal });
     }
@@ -50,6 +59,11 @@ export function gatewayDoor(o: { internalToken: string | undefined; allowedHosts
       throw new AppError('FORBIDDEN', `requests from Origin "${origin}" are refused; add it to MCP_ALLOWED_ORIGINS if it is yours`);
     }
     if (!o.internalToken) return;
-    await checkCaller(request.headers.authorization, { service: 'the MCP gateway', internalToken: o.internalToken, needed: 'read', verify });
+    await checkCaller(request.headers.authorization, {
+      service: 'the MCP gateway',
+      internalToken: o.internalToken,
+      needed: 'read',
+      verify,
+    });
   };
 }

@@ -4,12 +4,22 @@ type Service = 'orchestrator' | 'knowledge';
 
 /** What the gateway's tools call: the orchestrator's and the knowledge service's HTTP APIs. */
 export interface PlatformClient {
-  call(service: Service, method: 'GET' | 'POST', path: string, body?: unknown, extraHeaders?: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>;
+  call(
+    service: Service,
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    extraHeaders?: Record<string, string>,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   /** The same client, sending this Authorization on every call. */
   as(authorization: string | undefined): PlatformClient;
 }
 
-export function createPlatformClient(urls: { orchestrator: string; knowledge: string | undefined }, timeoutMs: number, headers: Record<string, string> = {}): PlatformClient {
+export function createPlatformClient(
+  urls: { orchestrator: string; knowledge: string | undefined },
+  timeoutMs: number,
+  headers: Record<string, string> = {},
+): PlatformClient {
   return {
     async call(service, method, path, body, extraHeaders) {
       const base = urls[service];
@@ -24,7 +34,10 @@ export function createPlatformClient(urls: { orchestrator: string; knowledge: st
         const text = await res.body.text();
         return { status: res.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
       } catch (err) {
-        return { status: 503, body: { code: 'AGENT_UNAVAILABLE', message: `${service} at ${base} cannot be reached: ${(err as Error).message}` } };
+        return {
+          status: 503,
+          body: { code: 'AGENT_UNAVAILABLE', message: `${service} at ${base} cannot be reached: ${(err as Error).message}` },
+        };
       }
     },
     as(authorization) {

@@ -8,52 +8,107 @@ const taskId = z.string().uuid().describe('The task_id that orchestrate returned
 /** API answers become tool results; errors stay errors, with the API's code and message. */
 function result(res: { status: number; body: Record<string, unknown> }): CallToolResult {
   if (res.status >= 400) {
-    return { isError: true, content: [{ type: 'text', text: `${String(res.body.code ?? res.status)}: ${String(res.body.message ?? 'request failed')}` }] };
+    return {
+      isError: true,
+      content: [{ type: 'text', text: `${String(res.body.code ?? res.status)}: ${String(res.body.message ?? 'request failed')}` }],
+    };
   }
   return { content: [{ type: 'text', text: JSON.stringify(res.body, null, 2) }], structuredContent: res.body };
 }
 
 export function registerTools(server: McpServer, platform: PlatformClient): void {
-  server.registerTool('orchestrate', {
-    title: 'Run a workflow',
-    description: 'Plan a task description into steps for the platform\'s agents (or take an explicit plan) and run it. Returns the task_id and plan; with wait=true, the finished results. Pass idempotency_key (or task_id) to make a retried call safe: it returns the same task instead of starting a second one.',
-    inputSchema: {
-      description: z.string().min(1).optional().describe('What to do, e.g. "build feature X and deploy infrastructure Y then document it"'),
-      plan: z.object({ steps: z.array(z.record(z.string(), z.unknown())) }).optional().describe('Explicit steps: {id, agent, input, depends_on}'),
-      input: z.record(z.string(), z.unknown()).optional().describe('Given to every planned step, e.g. {files: [{path, content}]}'),
-      wait: z.boolean().optional().describe('Wait for the workflow to finish'),
-      task_id: z.string().uuid().optional().describe('Your choice of task id: calling again with the same id and arguments returns the same task'),
-      idempotency_key: z.string().min(1).max(255).optional().describe('Calling again with the same key and arguments returns the task the first call made instead of starting another'),
+  server.registerTool(
+    'orchestrate',
+    {
+      title: 'Run a workflow',
+      description:
+        "Plan a task description into steps for the platform's agents (or take an explicit plan) and run it. Returns the task_id and plan; with wait=true, the finished results. Pass idempotency_key (or task_id) to make a retried call safe: it returns the same task instead of starting a second one.",
+      inputSchema: {
+        description: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('What to do, e.g. "build feature X and deploy infrastructure Y then document it"'),
+        plan: z
+          .object({ steps: z.array(z.record(z.string(), z.unknown())) })
+          .optional()
+          .describe('Explicit steps: {id, agent, input, depends_on}'),
+        input: z.record(z.string(), z.unknown()).optional().describe('Given to every planned step, e.g. {files: [{path, content}]}'),
+        wait: z.boolean().optional().describe('Wait for the workflow to finish'),
+        task_id: z
+          .string()
+          .uuid()
+          .optional()
+          .describe('Your choice of task id: calling again with the same id and arguments returns the same task'),
+        idempotency_key: z
+          .string()
+          .min(1)
+          .max(255)
+          .optional()
+          .describe('Calling again with the same key and arguments returns the task the first call made instead of starting another'),
+      },
     },
-  }, async ({ idempotency_key, ...body }) => result(await platform.call('orchestrator', 'POST', '/orchestrate', body, idempotency_key ? { 'idempotency-key': idempotency_key } : undefined)));
+    async ({ idempotency_key, ...body }) =>
+      result(
+        await platform.call(
+          'orchestrator',
+          'POST',
+          '/orchestrate',
+          body,
+          idempotency_key ? { 'idempotency-key': idempotency_key } : undefined,
+        ),
+      ),
+  );
 
-  server.registerTool('get_task', {
-    title: 'Get a task',
-    description: 'Status of a task: each step with its attempts, timings and output, and the checkpoint.',
-    inputSchema: { task_id: taskId },
-  }, async ({ task_id }) => result(await platform.call('orchestrator', 'GET', `/tasks/${task_id}`)));
+  server.registerTool(
+    'get_task',
+    {
+      title: 'Get a task',
+      description: 'Status of a task: each step with its attempts, timings and output, and the checkpoint.',
+      inputSchema: { task_id: taskId },
+    },
+    async ({ task_id }) => result(await platform.call('orchestrator', 'GET', `/tasks/${task_id}`)),
+  );
 
-  server.registerTool('resume_task', {
-    title: 'Resume a task',
-    description: 'Resume a failed or orphaned task from its last checkpoint; finished steps are not run again.',
-    inputSchema: { task_id: taskId },
-  }, async ({ task_id }) => result(await platform.call('orchestrator', 'POST', `/resume/${task_id}`, {})));
+  server.registerTool(
+    'resume_task',
+    {
+      title: 'Resume a task',
+      description: 'Resume a failed or orphaned task from its last checkpoint; finished steps are not run again.',
+      inputSchema: { task_id: taskId },
+    },
+    async ({ task_id }) => result(await platform.call('orchestrator', 'POST', `/resume/${task_id}`, {})),
+  );
 
-  server.registerTool('cancel_task', {
-    title: 'Cancel a task',
-    description: 'Cancel a planned or running task.',
-    inputSchema: { task_id: taskId, reason: z.string().max(1000).optional() },
-  }, async ({ task_id, reason }) => result(await platform.call('orchestrator', 'POST', `/tasks/${task_id}/cancel`, reason ? { reason } : {})));
+  server.registerTool(
+    'cancel_task',
+    {
+      title: 'Cancel a task',
+      description: 'Cancel a planned or running task.',
+      inputSchema: { task_id: taskId, reason: z.string().max(1000).optional() },
+    },
+    async ({ task_id, reason }) =>
+      result(await platform.call('orchestrator', 'POST', `/tasks/${task_id}/cancel`, reason ? { reason } : {})),
+  );
 
-  server.registerTool('list_agents', {
-    title: 'List agents',
-    description: 'The agents the platform knows, whether they are up, and the capabilities each declares.',
-    inputSchema: {},
-  }, async () => result(await platform.call('orchestrator', 'GET', '/agents')));
+  server.registerTool(
+    'list_agents',
+    {
+      title: 'List agents',
+      description: 'The agents the platform knows, whether they are up, and the capabilities each declares.',
+      inputSchema: {},
+    },
+    async () => result(await platform.call('orchestrator', 'GET', '/agents')),
+  );
 
-  server.registerTool('search_knowledge', {
-    title: 'Search the knowledge base',
-    description: 'Ranked passages from the indexed documents (the platform\'s own docs and whatever was added).',
-    inputSchema: { query: z.string().min(1).max(500), limit: z.number().int().min(1).max(50).optional() },
-  }, async ({ query, limit }) => result(await platform.call('knowledge', 'GET', `/search?q=${encodeURIComponent(query)}&limit=${limit ?? 5}`)));
+  server.registerTool(
+    'search_knowledge',
+    {
+      title: 'Search the knowledge base',
+      description: "Ranked passages from the indexed documents (the platform's own docs and whatever was added).",
+      inputSchema: { query: z.string().min(1).max(500), limit: z.number().int().min(1).max(50).optional() },
+    },
+    async ({ query, limit }) =>
+      result(await platform.call('knowledge', 'GET', `/search?q=${encodeURIComponent(query)}&limit=${limit ?? 5}`)),
+  );
 }

@@ -66,7 +66,14 @@ export class AgentRegistry {
       };
     } catch (err) {
       const previous = this.cache.get(name)?.entry;
-      return { name, url, status: 'unreachable', capabilities: previous?.capabilities ?? [], error: (err as Error).message, ...(previous?.last_seen ? { last_seen: previous.last_seen } : {}) };
+      return {
+        name,
+        url,
+        status: 'unreachable',
+        capabilities: previous?.capabilities ?? [],
+        error: (err as Error).message,
+        ...(previous?.last_seen ? { last_seen: previous.last_seen } : {}),
+      };
     }
   }
 }

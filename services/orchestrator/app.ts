@@ -21,7 +21,15 @@ import { apiKeyRoutes } from './routes/api-keys.ts';
 import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
-import { createGrpcTransport, createHttpTransport, createRoutingTransport, createStreamTransport, grpcAddress, withBreakers, type AgentTransport } from '../protocol/transport/index.ts';
+import {
+  createGrpcTransport,
+  createHttpTransport,
+  createRoutingTransport,
+  createStreamTransport,
+  grpcAddress,
+  withBreakers,
+  type AgentTransport,
+} from '../protocol/transport/index.ts';
 import { OutlierEjection } from '../resilience/index.ts';
 import { builtInWorkflowsDir, loadWorkflows } from './workflow-library.ts';
 
@@ -34,7 +42,9 @@ export interface OrchestratorDeps {
 
 /** Builds the orchestrator (API, engine, recovery); never listens. Recovery starts when the app is ready. */
 export async function buildOrchestratorApp(config: Config, deps: OrchestratorDeps = {}): Promise<FastifyInstance> {
-  const app = Fastify(serverOptions('orchestrator', { logLevel: config.logLevel, bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy }));
+  const app = Fastify(
+    serverOptions('orchestrator', { logLevel: config.logLevel, bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy }),
+  );
 
   useStrictBodies(app);
   const discovery = deps.discovery ?? createDiscovery(config, app.log);
@@ -46,11 +56,24 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   // A replica that refuses or drops a connection sits out a cool-down (2 s, doubling to 30 s while it keeps failing).
   const outliers = new OutlierEjection({ baseEjectionMs: 2_000, maxEjectionMs: 30_000, registry });
   const http = deps.transport ?? createHttpTransport(discovery, { internalToken: config.auth.internalToken, outliers });
-  const streamAgents = Object.entries(config.agentTransports).filter(([, kind]) => kind === 'stream').map(([name]) => name);
+  const streamAgents = Object.entries(config.agentTransports)
+    .filter(([, kind]) => kind === 'stream')
+    .map(([name]) => name);
   const redis = streamAgents.length > 0 && config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const byKind: Record<string, AgentTransport> = {};
-  if (redis) byKind.stream = createStreamTransport(redis, { owner: config.orchestratorId, agents: streamAgents, registry, log: app.log, info: (agent, signal) => http.info(agent, signal), internalToken: config.auth.internalToken });
-  if (Object.values(config.agentTransports).includes('grpc')) byKind.grpc = createGrpcTransport((agent) => grpcAddress(config, discovery, agent, outliers), { internalToken: config.auth.internalToken });
+  if (redis)
+    byKind.stream = createStreamTransport(redis, {
+      owner: config.orchestratorId,
+      agents: streamAgents,
+      registry,
+      log: app.log,
+      info: (agent, signal) => http.info(agent, signal),
+      internalToken: config.auth.internalToken,
+    });
+  if (Object.values(config.agentTransports).includes('grpc'))
+    byKind.grpc = createGrpcTransport((agent) => grpcAddress(config, discovery, agent, outliers), {
+      internalToken: config.auth.internalToken,
+    });
   const routed = Object.keys(byKind).length > 0 ? createRoutingTransport(byKind, config.agentTransports, http) : http;
   const transport = withBreakers(routed, {
     ...config.breakers,
@@ -63,7 +86,11 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const notifier = new WorkflowNotifier();
   notifier.watchRemote(db, app.log);
   const agents = new AgentRegistry(discovery, transport);
-  const metrics = createEngineMetrics(registry, () => engine?.activeCount ?? 0, () => engine?.awaitedAgents() ?? []);
+  const metrics = createEngineMetrics(
+    registry,
+    () => engine?.activeCount ?? 0,
+    () => engine?.awaitedAgents() ?? [],
+  );
   registerBackupMetrics(registry, db, app.log);
   engine = new Engine({
     db,
@@ -72,14 +99,31 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     leaseMs: config.leaseMs,
     recoveryIntervalMs: config.recoveryIntervalMs,
     shutdownGraceMs: config.shutdownGraceMs,
-    defaults: { timeoutMs: config.stepTimeoutMs, maxAttempts: config.stepMaxAttempts, backoffMs: config.retryBackoffMs, backoffRate: config.retryBackoffRate, unavailableTimeoutMs: config.agentUnavailableTimeoutMs },
+    defaults: {
+      timeoutMs: config.stepTimeoutMs,
+      maxAttempts: config.stepMaxAttempts,
+      backoffMs: config.retryBackoffMs,
+      backoffRate: config.retryBackoffRate,
+      unavailableTimeoutMs: config.agentUnavailableTimeoutMs,
+    },
     groupCommit: { maxBatch: config.commitBatchMax, maxInFlight: config.commitInFlight, maxTries: 5 },
     metrics,
     notifier,
     log: app.log,
     knownAgents: () => agents.names(),
   });
-  const ctx: OrchestratorContext = { config, db, engine, agents, notifier, llm: createLlmGateway(config, registry), workflows, transport, outliers, ownership: ownershipFor({ config, db }) };
+  const ctx: OrchestratorContext = {
+    config,
+    db,
+    engine,
+    agents,
+    notifier,
+    llm: createLlmGateway(config, registry),
+    workflows,
+    transport,
+    outliers,
+    ownership: ownershipFor({ config, db }),
+  };
 
   await app.register(swagger, {
     openapi: {
@@ -93,9 +137,10 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   await app.register(errorHandlerPlugin);
   const keys = new ApiKeyStore(db, { adminKey: config.auth.adminKey });
   // Every replica counts against the same limit when there is Redis.
-  const limiterRedis = config.redisUrl && config.rateLimit.max > 0
-    ? new Redis(config.redisUrl, { connectTimeout: 500, maxRetriesPerRequest: 1, lazyConnect: false })
-    : undefined;
+  const limiterRedis =
+    config.redisUrl && config.rateLimit.max > 0
+      ? new Redis(config.redisUrl, { connectTimeout: 500, maxRetriesPerRequest: 1, lazyConnect: false })
+      : undefined;
   await app.register(authPlugin, { mode: config.auth.mode, keys, rateLimit: config.rateLimit, redis: limiterRedis });
   await app.register(healthPlugin, {
     registry,

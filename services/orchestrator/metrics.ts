@@ -8,16 +8,31 @@ export interface EngineMetrics {
 }
 
 export function createEngineMetrics(registry: Registry, activeWorkflows: () => number, awaitedAgents: () => string[]): EngineMetrics {
-  new Gauge({ name: 'workflows_active', help: 'Workflows this orchestrator is running now', registers: [registry], collect() { this.set(activeWorkflows()); } });
   new Gauge({
-    name: 'steps_waiting_for_agent', help: 'Steps waiting because no instance of their agent takes calls', labelNames: ['agent'], registers: [registry],
+    name: 'workflows_active',
+    help: 'Workflows this orchestrator is running now',
+    registers: [registry],
+    collect() {
+      this.set(activeWorkflows());
+    },
+  });
+  new Gauge({
+    name: 'steps_waiting_for_agent',
+    help: 'Steps waiting because no instance of their agent takes calls',
+    labelNames: ['agent'],
+    registers: [registry],
     collect() {
       this.reset();
       for (const agent of awaitedAgents()) this.inc({ agent });
     },
   });
   return {
-    workflowsTotal: new Counter({ name: 'workflows_total', help: 'Workflows that reached a final status', labelNames: ['status'], registers: [registry] }),
+    workflowsTotal: new Counter({
+      name: 'workflows_total',
+      help: 'Workflows that reached a final status',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
     workflowDuration: new Histogram({
       name: 'workflow_duration_seconds',
       help: 'Time from start to final status',
@@ -25,7 +40,12 @@ export function createEngineMetrics(registry: Registry, activeWorkflows: () => n
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
       registers: [registry],
     }),
-    agentCalls: new Counter({ name: 'agent_calls_total', help: 'Calls to agents by outcome', labelNames: ['agent', 'status'], registers: [registry] }),
+    agentCalls: new Counter({
+      name: 'agent_calls_total',
+      help: 'Calls to agents by outcome',
+      labelNames: ['agent', 'status'],
+      registers: [registry],
+    }),
     agentCallDuration: new Histogram({
       name: 'agent_call_duration_seconds',
       help: 'Time of a call to an agent, as the orchestrator sees it',

@@ -17,27 +17,41 @@ export const OrchestrateBody = Type.Object(
   {
     description: Type.Optional(Type.String({ minLength: 1, maxLength: 10_000 })),
     plan: Type.Optional(PlanSchema),
-    workflow: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'A named workflow (GET /workflows); its steps use {{input.*}}' })),
+    workflow: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'A named workflow (GET /workflows); its steps use {{input.*}}' }),
+    ),
     input: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Given to every planned step' })),
     wait: Type.Optional(Type.Boolean({ description: 'Answer with the finished result instead of 202' })),
     execute: Type.Optional(Type.Boolean({ description: 'false: only plan; run later with POST /execute/:task_id' })),
-    task_id: Type.Optional(Type.String({ maxLength: 100, description: 'Your choice of task id (a UUID): a retry with the same id and body gets the same task' })),
+    task_id: Type.Optional(
+      Type.String({ maxLength: 100, description: 'Your choice of task id (a UUID): a retry with the same id and body gets the same task' }),
+    ),
   },
   { additionalProperties: false },
 );
 
 export const SubmitHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ description: 'A retry with the same key and body gets the task the first request made (1-255 visible ASCII characters)' })),
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description: 'A retry with the same key and body gets the task the first request made (1-255 visible ASCII characters)',
+    }),
+  ),
 });
 
 export const TaskParams = Type.Object({ task_id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export const WaitBody = Type.Union([Type.Object({ wait: Type.Optional(Type.Boolean()) }, { additionalProperties: false }), Type.Null()]);
 
-export const CancelBody = Type.Union([Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }), Type.Null()]);
+export const CancelBody = Type.Union([
+  Type.Object({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }),
+  Type.Null(),
+]);
 
 export const AnswerBody = Type.Union([
-  Type.Object({ comment: Type.Optional(Type.String({ maxLength: 4000 })), step_id: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
+  Type.Object(
+    { comment: Type.Optional(Type.String({ maxLength: 4000 })), step_id: Type.Optional(Type.String({ maxLength: 64 })) },
+    { additionalProperties: false },
+  ),
   Type.Null(),
 ]);
 

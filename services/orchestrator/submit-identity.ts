@@ -30,10 +30,16 @@ const KEY = /^[\x21-\x7E]{1,255}$/;
 export function submitIdentity(header: string | string[] | undefined, body: SubmitBody): SubmitIdentity {
   if (Array.isArray(header)) throw new AppError('VALIDATION_FAILED', 'send one Idempotency-Key header, not several');
   if (header !== undefined && !KEY.test(header)) {
-    throw new AppError('VALIDATION_FAILED', `Idempotency-Key must be 1-255 visible ASCII characters (no spaces), got ${JSON.stringify(header.slice(0, 40))}${header.length > 40 ? '...' : ''}`);
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `Idempotency-Key must be 1-255 visible ASCII characters (no spaces), got ${JSON.stringify(header.slice(0, 40))}${header.length > 40 ? '...' : ''}`,
+    );
   }
   if (body.task_id !== undefined && !isTaskId(body.task_id)) {
-    throw new AppError('VALIDATION_FAILED', `task_id must be a UUID such as 3f0c2a4e-8b1d-4c6f-9a2e-5d7b1c0e9f13, got ${JSON.stringify(body.task_id)}`);
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `task_id must be a UUID such as 3f0c2a4e-8b1d-4c6f-9a2e-5d7b1c0e9f13, got ${JSON.stringify(body.task_id)}`,
+    );
   }
   const taskId = body.task_id?.toLowerCase();
   if (header === undefined && taskId === undefined) return { key: undefined, taskId, requestHash: undefined };

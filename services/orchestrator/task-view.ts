@@ -11,7 +11,10 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
     ...taskSummary(wf),
     trace_id: traceIdOf(wf.trace_parent),
     // Stored as "<key id>/<key>" when scoped to the API key that sent it (API_KEY_OWNERSHIP).
-    idempotency_key: wf.idempotency_key && wf.submitted_by && wf.idempotency_key.startsWith(`${wf.submitted_by}/`) ? wf.idempotency_key.slice(wf.submitted_by.length + 1) : (wf.idempotency_key ?? null),
+    idempotency_key:
+      wf.idempotency_key && wf.submitted_by && wf.idempotency_key.startsWith(`${wf.submitted_by}/`)
+        ? wf.idempotency_key.slice(wf.submitted_by.length + 1)
+        : (wf.idempotency_key ?? null),
     lease: wf.lease_owner ? { owner: wf.lease_owner, expires_at: wf.lease_expires_at } : null,
     input: wf.input,
     steps: wf.plan.steps.map((def) => {
@@ -34,7 +37,17 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
         })),
       };
     }),
-    decisions: decisions.map((d) => ({ step_id: d.step_id, attempt: d.attempt, outcome: d.outcome, branch: d.branch, action: d.action, target: d.target, iteration: d.iteration, reason: d.reason, at: d.created_at })),
+    decisions: decisions.map((d) => ({
+      step_id: d.step_id,
+      attempt: d.attempt,
+      outcome: d.outcome,
+      branch: d.branch,
+      action: d.action,
+      target: d.target,
+      iteration: d.iteration,
+      reason: d.reason,
+      at: d.created_at,
+    })),
     waiting: wf.status === 'waiting' ? { wake_at: wf.wake_at } : null,
     checkpoint: wf.checkpoint_data,
     plan: wf.plan,
@@ -52,7 +65,8 @@ function stepStatuses(plan: Plan, byStep: Map<string, StepRow[]>, wfStatus: stri
     if (out.get(def.id) !== 'pending') continue;
     if (wfStatus === 'cancelled') out.set(def.id, 'cancelled');
     // A step that never ran in a finished workflow was skipped: upstream failed or no branch led to it.
-    else if (wfStatus === 'succeeded' || wfStatus === 'failed' || [...(ancestors.get(def.id) ?? [])].some((a) => out.get(a) === 'failed')) out.set(def.id, 'skipped');
+    else if (wfStatus === 'succeeded' || wfStatus === 'failed' || [...(ancestors.get(def.id) ?? [])].some((a) => out.get(a) === 'failed'))
+      out.set(def.id, 'skipped');
   }
   return out;
 }

@@ -67,10 +67,16 @@ export function parseWorkflow(text: string, file: string, knownAgents: ReadonlyS
   const messages: Array<[string | undefined, string]> = [
     ...problems.duplicateSteps.map((s): [string, string] => [s, `duplicate step id "${s}"`]),
     ...problems.missingAgents.map((s): [string, string] => [s, `step "${s}" has no agent`]),
-    ...problems.unknownAgents.map((u): [string, string] => [u.step, `step "${u.step}" names unknown agent "${u.agent}" (known: ${[...knownAgents].sort().join(', ')})`]),
+    ...problems.unknownAgents.map((u): [string, string] => [
+      u.step,
+      `step "${u.step}" names unknown agent "${u.agent}" (known: ${[...knownAgents].sort().join(', ')})`,
+    ]),
     ...problems.unknownDependencies.map((u): [string, string] => [u.step, `step "${u.step}" depends on unknown step "${u.dependency}"`]),
     ...problems.cycles.map((c): [string, string] => [c[0], `cycle: ${c.join(' -> ')}`]),
-    ...problems.badReferences.map((r): [string, string] => [r.step, `step "${r.step}" refers to the output of "${r.reference}", which it does not depend on`]),
+    ...problems.badReferences.map((r): [string, string] => [
+      r.step,
+      `step "${r.step}" refers to the output of "${r.reference}", which it does not depend on`,
+    ]),
     ...problems.branches.map((m): [string | undefined, string] => [/^step "([^"]+)"/.exec(m)?.[1], m]),
   ];
   if (messages.length > 0) {

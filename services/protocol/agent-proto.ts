@@ -21,7 +21,11 @@ export const protoMessages = {
 
 type Scalar = string | number | boolean;
 /** A schema's type as its proto message: JSON values as text in `<name>_json`; proto3 always has every field. */
-type AsMessage<T> = { [K in keyof T & string as T[K] extends Scalar | undefined ? K : `${K}_json`]-?: T[K] extends Scalar | undefined ? Exclude<T[K], undefined> : string };
+type AsMessage<T> = {
+  [K in keyof T & string as T[K] extends Scalar | undefined ? K : `${K}_json`]-?: T[K] extends Scalar | undefined
+    ? Exclude<T[K], undefined>
+    : string;
+};
 
 export type ExecuteRequestMessage = AsMessage<ExecuteRequest>;
 export type ExecuteReplyMessage = AsMessage<ExecuteReply>;
@@ -65,6 +69,7 @@ export function executeRequestFrom(m: ExecuteRequestMessage): ExecuteRequest {
     context: JSON.parse(m.context_json || '{}') as ExecuteRequest['context'],
     ...(Number(m.timeout_ms) > 0 ? { timeout_ms: Number(m.timeout_ms) } : {}),
   };
-  if (!request.idempotency_key || !request.task_id || !request.step_id || request.attempt < 1) throw new AppError('VALIDATION_FAILED', 'idempotency_key, task_id, step_id and attempt are required');
+  if (!request.idempotency_key || !request.task_id || !request.step_id || request.attempt < 1)
+    throw new AppError('VALIDATION_FAILED', 'idempotency_key, task_id, step_id and attempt are required');
   return request;
 }

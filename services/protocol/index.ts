@@ -1,8 +1,26 @@
 // The agent protocol, imported by agents and the orchestrator alike (docs/AGENT_PROTOCOL.md). The
 // callers' side, transports and their decorators, has its own index (./transport/index.ts), so an
 // agent process never loads the clients.
-export { agentProtoPath, agentService, executeRequestFrom, executeRequestMessage, protoMessages, type ExecuteReplyMessage, type ExecuteRequestMessage, type InfoReplyMessage } from './agent-proto.ts';
+export {
+  agentProtoPath,
+  agentService,
+  executeRequestFrom,
+  executeRequestMessage,
+  protoMessages,
+  type ExecuteReplyMessage,
+  type ExecuteRequestMessage,
+  type InfoReplyMessage,
+} from './agent-proto.ts';
 export { callFingerprint, canonicalJson } from './fingerprint.ts';
 export { internalAuthorization, requireInternalToken } from './internal-token.ts';
-export { AgentInfo, ExecuteAnswer, ExecuteFailed, ExecuteReply, ExecuteRequest, ExecuteSucceeded, failedAnswer, PROTOCOL_VERSION } from './messages.ts';
+export {
+  AgentInfo,
+  ExecuteAnswer,
+  ExecuteFailed,
+  ExecuteReply,
+  ExecuteRequest,
+  ExecuteSucceeded,
+  failedAnswer,
+  PROTOCOL_VERSION,
+} from './messages.ts';
 export { deadLetterStream, fieldsOf, requestStream, resultStream, type StreamEntries } from './streams.ts';

@@ -12,8 +12,10 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
 export function requireInternalToken(authorization: unknown, token: string | undefined, agent: string): void {
   if (!token) return;
   const presented = bearerToken(authorization);
-  if (!presented) throw new AppError('UNAUTHORIZED', `agent ${agent} takes calls only with the internal token (Authorization: Bearer <INTERNAL_TOKEN>)`);
-  if (!timingSafeEqual(digest(presented), digest(token))) throw new AppError('UNAUTHORIZED', `agent ${agent} refused the internal token: it differs from this agent's INTERNAL_TOKEN`);
+  if (!presented)
+    throw new AppError('UNAUTHORIZED', `agent ${agent} takes calls only with the internal token (Authorization: Bearer <INTERNAL_TOKEN>)`);
+  if (!timingSafeEqual(digest(presented), digest(token)))
+    throw new AppError('UNAUTHORIZED', `agent ${agent} refused the internal token: it differs from this agent's INTERNAL_TOKEN`);
 }
 
 /** The header (or metadata) value a caller sends. */

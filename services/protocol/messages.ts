@@ -51,12 +51,14 @@ export const ExecuteFailed = Type.Object({
   agent: Type.Optional(Type.String()),
   idempotency_key: Type.Optional(Type.String()),
   status: Type.Optional(Type.Literal('failed')),
-  failure: Type.Optional(Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    retryable: Type.Boolean(),
-    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  })),
+  failure: Type.Optional(
+    Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      retryable: Type.Boolean(),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  ),
 });
 export type ExecuteFailed = Static<typeof ExecuteFailed>;
 

@@ -30,10 +30,18 @@ export class OutlierEjection {
   constructor(options: OutlierOptions) {
     this.options = options;
     if (options.registry) {
-      this.ejections = new Counter({ name: 'agent_instance_ejections_total', help: 'Agent instances left out of the rotation after failing to connect', labelNames: ['agent'], registers: [options.registry] });
+      this.ejections = new Counter({
+        name: 'agent_instance_ejections_total',
+        help: 'Agent instances left out of the rotation after failing to connect',
+        labelNames: ['agent'],
+        registers: [options.registry],
+      });
       const byUrl = this.byUrl;
       new Gauge({
-        name: 'agent_instances_ejected', help: 'Agent instances left out of the rotation now', labelNames: ['agent'], registers: [options.registry],
+        name: 'agent_instances_ejected',
+        help: 'Agent instances left out of the rotation now',
+        labelNames: ['agent'],
+        registers: [options.registry],
         collect() {
           this.reset();
           const now = Date.now();
@@ -62,6 +70,8 @@ export class OutlierEjection {
 
   /** The instances left out now, with when each comes back: for GET /agents. */
   ejected(agent: string, now = Date.now()): Array<{ url: string; until: string; failures: number }> {
-    return [...this.byUrl].filter(([, h]) => h.agent === agent && h.ejectedUntil > now).map(([url, h]) => ({ url, until: new Date(h.ejectedUntil).toISOString(), failures: h.failures }));
+    return [...this.byUrl]
+      .filter(([, h]) => h.agent === agent && h.ejectedUntil > now)
+      .map(([url, h]) => ({ url, until: new Date(h.ejectedUntil).toISOString(), failures: h.failures }));
   }
 }

@@ -25,7 +25,11 @@ const attemptKey = (step: string | undefined, attempt: number | undefined) => `$
  * attempt row it inserts as running, and a `step_succeeded` of an attempt it finishes, when their
  * data is exactly what the row can give back (agent, duration, replayed, decision).
  */
-export function placeEvents(events: readonly NewEvent[], newSteps: readonly NewStep[], finished: ReadonlyArray<{ stepId: string; attempt: number; output?: unknown }>): PlacedEvents {
+export function placeEvents(
+  events: readonly NewEvent[],
+  newSteps: readonly NewStep[],
+  finished: ReadonlyArray<{ stepId: string; attempt: number; output?: unknown }>,
+): PlacedEvents {
   const running = new Map(newSteps.filter((s) => s.status === 'running').map((s) => [attemptKey(s.step_id, s.attempt), s]));
   const done = new Map(finished.map((f) => [attemptKey(f.stepId, f.attempt), f]));
   const placed: PlacedEvents = { count: events.length, rows: [], starts: new Map(), ends: new Map() };
@@ -40,7 +44,11 @@ export function placeEvents(events: readonly NewEvent[], newSteps: readonly NewS
     }
     const fin = done.get(key);
     if (event.type === 'step_succeeded' && fin && !placed.ends.has(key) && carriesSuccess(data, fin.output)) {
-      placed.ends.set(key, { k, durationMs: typeof data.duration_ms === 'number' ? data.duration_ms : null, replayed: data.replayed === true });
+      placed.ends.set(key, {
+        k,
+        durationMs: typeof data.duration_ms === 'number' ? data.duration_ms : null,
+        replayed: data.replayed === true,
+      });
       return;
     }
     placed.rows.push({ k, event });

@@ -45,7 +45,10 @@ export async function createPgDb(options: PgOptions): Promise<Db> {
   const wrap = (q: PgModule.Pool | PgModule.PoolClient): Queryable => ({
     async query<R>(sql: string | Prepared, params?: readonly unknown[]) {
       const values = params as unknown[] | undefined;
-      const result = typeof sql === 'string' ? await q.query(sql, values) : await q.query({ name: sql.name, text: sql.text, ...(values ? { values } : {}) });
+      const result =
+        typeof sql === 'string'
+          ? await q.query(sql, values)
+          : await q.query({ name: sql.name, text: sql.text, ...(values ? { values } : {}) });
       return result.rows as R[];
     },
     async exec(sql: string) {

@@ -16,11 +16,17 @@ const SETTINGS = ['shared_buffers=16MB', 'max_connections=5'];
  * one per PGlite release since the on-disk format is that release's Postgres.
  */
 export async function pgliteTemplateDir(): Promise<string> {
-  const pkg = JSON.parse(await readFile(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(await readFile(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return path.join(new URL('../../node_modules/.cache/agentic-mesh/', import.meta.url).pathname, `pglite-${pkg.version}`);
 }
 
-const hasDatabase = (dir: string): Promise<boolean> => stat(path.join(dir, 'PG_VERSION')).then(() => true, () => false);
+const hasDatabase = (dir: string): Promise<boolean> =>
+  stat(path.join(dir, 'PG_VERSION')).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * About a thousand small files: read and written four at a time this is two to three times faster
@@ -33,12 +39,14 @@ async function copyTree(from: string, to: string): Promise<void> {
   for (const dir of entries.filter((e) => e.isDirectory())) await mkdir(target(dir), { recursive: true });
   const files = entries.filter((e) => e.isFile());
   let next = 0;
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (next < files.length) {
-      const file = files[next++];
-      await writeFile(target(file), await readFile(path.join(file.parentPath, file.name)));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < files.length) {
+        const file = files[next++];
+        await writeFile(target(file), await readFile(path.join(file.parentPath, file.name)));
+      }
+    }),
+  );
 }
 
 /**

@@ -46,8 +46,10 @@ export const PlanStepSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const PlanSchema = Type.Object({ steps: Type.Array(PlanStepSchema, { minItems: 1, maxItems: 200 }) }, { additionalProperties: false });
-
+export const PlanSchema = Type.Object(
+  { steps: Type.Array(PlanStepSchema, { minItems: 1, maxItems: 200 }) },
+  { additionalProperties: false },
+);
 
 /** Where a step's outcome leads: a step id (route), or {action: retry | route | fail, target?, max_attempts?}. */
 export type Branch = Static<typeof BranchSchema>;

@@ -40,7 +40,9 @@ export interface CommitMember extends Omit<Progress, 'lease' | 'step'> {
   finished: FinishedAttempt[];
 }
 
-const batchSql = prepared('mesh_commit_batch', `
+const batchSql = prepared(
+  'mesh_commit_batch',
+  `
   WITH m AS (
     SELECT * FROM jsonb_to_recordset($2::jsonb)
       AS m(id uuid, checkpoint jsonb, status text, error jsonb, wake_at timestamptz, supersede text[], touched boolean, events int)
@@ -95,7 +97,8 @@ const batchSql = prepared('mesh_commit_batch', `
     WHERE x.id IN (SELECT id FROM w)
     ORDER BY x.seq
   )
-  SELECT id FROM w`);
+  SELECT id FROM w`,
+);
 
 /**
  * Commits the progress of several workflows held by `lease` in one statement (one transaction):
@@ -103,7 +106,11 @@ const batchSql = prepared('mesh_commit_batch', `
  * final or parked status. Returns the workflows whose lease held; the others wrote nothing. Each
  * workflow may appear once.
  */
-export async function commitBatch(db: Queryable, lease: Pick<Lease, 'incarnation' | 'ms'>, members: readonly CommitMember[]): Promise<Set<string>> {
+export async function commitBatch(
+  db: Queryable,
+  lease: Pick<Lease, 'incarnation' | 'ms'>,
+  members: readonly CommitMember[],
+): Promise<Set<string>> {
   const workflows: unknown[] = [];
   const finished: unknown[] = [];
   const newSteps: unknown[] = [];
@@ -124,13 +131,34 @@ export async function commitBatch(db: Queryable, lease: Pick<Lease, 'incarnation
     });
     for (const f of m.finished) {
       const end = placed.ends.get(`${f.stepId}:${f.attempt}`);
-      finished.push({ id, step_id: f.stepId, attempt: f.attempt, status: f.status, output: f.output ?? null, error: f.error ?? null, started_at: f.startedAt ?? null, end_k: end?.k ?? null, duration_ms: end?.durationMs ?? null, replayed: end?.replayed ?? false });
+      finished.push({
+        id,
+        step_id: f.stepId,
+        attempt: f.attempt,
+        status: f.status,
+        output: f.output ?? null,
+        error: f.error ?? null,
+        started_at: f.startedAt ?? null,
+        end_k: end?.k ?? null,
+        duration_ms: end?.durationMs ?? null,
+        replayed: end?.replayed ?? false,
+      });
     }
     for (const n of m.newSteps ?? []) newSteps.push({ id, ...n, start_k: placed.starts.get(`${n.step_id}:${n.attempt}`) ?? null });
-    for (const { k, event: e } of placed.rows) events.push({ id, k, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
+    for (const { k, event: e } of placed.rows)
+      events.push({ id, k, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
     for (const d of m.decisions ?? []) decisions.push({ id, seq: decisions.length, ...d });
   }
-  const rows = await db.query<{ id: string }>(batchSql, [lease.incarnation, JSON.stringify(workflows), JSON.stringify(finished), JSON.stringify(newSteps), JSON.stringify(events), JSON.stringify(decisions), lease.ms, members.map((m) => m.workflowId)]);
+  const rows = await db.query<{ id: string }>(batchSql, [
+    lease.incarnation,
+    JSON.stringify(workflows),
+    JSON.stringify(finished),
+    JSON.stringify(newSteps),
+    JSON.stringify(events),
+    JSON.stringify(decisions),
+    lease.ms,
+    members.map((m) => m.workflowId),
+  ]);
   return new Set(rows.map((r) => r.id));
 }
 

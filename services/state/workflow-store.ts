@@ -31,7 +31,9 @@ export interface InsertWorkflow {
   submittedBy?: string | null;
 }
 
-const insertBatchSql = prepared('mesh_insert_workflows', `
+const insertBatchSql = prepared(
+  'mesh_insert_workflows',
+  `
   WITH x AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
       AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
@@ -57,7 +59,8 @@ const insertBatchSql = prepared('mesh_insert_workflows', `
     FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, k int, type text, step_id text, attempt int, data jsonb)
     WHERE x.id IN (SELECT id FROM w)
   )
-  SELECT id FROM w`);
+  SELECT id FROM w`,
+);
 
 /**
  * Writes new workflows, each with its first attempts and events, in one statement. Returns those
@@ -71,12 +74,23 @@ export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow
   for (const w of ws) {
     const placed = placeEvents(w.events, w.steps, []);
     rows.push({
-      id: w.id, description: w.description, status: w.status, plan: w.plan, input: w.input,
-      lease_owner: w.lease?.owner ?? null, lease_incarnation: w.lease?.incarnation ?? null, lease_ms: w.lease?.ms ?? 0,
-      trace_parent: w.traceParent ?? null, idempotency_key: w.idempotencyKey ?? null, request_hash: w.requestHash ?? null, events: placed.count, submitted_by: w.submittedBy ?? null,
+      id: w.id,
+      description: w.description,
+      status: w.status,
+      plan: w.plan,
+      input: w.input,
+      lease_owner: w.lease?.owner ?? null,
+      lease_incarnation: w.lease?.incarnation ?? null,
+      lease_ms: w.lease?.ms ?? 0,
+      trace_parent: w.traceParent ?? null,
+      idempotency_key: w.idempotencyKey ?? null,
+      request_hash: w.requestHash ?? null,
+      events: placed.count,
+      submitted_by: w.submittedBy ?? null,
     });
     for (const s of w.steps) steps.push({ id: w.id, ...s, start_k: placed.starts.get(`${s.step_id}:${s.attempt}`) ?? null });
-    for (const { k, event: e } of placed.rows) events.push({ id: w.id, k, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
+    for (const { k, event: e } of placed.rows)
+      events.push({ id: w.id, k, type: e.type, step_id: e.step_id ?? null, attempt: e.attempt ?? null, data: e.data ?? null });
   }
   const created = await db.query<{ id: string }>(insertBatchSql, [JSON.stringify(rows), JSON.stringify(steps), JSON.stringify(events)]);
   return new Set(created.map((r) => r.id));
@@ -99,7 +113,10 @@ export async function getDecisions(db: Queryable, id: string): Promise<DecisionR
 
 /** Parked workflows whose earliest approval deadline has passed. */
 export async function dueParked(db: Queryable, limit: number): Promise<string[]> {
-  const rows = await db.query<{ id: string }>(`SELECT id FROM workflows WHERE status = 'waiting' AND wake_at < now() ORDER BY wake_at LIMIT $1`, [limit]);
+  const rows = await db.query<{ id: string }>(
+    `SELECT id FROM workflows WHERE status = 'waiting' AND wake_at < now() ORDER BY wake_at LIMIT $1`,
+    [limit],
+  );
   return rows.map((r) => r.id);
 }
 

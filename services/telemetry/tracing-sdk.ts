@@ -12,11 +12,18 @@ import type { Config } from '../config/index.ts';
 export function startSdk(tracing: Config['tracing'] & { endpoint: string }, serviceName: string): NodeSDK {
   const sdk = new NodeSDK({
     serviceName,
-    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${tracing.endpoint}/v1/traces` }), scheduledDelayMillis: 1_000 })],
+    spanProcessors: [
+      new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${tracing.endpoint}/v1/traces` }), scheduledDelayMillis: 1_000 }),
+    ],
     // The ratio decides for a trace's root (a workflow); every span below follows its parent.
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(tracing.sampleRatio) }),
     // Only inside a trace: pool pings and lease renewals outside any workflow would be noise.
-    instrumentations: [new HttpInstrumentation(), new UndiciInstrumentation(), new PgInstrumentation({ requireParentSpan: true }), new IORedisInstrumentation({ requireParentSpan: true })],
+    instrumentations: [
+      new HttpInstrumentation(),
+      new UndiciInstrumentation(),
+      new PgInstrumentation({ requireParentSpan: true }),
+      new IORedisInstrumentation({ requireParentSpan: true }),
+    ],
   });
   sdk.start();
   return sdk;

@@ -35,7 +35,7 @@ export function traceHeaders(ctx: Context = context.active()): Record<string, st
 export function contextFrom(carrier: Record<string, unknown>): Context {
   return propagation.extract(context.active(), carrier, {
     get: (c, key) => {
-      const v = (c)[key];
+      const v = c[key];
       return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
     },
     keys: (c) => Object.keys(c),

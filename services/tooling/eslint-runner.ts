@@ -18,10 +18,40 @@ const SOURCE_FILES = '**/*.{ts,tsx,mts,cts,js,jsx,mjs,cjs}';
 // when setTimeout resolves to a global. TypeScript files leave undefined names to the compiler
 // (typescript-eslint turns no-undef off for them).
 const NODE_GLOBALS = [
-  'AbortController', 'AbortSignal', 'Blob', 'Buffer', 'BroadcastChannel', 'Event', 'EventTarget', 'FormData', 'Headers',
-  'MessageChannel', 'Request', 'Response', 'TextDecoder', 'TextEncoder', 'URL', 'URLSearchParams', 'WebSocket', 'atob', 'btoa',
-  'clearImmediate', 'clearInterval', 'clearTimeout', 'console', 'crypto', 'fetch', 'global', 'navigator', 'performance', 'process',
-  'queueMicrotask', 'setImmediate', 'setInterval', 'setTimeout', 'structuredClone',
+  'AbortController',
+  'AbortSignal',
+  'Blob',
+  'Buffer',
+  'BroadcastChannel',
+  'Event',
+  'EventTarget',
+  'FormData',
+  'Headers',
+  'MessageChannel',
+  'Request',
+  'Response',
+  'TextDecoder',
+  'TextEncoder',
+  'URL',
+  'URLSearchParams',
+  'WebSocket',
+  'atob',
+  'btoa',
+  'clearImmediate',
+  'clearInterval',
+  'clearTimeout',
+  'console',
+  'crypto',
+  'fetch',
+  'global',
+  'navigator',
+  'performance',
+  'process',
+  'queueMicrotask',
+  'setImmediate',
+  'setInterval',
+  'setTimeout',
+  'structuredClone',
 ];
 const COMMONJS_GLOBALS = ['require', 'module', 'exports', '__dirname', '__filename'];
 const readonlyGlobals = (names: string[]): Linter.Globals => Object.fromEntries(names.map((n) => [n, 'readonly' as const]));
@@ -32,7 +62,12 @@ const readonlyGlobals = (names: string[]): Linter.Globals => Object.fromEntries(
  * quality gate, and code under review (often model-written) must not be able to switch them off.
  */
 export const ESLINT_CONFIG: readonly Linter.Config[] = Object.freeze([
-  { name: 'mesh/files', files: [SOURCE_FILES], languageOptions: { ecmaVersion: 'latest', globals: readonlyGlobals(NODE_GLOBALS) }, linterOptions: { noInlineConfig: true } },
+  {
+    name: 'mesh/files',
+    files: [SOURCE_FILES],
+    languageOptions: { ecmaVersion: 'latest', globals: readonlyGlobals(NODE_GLOBALS) },
+    linterOptions: { noInlineConfig: true },
+  },
   js.configs.recommended,
   ...(tseslint.configs.recommended as Linter.Config[]),
   {

@@ -1,7 +1,12 @@
 import { format } from 'prettier';
 import type { InputFile } from './input-files.ts';
 
-const PARSERS: Array<[RegExp, string]> = [[/\.[cm]?tsx?$/, 'typescript'], [/\.[cm]?jsx?$/, 'babel'], [/\.json$/, 'json'], [/\.md$/, 'markdown']];
+const PARSERS: Array<[RegExp, string]> = [
+  [/\.[cm]?tsx?$/, 'typescript'],
+  [/\.[cm]?jsx?$/, 'babel'],
+  [/\.json$/, 'json'],
+  [/\.md$/, 'markdown'],
+];
 
 /**
  * Formats the files Prettier understands (single quotes, 100 columns, the project's own style).

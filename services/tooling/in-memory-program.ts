@@ -95,7 +95,8 @@ function createHost(virtual: ReadonlyMap<string, string>, currentDirectory: stri
     getNewLine: () => '\n',
     fileExists: (fileName) => virtual.has(fileName) || (isReadableDeclaration(fileName) && ts.sys.fileExists(fileName)),
     readFile: (fileName) => virtual.get(fileName) ?? (isReadableDeclaration(fileName) ? ts.sys.readFile(fileName) : undefined),
-    directoryExists: (dir) => virtualDirs.has(dir) || ((inDeclarationDir(dir) || isUnder(dir, typescriptLibDir)) && ts.sys.directoryExists(dir)),
+    directoryExists: (dir) =>
+      virtualDirs.has(dir) || ((inDeclarationDir(dir) || isUnder(dir, typescriptLibDir)) && ts.sys.directoryExists(dir)),
     getDirectories: (dir) => (inDeclarationDir(dir) ? ts.sys.getDirectories(dir) : []),
     realpath: (fileName) => fileName,
   };
@@ -122,7 +123,10 @@ export function createInMemoryProgram(files: readonly InputFile[], isRoot: (path
   for (const file of files) virtual.set(`${VIRTUAL_ROOT}/${file.path}`, file.content);
   const rootPaths = files.filter((f) => isRoot(f.path)).map((f) => f.path);
   const rootNames = rootPaths.map((p) => `${VIRTUAL_ROOT}/${p}`);
-  const ambient = ambientDeclarations(packageImports(files), rootPaths.some((p) => /\.[jt]sx$/.test(p)));
+  const ambient = ambientDeclarations(
+    packageImports(files),
+    rootPaths.some((p) => /\.[jt]sx$/.test(p)),
+  );
   if (ambient) {
     virtual.set(AMBIENT_FILE, ambient);
     rootNames.push(AMBIENT_FILE);

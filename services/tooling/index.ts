@@ -6,5 +6,14 @@
 // lint.ts, lint-rules.ts and eslint-runner.ts (ESLint), format.ts (Prettier).
 // tests/unit/agents/lazy-tooling.test.ts fails when importing the agents loads any of them.
 export { compareFindings, countFindings, findingAt, formatFinding, type Finding, type FindingCounts, type Severity } from './findings.ts';
-export { collectFiles, FileSchema, isSourcePath, isTestPath, isTypeScriptPath, unsafePathReason, type CollectedFiles, type InputFile } from './input-files.ts';
+export {
+  collectFiles,
+  FileSchema,
+  isSourcePath,
+  isTestPath,
+  isTypeScriptPath,
+  unsafePathReason,
+  type CollectedFiles,
+  type InputFile,
+} from './input-files.ts';
 export { declarationRoot, isBareSpecifier, isNodeBuiltin, nodeTypeRoot, tscEntryPath, typescriptLibDir } from './toolchain-paths.ts';

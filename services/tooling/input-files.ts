@@ -10,9 +10,7 @@ export interface InputFile {
   content: string;
 }
 
-export type CollectedFiles =
-  | { ok: true; files: InputFile[]; source: 'input' | 'dependencies' }
-  | { ok: false; message: string };
+export type CollectedFiles = { ok: true; files: InputFile[]; source: 'input' | 'dependencies' } | { ok: false; message: string };
 
 // Inputs arrive over HTTP (1 MiB body limit) or from upstream outputs; these bounds keep a
 // malformed upstream from making an agent write or parse an unbounded amount.

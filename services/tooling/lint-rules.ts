@@ -39,7 +39,10 @@ function nameText(name: ts.Node): string | undefined {
 
 /** The name a secret-bearing literal is bound to, for `x = '...'` shapes; undefined otherwise. */
 function boundName(node: ts.Node): { name: string; value: ts.Node } | undefined {
-  if ((ts.isVariableDeclaration(node) || ts.isPropertyAssignment(node) || ts.isPropertyDeclaration(node) || ts.isParameter(node)) && node.initializer) {
+  if (
+    (ts.isVariableDeclaration(node) || ts.isPropertyAssignment(node) || ts.isPropertyDeclaration(node) || ts.isParameter(node)) &&
+    node.initializer
+  ) {
     const name = nameText(node.name);
     return name === undefined ? undefined : { name, value: node.initializer };
   }
@@ -83,11 +86,23 @@ export function checkCustomRules(sf: ts.SourceFile, file: string): Finding[] {
     const boundValue = bound ? stringValue(bound.value) : undefined;
     if (bound && boundValue !== undefined && isSecretName(bound.name) && looksLikeSecretValue(boundValue, bound.name)) {
       reportedLiterals.add(bound.value);
-      report(bound.value.getStart(sf), 'hardcoded-secret', `Possible hardcoded secret assigned to '${bound.name}'; load it from configuration or a secret store`);
+      report(
+        bound.value.getStart(sf),
+        'hardcoded-secret',
+        `Possible hardcoded secret assigned to '${bound.name}'; load it from configuration or a secret store`,
+      );
     }
-    if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateLiteralToken(node)) && !reportedLiterals.has(node)) {
+    if (
+      (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateLiteralToken(node)) &&
+      !reportedLiterals.has(node)
+    ) {
       const label = knownKeyPattern(node.text);
-      if (label) report(node.getStart(sf), 'hardcoded-secret', `String matches a known credential format (${label}); load it from configuration or a secret store`);
+      if (label)
+        report(
+          node.getStart(sf),
+          'hardcoded-secret',
+          `String matches a known credential format (${label}); load it from configuration or a secret store`,
+        );
     }
     ts.forEachChild(node, visit);
   };
@@ -97,7 +112,10 @@ export function checkCustomRules(sf: ts.SourceFile, file: string): Finding[] {
     const text = sf.text.slice(range.pos, range.end);
     const match = TODO_TAG.exec(text);
     if (!match) continue;
-    const note = match[2]?.replace(/\*\/\s*$/, '').trim().slice(0, 100);
+    const note = match[2]
+      ?.replace(/\*\/\s*$/, '')
+      .trim()
+      .slice(0, 100);
     report(range.pos + match.index, 'todo-comment', note ? `${match[1]} comment: ${note}` : `${match[1]} comment`);
   }
   return findings.sort(compareFindings);

@@ -15,7 +15,11 @@ export function lintFiles(files: readonly InputFile[]): Finding[] {
   return [...eslintFiles(files), ...custom].sort(compareFindings);
 }
 
-const LINT_RULE_IDS: ReadonlySet<string> = new Set([...ESLINT_CONFIG.flatMap((c) => Object.keys(c.rules ?? {})), ...Object.keys(CUSTOM_RULES), PARSE_ERROR_RULE]);
+const LINT_RULE_IDS: ReadonlySet<string> = new Set([
+  ...ESLINT_CONFIG.flatMap((c) => Object.keys(c.rules ?? {})),
+  ...Object.keys(CUSTOM_RULES),
+  PARSE_ERROR_RULE,
+]);
 
 /** Whether `lintFiles` can report `rule`, i.e. whether re-linting can tell that a finding is gone. */
 export function isLintRule(rule: string): boolean {

@@ -1,10 +1,12 @@
 // Heuristics for credentials written into source. They err towards silence on ordinary strings:
 // a false "hardcoded-secret" error blocks an approval, so names and values must both look secret.
 
-const SECRET_NAME = /(?:passw(?:or)?d|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth[_-]?key)/i;
+const SECRET_NAME =
+  /(?:passw(?:or)?d|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth[_-]?key)/i;
 
 // Names that mention a secret but hold metadata about it (a header name, a label, a URL).
-const METADATA_NAME = /(?:type|name|field|header|label|url|uri|path|file|prefix|suffix|pattern|regex|length|env|var|key_?name|id|placeholder|message|error|text|hint|endpoint|scope|kind|format)s?$/i;
+const METADATA_NAME =
+  /(?:type|name|field|header|label|url|uri|path|file|prefix|suffix|pattern|regex|length|env|var|key_?name|id|placeholder|message|error|text|hint|endpoint|scope|kind|format)s?$/i;
 
 const KNOWN_KEY_PATTERNS: ReadonlyArray<{ label: string; pattern: RegExp }> = [
   { label: 'AWS access key id', pattern: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/ },

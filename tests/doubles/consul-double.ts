@@ -73,7 +73,11 @@ export async function startConsulDouble(options: { cleanup?: boolean } = {}): Pr
       s.status = status;
       changed();
     }
-    if (s.criticalSince !== undefined && s.check.deregisterAfterMs !== undefined && Date.now() - s.criticalSince >= s.check.deregisterAfterMs) {
+    if (
+      s.criticalSince !== undefined &&
+      s.check.deregisterAfterMs !== undefined &&
+      Date.now() - s.criticalSince >= s.check.deregisterAfterMs
+    ) {
       remove(s.id);
       return;
     }
@@ -106,7 +110,15 @@ export async function startConsulDouble(options: { cleanup?: boolean } = {}): Pr
       port: Number(field(body, 'Port') ?? 0),
       tags: (field(body, 'Tags') as string[] | undefined) ?? [],
       meta: (field(body, 'Meta') as Record<string, string> | undefined) ?? {},
-      check: typeof http === 'string' ? { http, intervalMs: interval!, timeoutMs: durationMs(field(check, 'Timeout') as string | undefined) ?? 10_000, deregisterAfterMs: durationMs(field(check, 'DeregisterCriticalServiceAfter') as string | undefined) } : undefined,
+      check:
+        typeof http === 'string'
+          ? {
+              http,
+              intervalMs: interval!,
+              timeoutMs: durationMs(field(check, 'Timeout') as string | undefined) ?? 10_000,
+              deregisterAfterMs: durationMs(field(check, 'DeregisterCriticalServiceAfter') as string | undefined),
+            }
+          : undefined,
       // Consul starts HTTP-checked services critical until their first check passes.
       status: typeof http === 'string' ? 'critical' : 'passing',
       criticalSince: undefined,
@@ -147,7 +159,16 @@ export async function startConsulDouble(options: { cleanup?: boolean } = {}): Pr
     return list.map((s) => ({
       Node: { Node: 'double', Address: '127.0.0.1' },
       Service: { ID: s.id, Service: s.name, Tags: s.tags, Address: s.address, Port: s.port, Meta: s.meta },
-      Checks: [{ Node: 'double', CheckID: `service:${s.id}`, Name: `Service '${s.name}' check`, Status: s.status, ServiceID: s.id, ServiceName: s.name }],
+      Checks: [
+        {
+          Node: 'double',
+          CheckID: `service:${s.id}`,
+          Name: `Service '${s.name}' check`,
+          Status: s.status,
+          ServiceID: s.id,
+          ServiceName: s.name,
+        },
+      ],
     }));
   });
 

@@ -16,7 +16,10 @@ import { join } from 'node:path';
  * - curl: prints a /health answer.
  * - npm: `run synth` succeeds.
  */
-export async function writeDropletDoubles(binDir: string, opts: { logFile: string; stateDir: string; dropletIp: string; bucket: string; containers: string[]; startingPolls: number }): Promise<void> {
+export async function writeDropletDoubles(
+  binDir: string,
+  opts: { logFile: string; stateDir: string; dropletIp: string; bucket: string; containers: string[]; startingPolls: number },
+): Promise<void> {
   const log = `printf '%s\\n' "$(basename "$0") $*" >> '${opts.logFile}'`;
   const scripts: Record<string, string> = {
     terraform: `${log}

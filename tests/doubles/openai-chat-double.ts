@@ -30,7 +30,10 @@ export async function startChatDouble(options: { apiKey?: string } = {}): Promis
   const app: FastifyInstance = Fastify({ logger: false });
   const calls: ChatCall[] = [];
   const queue: Array<Scripted | ((call: ChatCall) => Scripted)> = [];
-  const error = (status: number, message: string, type: string, code: string | null) => ({ status, body: { error: { message, type, param: null, code } } });
+  const error = (status: number, message: string, type: string, code: string | null) => ({
+    status,
+    body: { error: { message, type, param: null, code } },
+  });
 
   app.post('/v1/chat/completions', async (req, reply) => {
     const body = req.body as Partial<ChatCall> | undefined;
@@ -42,7 +45,12 @@ export async function startChatDouble(options: { apiKey?: string } = {}): Promis
       const e = error(400, "'model' and a non-empty 'messages' are required", 'invalid_request_error', null);
       return reply.status(e.status).send(e.body);
     }
-    const call: ChatCall = { model: body.model, messages: body.messages, ...(body.response_format ? { response_format: body.response_format } : {}), authorization: req.headers.authorization };
+    const call: ChatCall = {
+      model: body.model,
+      messages: body.messages,
+      ...(body.response_format ? { response_format: body.response_format } : {}),
+      authorization: req.headers.authorization,
+    };
     calls.push(call);
     const next = queue.shift();
     const answer = typeof next === 'function' ? next(call) : next;

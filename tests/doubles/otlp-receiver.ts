@@ -14,14 +14,32 @@ export interface ReceivedSpan {
   attributes: Record<string, unknown>;
 }
 
-interface AnyValue { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number }
-const valueOf = (v: AnyValue): unknown => v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.boolValue ?? v.doubleValue);
+interface AnyValue {
+  stringValue?: string;
+  intValue?: string | number;
+  boolValue?: boolean;
+  doubleValue?: number;
+}
+const valueOf = (v: AnyValue): unknown => v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue));
 
 export async function startOtlpReceiver(): Promise<{ url: string; spans: ReceivedSpan[] }> {
   const app = Fastify({ logger: false, bodyLimit: 50 * 1_048_576 });
   const spans: ReceivedSpan[] = [];
   app.post('/v1/traces', async (req) => {
-    const body = req.body as { resourceSpans?: Array<{ resource?: { attributes?: Array<{ key: string; value: AnyValue }> }; scopeSpans?: Array<{ spans?: Array<{ traceId: string; spanId: string; parentSpanId?: string; name: string; attributes?: Array<{ key: string; value: AnyValue }> }> }> }> };
+    const body = req.body as {
+      resourceSpans?: Array<{
+        resource?: { attributes?: Array<{ key: string; value: AnyValue }> };
+        scopeSpans?: Array<{
+          spans?: Array<{
+            traceId: string;
+            spanId: string;
+            parentSpanId?: string;
+            name: string;
+            attributes?: Array<{ key: string; value: AnyValue }>;
+          }>;
+        }>;
+      }>;
+    };
     for (const rs of body.resourceSpans ?? []) {
       const service = String(valueOf(rs.resource?.attributes?.find((a) => a.key === 'service.name')?.value ?? {}) ?? '');
       for (const ss of rs.scopeSpans ?? []) {

@@ -67,7 +67,8 @@ class S3Error extends Error {
   }
 }
 
-const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+const xmlEscape = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 const xml = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>\n${body}`;
 const ns = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
 const sha256Hex = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
@@ -149,8 +150,23 @@ async function selfSigned(): Promise<{ dir: string; key: Buffer; cert: Buffer; c
   const keyFile = join(dir, 'key.pem');
   const certFile = join(dir, 'cert.pem');
   await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
   ]);
   return { dir, key: await readFile(keyFile), cert: await readFile(certFile), certFile };
 }
@@ -159,21 +175,38 @@ async function selfSigned(): Promise<{ dir: string; key: Buffer; cert: Buffer; c
  * `tls: true` serves HTTPS, as Spaces does: the AWS CLI then sends uploads unsigned in the
  * aws-chunked encoding with a trailing checksum (over plain HTTP it signs the payload instead).
  */
-export async function startS3Double(opts: { buckets: string[]; region?: string; accessKeyId?: string; secretAccessKey?: string; tls?: boolean }): Promise<S3Double> {
+export async function startS3Double(opts: {
+  buckets: string[];
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  tls?: boolean;
+}): Promise<S3Double> {
   const region = opts.region ?? 'nyc3';
   const accessKeyId = opts.accessKeyId ?? `DO00${randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase()}`;
   const secretAccessKey = opts.secretAccessKey ?? randomUUID() + randomUUID();
   const buckets = new Map(opts.buckets.map((b) => [b, new Map<string, S3Object>()]));
-  const uploads = new Map<string, { bucket: string; key: string; parts: Map<number, { body: Buffer; etag: string }>; contentType: string }>();
+  const uploads = new Map<
+    string,
+    { bucket: string; key: string; parts: Map<number, { body: Buffer; etag: string }>; contentType: string }
+  >();
   const requests: S3RequestRecord[] = [];
 
   function verifySignature(req: IncomingMessage, url: URL, payloadHash: string): void {
     const auth = req.headers.authorization ?? '';
-    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+    const m =
+      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
+        auth,
+      );
     if (!m) throw new S3Error(403, 'AccessDenied', 'requests must be signed with AWS Signature Version 4');
     const [, keyId, date, reqRegion, signedHeaders, signature] = m as unknown as [string, string, string, string, string, string];
     if (keyId !== accessKeyId) throw new S3Error(403, 'InvalidAccessKeyId', 'the access key Id you provided does not exist in our records');
-    if (reqRegion !== region) throw new S3Error(400, 'AuthorizationHeaderMalformed', `the authorization header is malformed; the region '${reqRegion}' is wrong; expecting '${region}'`);
+    if (reqRegion !== region)
+      throw new S3Error(
+        400,
+        'AuthorizationHeaderMalformed',
+        `the authorization header is malformed; the region '${reqRegion}' is wrong; expecting '${region}'`,
+      );
     const amzDate = String(req.headers['x-amz-date'] ?? '');
     if (!amzDate.startsWith(date)) throw new S3Error(403, 'SignatureDoesNotMatch', 'x-amz-date does not match the credential scope');
     const names = signedHeaders.split(';');
@@ -206,20 +239,30 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
     let data = raw;
     let trailers: Record<string, string> = {};
     if (declared.startsWith('STREAMING-')) {
-      if (!String(req.headers['content-encoding'] ?? '').includes('aws-chunked')) throw new S3Error(400, 'InvalidRequest', 'a streaming payload needs Content-Encoding: aws-chunked');
+      if (!String(req.headers['content-encoding'] ?? '').includes('aws-chunked'))
+        throw new S3Error(400, 'InvalidRequest', 'a streaming payload needs Content-Encoding: aws-chunked');
       ({ data, trailers } = decodeAwsChunked(raw));
       const decodedLength = Number(req.headers['x-amz-decoded-content-length']);
-      if (decodedLength !== data.length) throw new S3Error(400, 'IncompleteBody', `x-amz-decoded-content-length ${decodedLength} but ${data.length} bytes arrived`);
+      if (decodedLength !== data.length)
+        throw new S3Error(400, 'IncompleteBody', `x-amz-decoded-content-length ${decodedLength} but ${data.length} bytes arrived`);
       const announced = String(req.headers['x-amz-trailer'] ?? '').toLowerCase();
-      if (announced && !trailers[announced]) throw new S3Error(400, 'MalformedTrailerError', `trailer ${announced} was announced but not sent`);
+      if (announced && !trailers[announced])
+        throw new S3Error(400, 'MalformedTrailerError', `trailer ${announced} was announced but not sent`);
     } else if (declared !== 'UNSIGNED-PAYLOAD' && declared !== sha256Hex(raw)) {
       throw new S3Error(400, 'XAmzContentSHA256Mismatch', 'the provided x-amz-content-sha256 header does not match what was computed');
     }
     for (const [name, value] of [...Object.entries(req.headers), ...Object.entries(trailers)]) {
-      if (name.startsWith('x-amz-checksum-') && name !== 'x-amz-checksum-type' && name !== 'x-amz-checksum-algorithm' && typeof value === 'string') checkChecksum(name, value, data);
+      if (
+        name.startsWith('x-amz-checksum-') &&
+        name !== 'x-amz-checksum-type' &&
+        name !== 'x-amz-checksum-algorithm' &&
+        typeof value === 'string'
+      )
+        checkChecksum(name, value, data);
     }
     const md5 = req.headers['content-md5'];
-    if (typeof md5 === 'string' && createHash('md5').update(data).digest('base64') !== md5) throw new S3Error(400, 'BadDigest', 'the Content-MD5 you specified did not match what we received');
+    if (typeof md5 === 'string' && createHash('md5').update(data).digest('base64') !== md5)
+      throw new S3Error(400, 'BadDigest', 'the Content-MD5 you specified did not match what we received');
     return data;
   }
 
@@ -241,7 +284,9 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
     const maxKeys = Math.min(1000, Number(q.get('max-keys') ?? 1000));
     const encode = q.get('encoding-type') === 'url';
     const enc = (s: string) => xmlEscape(encode ? uriEncode(s, true) : s);
-    const after = q.get('continuation-token') ? Buffer.from(q.get('continuation-token')!, 'base64url').toString() : (q.get('start-after') ?? '');
+    const after = q.get('continuation-token')
+      ? Buffer.from(q.get('continuation-token')!, 'base64url').toString()
+      : (q.get('start-after') ?? '');
     const keys = [...bucketOf(bucket).keys()].filter((k) => k.startsWith(prefix) && k > after).sort();
     // Keys under a common prefix collapse into one entry, which counts once toward max-keys.
     const entries: Array<{ key: string } | { prefix: string }> = [];
@@ -316,7 +361,14 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
         op.name = 'DeleteObjects';
         const body = payloadOf(req, raw).toString('utf8');
         const quiet = /<Quiet>true<\/Quiet>/.test(body);
-        const keys = [...body.matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map((m) => m[1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&'));
+        const keys = [...body.matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map((m) =>
+          m[1]!
+            .replace(/&lt;/g, '<')
+            .replace(/&gt;/g, '>')
+            .replace(/&quot;/g, '"')
+            .replace(/&apos;/g, "'")
+            .replace(/&amp;/g, '&'),
+        );
         for (const k of keys) bucketOf(bucket).delete(k);
         const deleted = quiet ? '' : keys.map((k) => `<Deleted><Key>${xmlEscape(k)}</Key></Deleted>`).join('');
         return { status: 200, headers: { 'content-type': 'application/xml' }, body: xml(`<DeleteResult ${ns}>${deleted}</DeleteResult>`) };
@@ -336,16 +388,20 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
       return {
         status: 200,
         headers: { 'content-type': 'application/xml' },
-        body: xml(`<InitiateMultipartUploadResult ${ns}><Bucket>${xmlEscape(bucket)}</Bucket><Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`),
+        body: xml(
+          `<InitiateMultipartUploadResult ${ns}><Bucket>${xmlEscape(bucket)}</Bucket><Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`,
+        ),
       };
     }
     if (q.has('uploadId')) {
       const upload = uploads.get(q.get('uploadId')!);
-      if (!upload || upload.bucket !== bucket || upload.key !== key) throw new S3Error(404, 'NoSuchUpload', 'the specified multipart upload does not exist');
+      if (!upload || upload.bucket !== bucket || upload.key !== key)
+        throw new S3Error(404, 'NoSuchUpload', 'the specified multipart upload does not exist');
       if (method === 'PUT') {
         op.name = 'UploadPart';
         const part = Number(q.get('partNumber'));
-        if (!Number.isInteger(part) || part < 1 || part > 10_000) throw new S3Error(400, 'InvalidArgument', 'part number must be an integer between 1 and 10000');
+        if (!Number.isInteger(part) || part < 1 || part > 10_000)
+          throw new S3Error(400, 'InvalidArgument', 'part number must be an integer between 1 and 10000');
         const body = payloadOf(req, raw);
         const etag = createHash('md5').update(body).digest('hex');
         upload.parts.set(part, { body, etag });
@@ -362,13 +418,23 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
           if (i > 0 && listed[i - 1]! >= n) throw new S3Error(400, 'InvalidPartOrder', 'the list of parts was not in ascending order');
           return p;
         });
-        const etag = `${createHash('md5').update(Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex')))).digest('hex')}-${parts.length}`;
-        bucketOf(bucket).set(key, { key, body: Buffer.concat(parts.map((p) => p.body)), etag, lastModified: new Date(), contentType: upload.contentType });
+        const etag = `${createHash('md5')
+          .update(Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex'))))
+          .digest('hex')}-${parts.length}`;
+        bucketOf(bucket).set(key, {
+          key,
+          body: Buffer.concat(parts.map((p) => p.body)),
+          etag,
+          lastModified: new Date(),
+          contentType: upload.contentType,
+        });
         uploads.delete(q.get('uploadId')!);
         return {
           status: 200,
           headers: { 'content-type': 'application/xml' },
-          body: xml(`<CompleteMultipartUploadResult ${ns}><Location>${xmlEscape(url.href)}</Location><Bucket>${xmlEscape(bucket)}</Bucket><Key>${xmlEscape(key)}</Key><ETag>&quot;${etag}&quot;</ETag></CompleteMultipartUploadResult>`),
+          body: xml(
+            `<CompleteMultipartUploadResult ${ns}><Location>${xmlEscape(url.href)}</Location><Bucket>${xmlEscape(bucket)}</Bucket><Key>${xmlEscape(key)}</Key><ETag>&quot;${etag}&quot;</ETag></CompleteMultipartUploadResult>`,
+          ),
         };
       }
       if (method === 'DELETE') {
@@ -383,7 +449,13 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
       if (req.headers['x-amz-copy-source']) throw new S3Error(501, 'NotImplemented', 'CopyObject is not part of this double');
       const body = payloadOf(req, raw);
       const etag = createHash('md5').update(body).digest('hex');
-      bucketOf(bucket).set(key, { key, body, etag, lastModified: new Date(), contentType: String(req.headers['content-type'] ?? 'binary/octet-stream') });
+      bucketOf(bucket).set(key, {
+        key,
+        body,
+        etag,
+        lastModified: new Date(),
+        contentType: String(req.headers['content-type'] ?? 'binary/octet-stream'),
+      });
       return { status: 200, headers: { etag: `"${etag}"` } };
     }
     if (method === 'GET' || method === 'HEAD') {
@@ -416,7 +488,13 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
   }
 
   function send(req: IncomingMessage, res: ServerResponse, op: { name: string }, reply: Reply): void {
-    requests.push({ operation: op.name, method: req.method ?? '', path: req.url ?? '', status: reply.status, payload: String(req.headers['x-amz-content-sha256'] ?? '') });
+    requests.push({
+      operation: op.name,
+      method: req.method ?? '',
+      path: req.url ?? '',
+      status: reply.status,
+      payload: String(req.headers['x-amz-content-sha256'] ?? ''),
+    });
     res.writeHead(reply.status, { 'x-amz-request-id': randomUUID(), ...reply.headers });
     res.end(req.method === 'HEAD' ? undefined : reply.body);
   }
@@ -434,7 +512,9 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
       } catch (caught) {
         let err = caught as S3Error;
         if (!(err instanceof S3Error)) err = new S3Error(500, 'InternalError', (err as Error).message);
-        const body = xml(`<Error><Code>${err.code}</Code><Message>${xmlEscape(err.message)}</Message><Resource>${xmlEscape(url.pathname)}</Resource><RequestId>${randomUUID()}</RequestId></Error>`);
+        const body = xml(
+          `<Error><Code>${err.code}</Code><Message>${xmlEscape(err.message)}</Message><Resource>${xmlEscape(url.pathname)}</Resource><RequestId>${randomUUID()}</RequestId></Error>`,
+        );
         send(req, res, op, { status: err.status, headers: { 'content-type': 'application/xml' }, body });
       }
     });
@@ -452,7 +532,13 @@ export async function startS3Double(opts: { buckets: string[]; region?: string; 
     objects: (bucket) => [...bucketOf(bucket).values()].sort((a, b) => (a.key < b.key ? -1 : 1)),
     putObject: (bucket, key, body) => {
       const bytes = Buffer.from(body);
-      bucketOf(bucket).set(key, { key, body: bytes, etag: createHash('md5').update(bytes).digest('hex'), lastModified: new Date(), contentType: 'binary/octet-stream' });
+      bucketOf(bucket).set(key, {
+        key,
+        body: bytes,
+        etag: createHash('md5').update(bytes).digest('hex'),
+        lastModified: new Date(),
+        contentType: 'binary/octet-stream',
+      });
     },
     requests,
     stop: async () => {

@@ -10,9 +10,21 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'mesh-cli-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const platform = await startProcess(['start'], { PGLITE_DATA_DIR: join(dir, 'pg'), LOG_LEVEL: 'warn' }, 8);
-    expect(Object.keys(platform.urls).sort()).toEqual(['agent cicd', 'agent code-review', 'agent documentation', 'agent feature-dev', 'agent infrastructure', 'knowledge', 'mcp-gateway', 'orchestrator']);
+    expect(Object.keys(platform.urls).sort()).toEqual([
+      'agent cicd',
+      'agent code-review',
+      'agent documentation',
+      'agent feature-dev',
+      'agent infrastructure',
+      'knowledge',
+      'mcp-gateway',
+      'orchestrator',
+    ]);
     // The knowledge service shares the process's database and indexes the project's docs once it listens.
-    await poll(async () => (await fetch(`${platform.urls.knowledge}/ready`)).ok, { timeoutMs: 30_000, label: 'knowledge to index the docs' });
+    await poll(async () => (await fetch(`${platform.urls.knowledge}/ready`)).ok, {
+      timeoutMs: 30_000,
+      label: 'knowledge to index the docs',
+    });
     expect((await fetch(`${platform.urls['mcp-gateway']}/ready`)).status).toBe(200);
     const found = (await (await fetch(`${platform.urls.knowledge}/search?q=lease`)).json()) as { results: unknown[] };
     expect(found.results.length).toBeGreaterThan(0);
@@ -52,8 +64,20 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     expect(unplannable.stderr).toMatch(/UNPLANNABLE: no agent can do "bake a cake"/);
 
     // A workflow that waits for a person, answered from the CLI.
-    const plan = { steps: [{ id: 'sign-off', type: 'approval', prompt: 'Go?' }, { id: 'docs', agent: 'documentation', input: { files: [{ path: 'a.ts', content: 'export const a = 1;\n' }] }, depends_on: ['sign-off'] }] };
-    const parked = (await (await fetch(`${url}/orchestrate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plan }) })).json()) as { task_id: string };
+    const plan = {
+      steps: [
+        { id: 'sign-off', type: 'approval', prompt: 'Go?' },
+        {
+          id: 'docs',
+          agent: 'documentation',
+          input: { files: [{ path: 'a.ts', content: 'export const a = 1;\n' }] },
+          depends_on: ['sign-off'],
+        },
+      ],
+    };
+    const parked = (await (
+      await fetch(`${url}/orchestrate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plan }) })
+    ).json()) as { task_id: string };
     const approved = await runCli(['approve', parked.task_id, '--comment', 'ship it', '--url', url], {});
     expect(approved.stdout.trim()).toBe(`task ${parked.task_id}: step sign-off approved`);
     const after = await runCli(['status', parked.task_id, '--url', url], {});
@@ -70,10 +94,16 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     const platform = await startProcess(['start'], { PGLITE_DATA_DIR: join(dir, 'pg'), LOG_LEVEL: 'warn' }, 8);
     const url = platform.urls.orchestrator!;
     // As `curl -X POST :8001/orchestrate -d '{"description":"Test workflow N"}' &` fifty times.
-    const answers = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
-      const res = await fetch(`${url}/orchestrate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ description: `Test workflow ${i + 1}` }) });
-      return { status: res.status, body: (await res.json()) as { task_id?: string } };
-    }));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const res = await fetch(`${url}/orchestrate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ description: `Test workflow ${i + 1}` }),
+        });
+        return { status: res.status, body: (await res.json()) as { task_id?: string } };
+      }),
+    );
     expect(answers.map((a) => a.status).filter((s) => s < 200 || s > 299)).toEqual([]);
     expect(new Set(answers.map((a) => a.body.task_id)).size).toBe(50);
   }, 90_000);

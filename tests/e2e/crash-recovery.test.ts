@@ -5,7 +5,11 @@ import { startProcess } from '../helpers/processes.ts';
 
 const files = [
   { path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return a + b;\n}\n' },
-  { path: 'src/math.test.ts', content: "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { add } from './math.ts';\n\ntest('adds', () => {\n  assert.equal(add(2, 3), 5);\n});\n" },
+  {
+    path: 'src/math.test.ts',
+    content:
+      "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { add } from './math.ts';\n\ntest('adds', () => {\n  assert.equal(add(2, 3), 5);\n});\n",
+  },
 ];
 
 // review -> (typecheck+test, typecheck+lint) -> docs: the cicd steps take seconds, so there is a
@@ -29,7 +33,9 @@ describe('crash recovery (child processes, real Postgres)', () => {
     const databaseUrl = await schemaDatabaseUrl('e2e');
 
     const agents = await startProcess(['agents'], { LOG_LEVEL: 'info' }, 5);
-    const agentUrls = Object.entries(agents.urls).map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`).join(',');
+    const agentUrls = Object.entries(agents.urls)
+      .map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`)
+      .join(',');
     const env = { DATABASE_URL: databaseUrl, AGENT_URLS: agentUrls, LEASE_MS: '2000', RECOVERY_INTERVAL_MS: '300', LOG_LEVEL: 'warn' };
 
     const first = await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'e2e-first' }, 1);
@@ -38,28 +44,45 @@ describe('crash recovery (child processes, real Postgres)', () => {
     expect(task_id).toMatch(/^[0-9a-f-]{36}$/);
 
     // Kill it once review has finished and a cicd step is in an agent's hands (its handler started).
-    const handlerStarted = (step: string) => agents.stdout().split('\n').some((l) => l.includes('"handler_started"') && l.includes(`${task_id}:${step}:1`));
-    await poll(async () => {
-      const task = await json(`${api1}/tasks/${task_id}`);
-      const byId = Object.fromEntries(task.steps.map((s: { id: string; status: string }) => [s.id, s.status]));
-      return byId.review === 'succeeded' && ((byId['ci-test'] === 'running' && handlerStarted('ci-test')) || (byId['ci-lint'] === 'running' && handlerStarted('ci-lint')));
-    }, { timeoutMs: 30_000, label: 'review done and a cicd step running in its agent', intervalMs: 20 });
+    const handlerStarted = (step: string) =>
+      agents
+        .stdout()
+        .split('\n')
+        .some((l) => l.includes('"handler_started"') && l.includes(`${task_id}:${step}:1`));
+    await poll(
+      async () => {
+        const task = await json(`${api1}/tasks/${task_id}`);
+        const byId = Object.fromEntries(task.steps.map((s: { id: string; status: string }) => [s.id, s.status]));
+        return (
+          byId.review === 'succeeded' &&
+          ((byId['ci-test'] === 'running' && handlerStarted('ci-test')) || (byId['ci-lint'] === 'running' && handlerStarted('ci-lint')))
+        );
+      },
+      { timeoutMs: 30_000, label: 'review done and a cicd step running in its agent', intervalMs: 20 },
+    );
     first.child.kill('SIGKILL');
     await new Promise((resolve) => first.child.once('exit', resolve));
 
     const second = await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'e2e-second' }, 1);
     const api2 = second.urls.orchestrator!;
-    const done = await poll(async () => {
-      const task = await json(`${api2}/tasks/${task_id}`);
-      return task.status === 'succeeded' || task.status === 'failed' ? task : undefined;
-    }, { timeoutMs: 60_000, label: 'workflow to finish on the second orchestrator', intervalMs: 100 });
+    const done = await poll(
+      async () => {
+        const task = await json(`${api2}/tasks/${task_id}`);
+        return task.status === 'succeeded' || task.status === 'failed' ? task : undefined;
+      },
+      { timeoutMs: 60_000, label: 'workflow to finish on the second orchestrator', intervalMs: 100 },
+    );
     expect(done.status).toBe('succeeded');
     expect(done.steps.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
     expect(done.steps[1].output.passed).toBe(true);
     expect(done.checkpoint.docs.markdown).toContain('add(a: number, b: number): number');
 
     // Every handler ran at most once per idempotency key, and each step exactly once overall.
-    const started = agents.stdout().split('\n').filter((l) => l.includes('"handler_started"')).map((l) => JSON.parse(l).idempotencyKey as string);
+    const started = agents
+      .stdout()
+      .split('\n')
+      .filter((l) => l.includes('"handler_started"'))
+      .map((l) => JSON.parse(l).idempotencyKey as string);
     const ofTask = started.filter((k) => k.startsWith(task_id));
     expect(new Set(ofTask).size).toBe(ofTask.length);
     expect(ofTask.sort()).toEqual(['ci-lint', 'ci-test', 'docs', 'review'].map((s) => `${task_id}:${s}:1`));

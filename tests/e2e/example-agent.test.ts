@@ -25,7 +25,14 @@ describe('the example agent of docs/AGENT_PROTOCOL.md', () => {
   it('starts as its own process, counts the words it is sent, replays a repeated key and stops on SIGTERM', async () => {
     const token = randomBytes(24).toString('hex');
     const child = spawn(process.execPath, [examplePath], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', INTERNAL_TOKEN: token, LOG_LEVEL: 'warn' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        INTERNAL_TOKEN: token,
+        LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     onTestFinished(() => {
@@ -36,10 +43,13 @@ describe('the example agent of docs/AGENT_PROTOCOL.md', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const url = await poll(() => {
-      if (child.exitCode !== null) throw new Error(`the example exited ${child.exitCode}: ${err || out}`);
-      return /^agentic-mesh: agent word-count listening on (http:\/\/\S+) \(grpc 127\.0\.0\.1:\d+\)$/m.exec(out)?.[1];
-    }, { timeoutMs: 20_000, label: 'the example agent to listen', intervalMs: 50 });
+    const url = await poll(
+      () => {
+        if (child.exitCode !== null) throw new Error(`the example exited ${child.exitCode}: ${err || out}`);
+        return /^agentic-mesh: agent word-count listening on (http:\/\/\S+) \(grpc 127\.0\.0\.1:\d+\)$/m.exec(out)?.[1];
+      },
+      { timeoutMs: 20_000, label: 'the example agent to listen', intervalMs: 50 },
+    );
     const auth = { authorization: `Bearer ${token}` };
 
     const info = await (await fetch(`${url}/info`, { headers: auth })).json();
@@ -50,13 +60,29 @@ describe('the example agent of docs/AGENT_PROTOCOL.md', () => {
     const rare = `w${randomBytes(4).toString('hex')}`;
     const text = `The ${rare} saw the dog; ${rare.toUpperCase()} and the ${rare} ran with ${rare}.`;
     const call = (key: string, input: Record<string, unknown>, headers: Record<string, string> = auth) =>
-      fetch(`${url}/execute`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ idempotency_key: key, task_id: 't', step_id: 'count', attempt: 1, input, context: { dependencies: {} }, timeout_ms: 5_000 }) });
+      fetch(`${url}/execute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({
+          idempotency_key: key,
+          task_id: 't',
+          step_id: 'count',
+          attempt: 1,
+          input,
+          context: { dependencies: {} },
+          timeout_ms: 5_000,
+        }),
+      });
 
     const first = await call('t:count:1', { text });
     expect(first.status).toBe(200);
     const body = await first.json();
     expect(Value.Check(ExecuteSucceeded, body), JSON.stringify(body)).toBe(true);
-    expect(body).toMatchObject({ status: 'succeeded', agent: 'word-count', output: { words: 12, distinct: 7, most_frequent: rare, summary: '12 words, 7 distinct' } });
+    expect(body).toMatchObject({
+      status: 'succeeded',
+      agent: 'word-count',
+      output: { words: 12, distinct: 7, most_frequent: rare, summary: '12 words, 7 distinct' },
+    });
 
     const again = await call('t:count:1', { text });
     expect(again.headers.get('idempotent-replayed')).toBe('true');

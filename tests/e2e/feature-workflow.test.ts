@@ -7,7 +7,8 @@ import { startPlatform } from '../helpers/platform.ts';
 
 const test = {
   path: 'src/math.test.ts',
-  content: "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { add } from './math.ts';\n\ntest('adds', () => {\n  assert.equal(add(2, 3), 5);\n});\n",
+  content:
+    "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { add } from './math.ts';\n\ntest('adds', () => {\n  assert.equal(add(2, 3), 5);\n});\n",
 };
 
 async function platform() {
@@ -20,28 +21,53 @@ async function platform() {
 describe('feature_implementation with the real agents, through the API', () => {
   it('code with a lint error is rejected, revised by feature-dev, approved, and passes CI', async () => {
     const { app } = await platform();
-    const files = [{ path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  debugger;\n  return a + b;\n}\n' }, test];
-    const res = await app.inject({ method: 'POST', url: '/orchestrate', payload: { workflow: 'feature_implementation', input: { files }, wait: true } });
+    const files = [
+      { path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  debugger;\n  return a + b;\n}\n' },
+      test,
+    ];
+    const res = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { workflow: 'feature_implementation', input: { files }, wait: true },
+    });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.status, JSON.stringify(body.error)).toBe('succeeded');
     const task = (await app.inject({ url: `/tasks/${body.task_id}` })).json();
     const review = task.steps.find((s: { id: string }) => s.id === 'review');
     expect(review.attempts.map((a: { status: string }) => a.status)).toEqual(['superseded', 'succeeded']);
-    expect(task.decisions.map((d: { outcome: string; action: string }) => `${d.outcome}:${d.action}`)).toEqual(['rejected:retry', 'approved:continue']);
+    expect(task.decisions.map((d: { outcome: string; action: string }) => `${d.outcome}:${d.action}`)).toEqual([
+      'rejected:retry',
+      'approved:continue',
+    ]);
     expect(task.checkpoint.develop.fixed).toEqual([expect.objectContaining({ rule: 'no-debugger', file: 'src/math.ts', line: 2 })]);
     expect(task.checkpoint.develop.files[0].content).not.toContain('debugger');
     expect(task.checkpoint.develop.files.map((f: { path: string }) => f.path).sort()).toEqual(['src/math.test.ts', 'src/math.ts']);
     expect(task.checkpoint.ci.passed).toBe(true);
-    expect(task.checkpoint.ci.steps.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual(['typecheck:passed', 'lint:passed', 'test:passed']);
+    expect(task.checkpoint.ci.steps.map((s: { name: string; status: string }) => `${s.name}:${s.status}`)).toEqual([
+      'typecheck:passed',
+      'lint:passed',
+      'test:passed',
+    ]);
   }, 90_000);
 
   it('a finding feature-dev cannot fix hits max_attempts and fails with a clear reason', async () => {
     const { app } = await platform();
-    const files = [{ path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return eval(`${a} + ${b}`) as number;\n}\n' }, test];
-    const body = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { workflow: 'feature_implementation', input: { files }, wait: true } })).json();
+    const files = [
+      { path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return eval(`${a} + ${b}`) as number;\n}\n' },
+      test,
+    ];
+    const body = (
+      await app.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        payload: { workflow: 'feature_implementation', input: { files }, wait: true },
+      })
+    ).json();
     expect(body.status).toBe('failed');
-    expect(body.error.message).toMatch(/step "review" \(code-review\) failed: step "review" answered rejected 3 times \(on_rejection max_attempts 3\); last answer: .*no-eval|error/);
+    expect(body.error.message).toMatch(
+      /step "review" \(code-review\) failed: step "review" answered rejected 3 times \(on_rejection max_attempts 3\); last answer: .*no-eval|error/,
+    );
     expect(body.results.map((r: { status: string }) => r.status)).toEqual(['succeeded', 'failed', 'skipped']);
   }, 90_000);
 

@@ -14,7 +14,10 @@ import { startProcess } from '../helpers/processes.ts';
 const agentScript = fileURLToPath(new URL('../helpers/http-agent-process.ts', import.meta.url));
 
 function startReplica(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [agentScript], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [agentScript], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -42,7 +45,13 @@ describe('replicas under failure (child processes, real Postgres, Consul double)
     await writeFile(effects, '');
     const agent = `slow-${randomBytes(3).toString('hex')}`;
     const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-    const replicaEnv = { AGENT_NAME: agent, CONSUL_HTTP_ADDR: consul.address, EFFECT_FILE: effects, REDIS_URL: redisUrl, IDEM_PREFIX: `test:idem:${agent}:` };
+    const replicaEnv = {
+      AGENT_NAME: agent,
+      CONSUL_HTTP_ADDR: consul.address,
+      EFFECT_FILE: effects,
+      REDIS_URL: redisUrl,
+      IDEM_PREFIX: `test:idem:${agent}:`,
+    };
     onTestFinished(async () => {
       const r = new Redis(redisUrl);
       const keys = await r.keys(`test:idem:${agent}:*`);
@@ -50,7 +59,10 @@ describe('replicas under failure (child processes, real Postgres, Consul double)
       r.disconnect();
     });
     const replicas = [await startReplica(replicaEnv), await startReplica(replicaEnv), await startReplica(replicaEnv)];
-    await poll(() => consul.services().filter((s) => s.name === agent && s.status === 'passing').length === 3, { timeoutMs: 10_000, label: 'three healthy replicas in Consul' });
+    await poll(() => consul.services().filter((s) => s.name === agent && s.status === 'passing').length === 3, {
+      timeoutMs: 10_000,
+      label: 'three healthy replicas in Consul',
+    });
 
     const databaseUrl = await schemaDatabaseUrl('rep');
     const env = {
@@ -63,27 +75,43 @@ describe('replicas under failure (child processes, real Postgres, Consul double)
       STEP_MAX_ATTEMPTS: '6',
       LOG_LEVEL: 'warn',
     };
-    const orchestrators = [await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'orch-a' }, 1), await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'orch-b' }, 1)];
+    const orchestrators = [
+      await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'orch-a' }, 1),
+      await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'orch-b' }, 1),
+    ];
     const apis = orchestrators.map((o) => o.urls.orchestrator!);
 
-    const plan = { steps: [
-      { id: 'one', agent, input: { values: [1, 2], ms: 400 } },
-      { id: 'two', agent, input: { values: [3], ms: 400 }, depends_on: ['one'] },
-      { id: 'three', agent, input: { values: [4], ms: 400 }, depends_on: ['one'] },
-    ] };
+    const plan = {
+      steps: [
+        { id: 'one', agent, input: { values: [1, 2], ms: 400 } },
+        { id: 'two', agent, input: { values: [3], ms: 400 }, depends_on: ['one'] },
+        { id: 'three', agent, input: { values: [4], ms: 400 }, depends_on: ['one'] },
+      ],
+    };
     const ids: string[] = [];
-    for (let i = 0; i < 8; i++) ids.push(String((await json(`${apis[i % 2]}/orchestrate`, { method: 'POST', body: JSON.stringify({ plan }) })).task_id));
+    for (let i = 0; i < 8; i++)
+      ids.push(String((await json(`${apis[i % 2]}/orchestrate`, { method: 'POST', body: JSON.stringify({ plan }) })).task_id));
 
     // Mid-run: some handlers have started; kill one orchestrator and one agent replica.
-    await poll(async () => (await readFile(effects, 'utf8')).split('\n').filter(Boolean).length >= 6, { timeoutMs: 20_000, label: 'handlers to be running', intervalMs: 20 });
+    await poll(async () => (await readFile(effects, 'utf8')).split('\n').filter(Boolean).length >= 6, {
+      timeoutMs: 20_000,
+      label: 'handlers to be running',
+      intervalMs: 20,
+    });
     orchestrators[0]!.child.kill('SIGKILL');
     replicas[0]!.kill('SIGKILL');
 
-    const finished = await poll(async () => {
-      const tasks = await Promise.all(ids.map((id) => json(`${apis[1]}/tasks/${id}`)));
-      return tasks.every((t) => t.status === 'succeeded' || t.status === 'failed') ? tasks : undefined;
-    }, { timeoutMs: 60_000, label: 'every workflow to finish on the surviving orchestrator', intervalMs: 250 });
-    expect(finished.map((t) => t.status), JSON.stringify(finished.filter((t) => t.status !== 'succeeded').map((t) => t.error))).toEqual(ids.map(() => 'succeeded'));
+    const finished = await poll(
+      async () => {
+        const tasks = await Promise.all(ids.map((id) => json(`${apis[1]}/tasks/${id}`)));
+        return tasks.every((t) => t.status === 'succeeded' || t.status === 'failed') ? tasks : undefined;
+      },
+      { timeoutMs: 60_000, label: 'every workflow to finish on the surviving orchestrator', intervalMs: 250 },
+    );
+    expect(
+      finished.map((t) => t.status),
+      JSON.stringify(finished.filter((t) => t.status !== 'succeeded').map((t) => t.error)),
+    ).toEqual(ids.map(() => 'succeeded'));
     for (const t of finished) expect(t.checkpoint.two.sum + t.checkpoint.three.sum).toBe(7);
 
     // Exactly once: one final event per workflow. A key ran its handler twice only where the first
@@ -93,7 +121,10 @@ describe('replicas under failure (child processes, real Postgres, Consul double)
       const events = await (await fetch(`${apis[1]}/tasks/${id}/events`)).text();
       expect(events.match(/^event: workflow_succeeded$/gm)).toHaveLength(1);
     }
-    const runs = (await readFile(effects, 'utf8')).split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]);
+    const runs = (await readFile(effects, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ') as [string, string]);
     const byKey = new Map<string, string[]>();
     for (const [key, pid] of runs) byKey.set(key, [...(byKey.get(key) ?? []), pid]);
     const killed = String(replicas[0]!.pid);
@@ -102,11 +133,14 @@ describe('replicas under failure (child processes, real Postgres, Consul double)
     }
     // The killed replica had calls in flight; each finished on another instance (a new attempt,
     // or the same key again once its claim lapsed).
-    const interrupted = runs.filter(([, pid]) => pid === killed).map(([key]) => key).filter((key) => {
-      const [task, step] = key.split(':');
-      const view = finished.find((t) => t.task_id === task)!;
-      return view.steps.find((s: { id: string }) => s.id === step).output.pid !== Number(killed);
-    });
+    const interrupted = runs
+      .filter(([, pid]) => pid === killed)
+      .map(([key]) => key)
+      .filter((key) => {
+        const [task, step] = key.split(':');
+        const view = finished.find((t) => t.task_id === task)!;
+        return view.steps.find((s: { id: string }) => s.id === step).output.pid !== Number(killed);
+      });
     expect(interrupted.length).toBeGreaterThan(0);
     for (const key of interrupted) {
       const [task, step] = key.split(':');

@@ -16,25 +16,49 @@ describe('one workflow, one trace (child processes, OTLP receiver)', () => {
     const transports = { REDIS_URL: redisUrl, AGENT_TRANSPORTS: 'code-review=stream,documentation=grpc' };
     onTestFinished(async () => {
       const r = new Redis(redisUrl);
-      const keys = [...(await r.keys('agent.code-review.*')), ...(await r.keys('mesh:idem:*')), ...(await r.keys('orchestrator.trace-orch.*'))];
+      const keys = [
+        ...(await r.keys('agent.code-review.*')),
+        ...(await r.keys('mesh:idem:*')),
+        ...(await r.keys('orchestrator.trace-orch.*')),
+      ];
       if (keys.length) await r.del(...keys);
       r.disconnect();
     });
     const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, LOG_LEVEL: 'warn', ...transports };
     const agents = await startProcess(['agents'], tracing, 5);
-    const agentUrls = Object.entries(agents.urls).map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`).join(',');
+    const agentUrls = Object.entries(agents.urls)
+      .map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`)
+      .join(',');
     const grpcPort = /agent documentation listening on \S+ \(grpc 127\.0\.0\.1:(\d+)/.exec(agents.stdout())![1];
     // Real Postgres, so the pg client's spans show up in the trace too.
     const databaseUrl = await schemaDatabaseUrl('trace');
-    const orch = await startProcess(['orchestrator'], { ...tracing, AGENT_URLS: agentUrls, AGENT_GRPC_URLS: `documentation=127.0.0.1:${grpcPort}`, DATABASE_URL: databaseUrl, ORCHESTRATOR_ID: 'trace-orch' }, 1);
+    const orch = await startProcess(
+      ['orchestrator'],
+      {
+        ...tracing,
+        AGENT_URLS: agentUrls,
+        AGENT_GRPC_URLS: `documentation=127.0.0.1:${grpcPort}`,
+        DATABASE_URL: databaseUrl,
+        ORCHESTRATOR_ID: 'trace-orch',
+      },
+      1,
+    );
     const api = orch.urls.orchestrator!;
 
-    const plan = { steps: [
-      { id: 'review', agent: 'code-review', input: { files } },
-      { id: 'docs', agent: 'documentation', input: { files }, depends_on: ['review'] },
-      { id: 'infra', agent: 'infrastructure', input: { task: 'deploy a redis cache' }, depends_on: ['review'] },
-    ] };
-    const res = (await (await fetch(`${api}/orchestrate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plan, wait: true }) })).json()) as { task_id: string; status: string };
+    const plan = {
+      steps: [
+        { id: 'review', agent: 'code-review', input: { files } },
+        { id: 'docs', agent: 'documentation', input: { files }, depends_on: ['review'] },
+        { id: 'infra', agent: 'infrastructure', input: { task: 'deploy a redis cache' }, depends_on: ['review'] },
+      ],
+    };
+    const res = (await (
+      await fetch(`${api}/orchestrate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ plan, wait: true }),
+      })
+    ).json()) as { task_id: string; status: string };
     expect(res.status).toBe('succeeded');
     const task = (await (await fetch(`${api}/tasks/${res.task_id}`)).json()) as { trace_id: string };
     expect(task.trace_id).toMatch(/^[0-9a-f]{32}$/);
@@ -44,15 +68,19 @@ describe('one workflow, one trace (child processes, OTLP receiver)', () => {
       p.child.kill('SIGTERM');
       await new Promise((resolve) => p.child.once('exit', resolve));
     }
-    const spans = await poll(() => {
-      const mine = receiver.spans.filter((s) => s.traceId === task.trace_id);
-      return mine.filter((s) => s.name.startsWith('agent ')).length >= 3 ? mine : undefined;
-    }, { timeoutMs: 10_000, label: 'the spans of the workflow to arrive' });
+    const spans = await poll(
+      () => {
+        const mine = receiver.spans.filter((s) => s.traceId === task.trace_id);
+        return mine.filter((s) => s.name.startsWith('agent ')).length >= 3 ? mine : undefined;
+      },
+      { timeoutMs: 10_000, label: 'the spans of the workflow to arrive' },
+    );
 
     const byId = new Map(spans.map((s) => [s.spanId, s]));
     const ancestors = (s: ReceivedSpan): ReceivedSpan[] => {
       const out: ReceivedSpan[] = [];
-      for (let p = s.parentSpanId ? byId.get(s.parentSpanId) : undefined; p; p = p.parentSpanId ? byId.get(p.parentSpanId) : undefined) out.push(p);
+      for (let p = s.parentSpanId ? byId.get(s.parentSpanId) : undefined; p; p = p.parentSpanId ? byId.get(p.parentSpanId) : undefined)
+        out.push(p);
       return out;
     };
     const workflow = spans.find((s) => s.name === 'workflow')!;
@@ -73,7 +101,10 @@ describe('one workflow, one trace (child processes, OTLP receiver)', () => {
     }
     // HTTP client (undici) and server spans, and the checkpoint writes (pg), are part of the same trace.
     expect(spans.some((s) => s.service === 'agents' && /POST/.test(s.name))).toBe(true);
-    const clientCalls = spans.filter((s) => s.service === 'orchestrator' && s.attributes['url.full'] !== undefined && String(s.attributes['url.full']).endsWith('/execute'));
+    const clientCalls = spans.filter(
+      (s) =>
+        s.service === 'orchestrator' && s.attributes['url.full'] !== undefined && String(s.attributes['url.full']).endsWith('/execute'),
+    );
     expect(clientCalls.length, JSON.stringify(spans.map((s) => [s.service, s.name, s.attributes['url.full']]))).toBe(1);
     for (const c of clientCalls) expect(steps.map((s) => s.spanId)).toContain(c.parentSpanId);
     const queries = spans.filter((s) => s.service === 'orchestrator' && s.name.startsWith('pg.query'));

@@ -53,7 +53,11 @@ export async function createDatabase(prefix = 'bk'): Promise<{ name: string; url
   };
 }
 
-export async function query<R extends pg.QueryResultRow = Record<string, any>>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
+export async function query<R extends pg.QueryResultRow = Record<string, any>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<R[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -82,7 +86,20 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   const dataDir = join(dir, 'data');
   await mkdir(dataDir);
   const socket = join(dir, 'redis.sock');
-  const args = ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dataDir, '--appendonly', 'yes', '--save', '3600 1'];
+  const args = [
+    '--port',
+    '0',
+    '--unixsocket',
+    socket,
+    '--unixsocketperm',
+    '700',
+    '--dir',
+    dataDir,
+    '--appendonly',
+    'yes',
+    '--save',
+    '3600 1',
+  ];
   const child: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
   const cli = async (...a: string[]) => (await run('redis-cli', ['-s', socket, ...a])).stdout.trim();
   onTestFinished(async () => {
@@ -91,7 +108,9 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   await poll(async () => (await cli('ping')) === 'PONG', { timeoutMs: 10_000, label: 'private redis-server to answer' });
-  const quoted = [...args, '--daemonize', 'yes', '--pidfile', join(dir, 'redis.pid'), '--logfile', join(dir, 'redis.log')].map((a) => `'${a}'`).join(' ');
+  const quoted = [...args, '--daemonize', 'yes', '--pidfile', join(dir, 'redis.pid'), '--logfile', join(dir, 'redis.log')]
+    .map((a) => `'${a}'`)
+    .join(' ');
   return { url: `unix://${socket}`, socket, dataDir, startCommand: `redis-server ${quoted}`, cli };
 }
 
@@ -103,7 +122,10 @@ export interface ScriptResult {
 
 /** Runs scripts/<name> with real bash and only the environment given (plus PATH and HOME). */
 export async function runScript(name: string, args: string[], env: Record<string, string>): Promise<ScriptResult> {
-  const child = spawn('bash', [join(scriptsDir, name), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', [join(scriptsDir, name), ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -10,7 +10,11 @@ export interface ToolResult {
  * Runs a command-line tool this repository's checks depend on. A missing tool fails with the
  * Debian package that provides it, so a machine without it fails loudly instead of skipping.
  */
-export function runTool(command: string, args: string[], opts: { debianPackage: string; cwd?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<ToolResult> {
+export function runTool(
+  command: string,
+  args: string[],
+  opts: { debianPackage: string; cwd?: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -28,7 +28,13 @@ export interface ComposeConfig {
   volumes?: Record<string, { name?: string } | null>;
 }
 
-export const requiredSecrets = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'ADMIN_API_KEY', 'INTERNAL_TOKEN', 'GRAFANA_ADMIN_PASSWORD'] as const;
+export const requiredSecrets = [
+  'POSTGRES_PASSWORD',
+  'REDIS_PASSWORD',
+  'ADMIN_API_KEY',
+  'INTERNAL_TOKEN',
+  'GRAFANA_ADMIN_PASSWORD',
+] as const;
 
 /** .env.example as an operator fills it: the generated secrets and a domain. */
 export async function filledEnv(root: string, overrides: Record<string, string> = {}): Promise<string> {
@@ -68,7 +74,8 @@ export interface Mount {
 
 export function mounts(service: ComposeService): Mount[] {
   return (service.volumes ?? []).map((v) => {
-    if (typeof v !== 'string') return { source: v.source ?? '', target: v.target, readOnly: Boolean(v.read_only), named: v.type === 'volume' };
+    if (typeof v !== 'string')
+      return { source: v.source ?? '', target: v.target, readOnly: Boolean(v.read_only), named: v.type === 'volume' };
     const [source = '', target = '', mode = 'rw'] = v.split(':');
     return { source, target, readOnly: mode.split(',').includes('ro'), named: !source.startsWith('/') && !source.startsWith('.') };
   });
@@ -82,7 +89,8 @@ export interface Published {
 
 export function published(service: ComposeService): Published[] {
   return (service.ports ?? []).map((p) => {
-    if (typeof p !== 'string') return { hostIp: p.host_ip ?? '0.0.0.0', hostPort: String(p.published ?? ''), containerPort: String(p.target) };
+    if (typeof p !== 'string')
+      return { hostIp: p.host_ip ?? '0.0.0.0', hostPort: String(p.published ?? ''), containerPort: String(p.target) };
     const parts = p.replace(/\/(tcp|udp)$/, '').split(':');
     if (parts.length === 3) return { hostIp: parts[0]!, hostPort: parts[1]!, containerPort: parts[2]! };
     if (parts.length === 2) return { hostIp: '0.0.0.0', hostPort: parts[0]!, containerPort: parts[1]! };

@@ -34,7 +34,13 @@ export const testDatabases: TestDatabase[] = [
       const db = await createPgDb({ connectionString: testDatabaseUrl, schema, poolSize: 5 });
       if (options.migrate !== false) await migrate(db);
       const close = db.close.bind(db);
-      return { ...db, close: async () => { await close(); await dropSchema(schema); } };
+      return {
+        ...db,
+        close: async () => {
+          await close();
+          await dropSchema(schema);
+        },
+      };
     },
   },
   {

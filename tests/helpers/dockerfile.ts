@@ -128,7 +128,15 @@ export interface BuildOptions {
 /** Builds the targets and the stages they need, each stage once; returns each target's filesystem and image config. */
 export async function buildTargets(file: Dockerfile, targets: string[], options: BuildOptions): Promise<Record<string, BuiltStage>> {
   const files = new Set(await contextFiles(options.context));
-  const copiedFrom = new Set(file.stages.flatMap((s) => s.instructions.filter((i) => i.keyword === 'COPY').map((i) => /--from=(\S+)/.exec(i.args)?.[1]).filter(Boolean) as string[]));
+  const copiedFrom = new Set(
+    file.stages.flatMap(
+      (s) =>
+        s.instructions
+          .filter((i) => i.keyword === 'COPY')
+          .map((i) => /--from=(\S+)/.exec(i.args)?.[1])
+          .filter(Boolean) as string[],
+    ),
+  );
   const built = new Map<string, BuiltStage>();
 
   async function build(name: string): Promise<BuiltStage> {
@@ -138,7 +146,15 @@ export async function buildTargets(file: Dockerfile, targets: string[], options:
     const root = join(options.workDir, `stage-${stage.name}`);
     await mkdir(root, { recursive: true });
     const parentStage = file.stages.find((s) => s.name === stage.from);
-    let config: ImageConfig = { user: 'root', workdir: '/', entrypoint: undefined, cmd: undefined, env: {}, runs: [], healthcheck: undefined };
+    let config: ImageConfig = {
+      user: 'root',
+      workdir: '/',
+      entrypoint: undefined,
+      cmd: undefined,
+      env: {},
+      runs: [],
+      healthcheck: undefined,
+    };
     if (parentStage) {
       const parent = await build(parentStage.name);
       await cp(parent.root, root, { recursive: true, verbatimSymlinks: true });
@@ -180,7 +196,10 @@ export async function buildTargets(file: Dockerfile, targets: string[], options:
             else if (/^npm cache clean\b/.test(part)) continue;
             else if (runsForReal) {
               const cwd = hostPath(root, config.workdir);
-              await sh(part, cwd, { PATH: `${join(cwd, 'node_modules/.bin')}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '/tmp' });
+              await sh(part, cwd, {
+                PATH: `${join(cwd, 'node_modules/.bin')}:${process.env.PATH ?? ''}`,
+                HOME: process.env.HOME ?? '/tmp',
+              });
             }
           }
           break;
@@ -204,9 +223,13 @@ export async function buildTargets(file: Dockerfile, targets: string[], options:
       let source: string;
       if (from) {
         source = hostPath((await build(from)).root, posix.resolve('/', src));
-        if (!(await stat(source).catch(() => undefined))) throw new Error(`line ${ins.line}: COPY --from=${from} ${src}: not in stage ${from}`);
+        if (!(await stat(source).catch(() => undefined)))
+          throw new Error(`line ${ins.line}: COPY --from=${from} ${src}: not in stage ${from}`);
       } else {
-        const rel = posix.normalize(src).replace(/^\.?\/*/, '').replace(/\/+$/, '');
+        const rel = posix
+          .normalize(src)
+          .replace(/^\.?\/*/, '')
+          .replace(/\/+$/, '');
         if (!files.has(rel) && ![...files].some((f) => f.startsWith(`${rel}/`))) {
           throw new Error(`line ${ins.line}: COPY ${src}: not in the build context (missing, or excluded by .dockerignore)`);
         }

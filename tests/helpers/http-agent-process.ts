@@ -20,9 +20,20 @@ const agent = defineAgent({
 });
 // Replicas share answers through Redis, as they do in production (REDIS_URL).
 const redis = new Redis(env.REDIS_URL!);
-const app = buildAgentApp(agent, { logLevel: 'silent', shutdownGraceMs: 1_000, idempotencyStore: createRedisIdempotencyStore(redis, { prefix: env.IDEM_PREFIX!, ttlMs: 60_000, pendingTtlMs: 1_000 }) });
+const app = buildAgentApp(agent, {
+  logLevel: 'silent',
+  shutdownGraceMs: 1_000,
+  idempotencyStore: createRedisIdempotencyStore(redis, { prefix: env.IDEM_PREFIX!, ttlMs: 60_000, pendingTtlMs: 1_000 }),
+});
 await app.listen({ host: '127.0.0.1', port: 0 });
 const port = (app.server.address() as { port: number }).port;
-const registration = await registerWithConsul(env.CONSUL_HTTP_ADDR!, { name, host: '127.0.0.1', port, interval: '100ms', timeout: '300ms', deregisterAfter: '2s' });
+const registration = await registerWithConsul(env.CONSUL_HTTP_ADDR!, {
+  name,
+  host: '127.0.0.1',
+  port,
+  interval: '100ms',
+  timeout: '300ms',
+  deregisterAfter: '2s',
+});
 process.stdout.write(`agent ${name} pid ${process.pid} listening on http://127.0.0.1:${port}\n`);
 process.once('SIGTERM', () => void registration.deregister().finally(() => app.close().then(() => process.exit(0))));

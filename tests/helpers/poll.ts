@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Waits until fn returns a truthy value; fails with the label when the deadline passes. */
-export async function poll<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, opts: { timeoutMs: number; label: string; intervalMs?: number }): Promise<T> {
+export async function poll<T>(
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  opts: { timeoutMs: number; label: string; intervalMs?: number },
+): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {

@@ -19,7 +19,9 @@ const agent = defineAgent({
     return { sum: (input.values ?? []).reduce((a, b) => a + b, 0), pid: process.pid };
   },
 });
-const runtime = createAgentRuntime(agent, { idempotencyStore: createRedisIdempotencyStore(redis, { prefix: env.IDEM_PREFIX!, ttlMs: 60_000, pendingTtlMs: 30_000 }) });
+const runtime = createAgentRuntime(agent, {
+  idempotencyStore: createRedisIdempotencyStore(redis, { prefix: env.IDEM_PREFIX!, ttlMs: 60_000, pendingTtlMs: 30_000 }),
+});
 const worker = startStreamWorker(name, runtime, redis, {
   claimIdleMs: Number(env.CLAIM_IDLE_MS ?? 500),
   concurrency: 4,

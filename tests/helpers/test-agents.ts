@@ -64,7 +64,10 @@ export function testAgents(log: RunLog = { runs: [] }): { log: RunLog; agents: A
       capabilities: ['review drafts'],
       execute: (_input: Record<string, unknown>, ctx) =>
         record('reviewer', ctx.idempotencyKey, ctx.stepId, async () => {
-          const flaws = Object.values(ctx.dependencies).reduce<number>((n, d) => n + Number((d as { flaws?: number } | null)?.flaws ?? 0), 0);
+          const flaws = Object.values(ctx.dependencies).reduce<number>(
+            (n, d) => n + Number((d as { flaws?: number } | null)?.flaws ?? 0),
+            0,
+          );
           return { decision: flaws === 0 ? 'approved' : 'rejected', flaws, summary: `${flaws} flaw(s)` };
         }),
     }),

@@ -20,7 +20,12 @@ const okPlan = { steps: [{ id: 'a', agent: 'math', input: { values: [1] } }] };
 describe('orchestrator API: bad input', () => {
   it('names what is wrong with a malformed body, and stores nothing', async () => {
     const { app } = await platform();
-    const notJson = await app.inject({ method: 'POST', url: '/orchestrate', headers: { 'content-type': 'application/json' }, payload: '{"plan": ' });
+    const notJson = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"plan": ',
+    });
     expect(notJson.statusCode).toBe(400);
     expect(notJson.json()).toMatchObject({ statusCode: 400, code: 'INVALID_JSON', error: 'Bad Request' });
 
@@ -28,7 +33,11 @@ describe('orchestrator API: bad input', () => {
     expect(wrongType.statusCode).toBe(400);
     expect(wrongType.json()).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('description') });
 
-    const unknownField = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'a', agent: 'math', agnet: 'x' }] } } });
+    const unknownField = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { plan: { steps: [{ id: 'a', agent: 'math', agnet: 'x' }] } },
+    });
     expect(unknownField.statusCode).toBe(400);
     expect(unknownField.json().message).toMatch(/additional propert/);
 
@@ -52,12 +61,16 @@ describe('orchestrator API: bad input', () => {
     const res = await app.inject({
       method: 'POST',
       url: '/orchestrate',
-      payload: { plan: { steps: [
-        { id: 'a', agent: 'nobody', input: {} },
-        { id: 'b', agent: 'math', depends_on: ['ghost'] },
-        { id: 'c', agent: 'math', depends_on: ['d'] },
-        { id: 'd', agent: 'math', depends_on: ['c'] },
-      ] } },
+      payload: {
+        plan: {
+          steps: [
+            { id: 'a', agent: 'nobody', input: {} },
+            { id: 'b', agent: 'math', depends_on: ['ghost'] },
+            { id: 'c', agent: 'math', depends_on: ['d'] },
+            { id: 'd', agent: 'math', depends_on: ['c'] },
+          ],
+        },
+      },
     });
     expect(res.statusCode).toBe(400);
     const body = res.json();
@@ -79,17 +92,32 @@ describe('orchestrator API: bad input', () => {
 
   it('plans a description by the capabilities agents declare', async () => {
     const { app } = await platform();
-    const res = await app.inject({ method: 'POST', url: '/orchestrate', payload: { description: 'add numbers and sum values then add numbers', input: { values: [2, 3] }, wait: true } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { description: 'add numbers and sum values then add numbers', input: { values: [2, 3] }, wait: true },
+    });
     expect(res.statusCode).toBe(200);
     const body = res.json();
-    expect(body.plan.steps.map((s: { id: string; depends_on: string[] }) => [s.id, s.depends_on])).toEqual([['math', []], ['math-2', []], ['math-3', ['math', 'math-2']]]);
+    expect(body.plan.steps.map((s: { id: string; depends_on: string[] }) => [s.id, s.depends_on])).toEqual([
+      ['math', []],
+      ['math-2', []],
+      ['math-3', ['math', 'math-2']],
+    ]);
     expect(body.results[2].output.sum).toBe(15);
   });
 
   it('404 for unknown tasks on every task route; 409 resuming a finished one', async () => {
     const { app } = await platform();
     const unknown = '5b0c8a53-55a4-4b0c-9d36-5a4f1a2b3c4d';
-    for (const [method, url] of [['GET', `/tasks/${unknown}`], ['GET', '/tasks/not-a-uuid'], ['POST', `/resume/${unknown}`], ['POST', `/execute/${unknown}`], ['POST', `/tasks/${unknown}/cancel`], ['GET', `/tasks/${unknown}/events`]] as const) {
+    for (const [method, url] of [
+      ['GET', `/tasks/${unknown}`],
+      ['GET', '/tasks/not-a-uuid'],
+      ['POST', `/resume/${unknown}`],
+      ['POST', `/execute/${unknown}`],
+      ['POST', `/tasks/${unknown}/cancel`],
+      ['GET', `/tasks/${unknown}/events`],
+    ] as const) {
       const res = await app.inject({ method, url });
       expect(res.statusCode, `${method} ${url}`).toBe(404);
       expect(res.json().code).toBe('TASK_NOT_FOUND');
@@ -119,7 +147,12 @@ describe('orchestrator API: reading', () => {
 
   it('streams events as SSE: replayed from the start, then live, ending after the final status', async () => {
     const { app } = await platform();
-    const plan = { steps: [{ id: 'a', agent: 'math', input: { values: [1], ms: 200 } }, { id: 'b', agent: 'math', depends_on: ['a'] }] };
+    const plan = {
+      steps: [
+        { id: 'a', agent: 'math', input: { values: [1], ms: 200 } },
+        { id: 'b', agent: 'math', depends_on: ['a'] },
+      ],
+    };
     const { task_id } = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan } })).json();
     const base = await listenOnLoopback(app);
     const req = request(`${base}/tasks/${task_id}/events`);
@@ -142,7 +175,10 @@ describe('orchestrator API: reading', () => {
     const { app } = await platform();
     await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: okPlan, wait: true } });
     const agents = (await app.inject({ url: '/agents' })).json();
-    expect(agents.agents.find((a: { name: string }) => a.name === 'math')).toMatchObject({ status: 'up', capabilities: ['add numbers', 'sum values'] });
+    expect(agents.agents.find((a: { name: string }) => a.name === 'math')).toMatchObject({
+      status: 'up',
+      capabilities: ['add numbers', 'sum values'],
+    });
     expect((await app.inject({ url: '/health' })).json()).toEqual({ status: 'ok' });
     expect((await app.inject({ url: '/ready' })).json()).toMatchObject({ status: 'ready', checks: { database: 'pglite' } });
     const metrics = (await app.inject({ url: '/metrics' })).body;
@@ -151,6 +187,16 @@ describe('orchestrator API: reading', () => {
     expect(metrics).toContain('workflow_duration_seconds_bucket');
     const doc = (await app.inject({ url: '/openapi.json' })).json();
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/orchestrate', '/tasks/{task_id}', '/tasks/{task_id}/events', '/resume/{task_id}', '/execute/{task_id}', '/tasks/{task_id}/cancel', '/agents']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/orchestrate',
+        '/tasks/{task_id}',
+        '/tasks/{task_id}/events',
+        '/resume/{task_id}',
+        '/execute/{task_id}',
+        '/tasks/{task_id}/cancel',
+        '/agents',
+      ]),
+    );
   });
 });

@@ -23,7 +23,8 @@ async function gauge(registry: Registry): Promise<string | undefined> {
   return /^backup_last_success_timestamp_seconds(?:\{[^}]*\})? (\S+)$/m.exec(await registry.metrics())?.[1];
 }
 
-const day = (month: number, d: number, time = '020000') => `agentic-mesh-2025${String(month).padStart(2, '0')}${String(d).padStart(2, '0')}T${time}Z.tar.gz`;
+const day = (month: number, d: number, time = '020000') =>
+  `agentic-mesh-2025${String(month).padStart(2, '0')}${String(d).padStart(2, '0')}T${time}Z.tar.gz`;
 
 describe('backup.sh', () => {
   it('prunes to 7 daily, 4 weekly and 3 monthly archives in BACKUP_DIR and in the bucket, and leaves other files alone', async () => {
@@ -68,7 +69,12 @@ describe('backup.sh', () => {
     const kept = [day(3, 31), day(4, 20), day(4, 25), day(4, 26), day(4, 27), day(4, 28), day(4, 29), day(4, 30), fresh].sort();
     expect((await readdir(backupDir)).filter((f) => !f.startsWith('.')).sort()).toEqual([...kept, 'notes.txt'].sort());
     expect((await readdir(backupDir)).filter((f) => f.endsWith('.partial'))).toEqual([]);
-    expect(spaces.objects('mesh').map((o) => o.key).sort()).toEqual([...kept.map((k) => `backups/${k}`), 'backups/notes.txt', `elsewhere/${day(1, 1)}`].sort());
+    expect(
+      spaces
+        .objects('mesh')
+        .map((o) => o.key)
+        .sort(),
+    ).toEqual([...kept.map((k) => `backups/${k}`), 'backups/notes.txt', `elsewhere/${day(1, 1)}`].sort());
     expect(result.stdout.match(/pruned s3:/g)).toHaveLength(seeded.length - (kept.length - 1));
   }, 60_000);
 
@@ -82,7 +88,10 @@ describe('backup.sh', () => {
     const local = await runScript('backup.sh', [], { HOME: root, DATABASE_URL: url, BACKUP_DIR: join(root, 'one') });
     expect(local.code).toBe(0);
     expect(local.stdout).toContain('upload: skipped, SPACES_BUCKET is not set');
-    const [ok] = await query(url, `SELECT uploaded, extract(epoch FROM finished_at)::float8 AS finished FROM backup_runs WHERE status = 'succeeded'`);
+    const [ok] = await query(
+      url,
+      `SELECT uploaded, extract(epoch FROM finished_at)::float8 AS finished FROM backup_runs WHERE status = 'succeeded'`,
+    );
     expect(ok!.uploaded).toBe(false);
     expect(Number(await gauge(registry))).toBe(ok!.finished);
 
@@ -103,7 +112,10 @@ describe('backup.sh', () => {
     expect(failed.stderr).toContain('SignatureDoesNotMatch');
     expect(spaces.objects('mesh')).toEqual([]);
     const rows = await query(url, `SELECT status, failed_step, error FROM backup_runs ORDER BY id`);
-    expect(rows.map((r) => [r.status, r.failed_step])).toEqual([['succeeded', null], ['failed', 'upload']]);
+    expect(rows.map((r) => [r.status, r.failed_step])).toEqual([
+      ['succeeded', null],
+      ['failed', 'upload'],
+    ]);
     expect(rows[1]!.error).toMatch(/^upload to s3:\/\/mesh\/backups\/agentic-mesh-\S+ failed$/);
     expect(Number(await gauge(registry))).toBe(ok!.finished);
   }, 60_000);
@@ -114,7 +126,8 @@ describe('restore.sh', () => {
     const { url } = await migratedDatabase();
     const root = await tempDir('bk-tamper');
     const backupDir = join(root, 'backups');
-    const mark = (label: string) => query(url, `INSERT INTO backup_runs (archive, status, started_at, finished_at) VALUES ($1, 'failed', now(), now())`, [label]);
+    const mark = (label: string) =>
+      query(url, `INSERT INTO backup_runs (archive, status, started_at, finished_at) VALUES ($1, 'failed', now(), now())`, [label]);
     await mark('before the dump');
     const made = await runScript('backup.sh', [], { HOME: root, DATABASE_URL: url, BACKUP_DIR: backupDir });
     expect(made.code).toBe(0);

@@ -18,7 +18,10 @@ type Runs = string[];
  * `counter` answers at once; `gate` holds each call until `open` is true (or the call is aborted),
  * so a workflow can be left with a step in flight while the backup is taken.
  */
-async function startAgents(runs: { counter: Runs; gate: Runs }, gate: { open: boolean }): Promise<{ urls: string; close(): Promise<void> }> {
+async function startAgents(
+  runs: { counter: Runs; gate: Runs },
+  gate: { open: boolean },
+): Promise<{ urls: string; close(): Promise<void> }> {
   const counter = defineAgent({
     name: 'counter',
     description: 'counts its calls',
@@ -110,11 +113,25 @@ describe('backup and restore (real Postgres, redis-server, pg_dump, redis-cli, a
     const first = await startOrchestrator(db.url, agents1.urls, 'bk-first');
     expect(gaugeSample((await first.inject({ url: '/metrics' })).body)).toBeUndefined();
 
-    const done = (await first.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'only', agent: 'counter', input: {} }] }, wait: true } })).json();
+    const done = (
+      await first.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        payload: { plan: { steps: [{ id: 'only', agent: 'counter', input: {} }] }, wait: true },
+      })
+    ).json();
     expect(done.status).toBe('succeeded');
-    const plan = { steps: [{ id: 'count', agent: 'counter', input: {} }, { id: 'held', agent: 'gate', input: {}, depends_on: ['count'] }] };
+    const plan = {
+      steps: [
+        { id: 'count', agent: 'counter', input: {} },
+        { id: 'held', agent: 'gate', input: {}, depends_on: ['count'] },
+      ],
+    };
     const { task_id: held } = (await first.inject({ method: 'POST', url: '/orchestrate', payload: { plan } })).json();
-    await poll(async () => runs.gate.includes(`${held}:held:1`) && (await task(first, held)).status === 'running', { timeoutMs: 15_000, label: 'the held step to reach its agent' });
+    await poll(async () => runs.gate.includes(`${held}:held:1`) && (await task(first, held)).status === 'running', {
+      timeoutMs: 15_000,
+      label: 'the held step to reach its agent',
+    });
     const finishedRuns = runs.counter.filter((k) => k.startsWith(done.task_id));
     expect(finishedRuns).toEqual([`${done.task_id}:only:1`]);
 
@@ -134,7 +151,10 @@ describe('backup and restore (real Postgres, redis-server, pg_dump, redis-cli, a
     expect(object?.key).toBe(`backups/${archive}`);
     expect(object?.etag).toBe(createHash('md5').update(bytes).digest('hex'));
 
-    const [row] = await query(db.url, `SELECT archive, status, uploaded, size_bytes::float8 AS size_bytes, extract(epoch FROM finished_at)::float8 AS finished FROM backup_runs`);
+    const [row] = await query(
+      db.url,
+      `SELECT archive, status, uploaded, size_bytes::float8 AS size_bytes, extract(epoch FROM finished_at)::float8 AS finished FROM backup_runs`,
+    );
     expect(row).toMatchObject({ archive, status: 'succeeded', uploaded: true, size_bytes: bytes.length });
     expect(Number(gaugeSample((await first.inject({ url: '/metrics' })).body))).toBe(row!.finished);
 
@@ -162,12 +182,18 @@ describe('backup and restore (real Postgres, redis-server, pg_dump, redis-cli, a
     gate.open = true;
     const agents2 = await startAgents(runs, gate);
     const second = await startOrchestrator(db.url, agents2.urls, 'bk-second');
-    const resumed = await poll(async () => {
-      const t = await task(second, held);
-      return t.status === 'succeeded' || t.status === 'failed' ? t : undefined;
-    }, { timeoutMs: 30_000, label: 'the held workflow to finish on the restored database' });
+    const resumed = await poll(
+      async () => {
+        const t = await task(second, held);
+        return t.status === 'succeeded' || t.status === 'failed' ? t : undefined;
+      },
+      { timeoutMs: 30_000, label: 'the held workflow to finish on the restored database' },
+    );
     expect(resumed.status).toBe('succeeded');
-    expect(resumed.steps.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual([['count', 'succeeded'], ['held', 'succeeded']]);
+    expect(resumed.steps.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual([
+      ['count', 'succeeded'],
+      ['held', 'succeeded'],
+    ]);
     expect((await task(second, done.task_id)).status).toBe('succeeded');
     expect(runs.counter.filter((k) => k.startsWith(done.task_id))).toEqual(finishedRuns);
     expect(runs.counter.filter((k) => k.startsWith(held))).toEqual([`${held}:count:1`]);

@@ -25,11 +25,31 @@ describe.each(testDatabases)('branching on $name', (t) => {
     const { app, log } = await setup();
     const body = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: reviewLoop(2), wait: true } })).json();
     expect(body.status).toBe('succeeded');
-    expect(log.runs.map((r) => r.key.split(':').slice(1).join(':'))).toEqual(['write:1', 'review:1', 'write:2', 'review:2', 'write:3', 'review:3', 'ship:1']);
+    expect(log.runs.map((r) => r.key.split(':').slice(1).join(':'))).toEqual([
+      'write:1',
+      'review:1',
+      'write:2',
+      'review:2',
+      'write:3',
+      'review:3',
+      'ship:1',
+    ]);
     const task = (await app.inject({ url: `/tasks/${body.task_id}` })).json();
-    expect(task.steps.map((s: { id: string; status: string; attempts: unknown[] }) => [s.id, s.status, s.attempts.length])).toEqual([['write', 'succeeded', 3], ['review', 'succeeded', 3], ['ship', 'succeeded', 1]]);
+    expect(task.steps.map((s: { id: string; status: string; attempts: unknown[] }) => [s.id, s.status, s.attempts.length])).toEqual([
+      ['write', 'succeeded', 3],
+      ['review', 'succeeded', 3],
+      ['ship', 'succeeded', 1],
+    ]);
     expect(task.steps[1].attempts.map((a: { status: string }) => a.status)).toEqual(['superseded', 'superseded', 'succeeded']);
-    expect(task.decisions.map((d: { step_id: string; outcome: string; action: string; target: string | null; iteration: number }) => [d.step_id, d.outcome, d.action, d.target, d.iteration])).toEqual([
+    expect(
+      task.decisions.map((d: { step_id: string; outcome: string; action: string; target: string | null; iteration: number }) => [
+        d.step_id,
+        d.outcome,
+        d.action,
+        d.target,
+        d.iteration,
+      ]),
+    ).toEqual([
       ['review', 'rejected', 'retry', 'write', 1],
       ['review', 'rejected', 'retry', 'write', 2],
       ['review', 'approved', 'continue', null, 0],
@@ -41,7 +61,9 @@ describe.each(testDatabases)('branching on $name', (t) => {
     const { app } = await setup();
     const body = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: reviewLoop(5), wait: true } })).json();
     expect(body.status).toBe('failed');
-    expect(body.error.message).toBe('step "review" (reviewer) failed: step "review" answered rejected 3 times (on_rejection max_attempts 3); last answer: 3 flaw(s)');
+    expect(body.error.message).toBe(
+      'step "review" (reviewer) failed: step "review" answered rejected 3 times (on_rejection max_attempts 3); last answer: 3 flaw(s)',
+    );
     const task = (await app.inject({ url: `/tasks/${body.task_id}` })).json();
     expect(task.steps.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'failed', 'skipped']);
     expect(task.decisions.at(-1)).toMatchObject({ step_id: 'review', action: 'fail', iteration: 0 });
@@ -79,12 +101,17 @@ describe.each(testDatabases)('branching on $name', (t) => {
 
   it('an on_failure retry runs the step again after a backoff, within max_attempts', async () => {
     const { app, db, log } = await setup();
-    const plan = { steps: [{ id: 'f', agent: 'flaky', input: { fail_attempts: 2, retryable: false }, on_failure: { action: 'retry', max_attempts: 3 } }] };
+    const plan = {
+      steps: [{ id: 'f', agent: 'flaky', input: { fail_attempts: 2, retryable: false }, on_failure: { action: 'retry', max_attempts: 3 } }],
+    };
     const body = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })).json();
     expect(body.status).toBe('succeeded');
     expect(log.runs.map((r) => r.key.split(':').slice(1).join(':'))).toEqual(['f:1', 'f:2', 'f:3']);
     const loops = (await store.listEvents(db, body.task_id, 0)).filter((e) => e.type === 'branch_taken');
-    expect(loops.map((e) => [e.data.iteration, Number(e.data.delay_ms) > 0])).toEqual([[1, true], [2, true]]);
+    expect(loops.map((e) => [e.data.iteration, Number(e.data.delay_ms) > 0])).toEqual([
+      [1, true],
+      [2, true],
+    ]);
   });
 
   it('refuses loops without a bound and routes to steps that do not wait for the branch', async () => {
@@ -92,11 +119,21 @@ describe.each(testDatabases)('branching on $name', (t) => {
     const res = await app.inject({
       method: 'POST',
       url: '/orchestrate',
-      payload: { plan: { steps: [
-        { id: 'write', agent: 'writer' },
-        { id: 'review', agent: 'reviewer', depends_on: ['write'], on_rejection: { action: 'retry', target: 'write' }, on_approval: 'ship' },
-        { id: 'ship', agent: 'math' },
-      ] } },
+      payload: {
+        plan: {
+          steps: [
+            { id: 'write', agent: 'writer' },
+            {
+              id: 'review',
+              agent: 'reviewer',
+              depends_on: ['write'],
+              on_rejection: { action: 'retry', target: 'write' },
+              on_approval: 'ship',
+            },
+            { id: 'ship', agent: 'math' },
+          ],
+        },
+      },
     });
     expect(res.statusCode).toBe(400);
     expect(res.json().message).toContain('step "review" on_rejection loops back to "write" without max_attempts: a loop needs a bound');
@@ -127,10 +164,13 @@ describe.each(testDatabases)('branching on $name', (t) => {
     expect(task.steps.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'waiting', 'pending', 'pending']);
     const answer = await second.app.inject({ method: 'POST', url: `/tasks/${id}/reject`, payload: { comment: 'not this week' } });
     expect(answer.json()).toEqual({ task_id: id, step_id: 'sign-off', decision: 'rejected' });
-    const done = await poll(async () => {
-      const wf = await store.getWorkflow(first.db, id);
-      return wf?.status === 'succeeded' ? wf : undefined;
-    }, { timeoutMs: 10_000, label: 'workflow to finish after the answer' });
+    const done = await poll(
+      async () => {
+        const wf = await store.getWorkflow(first.db, id);
+        return wf?.status === 'succeeded' ? wf : undefined;
+      },
+      { timeoutMs: 10_000, label: 'workflow to finish after the answer' },
+    );
     expect(done.checkpoint_data['sign-off']).toMatchObject({ decision: 'rejected', comment: 'not this week' });
     const view = (await second.app.inject({ url: `/tasks/${id}` })).json();
     expect(view.steps.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'succeeded', 'skipped', 'succeeded']);
@@ -139,14 +179,22 @@ describe.each(testDatabases)('branching on $name', (t) => {
 
   it('an approval nobody answers expires at its deadline and takes its failure branch', async () => {
     const { app, db } = await setup({ RECOVERY_INTERVAL_MS: '100' });
-    const plan = { steps: [{ id: 'ok', type: 'approval', deadline_ms: 200 }, { id: 'after', agent: 'math', depends_on: ['ok'] }] };
+    const plan = {
+      steps: [
+        { id: 'ok', type: 'approval', deadline_ms: 200 },
+        { id: 'after', agent: 'math', depends_on: ['ok'] },
+      ],
+    };
     const submitted = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan } });
     expect(submitted.statusCode).toBe(202);
     const { task_id } = submitted.json();
-    const done = await poll(async () => {
-      const wf = await store.getWorkflow(db, task_id);
-      return wf?.status === 'failed' ? wf : undefined;
-    }, { timeoutMs: 10_000, label: 'approval to expire' });
+    const done = await poll(
+      async () => {
+        const wf = await store.getWorkflow(db, task_id);
+        return wf?.status === 'failed' ? wf : undefined;
+      },
+      { timeoutMs: 10_000, label: 'approval to expire' },
+    );
     expect(done.error?.message).toContain('nobody answered step "ok" within 200 ms');
   });
 });
@@ -158,7 +206,9 @@ describe('answering approvals: bad requests', () => {
     onTestFinished(() => db.close());
     const { app } = await startPlatform(db, testAgents().agents);
     expect((await app.inject({ method: 'POST', url: '/tasks/5b0c8a53-55a4-4b0c-9d36-5a4f1a2b3c4d/approve' })).statusCode).toBe(404);
-    const { task_id } = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'a', agent: 'math' }] }, wait: true } })).json();
+    const { task_id } = (
+      await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'a', agent: 'math' }] }, wait: true } })
+    ).json();
     const res = await app.inject({ method: 'POST', url: `/tasks/${task_id}/approve`, payload: { comment: 'late' } });
     expect(res.statusCode).toBe(409);
     expect(res.json().code).toBe('WORKFLOW_FINISHED');

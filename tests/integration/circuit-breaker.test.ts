@@ -22,24 +22,39 @@ describe('circuit breakers (opossum, one per agent)', () => {
         return { length: (input.text ?? '').length };
       },
     });
-    const { app } = await startPlatform(db, [unstable], { AGENT_BREAKERS: 'unstable:volume=2,reset_ms=400,error_percent=50', RETRY_BACKOFF_MS: '20' });
-    const plan = { steps: [{ id: 'call', agent: 'unstable', input: { text: 'hello' }, retry: { max_attempts: 20, backoff_ms: 20, backoff_rate: 1 } }] };
+    const { app } = await startPlatform(db, [unstable], {
+      AGENT_BREAKERS: 'unstable:volume=2,reset_ms=400,error_percent=50',
+      RETRY_BACKOFF_MS: '20',
+    });
+    const plan = {
+      steps: [{ id: 'call', agent: 'unstable', input: { text: 'hello' }, retry: { max_attempts: 20, backoff_ms: 20, backoff_rate: 1 } }],
+    };
     const { task_id } = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan } })).json();
 
-    const breakerState = async () => (await app.inject({ url: '/agents' })).json().agents.find((a: { name: string }) => a.name === 'unstable')?.circuit_breaker.state;
+    const breakerState = async () =>
+      (await app.inject({ url: '/agents' })).json().agents.find((a: { name: string }) => a.name === 'unstable')?.circuit_breaker.state;
     await poll(async () => (await breakerState()) === 'open', { timeoutMs: 10_000, label: 'the breaker to open' });
     expect(metricValue((await app.inject({ url: '/metrics' })).body, 'circuit_breaker_state', { agent: 'unstable' })).toBe(2);
     const callsWhenOpened = health.calls;
 
     // While open, calls are refused at once without reaching the agent, and the step waits for it.
-    await poll(async () => (await store.listEvents(db, task_id, 0)).some((e) => e.type === 'step_waiting_for_agent' && (e.data.error as { code?: string }).code === 'CIRCUIT_OPEN'), { timeoutMs: 10_000, label: 'a call refused by the open breaker' });
+    await poll(
+      async () =>
+        (await store.listEvents(db, task_id, 0)).some(
+          (e) => e.type === 'step_waiting_for_agent' && (e.data.error as { code?: string }).code === 'CIRCUIT_OPEN',
+        ),
+      { timeoutMs: 10_000, label: 'a call refused by the open breaker' },
+    );
     expect(health.calls).toBe(callsWhenOpened);
 
     health.down = false;
-    const done = await poll(async () => {
-      const wf = await store.getWorkflow(db, task_id);
-      return wf?.status === 'succeeded' ? wf : undefined;
-    }, { timeoutMs: 10_000, label: 'the workflow to succeed once the agent recovers' });
+    const done = await poll(
+      async () => {
+        const wf = await store.getWorkflow(db, task_id);
+        return wf?.status === 'succeeded' ? wf : undefined;
+      },
+      { timeoutMs: 10_000, label: 'the workflow to succeed once the agent recovers' },
+    );
     expect(done.checkpoint_data.call).toEqual({ length: 5 });
     expect(await breakerState()).toBe('closed');
     const types = (await store.listEvents(db, task_id, 0)).map((e) => e.type);
@@ -52,9 +67,17 @@ describe('circuit breakers (opossum, one per agent)', () => {
     const db = await createPgliteDb('memory://');
     await migrate(db);
     onTestFinished(() => db.close());
-    const picky = defineAgent({ name: 'picky', description: 'refuses everything', capabilities: ['refuse'], async execute() { throw new AppError('AGENT_TASK_FAILED', 'no'); } });
+    const picky = defineAgent({
+      name: 'picky',
+      description: 'refuses everything',
+      capabilities: ['refuse'],
+      async execute() {
+        throw new AppError('AGENT_TASK_FAILED', 'no');
+      },
+    });
     const { app } = await startPlatform(db, [picky], { AGENT_BREAKERS: 'picky:volume=1,error_percent=1' });
-    for (let i = 0; i < 3; i++) await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'p', agent: 'picky' }] }, wait: true } });
+    for (let i = 0; i < 3; i++)
+      await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'p', agent: 'picky' }] }, wait: true } });
     const picked = (await app.inject({ url: '/agents' })).json().agents.find((a: { name: string }) => a.name === 'picky');
     expect(picked.circuit_breaker.state).toBe('closed');
   });

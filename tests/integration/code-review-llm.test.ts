@@ -18,18 +18,27 @@ const noisy = { path: 'src/log.ts', content: 'export function log(x: number): vo
 describe('code-review with a model (chat completions double)', () => {
   it('adds the model comments as llm-review findings that count towards the decision', async () => {
     const { double, llm } = await llmOnDouble();
-    double.script(json({
-      comments: [
-        { file: 'src/divide.ts', line: 2, severity: 'error', message: 'Dividing by zero returns Infinity;\n  reject b === 0.' },
-        { file: './src/log.ts', line: 1, severity: 'info', message: 'Consider the logger.' },
-        { file: 'src/ghost.ts', line: 1, severity: 'error', message: 'No such file.' },
-        { file: 'src/divide.ts', line: 40, severity: 'warning', message: 'Past the end of the file.' },
-      ],
-    }));
+    double.script(
+      json({
+        comments: [
+          { file: 'src/divide.ts', line: 2, severity: 'error', message: 'Dividing by zero returns Infinity;\n  reject b === 0.' },
+          { file: './src/log.ts', line: 1, severity: 'info', message: 'Consider the logger.' },
+          { file: 'src/ghost.ts', line: 1, severity: 'error', message: 'No such file.' },
+          { file: 'src/divide.ts', line: 40, severity: 'warning', message: 'Past the end of the file.' },
+        ],
+      }),
+    );
     const out = (await codeReviewAgent.execute({ files: [divide, noisy] }, fakeContext({ llm }))) as Out;
     expect(out.llm).toEqual({ used: true, model: 'test-model', comments: 2, dropped: 2 });
     expect(out.findings.filter((f: Out) => f.rule === 'llm-review')).toEqual([
-      { file: 'src/divide.ts', line: 2, column: 1, rule: 'llm-review', severity: 'error', message: 'Dividing by zero returns Infinity; reject b === 0.' },
+      {
+        file: 'src/divide.ts',
+        line: 2,
+        column: 1,
+        rule: 'llm-review',
+        severity: 'error',
+        message: 'Dividing by zero returns Infinity; reject b === 0.',
+      },
       { file: 'src/log.ts', line: 1, column: 1, rule: 'llm-review', severity: 'info', message: 'Consider the logger.' },
     ]);
     expect(out).toMatchObject({ approved: false, decision: 'rejected', counts: { error: 1, warning: 1, info: 1 } });
@@ -53,10 +62,20 @@ describe('code-review with a model (chat completions double)', () => {
 
   it('counts findings by severity in code_review_findings, model comments included', async () => {
     const double = await startChatDouble();
-    const app = buildAgentApp(codeReviewAgent, { logLevel: 'silent', llm: loadConfig({ LLM_BASE_URL: double.baseUrl, LLM_MAX_RETRIES: '0' }).llm });
+    const app = buildAgentApp(codeReviewAgent, {
+      logLevel: 'silent',
+      llm: loadConfig({ LLM_BASE_URL: double.baseUrl, LLM_MAX_RETRIES: '0' }).llm,
+    });
     onTestFinished(() => app.close());
     double.script(json({ comments: [{ file: 'src/divide.ts', line: 2, severity: 'warning', message: 'b may be 0' }] }));
-    const payload = { idempotency_key: 'k-1', task_id: 't-1', step_id: 's-1', attempt: 1, input: { files: [divide, noisy] }, context: { dependencies: {} } };
+    const payload = {
+      idempotency_key: 'k-1',
+      task_id: 't-1',
+      step_id: 's-1',
+      attempt: 1,
+      input: { files: [divide, noisy] },
+      context: { dependencies: {} },
+    };
     const res = await app.inject({ method: 'POST', url: '/execute', payload });
     expect(res.json().output.counts).toEqual({ error: 0, warning: 2, info: 0 });
     const metrics = (await app.inject({ url: '/metrics' })).body;

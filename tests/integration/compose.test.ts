@@ -9,7 +9,18 @@ import { builtInAgentNames } from '../../agents/index.ts';
 import { envVariables, loadConfig } from '../../services/config/index.ts';
 import { readProjectDocs } from '../../services/knowledge/project-docs.ts';
 import { runTool } from '../helpers/cli-tools.ts';
-import { args, composeConfig, dependencies, filledEnv, mounts, parseConfig, published, requiredSecrets, type ComposeConfig, type ComposeService } from '../helpers/compose-config.ts';
+import {
+  args,
+  composeConfig,
+  dependencies,
+  filledEnv,
+  mounts,
+  parseConfig,
+  published,
+  requiredSecrets,
+  type ComposeConfig,
+  type ComposeService,
+} from '../helpers/compose-config.ts';
 import { contextFiles } from '../helpers/docker-context.ts';
 import { buildTargets, execForm, hostPath, parseDockerfile, stageChain } from '../helpers/dockerfile.ts';
 import { poll } from '../helpers/poll.ts';
@@ -55,11 +66,17 @@ function appServices(config: ComposeConfig): Array<[string, ComposeService]> {
 
 /** Container paths a glob such as /etc/prometheus/rules/*.yml matches among a service's bind mounts, with their host paths. */
 async function mountedFiles(service: ComposeService, glob: string): Promise<Array<{ container: string; host: string }>> {
-  const re = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+  const re = new RegExp(
+    `^${glob
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('[^/]*')}$`,
+  );
   const out: Array<{ container: string; host: string }> = [];
   for (const m of mounts(service).filter((x) => !x.named)) {
     if ((await stat(m.source)).isDirectory()) {
-      for (const f of await readdir(m.source)) if (re.test(posix.join(m.target, f))) out.push({ container: posix.join(m.target, f), host: join(m.source, f) });
+      for (const f of await readdir(m.source))
+        if (re.test(posix.join(m.target, f))) out.push({ container: posix.join(m.target, f), host: join(m.source, f) });
     } else if (re.test(m.target)) out.push({ container: m.target, host: m.source });
   }
   return out;
@@ -68,7 +85,9 @@ async function mountedFiles(service: ComposeService, glob: string): Promise<Arra
 describe('compose stack: docker-compose config', () => {
   it('accepts every compose file, alone and with each profile', async () => {
     const envText = await filledEnv(root);
-    const overrides = (await readdir(join(root, 'compose'))).filter((f) => /\.ya?ml$/.test(f) && f !== 'docker-compose.yml').map((f) => `compose/${f}`);
+    const overrides = (await readdir(join(root, 'compose')))
+      .filter((f) => /\.ya?ml$/.test(f) && f !== 'docker-compose.yml')
+      .map((f) => `compose/${f}`);
     for (const files of [[composeFile], ...overrides.map((o) => [composeFile, o])]) {
       for (const profiles of [[], ['core'], ['observability'], ['core', 'observability'], ['backup'], ['restore']]) {
         const result = await composeConfig(root, files, envText, profiles);
@@ -90,7 +109,11 @@ describe('compose stack: docker-compose config', () => {
 
   it('puts the platform in profile core and the dashboards in observability, each closed under depends_on', async () => {
     const { config } = await stack();
-    const inProfile = (p: string) => Object.entries(config.services).filter(([, s]) => s.profiles?.includes(p)).map(([n]) => n).sort();
+    const inProfile = (p: string) =>
+      Object.entries(config.services)
+        .filter(([, s]) => s.profiles?.includes(p))
+        .map(([n]) => n)
+        .sort();
     expect(inProfile('core')).toEqual([...coreServices].sort());
     expect(inProfile('observability')).toEqual([...observabilityServices].sort());
     for (const [name, s] of Object.entries(config.services)) {
@@ -106,7 +129,10 @@ describe('compose stack: docker-compose config', () => {
     const { config } = await stack();
     for (const [name, s] of Object.entries(config.services)) {
       if (s.restart === 'no') {
-        expect(s.profiles!.filter((p) => p === 'core' || p === 'observability'), `one-shot ${name}`).toEqual([]);
+        expect(
+          s.profiles!.filter((p) => p === 'core' || p === 'observability'),
+          `one-shot ${name}`,
+        ).toEqual([]);
         continue;
       }
       const test = args(s.healthcheck?.test);
@@ -128,7 +154,10 @@ describe('compose stack: docker-compose config', () => {
     }
     expect(edges).toBeGreaterThan(0);
     for (const name of builtInAgentNames) expect(Object.keys(dependencies(svc(config, name)))).toContain('consul');
-    expect(dependencies(svc(config, 'orchestrator'))).toMatchObject({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+    expect(dependencies(svc(config, 'orchestrator'))).toMatchObject({
+      postgres: { condition: 'service_healthy' },
+      redis: { condition: 'service_healthy' },
+    });
     expect(dependencies(svc(config, 'caddy'))).toMatchObject({ orchestrator: { condition: 'service_healthy' } });
   });
 
@@ -150,10 +179,15 @@ describe('compose stack: docker-compose config', () => {
     for (const [name, s] of Object.entries(config.services)) {
       for (const m of mounts(s)) {
         if (m.named) expect(Object.keys(config.volumes ?? {}), `${name} mounts undeclared volume ${m.source}`).toContain(m.source);
-        else expect((await stat(m.source).catch(() => undefined)) !== undefined, `${name} mounts ${m.source}, which does not exist`).toBe(true);
+        else
+          expect((await stat(m.source).catch(() => undefined)) !== undefined, `${name} mounts ${m.source}, which does not exist`).toBe(
+            true,
+          );
       }
     }
-    expect(args(svc(config, 'redis').command)).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--appendfsync', 'everysec', '--requirepass', env.REDIS_PASSWORD]));
+    expect(args(svc(config, 'redis').command)).toEqual(
+      expect.arrayContaining(['--appendonly', 'yes', '--appendfsync', 'everysec', '--requirepass', env.REDIS_PASSWORD]),
+    );
   });
 
   it('publishes only Caddy beyond loopback; Postgres and Redis publish nothing', async () => {
@@ -164,11 +198,15 @@ describe('compose stack: docker-compose config', () => {
         expect(p.hostIp, `${name} publishes ${p.hostPort}`).toBe('127.0.0.1');
       }
     }
-    expect(published(svc(config, 'caddy')).map((p) => `${p.hostIp}:${p.hostPort}`)).toEqual(expect.arrayContaining(['0.0.0.0:80', '0.0.0.0:443']));
+    expect(published(svc(config, 'caddy')).map((p) => `${p.hostIp}:${p.hostPort}`)).toEqual(
+      expect.arrayContaining(['0.0.0.0:80', '0.0.0.0:443']),
+    );
     expect(published(svc(config, 'postgres'))).toEqual([]);
     expect(published(svc(config, 'redis'))).toEqual([]);
     // What the SSH tunnel forwards: Grafana, Prometheus, Jaeger, Alertmanager, Consul.
-    const local = Object.fromEntries(['grafana', 'prometheus', 'jaeger', 'alertmanager', 'consul'].map((n) => [n, published(svc(config, n)).map((p) => p.hostPort)]));
+    const local = Object.fromEntries(
+      ['grafana', 'prometheus', 'jaeger', 'alertmanager', 'consul'].map((n) => [n, published(svc(config, n)).map((p) => p.hostPort)]),
+    );
     expect(local).toEqual({ grafana: ['3000'], prometheus: ['9090'], jaeger: ['16686'], alertmanager: ['9093'], consul: ['8500'] });
   });
 
@@ -207,7 +245,10 @@ describe('compose stack: docker-compose config', () => {
     expect(o.trustProxy).toEqual(['172.30.240.2']);
     expect(o.auth).toMatchObject({ mode: 'keys', adminKey: env.ADMIN_API_KEY, internalToken: env.INTERNAL_TOKEN });
     expect(o.agentUrls).toEqual(Object.fromEntries(builtInAgentNames.map((name) => [name, `http://${name}:${ports[name]}`])));
-    expect(loadConfig(Object.fromEntries(Object.entries(svc(config, 'mcp-gateway').environment ?? {}).map(([k, v]) => [k, v ?? '']))).orchestratorUrl).toBe(`http://orchestrator:${ports.orchestrator}`);
+    expect(
+      loadConfig(Object.fromEntries(Object.entries(svc(config, 'mcp-gateway').environment ?? {}).map(([k, v]) => [k, v ?? ''])))
+        .orchestratorUrl,
+    ).toBe(`http://orchestrator:${ports.orchestrator}`);
   });
 
   it('runs Prometheus with 30 days of retention, its config, and rule files promtool accepts; every scrape target is a service', async () => {
@@ -221,7 +262,11 @@ describe('compose stack: docker-compose config', () => {
     const promConfig = parse(await readFile(mounted!.host, 'utf8')) as {
       rule_files: string[];
       alerting: { alertmanagers: Array<{ static_configs: Array<{ targets: string[] }> }> };
-      scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; consul_sd_configs?: Array<{ server: string }> }>;
+      scrape_configs: Array<{
+        job_name: string;
+        static_configs?: Array<{ targets: string[] }>;
+        consul_sd_configs?: Array<{ server: string }>;
+      }>;
     };
     // Every file the rule_files globs find in the container must load, or Prometheus will not start.
     const ruleFiles = (await Promise.all(promConfig.rule_files.map((g) => mountedFiles(prometheus, g)))).flat();
@@ -265,16 +310,27 @@ describe('compose stack: docker-compose config', () => {
     const { config, env } = await stack();
     const grafana = svc(config, 'grafana');
     const m = mounts(grafana);
-    expect(m.find((x) => x.target === '/etc/grafana/provisioning')).toMatchObject({ source: join(root, 'monitoring/grafana/provisioning'), readOnly: true });
+    expect(m.find((x) => x.target === '/etc/grafana/provisioning')).toMatchObject({
+      source: join(root, 'monitoring/grafana/provisioning'),
+      readOnly: true,
+    });
     const provisioning = join(root, 'monitoring/grafana/provisioning');
-    const texts = await Promise.all((await readdir(provisioning, { recursive: true })).filter((f) => f.endsWith('.yml')).map((f) => readFile(join(provisioning, f), 'utf8')));
-    const providers = (parse(await readFile(join(provisioning, 'dashboards/dashboards.yml'), 'utf8')) as { providers: Array<{ options: { path: string } }> }).providers;
+    const texts = await Promise.all(
+      (await readdir(provisioning, { recursive: true }))
+        .filter((f) => f.endsWith('.yml'))
+        .map((f) => readFile(join(provisioning, f), 'utf8')),
+    );
+    const providers = (
+      parse(await readFile(join(provisioning, 'dashboards/dashboards.yml'), 'utf8')) as { providers: Array<{ options: { path: string } }> }
+    ).providers;
     for (const p of providers) expect(m.find((x) => x.target === p.options.path)?.source).toBe(join(root, 'monitoring/grafana/dashboards'));
     for (const name of new Set(texts.flatMap((t) => [...t.matchAll(/\$\{(\w+)\}/g)].map((x) => x[1]!)))) {
       expect(grafana.environment?.[name], `provisioning reads \${${name}}`).toBeTruthy();
     }
     // The data sources name services of the stack, on the ports those serve.
-    const datasources = (parse(await readFile(join(provisioning, 'datasources/datasources.yml'), 'utf8')) as { datasources: Array<{ url: string }> }).datasources;
+    const datasources = (
+      parse(await readFile(join(provisioning, 'datasources/datasources.yml'), 'utf8')) as { datasources: Array<{ url: string }> }
+    ).datasources;
     for (const d of datasources) expect(Object.keys(config.services)).toContain(new URL(d.url).hostname);
     expect(grafana.environment?.GF_SECURITY_ADMIN_PASSWORD).toBe(env.GRAFANA_ADMIN_PASSWORD);
   });
@@ -286,7 +342,17 @@ describe('compose stack: docker-compose config', () => {
     expect(backup.build?.target).toBe('backup');
     expect(backup.depends_on, 'a `run` naming no profile cannot start dependencies in profile core').toBeUndefined();
     const e = backup.environment ?? {};
-    for (const k of ['DATABASE_URL', 'REDIS_URL', 'BACKUP_DIR', 'BACKUP_VOLUMES', 'SPACES_BUCKET', 'SPACES_REGION', 'SPACES_ENDPOINT', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY']) {
+    for (const k of [
+      'DATABASE_URL',
+      'REDIS_URL',
+      'BACKUP_DIR',
+      'BACKUP_VOLUMES',
+      'SPACES_BUCKET',
+      'SPACES_REGION',
+      'SPACES_ENDPOINT',
+      'SPACES_ACCESS_KEY_ID',
+      'SPACES_SECRET_ACCESS_KEY',
+    ]) {
       expect(Object.keys(e), k).toContain(k);
     }
     expect(e.DATABASE_URL).toBe(svc(config, 'orchestrator').environment?.DATABASE_URL);
@@ -294,23 +360,38 @@ describe('compose stack: docker-compose config', () => {
     expect(m.find((x) => x.target === e.BACKUP_DIR)).toMatchObject({ named: true, readOnly: false });
     const archived = e.BACKUP_VOLUMES!.split(/\s+/);
     expect(archived.length).toBeGreaterThan(0);
-    for (const dir of archived) expect(m.find((x) => x.target === dir), dir).toMatchObject({ named: true, readOnly: true });
+    for (const dir of archived)
+      expect(
+        m.find((x) => x.target === dir),
+        dir,
+      ).toMatchObject({ named: true, readOnly: true });
     expect(m.filter((x) => x.named).map((x) => x.source)).toEqual(expect.arrayContaining(['grafana-data', 'caddy-data']));
 
     const restore = svc(config, 'restore');
     expect(restore.image).toBe(backup.image);
     expect(restore.restart).toBe('no');
-    for (const dir of archived) expect(mounts(restore).find((x) => x.target === dir), dir).toMatchObject({ named: true, readOnly: false });
+    for (const dir of archived)
+      expect(
+        mounts(restore).find((x) => x.target === dir),
+        dir,
+      ).toMatchObject({ named: true, readOnly: false });
   });
 });
 
 describe('compose stack: Caddy', () => {
   const caddyfile = join(root, 'compose/Caddyfile');
   const caddy = (sub: string, env: Record<string, string>) =>
-    runTool('caddy', [sub, '--adapter', 'caddyfile', '--config', caddyfile], { debianPackage: 'caddy', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...env } });
+    runTool('caddy', [sub, '--adapter', 'caddyfile', '--config', caddyfile], {
+      debianPackage: 'caddy',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...env },
+    });
 
   it('validates for a public domain and for localhost, with and without a contact address', async () => {
-    for (const env of [{ DOMAIN: 'mesh.example.test', ACME_EMAIL: 'ops@example.test' }, { DOMAIN: 'mesh.example.test', ACME_EMAIL: '' }, { DOMAIN: 'localhost', ACME_EMAIL: '' }]) {
+    for (const env of [
+      { DOMAIN: 'mesh.example.test', ACME_EMAIL: 'ops@example.test' },
+      { DOMAIN: 'mesh.example.test', ACME_EMAIL: '' },
+      { DOMAIN: 'localhost', ACME_EMAIL: '' },
+    ]) {
       const result = await caddy('validate', env);
       expect(result.code, `${JSON.stringify(env)}: ${result.stderr}`).toBe(0);
     }
@@ -320,12 +401,19 @@ describe('compose stack: Caddy', () => {
     const { config } = await stack();
     const adapted = await caddy('adapt', { DOMAIN: 'mesh.example.test', ACME_EMAIL: 'ops@example.test' });
     expect(adapted.code, adapted.stderr).toBe(0);
-    const json = JSON.parse(adapted.stdout) as { apps: { http: unknown; tls?: { automation?: { policies?: Array<{ subjects?: string[]; issuers?: Array<{ module: string; email?: string }> }> } } } };
+    const json = JSON.parse(adapted.stdout) as {
+      apps: {
+        http: unknown;
+        tls?: { automation?: { policies?: Array<{ subjects?: string[]; issuers?: Array<{ module: string; email?: string }> }> } };
+      };
+    };
     const text = JSON.stringify(json.apps.http);
     const dials = [...text.matchAll(/"dial":"([^"]+)"/g)].map((m) => m[1]);
     expect(new Set(dials)).toEqual(new Set([`orchestrator:${ports.orchestrator}`]));
     expect(text).toContain('"host":["mesh.example.test"]');
-    expect(text).toMatch(/"static_response","status_code":404\},?[^]*?"path":\["\/metrics\*"\]|"path":\["\/metrics\*"\][^]*?"static_response","status_code":404/);
+    expect(text).toMatch(
+      /"static_response","status_code":404\},?[^]*?"path":\["\/metrics\*"\]|"path":\["\/metrics\*"\][^]*?"static_response","status_code":404/,
+    );
     const policy = json.apps.tls?.automation?.policies?.find((p) => p.subjects?.includes('mesh.example.test'));
     expect(policy?.issuers?.find((i) => i.module === 'acme')?.email).toBe('ops@example.test');
 
@@ -369,7 +457,9 @@ describe('.env.example', () => {
     const all = await entries();
     for (const e of all) expect(e.comment, `${e.name} has no comment`).toBeTruthy();
     const secrets = all.filter((e) => /secret/i.test(e.comment ?? ''));
-    expect(secrets.map((e) => e.name)).toEqual(expect.arrayContaining([...requiredSecrets, 'LLM_API_KEY', 'SLACK_WEBHOOK_URL', 'SPACES_SECRET_ACCESS_KEY']));
+    expect(secrets.map((e) => e.name)).toEqual(
+      expect.arrayContaining([...requiredSecrets, 'LLM_API_KEY', 'SLACK_WEBHOOK_URL', 'SPACES_SECRET_ACCESS_KEY']),
+    );
     for (const e of secrets) expect(e.value, e.name).toBe('');
     for (const name of requiredSecrets) expect(all.find((e) => e.name === name)?.comment, name).toMatch(/generate/);
     expect(await readFile(join(root, '.env.example'), 'utf8')).toContain('openssl rand -hex 32');
@@ -384,12 +474,21 @@ describe('the image (compose/Dockerfile)', () => {
     expect(file.stages.at(-1)!.name).toBe('runtime');
     const chain = stageChain(file, 'runtime');
     expect(chain[0]!.from).toMatch(/^node:24[.-]/);
-    const user = chain.flatMap((s) => s.instructions).filter((i) => i.keyword === 'USER').at(-1)?.args;
+    const user = chain
+      .flatMap((s) => s.instructions)
+      .filter((i) => i.keyword === 'USER')
+      .at(-1)?.args;
     expect(user, 'runtime has no USER').toBeDefined();
     expect(user).not.toMatch(/^(root|0)(:|$)/);
-    const runs = chain.flatMap((s) => s.instructions).filter((i) => i.keyword === 'RUN').map((i) => i.args);
+    const runs = chain
+      .flatMap((s) => s.instructions)
+      .filter((i) => i.keyword === 'RUN')
+      .map((i) => i.args);
     expect(runs.some((r) => /\bnpm ci\b[^&]*--omit=dev/.test(r))).toBe(true);
-    expect(runs.some((r) => /\bnpm ci\b(?![^&]*--omit=dev)/.test(r)), 'dev dependencies installed in the runtime').toBe(false);
+    expect(
+      runs.some((r) => /\bnpm ci\b(?![^&]*--omit=dev)/.test(r)),
+      'dev dependencies installed in the runtime',
+    ).toBe(false);
   });
 
   it('has a backup target on the same base, with bash, the Postgres and Redis clients, the AWS CLI and tar, and the scripts it runs', async () => {
@@ -397,8 +496,13 @@ describe('the image (compose/Dockerfile)', () => {
     const backup = stageChain(file, 'backup');
     const runtime = stageChain(file, 'runtime');
     expect(backup.at(-2)?.name, 'backup and runtime share a base stage').toBe(runtime.at(-2)?.name);
-    const install = backup.at(-1)!.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args).join(' ');
-    for (const pkg of ['bash', 'postgresql-client', 'redis-tools', 'awscli', 'tar']) expect(install).toMatch(new RegExp(`apt-get install[^&]*\\s${pkg}(\\s|$)`));
+    const install = backup
+      .at(-1)!
+      .instructions.filter((i) => i.keyword === 'RUN')
+      .map((i) => i.args)
+      .join(' ');
+    for (const pkg of ['bash', 'postgresql-client', 'redis-tools', 'awscli', 'tar'])
+      expect(install).toMatch(new RegExp(`apt-get install[^&]*\\s${pkg}(\\s|$)`));
     // A COPY of a file the context lacks fails `docker build`; the simulation's rule, checked statically here.
     const context = new Set(await contextFiles(root));
     const copies = backup.at(-1)!.instructions.filter((i) => i.keyword === 'COPY' && !i.args.includes('--from='));
@@ -408,78 +512,112 @@ describe('the image (compose/Dockerfile)', () => {
         expect(context.has(rel) || [...context].some((f) => f.startsWith(`${rel}/`)), `COPY ${src}: not in the build context`).toBe(true);
       }
     }
-    const cmd = execForm(backup.at(-1)!.instructions.filter((i) => i.keyword === 'CMD').at(-1)!.args)!;
+    const cmd = execForm(
+      backup
+        .at(-1)!
+        .instructions.filter((i) => i.keyword === 'CMD')
+        .at(-1)!.args,
+    )!;
     expect(cmd[0]).toBe('/app/scripts/backup.sh');
     expect(copies.some((c) => c.args.includes('scripts/backup.sh') && c.args.trim().endsWith('/app/scripts/'))).toBe(true);
   });
 
-  it('builds (simulated stage by stage) into an image whose entrypoint runs every role, with its migrations, workflows, proto and docs', { timeout: 300_000 }, async () => {
-    const file = parseDockerfile(await readFile(dockerfilePath, 'utf8'));
-    const workDir = await mkdtemp(join(tmpdir(), 'image-build-'));
-    onTestFinished(() => rm(workDir, { recursive: true, force: true }));
-    const { runtime } = await buildTargets(file, ['runtime'], { context: root, workDir, nodeModules: join(root, 'node_modules') });
-    const { entrypoint, cmd, workdir } = runtime!.config;
-    expect(entrypoint?.[0]).toBe('node');
-    const script = hostPath(runtime!.root, posix.resolve(workdir, entrypoint![1]!));
-    expect((await stat(script).catch(() => undefined))?.isFile(), `${entrypoint![1]} is not in the built image`).toBe(true);
-    expect(cmd?.[0]).toBe('orchestrator');
-    // The runtime carries the compiled code, not the sources or the compiler's config.
-    const app = hostPath(runtime!.root, workdir);
-    expect((await readdir(app)).sort()).not.toEqual(expect.arrayContaining(['services']));
+  it(
+    'builds (simulated stage by stage) into an image whose entrypoint runs every role, with its migrations, workflows, proto and docs',
+    { timeout: 300_000 },
+    async () => {
+      const file = parseDockerfile(await readFile(dockerfilePath, 'utf8'));
+      const workDir = await mkdtemp(join(tmpdir(), 'image-build-'));
+      onTestFinished(() => rm(workDir, { recursive: true, force: true }));
+      const { runtime } = await buildTargets(file, ['runtime'], { context: root, workDir, nodeModules: join(root, 'node_modules') });
+      const { entrypoint, cmd, workdir } = runtime!.config;
+      expect(entrypoint?.[0]).toBe('node');
+      const script = hostPath(runtime!.root, posix.resolve(workdir, entrypoint![1]!));
+      expect((await stat(script).catch(() => undefined))?.isFile(), `${entrypoint![1]} is not in the built image`).toBe(true);
+      expect(cmd?.[0]).toBe('orchestrator');
+      // The runtime carries the compiled code, not the sources or the compiler's config.
+      const app = hostPath(runtime!.root, workdir);
+      expect((await readdir(app)).sort()).not.toEqual(expect.arrayContaining(['services']));
 
-    // Every package the compiled code imports must survive `npm ci --omit=dev`.
-    const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    const imported = new Set<string>();
-    for (const f of (await readdir(join(app, 'dist'), { recursive: true })).filter((x) => x.endsWith('.js'))) {
-      const js = await readFile(join(app, 'dist', f), 'utf8');
-      for (const m of js.matchAll(/(?:from\s+|import\(\s*|createRequire\([^)]*\)\(\s*)['"]([^'"./][^'"]*)['"]/g)) {
-        const spec = m[1]!;
-        if (spec.startsWith('node:')) continue;
-        imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+      // Every package the compiled code imports must survive `npm ci --omit=dev`.
+      const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      const imported = new Set<string>();
+      for (const f of (await readdir(join(app, 'dist'), { recursive: true })).filter((x) => x.endsWith('.js'))) {
+        const js = await readFile(join(app, 'dist', f), 'utf8');
+        for (const m of js.matchAll(/(?:from\s+|import\(\s*|createRequire\([^)]*\)\(\s*)['"]([^'"./][^'"]*)['"]/g)) {
+          const spec = m[1]!;
+          if (spec.startsWith('node:')) continue;
+          imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+        }
       }
-    }
-    expect(imported.size).toBeGreaterThan(5);
-    expect([...imported].filter((p) => !(p in pkg.dependencies)), 'imported by dist/ but not a production dependency').toEqual([]);
+      expect(imported.size).toBeGreaterThan(5);
+      expect(
+        [...imported].filter((p) => !(p in pkg.dependencies)),
+        'imported by dist/ but not a production dependency',
+      ).toEqual([]);
 
-    // The image's command line, every role in one process: the entrypoint plus `start`.
-    const child = spawn(process.execPath, [script, 'start'], {
-      cwd: app,
-      env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), HOST: '127.0.0.1', PORT: '0', PGLITE_DATA_DIR: 'memory://', LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    onTestFinished(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const urls = await poll(() => {
-      if (child.exitCode !== null) throw new Error(`the image exited ${child.exitCode}: ${out}`);
-      const found = Object.fromEntries([...out.matchAll(/^agentic-mesh: (.+?) listening on (http:\/\/\S+)/gm)].map((m) => [m[1]!, m[2]!]));
-      return Object.keys(found).length >= 3 + builtInAgentNames.length ? found : undefined;
-    }, { timeoutMs: 120_000, label: 'every role of the built image to listen', intervalMs: 200 });
-    expect(Object.keys(urls).sort()).toEqual(['knowledge', 'mcp-gateway', 'orchestrator', ...builtInAgentNames.map((name) => `agent ${name}`)].sort());
+      // The image's command line, every role in one process: the entrypoint plus `start`.
+      const child = spawn(process.execPath, [script, 'start'], {
+        cwd: app,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: tmpdir(),
+          HOST: '127.0.0.1',
+          PORT: '0',
+          PGLITE_DATA_DIR: 'memory://',
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      onTestFinished(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const urls = await poll(
+        () => {
+          if (child.exitCode !== null) throw new Error(`the image exited ${child.exitCode}: ${out}`);
+          const found = Object.fromEntries(
+            [...out.matchAll(/^agentic-mesh: (.+?) listening on (http:\/\/\S+)/gm)].map((m) => [m[1]!, m[2]!]),
+          );
+          return Object.keys(found).length >= 3 + builtInAgentNames.length ? found : undefined;
+        },
+        { timeoutMs: 120_000, label: 'every role of the built image to listen', intervalMs: 200 },
+      );
+      expect(Object.keys(urls).sort()).toEqual(
+        ['knowledge', 'mcp-gateway', 'orchestrator', ...builtInAgentNames.map((name) => `agent ${name}`)].sort(),
+      );
 
-    // Migrations and the built-in workflows: the orchestrator plans and runs a workflow on an agent.
-    const res = await fetch(`${urls.orchestrator}/orchestrate`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ plan: { steps: [{ id: 'review', agent: 'code-review', input: { files: [{ path: 'a.ts', content: 'export const a: number = 1;\n' }] } }] }, wait: true }),
-    });
-    const done = (await res.json()) as { status: string };
-    expect(done.status, JSON.stringify(done)).toBe('succeeded');
-    const named = ((await (await fetch(`${urls.orchestrator}/workflows`)).json()) as { workflows: unknown[] }).workflows;
-    const sources = (await readdir(join(root, 'services/orchestrator/workflows'))).filter((f) => /\.ya?ml$/.test(f));
-    expect(sources.length).toBeGreaterThan(0);
-    expect(named).toHaveLength(sources.length);
+      // Migrations and the built-in workflows: the orchestrator plans and runs a workflow on an agent.
+      const res = await fetch(`${urls.orchestrator}/orchestrate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          plan: {
+            steps: [{ id: 'review', agent: 'code-review', input: { files: [{ path: 'a.ts', content: 'export const a: number = 1;\n' }] } }],
+          },
+          wait: true,
+        }),
+      });
+      const done = (await res.json()) as { status: string };
+      expect(done.status, JSON.stringify(done)).toBe('succeeded');
+      const named = ((await (await fetch(`${urls.orchestrator}/workflows`)).json()) as { workflows: unknown[] }).workflows;
+      const sources = (await readdir(join(root, 'services/orchestrator/workflows'))).filter((f) => /\.ya?ml$/.test(f));
+      expect(sources.length).toBeGreaterThan(0);
+      expect(named).toHaveLength(sources.length);
 
-    // The project's Markdown travelled with the compiled code: the same documents as the sources.
-    const expected = (await readProjectDocs()).length;
-    expect(expected).toBeGreaterThan(5);
-    const ready = await poll(async () => {
-      const r = (await (await fetch(`${urls.knowledge}/ready`)).json()) as { checks?: { documents?: string } };
-      return Number(r.checks?.documents) === expected ? r : undefined;
-    }, { timeoutMs: 30_000, label: `the image's knowledge service to index ${expected} documents` });
-    expect(ready.checks?.documents).toBe(String(expected));
-  });
+      // The project's Markdown travelled with the compiled code: the same documents as the sources.
+      const expected = (await readProjectDocs()).length;
+      expect(expected).toBeGreaterThan(5);
+      const ready = await poll(
+        async () => {
+          const r = (await (await fetch(`${urls.knowledge}/ready`)).json()) as { checks?: { documents?: string } };
+          return Number(r.checks?.documents) === expected ? r : undefined;
+        },
+        { timeoutMs: 30_000, label: `the image's knowledge service to index ${expected} documents` },
+      );
+      expect(ready.checks?.documents).toBe(String(expected));
+    },
+  );
 });

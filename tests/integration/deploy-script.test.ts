@@ -16,7 +16,27 @@ const BASH = '/bin/bash';
 
 // The real tools the script may look at; the sandbox PATH holds exactly these plus the tripwires,
 // so a command the script uses without declaring it fails the test too.
-const REAL_TOOLS = ['bash', 'env', 'dirname', 'head', 'tr', 'cat', 'mktemp', 'cp', 'mv', 'chmod', 'rm', 'sleep', 'sed', 'grep', 'git', 'npm', 'curl', 'openssl', 'timeout'];
+const REAL_TOOLS = [
+  'bash',
+  'env',
+  'dirname',
+  'head',
+  'tr',
+  'cat',
+  'mktemp',
+  'cp',
+  'mv',
+  'chmod',
+  'rm',
+  'sleep',
+  'sed',
+  'grep',
+  'git',
+  'npm',
+  'curl',
+  'openssl',
+  'timeout',
+];
 const TRIPWIRES = ['terraform', 'ssh', 'scp'];
 const GENERATED = ['ADMIN_API_KEY', 'INTERNAL_TOKEN', 'POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'];
 
@@ -25,11 +45,15 @@ function which(tool: string): string {
 }
 
 function git(cwd: string, home: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=deploy test', '-c', 'user.email=deploy-test@example.invalid', '-c', 'init.defaultBranch=main', ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH, HOME: home },
-  });
+  return execFileSync(
+    'git',
+    ['-c', 'user.name=deploy test', '-c', 'user.email=deploy-test@example.invalid', '-c', 'init.defaultBranch=main', ...args],
+    {
+      cwd,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: home },
+    },
+  );
 }
 
 interface Sandbox {
@@ -61,12 +85,16 @@ async function sandbox(opts: { without?: string[] } = {}): Promise<Sandbox> {
   await mkdir(bin);
 
   await copyFile(join(ROOT, SCRIPT), join(repo, SCRIPT));
-  for (const name of readdirSync(join(ROOT, 'scripts/deploy'))) await copyFile(join(ROOT, 'scripts/deploy', name), join(repo, 'scripts/deploy', name));
+  for (const name of readdirSync(join(ROOT, 'scripts/deploy')))
+    await copyFile(join(ROOT, 'scripts/deploy', name), join(repo, 'scripts/deploy', name));
   await copyFile(join(ROOT, 'package.json'), join(repo, 'package.json'));
   // The dry run only checks these exist; it never runs them.
   await writeFile(join(repo, 'terraform/main.ts'), '// sandbox stand-in: the dry run checks that the CDKTF app exists\n');
   await writeFile(join(repo, 'compose/docker-compose.yml'), '# sandbox stand-in: the dry run checks that the compose file exists\n');
-  await writeFile(join(repo, '.env.example'), ['DOMAIN=', 'ACME_EMAIL=', ...GENERATED.map((k) => `${k}=`), 'SPACES_BUCKET=', ''].join('\n'));
+  await writeFile(
+    join(repo, '.env.example'),
+    ['DOMAIN=', 'ACME_EMAIL=', ...GENERATED.map((k) => `${k}=`), 'SPACES_BUCKET=', ''].join('\n'),
+  );
   await writeFile(join(repo, '.gitignore'), '.env\nnode_modules\n');
   await symlink(join(ROOT, 'node_modules'), join(repo, 'node_modules'));
   git(repo, home, 'init', '-q');
@@ -77,7 +105,11 @@ async function sandbox(opts: { without?: string[] } = {}): Promise<Sandbox> {
 
   const without = new Set(opts.without ?? []);
   for (const tool of REAL_TOOLS) if (!without.has(tool)) await symlink(which(tool), join(bin, tool));
-  await writeTripwires(bin, TRIPWIRES.filter((t) => !without.has(t)), log);
+  await writeTripwires(
+    bin,
+    TRIPWIRES.filter((t) => !without.has(t)),
+    log,
+  );
   return { dir, repo, home, bin, log, suffix };
 }
 
@@ -136,7 +168,9 @@ describe('deploy_to_do.sh --dry-run', () => {
     expect(r.stderr).not.toMatch(/command not found/);
     expect(r.code, r.all).toBe(0);
     expect(stepNames(r.stdout)).toEqual(['env', 'synth', 'apply', 'ssh', 'ship', 'up', 'health']);
-    expect(r.stdout).toContain('.env does not exist: create it from .env.example with generated ADMIN_API_KEY INTERNAL_TOKEN POSTGRES_PASSWORD REDIS_PASSWORD GRAFANA_ADMIN_PASSWORD');
+    expect(r.stdout).toContain(
+      '.env does not exist: create it from .env.example with generated ADMIN_API_KEY INTERNAL_TOKEN POSTGRES_PASSWORD REDIS_PASSWORD GRAFANA_ADMIN_PASSWORD',
+    );
     expect(r.stdout).toContain('$ npm run synth');
     expect(r.stdout).toContain('$ terraform -chdir=terraform/cdktf.out/stacks/droplet init -input=false');
     expect(r.stdout).toContain('$ terraform -chdir=terraform/cdktf.out/stacks/droplet apply -auto-approve -input=false');
@@ -146,7 +180,9 @@ describe('deploy_to_do.sh --dry-run', () => {
     expect(r.stdout).toContain(`deploy-test-${sb.suffix}`); // the public key goes to TF_VAR_ssh_public_key
     expect(r.stdout).toMatch(/\$ git archive --format=tar\.gz -o '?<local temp dir>\/bundle\.tar\.gz'? HEAD/);
     expect(r.stdout).toMatch(/\$ scp .*bundle\.tar\.gz'? .*root@<droplet_ip>:/);
-    expect(r.stdout).toContain('docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build');
+    expect(r.stdout).toContain(
+      'docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build',
+    );
     expect(r.stdout).toMatch(/remote\.sh'? wait-healthy \/opt\/agentic-mesh 60 10/);
     expect(r.stdout).toContain(`$ curl -fsS --max-time 10 --resolve ${domain}:443:<droplet_ip> https://${domain}/health`);
     for (const value of Object.values(tokens)) expect(r.all).not.toContain(value);
@@ -162,11 +198,20 @@ describe('deploy_to_do.sh --dry-run', () => {
     const generated = Object.fromEntries(GENERATED.map((k) => [k, randomBytes(32).toString('hex')]));
     const domain = `mesh-${sb.suffix}.example.org`;
     const envFile = join(sb.dir, 'deploy.env');
-    const lines = [`DOMAIN=${domain}`, 'ACME_EMAIL=ops@example.org', ...Object.entries(generated).map(([k, v]) => `${k}=${v}`), `SPACES_ACCESS_KEY_ID=${SPACES_ACCESS_KEY_ID}`, `SPACES_SECRET_ACCESS_KEY="${SPACES_SECRET_ACCESS_KEY}"`];
+    const lines = [
+      `DOMAIN=${domain}`,
+      'ACME_EMAIL=ops@example.org',
+      ...Object.entries(generated).map(([k, v]) => `${k}=${v}`),
+      `SPACES_ACCESS_KEY_ID=${SPACES_ACCESS_KEY_ID}`,
+      `SPACES_SECRET_ACCESS_KEY="${SPACES_SECRET_ACCESS_KEY}"`,
+    ];
     await writeFile(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
     const before = { repo: snapshot(sb.repo), home: snapshot(sb.home), env: await readFile(envFile, 'utf8') };
 
-    const r = runScript(sb, ['--dry-run', '--env-file', envFile, '--region', 'fra1', '--extra-port', '8443'], { DIGITALOCEAN_TOKEN, ADMIN_IP: '198.51.100.0/24' });
+    const r = runScript(sb, ['--dry-run', '--env-file', envFile, '--region', 'fra1', '--extra-port', '8443'], {
+      DIGITALOCEAN_TOKEN,
+      ADMIN_IP: '198.51.100.0/24',
+    });
 
     expect(r.code, r.all).toBe(0);
     expect(r.stdout).toContain(`using ${envFile} (DOMAIN=${domain})`);
@@ -175,7 +220,8 @@ describe('deploy_to_do.sh --dry-run', () => {
     expect(r.stdout).toContain('$ TF_VAR_admin_ip=198.51.100.0/24');
     expect(r.stdout).toContain('$ TF_VAR_extra_inbound_ports=[8443]');
     expect(r.stdout).toContain('$ SPACES_SECRET_ACCESS_KEY=[redacted]');
-    for (const value of [DIGITALOCEAN_TOKEN, SPACES_ACCESS_KEY_ID, SPACES_SECRET_ACCESS_KEY, ...Object.values(generated)]) expect(r.all).not.toContain(value);
+    for (const value of [DIGITALOCEAN_TOKEN, SPACES_ACCESS_KEY_ID, SPACES_SECRET_ACCESS_KEY, ...Object.values(generated)])
+      expect(r.all).not.toContain(value);
     expect(await tripwireCalls(sb.log)).toEqual([]);
     expect({ repo: snapshot(sb.repo), home: snapshot(sb.home), env: await readFile(envFile, 'utf8') }).toEqual(before);
   });
@@ -194,7 +240,10 @@ describe('deploy_to_do.sh preflight', () => {
   it('exits non-zero naming DIGITALOCEAN_TOKEN when it is missing', async () => {
     const sb = await sandbox();
     const { SPACES_ACCESS_KEY_ID, SPACES_SECRET_ACCESS_KEY } = secrets();
-    const r = runScript(sb, ['--dry-run', '--admin-ip', '203.0.113.7', '--domain', 'x.example.com'], { SPACES_ACCESS_KEY_ID, SPACES_SECRET_ACCESS_KEY });
+    const r = runScript(sb, ['--dry-run', '--admin-ip', '203.0.113.7', '--domain', 'x.example.com'], {
+      SPACES_ACCESS_KEY_ID,
+      SPACES_SECRET_ACCESS_KEY,
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Cannot deploy yet, 1 problem\(s\)/);
     expect(r.stderr).toMatch(/DIGITALOCEAN_TOKEN is not set: create a read\/write token at https:\/\/cloud\.digitalocean\.com/);
@@ -208,7 +257,14 @@ describe('deploy_to_do.sh preflight', () => {
     const r = runScript(sb, []);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Cannot deploy yet, 6 problem\(s\)/);
-    for (const named of ['DIGITALOCEAN_TOKEN', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY', 'ADMIN_IP is not set: pass --admin-ip', 'DOMAIN is not set: pass --domain', `${sb.home}/.ssh/id_ed25519.pub not found: create one with ssh-keygen`]) {
+    for (const named of [
+      'DIGITALOCEAN_TOKEN',
+      'SPACES_ACCESS_KEY_ID',
+      'SPACES_SECRET_ACCESS_KEY',
+      'ADMIN_IP is not set: pass --admin-ip',
+      'DOMAIN is not set: pass --domain',
+      `${sb.home}/.ssh/id_ed25519.pub not found: create one with ssh-keygen`,
+    ]) {
       expect(r.stderr).toContain(named);
     }
     expect(await tripwireCalls(sb.log)).toEqual([]);
@@ -236,7 +292,10 @@ describe('deploy_to_do.sh preflight', () => {
   it('refuses an existing env file with a blank or short secret', async () => {
     const sb = await sandbox();
     const envFile = join(sb.dir, 'short.env');
-    await writeFile(envFile, `DOMAIN=x.example.com\nADMIN_API_KEY=tooshort\nINTERNAL_TOKEN=${'a'.repeat(64)}\nPOSTGRES_PASSWORD=\nREDIS_PASSWORD=${'c'.repeat(64)}\nGRAFANA_ADMIN_PASSWORD=${'b'.repeat(64)}\n`);
+    await writeFile(
+      envFile,
+      `DOMAIN=x.example.com\nADMIN_API_KEY=tooshort\nINTERNAL_TOKEN=${'a'.repeat(64)}\nPOSTGRES_PASSWORD=\nREDIS_PASSWORD=${'c'.repeat(64)}\nGRAFANA_ADMIN_PASSWORD=${'b'.repeat(64)}\n`,
+    );
     const r = runScript(sb, ['--dry-run', '--env-file', envFile, '--admin-ip', '203.0.113.7'], secrets());
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('ADMIN_API_KEY in');
@@ -254,21 +313,39 @@ describe('deploy_to_do.sh, a full run against doubles of DigitalOcean and the dr
     const sb = await sandbox({ without: ['terraform', 'ssh', 'scp', 'curl', 'npm'] });
     for (const tool of DROPLET_TOOLS) await symlink(which(tool), join(sb.bin, tool));
     const cloudInit = join(sb.bin, 'cloud-init');
-    await writeFile(cloudInit, '#!/bin/bash\n# double: cloud-init has finished\n[ "$1" = status ] && { [ "${2:-}" = --wait ] || echo "status: done"; exit 0; }\nexit 2\n', { mode: 0o755 });
+    await writeFile(
+      cloudInit,
+      '#!/bin/bash\n# double: cloud-init has finished\n[ "$1" = status ] && { [ "${2:-}" = --wait ] || echo "status: done"; exit 0; }\nexit 2\n',
+      { mode: 0o755 },
+    );
     const stateDir = join(sb.dir, 'state');
     await mkdir(stateDir);
     const bucket = `agentic-mesh-backups-${sb.suffix}`;
-    await writeDropletDoubles(sb.bin, { logFile: sb.log, stateDir, dropletIp: '127.0.0.1', bucket, containers: ['compose-orchestrator-1', 'compose-postgres-1'], startingPolls: 2 });
+    await writeDropletDoubles(sb.bin, {
+      logFile: sb.log,
+      stateDir,
+      dropletIp: '127.0.0.1',
+      bucket,
+      containers: ['compose-orchestrator-1', 'compose-postgres-1'],
+      startingPolls: 2,
+    });
     const target = join(sb.dir, 'opt-agentic-mesh');
     // The "droplet" stages its upload in /tmp as the real one does; leave none behind if the run fails.
     onTestFinished(async () => {
       const log = existsSync(sb.log) ? await readFile(sb.log, 'utf8') : '';
-      for (const stage of new Set(log.match(/\/tmp\/agentic-mesh-deploy\.[A-Za-z0-9]+/g) ?? [])) await rm(stage, { recursive: true, force: true });
+      for (const stage of new Set(log.match(/\/tmp\/agentic-mesh-deploy\.[A-Za-z0-9]+/g) ?? []))
+        await rm(stage, { recursive: true, force: true });
     });
     const tokens = secrets();
     const domain = `api-${sb.suffix}.example.com`;
 
-    const r = runScript(sb, ['--admin-ip', '203.0.113.7', '--domain', domain], { ...tokens, DEPLOY_REMOTE_DIR: target, WAIT_INTERVAL_S: '1', HEALTH_ATTEMPTS: '5', SSH_ATTEMPTS: '2' });
+    const r = runScript(sb, ['--admin-ip', '203.0.113.7', '--domain', domain], {
+      ...tokens,
+      DEPLOY_REMOTE_DIR: target,
+      WAIT_INTERVAL_S: '1',
+      HEALTH_ATTEMPTS: '5',
+      SSH_ATTEMPTS: '2',
+    });
 
     expect(r.code, r.all).toBe(0);
     for (const value of Object.values(tokens)) expect(r.all).not.toContain(value);
@@ -299,8 +376,20 @@ describe('deploy_to_do.sh, a full run against doubles of DigitalOcean and the dr
     const calls = (await readFile(sb.log, 'utf8')).split('\n');
     for (const value of Object.values(tokens)) expect(calls.join('\n'), 'no secret on a command line').not.toContain(value);
     const firstIndex = (prefix: string) => calls.findIndex((l) => l.startsWith(prefix));
-    const order = ['npm run synth', 'terraform -chdir=terraform/cdktf.out/stacks/droplet init -input=false', 'terraform -chdir=terraform/cdktf.out/stacks/droplet apply -auto-approve -input=false', 'scp ', 'docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build', 'docker compose --env-file .env -f compose/docker-compose.yml --profile backup build backup', 'docker inspect', 'curl '].map(firstIndex);
-    expect(order.every((i) => i >= 0), calls.join('\n')).toBe(true);
+    const order = [
+      'npm run synth',
+      'terraform -chdir=terraform/cdktf.out/stacks/droplet init -input=false',
+      'terraform -chdir=terraform/cdktf.out/stacks/droplet apply -auto-approve -input=false',
+      'scp ',
+      'docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build',
+      'docker compose --env-file .env -f compose/docker-compose.yml --profile backup build backup',
+      'docker inspect',
+      'curl ',
+    ].map(firstIndex);
+    expect(
+      order.every((i) => i >= 0),
+      calls.join('\n'),
+    ).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(calls).toContain('  env TF_VAR_admin_ip=203.0.113.7');
     expect(calls).toContain(`  env TF_VAR_domain=${domain}`);
@@ -338,7 +427,11 @@ describe('scripts/deploy/remote.sh (runs on the droplet)', () => {
   it('install unpacks in place, drops files that left the repository, keeps runtime data and installs .env 0600', async () => {
     const sb = await sandbox();
     const target = join(sb.dir, 'opt-agentic-mesh');
-    const v1 = await bundle(sb, { 'compose/docker-compose.yml': 'v1\n', 'monitoring/prometheus.yml': 'scrape: v1\n', 'old/gone.txt': 'old\n' });
+    const v1 = await bundle(sb, {
+      'compose/docker-compose.yml': 'v1\n',
+      'monitoring/prometheus.yml': 'scrape: v1\n',
+      'old/gone.txt': 'old\n',
+    });
     const env1 = join(sb.dir, 'env1');
     await writeFile(env1, 'ADMIN_API_KEY=first\n');
     let r = remote(['install', v1, env1, target]);
@@ -364,11 +457,17 @@ describe('scripts/deploy/remote.sh (runs on the droplet)', () => {
   });
 
   it('classify: ready means healthy, running without a healthcheck, or a one-shot that exited 0', () => {
-    const ready = remote(['classify'], '/compose-orchestrator-1|running|healthy|0\n/compose-consul-1|running|none|0\n/compose-migrate-1|exited|none|0\n');
+    const ready = remote(
+      ['classify'],
+      '/compose-orchestrator-1|running|healthy|0\n/compose-consul-1|running|none|0\n/compose-migrate-1|exited|none|0\n',
+    );
     expect(ready.status).toBe(0);
     expect(ready.stdout).toBe('');
 
-    const notReady = remote(['classify'], '/compose-orchestrator-1|running|starting|0\n/compose-grafana-1|running|unhealthy|0\n/compose-caddy-1|exited|none|1\n/compose-redis-1|restarting|none|1\n/compose-postgres-1|running|healthy|0\n');
+    const notReady = remote(
+      ['classify'],
+      '/compose-orchestrator-1|running|starting|0\n/compose-grafana-1|running|unhealthy|0\n/compose-caddy-1|exited|none|1\n/compose-redis-1|restarting|none|1\n/compose-postgres-1|running|healthy|0\n',
+    );
     expect(notReady.status).toBe(1);
     expect(notReady.stdout.trim().split('\n')).toEqual([
       'compose-orchestrator-1 is running (starting)',

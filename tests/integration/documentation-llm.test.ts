@@ -13,12 +13,14 @@ const files = [
 describe('documentation with a model (chat completions double)', () => {
   it('adds one overview paragraph per file under its heading, leaving the reference as the checker reports it', async () => {
     const { double, llm } = await llmOnDouble();
-    double.script(json({
-      files: [
-        { path: 'src/math.ts', overview: '## Arithmetic\nSmall arithmetic helpers:\n  `add` sums two numbers.' },
-        { path: 'src/unknown.ts', overview: 'Not one of the files.' },
-      ],
-    }));
+    double.script(
+      json({
+        files: [
+          { path: 'src/math.ts', overview: '## Arithmetic\nSmall arithmetic helpers:\n  `add` sums two numbers.' },
+          { path: 'src/unknown.ts', overview: 'Not one of the files.' },
+        ],
+      }),
+    );
     const offline = (await documentationAgent.execute({ files }, fakeContext())) as Out;
     const out = (await documentationAgent.execute({ files }, fakeContext({ llm }))) as Out;
     expect(out.llm).toEqual({ used: true, model: 'test-model', overviews: 1 });

@@ -21,7 +21,9 @@ describe('the embedded database on a first start (PGlite)', () => {
       const versions = await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
       expect(versions.map((r) => r.version)).toEqual((await loadMigrations()).map((m) => m.version));
       expect(await migrate(db)).toEqual([]);
-      await db.query(`INSERT INTO workflows (id, description, status, plan) VALUES ('0192e6a8-0000-7000-8000-000000000001', 'kept', 'planned', '{"steps":[]}')`);
+      await db.query(
+        `INSERT INTO workflows (id, description, status, plan) VALUES ('0192e6a8-0000-7000-8000-000000000001', 'kept', 'planned', '{"steps":[]}')`,
+      );
     } finally {
       await db.close();
     }
@@ -40,7 +42,10 @@ describe('the embedded database on a first start (PGlite)', () => {
     await mkdir(dataDir, { recursive: true });
     await writeFile(path.join(dataDir, 'notes.txt'), 'mine');
     // PGlite refuses (or initialises around) a directory it did not make; either way the file stays.
-    await createPgliteDb(dataDir).then((db) => db.close(), () => undefined);
+    await createPgliteDb(dataDir).then(
+      (db) => db.close(),
+      () => undefined,
+    );
     expect(await readdir(dataDir)).toContain('notes.txt');
   }, 60_000);
 });

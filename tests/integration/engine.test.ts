@@ -38,7 +38,12 @@ describe.each(testDatabases)('engine on $name', (t) => {
 
       const task = (await app.inject({ url: `/tasks/${body.task_id}` })).json();
       expect(task.status).toBe('succeeded');
-      expect(task.checkpoint).toEqual({ a: { sum: 3, from: [] }, b: { sum: 13, from: ['a'] }, c: { sum: 103, from: ['a'] }, d: { sum: 116, from: ['b', 'c'] } });
+      expect(task.checkpoint).toEqual({
+        a: { sum: 3, from: [] },
+        b: { sum: 13, from: ['a'] },
+        c: { sum: 103, from: ['a'] },
+        d: { sum: 116, from: ['b', 'c'] },
+      });
       expect(task.steps.map((s: { attempts: unknown[] }) => s.attempts.length)).toEqual([1, 1, 1, 1]);
       expect(task.steps[0].attempts[0].idempotency_key).toBe(`${body.task_id}:a:1`);
       expect(task.last_checkpoint).toBeTruthy();
@@ -50,11 +55,13 @@ describe.each(testDatabases)('engine on $name', (t) => {
   it('dispatches independent steps concurrently', async () => {
     const { app, log, close } = await setup();
     try {
-      const plan = { steps: [
-        { id: 'slow1', agent: 'math', input: { values: [1], ms: 300 } },
-        { id: 'slow2', agent: 'math', input: { values: [2], ms: 300 } },
-        { id: 'after', agent: 'math', input: {}, depends_on: ['slow1', 'slow2'] },
-      ] };
+      const plan = {
+        steps: [
+          { id: 'slow1', agent: 'math', input: { values: [1], ms: 300 } },
+          { id: 'slow2', agent: 'math', input: { values: [2], ms: 300 } },
+          { id: 'after', agent: 'math', input: {}, depends_on: ['slow1', 'slow2'] },
+        ],
+      };
       const res = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } });
       expect(res.json().status).toBe('succeeded');
       const [s1, s2, after] = ['slow1', 'slow2', 'after'].map((s) => log.runs.find((r) => r.step === s)!);
@@ -70,12 +77,14 @@ describe.each(testDatabases)('engine on $name', (t) => {
   it('a failing branch stops only what depends on it', async () => {
     const { app, close } = await setup();
     try {
-      const plan = { steps: [
-        { id: 'bad', agent: 'flaky', input: { fail_attempts: 5, retryable: false } },
-        { id: 'after-bad', agent: 'math', input: {}, depends_on: ['bad'] },
-        { id: 'good', agent: 'math', input: { values: [5] } },
-        { id: 'after-good', agent: 'math', input: {}, depends_on: ['good'] },
-      ] };
+      const plan = {
+        steps: [
+          { id: 'bad', agent: 'flaky', input: { fail_attempts: 5, retryable: false } },
+          { id: 'after-bad', agent: 'math', input: {}, depends_on: ['bad'] },
+          { id: 'good', agent: 'math', input: { values: [5] } },
+          { id: 'after-good', agent: 'math', input: {}, depends_on: ['good'] },
+        ],
+      };
       const body = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })).json();
       expect(body.status).toBe('failed');
       expect(body.error.code).toBe('STEPS_FAILED');
@@ -120,7 +129,12 @@ describe.each(testDatabases)('engine on $name', (t) => {
   it('cancels a running workflow', async () => {
     const { app, close } = await setup();
     try {
-      const plan = { steps: [{ id: 'slow', agent: 'math', input: { ms: 5_000 } }, { id: 'next', agent: 'math', input: {}, depends_on: ['slow'] }] };
+      const plan = {
+        steps: [
+          { id: 'slow', agent: 'math', input: { ms: 5_000 } },
+          { id: 'next', agent: 'math', input: {}, depends_on: ['slow'] },
+        ],
+      };
       const { task_id } = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan } })).json();
       const res = await app.inject({ method: 'POST', url: `/tasks/${task_id}/cancel`, payload: { reason: 'changed my mind' } });
       expect(res.statusCode).toBe(200);
@@ -152,18 +166,25 @@ describe.each(testDatabases)('engine on $name', (t) => {
   it('resumes a failed workflow from its checkpoint, running only what failed', async () => {
     const { app, log, close } = await setup();
     try {
-      const plan = { steps: [
-        { id: 'ok', agent: 'math', input: { values: [1] } },
-        { id: 'f', agent: 'flaky', input: { fail_attempts: 1, retryable: false }, depends_on: ['ok'] },
-        { id: 'last', agent: 'math', input: {}, depends_on: ['f'] },
-      ] };
+      const plan = {
+        steps: [
+          { id: 'ok', agent: 'math', input: { values: [1] } },
+          { id: 'f', agent: 'flaky', input: { fail_attempts: 1, retryable: false }, depends_on: ['ok'] },
+          { id: 'last', agent: 'math', input: {}, depends_on: ['f'] },
+        ],
+      };
       const first = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })).json();
       expect(first.status).toBe('failed');
       const resumed = await app.inject({ method: 'POST', url: `/resume/${first.task_id}`, payload: { wait: true } });
       expect(resumed.statusCode).toBe(200);
       expect(resumed.json().status).toBe('succeeded');
       // 'ok' ran once in all; 'f' got a second attempt with its own key.
-      expect(log.runs.map((r) => r.key)).toEqual([`${first.task_id}:ok:1`, `${first.task_id}:f:1`, `${first.task_id}:f:2`, `${first.task_id}:last:1`]);
+      expect(log.runs.map((r) => r.key)).toEqual([
+        `${first.task_id}:ok:1`,
+        `${first.task_id}:f:1`,
+        `${first.task_id}:f:2`,
+        `${first.task_id}:last:1`,
+      ]);
       expect((await app.inject({ method: 'POST', url: `/resume/${first.task_id}` })).statusCode).toBe(409);
     } finally {
       await close();
@@ -177,19 +198,36 @@ describe.each(testDatabases)('engine on $name', (t) => {
       const id = randomUUID();
       const dead = { owner: 'dead-replica', incarnation: randomUUID(), ms: 1 };
       await store.insertWorkflow(db, {
-        id, description: null, status: 'running', plan: { steps: diamond.steps.map((s) => ({ depends_on: [], ...s })) }, input: {}, lease: dead,
+        id,
+        description: null,
+        status: 'running',
+        plan: { steps: diamond.steps.map((s) => ({ depends_on: [], ...s })) },
+        input: {},
+        lease: dead,
         steps: [{ step_id: 'a', attempt: 1, agent: 'math', status: 'running', input: { values: [1, 2] }, idempotency_key: `${id}:a:1` }],
         events: [],
       });
       await store.commitProgress(db, {
-        workflowId: id, lease: dead,
-        step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { sum: 3, from: [] } }, checkpoint: { a: { sum: 3, from: [] } },
-        newSteps: ['b', 'c'].map((s) => ({ step_id: s, attempt: 1, agent: 'math', status: 'running' as const, input: { values: [s === 'b' ? 10 : 100] }, idempotency_key: `${id}:${s}:1` })),
+        workflowId: id,
+        lease: dead,
+        step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { sum: 3, from: [] } },
+        checkpoint: { a: { sum: 3, from: [] } },
+        newSteps: ['b', 'c'].map((s) => ({
+          step_id: s,
+          attempt: 1,
+          agent: 'math',
+          status: 'running' as const,
+          input: { values: [s === 'b' ? 10 : 100] },
+          idempotency_key: `${id}:${s}:1`,
+        })),
       });
-      const done = await poll(async () => {
-        const wf = await store.getWorkflow(db, id);
-        return wf?.status === 'succeeded' ? wf : undefined;
-      }, { timeoutMs: 10_000, label: 'recovered workflow to succeed' });
+      const done = await poll(
+        async () => {
+          const wf = await store.getWorkflow(db, id);
+          return wf?.status === 'succeeded' ? wf : undefined;
+        },
+        { timeoutMs: 10_000, label: 'recovered workflow to succeed' },
+      );
       expect(done.checkpoint_data.d).toEqual({ sum: 116, from: ['b', 'c'] });
       // 'a' was never sent again; b and c went out with the keys the dead replica had written.
       expect(log.runs.map((r) => r.key).sort()).toEqual([`${id}:b:1`, `${id}:c:1`, `${id}:d:1`]);

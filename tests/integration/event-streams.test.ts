@@ -16,19 +16,37 @@ describe('server-sent events share one source per process', () => {
     const { app: runner } = await startPlatform(base, agents);
     const { app: watcher } = await startPlatform(watched.db, agents);
     const url = await listenOnLoopback(watcher);
-    const { task_id } = (await runner.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'gate', type: 'approval' }, { id: 'after', agent: 'math', input: { values: [7] }, depends_on: ['gate'] }] } } })).json();
-    await poll(async () => (await runner.inject({ url: `/tasks/${task_id}` })).json().status === 'waiting', { timeoutMs: 10_000, label: 'the task to wait' });
+    const { task_id } = (
+      await runner.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        payload: {
+          plan: {
+            steps: [
+              { id: 'gate', type: 'approval' },
+              { id: 'after', agent: 'math', input: { values: [7] }, depends_on: ['gate'] },
+            ],
+          },
+        },
+      })
+    ).json();
+    await poll(async () => (await runner.inject({ url: `/tasks/${task_id}` })).json().status === 'waiting', {
+      timeoutMs: 10_000,
+      label: 'the task to wait',
+    });
 
-    const streams = await Promise.all(Array.from({ length: 40 }, async () => {
-      const ac = new AbortController();
-      onTestFinished(() => ac.abort());
-      const res = await fetch(`${url}/tasks/${task_id}/events`, { signal: ac.signal });
-      let text = '';
-      const reading = (async () => {
-        for await (const chunk of res.body!) text += Buffer.from(chunk).toString();
-      })().catch(() => {});
-      return { text: () => text, reading };
-    }));
+    const streams = await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const ac = new AbortController();
+        onTestFinished(() => ac.abort());
+        const res = await fetch(`${url}/tasks/${task_id}/events`, { signal: ac.signal });
+        let text = '';
+        const reading = (async () => {
+          for await (const chunk of res.body!) text += Buffer.from(chunk).toString();
+        })().catch(() => {});
+        return { text: () => text, reading };
+      }),
+    );
     const from = Date.now();
     await sleep(3_000);
     const polls = watched.ranSince(/SELECT id, event_seq FROM workflows/, from);

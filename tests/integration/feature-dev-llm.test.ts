@@ -13,7 +13,7 @@ const slugify = {
   content:
     '/** Lowercases `text` and joins its words with dashes. */\n' +
     'export function slugify(text: string): string {\n' +
-    '  let words = text.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w !== \'\');\n' +
+    "  let words = text.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w !== '');\n" +
     "  return words.join('-');\n" +
     '}\n',
 };
@@ -30,7 +30,8 @@ const slugifyTest = {
 
 async function withModel() {
   const { double, llm } = await llmOnDouble();
-  const run = async (input: Record<string, unknown>, dependencies: Record<string, unknown> = {}) => (await featureDevAgent.execute(input, fakeContext({ llm, dependencies }))) as Out;
+  const run = async (input: Record<string, unknown>, dependencies: Record<string, unknown> = {}) =>
+    (await featureDevAgent.execute(input, fakeContext({ llm, dependencies }))) as Out;
   return { double, run };
 }
 
@@ -40,7 +41,14 @@ describe('feature-dev with a model (chat completions double)', () => {
     double.script(json({ files: [slugify, slugifyTest], notes: ['Non-ASCII letters are dropped.'] }));
     const out = await run({ spec });
     expect(out.llm).toEqual({ used: true, model: 'test-model' });
-    expect(out).toMatchObject({ module: 'src/slugify.ts', test: 'tests/slugify.test.ts', exports: ['slugify'], implemented: true, typecheck: { ok: true }, lint: [] });
+    expect(out).toMatchObject({
+      module: 'src/slugify.ts',
+      test: 'tests/slugify.test.ts',
+      exports: ['slugify'],
+      implemented: true,
+      typecheck: { ok: true },
+      lint: [],
+    });
     const files = out.files as Files;
     // ESLint's prefer-const fix ran on the model's code before it was checked.
     expect(files[0]!.content).toContain('const words =');
@@ -101,7 +109,12 @@ describe('feature-dev with a model (chat completions double)', () => {
       { file: 'src/math.ts', line: 3, column: 10, rule: 'no-eval', severity: 'error', message: '`eval` can be harmful.' },
       { file: 'src/math.ts', line: 1, column: 1, rule: 'llm-review', severity: 'warning', message: 'add has no test' },
     ];
-    double.script(json({ files: [{ path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return a + b;\n}\n' }], notes: ['Replaced eval with addition.'] }));
+    double.script(
+      json({
+        files: [{ path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return a + b;\n}\n' }],
+        notes: ['Replaced eval with addition.'],
+      }),
+    );
     const out = await run({ files: [{ path: 'src/math.ts', content: source }] }, { review: { findings } });
     expect(out.llm).toEqual({ used: true, model: 'test-model' });
     expect((out.files as Files)[0]!.content).toBe('export function add(a: number, b: number): number {\n  return a + b;\n}\n');
@@ -121,7 +134,10 @@ describe('feature-dev with a model (chat completions double)', () => {
     const { double, run } = await withModel();
     const source = 'export function add(a: number, b: number): number {\n  return eval(`${a} + ${b}`) as number;\n}\n';
     const findings = [{ file: 'src/math.ts', line: 2, rule: 'no-eval', severity: 'error', message: '`eval` can be harmful.' }];
-    double.script(json({ files: [{ path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return `${a}${b}`;\n}\n' }] }), ...malformed);
+    double.script(
+      json({ files: [{ path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return `${a}${b}`;\n}\n' }] }),
+      ...malformed,
+    );
     for (const reason of [/revision adds type errors \(0 before, 1 after\)/, /^LLM_OUTPUT_INVALID/]) {
       const out = await run({ files: [{ path: 'src/math.ts', content: source }] }, { review: { findings } });
       expect(out.llm).toMatchObject({ used: false, reason: expect.stringMatching(reason) });
@@ -133,7 +149,10 @@ describe('feature-dev with a model (chat completions double)', () => {
   it('does not call the model when the mechanical fixes leave nothing', async () => {
     const { double, run } = await withModel();
     const findings = [{ file: 'src/a.ts', line: 2, rule: 'no-debugger', message: "Unexpected 'debugger' statement." }];
-    const out = await run({ files: [{ path: 'src/a.ts', content: 'export function f(): void {\n  debugger;\n}\n' }] }, { review: { findings } });
+    const out = await run(
+      { files: [{ path: 'src/a.ts', content: 'export function f(): void {\n  debugger;\n}\n' }] },
+      { review: { findings } },
+    );
     expect(out.llm).toEqual({ used: false, reason: 'not needed: no finding was left after the mechanical fixes' });
     expect(double.calls).toHaveLength(0);
   });

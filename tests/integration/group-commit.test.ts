@@ -5,7 +5,12 @@ import { GroupCommitter } from '../../services/orchestrator/engine/group-commit.
 import { store, type Db } from '../../services/state/index.ts';
 import { testDatabases } from '../helpers/db.ts';
 
-const plan = { steps: [{ id: 'a', agent: 'x', input: {}, depends_on: [] }, { id: 'b', agent: 'x', input: {}, depends_on: ['a'] }] };
+const plan = {
+  steps: [
+    { id: 'a', agent: 'x', input: {}, depends_on: [] },
+    { id: 'b', agent: 'x', input: {}, depends_on: ['a'] },
+  ],
+};
 
 describe.each(testDatabases)('group commit on $name', (t) => {
   async function setup(maxTries = 3) {
@@ -13,14 +18,31 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     onTestFinished(() => db.close());
     const lease = { owner: 'me', incarnation: randomUUID(), ms: 60_000 };
     const sizes: number[] = [];
-    const committer = new GroupCommitter({ db, lease, log: pino({ level: 'silent' }), maxBatch: 50, maxInFlight: 1, maxTries, onBatch: (n) => sizes.push(n) });
+    const committer = new GroupCommitter({
+      db,
+      lease,
+      log: pino({ level: 'silent' }),
+      maxBatch: 50,
+      maxInFlight: 1,
+      maxTries,
+      onBatch: (n) => sizes.push(n),
+    });
     const started = async (n: number) => {
       const ids = Array.from({ length: n }, () => randomUUID());
-      const created = await Promise.all(ids.map((id) => committer.insert({
-        id, description: null, status: 'running', plan, input: {}, lease,
-        steps: [{ step_id: 'a', attempt: 1, agent: 'x', status: 'running', input: {}, idempotency_key: `${id}:a:1` }],
-        events: [{ type: 'workflow_started' }, { type: 'step_started', step_id: 'a', attempt: 1, data: { agent: 'x' } }],
-      })));
+      const created = await Promise.all(
+        ids.map((id) =>
+          committer.insert({
+            id,
+            description: null,
+            status: 'running',
+            plan,
+            input: {},
+            lease,
+            steps: [{ step_id: 'a', attempt: 1, agent: 'x', status: 'running', input: {}, idempotency_key: `${id}:a:1` }],
+            events: [{ type: 'workflow_started' }, { type: 'step_started', step_id: 'a', attempt: 1, data: { agent: 'x' } }],
+          }),
+        ),
+      );
       expect(created.every(Boolean)).toBe(true);
       return ids;
     };
@@ -28,7 +50,10 @@ describe.each(testDatabases)('group commit on $name', (t) => {
       step: { stepId: 'a', attempt: 1, status: 'succeeded' as const, output },
       checkpoint: { a: output },
       newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running' as const, input: {}, idempotency_key: `${id}:b:1` }],
-      events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 1 } }, { type: 'step_started', step_id: 'b', attempt: 1, data: { agent: 'x' } }],
+      events: [
+        { type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 1 } },
+        { type: 'step_started', step_id: 'b', attempt: 1, data: { agent: 'x' } },
+      ],
     });
     return { db, lease, committer, sizes, started, finishA };
   }
@@ -65,7 +90,10 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     const ids = await started(5);
     const bad = ids[2]!;
     // An attempt status the table refuses (CHECK constraint): the whole statement fails.
-    const poison = { ...finishA(bad), newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'bogus' as never, input: {}, idempotency_key: `${bad}:b:1` }] };
+    const poison = {
+      ...finishA(bad),
+      newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'bogus' as never, input: {}, idempotency_key: `${bad}:b:1` }],
+    };
     sizes.length = 0;
     const results = await Promise.all(ids.map((id) => committer.commit(id, id === bad ? poison : finishA(id))));
     expect(results).toEqual(ids.map((id) => id !== bad));
@@ -79,15 +107,25 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     }
   });
 
-  it('one workflow\'s commits apply in the order they were made, merged when they can share a statement', async () => {
+  it("one workflow's commits apply in the order they were made, merged when they can share a statement", async () => {
     const { db, committer, started } = await setup();
     const [id] = await started(1);
     // Queued behind one another: a (finished), then an unrelated event, then the final commit.
-    const first = committer.commit(id!, { step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { n: 1 } }, checkpoint: { a: { n: 1 } }, events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 1 } }] });
+    const first = committer.commit(id!, {
+      step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { n: 1 } },
+      checkpoint: { a: { n: 1 } },
+      events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 1 } }],
+    });
     const second = committer.commit(id!, { events: [{ type: 'note', data: { n: 2 } }] });
     const third = committer.commit(id!, { final: { status: 'succeeded', error: null }, events: [{ type: 'workflow_succeeded' }] });
     expect(await Promise.all([first, second, third])).toEqual([true, true, true]);
-    expect((await store.listEvents(db, id!, 0)).map((e) => e.type)).toEqual(['workflow_started', 'step_started', 'step_succeeded', 'note', 'workflow_succeeded']);
+    expect((await store.listEvents(db, id!, 0)).map((e) => e.type)).toEqual([
+      'workflow_started',
+      'step_started',
+      'step_succeeded',
+      'note',
+      'workflow_succeeded',
+    ]);
     expect((await store.getWorkflow(db, id!))!.status).toBe('succeeded');
     // A commit after the final one finds the workflow no longer running.
     expect(await committer.commit(id!, { events: [{ type: 'late' }] })).toBe(false);

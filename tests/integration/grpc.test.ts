@@ -16,7 +16,15 @@ async function grpcAgent(log: RunLog) {
   return `127.0.0.1:${server.port}`;
 }
 
-const request = (key: string) => ({ idempotency_key: key, task_id: 't', step_id: 's', attempt: 1, input: { values: [2, 5] }, context: { dependencies: {} }, timeout_ms: 5_000 });
+const request = (key: string) => ({
+  idempotency_key: key,
+  task_id: 't',
+  step_id: 's',
+  attempt: 1,
+  input: { values: [2, 5] },
+  context: { dependencies: {} },
+  timeout_ms: 5_000,
+});
 
 describe('gRPC transport (proto/agent.proto)', () => {
   it('runs a workflow whose agent is reached over gRPC', async () => {
@@ -25,8 +33,17 @@ describe('gRPC transport (proto/agent.proto)', () => {
     const db = await createPgliteDb('memory://');
     await migrate(db);
     onTestFinished(() => db.close());
-    const { app } = await startPlatform(db, [], { AGENT_TRANSPORTS: 'math=grpc', AGENT_GRPC_URLS: `math=${address}`, AGENT_URLS: 'math=http://127.0.0.1:9' });
-    const plan = { steps: [{ id: 'a', agent: 'math', input: { values: [1] } }, { id: 'b', agent: 'math', input: { values: [10] }, depends_on: ['a'] }] };
+    const { app } = await startPlatform(db, [], {
+      AGENT_TRANSPORTS: 'math=grpc',
+      AGENT_GRPC_URLS: `math=${address}`,
+      AGENT_URLS: 'math=http://127.0.0.1:9',
+    });
+    const plan = {
+      steps: [
+        { id: 'a', agent: 'math', input: { values: [1] } },
+        { id: 'b', agent: 'math', input: { values: [10] }, depends_on: ['a'] },
+      ],
+    };
     const body = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })).json();
     expect(body.status).toBe('succeeded');
     expect(body.results[1].output).toEqual({ sum: 11, from: ['a'] });
@@ -46,13 +63,20 @@ describe('gRPC transport (proto/agent.proto)', () => {
     expect(await transport.info('math', new AbortController().signal)).toMatchObject({ name: 'math', protocol: '1' });
 
     const Health = grpc.makeClientConstructor(healthService, 'grpc.health.v1.Health');
-    const health = new Health(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & { check(req: { service: string }, cb: (err: Error | null, res: { status: string }) => void): void };
+    const health = new Health(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+      check(req: { service: string }, cb: (err: Error | null, res: { status: string }) => void): void;
+    };
     onTestFinished(() => health.close());
-    const status = await new Promise<{ status: string }>((resolve, reject) => health.check({ service: '' }, (err, res) => (err ? reject(err) : resolve(res))));
+    const status = await new Promise<{ status: string }>((resolve, reject) =>
+      health.check({ service: '' }, (err, res) => (err ? reject(err) : resolve(res))),
+    );
     expect(status.status).toBe('SERVING');
 
     const nowhere = createGrpcTransport(() => '127.0.0.1:9');
     onTestFinished(() => nowhere.close());
-    await expect(nowhere.call('math', request('k2'), AbortSignal.timeout(5_000))).rejects.toMatchObject({ code: 'AGENT_UNAVAILABLE', retryable: true });
+    await expect(nowhere.call('math', request('k2'), AbortSignal.timeout(5_000))).rejects.toMatchObject({
+      code: 'AGENT_UNAVAILABLE',
+      retryable: true,
+    });
   });
 });

@@ -20,7 +20,10 @@ const count = async (db: Db, where = 'true', params: unknown[] = []) =>
 /** The math agent on a port of its own, so several orchestrators can share it; records what ran. */
 async function sharedMathAgent() {
   const { agents, log } = testAgents();
-  const app = buildAgentApp(agents.find((a) => a.name === 'math')!, { logLevel: 'silent' });
+  const app = buildAgentApp(
+    agents.find((a) => a.name === 'math')!,
+    { logLevel: 'silent' },
+  );
   onTestFinished(() => app.close());
   return { env: { AGENT_URLS: `math=${await listenOnLoopback(app)}` }, log };
 }
@@ -59,7 +62,9 @@ describe.each(testDatabases)('idempotent submit on $name', (t) => {
   it('the same key with another body is a 409 naming the key, and the first task is untouched', async () => {
     const { db, app } = await setup();
     const key = `deploy-${randomUUID()}`;
-    const first = (await app.inject({ method: 'POST', url: '/orchestrate', headers: { 'idempotency-key': key }, payload: { plan, wait: true } })).json();
+    const first = (
+      await app.inject({ method: 'POST', url: '/orchestrate', headers: { 'idempotency-key': key }, payload: { plan, wait: true } })
+    ).json();
     const other = { steps: [{ ...plan.steps[0]!, input: { values: [5] } }] };
     const res = await app.inject({ method: 'POST', url: '/orchestrate', headers: { 'idempotency-key': key }, payload: { plan: other } });
     expect(res.statusCode).toBe(409);
@@ -88,7 +93,12 @@ describe.each(testDatabases)('idempotent submit on $name', (t) => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
     expect(bad.json().message).toMatch(/task_id must be a UUID.*order-42/);
-    const badKey = await app.inject({ method: 'POST', url: '/orchestrate', headers: { 'idempotency-key': 'has space' }, payload: { plan } });
+    const badKey = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      headers: { 'idempotency-key': 'has space' },
+      payload: { plan },
+    });
     expect(badKey.statusCode).toBe(400);
     expect(badKey.json().message).toMatch(/Idempotency-Key/);
     expect(await count(db)).toBe(1);
@@ -105,7 +115,7 @@ describe.each(testDatabases)('idempotent submit on $name', (t) => {
     expect(await count(db)).toBe(1);
   });
 
-  it('a submit that loses the insert to another with the same key answers with the winner\'s task', async () => {
+  it("a submit that loses the insert to another with the same key answers with the winner's task", async () => {
     const base = await t.open();
     onTestFinished(() => base.close());
     const gated = gatedDb(base);
@@ -133,7 +143,10 @@ describe('idempotent submit across replicas and restarts, on postgres', () => {
     const schema = uniqueSchema('idem');
     onTestFinished(() => dropSchema(schema));
     const [dbA, dbB] = await Promise.all([1, 2].map(() => createPgDb({ connectionString: testDatabaseUrl, schema, poolSize: 5 })));
-    onTestFinished(async () => { await dbA!.close(); await dbB!.close(); });
+    onTestFinished(async () => {
+      await dbA!.close();
+      await dbB!.close();
+    });
     await migrate(dbA!);
     const agent = await sharedMathAgent();
     const a = await startPlatform(dbA!, [], agent.env);
@@ -144,9 +157,15 @@ describe('idempotent submit across replicas and restarts, on postgres', () => {
   it('two orchestrators racing 20 keys make one workflow per key, and every answer names it', async () => {
     const { dbA, a, b, log } = await twoReplicas();
     const keys = Array.from({ length: 20 }, () => `race-${randomUUID()}`);
-    const answers = await Promise.all(keys.flatMap((key) => [a, b, a, b].map((app) =>
-      app.inject({ method: 'POST', url: '/orchestrate', headers: { 'idempotency-key': key }, payload: { plan, wait: true } }).then((r) => ({ key, status: r.statusCode, body: r.json() })),
-    )));
+    const answers = await Promise.all(
+      keys.flatMap((key) =>
+        [a, b, a, b].map((app) =>
+          app
+            .inject({ method: 'POST', url: '/orchestrate', headers: { 'idempotency-key': key }, payload: { plan, wait: true } })
+            .then((r) => ({ key, status: r.statusCode, body: r.json() })),
+        ),
+      ),
+    );
     for (const key of keys) {
       const mine = answers.filter((x) => x.key === key);
       expect(mine.map((x) => x.status)).toEqual([200, 200, 200, 200]);

@@ -7,7 +7,16 @@ import { json, llmOnDouble, malformed } from '../helpers/llm.ts';
 describe('infrastructure with a model (chat completions double)', () => {
   it('asks the model for a service the catalog does not know, and checks what it proposes', async () => {
     const { double, llm } = await llmOnDouble();
-    double.script(json({ name: 'meilisearch', image: 'getmeili/meilisearch:v1.7', port: 7700, env: { MEILI_MASTER_KEY: '${MEILI_MASTER_KEY}' }, volumes: ['meili-data:/meili_data'], healthcheck: ['CMD', 'wget', '-qO-', 'http://localhost:7700/health'] }));
+    double.script(
+      json({
+        name: 'meilisearch',
+        image: 'getmeili/meilisearch:v1.7',
+        port: 7700,
+        env: { MEILI_MASTER_KEY: '${MEILI_MASTER_KEY}' },
+        volumes: ['meili-data:/meili_data'],
+        healthcheck: ['CMD', 'wget', '-qO-', 'http://localhost:7700/health'],
+      }),
+    );
     const out = await infrastructureAgent.execute({ task: 'deploy a meilisearch search engine' }, fakeContext({ llm }));
     expect(out.llm).toEqual({ used: true, model: 'test-model' });
     expect(out.valid).toBe(true);
@@ -27,7 +36,9 @@ describe('infrastructure with a model (chat completions double)', () => {
   it('a malformed model answer ends in a clear failure naming the known services', async () => {
     const { double, llm } = await llmOnDouble();
     double.script(...malformed);
-    await expect(infrastructureAgent.execute({ task: 'deploy the thing' }, fakeContext({ llm }))).rejects.toThrow(/nothing to deploy: name a known service \(.*redis.*\).*the model could not propose one either \(LLM_OUTPUT_INVALID/);
+    await expect(infrastructureAgent.execute({ task: 'deploy the thing' }, fakeContext({ llm }))).rejects.toThrow(
+      /nothing to deploy: name a known service \(.*redis.*\).*the model could not propose one either \(LLM_OUTPUT_INVALID/,
+    );
   });
 
   it('a known service needs no model, and says so', async () => {

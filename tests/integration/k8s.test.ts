@@ -20,7 +20,13 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const kubectl = process.env.KUBECTL ?? 'kubectl';
 const NAMESPACE = 'agentic-mesh';
 
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: any; data?: Record<string, string> };
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+};
 
 async function kubectlRun(args: string[]): Promise<string> {
   try {
@@ -28,17 +34,24 @@ async function kubectlRun(args: string[]): Promise<string> {
     return stdout;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(`kubectl not found (${kubectl}): the k8s/ manifests are rendered with \`kubectl kustomize\`; install kubectl or point KUBECTL at one`, { cause: err });
+      throw new Error(
+        `kubectl not found (${kubectl}): the k8s/ manifests are rendered with \`kubectl kustomize\`; install kubectl or point KUBECTL at one`,
+        { cause: err },
+      );
     }
-    throw new Error(`${kubectl} ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, { cause: err });
+    throw new Error(`${kubectl} ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
 function parseYaml(text: string): Obj[] {
-  return parseAllDocuments(text).map((d) => {
-    if (d.errors.length > 0) throw new Error(`rendered YAML does not parse: ${d.errors[0]!.message}`);
-    return d.toJSON() as Obj;
-  }).filter(Boolean);
+  return parseAllDocuments(text)
+    .map((d) => {
+      if (d.errors.length > 0) throw new Error(`rendered YAML does not parse: ${d.errors[0]!.message}`);
+      return d.toJSON() as Obj;
+    })
+    .filter(Boolean);
 }
 
 /** Every model class of kubernetes-models and @kubernetes-models/keda, by "apiVersion/kind". */
@@ -46,7 +59,8 @@ function modelIndex(): Map<string, { new (data: unknown): { validate(): void } }
   const index = new Map<string, { new (data: unknown): { validate(): void } }>();
   const walk = (module: object, depth: number) => {
     for (const value of Object.values(module)) {
-      if (typeof value === 'function' && typeof value.kind === 'string' && typeof value.apiVersion === 'string') index.set(`${value.apiVersion}/${value.kind}`, value);
+      if (typeof value === 'function' && typeof value.kind === 'string' && typeof value.apiVersion === 'string')
+        index.set(`${value.apiVersion}/${value.kind}`, value);
       else if (value && typeof value === 'object' && depth < 4) walk(value, depth + 1);
     }
   };
@@ -78,11 +92,17 @@ const find = (objs: Obj[], kind: string, name: string) => {
   if (!o) throw new Error(`no ${kind} ${name} in the rendered manifests`);
   return o;
 };
-const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 const portOf = (container: any, name: string): number | undefined => container.ports?.find((p: any) => p.name === name)?.containerPort;
 
 /** The environment a container starts with, given the ConfigMaps and the example Secret. */
-function containerEnv(objs: Obj[], pod: { metadata: { name: string; namespace: string } }, container: any, secret: Record<string, string>): Record<string, string> {
+function containerEnv(
+  objs: Obj[],
+  pod: { metadata: { name: string; namespace: string } },
+  container: any,
+  secret: Record<string, string>,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const from of container.envFrom ?? []) {
     if (from.configMapRef) Object.assign(env, find(objs, 'ConfigMap', from.configMapRef.name).data);
@@ -90,12 +110,14 @@ function containerEnv(objs: Obj[], pod: { metadata: { name: string; namespace: s
   }
   for (const e of container.env ?? []) {
     if ('value' in e) env[e.name] = e.value;
-    else if (e.valueFrom?.fieldRef) env[e.name] = e.valueFrom.fieldRef.fieldPath === 'metadata.name' ? pod.metadata.name : pod.metadata.namespace;
+    else if (e.valueFrom?.fieldRef)
+      env[e.name] = e.valueFrom.fieldRef.fieldPath === 'metadata.name' ? pod.metadata.name : pod.metadata.namespace;
     else if (e.valueFrom?.secretKeyRef) {
       const { key, optional } = e.valueFrom.secretKeyRef;
       if (key in secret) env[e.name] = secret[key]!;
       else if (!optional) throw new Error(`${container.name} needs Secret key ${key}, which secret.example.env does not have`);
-    } else if (e.valueFrom?.configMapKeyRef) env[e.name] = find(objs, 'ConfigMap', e.valueFrom.configMapKeyRef.name).data![e.valueFrom.configMapKeyRef.key]!;
+    } else if (e.valueFrom?.configMapKeyRef)
+      env[e.name] = find(objs, 'ConfigMap', e.valueFrom.configMapKeyRef.name).data![e.valueFrom.configMapKeyRef.key]!;
   }
   return env;
 }
@@ -144,9 +166,24 @@ function rendered(): Promise<Rendered> {
     const base = parseYaml(await kubectlRun(['kustomize', 'k8s/base']));
     const production = parseYaml(await kubectlRun(['kustomize', 'k8s/overlays/production']));
     // --dry-run=client: nothing contacts a cluster.
-    const secretYaml = parseYaml(await kubectlRun(['create', 'secret', 'generic', 'agentic-mesh-secrets', '--from-env-file=k8s/base/secret.example.env', '--dry-run=client', '-o', 'yaml', '-n', NAMESPACE]))[0]!;
+    const secretYaml = parseYaml(
+      await kubectlRun([
+        'create',
+        'secret',
+        'generic',
+        'agentic-mesh-secrets',
+        '--from-env-file=k8s/base/secret.example.env',
+        '--dry-run=client',
+        '-o',
+        'yaml',
+        '-n',
+        NAMESPACE,
+      ]),
+    )[0]!;
     validateObject(secretYaml);
-    const secret = Object.fromEntries(Object.entries(secretYaml.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+    const secret = Object.fromEntries(
+      Object.entries(secretYaml.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    );
     return { base, production, secret };
   })();
   return rendering;
@@ -155,9 +192,25 @@ function rendered(): Promise<Rendered> {
 describe('the schema check itself', () => {
   it('rejects an unknown kind, a removed API version and a schema error', () => {
     expect(() => validateObject({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } })).toThrow(/unknown kind/);
-    expect(() => validateObject({ apiVersion: 'policy/v1beta1', kind: 'PodDisruptionBudget', metadata: { name: 'p' }, spec: {} })).toThrow(/no longer served/);
-    expect(() => validateObject({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { selector: {}, template: { spec: { containers: [{ name: 'c', ports: [{ containerPort: 'http' }] }] } } } })).toThrow(/containerPort must be integer/);
-    expect(() => validateObject({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 's' }, spec: { scaleTargetRef: { name: 'x' }, triggers: [{ type: 'redis-streams', metadata: { lagCount: 5 } }] } } as Obj)).toThrow(/lagCount must be string/);
+    expect(() => validateObject({ apiVersion: 'policy/v1beta1', kind: 'PodDisruptionBudget', metadata: { name: 'p' }, spec: {} })).toThrow(
+      /no longer served/,
+    );
+    expect(() =>
+      validateObject({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'd' },
+        spec: { selector: {}, template: { spec: { containers: [{ name: 'c', ports: [{ containerPort: 'http' }] }] } } },
+      }),
+    ).toThrow(/containerPort must be integer/);
+    expect(() =>
+      validateObject({
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: { name: 's' },
+        spec: { scaleTargetRef: { name: 'x' }, triggers: [{ type: 'redis-streams', metadata: { lagCount: 5 } }] },
+      } as Obj),
+    ).toThrow(/lagCount must be string/);
   });
 });
 
@@ -175,7 +228,8 @@ describe.each([
       } catch (err) {
         problems.push((err as Error).message);
       }
-      if (o.kind !== 'Namespace' && o.metadata.namespace !== NAMESPACE) problems.push(`${o.kind} ${o.metadata.name} is in namespace ${o.metadata.namespace}`);
+      if (o.kind !== 'Namespace' && o.metadata.namespace !== NAMESPACE)
+        problems.push(`${o.kind} ${o.metadata.name} is in namespace ${o.metadata.namespace}`);
     }
     expect(problems).toEqual([]);
     expect(find(objs, 'Namespace', NAMESPACE)).toBeTruthy();
@@ -201,9 +255,16 @@ describe.each([
       expect(c.livenessProbe?.httpGet, name).toEqual({ path: '/health', port: 'health' });
       expect(c.readinessProbe?.httpGet, name).toEqual({ path: '/ready', port: 'health' });
       expect(c.startupProbe?.httpGet, name).toEqual({ path: '/health', port: 'health' });
-      expect(c.resources?.requests?.cpu && c.resources?.requests?.memory && c.resources?.limits?.cpu && c.resources?.limits?.memory, name).toBeTruthy();
+      expect(
+        c.resources?.requests?.cpu && c.resources?.requests?.memory && c.resources?.limits?.cpu && c.resources?.limits?.memory,
+        name,
+      ).toBeTruthy();
       expect(pod.securityContext?.runAsNonRoot, name).toBe(true);
-      expect(c.securityContext, name).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext, name).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
       const tmp = c.volumeMounts?.find((m: any) => m.mountPath === '/tmp');
       expect(pod.volumes.find((v: any) => v.name === tmp?.name)?.emptyDir, `${name} has a writable /tmp`).toBeTruthy();
 
@@ -221,14 +282,20 @@ describe.each([
     const objs = await objects();
     for (const d of byKind(objs, 'Deployment')) {
       const pdbs = byKind(objs, 'PodDisruptionBudget').filter((p) => matches(p.spec.selector.matchLabels, d.spec.template.metadata.labels));
-      expect(pdbs.map((p) => p.metadata.name), d.metadata.name).toEqual([d.metadata.name]);
+      expect(
+        pdbs.map((p) => p.metadata.name),
+        d.metadata.name,
+      ).toEqual([d.metadata.name]);
     }
     const hpas = byKind(objs, 'HorizontalPodAutoscaler');
     expect(hpas).toHaveLength(1);
     const hpa = hpas[0]!;
     expect(hpa.apiVersion).toBe('autoscaling/v2');
     expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'orchestrator' });
-    expect(hpa.spec.metrics).toContainEqual({ type: 'Resource', resource: { name: 'cpu', target: expect.objectContaining({ type: 'Utilization' }) } });
+    expect(hpa.spec.metrics).toContainEqual({
+      type: 'Resource',
+      resource: { name: 'cpu', target: expect.objectContaining({ type: 'Utilization' }) },
+    });
     expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
     // The HPA and KEDA own the replica counts: an apply must not reset them.
     for (const name of ['orchestrator', ...agentNames]) expect(find(objs, 'Deployment', name).spec.replicas, name).toBeUndefined();
@@ -298,9 +365,16 @@ describe.each([
       expect(matches(svc.spec.selector, find(objs, 'Deployment', name).spec.template.metadata.labels)).toBe(true);
     }
     // The MCP gateway and the agents reach the orchestrator and the knowledge service by Service name.
-    for (const url of [configs['mcp-gateway']!.orchestratorUrl, configs['mcp-gateway']!.knowledgeUrl!, configs['code-review']!.knowledgeUrl!]) {
+    for (const url of [
+      configs['mcp-gateway']!.orchestratorUrl,
+      configs['mcp-gateway']!.knowledgeUrl!,
+      configs['code-review']!.knowledgeUrl!,
+    ]) {
       const u = new URL(url);
-      expect(find(objs, 'Service', u.hostname).spec.ports.find((p: any) => p.port === Number(u.port)), url).toBeTruthy();
+      expect(
+        find(objs, 'Service', u.hostname).spec.ports.find((p: any) => p.port === Number(u.port)),
+        url,
+      ).toBeTruthy();
     }
   });
 
@@ -339,8 +413,13 @@ describe.each([
     for (const w of [...byKind(objs, 'Deployment'), ...byKind(objs, 'StatefulSet')]) {
       const t = w.spec.template;
       const c = t.spec.containers[0];
-      const meta: Record<string, string> = { __address__: `10.244.0.7:${c.ports[0].containerPort}`, __meta_kubernetes_pod_name: `${w.metadata.name}-0`, __meta_kubernetes_namespace: NAMESPACE };
-      for (const [k, v] of Object.entries(t.metadata.annotations ?? {})) meta[`__meta_kubernetes_pod_annotation_${sanitize(k)}`] = String(v);
+      const meta: Record<string, string> = {
+        __address__: `10.244.0.7:${c.ports[0].containerPort}`,
+        __meta_kubernetes_pod_name: `${w.metadata.name}-0`,
+        __meta_kubernetes_namespace: NAMESPACE,
+      };
+      for (const [k, v] of Object.entries(t.metadata.annotations ?? {}))
+        meta[`__meta_kubernetes_pod_annotation_${sanitize(k)}`] = String(v);
       for (const [k, v] of Object.entries(t.metadata.labels ?? {})) meta[`__meta_kubernetes_pod_label_${sanitize(k)}`] = String(v);
       const target = relabel(meta, job.relabel_configs);
       if (w.kind === 'StatefulSet') {
@@ -363,8 +442,10 @@ describe.each([
     expect(c.image).toMatch(/agentic-mesh-backup/);
     expect(c.command.join(' ')).toContain('scripts/backup.sh');
     const names = c.env.map((e: any) => e.name);
-    for (const v of ['DATABASE_URL', 'REDIS_URL', 'BACKUP_DIR', 'SPACES_BUCKET', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY']) expect(names).toContain(v);
-    const claim = cron.spec.jobTemplate.spec.template.spec.volumes.find((v: any) => v.persistentVolumeClaim)?.persistentVolumeClaim.claimName;
+    for (const v of ['DATABASE_URL', 'REDIS_URL', 'BACKUP_DIR', 'SPACES_BUCKET', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY'])
+      expect(names).toContain(v);
+    const claim = cron.spec.jobTemplate.spec.template.spec.volumes.find((v: any) => v.persistentVolumeClaim)?.persistentVolumeClaim
+      .claimName;
     expect(find(objs, 'PersistentVolumeClaim', claim)).toBeTruthy();
   });
 });
@@ -377,14 +458,19 @@ describe('k8s/overlays/production against the base', () => {
     const backends = ingresses[0]!.spec.rules.flatMap((r: any) => r.http.paths.map((p: any) => p.backend.service));
     expect(backends).toEqual([{ name: 'orchestrator', port: { name: 'http' } }]);
     expect(byKind(base, 'Ingress')).toHaveLength(0);
-    for (const o of [...base, ...production]) if (o.kind === 'Service') expect(o.spec.type ?? 'ClusterIP', o.metadata.name).toBe('ClusterIP');
+    for (const o of [...base, ...production])
+      if (o.kind === 'Service') expect(o.spec.type ?? 'ClusterIP', o.metadata.name).toBe('ClusterIP');
 
     const image = (objs: Obj[], name: string) => find(objs, 'Deployment', name).spec.template.spec.containers[0].image;
     expect(image(base, 'orchestrator')).toBe('agentic-mesh:local');
     expect(image(production, 'orchestrator')).not.toBe('agentic-mesh:local');
     expect(image(production, 'orchestrator')).toMatch(/\/agentic-mesh:[^:]+$/);
-    expect(find(production, 'CronJob', 'backup').spec.jobTemplate.spec.template.spec.containers[0].image).toMatch(/\/agentic-mesh-backup:[^:]+$/);
-    expect(find(production, 'HorizontalPodAutoscaler', 'orchestrator').spec.minReplicas).toBeGreaterThan(find(base, 'HorizontalPodAutoscaler', 'orchestrator').spec.minReplicas);
+    expect(find(production, 'CronJob', 'backup').spec.jobTemplate.spec.template.spec.containers[0].image).toMatch(
+      /\/agentic-mesh-backup:[^:]+$/,
+    );
+    expect(find(production, 'HorizontalPodAutoscaler', 'orchestrator').spec.minReplicas).toBeGreaterThan(
+      find(base, 'HorizontalPodAutoscaler', 'orchestrator').spec.minReplicas,
+    );
     for (const name of agentNames) {
       // The patch changes the counts and keeps the trigger.
       const so = find(production, 'ScaledObject', name);

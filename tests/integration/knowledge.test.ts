@@ -55,7 +55,14 @@ describe.each(testDatabases)('knowledge service on $name', (t) => {
     it('indexes documents and returns ranked passages, the heading match first', async () => {
       const a = await app();
       const post = (source: string, content: string) => a.inject({ method: 'POST', url: '/documents', payload: { source, content } });
-      expect((await post('guide.md', '# Leases\nEach running workflow is leased by one orchestrator.\n## Recovery\nExpired leases are claimed and the workflow resumes from its checkpoint.')).statusCode).toBe(201);
+      expect(
+        (
+          await post(
+            'guide.md',
+            '# Leases\nEach running workflow is leased by one orchestrator.\n## Recovery\nExpired leases are claimed and the workflow resumes from its checkpoint.',
+          )
+        ).statusCode,
+      ).toBe(201);
       await post('other.md', '# Cooking\nA checkpoint in a recipe is where you taste the soup.');
       const res = (await a.inject({ url: '/search?q=checkpoint resume' })).json();
       expect(res.cached).toBe(false);
@@ -66,15 +73,31 @@ describe.each(testDatabases)('knowledge service on $name', (t) => {
 
     it('answers a repeated query from the cache until a document changes', async () => {
       const a = await app();
-      await a.inject({ method: 'POST', url: '/documents', payload: { source: 'a.md', content: '# Circuit breakers\nThey open after failures.' } });
+      await a.inject({
+        method: 'POST',
+        url: '/documents',
+        payload: { source: 'a.md', content: '# Circuit breakers\nThey open after failures.' },
+      });
       expect((await a.inject({ url: '/search?q=breakers' })).json().cached).toBe(false);
       const again = (await a.inject({ url: '/search?q=Breakers' })).json();
       expect(again.cached).toBe(true);
       expect(again.results).toHaveLength(1);
       // Same content: nothing changes, the cache stays.
-      expect((await a.inject({ method: 'POST', url: '/documents', payload: { source: 'a.md', content: '# Circuit breakers\nThey open after failures.' } })).json().changed).toBe(false);
+      expect(
+        (
+          await a.inject({
+            method: 'POST',
+            url: '/documents',
+            payload: { source: 'a.md', content: '# Circuit breakers\nThey open after failures.' },
+          })
+        ).json().changed,
+      ).toBe(false);
       expect((await a.inject({ url: '/search?q=breakers' })).json().cached).toBe(true);
-      await a.inject({ method: 'POST', url: '/documents', payload: { source: 'b.md', content: 'More on breakers: half-open probing.' , format: 'text' } });
+      await a.inject({
+        method: 'POST',
+        url: '/documents',
+        payload: { source: 'b.md', content: 'More on breakers: half-open probing.', format: 'text' },
+      });
       const fresh = (await a.inject({ url: '/search?q=breakers' })).json();
       expect(fresh.cached).toBe(false);
       expect(fresh.results).toHaveLength(2);
@@ -108,10 +131,13 @@ describe.each(testDatabases)('knowledge service on $name', (t) => {
     expect(early.statusCode, early.body).toBe(503);
     expect(early.json().checks.error).toBe('indexing the project docs');
     expect((await a.inject({ url: '/health' })).statusCode).toBe(200);
-    const ready = await poll(async () => {
-      const r = await a.inject({ url: '/ready' });
-      return r.statusCode === 200 ? (r.json() as { checks: Record<string, string> }) : undefined;
-    }, { timeoutMs: 30_000, label: 'the project docs to be indexed' });
+    const ready = await poll(
+      async () => {
+        const r = await a.inject({ url: '/ready' });
+        return r.statusCode === 200 ? (r.json() as { checks: Record<string, string> }) : undefined;
+      },
+      { timeoutMs: 30_000, label: 'the project docs to be indexed' },
+    );
     expect(ready.checks.project_docs).toBe('indexed');
     const res = (await a.inject({ url: '/search?q=idempotency key' })).json();
     expect(res.results.length).toBeGreaterThan(0);
@@ -129,7 +155,11 @@ describe('agents asking the knowledge service for context', () => {
       await db.close();
     });
     const url = await listenOnLoopback(knowledge);
-    await knowledge.inject({ method: 'POST', url: '/documents', payload: { source: 'style.md', content: '# Naming\nFiles are kebab-case and named for their one job.' } });
+    await knowledge.inject({
+      method: 'POST',
+      url: '/documents',
+      payload: { source: 'style.md', content: '# Naming\nFiles are kebab-case and named for their one job.' },
+    });
     const agent = defineAgent({
       name: 'asker',
       description: 'answers from the knowledge base',
@@ -141,7 +171,11 @@ describe('agents asking the knowledge service for context', () => {
     });
     const app = buildAgentApp(agent, { logLevel: 'silent', knowledgeUrl: url });
     onTestFinished(() => app.close());
-    const res = await app.inject({ method: 'POST', url: '/execute', payload: { idempotency_key: 'k', task_id: 't', step_id: 's', attempt: 1, input: { question: 'how are files named' } } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/execute',
+      payload: { idempotency_key: 'k', task_id: 't', step_id: 's', attempt: 1, input: { question: 'how are files named' } },
+    });
     expect(res.json().output).toEqual({ summary: '1 passage(s)', sources: ['style.md#Naming'] });
   });
 });

@@ -9,7 +9,10 @@ import { metricValue } from '../helpers/metrics.ts';
 async function gateway(env: Record<string, string> = {}) {
   const double = await startChatDouble({ apiKey: 'sk-test' });
   const registry = new Registry();
-  const llm = createLlmGateway(loadConfig({ LLM_BASE_URL: double.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'test-model', ...env }), registry);
+  const llm = createLlmGateway(
+    loadConfig({ LLM_BASE_URL: double.baseUrl, LLM_API_KEY: 'sk-test', LLM_MODEL: 'test-model', ...env }),
+    registry,
+  );
   return { double, llm, registry };
 }
 
@@ -27,7 +30,11 @@ describe('LLM gateway against a double of the chat completions API', () => {
     double.script({ content: 'hello there', usage: { prompt_tokens: 12, completion_tokens: 3 } });
     const result = await llm.chat({ messages: [{ role: 'user', content: 'say hello' }] });
     expect(result).toEqual({ content: 'hello there', model: 'test-model', usage: { promptTokens: 12, completionTokens: 3 } });
-    expect(double.calls[0]).toMatchObject({ model: 'test-model', authorization: 'Bearer sk-test', messages: [{ role: 'user', content: 'say hello' }] });
+    expect(double.calls[0]).toMatchObject({
+      model: 'test-model',
+      authorization: 'Bearer sk-test',
+      messages: [{ role: 'user', content: 'say hello' }],
+    });
     const metrics = await registry.metrics();
     expect(metricValue(metrics, 'llm_tokens_total', { model: 'test-model', kind: 'prompt' })).toBe(12);
     expect(metricValue(metrics, 'llm_requests_total', { model: 'test-model', status: 'ok' })).toBe(1);
@@ -36,7 +43,11 @@ describe('LLM gateway against a double of the chat completions API', () => {
 
   it('retries 429 and 5xx with backoff, then succeeds', async () => {
     const { double, llm } = await gateway();
-    double.script({ status: 429, message: 'Rate limit reached', retryAfterSeconds: 0 }, { status: 503, message: 'overloaded' }, { content: 'ok' });
+    double.script(
+      { status: 429, message: 'Rate limit reached', retryAfterSeconds: 0 },
+      { status: 503, message: 'overloaded' },
+      { content: 'ok' },
+    );
     expect((await llm.chat({ messages: [{ role: 'user', content: 'x' }] })).content).toBe('ok');
     expect(double.calls).toHaveLength(3);
   });
@@ -44,13 +55,20 @@ describe('LLM gateway against a double of the chat completions API', () => {
   it('gives up after the configured retries, naming the last failure', async () => {
     const { double, llm } = await gateway({ LLM_MAX_RETRIES: '1' });
     double.script({ status: 500, message: 'boom' }, { status: 500, message: 'still boom' });
-    await expect(llm.chat({ messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ code: 'LLM_ERROR', retryable: true, message: expect.stringContaining('500: still boom') });
+    await expect(llm.chat({ messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+      code: 'LLM_ERROR',
+      retryable: true,
+      message: expect.stringContaining('500: still boom'),
+    });
   });
 
   it('does not retry a bad key', async () => {
     const double = await startChatDouble({ apiKey: 'sk-right' });
     const llm = createLlmGateway(loadConfig({ LLM_BASE_URL: double.baseUrl, LLM_API_KEY: 'sk-wrong' }), new Registry());
-    await expect(llm.chat({ messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ code: 'LLM_ERROR', message: expect.stringContaining('401: Incorrect API key provided') });
+    await expect(llm.chat({ messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+      code: 'LLM_ERROR',
+      message: expect.stringContaining('401: Incorrect API key provided'),
+    });
   });
 
   it('asks for JSON by schema and returns the checked value', async () => {
@@ -63,11 +81,15 @@ describe('LLM gateway against a double of the chat completions API', () => {
 
   it('tells the model what was wrong with a malformed answer, once, then fails clearly', async () => {
     const { double, llm } = await gateway();
-    double.script({ content: '{"approved": "yes"' }, (call) => ({ content: call.messages.at(-1)!.content.includes('invalid') ? '{"approved": false, "reasons": []}' : 'no' }));
+    double.script({ content: '{"approved": "yes"' }, (call) => ({
+      content: call.messages.at(-1)!.content.includes('invalid') ? '{"approved": false, "reasons": []}' : 'no',
+    }));
     const { value } = await llm.structured({ name: 'verdict', schema: Verdict, messages: [{ role: 'user', content: 'judge' }] });
     expect(value).toEqual({ approved: false, reasons: [] });
 
     double.script({ content: '{"approved": "yes", "reasons": []}' }, { content: 'still not it' });
-    await expect(llm.structured({ name: 'verdict', schema: Verdict, messages: [{ role: 'user', content: 'judge' }] })).rejects.toMatchObject({ code: 'LLM_OUTPUT_INVALID', message: expect.stringContaining('not JSON') });
+    await expect(
+      llm.structured({ name: 'verdict', schema: Verdict, messages: [{ role: 'user', content: 'judge' }] }),
+    ).rejects.toMatchObject({ code: 'LLM_OUTPUT_INVALID', message: expect.stringContaining('not JSON') });
   });
 });

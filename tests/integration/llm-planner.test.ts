@@ -18,12 +18,18 @@ describe('planning through a model (chat completions double)', () => {
   it('uses the model plan when it passes graph validation, and records that it did', async () => {
     const { app, db, double } = await platform();
     double.script({
-      content: JSON.stringify({ steps: [
-        { id: 'first', agent: 'math', task: 'add the numbers', depends_on: [] },
-        { id: 'second', agent: 'math', task: 'add again', depends_on: ['first'] },
-      ] }),
+      content: JSON.stringify({
+        steps: [
+          { id: 'first', agent: 'math', task: 'add the numbers', depends_on: [] },
+          { id: 'second', agent: 'math', task: 'add again', depends_on: ['first'] },
+        ],
+      }),
     });
-    const res = await app.inject({ method: 'POST', url: '/orchestrate', payload: { description: 'add the numbers twice', input: { values: [4] }, wait: true } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { description: 'add the numbers twice', input: { values: [4] }, wait: true },
+    });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.plan.steps.map((s: { id: string }) => s.id)).toEqual(['first', 'second']);
@@ -38,11 +44,20 @@ describe('planning through a model (chat completions double)', () => {
   it('falls back to the rules when the model plan is invalid, and the events say why', async () => {
     const { app, db, double } = await platform();
     double.script({ content: JSON.stringify({ steps: [{ id: 'a', agent: 'wizard', task: 'magic', depends_on: ['a'] }] }) });
-    const body = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { description: 'add numbers', input: { values: [1, 2] }, wait: true } })).json();
+    const body = (
+      await app.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        payload: { description: 'add numbers', input: { values: [1, 2] }, wait: true },
+      })
+    ).json();
     expect(body.status).toBe('succeeded');
     expect(body.plan.steps.map((s: { agent: string }) => s.agent)).toEqual(['math']);
     const [first] = await store.listEvents(db, body.task_id, 0);
-    expect(first).toMatchObject({ type: 'planner_fallback', data: { planner: 'rules', reason: expect.stringContaining('unknown agent "wizard"') } });
+    expect(first).toMatchObject({
+      type: 'planner_fallback',
+      data: { planner: 'rules', reason: expect.stringContaining('unknown agent "wizard"') },
+    });
     expect(String(first!.data.reason)).toContain('cycle: a -> a');
   });
 

@@ -17,7 +17,11 @@ async function gateway() {
   const knowledge = buildKnowledgeApp({ db, cache: createMemoryCache(60_000), logLevel: 'silent', indexProjectDocs: false });
   onTestFinished(() => knowledge.close());
   const knowledgeUrl = await listenOnLoopback(knowledge);
-  await knowledge.inject({ method: 'POST', url: '/documents', payload: { source: 'runbook.md', content: '# Restarting\nA restarted orchestrator resumes workflows from their checkpoints.' } });
+  await knowledge.inject({
+    method: 'POST',
+    url: '/documents',
+    payload: { source: 'runbook.md', content: '# Restarting\nA restarted orchestrator resumes workflows from their checkpoints.' },
+  });
   const mcp = buildMcpGatewayApp({ orchestratorUrl, knowledgeUrl, logLevel: 'silent' });
   onTestFinished(() => mcp.close());
   const url = await listenOnLoopback(mcp);
@@ -31,13 +35,23 @@ describe('MCP gateway, driven by the SDK client', () => {
   it('lists the platform tools with their input schemas', async () => {
     const { client } = await gateway();
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['cancel_task', 'get_task', 'list_agents', 'orchestrate', 'resume_task', 'search_knowledge']);
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      'cancel_task',
+      'get_task',
+      'list_agents',
+      'orchestrate',
+      'resume_task',
+      'search_knowledge',
+    ]);
     expect(tools.find((t) => t.name === 'get_task')!.inputSchema.required).toEqual(['task_id']);
   });
 
   it('runs a workflow, reads it back, and says so when resuming a finished one', async () => {
     const { client } = await gateway();
-    const run = await client.callTool({ name: 'orchestrate', arguments: { plan: { steps: [{ id: 'a', agent: 'math', input: { values: [20, 22] } }] }, wait: true } });
+    const run = await client.callTool({
+      name: 'orchestrate',
+      arguments: { plan: { steps: [{ id: 'a', agent: 'math', input: { values: [20, 22] } }] }, wait: true },
+    });
     expect(run.isError).toBeFalsy();
     const body = run.structuredContent as { task_id: string; status: string; results: Array<{ output: { sum: number } }> };
     expect(body.status).toBe('succeeded');
@@ -47,11 +61,21 @@ describe('MCP gateway, driven by the SDK client', () => {
     expect((task.structuredContent as { steps: Array<{ status: string }> }).steps[0]!.status).toBe('succeeded');
 
     // A retried call with the same idempotency key is the same task, not a second one.
-    const keyed = { plan: { steps: [{ id: 'a', agent: 'math', input: { values: [1] } }] }, wait: true, idempotency_key: `mcp-${body.task_id}` };
+    const keyed = {
+      plan: { steps: [{ id: 'a', agent: 'math', input: { values: [1] } }] },
+      wait: true,
+      idempotency_key: `mcp-${body.task_id}`,
+    };
     const first = (await client.callTool({ name: 'orchestrate', arguments: keyed })).structuredContent as { task_id: string };
-    const retried = (await client.callTool({ name: 'orchestrate', arguments: keyed })).structuredContent as { task_id: string; status: string };
+    const retried = (await client.callTool({ name: 'orchestrate', arguments: keyed })).structuredContent as {
+      task_id: string;
+      status: string;
+    };
     expect(retried).toMatchObject({ task_id: first.task_id, status: 'succeeded' });
-    const clash = await client.callTool({ name: 'orchestrate', arguments: { ...keyed, plan: { steps: [{ id: 'b', agent: 'math', input: {} }] } } });
+    const clash = await client.callTool({
+      name: 'orchestrate',
+      arguments: { ...keyed, plan: { steps: [{ id: 'b', agent: 'math', input: {} }] } },
+    });
     expect((clash.content as Array<{ text: string }>)[0]!.text).toMatch(/^IDEMPOTENCY_CONFLICT: /);
 
     const resumed = await client.callTool({ name: 'resume_task', arguments: { task_id: body.task_id } });
@@ -61,7 +85,10 @@ describe('MCP gateway, driven by the SDK client', () => {
 
   it('cancels, lists agents and searches the knowledge base', async () => {
     const { client } = await gateway();
-    const started = await client.callTool({ name: 'orchestrate', arguments: { plan: { steps: [{ id: 'slow', agent: 'math', input: { ms: 5_000 } }] } } });
+    const started = await client.callTool({
+      name: 'orchestrate',
+      arguments: { plan: { steps: [{ id: 'slow', agent: 'math', input: { ms: 5_000 } }] } },
+    });
     const { task_id } = started.structuredContent as { task_id: string };
     const cancelled = await client.callTool({ name: 'cancel_task', arguments: { task_id, reason: 'not needed' } });
     expect(cancelled.structuredContent).toMatchObject({ status: 'cancelled' });

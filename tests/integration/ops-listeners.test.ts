@@ -30,14 +30,17 @@ function metricFamilies(text: string): string[] {
 
 /** Resolves once nothing listens at url; a kept-alive socket the server just reset may fail first. */
 async function closedPort(url: string): Promise<void> {
-  await poll(async () => {
-    try {
-      await fetch(url);
-      return false;
-    } catch (err) {
-      return (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
-    }
-  }, { timeoutMs: 5_000, label: `${url} to refuse connections` });
+  await poll(
+    async () => {
+      try {
+        await fetch(url);
+        return false;
+      } catch (err) {
+        return (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+      }
+    },
+    { timeoutMs: 5_000, label: `${url} to refuse connections` },
+  );
 }
 
 describe('ops listeners in front of an app', () => {
@@ -89,13 +92,19 @@ describe('ops listeners in front of an app', () => {
     // A call on the main port shows on the metrics port: the same registry, not a copy.
     const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     const slow = fetch(`${base}/slow`).then((r) => r.json());
-    await poll(async () => (await (await fetch(`${ops.metricsUrl}/metrics`)).text()).includes('test_calls_total 1'), { timeoutMs: 5_000, label: 'the call counted on the metrics port' });
+    await poll(async () => (await (await fetch(`${ops.metricsUrl}/metrics`)).text()).includes('test_calls_total 1'), {
+      timeoutMs: 5_000,
+      label: 'the call counted on the metrics port',
+    });
     const metrics = await fetch(`${ops.metricsUrl}/metrics`);
     expect(metrics.headers.get('content-type')).toBe(registry.contentType);
 
     // While the app drains the slow call, it is alive but takes no new traffic.
     const closing = app.close();
-    await poll(async () => (await fetch(`${ops.healthUrl}/ready`)).status === 503, { timeoutMs: 5_000, label: '/ready to answer 503 while closing' });
+    await poll(async () => (await fetch(`${ops.healthUrl}/ready`)).status === 503, {
+      timeoutMs: 5_000,
+      label: '/ready to answer 503 while closing',
+    });
     expect(await json(await fetch(`${ops.healthUrl}/ready`))).toEqual({ status: 'shutting_down' });
     expect((await fetch(`${ops.healthUrl}/health`)).status).toBe(200);
     releaseSlow();
@@ -134,7 +143,13 @@ describe('HEALTH_PORT and METRICS_PORT in the CLI roles (child processes)', () =
     const call = await fetch(`${main}/execute`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ idempotency_key: 'ops-1', task_id: 't-ops', step_id: 's-1', attempt: 1, input: { files: [{ path: 'a.ts', content: '/** One. */\nexport const one = 1;\n' }] } }),
+      body: JSON.stringify({
+        idempotency_key: 'ops-1',
+        task_id: 't-ops',
+        step_id: 's-1',
+        attempt: 1,
+        input: { files: [{ path: 'a.ts', content: '/** One. */\nexport const one = 1;\n' }] },
+      }),
     });
     expect(call.status).toBe(200);
     expect(await json(await fetch(`${ops.health}/ready`))).toEqual({ status: 'ready', checks: { idempotency_entries: '1' } });
@@ -150,10 +165,19 @@ describe('HEALTH_PORT and METRICS_PORT in the CLI roles (child processes)', () =
 
   it('the orchestrator answers /ready on HEALTH_PORT with its database check', async () => {
     const databaseUrl = await schemaDatabaseUrl('ops');
-    const proc = await startProcess(['orchestrator'], { DATABASE_URL: databaseUrl, HEALTH_PORT: '0', METRICS_PORT: '0', ORCHESTRATOR_ID: 'ops-test', LOG_LEVEL: 'warn' }, 1);
-    expect(proc.stdout()).toMatch(/orchestrator listening on http:\S+ \(state: postgres .*; owner ops-test; health http:\S+, metrics http:\S+\)/);
+    const proc = await startProcess(
+      ['orchestrator'],
+      { DATABASE_URL: databaseUrl, HEALTH_PORT: '0', METRICS_PORT: '0', ORCHESTRATOR_ID: 'ops-test', LOG_LEVEL: 'warn' },
+      1,
+    );
+    expect(proc.stdout()).toMatch(
+      /orchestrator listening on http:\S+ \(state: postgres .*; owner ops-test; health http:\S+, metrics http:\S+\)/,
+    );
     const ops = opsUrls(proc.stdout(), 'orchestrator');
-    expect(await json(await fetch(`${ops.health}/ready`))).toEqual({ status: 'ready', checks: { database: 'postgres', owner: 'ops-test' } });
+    expect(await json(await fetch(`${ops.health}/ready`))).toEqual({
+      status: 'ready',
+      checks: { database: 'postgres', owner: 'ops-test' },
+    });
     expect(await (await fetch(`${ops.metrics}/metrics`)).text()).toMatch(/^# TYPE workflows_total counter$/m);
     proc.child.kill('SIGTERM');
     expect(await new Promise((resolve) => proc.child.once('exit', resolve))).toBe(0);
@@ -166,7 +190,11 @@ describe('HEALTH_PORT and METRICS_PORT in the CLI roles (child processes)', () =
 
     const dir = await mkdtemp(join(tmpdir(), 'mesh-ops-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const all = await startProcess(['start'], { PGLITE_DATA_DIR: join(dir, 'pg'), KNOWLEDGE_INDEX_DOCS: 'false', HEALTH_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'warn' }, 8);
+    const all = await startProcess(
+      ['start'],
+      { PGLITE_DATA_DIR: join(dir, 'pg'), KNOWLEDGE_INDEX_DOCS: 'false', HEALTH_PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'warn' },
+      8,
+    );
     expect(all.stdout()).toContain('HEALTH_PORT and METRICS_PORT are not used: npm start runs every role in one process');
     expect(all.stdout().match(/are not used/g)).toHaveLength(1);
     expect(all.stdout()).not.toMatch(/health http/);

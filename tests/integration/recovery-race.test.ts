@@ -18,7 +18,10 @@ const diamond = {
 /** The math agent, recording every idempotency key it is sent (replays included). */
 async function countingMathAgent() {
   const { agents, log } = testAgents();
-  const app = buildAgentApp(agents.find((a) => a.name === 'math')!, { logLevel: 'silent', idempotencyMaxEntries: 50_000 });
+  const app = buildAgentApp(
+    agents.find((a) => a.name === 'math')!,
+    { logLevel: 'silent', idempotencyMaxEntries: 50_000 },
+  );
   const keys: string[] = [];
   app.addHook('onRequest', async (request) => {
     if (request.url === '/execute') keys.push(String(request.headers['idempotency-key']));
@@ -33,7 +36,7 @@ const repeated = (keys: string[]) => {
 };
 
 describe.each(testDatabases)('recovery never claims what this process runs, on $name', (t) => {
-  it('a recovery pass between a submit\'s commit and its registration leaves the workflow alone', async () => {
+  it("a recovery pass between a submit's commit and its registration leaves the workflow alone", async () => {
     const base = await t.open();
     onTestFinished(() => base.close());
     const gated = gatedDb(base);
@@ -45,12 +48,18 @@ describe.each(testDatabases)('recovery never claims what this process runs, on $
     const submitted = app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: diamond, wait: true } });
     await hold.held;
     const heldAt = Date.now();
-    await poll(() => gated.ranSince(/'workflow_recovered'/, heldAt) >= 2, { timeoutMs: 5_000, label: 'two recovery passes while the submit is held' });
+    await poll(() => gated.ranSince(/'workflow_recovered'/, heldAt) >= 2, {
+      timeoutMs: 5_000,
+      label: 'two recovery passes while the submit is held',
+    });
     hold.release();
 
     const body = (await submitted).json();
     expect(body.status).toBe('succeeded');
-    const recovered = await base.query<{ data: Record<string, string> }>(`SELECT data FROM workflow_events WHERE workflow_id = $1 AND type = 'workflow_recovered'`, [body.task_id]);
+    const recovered = await base.query<{ data: Record<string, string> }>(
+      `SELECT data FROM workflow_events WHERE workflow_id = $1 AND type = 'workflow_recovered'`,
+      [body.task_id],
+    );
     expect(recovered).toEqual([]);
     expect(repeated(agent.keys)).toEqual([]);
     expect(agent.log.runs).toHaveLength(4);
@@ -66,14 +75,16 @@ describe('recovery under load', () => {
     const total = 2_000;
     let next = 0;
     const statuses: Record<string, number> = {};
-    await Promise.all(Array.from({ length: 100 }, async () => {
-      while (next < total) {
-        next++;
-        const res = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: diamond, wait: true } });
-        const status = String(res.json().status);
-        statuses[status] = (statuses[status] ?? 0) + 1;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 100 }, async () => {
+        while (next < total) {
+          next++;
+          const res = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: diamond, wait: true } });
+          const status = String(res.json().status);
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        }
+      }),
+    );
     expect(statuses).toEqual({ succeeded: total });
     const recovered = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM workflow_events WHERE type = 'workflow_recovered'`);
     expect(recovered[0]!.n).toBe(0);

@@ -21,7 +21,10 @@ function counterAgent(runs: string[]) {
 
 function replica(runs: string[], prefix: string) {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
-  const app = buildAgentApp(counterAgent(runs), { logLevel: 'silent', idempotencyStore: createRedisIdempotencyStore(redis, { prefix, ttlMs: 60_000, pendingTtlMs: 5_000, pollMs: 10 }) });
+  const app = buildAgentApp(counterAgent(runs), {
+    logLevel: 'silent',
+    idempotencyStore: createRedisIdempotencyStore(redis, { prefix, ttlMs: 60_000, pendingTtlMs: 5_000, pollMs: 10 }),
+  });
   onTestFinished(async () => {
     await app.close();
     redis.disconnect();
@@ -29,7 +32,11 @@ function replica(runs: string[], prefix: string) {
   return app;
 }
 
-const call = (key: string, input: Record<string, unknown>) => ({ method: 'POST' as const, url: '/execute', payload: { idempotency_key: key, task_id: 't', step_id: 's', attempt: 1, input } });
+const call = (key: string, input: Record<string, unknown>) => ({
+  method: 'POST' as const,
+  url: '/execute',
+  payload: { idempotency_key: key, task_id: 't', step_id: 's', attempt: 1, input },
+});
 
 describe('idempotency in Redis (real Redis)', () => {
   it('two replicas given the same key run the handler once, and a restarted one replays it', async () => {
@@ -42,7 +49,10 @@ describe('idempotency in Redis (real Redis)', () => {
     });
     const runs: string[] = [];
     const [a, b] = [replica(runs, prefix), replica(runs, prefix)];
-    const [ra, rb] = await Promise.all([a.inject(call('k1', { text: 'one two three', ms: 100 })), b.inject(call('k1', { text: 'one two three', ms: 100 }))]);
+    const [ra, rb] = await Promise.all([
+      a.inject(call('k1', { text: 'one two three', ms: 100 })),
+      b.inject(call('k1', { text: 'one two three', ms: 100 })),
+    ]);
     expect(ra.json().output).toEqual({ words: 3 });
     expect(rb.json()).toEqual(ra.json());
     expect(runs).toEqual(['k1']);

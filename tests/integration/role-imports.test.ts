@@ -18,7 +18,17 @@ async function loadsOf(args: string[], env: Record<string, string> = {}): Promis
   const loadsFile = path.join(scratch, 'loads.json');
   const child = spawn(node, ['--import', recorder, path.join(root, 'bin/agentic-mesh.ts'), ...args], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', PGLITE_DATA_DIR: path.join(scratch, 'pg'), KNOWLEDGE_INDEX_DOCS: 'false', LOADS_FILE: loadsFile, ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      PGLITE_DATA_DIR: path.join(scratch, 'pg'),
+      KNOWLEDGE_INDEX_DOCS: 'false',
+      LOADS_FILE: loadsFile,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   onTestFinished(() => {
@@ -27,16 +37,23 @@ async function loadsOf(args: string[], env: Record<string, string> = {}): Promis
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  await poll(() => {
-    if (child.exitCode !== null) throw new Error(`agentic-mesh ${args.join(' ')} exited ${child.exitCode}: ${out}`);
-    return /listening on http/.test(out);
-  }, { timeoutMs: 30_000, label: `agentic-mesh ${args.join(' ')} to listen`, intervalMs: 50 });
+  await poll(
+    () => {
+      if (child.exitCode !== null) throw new Error(`agentic-mesh ${args.join(' ')} exited ${child.exitCode}: ${out}`);
+      return /listening on http/.test(out);
+    },
+    { timeoutMs: 30_000, label: `agentic-mesh ${args.join(' ')} to listen`, intervalMs: 50 },
+  );
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
   const urls = JSON.parse(await readFile(loadsFile, 'utf8')) as string[];
-  const files = urls.filter((u) => u.startsWith('file://') && !u.includes('/node_modules/')).map((u) => path.relative(root, fileURLToPath(u)));
-  const packages = [...new Set(urls.map((u) => /.*\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => Boolean(p)))];
+  const files = urls
+    .filter((u) => u.startsWith('file://') && !u.includes('/node_modules/'))
+    .map((u) => path.relative(root, fileURLToPath(u)));
+  const packages = [
+    ...new Set(urls.map((u) => /.*\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => Boolean(p))),
+  ];
   return { files, packages };
 }
 
@@ -49,9 +66,13 @@ describe('each role loads only what it runs (child processes)', () => {
     // The recorder saw the role's own code, so an empty list below means something.
     expect(files).toContain('agents/cicd/index.ts');
     expect(files).toContain('agents/sdk/start-agent.ts');
-    expect(under(files, 'services/orchestrator/', 'services/mcp-gateway/', 'services/knowledge/', 'services/protocol/transport/')).toEqual([]);
+    expect(under(files, 'services/orchestrator/', 'services/mcp-gateway/', 'services/knowledge/', 'services/protocol/transport/')).toEqual(
+      [],
+    );
     expect(under(files, ...AGENT_DIRS.filter((d) => d !== 'agents/cicd/'))).toEqual([]);
-    expect(packages.filter((p) => ['@modelcontextprotocol/sdk', 'pg', '@electric-sql/pglite', 'opossum', '@opentelemetry/sdk-node'].includes(p))).toEqual([]);
+    expect(
+      packages.filter((p) => ['@modelcontextprotocol/sdk', 'pg', '@electric-sql/pglite', 'opossum', '@opentelemetry/sdk-node'].includes(p)),
+    ).toEqual([]);
   }, 60_000);
 
   it('the orchestrator loads no agent code and no MCP code: it knows agents through discovery and /info', async () => {

@@ -3,7 +3,12 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { createPgDb, loadMigrations, migrate, store, type Db } from '../../services/state/index.ts';
 import { dropSchema, testDatabases, testDatabaseUrl, uniqueSchema } from '../helpers/db.ts';
 
-const plan = { steps: [{ id: 'a', agent: 'x', input: { n: 1 }, depends_on: [] }, { id: 'b', agent: 'x', input: {}, depends_on: ['a'] }] };
+const plan = {
+  steps: [
+    { id: 'a', agent: 'x', input: { n: 1 }, depends_on: [] },
+    { id: 'b', agent: 'x', input: {}, depends_on: ['a'] },
+  ],
+};
 
 async function open(t: (typeof testDatabases)[number]): Promise<Db> {
   const db = await t.open();
@@ -21,7 +26,12 @@ const lease = (owner: string): store.Lease => {
 async function newWorkflow(db: Db, owner = 'me'): Promise<string> {
   const id = randomUUID();
   await store.insertWorkflow(db, {
-    id, description: 'd', status: 'running', plan, input: { files: [1, 2] }, lease: lease(owner),
+    id,
+    description: 'd',
+    status: 'running',
+    plan,
+    input: { files: [1, 2] },
+    lease: lease(owner),
     steps: [{ step_id: 'a', attempt: 1, agent: 'x', status: 'running', input: { n: 1 }, idempotency_key: `${id}:a:1` }],
     events: [{ type: 'workflow_started' }, { type: 'step_started', step_id: 'a', attempt: 1 }],
   });
@@ -42,7 +52,9 @@ describe.each(testDatabases)('state on $name', (t) => {
     const next = real.length + 1;
     const bad = [...real, { version: next, name: 'bad', sql: 'CREATE TABLE half_done (id int); SELECT no_such_function();' }];
     await expect(migrate(db, bad)).rejects.toThrow(/no_such_function/);
-    const tables = await db.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done' AND table_schema = current_schema()");
+    const tables = await db.query(
+      "SELECT 1 FROM information_schema.tables WHERE table_name = 'half_done' AND table_schema = current_schema()",
+    );
     expect(tables).toHaveLength(0);
     expect(await db.query('SELECT 1 FROM schema_migrations WHERE version = $1', [next])).toHaveLength(0);
   });
@@ -64,25 +76,33 @@ describe.each(testDatabases)('state on $name', (t) => {
     const db = await open(t);
     const id = await newWorkflow(db);
     const ok = await store.commitProgress(db, {
-      workflowId: id, lease: lease('me'),
+      workflowId: id,
+      lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { list: [1, 'two'] } },
       checkpoint: { a: { list: [1, 'two'] } },
       newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running', input: { from: [1] }, idempotency_key: `${id}:b:1` }],
-      events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1 }, { type: 'step_started', step_id: 'b', attempt: 1 }],
+      events: [
+        { type: 'step_succeeded', step_id: 'a', attempt: 1 },
+        { type: 'step_started', step_id: 'b', attempt: 1 },
+      ],
     });
     expect(ok).toBe(true);
     const wf = await store.getWorkflow(db, id);
     expect(wf?.checkpoint_data).toEqual({ a: { list: [1, 'two'] } });
     expect(wf?.last_checkpoint).toBeInstanceOf(Date);
     const steps = await store.getSteps(db, id);
-    expect(steps.map((s) => [s.step_id, s.status, s.output])).toEqual([['a', 'succeeded', { list: [1, 'two'] }], ['b', 'running', null]]);
+    expect(steps.map((s) => [s.step_id, s.status, s.output])).toEqual([
+      ['a', 'succeeded', { list: [1, 'two'] }],
+      ['b', 'running', null],
+    ]);
   });
 
   it('writes nothing when the lease belongs to someone else', async () => {
     const db = await open(t);
     const id = await newWorkflow(db, 'other');
     const ok = await store.commitProgress(db, {
-      workflowId: id, lease: lease('me'),
+      workflowId: id,
+      lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: {} },
       checkpoint: { a: {} },
       events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1 }],
@@ -97,7 +117,8 @@ describe.each(testDatabases)('state on $name', (t) => {
     const db = await open(t);
     const id = await newWorkflow(db);
     await store.commitProgress(db, {
-      workflowId: id, lease: lease('me'),
+      workflowId: id,
+      lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'failed', error: { code: 'AGENT_TASK_FAILED', message: 'no', retryable: false } },
       final: { status: 'failed', error: { code: 'STEPS_FAILED', message: 'step a failed', retryable: false } },
     });
@@ -117,7 +138,10 @@ describe.each(testDatabases)('state on $name', (t) => {
     expect(mine).not.toContain(live);
     const again = await store.claimExpired(db, lease('other'), 100);
     expect(again.map((w) => w.id)).not.toContain(expired);
-    expect((await store.listEvents(db, expired, 0)).at(-1)).toMatchObject({ type: 'workflow_recovered', data: { owner: 'me', previous_owner: 'dead' } });
+    expect((await store.listEvents(db, expired, 0)).at(-1)).toMatchObject({
+      type: 'workflow_recovered',
+      data: { owner: 'me', previous_owner: 'dead' },
+    });
   });
 
   it('never claims what this incarnation holds; a restart of the same owner takes it back at once', async () => {
@@ -127,7 +151,12 @@ describe.each(testDatabases)('state on $name', (t) => {
     const restarted = { ...lease('me'), incarnation: randomUUID() };
     expect((await store.claimExpired(db, restarted, 100)).map((w) => w.id)).toContain(id);
     // The old incarnation's writes are refused from then on.
-    const stale = await store.commitProgress(db, { workflowId: id, lease: lease('me'), step: { stepId: 'a', attempt: 1, status: 'succeeded', output: {} }, checkpoint: { a: {} } });
+    const stale = await store.commitProgress(db, {
+      workflowId: id,
+      lease: lease('me'),
+      step: { stepId: 'a', attempt: 1, status: 'succeeded', output: {} },
+      checkpoint: { a: {} },
+    });
     expect(stale).toBe(false);
     expect((await store.getSteps(db, id))[0]?.status).toBe('running');
   });
@@ -143,7 +172,8 @@ describe.each(testDatabases)('state on $name', (t) => {
       { type: 'step_started', step_id: 'b', attempt: 1, data: { agent: 'y' } },
     ];
     await store.commitProgress(db, {
-      workflowId: id, lease: lease('me'),
+      workflowId: id,
+      lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { decision: 'approved' } },
       newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running', input: {}, idempotency_key: `${id}:b:1` }],
       events: events.map((e, i) => (i === 0 ? { ...e, data: { ...e.data, decision: 'approved' } } : e)),
@@ -174,11 +204,21 @@ describe.each(testDatabases)('state on $name', (t) => {
     await migrate(db, all.slice(0, before));
     const [x, y] = [randomUUID(), randomUUID()];
     for (const id of [x, y]) await db.query(`INSERT INTO workflows (id, status, plan) VALUES ($1, 'running', '{"steps": []}')`, [id]);
-    for (const [id, type] of [[x, 'one'], [y, 'first'], [x, 'two'], [y, 'second'], [x, 'three']]) {
+    for (const [id, type] of [
+      [x, 'one'],
+      [y, 'first'],
+      [x, 'two'],
+      [y, 'second'],
+      [x, 'three'],
+    ]) {
       await db.query('INSERT INTO workflow_events (workflow_id, type) VALUES ($1, $2)', [id, type]);
     }
     await migrate(db, all);
-    expect((await store.listEvents(db, x!, 0)).map((e) => [e.id, e.type])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);
+    expect((await store.listEvents(db, x!, 0)).map((e) => [e.id, e.type])).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+      [3, 'three'],
+    ]);
     expect((await store.listEvents(db, y!, 1)).map((e) => [e.id, e.type])).toEqual([[2, 'second']]);
     expect((await store.getWorkflow(db, x!))!.event_seq).toBe(3);
   });
@@ -212,7 +252,10 @@ describe('migrations on postgres from two processes at once', () => {
     onTestFinished(() => dropSchema(schema));
     // Two pools are two sets of server sessions: to Postgres, the same as two processes.
     const [a, b] = await Promise.all([1, 2].map(() => createPgDb({ connectionString: testDatabaseUrl, schema, poolSize: 2 })));
-    onTestFinished(async () => { await a!.close(); await b!.close(); });
+    onTestFinished(async () => {
+      await a!.close();
+      await b!.close();
+    });
     const [ra, rb] = await Promise.all([migrate(a!), migrate(b!)]);
     const all = (await loadMigrations()).map((m) => m.version);
     expect([...ra, ...rb].sort((a, b) => a - b)).toEqual(all);

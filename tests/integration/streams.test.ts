@@ -38,15 +38,30 @@ async function orchestratorFor(agent: string, env: Record<string, string> = {}) 
     await r.del(`orchestrator.${owner}.results`);
     r.disconnect();
   });
-  const { app } = await startPlatform(db, [], { REDIS_URL: redisUrl, AGENT_TRANSPORTS: `${agent}=stream`, AGENT_URLS: `${agent}=http://127.0.0.1:9`, ORCHESTRATOR_ID: owner, ...env });
+  const { app } = await startPlatform(db, [], {
+    REDIS_URL: redisUrl,
+    AGENT_TRANSPORTS: `${agent}=stream`,
+    AGENT_URLS: `${agent}=http://127.0.0.1:9`,
+    ORCHESTRATOR_ID: owner,
+    ...env,
+  });
   return { app, db };
 }
 
 function replica(agent: string, log: RunLog, internalToken?: string) {
   const redis = new Redis(redisUrl);
   const math = testAgents(log).agents.find((a) => a.name === 'math')!;
-  const runtime = createAgentRuntime({ ...math, name: agent }, { idempotencyStore: createRedisIdempotencyStore(redis, { prefix: `idem:${agent}:`, ttlMs: 60_000, pendingTtlMs: 30_000 }) });
-  const worker = startStreamWorker(agent, runtime, redis, { claimIdleMs: 30_000, concurrency: 4, blockMs: 200, log: pino({ level: 'silent' }), internalToken });
+  const runtime = createAgentRuntime(
+    { ...math, name: agent },
+    { idempotencyStore: createRedisIdempotencyStore(redis, { prefix: `idem:${agent}:`, ttlMs: 60_000, pendingTtlMs: 30_000 }) },
+  );
+  const worker = startStreamWorker(agent, runtime, redis, {
+    claimIdleMs: 30_000,
+    concurrency: 4,
+    blockMs: 200,
+    log: pino({ level: 'silent' }),
+    internalToken,
+  });
   onTestFinished(async () => {
     await worker.stop();
     redis.disconnect();
@@ -62,7 +77,19 @@ async function crashableReplicas(agent: string, extraEnv: Record<string, string>
   await writeFile(effects, '');
   const script = fileURLToPath(new URL('../helpers/stream-agent-process.ts', import.meta.url));
   const start = (crash: boolean) => {
-    const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', AGENT_NAME: agent, REDIS_URL: redisUrl, EFFECT_FILE: effects, IDEM_PREFIX: `idem:${agent}:`, CLAIM_IDLE_MS: '500', CRASH_AFTER_HANDLER: crash ? '1' : '0', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        AGENT_NAME: agent,
+        REDIS_URL: redisUrl,
+        EFFECT_FILE: effects,
+        IDEM_PREFIX: `idem:${agent}:`,
+        CLAIM_IDLE_MS: '500',
+        CRASH_AFTER_HANDLER: crash ? '1' : '0',
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     onTestFinished(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
@@ -78,23 +105,39 @@ describe('Redis Streams transport', () => {
     replica(agent, logA);
     replica(agent, logB);
     const { app } = await orchestratorFor(agent);
-    const plan = { steps: [{ id: 'a', agent, input: { values: [1, 2] } }, { id: 'b', agent, input: { values: [3] }, depends_on: ['a'] }] };
-    await poll(async () => {
-      const res = await Promise.all(Array.from({ length: 6 }, () => app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })));
-      for (const r of res) expect(r.json().results[1].output.sum).toBe(6);
-      return logA.runs.length > 0 && logB.runs.length > 0;
-    }, { timeoutMs: 20_000, label: 'both replicas to take work' });
+    const plan = {
+      steps: [
+        { id: 'a', agent, input: { values: [1, 2] } },
+        { id: 'b', agent, input: { values: [3] }, depends_on: ['a'] },
+      ],
+    };
+    await poll(
+      async () => {
+        const res = await Promise.all(
+          Array.from({ length: 6 }, () => app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })),
+        );
+        for (const r of res) expect(r.json().results[1].output.sum).toBe(6);
+        return logA.runs.length > 0 && logB.runs.length > 0;
+      },
+      { timeoutMs: 20_000, label: 'both replicas to take work' },
+    );
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metricValue(metrics, 'queue_depth', { agent })).toBe(0);
   }, 30_000);
 
-  it('with INTERNAL_TOKEN, runs the orchestrator\'s entries and refuses one added by anyone else who can write to Redis', async () => {
+  it("with INTERNAL_TOKEN, runs the orchestrator's entries and refuses one added by anyone else who can write to Redis", async () => {
     const agent = uniqueAgent();
     const token = randomBytes(32).toString('hex');
     const log: RunLog = { runs: [] };
     replica(agent, log, token);
     const { app } = await orchestratorFor(agent, { INTERNAL_TOKEN: token });
-    const res = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'a', agent, input: { values: [2] } }] }, wait: true } })).json();
+    const res = (
+      await app.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        payload: { plan: { steps: [{ id: 'a', agent, input: { values: [2] } }] }, wait: true },
+      })
+    ).json();
     expect(res.status).toBe('succeeded');
 
     const r = new Redis(redisUrl);
@@ -104,12 +147,37 @@ describe('Redis Streams transport', () => {
       await r.del(replyTo);
     });
     const call = { idempotency_key: 'forged:a:1', task_id: 'forged', step_id: 'a', attempt: 1, input: { values: [666] } };
-    await r.xadd(`agent.${agent}.requests`, '*', 'id', 'f1', 'reply_to', replyTo, 'body', JSON.stringify(call), 'authorization', 'Bearer not-the-token');
-    await r.xadd(`agent.${agent}.requests`, '*', 'id', 'f2', 'reply_to', replyTo, 'body', JSON.stringify({ ...call, idempotency_key: 'forged:a:2' }));
-    const replies = await poll(async () => {
-      const entries = (await r.xrange(replyTo, '-', '+')) as Array<[string, string[]]>;
-      return entries.length === 2 ? entries.map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : [])))) : undefined;
-    }, { timeoutMs: 10_000, label: 'answers to the forged entries' });
+    await r.xadd(
+      `agent.${agent}.requests`,
+      '*',
+      'id',
+      'f1',
+      'reply_to',
+      replyTo,
+      'body',
+      JSON.stringify(call),
+      'authorization',
+      'Bearer not-the-token',
+    );
+    await r.xadd(
+      `agent.${agent}.requests`,
+      '*',
+      'id',
+      'f2',
+      'reply_to',
+      replyTo,
+      'body',
+      JSON.stringify({ ...call, idempotency_key: 'forged:a:2' }),
+    );
+    const replies = await poll(
+      async () => {
+        const entries = (await r.xrange(replyTo, '-', '+')) as Array<[string, string[]]>;
+        return entries.length === 2
+          ? entries.map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : []))))
+          : undefined;
+      },
+      { timeoutMs: 10_000, label: 'answers to the forged entries' },
+    );
     for (const reply of replies) expect(reply.status).toBe('401');
     expect(log.runs.map((run) => run.key)).toEqual([`${res.task_id}:a:1`]);
   }, 30_000);
@@ -130,21 +198,30 @@ describe('Redis Streams transport', () => {
     expect(log.runs).toHaveLength(2);
   }, 30_000);
 
-  it('an entry whose consumer died before acking is claimed by another, and the handler\'s effect happens once', async () => {
+  it("an entry whose consumer died before acking is claimed by another, and the handler's effect happens once", async () => {
     const agent = uniqueAgent();
     const { effects, start } = await crashableReplicas(agent);
     const { app, db } = await orchestratorFor(agent);
     const doomed = start(true);
     await new Promise((resolve) => doomed.stdout!.once('data', resolve));
-    const { task_id } = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'only', agent, input: { values: [40, 2] } }] } } })).json();
+    const { task_id } = (
+      await app.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        payload: { plan: { steps: [{ id: 'only', agent, input: { values: [40, 2] } }] } },
+      })
+    ).json();
     const exit = await new Promise<number | null>((resolve) => doomed.once('exit', (code) => resolve(code)));
     expect(exit).toBe(1);
 
     start(false);
-    const done = await poll(async () => {
-      const wf = await store.getWorkflow(db, task_id);
-      return wf?.status === 'succeeded' ? wf : undefined;
-    }, { timeoutMs: 20_000, label: 'the claimed entry to finish the workflow' });
+    const done = await poll(
+      async () => {
+        const wf = await store.getWorkflow(db, task_id);
+        return wf?.status === 'succeeded' ? wf : undefined;
+      },
+      { timeoutMs: 20_000, label: 'the claimed entry to finish the workflow' },
+    );
     expect((done.checkpoint_data.only as { sum: number }).sum).toBe(42);
     const lines = (await readFile(effects, 'utf8')).split('\n').filter(Boolean);
     expect(lines).toEqual([`${task_id}:only:1`]);
@@ -163,7 +240,11 @@ describe('Redis Streams transport', () => {
       return child;
     };
     let child = await crashing();
-    const submitted = app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ id: 'poison', agent, input: { values: [1] } }] }, wait: true } });
+    const submitted = app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { plan: { steps: [{ id: 'poison', agent, input: { values: [1] } }] }, wait: true },
+    });
     // Each consumer takes the entry (a delivery) and dies; the next one claims it.
     while (crashes < 2) {
       await new Promise((resolve) => child.once('exit', resolve));

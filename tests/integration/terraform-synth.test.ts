@@ -16,11 +16,17 @@ it('`node terraform/main.ts --outdir DIR` writes both stacks as Terraform JSON t
   const outdir = join(work, 'out');
 
   // Run from an unrelated folder: nothing may depend on, or be written to, the cwd.
-  const { stdout } = await run(process.execPath, [mainTs, '--outdir', outdir], { cwd: work, timeout: 60_000, env: { PATH: process.env.PATH ?? '', HOME: work } });
+  const { stdout } = await run(process.execPath, [mainTs, '--outdir', outdir], {
+    cwd: work,
+    timeout: 60_000,
+    env: { PATH: process.env.PATH ?? '', HOME: work },
+  });
   expect(stdout).toContain(outdir);
   expect(readdirSync(work)).toEqual(['out']);
 
-  const manifest = JSON.parse(readFileSync(join(outdir, 'manifest.json'), 'utf8')) as { stacks: Record<string, { synthesizedStackPath: string }> };
+  const manifest = JSON.parse(readFileSync(join(outdir, 'manifest.json'), 'utf8')) as {
+    stacks: Record<string, { synthesizedStackPath: string }>;
+  };
   expect(Object.keys(manifest.stacks).sort()).toEqual(['droplet', 'kubernetes']);
 
   for (const [stack, resourceType] of [

@@ -31,7 +31,13 @@ interface Stack {
 describe.skipIf(!terraform)(`droplet stack variables, evaluated by ${terraform ?? 'terraform (not installed: skipped)'}`, () => {
   let dir: string;
   // No version check call home, no plugin cache outside the test's folder.
-  const env = () => ({ PATH: process.env.PATH ?? '', HOME: dir, CHECKPOINT_DISABLE: '1', TF_IN_AUTOMATION: '1', TF_DATA_DIR: join(dir, '.terraform') });
+  const env = () => ({
+    PATH: process.env.PATH ?? '',
+    HOME: dir,
+    CHECKPOINT_DISABLE: '1',
+    TF_IN_AUTOMATION: '1',
+    TF_DATA_DIR: join(dir, '.terraform'),
+  });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), `am-tfvars-${Math.random().toString(36).slice(2, 8)}-`));
@@ -39,12 +45,17 @@ describe.skipIf(!terraform)(`droplet stack variables, evaluated by ${terraform ?
     const stack = JSON.parse(Testing.synth(buildDropletStack(Testing.app({ outdir })))) as Stack;
     const variableOnly = Object.fromEntries(Object.entries(stack.output).filter(([, o]) => !/\$\{(?!var\.)/.test(o.value)));
     const bucketName = Object.values(stack.resource.digitalocean_spaces_bucket)[0]!.name;
-    writeFileSync(join(dir, 'main.tf.json'), JSON.stringify({ variable: stack.variable, output: { ...variableOnly, bucket_name: { value: bucketName } } }, null, 2));
+    writeFileSync(
+      join(dir, 'main.tf.json'),
+      JSON.stringify({ variable: stack.variable, output: { ...variableOnly, bucket_name: { value: bucketName } } }, null, 2),
+    );
     await run(terraform!, ['init', '-input=false', '-no-color'], { cwd: dir, env: env(), timeout: 60_000 });
     return () => rmSync(dir, { recursive: true, force: true });
   });
 
-  async function apply(vars: Record<string, string>): Promise<{ ok: true; outputs: Record<string, { value: unknown }> } | { ok: false; error: string }> {
+  async function apply(
+    vars: Record<string, string>,
+  ): Promise<{ ok: true; outputs: Record<string, { value: unknown }> } | { ok: false; error: string }> {
     const state = join(dir, `${Math.random().toString(36).slice(2)}.tfstate`);
     const args = ['apply', '-auto-approve', '-input=false', '-no-color', '-lock=false', `-state=${state}`];
     for (const [k, v] of Object.entries(vars)) args.push('-var', `${k}=${v}`);

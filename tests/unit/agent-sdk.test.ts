@@ -40,7 +40,11 @@ describe('agent SDK', () => {
     const runs: string[] = [];
     const app = buildAgentApp(slowAgent(runs), { logLevel: 'silent', shutdownGraceMs: 5_000 });
     const url = await listenOnLoopback(app);
-    const inFlight = fetch(`${url}/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(call('k1', { ms: 300, text: 'hello' })) });
+    const inFlight = fetch(`${url}/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(call('k1', { ms: 300, text: 'hello' })),
+    });
     await poll(() => runs.length > 0, { timeoutMs: 5_000, label: 'the handler to start' });
     const closing = app.close();
     const res = await inFlight;
@@ -58,7 +62,9 @@ describe('agent SDK', () => {
 describe('call fingerprints', () => {
   it('ignore key order (jsonb reorders keys) but not values or the step', async () => {
     const { callFingerprint } = await import('../../services/protocol/index.ts');
-    expect(callFingerprint('s', { values: [1, 2], ms: 400, nested: { b: 1, a: 2 } })).toBe(callFingerprint('s', { nested: { a: 2, b: 1 }, ms: 400, values: [1, 2] }));
+    expect(callFingerprint('s', { values: [1, 2], ms: 400, nested: { b: 1, a: 2 } })).toBe(
+      callFingerprint('s', { nested: { a: 2, b: 1 }, ms: 400, values: [1, 2] }),
+    );
     expect(callFingerprint('s', { values: [1, 2] })).not.toBe(callFingerprint('s', { values: [2, 1] }));
     expect(callFingerprint('s', { a: 1 })).not.toBe(callFingerprint('t', { a: 1 }));
   });

@@ -40,12 +40,22 @@ describe('retention (scripts/backup/retention.sh)', () => {
     expect(keep.out.sort()).toEqual(
       [
         // days
-        '2026-11-30T14:00:00', '2026-11-29T09:00:00', '2026-11-28T02:00:00', '2026-11-27T02:00:00', '2026-11-26T02:00:00', '2026-11-25T02:00:00', '2026-11-24T02:00:00',
+        '2026-11-30T14:00:00',
+        '2026-11-29T09:00:00',
+        '2026-11-28T02:00:00',
+        '2026-11-27T02:00:00',
+        '2026-11-26T02:00:00',
+        '2026-11-25T02:00:00',
+        '2026-11-24T02:00:00',
         // weeks 16-22 and 9-15 November (23-29 and 30 November- are kept as days)
-        '2026-11-22T02:00:00', '2026-11-15T02:00:00',
+        '2026-11-22T02:00:00',
+        '2026-11-15T02:00:00',
         // October and September (November's is kept as a day)
-        '2026-10-31T02:00:00', '2026-09-30T02:00:00',
-      ].map(name).sort(),
+        '2026-10-31T02:00:00',
+        '2026-09-30T02:00:00',
+      ]
+        .map(name)
+        .sort(),
     );
     const del = await select('delete', names);
     expect(del.out.length + keep.out.length).toBe(names.length);
@@ -68,7 +78,13 @@ describe('retention (scripts/backup/retention.sh)', () => {
   });
 
   it('prints keys with their prefix and never names a file that is not an archive', async () => {
-    const names = [...nightly('2026-10-01', '2026-11-30').map((n) => `backups/${n}`), 'backups/notes.txt', 'agentic-mesh-latest.tar.gz', `.${name('2026-11-30T03:00:00')}.partial`, ''];
+    const names = [
+      ...nightly('2026-10-01', '2026-11-30').map((n) => `backups/${n}`),
+      'backups/notes.txt',
+      'agentic-mesh-latest.tar.gz',
+      `.${name('2026-11-30T03:00:00')}.partial`,
+      '',
+    ];
     const del = await select('delete', names);
     const keep = await select('keep', names);
     expect([...del.out, ...keep.out].every((n) => /^backups\/agentic-mesh-\d{8}T\d{6}Z\.tar\.gz$/.test(n))).toBe(true);
@@ -87,7 +103,9 @@ describe('retention (scripts/backup/retention.sh)', () => {
 describe('backup scripts', () => {
   it('pass shellcheck', async () => {
     const files = ['backup.sh', 'restore.sh', 'backup/lib.sh', 'backup/retention.sh'].map((f) => join(scriptsDir, f));
-    const { stdout } = await promisify(execFile)('shellcheck', ['-x', '--format=gcc', ...files], { cwd: join(scriptsDir, '..') }).catch((err: { stdout: string }) => err);
+    const { stdout } = await promisify(execFile)('shellcheck', ['-x', '--format=gcc', ...files], { cwd: join(scriptsDir, '..') }).catch(
+      (err: { stdout: string }) => err,
+    );
     expect(stdout).toBe('');
   });
 });

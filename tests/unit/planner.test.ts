@@ -19,7 +19,10 @@ describe('rule planner', () => {
   });
 
   it('"then" makes everything after depend on everything before', () => {
-    const plan = planFromDescription('build the login feature and deploy infrastructure for redis, then document the code and then review code', agents);
+    const plan = planFromDescription(
+      'build the login feature and deploy infrastructure for redis, then document the code and then review code',
+      agents,
+    );
     expect(plan.steps.map((s) => [s.id, s.depends_on])).toEqual([
       ['feature-dev', []],
       ['infrastructure', []],

@@ -74,7 +74,17 @@ describe('droplet stack', () => {
   it('declares the shared variables with their defaults, and requires admin_ip, ssh_public_key and domain', () => {
     const { json } = synth((app) => buildDropletStack(app));
     const v = json.variable;
-    expect(Object.keys(v).sort()).toEqual(['admin_ip', 'domain', 'extra_inbound_ports', 'image', 'name', 'region', 'size', 'spaces_region', 'ssh_public_key']);
+    expect(Object.keys(v).sort()).toEqual([
+      'admin_ip',
+      'domain',
+      'extra_inbound_ports',
+      'image',
+      'name',
+      'region',
+      'size',
+      'spaces_region',
+      'ssh_public_key',
+    ]);
     expect(v.name!.default).toBe('agentic-mesh');
     expect(v.region!.default).toBe('nyc3');
     expect(v.size!.default).toBe('s-4vcpu-8gb');
@@ -137,7 +147,11 @@ describe('droplet stack', () => {
 
     // Every extra port becomes one rule reachable from admin_ip, never from everywhere.
     expect(firewall.dynamic.inbound_rule.for_each).toBe('${var.extra_inbound_ports}');
-    expect(firewall.dynamic.inbound_rule.content).toEqual({ protocol: 'tcp', port_range: '${tostring(inbound_rule.value)}', source_addresses: ['${var.admin_ip}'] });
+    expect(firewall.dynamic.inbound_rule.content).toEqual({
+      protocol: 'tcp',
+      port_range: '${tostring(inbound_rule.value)}',
+      source_addresses: ['${var.admin_ip}'],
+    });
   });
 
   it('ships a cloud-init with the compose unit, gated on the bundle, and the 02:00 UTC backup timer', () => {
@@ -177,7 +191,9 @@ describe('droplet stack', () => {
     expect(commands).toContain('systemctl enable --now agentic-mesh-backup.timer');
     expect(commands).toContain('systemctl enable --now unattended-upgrades.service');
     // Docker comes from the image; the fallback install must come before anything that needs it.
-    expect(commands.indexOf('/usr/local/sbin/agentic-mesh-ensure-docker')).toBeLessThan(commands.indexOf('systemctl enable agentic-mesh.service'));
+    expect(commands.indexOf('/usr/local/sbin/agentic-mesh-ensure-docker')).toBeLessThan(
+      commands.indexOf('systemctl enable agentic-mesh.service'),
+    );
     expect(config.write_files.find((f) => f.path === '/usr/local/sbin/agentic-mesh-ensure-docker')!.content).toContain('docker-compose-v2');
   });
 
@@ -213,8 +229,13 @@ describe('kubernetes stack', () => {
         node_pool: { size: '${var.node_size}', auto_scale: true, min_nodes: '${var.min_nodes}', max_nodes: '${var.max_nodes}' },
       }),
     ).toBe(true);
-    expect(Testing.toHaveDataSourceWithProperties(text, 'digitalocean_kubernetes_versions', { version_prefix: '${var.version_prefix}' })).toBe(true);
-    const cluster = only(json.resource.digitalocean_kubernetes_cluster, 'cluster') as { tags: string[]; node_pool: Record<string, unknown> };
+    expect(
+      Testing.toHaveDataSourceWithProperties(text, 'digitalocean_kubernetes_versions', { version_prefix: '${var.version_prefix}' }),
+    ).toBe(true);
+    const cluster = only(json.resource.digitalocean_kubernetes_cluster, 'cluster') as {
+      tags: string[];
+      node_pool: Record<string, unknown>;
+    };
     expect(cluster.tags).toContain('agentic-mesh');
     // An autoscaled pool gets no fixed node_count, or every apply would fight the autoscaler.
     expect(cluster.node_pool).not.toHaveProperty('node_count');
@@ -227,7 +248,9 @@ describe('kubernetes stack', () => {
     const { json } = synth((app) => buildKubernetesStack(app));
     expect(json.output.cluster_id!.value).toBe('${digitalocean_kubernetes_cluster.cluster.id}');
     expect(json.output.cluster_endpoint!.value).toBe('${digitalocean_kubernetes_cluster.cluster.endpoint}');
-    expect(json.output.kubeconfig).toEqual(expect.objectContaining({ value: '${digitalocean_kubernetes_cluster.cluster.kube_config[0].raw_config}', sensitive: true }));
+    expect(json.output.kubeconfig).toEqual(
+      expect.objectContaining({ value: '${digitalocean_kubernetes_cluster.cluster.kube_config[0].raw_config}', sensitive: true }),
+    );
     expect(json.output.cluster_id!.sensitive).toBeFalsy();
   });
 });
@@ -243,7 +266,9 @@ describe('both stacks', () => {
     for (const [path, value] of found) {
       expect(path, `${path} looks like a credential`).not.toMatch(/token|secret|password|access_?id|api_?key/i);
       // DigitalOcean tokens (dop_v1_, doo_v1_, dor_v1_), Spaces keys (DO + 18 upper-case chars) and PEM keys.
-      expect(value, `${path} holds a credential`).not.toMatch(/\bdo[opr]_v1_[0-9a-f]{10,}|\bDO[0-9A-Z]{18}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----/);
+      expect(value, `${path} holds a credential`).not.toMatch(
+        /\bdo[opr]_v1_[0-9a-f]{10,}|\bDO[0-9A-Z]{18}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+      );
     }
     for (const name of Object.keys(json.variable)) expect(name).not.toMatch(/token|secret|password|key_id/i);
   });

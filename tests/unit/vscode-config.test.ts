@@ -47,7 +47,13 @@ describe('.vscode', () => {
   it('tasks: the deploy, its dry run, SSH with a prompted IP, start and test', () => {
     const { tasks, inputs } = read('tasks.json');
     const byLabel = new Map<string, Json>(tasks.map((t: Json) => [t.label, t]));
-    expect([...byLabel.keys()]).toEqual(['Deploy to DigitalOcean', 'Deploy to DigitalOcean (dry run)', 'SSH to Droplet', 'Start platform', 'Run tests']);
+    expect([...byLabel.keys()]).toEqual([
+      'Deploy to DigitalOcean',
+      'Deploy to DigitalOcean (dry run)',
+      'SSH to Droplet',
+      'Start platform',
+      'Run tests',
+    ]);
 
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     for (const task of tasks) {
@@ -64,7 +70,10 @@ describe('.vscode', () => {
     expect(byLabel.get('Deploy to DigitalOcean')!.args).not.toContain('--dry-run');
 
     // Every flag a deploy task passes is one the script documents.
-    const help = spawnSync('bash', [join(ROOT, 'scripts/deploy_to_do.sh'), '--help'], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/nonexistent' } });
+    const help = spawnSync('bash', [join(ROOT, 'scripts/deploy_to_do.sh'), '--help'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: '/nonexistent' },
+    });
     expect(help.status, help.stderr).toBe(0);
     for (const task of tasks.filter((t: Json) => String(t.label).startsWith('Deploy'))) {
       for (const flag of (task.args as string[]).filter((a) => a.startsWith('--'))) expect(help.stdout).toContain(`  ${flag}`);
@@ -79,7 +88,10 @@ describe('.vscode', () => {
       expect(existsSync(workspacePath(config.program)), config.program).toBe(true);
     }
     expect(byName.get('Debug orchestrator')).toMatchObject({ program: '${workspaceFolder}/bin/agentic-mesh.ts', args: ['orchestrator'] });
-    expect(byName.get('Debug an agent')).toMatchObject({ program: '${workspaceFolder}/bin/agentic-mesh.ts', args: ['agent', '${input:agentName}'] });
+    expect(byName.get('Debug an agent')).toMatchObject({
+      program: '${workspaceFolder}/bin/agentic-mesh.ts',
+      args: ['agent', '${input:agentName}'],
+    });
     expect(byName.get('Debug the whole platform (start)')).toMatchObject({ args: ['start'] });
     expect(byName.get('Debug current test file (vitest)')).toMatchObject({ program: '${workspaceFolder}/node_modules/vitest/vitest.mjs' });
     expect(byName.get('Debug current test file (vitest)')!.args).toContain('${relativeFile}');
@@ -101,6 +113,14 @@ describe('.vscode', () => {
     const { recommendations } = read('extensions.json');
     expect(new Set(recommendations).size).toBe(recommendations.length);
     for (const id of recommendations) expect(id).toMatch(/^[a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*$/i);
-    expect(recommendations).toEqual(expect.arrayContaining(['vitest.explorer', 'redhat.vscode-yaml', 'timonwong.shellcheck', 'ms-azuretools.vscode-docker', 'ms-vscode-remote.remote-ssh']));
+    expect(recommendations).toEqual(
+      expect.arrayContaining([
+        'vitest.explorer',
+        'redhat.vscode-yaml',
+        'timonwong.shellcheck',
+        'ms-azuretools.vscode-docker',
+        'ms-vscode-remote.remote-ssh',
+      ]),
+    );
   });
 });

@@ -27,7 +27,10 @@ function problem(text: string): string {
 
 describe('named workflows in YAML', () => {
   it('loads the built-in ones', async () => {
-    const wfs = await loadWorkflows(builtInWorkflowsDir, new Set(['feature-dev', 'code-review', 'cicd', 'infrastructure', 'documentation']));
+    const wfs = await loadWorkflows(
+      builtInWorkflowsDir,
+      new Set(['feature-dev', 'code-review', 'cicd', 'infrastructure', 'documentation']),
+    );
     expect(wfs.get('feature_implementation')?.plan.steps.map((s) => s.id)).toEqual(['develop', 'review', 'ci']);
   });
 
@@ -35,8 +38,12 @@ describe('named workflows in YAML', () => {
     expect(parseWorkflow(good, 'wf.yaml', agents).plan.steps[1]!.depends_on).toEqual(['a']);
     expect(problem('name: demo\ndescription: x\nsteps:\n  - id: a\n    agent: [unclosed\n')).toMatch(/^wf\.yaml:\d: not valid YAML: /);
     expect(problem(good.replace('    agent: code-review', '    agnet: code-review'))).toBe('wf.yaml:7: steps.1.agnet is not a known field');
-    expect(problem(good.replace('agent: code-review', 'agent: reviewer-9000'))).toBe('wf.yaml:6: step "b" names unknown agent "reviewer-9000" (known: cicd, code-review, feature-dev)');
-    expect(problem(`${good}    on_rejection: { action: retry, target: a }\n`)).toBe('wf.yaml:6: step "b" on_rejection loops back to "a" without max_attempts: a loop needs a bound');
+    expect(problem(good.replace('agent: code-review', 'agent: reviewer-9000'))).toBe(
+      'wf.yaml:6: step "b" names unknown agent "reviewer-9000" (known: cicd, code-review, feature-dev)',
+    );
+    expect(problem(`${good}    on_rejection: { action: retry, target: a }\n`)).toBe(
+      'wf.yaml:6: step "b" on_rejection loops back to "a" without max_attempts: a loop needs a bound',
+    );
     expect(problem(good.replace('depends_on: [a]', 'depends_on: [zz]'))).toBe('wf.yaml:6: step "b" depends on unknown step "zz"');
     expect(problem('name: Bad Name\ndescription: x\nsteps: []\n')).toMatch(/^wf\.yaml:1: name must match pattern/);
   });

@@ -30,7 +30,8 @@ export function ownershipFor(ctx: Pick<OrchestratorContext, 'config' | 'db'>) {
     async visible(request: FastifyRequest, id: string): Promise<WorkflowRow> {
       const wf = await store.getWorkflow(ctx.db, id);
       const owner = limitedTo(request);
-      if (!wf || (owner !== undefined && wf.submitted_by !== owner)) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
+      if (!wf || (owner !== undefined && wf.submitted_by !== owner))
+        throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
       return wf;
     },
   };

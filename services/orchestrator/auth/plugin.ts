@@ -61,7 +61,8 @@ export const authPlugin = fp<AuthOptions>(
       if (!checked(request)) return;
       const presented = bearer(request);
       if (presented instanceof AppError) request.authError = presented;
-      else if (presented === undefined) request.authError = new AppError('UNAUTHORIZED', 'this API needs an API key: send "Authorization: Bearer <key>"');
+      else if (presented === undefined)
+        request.authError = new AppError('UNAUTHORIZED', 'this API needs an API key: send "Authorization: Bearer <key>"');
       else {
         try {
           request.principal = await opts.keys.verify(presented);
@@ -81,7 +82,11 @@ export const authPlugin = fp<AuthOptions>(
         ...(opts.redis ? { redis: opts.redis, nameSpace: 'mesh:ratelimit:' } : {}),
         // Redis down must not take the API down with it: requests then go unlimited.
         skipOnError: true,
-        errorResponseBuilder: (_request, context) => new AppError('RATE_LIMITED', `more than ${context.max} requests per ${opts.rateLimit.windowMs} ms from this client; retry in ${context.after}`),
+        errorResponseBuilder: (_request, context) =>
+          new AppError(
+            'RATE_LIMITED',
+            `more than ${context.max} requests per ${opts.rateLimit.windowMs} ms from this client; retry in ${context.after}`,
+          ),
       });
     }
 
@@ -90,7 +95,10 @@ export const authPlugin = fp<AuthOptions>(
     const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       if (!checked(request)) return;
       if (opts.mode === 'off' && !opts.keys.hasAdminKey) {
-        throw new AppError('FORBIDDEN', 'admin routes are closed: set ADMIN_API_KEY (and send it as "Authorization: Bearer <key>") to use them; with API_AUTH=keys every route needs a key');
+        throw new AppError(
+          'FORBIDDEN',
+          'admin routes are closed: set ADMIN_API_KEY (and send it as "Authorization: Bearer <key>") to use them; with API_AUTH=keys every route needs a key',
+        );
       }
       if (request.authError) {
         void reply.header('www-authenticate', 'Bearer realm="agentic-mesh"');
@@ -98,7 +106,10 @@ export const authPlugin = fp<AuthOptions>(
       }
       const needed = scopeOf(request);
       if (needed !== 'any' && !allows(request.principal!, needed)) {
-        throw new AppError('FORBIDDEN', `API key ${request.principal!.id} (${request.principal!.name}) has scopes [${request.principal!.scopes.join(', ')}]; ${request.method} ${request.url.split('?')[0]} needs "${needed}"`);
+        throw new AppError(
+          'FORBIDDEN',
+          `API key ${request.principal!.id} (${request.principal!.name}) has scopes [${request.principal!.scopes.join(', ')}]; ${request.method} ${request.url.split('?')[0]} needs "${needed}"`,
+        );
       }
     };
     app.addHook('onRoute', (route) => {

@@ -98,24 +98,50 @@ export class Engine {
     this.assertOpen();
     // Time-ordered ids (UUIDv7): new rows land at the end of each index instead of all over it.
     const id = sub.id ?? uuidv7();
-    const identity = { idempotencyKey: sub.idempotencyKey ?? null, requestHash: sub.requestHash ?? null, submittedBy: sub.submittedBy ?? null };
+    const identity = {
+      idempotencyKey: sub.idempotencyKey ?? null,
+      requestHash: sub.requestHash ?? null,
+      submittedBy: sub.submittedBy ?? null,
+    };
     if (!sub.start) {
       const created = await store.insertWorkflow(this.options.db, {
-        id, description: sub.description, status: 'planned', plan: sub.plan, input: sub.input, lease: null, ...identity,
-        steps: [], events: [...(sub.events ?? []), { type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
+        id,
+        description: sub.description,
+        status: 'planned',
+        plan: sub.plan,
+        input: sub.input,
+        lease: null,
+        ...identity,
+        steps: [],
+        events: [...(sub.events ?? []), { type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
       });
       return { id, status: 'planned', created };
     }
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
     const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
     const traceParent = traceparentOf(span);
-    const { state, commands } = decide(freshState(id, sub.plan, this.options.defaults), { type: 'start' }, { now: new Date(), jitter: Math.random() });
+    const { state, commands } = decide(
+      freshState(id, sub.plan, this.options.defaults),
+      { type: 'start' },
+      { now: new Date(), jitter: Math.random() },
+    );
     // The first commit (the first attempts and their events) goes in the same statement as the workflow row.
     const [first, ...rest] = commands;
     const firstAttempts = first?.type === 'commit' ? first.progress : { newSteps: [], events: [] };
     const created = await this.committer.insert({
-      id, description: sub.description, status: 'running', plan: sub.plan, input: sub.input, lease: this.lease, ...identity,
-      steps: firstAttempts.newSteps ?? [], events: [...(sub.events ?? []), { type: 'workflow_started', data: { owner: this.options.owner, steps: sub.plan.steps.length } }, ...(firstAttempts.events ?? [])],
+      id,
+      description: sub.description,
+      status: 'running',
+      plan: sub.plan,
+      input: sub.input,
+      lease: this.lease,
+      ...identity,
+      steps: firstAttempts.newSteps ?? [],
+      events: [
+        ...(sub.events ?? []),
+        { type: 'workflow_started', data: { owner: this.options.owner, steps: sub.plan.steps.length } },
+        ...(firstAttempts.events ?? []),
+      ],
       traceParent,
     });
     if (!created) {
@@ -130,10 +156,20 @@ export class Engine {
   /** Runs a workflow stored as 'planned'. */
   async execute(id: string): Promise<void> {
     this.assertOpen();
-    const row = await store.claimWorkflow(this.options.db, { id, lease: this.lease, from: ['planned'], onlyExpired: false, event: { type: 'workflow_started', data: { owner: this.options.owner } } });
+    const row = await store.claimWorkflow(this.options.db, {
+      id,
+      lease: this.lease,
+      from: ['planned'],
+      onlyExpired: false,
+      event: { type: 'workflow_started', data: { owner: this.options.owner } },
+    });
     if (!row) {
       const existing = await this.mustGet(id);
-      throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`, { details: { status: existing.status } });
+      throw new AppError(
+        'WORKFLOW_NOT_PLANNED',
+        `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`,
+        { details: { status: existing.status } },
+      );
     }
     this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent));
   }
@@ -143,15 +179,29 @@ export class Engine {
     this.assertOpen();
     const existing = await this.mustGet(id);
     if (existing.status === 'succeeded' || existing.status === 'cancelled') {
-      throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${existing.status}; nothing to resume`, { details: { status: existing.status } });
+      throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${existing.status}; nothing to resume`, {
+        details: { status: existing.status },
+      });
     }
-    if (existing.status === 'planned') throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} has not started: use POST /execute/${id}`);
-    if (existing.status === 'waiting') throw new AppError('WORKFLOW_BUSY', `workflow ${id} is waiting for an answer: POST /tasks/${id}/approve or /reject`);
+    if (existing.status === 'planned')
+      throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} has not started: use POST /execute/${id}`);
+    if (existing.status === 'waiting')
+      throw new AppError('WORKFLOW_BUSY', `workflow ${id} is waiting for an answer: POST /tasks/${id}/approve or /reject`);
     if (this.runs.has(id)) throw new AppError('WORKFLOW_BUSY', `workflow ${id} is already running on this orchestrator`);
-    const row = await store.claimWorkflow(this.options.db, { id, lease: this.lease, from: ['running', 'failed'], onlyExpired: true, event: { type: 'workflow_resumed', data: { owner: this.options.owner, from: existing.status } } });
+    const row = await store.claimWorkflow(this.options.db, {
+      id,
+      lease: this.lease,
+      from: ['running', 'failed'],
+      onlyExpired: true,
+      event: { type: 'workflow_resumed', data: { owner: this.options.owner, from: existing.status } },
+    });
     if (!row) {
       const now = await this.mustGet(id);
-      throw new AppError('WORKFLOW_BUSY', `workflow ${id} is ${now.status}, leased by ${now.lease_owner ?? 'nobody'} until ${now.lease_expires_at?.toISOString() ?? '-'}`, { details: { status: now.status, lease_owner: now.lease_owner } });
+      throw new AppError(
+        'WORKFLOW_BUSY',
+        `workflow ${id} is ${now.status}, leased by ${now.lease_owner ?? 'nobody'} until ${now.lease_expires_at?.toISOString() ?? '-'}`,
+        { details: { status: now.status, lease_owner: now.lease_owner } },
+      );
     }
     await this.adopt(row, existing.status === 'failed');
   }
@@ -160,7 +210,9 @@ export class Engine {
     const row = await store.cancelWorkflow(this.options.db, id, reason);
     if (!row) {
       const existing = await this.mustGet(id);
-      throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${existing.status}; nothing to cancel`, { details: { status: existing.status } });
+      throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${existing.status}; nothing to cancel`, {
+        details: { status: existing.status },
+      });
     }
     this.runs.get(id)?.cancel(reason);
     this.options.metrics.workflowsTotal.inc({ status: 'cancelled' });
@@ -182,11 +234,24 @@ export class Engine {
     }
     let adopted = false;
     if (!run) {
-      const row = await store.claimWorkflow(this.options.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.options.owner, by: decision } } });
+      const row = await store.claimWorkflow(this.options.db, {
+        id,
+        lease: this.lease,
+        from: ['waiting'],
+        onlyExpired: false,
+        event: { type: 'workflow_woken', data: { owner: this.options.owner, by: decision } },
+      });
       if (!row) {
         const now = await this.mustGet(id);
-        if (terminalStatuses.has(now.status)) throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${now.status}; nothing to answer`, { details: { status: now.status } });
-        throw new AppError('WORKFLOW_BUSY', `workflow ${id} is ${now.status}${now.lease_owner ? ` on ${now.lease_owner}` : ''}; it has no approval waiting here`, { details: { status: now.status, lease_owner: now.lease_owner } });
+        if (terminalStatuses.has(now.status))
+          throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${now.status}; nothing to answer`, {
+            details: { status: now.status },
+          });
+        throw new AppError(
+          'WORKFLOW_BUSY',
+          `workflow ${id} is ${now.status}${now.lease_owner ? ` on ${now.lease_owner}` : ''}; it has no approval waiting here`,
+          { details: { status: now.status, lease_owner: now.lease_owner } },
+        );
       }
       run = await this.adopt(row, false, false);
       adopted = true;
@@ -194,10 +259,19 @@ export class Engine {
     const waiting = run.waitingSteps().map((w) => w.id);
     const target = stepId ?? (waiting.length === 1 ? waiting[0] : undefined);
     try {
-      if (!target) throw new AppError('VALIDATION_FAILED', waiting.length === 0 ? `workflow ${id} has no approval step waiting` : `${waiting.length} approval steps are waiting (${waiting.join(', ')}): name one with step_id`);
+      if (!target)
+        throw new AppError(
+          'VALIDATION_FAILED',
+          waiting.length === 0
+            ? `workflow ${id} has no approval step waiting`
+            : `${waiting.length} approval steps are waiting (${waiting.join(', ')}): name one with step_id`,
+        );
       // Answered once the answer is durable; never acknowledged when it could not be stored.
       if (!(await run.answer(target, decision, comment))) {
-        throw new AppError('DATABASE_UNAVAILABLE', `the answer to step "${target}" of workflow ${id} was not stored (the database failed, or another orchestrator took the workflow); it was not taken: send it again`);
+        throw new AppError(
+          'DATABASE_UNAVAILABLE',
+          `the answer to step "${target}" of workflow ${id} was not stored (the database failed, or another orchestrator took the workflow); it was not taken: send it again`,
+        );
       }
       return target;
     } catch (err) {
@@ -210,7 +284,13 @@ export class Engine {
   /** Parked workflows whose approval deadline passed: the expired approvals fail (their on_failure decides). */
   private async wakeDue(): Promise<void> {
     for (const id of await store.dueParked(this.options.db, 50)) {
-      const row = await store.claimWorkflow(this.options.db, { id, lease: this.lease, from: ['waiting'], onlyExpired: false, event: { type: 'workflow_woken', data: { owner: this.options.owner, by: 'deadline' } } });
+      const row = await store.claimWorkflow(this.options.db, {
+        id,
+        lease: this.lease,
+        from: ['waiting'],
+        onlyExpired: false,
+        event: { type: 'workflow_woken', data: { owner: this.options.owner, by: 'deadline' } },
+      });
       if (!row) continue;
       const run = await this.adopt(row, false, false);
       await run.wake();
@@ -288,7 +368,9 @@ export class Engine {
     for (const run of this.runs.values()) run.stop('abandoned', 'orchestrator shutting down');
     // Commits already made go in before the leases are let go.
     await this.committer.drained();
-    await store.releaseLeases(this.options.db, this.lease, left).catch((err: unknown) => this.options.log.error({ err }, 'could not release leases'));
+    await store
+      .releaseLeases(this.options.db, this.lease, left)
+      .catch((err: unknown) => this.options.log.error({ err }, 'could not release leases'));
   }
 
   private async renew(): Promise<void> {
@@ -305,16 +387,31 @@ export class Engine {
 
   private async adopt(row: WorkflowRow, reopenFailed: boolean, start = true): Promise<WorkflowRun> {
     const [rows, decisions] = await Promise.all([store.getSteps(this.options.db, row.id), store.getDecisions(this.options.db, row.id)]);
-    const run = this.newRun(stateFromRows(row.id, row.plan, this.options.defaults, rows, decisions, reopenFailed), row.description, row.started_at ?? new Date(), row.trace_parent);
+    const run = this.newRun(
+      stateFromRows(row.id, row.plan, this.options.defaults, rows, decisions, reopenFailed),
+      row.description,
+      row.started_at ?? new Date(),
+      row.trace_parent,
+    );
     this.track(run, start ? undefined : []);
     return run;
   }
 
-  private newRun(state: RunState, description: string | null, startedAt: Date, traceParent: string | null = null, span?: Span): WorkflowRun {
+  private newRun(
+    state: RunState,
+    description: string | null,
+    startedAt: Date,
+    traceParent: string | null = null,
+    span?: Span,
+  ): WorkflowRun {
     const o = this.options;
     return new WorkflowRun({
       deps: { committer: this.committer, transport: o.transport, metrics: o.metrics, notifier: o.notifier, log: o.log },
-      state, description: description ?? undefined, startedAt, traceParent, ...(span ? { span } : {}),
+      state,
+      description: description ?? undefined,
+      startedAt,
+      traceParent,
+      ...(span ? { span } : {}),
     });
   }
 

@@ -46,7 +46,9 @@ export class WorkflowNotifier {
     if (this.polling || ids.length === 0) return;
     this.polling = true;
     try {
-      const rows = await db.query<{ id: string; event_seq: number }>('SELECT id, event_seq FROM workflows WHERE id = ANY($1::uuid[])', [ids]);
+      const rows = await db.query<{ id: string; event_seq: number }>('SELECT id, event_seq FROM workflows WHERE id = ANY($1::uuid[])', [
+        ids,
+      ]);
       for (const r of rows) {
         const before = this.seen.get(r.id);
         this.seen.set(r.id, r.event_seq);

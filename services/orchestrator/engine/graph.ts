@@ -21,7 +21,9 @@ export function findPlanProblems(plan: Plan, knownAgents: ReadonlySet<string>): 
     if (ids.has(s.id)) duplicateSteps.push(s.id);
     ids.add(s.id);
   }
-  const unknownAgents = plan.steps.filter((s) => s.type !== 'approval' && s.agent !== '' && !knownAgents.has(s.agent)).map((s) => ({ step: s.id, agent: s.agent }));
+  const unknownAgents = plan.steps
+    .filter((s) => s.type !== 'approval' && s.agent !== '' && !knownAgents.has(s.agent))
+    .map((s) => ({ step: s.id, agent: s.agent }));
   const missingAgents = plan.steps.filter((s) => s.type !== 'approval' && s.agent === '').map((s) => s.id);
   const unknownDependencies = plan.steps.flatMap((s) =>
     s.depends_on.filter((d) => !ids.has(d)).map((dependency) => ({ step: s.id, dependency })),

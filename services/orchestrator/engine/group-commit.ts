@@ -110,8 +110,13 @@ export class GroupCommitter {
     for (const p of this.queue) {
       const id = p.workflowId;
       const group = batch.get(id);
-      const fits = !solo && !this.busy.has(id) && !held.has(id) && (p.tries === 0 || batch.size === 0) && (kind === undefined || p.kind === kind)
-        && (group ? p.tries === 0 && mergeable(group.at(-1)!, p) : batch.size < this.options.maxBatch);
+      const fits =
+        !solo &&
+        !this.busy.has(id) &&
+        !held.has(id) &&
+        (p.tries === 0 || batch.size === 0) &&
+        (kind === undefined || p.kind === kind) &&
+        (group ? p.tries === 0 && mergeable(group.at(-1)!, p) : batch.size < this.options.maxBatch);
       if (!fits) {
         rest.push(p);
         held.add(id);
@@ -130,9 +135,13 @@ export class GroupCommitter {
   private async send(batch: Pending[][]): Promise<void> {
     try {
       const first = batch[0][0];
-      const committed = first.kind === 'insert'
-        ? await store.insertWorkflows(this.options.db, batch.map((g) => (g[0] as Extract<Pending, { kind: 'insert' }>).row))
-        : await store.commitBatch(this.options.db, this.options.lease, batch.map(member));
+      const committed =
+        first.kind === 'insert'
+          ? await store.insertWorkflows(
+              this.options.db,
+              batch.map((g) => (g[0] as Extract<Pending, { kind: 'insert' }>).row),
+            )
+          : await store.commitBatch(this.options.db, this.options.lease, batch.map(member));
       this.options.onBatch?.(batch.length);
       for (const group of batch) for (const p of group) p.resolve(committed.has(p.workflowId));
     } catch (err) {

@@ -73,7 +73,11 @@ function fill(value: unknown, input: Record<string, unknown>): unknown {
   }
   if (Array.isArray(value)) return value.map((v) => fill(v, input)).filter((v) => v !== MISSING);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, input)] as const).filter(([, v]) => v !== MISSING));
+    return Object.fromEntries(
+      Object.entries(value)
+        .map(([k, v]) => [k, fill(v, input)] as const)
+        .filter(([, v]) => v !== MISSING),
+    );
   }
   return value;
 }

@@ -5,7 +5,16 @@ import { contextFrom, tracer } from '../../telemetry/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentReply, AgentTransport } from '../../protocol/transport/index.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
-import { awaitedAgents, decide, usesAgent, waitingSteps, type Command, type FinalState, type RunEvent, type RunState } from './decider/index.ts';
+import {
+  awaitedAgents,
+  decide,
+  usesAgent,
+  waitingSteps,
+  type Command,
+  type FinalState,
+  type RunEvent,
+  type RunState,
+} from './decider/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import type { GroupCommitter } from './group-commit.ts';
 
@@ -63,7 +72,14 @@ export class WorkflowRun {
   /** The workflow's span, when it started in this process; steps hang under traceParent either way. */
   private readonly span: Span | undefined;
 
-  constructor(init: { deps: RunDeps; state: RunState; description: string | undefined; startedAt: Date; traceParent?: string | null; span?: Span }) {
+  constructor(init: {
+    deps: RunDeps;
+    state: RunState;
+    description: string | undefined;
+    startedAt: Date;
+    traceParent?: string | null;
+    span?: Span;
+  }) {
     this.deps = init.deps;
     this.state = init.state;
     this.id = init.state.id;
@@ -73,7 +89,12 @@ export class WorkflowRun {
     this.span = init.span;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const d = init.deps;
-    this.writer = new CheckpointWriter({ committer: d.committer, workflowId: this.id, notifier: d.notifier, onLost: (reason) => this.stop('abandoned', reason) });
+    this.writer = new CheckpointWriter({
+      committer: d.committer,
+      workflowId: this.id,
+      notifier: d.notifier,
+      onLost: (reason) => this.stop('abandoned', reason),
+    });
   }
 
   /** Sends what was in flight again (same keys), starts what is ready, parks, or finishes. */
@@ -129,7 +150,8 @@ export class WorkflowRun {
       c.abort(why);
       call.giveUp(why);
     }
-    const error = status === 'waiting' ? null : { code: status === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST', message: reason, retryable: false };
+    const error =
+      status === 'waiting' ? null : { code: status === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST', message: reason, retryable: false };
     this.span?.setAttribute('mesh.outcome', status);
     this.span?.end();
     this.resolveDone({ status, error, results: this.results() });
@@ -138,7 +160,14 @@ export class WorkflowRun {
   results(): StepResult[] {
     return this.state.plan.steps.map((def) => {
       const s = this.state.steps.get(def.id)!;
-      return { step_id: def.id, agent: def.agent, status: s.status, attempts: s.attempt, ...(s.output ? { output: s.output } : {}), ...(s.error ? { error: s.error } : {}) };
+      return {
+        step_id: def.id,
+        agent: def.agent,
+        status: s.status,
+        attempts: s.attempt,
+        ...(s.output ? { output: s.output } : {}),
+        ...(s.error ? { error: s.error } : {}),
+      };
     });
   }
 
@@ -164,7 +193,8 @@ export class WorkflowRun {
   private waitingStep(stepId: string): void {
     const s = this.state.steps.get(stepId);
     if (!s || s.def.type !== 'approval') throw new AppError('VALIDATION_FAILED', `workflow ${this.id} has no approval step "${stepId}"`);
-    if (s.status !== 'waiting' || this.parking) throw new AppError('WORKFLOW_BUSY', `approval step "${stepId}" is ${s.status}, not waiting for an answer here`);
+    if (s.status !== 'waiting' || this.parking)
+      throw new AppError('WORKFLOW_BUSY', `approval step "${stepId}" is ${s.status}, not waiting for an answer here`);
   }
 
   /** Decides on `event` and performs the commands; resolves true once its commits are durable. */
@@ -182,9 +212,10 @@ export class WorkflowRun {
         case 'commit':
           // The final (and the parking) commit waits for every earlier one: the table never shows a
           // finished workflow with unfinished steps.
-          durable = c.progress.final || c.progress.park
-            ? this.writer.settled().then(() => this.writer.commit(c.progress))
-            : this.writer.commit(c.progress);
+          durable =
+            c.progress.final || c.progress.park
+              ? this.writer.settled().then(() => this.writer.commit(c.progress))
+              : this.writer.commit(c.progress);
           break;
         case 'dispatch': {
           // A step goes out only once every commit so far is durable: the results it depends on, and its own row.
@@ -239,22 +270,31 @@ export class WorkflowRun {
     const started = performance.now();
     // One span per attempt, under the workflow's span wherever and whenever the workflow started.
     const parent = this.traceParent ? contextFrom({ traceparent: this.traceParent }) : context.active();
-    const span = tracer().startSpan(`step ${c.step}`, { attributes: { 'mesh.task_id': this.id, 'mesh.step': c.step, 'mesh.agent': c.agent, 'mesh.attempt': c.attempt } }, parent);
+    const span = tracer().startSpan(
+      `step ${c.step}`,
+      { attributes: { 'mesh.task_id': this.id, 'mesh.step': c.step, 'mesh.agent': c.agent, 'mesh.attempt': c.attempt } },
+      parent,
+    );
     let reply: AgentReply;
     try {
-      reply = await Promise.race([abandoned, context.with(trace.setSpan(parent, span), () => this.deps.transport.call(
-        c.agent,
-        {
-          idempotency_key: c.key,
-          task_id: this.id,
-          step_id: c.step,
-          attempt: c.attempt,
-          input: c.input,
-          context: { ...(this.description ? { description: this.description } : {}), dependencies: c.dependencies },
-          timeout_ms: c.timeoutMs,
-        },
-        signal.signal,
-      ))]);
+      reply = await Promise.race([
+        abandoned,
+        context.with(trace.setSpan(parent, span), () =>
+          this.deps.transport.call(
+            c.agent,
+            {
+              idempotency_key: c.key,
+              task_id: this.id,
+              step_id: c.step,
+              attempt: c.attempt,
+              input: c.input,
+              context: { ...(this.description ? { description: this.description } : {}), dependencies: c.dependencies },
+              timeout_ms: c.timeoutMs,
+            },
+            signal.signal,
+          ),
+        ),
+      ]);
     } catch (err) {
       span.setAttribute('mesh.outcome', timedOut ? 'timeout' : 'failed');
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
@@ -262,9 +302,11 @@ export class WorkflowRun {
       if (this.stopped) return;
       this.deps.metrics.agentCalls.inc({ agent: c.agent, status: timedOut ? 'timeout' : 'failed' });
       this.deps.metrics.agentCallDuration.observe({ agent: c.agent }, (performance.now() - started) / 1000);
-      void this.apply(timedOut
-        ? { type: 'timed_out', step: c.step, attempt: c.attempt, timeoutMs: c.timeoutMs, startedAt }
-        : { type: 'failed', step: c.step, attempt: c.attempt, error: serializeError(err), startedAt });
+      void this.apply(
+        timedOut
+          ? { type: 'timed_out', step: c.step, attempt: c.attempt, timeoutMs: c.timeoutMs, startedAt }
+          : { type: 'failed', step: c.step, attempt: c.attempt, error: serializeError(err), startedAt },
+      );
       return;
     } finally {
       clearTimeout(timer);
@@ -275,7 +317,16 @@ export class WorkflowRun {
     this.deps.metrics.agentCalls.inc({ agent: c.agent, status: 'succeeded' });
     this.deps.metrics.agentCallDuration.observe({ agent: c.agent }, (performance.now() - started) / 1000);
     if (this.stopped) return;
-    void this.apply({ type: 'succeeded', step: c.step, attempt: c.attempt, output: reply.output, decision: reply.decision, durationMs: Math.round(performance.now() - started), replayed: reply.replayed, startedAt });
+    void this.apply({
+      type: 'succeeded',
+      step: c.step,
+      attempt: c.attempt,
+      output: reply.output,
+      decision: reply.decision,
+      durationMs: Math.round(performance.now() - started),
+      replayed: reply.replayed,
+      startedAt,
+    });
   }
 
   private finish(final: FinalState): void {

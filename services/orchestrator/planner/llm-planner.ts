@@ -42,11 +42,26 @@ function prompt(description: string, agents: readonly AgentProfile[]) {
  * With a model: the description becomes a plan through it, checked like any other plan. A model
  * failure or an invalid plan falls back to the rules, and the event log says why.
  */
-export async function planDescription(description: string, agents: readonly AgentProfile[], input: Record<string, unknown>, llm: LlmGateway, knownAgents: ReadonlySet<string>): Promise<Planned> {
-  if (!llm.available) return { plan: planFromDescription(description, agents, input), events: [{ type: 'workflow_planned_by', data: { planner: 'rules', reason: 'no language model configured' } }] };
+export async function planDescription(
+  description: string,
+  agents: readonly AgentProfile[],
+  input: Record<string, unknown>,
+  llm: LlmGateway,
+  knownAgents: ReadonlySet<string>,
+): Promise<Planned> {
+  if (!llm.available)
+    return {
+      plan: planFromDescription(description, agents, input),
+      events: [{ type: 'workflow_planned_by', data: { planner: 'rules', reason: 'no language model configured' } }],
+    };
   let reason: string;
   try {
-    const { value } = await llm.structured({ name: 'workflow_plan', schema: ModelPlan, messages: prompt(description, agents), temperature: 0 });
+    const { value } = await llm.structured({
+      name: 'workflow_plan',
+      schema: ModelPlan,
+      messages: prompt(description, agents),
+      temperature: 0,
+    });
     const plan = toPlan(value, input);
     validatePlan(plan, knownAgents);
     return { plan, events: [{ type: 'workflow_planned_by', data: { planner: 'llm', model: llm.model } }] };
@@ -59,5 +74,13 @@ export async function planDescription(description: string, agents: readonly Agen
 }
 
 function toPlan(value: Static<typeof ModelPlan>, input: Record<string, unknown>): Plan {
-  return { steps: value.steps.map((s) => ({ id: s.id, agent: s.agent, description: s.task, input: { ...input, task: s.task }, depends_on: s.depends_on })) };
+  return {
+    steps: value.steps.map((s) => ({
+      id: s.id,
+      agent: s.agent,
+      description: s.task,
+      input: { ...input, task: s.task },
+      depends_on: s.depends_on,
+    })),
+  };
 }

@@ -8,8 +8,54 @@ export interface AgentProfile {
   capabilities: string[];
 }
 
-const STOPWORDS = new Set(['a', 'an', 'the', 'for', 'of', 'to', 'with', 'on', 'in', 'into', 'at', 'by', 'our', 'my', 'your', 'its', 'it', 'this', 'that', 'these', 'please', 'new', 'some', 'all', 'from', 'as', 'be', 'is', 'are', 'we', 'i', 'us']);
-const SUFFIXES: Array<[string, string]> = [['ations', ''], ['ation', ''], ['ments', ''], ['ment', ''], ['ings', ''], ['ing', ''], ['ies', 'y'], ['ers', ''], ['er', ''], ['es', ''], ['ed', ''], ['s', '']];
+const STOPWORDS = new Set([
+  'a',
+  'an',
+  'the',
+  'for',
+  'of',
+  'to',
+  'with',
+  'on',
+  'in',
+  'into',
+  'at',
+  'by',
+  'our',
+  'my',
+  'your',
+  'its',
+  'it',
+  'this',
+  'that',
+  'these',
+  'please',
+  'new',
+  'some',
+  'all',
+  'from',
+  'as',
+  'be',
+  'is',
+  'are',
+  'we',
+  'i',
+  'us',
+]);
+const SUFFIXES: Array<[string, string]> = [
+  ['ations', ''],
+  ['ation', ''],
+  ['ments', ''],
+  ['ment', ''],
+  ['ings', ''],
+  ['ing', ''],
+  ['ies', 'y'],
+  ['ers', ''],
+  ['er', ''],
+  ['es', ''],
+  ['ed', ''],
+  ['s', ''],
+];
 
 export function stem(word: string): string {
   for (const [suffix, replacement] of SUFFIXES) {
@@ -56,13 +102,19 @@ const AND = /\s*(?:\band\b|&|\+|,)\s*/i;
  * read as part of the one before it ("build a login page and signup form" is one subtask).
  */
 export function planFromDescription(description: string, agents: readonly AgentProfile[], input: Record<string, unknown> = {}): Plan {
-  const stages = description.split(THEN).map((s) => s.trim()).filter(Boolean);
+  const stages = description
+    .split(THEN)
+    .map((s) => s.trim())
+    .filter(Boolean);
   const steps: PlanStep[] = [];
   const used = new Map<string, number>();
   let previous: string[] = [];
   for (const stage of stages) {
     const subtasks: Array<{ text: string; agent: string }> = [];
-    for (const fragment of stage.split(AND).map((f) => f.trim()).filter(Boolean)) {
+    for (const fragment of stage
+      .split(AND)
+      .map((f) => f.trim())
+      .filter(Boolean)) {
       const match = matchAgent(fragment, agents);
       const last = subtasks.at(-1);
       if (match) subtasks.push({ text: fragment, agent: match.agent });
@@ -78,7 +130,8 @@ export function planFromDescription(description: string, agents: readonly AgentP
     });
     previous = ids;
   }
-  if (steps.length === 0) throw new AppError('UNPLANNABLE', 'the description has no subtasks', { details: { agents: agents.map(profileSummary) } });
+  if (steps.length === 0)
+    throw new AppError('UNPLANNABLE', 'the description has no subtasks', { details: { agents: agents.map(profileSummary) } });
   return { steps };
 }
 

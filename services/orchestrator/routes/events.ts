@@ -22,75 +22,92 @@ export const eventRoutes: FastifyPluginAsync<OrchestratorContext> = async (fasti
     for (const close of open) close();
   });
 
-  app.get('/tasks/:task_id/events', {
-    schema: {
-      tags: ['workflows'],
-      summary: 'Server-sent events of a task, from the start then live; ends after the final status',
-      params: TaskParams,
-      headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })) }),
-      response: { 404: ErrorReply },
+  app.get(
+    '/tasks/:task_id/events',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Server-sent events of a task, from the start then live; ends after the final status',
+        params: TaskParams,
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })) }),
+        response: { 404: ErrorReply },
+      },
     },
-  }, async (request, reply) => {
-    const id = request.params.task_id;
-    if (!isTaskId(id)) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
-    const wf = await ctx.ownership.visible(request, id);
-    const finished = wf.status === 'succeeded' || wf.status === 'failed' || wf.status === 'cancelled';
+    async (request, reply) => {
+      const id = request.params.task_id;
+      if (!isTaskId(id)) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
+      const wf = await ctx.ownership.visible(request, id);
+      const finished = wf.status === 'succeeded' || wf.status === 'failed' || wf.status === 'cancelled';
 
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    let lastId = Number(request.headers['last-event-id'] ?? 0);
-    let closed = false;
-    let running = false;
-    let again = false;
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      let lastId = Number(request.headers['last-event-id'] ?? 0);
+      let closed = false;
+      let running = false;
+      let again = false;
 
-    const write = (e: EventRow) => {
-      const data = { id: e.id, task_id: id, type: e.type, step_id: e.step_id, attempt: e.attempt, data: e.data, created_at: e.created_at };
-      raw.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
+      const write = (e: EventRow) => {
+        const data = {
+          id: e.id,
+          task_id: id,
+          type: e.type,
+          step_id: e.step_id,
+          attempt: e.attempt,
+          data: e.data,
+          created_at: e.created_at,
+        };
+        raw.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
 
-    const pump = async (): Promise<void> => {
-      if (closed) return;
-      if (running) {
-        again = true;
-        return;
+      const pump = async (): Promise<void> => {
+        if (closed) return;
+        if (running) {
+          again = true;
+          return;
+        }
+        running = true;
+        try {
+          do {
+            again = false;
+            const events = await store.listEvents(ctx.db, id, lastId, BATCH);
+            for (const e of events) {
+              write(e);
+              lastId = e.id;
+            }
+            // Ends on a final status only if nothing follows it (a failed workflow may be resumed).
+            const last = events.at(-1);
+            if (last && FINAL.has(last.type) && events.length < BATCH) return close();
+            if (events.length === BATCH) again = true;
+          } while (again && !closed);
+        } catch (err) {
+          request.log.error({ err }, 'event stream read failed');
+          close();
+        } finally {
+          running = false;
+        }
+      };
+
+      const unsubscribe = ctx.notifier.subscribe(id, () => void pump());
+      const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
+      function close() {
+        if (closed) return;
+        closed = true;
+        open.delete(close);
+        unsubscribe();
+        clearInterval(keepAlive);
+        raw.end();
       }
-      running = true;
-      try {
-        do {
-          again = false;
-          const events = await store.listEvents(ctx.db, id, lastId, BATCH);
-          for (const e of events) {
-            write(e);
-            lastId = e.id;
-          }
-          // Ends on a final status only if nothing follows it (a failed workflow may be resumed).
-          const last = events.at(-1);
-          if (last && FINAL.has(last.type) && events.length < BATCH) return close();
-          if (events.length === BATCH) again = true;
-        } while (again && !closed);
-      } catch (err) {
-        request.log.error({ err }, 'event stream read failed');
-        close();
-      } finally {
-        running = false;
-      }
-    };
-
-    const unsubscribe = ctx.notifier.subscribe(id, () => void pump());
-    const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
-    function close() {
-      if (closed) return;
-      closed = true;
-      open.delete(close);
-      unsubscribe();
-      clearInterval(keepAlive);
-      raw.end();
-    }
-    open.add(close);
-    request.raw.on('close', close);
-    await pump();
-    // Finished before the stream opened (a reconnect after the last event, say): nothing more will come.
-    if (finished) close();
-  });
+      open.add(close);
+      request.raw.on('close', close);
+      await pump();
+      // Finished before the stream opened (a reconnect after the last event, say): nothing more will come.
+      if (finished) close();
+    },
+  );
 };

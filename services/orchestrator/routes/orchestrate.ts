@@ -44,7 +44,13 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   }
 
   /** A retried submit gets the task the first one made, answered the same way; a reused key with another request, a 409. */
-  function replay(request: FastifyRequest, reply: FastifyReply, existing: WorkflowRow, identity: SubmitIdentity, wait: boolean | undefined) {
+  function replay(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    existing: WorkflowRow,
+    identity: SubmitIdentity,
+    wait: boolean | undefined,
+  ) {
     const owner = ctx.ownership.limitedTo(request);
     if (owner !== undefined && existing.submitted_by !== owner) {
       // Another key's task: say only that the id is taken, nothing of the task.
@@ -52,9 +58,13 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
     }
     if (existing.request_hash !== identity.requestHash) {
       const what = identity.key ? `Idempotency-Key "${identity.key}" was used` : `task_id ${existing.id} was chosen`;
-      throw new AppError('IDEMPOTENCY_CONFLICT', `${what} for task ${existing.id} with a different request; send the same request to get that task, or a new key for a new one`, {
-        details: { task_id: existing.id, ...(identity.key ? { idempotency_key: identity.key } : {}) },
-      });
+      throw new AppError(
+        'IDEMPOTENCY_CONFLICT',
+        `${what} for task ${existing.id} with a different request; send the same request to get that task, or a new key for a new one`,
+        {
+          details: { task_id: existing.id, ...(identity.key ? { idempotency_key: identity.key } : {}) },
+        },
+      );
     }
     void reply.header('idempotent-replayed', 'true');
     return answer(reply, existing.id, existing.status, existing.plan, wait);
@@ -63,53 +73,85 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   const existingFor = async (storedKey: string | undefined, id: string | undefined) =>
     (storedKey ? await store.getWorkflowByKey(db, storedKey) : null) ?? (id ? await store.getWorkflow(db, id) : null);
 
-  app.post('/orchestrate', {
-    schema: {
-      tags: ['workflows'],
-      summary: 'Plan a description (or take an explicit plan) and run it; idempotent with task_id or an Idempotency-Key',
-      headers: SubmitHeaders,
-      body: OrchestrateBody,
-      response: { ...errors },
+  app.post(
+    '/orchestrate',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Plan a description (or take an explicit plan) and run it; idempotent with task_id or an Idempotency-Key',
+        headers: SubmitHeaders,
+        body: OrchestrateBody,
+        response: { ...errors },
+      },
     },
-  }, async (request, reply) => {
-    const body = request.body;
-    const identity = submitIdentity(request.headers['idempotency-key'], body);
-    // With ownership on, a key's Idempotency-Keys are its own: two keys never meet on one.
-    const storedKey = ctx.ownership.idempotencyKey(request, identity.key);
-    // A retry is answered before planning: the planner may call a model, and need not run twice.
-    if (identity.requestHash) {
-      const existing = await existingFor(storedKey, identity.taskId);
-      if (existing) return replay(request, reply, existing, identity, body.wait);
-    }
-    let plan: Plan;
-    let events: NewEvent[] = [];
-    if (body.workflow) {
-      const named = ctx.workflows.get(body.workflow);
-      if (!named) throw new AppError('VALIDATION_FAILED', `no workflow named "${body.workflow}"; known: ${[...ctx.workflows.keys()].join(', ') || 'none'}`);
-      plan = fillWorkflowInput(named.plan, body.input ?? {});
-      events = [{ type: 'workflow_planned_by', data: { planner: 'workflow', workflow: named.name } }];
-    } else if (body.plan) plan = normalizePlan(body.plan);
-    else if (body.description) ({ plan, events } = await planDescription(body.description, await ctx.agents.profiles(), body.input ?? {}, ctx.llm, ctx.agents.names()));
-    else throw new AppError('VALIDATION_FAILED', 'body must have "description" (text to plan), "plan" (steps to run) or "workflow" (a named workflow)');
-    const submitted = await engine.submit({
-      plan, events, description: body.description ?? (body.workflow ? `workflow ${body.workflow}` : null), input: body.input ?? {}, start: body.execute !== false,
-      ...(identity.taskId ? { id: identity.taskId } : {}),
-      ...(storedKey ? { idempotencyKey: storedKey } : {}),
-      ...(identity.requestHash ? { requestHash: identity.requestHash } : {}),
-      ...(ctx.ownership.submitter(request) ? { submittedBy: ctx.ownership.submitter(request)! } : {}),
-    });
-    if (!submitted.created) {
-      // Another submit with this id or key won the insert (a retry racing the first, or another replica).
-      const existing = await existingFor(storedKey, submitted.id);
-      if (!existing) throw new AppError('WORKFLOW_BUSY', `task ${submitted.id} is being created by another request; try again`);
-      return replay(request, reply, existing, identity, body.wait);
-    }
-    return answer(reply, submitted.id, submitted.status, plan, body.wait);
-  });
+    async (request, reply) => {
+      const body = request.body;
+      const identity = submitIdentity(request.headers['idempotency-key'], body);
+      // With ownership on, a key's Idempotency-Keys are its own: two keys never meet on one.
+      const storedKey = ctx.ownership.idempotencyKey(request, identity.key);
+      // A retry is answered before planning: the planner may call a model, and need not run twice.
+      if (identity.requestHash) {
+        const existing = await existingFor(storedKey, identity.taskId);
+        if (existing) return replay(request, reply, existing, identity, body.wait);
+      }
+      let plan: Plan;
+      let events: NewEvent[] = [];
+      if (body.workflow) {
+        const named = ctx.workflows.get(body.workflow);
+        if (!named)
+          throw new AppError(
+            'VALIDATION_FAILED',
+            `no workflow named "${body.workflow}"; known: ${[...ctx.workflows.keys()].join(', ') || 'none'}`,
+          );
+        plan = fillWorkflowInput(named.plan, body.input ?? {});
+        events = [{ type: 'workflow_planned_by', data: { planner: 'workflow', workflow: named.name } }];
+      } else if (body.plan) plan = normalizePlan(body.plan);
+      else if (body.description)
+        ({ plan, events } = await planDescription(
+          body.description,
+          await ctx.agents.profiles(),
+          body.input ?? {},
+          ctx.llm,
+          ctx.agents.names(),
+        ));
+      else
+        throw new AppError(
+          'VALIDATION_FAILED',
+          'body must have "description" (text to plan), "plan" (steps to run) or "workflow" (a named workflow)',
+        );
+      const submitted = await engine.submit({
+        plan,
+        events,
+        description: body.description ?? (body.workflow ? `workflow ${body.workflow}` : null),
+        input: body.input ?? {},
+        start: body.execute !== false,
+        ...(identity.taskId ? { id: identity.taskId } : {}),
+        ...(storedKey ? { idempotencyKey: storedKey } : {}),
+        ...(identity.requestHash ? { requestHash: identity.requestHash } : {}),
+        ...(ctx.ownership.submitter(request) ? { submittedBy: ctx.ownership.submitter(request)! } : {}),
+      });
+      if (!submitted.created) {
+        // Another submit with this id or key won the insert (a retry racing the first, or another replica).
+        const existing = await existingFor(storedKey, submitted.id);
+        if (!existing) throw new AppError('WORKFLOW_BUSY', `task ${submitted.id} is being created by another request; try again`);
+        return replay(request, reply, existing, identity, body.wait);
+      }
+      return answer(reply, submitted.id, submitted.status, plan, body.wait);
+    },
+  );
 
-  app.get('/workflows', { schema: { tags: ['workflows'], summary: 'Named workflows: POST /orchestrate {workflow, input}', response: { 200: ObjectReply } } }, async () => ({
-    workflows: [...ctx.workflows.values()].map((w) => ({ name: w.name, description: w.description, inputs: w.inputs, steps: w.plan.steps })),
-  }));
+  app.get(
+    '/workflows',
+    { schema: { tags: ['workflows'], summary: 'Named workflows: POST /orchestrate {workflow, input}', response: { 200: ObjectReply } } },
+    async () => ({
+      workflows: [...ctx.workflows.values()].map((w) => ({
+        name: w.name,
+        description: w.description,
+        inputs: w.inputs,
+        steps: w.plan.steps,
+      })),
+    }),
+  );
 
   const waitable = { params: TaskParams, body: Type.Optional(WaitBody), response: { ...errors } };
 
@@ -122,12 +164,16 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
     return reply.status(202).send({ task_id: id, status: 'running', ...links(id) });
   });
 
-  app.post('/resume/:task_id', { schema: { tags: ['workflows'], summary: 'Resume from the last checkpoint', ...waitable } }, async (request, reply) => {
-    const id = request.params.task_id;
-    if (!isTaskId(id)) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`);
-    await ctx.ownership.visible(request, id);
-    await engine.resume(id);
-    if (request.body?.wait) return reply.status(200).send(await finished(id));
-    return reply.status(202).send({ task_id: id, status: 'running', ...links(id) });
-  });
+  app.post(
+    '/resume/:task_id',
+    { schema: { tags: ['workflows'], summary: 'Resume from the last checkpoint', ...waitable } },
+    async (request, reply) => {
+      const id = request.params.task_id;
+      if (!isTaskId(id)) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`);
+      await ctx.ownership.visible(request, id);
+      await engine.resume(id);
+      if (request.body?.wait) return reply.status(200).send(await finished(id));
+      return reply.status(202).send({ task_id: id, status: 'running', ...links(id) });
+    },
+  );
 };

@@ -13,59 +13,96 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
 
   const notFound = (id: string) => new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
 
-  app.get('/tasks/:task_id', {
-    schema: { tags: ['workflows'], summary: 'Status, each step with its attempts and timings, and the checkpoint', params: TaskParams, response: { 200: ObjectReply, 404: ErrorReply } },
-  }, async (request) => {
-    const id = request.params.task_id;
-    if (!isTaskId(id)) throw notFound(id);
-    const wf = await ctx.ownership.visible(request, id);
-    const [steps, decisions] = await Promise.all([store.getSteps(db, id), store.getDecisions(db, id)]);
-    return taskView(wf, steps, decisions);
-  });
+  app.get(
+    '/tasks/:task_id',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Status, each step with its attempts and timings, and the checkpoint',
+        params: TaskParams,
+        response: { 200: ObjectReply, 404: ErrorReply },
+      },
+    },
+    async (request) => {
+      const id = request.params.task_id;
+      if (!isTaskId(id)) throw notFound(id);
+      const wf = await ctx.ownership.visible(request, id);
+      const [steps, decisions] = await Promise.all([store.getSteps(db, id), store.getDecisions(db, id)]);
+      return taskView(wf, steps, decisions);
+    },
+  );
 
   for (const decision of ['approved', 'rejected'] as const) {
     const verb = decision === 'approved' ? 'approve' : 'reject';
-    app.post(`/tasks/:task_id/${verb}`, {
+    app.post(
+      `/tasks/:task_id/${verb}`,
+      {
+        schema: {
+          tags: ['workflows'],
+          summary: `${decision === 'approved' ? 'Approve' : 'Reject'} a waiting approval step; the answer drives its branch`,
+          params: TaskParams,
+          body: Type.Optional(AnswerBody),
+          response: { 200: ObjectReply, 400: ErrorReply, 404: ErrorReply, 409: ErrorReply },
+        },
+      },
+      async (request) => {
+        const id = request.params.task_id;
+        if (!isTaskId(id)) throw notFound(id);
+        await ctx.ownership.visible(request, id);
+        const step = await engine.answer(id, decision, request.body?.comment, request.body?.step_id);
+        return { task_id: id, step_id: step, decision };
+      },
+    );
+  }
+
+  app.get(
+    '/tasks',
+    {
       schema: {
         tags: ['workflows'],
-        summary: `${decision === 'approved' ? 'Approve' : 'Reject'} a waiting approval step; the answer drives its branch`,
-        params: TaskParams,
-        body: Type.Optional(AnswerBody),
-        response: { 200: ObjectReply, 400: ErrorReply, 404: ErrorReply, 409: ErrorReply },
+        summary: 'Tasks, newest first, optionally by status; follow next_cursor for more',
+        querystring: ListQuery,
+        response: { 200: ObjectReply, 400: ErrorReply },
       },
-    }, async (request) => {
+    },
+    async (request) => {
+      const { status, limit, cursor } = request.query;
+      const after = cursor ? decodeCursor(cursor) : undefined;
+      const owner = ctx.ownership.limitedTo(request);
+      const rows = await store.listWorkflows(db, {
+        ...(status ? { status } : {}),
+        limit: limit + 1,
+        ...(after ? { after } : {}),
+        ...(owner ? { submittedBy: owner } : {}),
+      });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        tasks: page.map(taskSummary),
+        next_cursor: rows.length > limit && last ? encodeCursor(last.created_at, last.id) : null,
+      };
+    },
+  );
+
+  app.post(
+    '/tasks/:task_id/cancel',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Cancel a planned or running task',
+        params: TaskParams,
+        body: Type.Optional(CancelBody),
+        response: { 200: ObjectReply, 404: ErrorReply, 409: ErrorReply },
+      },
+    },
+    async (request) => {
       const id = request.params.task_id;
       if (!isTaskId(id)) throw notFound(id);
       await ctx.ownership.visible(request, id);
-      const step = await engine.answer(id, decision, request.body?.comment, request.body?.step_id);
-      return { task_id: id, step_id: step, decision };
-    });
-  }
-
-  app.get('/tasks', {
-    schema: { tags: ['workflows'], summary: 'Tasks, newest first, optionally by status; follow next_cursor for more', querystring: ListQuery, response: { 200: ObjectReply, 400: ErrorReply } },
-  }, async (request) => {
-    const { status, limit, cursor } = request.query;
-    const after = cursor ? decodeCursor(cursor) : undefined;
-    const owner = ctx.ownership.limitedTo(request);
-    const rows = await store.listWorkflows(db, { ...(status ? { status } : {}), limit: limit + 1, ...(after ? { after } : {}), ...(owner ? { submittedBy: owner } : {}) });
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      tasks: page.map(taskSummary),
-      next_cursor: rows.length > limit && last ? encodeCursor(last.created_at, last.id) : null,
-    };
-  });
-
-  app.post('/tasks/:task_id/cancel', {
-    schema: { tags: ['workflows'], summary: 'Cancel a planned or running task', params: TaskParams, body: Type.Optional(CancelBody), response: { 200: ObjectReply, 404: ErrorReply, 409: ErrorReply } },
-  }, async (request) => {
-    const id = request.params.task_id;
-    if (!isTaskId(id)) throw notFound(id);
-    await ctx.ownership.visible(request, id);
-    const row = await engine.cancel(id, request.body?.reason ?? 'cancelled by request');
-    return { task_id: id, status: row.status, error: row.error };
-  });
+      const row = await engine.cancel(id, request.body?.reason ?? 'cancelled by request');
+      return { task_id: id, status: row.status, error: row.error };
+    },
+  );
 };
 
 function encodeCursor(createdAt: Date, id: string): string {

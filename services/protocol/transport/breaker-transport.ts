@@ -8,7 +8,9 @@ import type { AgentReply, AgentTransport } from './types.ts';
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 export interface BreakerTransport extends AgentTransport {
-  state(agent: string): { state: BreakerState; settings: BreakerSettings; stats: { failures: number; successes: number; rejects: number } } | undefined;
+  state(
+    agent: string,
+  ): { state: BreakerState; settings: BreakerSettings; stats: { failures: number; successes: number; rejects: number } } | undefined;
 }
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
@@ -20,10 +22,20 @@ const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, ope
  */
 export function withBreakers(
   inner: AgentTransport,
-  options: { defaults: BreakerSettings; overrides: Record<string, Partial<BreakerSettings>>; registry: Registry; onChange?: (agent: string, state: BreakerState) => void },
+  options: {
+    defaults: BreakerSettings;
+    overrides: Record<string, Partial<BreakerSettings>>;
+    registry: Registry;
+    onChange?: (agent: string, state: BreakerState) => void;
+  },
 ): BreakerTransport {
   const breakers = new Map<string, { breaker: CircuitBreaker<[ExecuteRequest, AbortSignal], AgentReply>; settings: BreakerSettings }>();
-  const gauge = new Gauge({ name: 'circuit_breaker_state', help: 'Per agent: 0 closed, 1 half-open, 2 open', labelNames: ['agent'], registers: [options.registry] });
+  const gauge = new Gauge({
+    name: 'circuit_breaker_state',
+    help: 'Per agent: 0 closed, 1 half-open, 2 open',
+    labelNames: ['agent'],
+    registers: [options.registry],
+  });
 
   function stateOf(b: CircuitBreaker): BreakerState {
     return b.opened ? 'open' : b.halfOpen ? 'half_open' : 'closed';
@@ -62,9 +74,13 @@ export function withBreakers(
         return await breaker.fire(request, signal);
       } catch (err) {
         if ((err as { code?: string }).code === 'EOPENBREAKER') {
-          throw new AppError('CIRCUIT_OPEN', `circuit breaker for agent "${agent}" is open after repeated failures; next try in ${settings.resetMs} ms`, {
-            details: { agent, retry_after_ms: settings.resetMs },
-          });
+          throw new AppError(
+            'CIRCUIT_OPEN',
+            `circuit breaker for agent "${agent}" is open after repeated failures; next try in ${settings.resetMs} ms`,
+            {
+              details: { agent, retry_after_ms: settings.resetMs },
+            },
+          );
         }
         throw err;
       }
@@ -74,7 +90,11 @@ export function withBreakers(
       const entry = breakers.get(agent);
       if (!entry) return undefined;
       const s = entry.breaker.stats;
-      return { state: stateOf(entry.breaker), settings: entry.settings, stats: { failures: s.failures, successes: s.successes, rejects: s.rejects } };
+      return {
+        state: stateOf(entry.breaker),
+        settings: entry.settings,
+        stats: { failures: s.failures, successes: s.successes, rejects: s.rejects },
+      };
     },
     async close() {
       for (const { breaker } of breakers.values()) breaker.shutdown();

@@ -3,21 +3,47 @@ import type { Config } from '../../config/index.ts';
 import type { Discovery } from '../../discovery/index.ts';
 import { AppError } from '../../errors/index.ts';
 import type { OutlierEjection } from '../../resilience/index.ts';
-import { agentService, executeRequestMessage, type ExecuteReplyMessage, type ExecuteRequestMessage, type InfoReplyMessage } from '../agent-proto.ts';
+import {
+  agentService,
+  executeRequestMessage,
+  type ExecuteReplyMessage,
+  type ExecuteRequestMessage,
+  type InfoReplyMessage,
+} from '../agent-proto.ts';
 import { traceHeaders } from '../../telemetry/index.ts';
 import { internalAuthorization } from '../internal-token.ts';
 import { replyFrom } from './reply.ts';
 import type { AgentTransport } from './types.ts';
 
 type AgentClient = grpc.Client & {
-  Execute(req: ExecuteRequestMessage, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: ExecuteReplyMessage) => void): grpc.ClientUnaryCall;
-  Info(req: object, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply: InfoReplyMessage) => void): grpc.ClientUnaryCall;
+  Execute(
+    req: ExecuteRequestMessage,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, reply: ExecuteReplyMessage) => void,
+  ): grpc.ClientUnaryCall;
+  Info(
+    req: object,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, reply: InfoReplyMessage) => void,
+  ): grpc.ClientUnaryCall;
 };
 
-const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED, grpc.status.ABORTED, grpc.status.INTERNAL, grpc.status.UNKNOWN]);
+const RETRYABLE = new Set([
+  grpc.status.UNAVAILABLE,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.RESOURCE_EXHAUSTED,
+  grpc.status.ABORTED,
+  grpc.status.INTERNAL,
+  grpc.status.UNKNOWN,
+]);
 
 /** Calls agents over gRPC (proto/agent.proto); `addressOf` gives an agent's host:port. */
-export function createGrpcTransport(addressOf: (agent: string) => string | undefined, options: { internalToken?: string | undefined } = {}): AgentTransport {
+export function createGrpcTransport(
+  addressOf: (agent: string) => string | undefined,
+  options: { internalToken?: string | undefined } = {},
+): AgentTransport {
   const clients = new Map<string, AgentClient>();
   const Client = agentService();
 
@@ -33,8 +59,12 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
   }
 
   function failure(agent: string, err: grpc.ServiceError, signal: AbortSignal): AppError {
-    if (signal.aborted) return signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`);
-    return new AppError('AGENT_UNAVAILABLE', `agent "${agent}" over gRPC: ${grpc.status[err.code]} ${err.details}`, { retryable: RETRYABLE.has(err.code), cause: err });
+    if (signal.aborted)
+      return signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`);
+    return new AppError('AGENT_UNAVAILABLE', `agent "${agent}" over gRPC: ${grpc.status[err.code]} ${err.details}`, {
+      retryable: RETRYABLE.has(err.code),
+      cause: err,
+    });
   }
 
   return {
@@ -63,7 +93,9 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
       return new Promise((resolve, reject) => {
         const metadata = new grpc.Metadata();
         if (options.internalToken) metadata.set('authorization', internalAuthorization(options.internalToken));
-        const call = client.Info({}, metadata, {}, (err, reply) => (err ? reject(failure(agent, err, signal)) : resolve(JSON.parse(reply.info_json) as Record<string, unknown>)));
+        const call = client.Info({}, metadata, {}, (err, reply) =>
+          err ? reject(failure(agent, err, signal)) : resolve(JSON.parse(reply.info_json) as Record<string, unknown>),
+        );
         signal.addEventListener('abort', () => call.cancel(), { once: true });
       });
     },
@@ -74,7 +106,12 @@ export function createGrpcTransport(addressOf: (agent: string) => string | undef
 }
 
 /** AGENT_GRPC_URLS when it names the agent; else the instance discovery picks, at its HTTP port plus GRPC_PORT_OFFSET. */
-export function grpcAddress(config: Pick<Config, 'agentGrpcUrls' | 'grpcPortOffset'>, discovery: Discovery, agent: string, outliers?: OutlierEjection): string | undefined {
+export function grpcAddress(
+  config: Pick<Config, 'agentGrpcUrls' | 'grpcPortOffset'>,
+  discovery: Discovery,
+  agent: string,
+  outliers?: OutlierEjection,
+): string | undefined {
   const given = config.agentGrpcUrls[agent];
   if (given) return given;
   const instance = (outliers ? discovery.pick(agent, (url) => outliers.usable(url)) : undefined) ?? discovery.pick(agent);

@@ -9,7 +9,18 @@ import type { AgentReply, AgentTransport } from './types.ts';
 
 // The instance could not take the call: it refused or dropped the connection, or said it is going
 // away (503). Another instance can, at once, with the same idempotency key.
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
 
 class InstanceDown extends Error {
   readonly code: string;
@@ -32,10 +43,20 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
   const dispatcher = new Agent({ connections: options.connectionsPerAgent ?? 128, keepAliveTimeout: 30_000, pipelining: 1 });
   const outliers = options.outliers;
 
-  async function once(agent: string, url: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }, signal: AbortSignal) {
+  async function once(
+    agent: string,
+    url: string,
+    init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> },
+    signal: AbortSignal,
+  ) {
     try {
       // Trace context goes in the headers through the undici instrumentation (its client span is the parent).
-      const res = await request(url, { ...init, signal, dispatcher, headers: { 'content-type': 'application/json', ...auth, ...init.headers } });
+      const res = await request(url, {
+        ...init,
+        signal,
+        dispatcher,
+        headers: { 'content-type': 'application/json', ...auth, ...init.headers },
+      });
       const text = await res.body.text();
       if (res.statusCode === 503) throw new InstanceDown('503', `answered 503: ${text.slice(0, 200)}`);
       let body: Record<string, unknown> = {};
@@ -47,10 +68,13 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
       return { statusCode: res.statusCode, body, replayed: res.headers['idempotent-replayed'] === 'true' };
     } catch (err) {
       if (err instanceof AppError || err instanceof InstanceDown) throw err;
-      if (signal.aborted) throw signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`);
+      if (signal.aborted)
+        throw signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`);
       const code = (err as { code?: string }).code ?? '';
       if (UNREACHABLE.has(code)) throw new InstanceDown(code, code);
-      throw new AppError('AGENT_UNAVAILABLE', `agent "${agent}" at ${url} cannot be reached: ${code || (err as Error).message}`, { cause: err });
+      throw new AppError('AGENT_UNAVAILABLE', `agent "${agent}" at ${url} cannot be reached: ${code || (err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -59,17 +83,25 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
    * is reported and the next is tried at once. Only when none is left does the call fail,
    * AGENT_UNAVAILABLE naming what was tried (the step then waits, without using up an attempt).
    */
-  async function send(agent: string, path: string, init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> }, signal: AbortSignal, key?: string) {
+  async function send(
+    agent: string,
+    path: string,
+    init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> },
+    signal: AbortSignal,
+    key?: string,
+  ) {
     const tried = new Map<string, string>();
     for (;;) {
       // Left-out instances are tried last, when no other is left (Envoy's panic mode): a lone
       // instance that was down gets the next call as soon as the step tries again.
-      const instance = discovery.pick(agent, (url) => !tried.has(url) && (outliers?.usable(url) ?? true), key)
-        ?? discovery.pick(agent, (url) => !tried.has(url), key);
+      const instance =
+        discovery.pick(agent, (url) => !tried.has(url) && (outliers?.usable(url) ?? true), key) ??
+        discovery.pick(agent, (url) => !tried.has(url), key);
       if (!instance) {
-        const what = tried.size > 0
-          ? `none of its instances took the call (${[...tried].map(([url, why]) => `${url}: ${why}`).join('; ')})`
-          : `no healthy instance is known to ${discovery.kind} discovery`;
+        const what =
+          tried.size > 0
+            ? `none of its instances took the call (${[...tried].map(([url, why]) => `${url}: ${why}`).join('; ')})`
+            : `no healthy instance is known to ${discovery.kind} discovery`;
         throw new AppError('AGENT_UNAVAILABLE', `agent "${agent}": ${what}`, { details: { agent, tried: [...tried.keys()] } });
       }
       try {
@@ -89,7 +121,13 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
   return {
     name: 'http',
     async call(agent: string, req: ExecuteRequest, signal: AbortSignal): Promise<AgentReply> {
-      const res = await send(agent, '/execute', { method: 'POST', body: JSON.stringify(req), headers: { 'idempotency-key': req.idempotency_key } }, signal, req.idempotency_key);
+      const res = await send(
+        agent,
+        '/execute',
+        { method: 'POST', body: JSON.stringify(req), headers: { 'idempotency-key': req.idempotency_key } },
+        signal,
+        req.idempotency_key,
+      );
       return replyFrom(res.statusCode, { agent, ...res.body }, res.replayed, 'http');
     },
     async info(agent: string, signal: AbortSignal) {

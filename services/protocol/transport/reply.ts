@@ -17,5 +17,7 @@ export function replyFrom(statusCode: number, body: Record<string, unknown>, rep
   const agent = typeof body.agent === 'string' ? body.agent : 'agent';
   const message = typeof body.message === 'string' ? body.message : `status ${statusCode}`;
   const retryable = statusCode >= 500 || statusCode === 429;
-  throw new AppError(retryable ? 'AGENT_ERROR' : 'AGENT_TASK_FAILED', `${agent} answered ${statusCode} over ${via}: ${message}`, { retryable });
+  throw new AppError(retryable ? 'AGENT_ERROR' : 'AGENT_TASK_FAILED', `${agent} answered ${statusCode} over ${via}: ${message}`, {
+    retryable,
+  });
 }

@@ -1,7 +1,11 @@
 import type { AgentTransport } from './types.ts';
 
 /** Sends each agent's calls over the transport configured for it (AGENT_TRANSPORTS), HTTP otherwise. */
-export function createRoutingTransport(byName: Record<string, AgentTransport>, choice: Readonly<Record<string, string>>, fallback: AgentTransport): AgentTransport {
+export function createRoutingTransport(
+  byName: Record<string, AgentTransport>,
+  choice: Readonly<Record<string, string>>,
+  fallback: AgentTransport,
+): AgentTransport {
   const pick = (agent: string) => byName[choice[agent] ?? ''] ?? fallback;
   return {
     name: 'routing',

@@ -16,7 +16,17 @@ import type { AgentReply, AgentTransport } from './types.ts';
  * key and gets the stored answer on its own stream. If Redis restarts without its data (a new
  * run_id), the calls still waiting are sent again, with the same keys: their entries are gone.
  */
-export function createStreamTransport(redis: Redis, options: { owner: string; agents: string[]; registry: Registry; log: FastifyBaseLogger; info: AgentTransport['info']; internalToken?: string | undefined }): AgentTransport {
+export function createStreamTransport(
+  redis: Redis,
+  options: {
+    owner: string;
+    agents: string[];
+    registry: Registry;
+    log: FastifyBaseLogger;
+    info: AgentTransport['info'];
+    internalToken?: string | undefined;
+  },
+): AgentTransport {
   // Each entry carries the internal token, as HTTP calls do: a replica runs only what the platform sent.
   const auth = options.internalToken ? ['authorization', internalAuthorization(options.internalToken)] : [];
   const results = resultStream(options.owner);
@@ -27,7 +37,10 @@ export function createStreamTransport(redis: Redis, options: { owner: string; ag
   let runId: string | undefined;
 
   const serverRunId = async () => /run_id:(\w+)/.exec(await redis.info('server'))?.[1];
-  void serverRunId().then((id) => (runId ??= id), () => {});
+  void serverRunId().then(
+    (id) => (runId ??= id),
+    () => {},
+  );
   redis.on('ready', () => {
     void (async () => {
       const now = await serverRunId();
@@ -59,7 +72,7 @@ export function createStreamTransport(redis: Redis, options: { owner: string; ag
   const loop = (async () => {
     while (!stopping) {
       try {
-        const res = (await reader.xread('COUNT', 100, 'BLOCK', 1_000, 'STREAMS', results, lastId));
+        const res = await reader.xread('COUNT', 100, 'BLOCK', 1_000, 'STREAMS', results, lastId);
         if (!res) continue;
         for (const [id, flat] of res[0][1]) {
           lastId = id;
@@ -68,7 +81,9 @@ export function createStreamTransport(redis: Redis, options: { owner: string; ag
           if (!waiter) continue;
           pending.delete(f.id);
           try {
-            waiter.resolve(replyFrom(Number(f.status), JSON.parse(f.body ?? '{}') as Record<string, unknown>, f.replayed === '1', 'stream'));
+            waiter.resolve(
+              replyFrom(Number(f.status), JSON.parse(f.body ?? '{}') as Record<string, unknown>, f.replayed === '1', 'stream'),
+            );
           } catch (err) {
             waiter.reject(err);
           }
@@ -87,13 +102,18 @@ export function createStreamTransport(redis: Redis, options: { owner: string; ag
     async call(agent, request, signal) {
       const id = randomUUID();
       const trace = Object.entries(traceHeaders()).flat();
-      const send = () => redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request), ...auth, ...trace);
+      const send = () =>
+        redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request), ...auth, ...trace);
       const answer = new Promise<AgentReply>((resolve, reject) => {
         pending.set(id, { resolve, reject, send });
-        signal.addEventListener('abort', () => {
-          pending.delete(id);
-          reject(signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`));
-        }, { once: true });
+        signal.addEventListener(
+          'abort',
+          () => {
+            pending.delete(id);
+            reject(signal.reason instanceof AppError ? signal.reason : new AppError('CANCELLED', `call to agent "${agent}" was aborted`));
+          },
+          { once: true },
+        );
       });
       try {
         await send();

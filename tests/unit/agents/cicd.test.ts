@@ -46,7 +46,7 @@ describe('cicd agent', () => {
   });
 
   it('reports a type error as a failed typecheck and still runs the later steps', async () => {
-    const broken = { path: 'src/math.ts', content: "export function add(a: number, b: number): number {\n  return `${a}${b}`;\n}\n" };
+    const broken = { path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return `${a}${b}`;\n}\n' };
     const report = await pipeline([broken, testOf("'12'")]);
     const typecheck = stepNamed(report, 'typecheck');
     expect(typecheck).toMatchObject({ status: 'failed', exit_code: 2 });
@@ -69,7 +69,10 @@ describe('cicd agent', () => {
 
   it('fails lint on error-severity rule findings only', async () => {
     // A console call is a warning and a TODO is info: reported, not failing.
-    const noisy = { path: 'src/noisy.ts', content: 'export function f(x: number): void {\n  // TODO: use the logger\n  console.log(x === 1);\n}\n' };
+    const noisy = {
+      path: 'src/noisy.ts',
+      content: 'export function f(x: number): void {\n  // TODO: use the logger\n  console.log(x === 1);\n}\n',
+    };
     const passed = stepNamed(await pipeline([noisy], { steps: ['lint'] }), 'lint');
     expect(passed).toMatchObject({ status: 'passed', exit_code: 0 });
     expect(passed.log_tail).toContain('src/noisy.ts:3:3 warning no-console');
@@ -79,7 +82,9 @@ describe('cicd agent', () => {
     expect(lint).toMatchObject({ status: 'failed', exit_code: 1 });
     expect(lint.log_tail).toContain('src/bad.ts:2:3 error no-debugger');
     const secret = { path: 'src/config.ts', content: "export const apiKey = 'k3y-v4lue-123';\n" };
-    expect(stepNamed(await pipeline([secret], { steps: ['lint'] }), 'lint').log_tail).toContain('src/config.ts:1:23 error hardcoded-secret');
+    expect(stepNamed(await pipeline([secret], { steps: ['lint'] }), 'lint').log_tail).toContain(
+      'src/config.ts:1:23 error hardcoded-secret',
+    );
   });
 
   it('skips steps that have nothing to run, with a reason', async () => {
@@ -90,7 +95,10 @@ describe('cicd agent', () => {
   });
 
   it('kills a step that runs past timeout_ms', async () => {
-    const hang = { path: 'hang.test.ts', content: "import { test } from 'node:test';\ntest('never ends', () => new Promise(() => setInterval(() => {}, 1000)));\n" };
+    const hang = {
+      path: 'hang.test.ts',
+      content: "import { test } from 'node:test';\ntest('never ends', () => new Promise(() => setInterval(() => {}, 1000)));\n",
+    };
     const started = Date.now();
     const report = await pipeline([hang], { steps: ['test'], timeout_ms: 1000 });
     expect(stepNamed(report, 'test')).toMatchObject({ status: 'timed_out', exit_code: null });
@@ -126,6 +134,14 @@ test('may not read outside', () => assert.throws(() => readdirSync('/'), { code:
     await expect(cicdAgent.execute({}, fakeContext())).rejects.toThrow(TaskFailedError);
     await expect(pipeline([{ path: '../outside.ts', content: '' }])).rejects.toThrow(/unsafe file path/);
     await expect(pipeline([math], { steps: ['deploy'] })).rejects.toThrow(/steps must be/);
-    await expect(pipeline([{ path: 'a', content: '' }, { path: 'a/b.ts', content: '' }], { steps: ['lint'] })).rejects.toThrow(/cannot lay out/);
+    await expect(
+      pipeline(
+        [
+          { path: 'a', content: '' },
+          { path: 'a/b.ts', content: '' },
+        ],
+        { steps: ['lint'] },
+      ),
+    ).rejects.toThrow(/cannot lay out/);
   });
 });

@@ -7,7 +7,14 @@ type Finding = { file: string; line: number; column: number; rule: string; sever
 
 async function review(files: Array<{ path: string; content: string }>, extra: Record<string, unknown> = {}) {
   const out = await codeReviewAgent.execute({ files, ...extra }, fakeContext());
-  return out as { approved: boolean; decision: string; findings: Finding[]; counts: Record<string, number>; files_reviewed: number; summary: string };
+  return out as {
+    approved: boolean;
+    decision: string;
+    findings: Finding[];
+    counts: Record<string, number>;
+    files_reviewed: number;
+    summary: string;
+  };
 }
 
 const rulesOf = (findings: Finding[], rule: string) => findings.filter((f) => f.rule === rule);
@@ -22,7 +29,9 @@ describe('code-review agent', () => {
     expect(rulesOf(out.findings, '@typescript-eslint/no-explicit-any')).toEqual([
       expect.objectContaining({ file: 'src/parse.ts', line: 1, column: 28, severity: 'error' }),
     ]);
-    expect(rulesOf(out.findings, 'no-debugger')).toEqual([expect.objectContaining({ file: 'src/parse.ts', line: 2, column: 3, severity: 'error' })]);
+    expect(rulesOf(out.findings, 'no-debugger')).toEqual([
+      expect.objectContaining({ file: 'src/parse.ts', line: 2, column: 3, severity: 'error' }),
+    ]);
     expect(out.counts).toEqual({ error: 2, warning: 0, info: 0 });
     expect(out.summary).toMatch(/^Rejected/);
   });
@@ -30,7 +39,11 @@ describe('code-review agent', () => {
   it('approves clean code whose relative imports resolve, in any extension style', async () => {
     const out = await review([
       { path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return a + b;\n}\n' },
-      { path: 'src/index.ts', content: "import { add } from './math.ts';\nimport { add as plus } from './math.js';\nimport { add as sum } from './math';\nexport const three: number = add(1, 2) + plus(0, 0) + sum(0, 0);\n" },
+      {
+        path: 'src/index.ts',
+        content:
+          "import { add } from './math.ts';\nimport { add as plus } from './math.js';\nimport { add as sum } from './math';\nexport const three: number = add(1, 2) + plus(0, 0) + sum(0, 0);\n",
+      },
     ]);
     expect(out.findings).toEqual([]);
     expect(out).toMatchObject({ approved: true, decision: 'approved', counts: { error: 0, warning: 0, info: 0 }, files_reviewed: 2 });
@@ -46,14 +59,24 @@ describe('code-review agent', () => {
     expect(out.findings).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ rule: 'TS2307', line: 1, severity: 'error' }),
-        expect.objectContaining({ rule: 'TS2322', line: 2, column: 14, severity: 'error', message: expect.stringContaining("'string' is not assignable to type 'number'") }),
+        expect.objectContaining({
+          rule: 'TS2322',
+          line: 2,
+          column: 14,
+          severity: 'error',
+          message: expect.stringContaining("'string' is not assignable to type 'number'"),
+        }),
       ]),
     );
   });
 
   it('types bare package imports as any and checks node: imports against @types/node', async () => {
     const out = await review([
-      { path: 'a.ts', content: "import express from 'express';\nimport { readFileSync } from 'node:fs';\nexport const app = express();\nexport const text: string = readFileSync('x', 'utf8');\nexport const bad: number = readFileSync('x', 'utf8');\n" },
+      {
+        path: 'a.ts',
+        content:
+          "import express from 'express';\nimport { readFileSync } from 'node:fs';\nexport const app = express();\nexport const text: string = readFileSync('x', 'utf8');\nexport const bad: number = readFileSync('x', 'utf8');\n",
+      },
     ]);
     expect(out.findings.map((f) => `${f.line}:${f.rule}`)).toEqual(['5:TS2322']);
   });
@@ -94,13 +117,25 @@ describe('code-review agent', () => {
     expect(out.findings.every((f) => !f.message.includes('hunter2'))).toBe(true);
     expect(out.findings.filter((f) => f.rule.startsWith('TS'))).toEqual([]);
     expect(new Set(out.findings.map((f) => f.rule))).toEqual(
-      new Set(['todo-comment', 'no-var', 'eqeqeq', 'no-console', 'no-eval', 'hardcoded-secret', 'no-new-func', 'no-debugger', 'eslint-directive']),
+      new Set([
+        'todo-comment',
+        'no-var',
+        'eqeqeq',
+        'no-console',
+        'no-eval',
+        'hardcoded-secret',
+        'no-new-func',
+        'no-debugger',
+        'eslint-directive',
+      ]),
     );
   });
 
   it('flags functions longer than 80 lines', async () => {
     const body = Array.from({ length: 85 }, (_, i) => `  total += ${i};`).join('\n');
-    const out = await review([{ path: 'long.ts', content: `export function long(): number {\n  let total = 0;\n${body}\n  return total;\n}\n` }]);
+    const out = await review([
+      { path: 'long.ts', content: `export function long(): number {\n  let total = 0;\n${body}\n  return total;\n}\n` },
+    ]);
     expect(rulesOf(out.findings, 'max-lines-per-function')).toEqual([
       expect.objectContaining({ line: 1, severity: 'warning', message: expect.stringContaining("'long' has too many lines (89)") }),
     ]);
@@ -115,7 +150,9 @@ describe('code-review agent', () => {
   });
 
   it('reviews the files produced by dependency steps when input.files is empty', async () => {
-    const ctx = fakeContext({ dependencies: { 'step-dev': { files: [{ path: 'src/x.ts', content: 'export const x = 1;\n' }], summary: 'built' } } });
+    const ctx = fakeContext({
+      dependencies: { 'step-dev': { files: [{ path: 'src/x.ts', content: 'export const x = 1;\n' }], summary: 'built' } },
+    });
     const out = await codeReviewAgent.execute({ files: [], task: 'review the feature' }, ctx);
     expect(out).toMatchObject({ approved: true, files_reviewed: 1 });
   });

@@ -36,7 +36,11 @@ async function writeProject(files: Files): Promise<string> {
     },
     include: ['src', 'tests'],
   };
-  const all = [...files, { path: 'package.json', content: '{ "type": "module" }\n' }, { path: 'tsconfig.json', content: JSON.stringify(tsconfig) }];
+  const all = [
+    ...files,
+    { path: 'package.json', content: '{ "type": "module" }\n' },
+    { path: 'tsconfig.json', content: JSON.stringify(tsconfig) },
+  ];
   for (const f of all) {
     await mkdir(path.dirname(path.join(dir, f.path)), { recursive: true });
     await writeFile(path.join(dir, f.path), f.content);
@@ -55,7 +59,8 @@ async function runIn(dir: string, args: string[]): Promise<{ code: number; outpu
   }
 }
 
-const run = (input: Record<string, unknown>, dependencies: Record<string, unknown> = {}) => featureDevAgent.execute(input, fakeContext({ dependencies }));
+const run = (input: Record<string, unknown>, dependencies: Record<string, unknown> = {}) =>
+  featureDevAgent.execute(input, fakeContext({ dependencies }));
 
 describe('feature-dev agent: scaffolding', () => {
   it('writes a module exporting the signature in the task, and a node:test file for it', async () => {
@@ -144,7 +149,18 @@ describe('feature-dev agent: scaffolding', () => {
   it('uses structured exports and module when given', async () => {
     const out = await run({
       module: 'src/utils/math.ts',
-      exports: [{ name: 'clamp', params: [{ name: 'value', type: 'number' }, { name: 'min', type: 'number' }, { name: 'max', type: 'number' }], returns: 'number', description: 'Clamps value into [min, max].' }],
+      exports: [
+        {
+          name: 'clamp',
+          params: [
+            { name: 'value', type: 'number' },
+            { name: 'min', type: 'number' },
+            { name: 'max', type: 'number' },
+          ],
+          returns: 'number',
+          description: 'Clamps value into [min, max].',
+        },
+      ],
     });
     const [mod, test] = out.files as Files;
     expect(mod.path).toBe('src/utils/math.ts');
@@ -177,7 +193,14 @@ describe('feature-dev agent: applying review findings', () => {
     '}', // 11
     '',
   ].join('\n');
-  const finding = (line: number, rule: string, message: string) => ({ file: 'src/total.ts', line, column: 3, rule, severity: 'warning', message });
+  const finding = (line: number, rule: string, message: string) => ({
+    file: 'src/total.ts',
+    line,
+    column: 3,
+    rule,
+    severity: 'warning',
+    message,
+  });
   const findings = [
     finding(2, 'no-var', 'Unexpected var, use let or const instead.'),
     finding(3, 'no-var', 'Unexpected var, use let or const instead.'),
@@ -208,7 +231,11 @@ describe('feature-dev agent: applying review findings', () => {
       ].join('\n'),
     );
     const unfixed = out.unfixed as Array<{ file: string; line: number; rule: string; reason: string }>;
-    expect(unfixed.map((u) => `${u.file}:${u.line} ${u.rule}`).sort()).toEqual(['src/other.ts:1 no-var', 'src/total.ts:3 no-var', 'src/total.ts:9 max-lines-per-function']);
+    expect(unfixed.map((u) => `${u.file}:${u.line} ${u.rule}`).sort()).toEqual([
+      'src/other.ts:1 no-var',
+      'src/total.ts:3 no-var',
+      'src/total.ts:9 max-lines-per-function',
+    ]);
     // `i` is read after the loop, where let would no longer reach it: ESLint leaves it, and so does the mechanical fix.
     expect(unfixed.find((u) => u.line === 3)?.reason).toMatch(/"i" is used on line 10/);
     const fixed = out.fixed as Array<{ line: number; rule: string; fix: string }>;
@@ -220,7 +247,10 @@ describe('feature-dev agent: applying review findings', () => {
       '8 eqeqeq: ==/!= → ===/!==',
       '9 eqeqeq: ==/!= → ===/!==',
     ]);
-    expect(out.eslint_fixed).toEqual([expect.objectContaining({ line: 2, rule: 'no-var' }), expect.objectContaining({ line: 8, rule: 'no-var' })]);
+    expect(out.eslint_fixed).toEqual([
+      expect.objectContaining({ line: 2, rule: 'no-var' }),
+      expect.objectContaining({ line: 8, rule: 'no-var' }),
+    ]);
     // Then formatted (Prettier): the double quotes became single ones.
     expect(out.formatted).toEqual(['src/total.ts']);
     expect(out.summary).toMatch(/^Applied 6 of 9 review findings \(2 by ESLint auto-fix, 4 mechanically\) in 1 file; 3 left/);

@@ -91,7 +91,15 @@ describe('infrastructure agent: compose', () => {
 
   it('checks env names, depends_on targets, replicas on a fixed port and privileged mode', async () => {
     const input = {
-      service: { name: 'worker', image: 'ghcr.io/acme/worker:1.4.2', port: 9000, env: { 'BAD-NAME': 'x', MODE: 'batch' }, depends_on: ['postgres', 'ghost'], replicas: 3, privileged: true },
+      service: {
+        name: 'worker',
+        image: 'ghcr.io/acme/worker:1.4.2',
+        port: 9000,
+        env: { 'BAD-NAME': 'x', MODE: 'batch' },
+        depends_on: ['postgres', 'ghost'],
+        replicas: 3,
+        privileged: true,
+      },
     };
     const out = await run(input);
     const problems = (out.problems as string[]).join('\n');
@@ -120,9 +128,12 @@ describe('infrastructure agent: compose', () => {
 });
 
 describe('image reference syntax', () => {
-  it.each(['redis', 'redis:7.4-alpine', 'ghcr.io/acme/api:1.2', 'localhost:5000/team/app', `postgres@sha256:${'a'.repeat(64)}`])('accepts %s', (ref) => {
-    expect(imageRefProblem(ref)).toBeUndefined();
-  });
+  it.each(['redis', 'redis:7.4-alpine', 'ghcr.io/acme/api:1.2', 'localhost:5000/team/app', `postgres@sha256:${'a'.repeat(64)}`])(
+    'accepts %s',
+    (ref) => {
+      expect(imageRefProblem(ref)).toBeUndefined();
+    },
+  );
   it.each(['Redis', 'redis:', 'redis:-x', 'a//b', 'redis:7 alpine', 'postgres@sha256:xyz'])('rejects %s', (ref) => {
     expect(imageRefProblem(ref)).toBeTypeOf('string');
   });
@@ -136,7 +147,10 @@ function references(stack: TerraformStack): Array<{ type: string; name: string; 
 
 describe('infrastructure agent: cdktf', () => {
   it('synthesizes a droplet, firewall and SSH key whose references all resolve', async () => {
-    const out = await run({ target: 'cdktf', droplet: { name: 'web-1', size: 's-2vcpu-4gb', region: 'fra1', admin_ip: '203.0.113.7', ssh_keys: [PUBLIC_KEY] } });
+    const out = await run({
+      target: 'cdktf',
+      droplet: { name: 'web-1', size: 's-2vcpu-4gb', region: 'fra1', admin_ip: '203.0.113.7', ssh_keys: [PUBLIC_KEY] },
+    });
     expect(out.target).toBe('cdktf');
     expect(out.problems).toEqual([]);
     expect(out.valid).toBe(true);
@@ -145,7 +159,11 @@ describe('infrastructure agent: cdktf', () => {
     const stack = JSON.parse(file.content) as TerraformStack;
     expect(stack).toEqual(out.stack);
     expect(stack.terraform.required_providers.digitalocean.source).toBe('digitalocean/digitalocean');
-    expect(out.resources).toEqual(['digitalocean_ssh_key.web-1-ssh-key-1', 'digitalocean_droplet.web-1', 'digitalocean_firewall.web-1-firewall']);
+    expect(out.resources).toEqual([
+      'digitalocean_ssh_key.web-1-ssh-key-1',
+      'digitalocean_droplet.web-1',
+      'digitalocean_firewall.web-1-firewall',
+    ]);
 
     const refs = references(stack);
     expect(refs.length).toBeGreaterThanOrEqual(3);
@@ -171,7 +189,10 @@ describe('infrastructure agent: cdktf', () => {
 
   it('reports bad slugs, a CIDR with host bits, SSH open to the world and a corrupt key', async () => {
     const corrupt = PUBLIC_KEY.replace('ssh-ed25519 AAAAC3', 'ssh-rsa AAAAC3');
-    const out = await run({ target: 'cdktf', droplet: { name: 'db', size: 'huge', region: 'mars', admin_ip: '10.0.0.1/8', ssh_keys: [corrupt, 'zz:11'] } });
+    const out = await run({
+      target: 'cdktf',
+      droplet: { name: 'db', size: 'huge', region: 'mars', admin_ip: '10.0.0.1/8', ssh_keys: [corrupt, 'zz:11'] },
+    });
     expect(out.valid).toBe(false);
     const problems = (out.problems as string[]).join('\n');
     expect(problems).toContain('size "huge"');

@@ -38,12 +38,22 @@ describe('built-in agents: heavy tooling loads on first use', () => {
       timeout: 60_000,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
     });
-    const { afterImport, afterTask, fixed } = JSON.parse(stdout.trim().split('\n').at(-1)!) as { afterImport: string[]; afterTask: string[]; fixed: number };
+    const { afterImport, afterTask, fixed } = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      afterImport: string[];
+      afterTask: string[];
+      fixed: number;
+    };
     // The hook saw the import itself: the agents' schemas are built with typebox.
     expect(afterImport).toContain('typebox');
-    expect(HEAVY.filter((p) => afterImport.includes(p)), 'loaded by loading feature-dev').toEqual([]);
+    expect(
+      HEAVY.filter((p) => afterImport.includes(p)),
+      'loaded by loading feature-dev',
+    ).toEqual([]);
     // feature-dev's revision runs ESLint's fixes, the compiler-based fixes and Prettier.
     expect(fixed).toBe(1);
-    expect(HEAVY.filter((p) => !afterTask.includes(p)), 'not loaded by a feature-dev revision').toEqual([]);
+    expect(
+      HEAVY.filter((p) => !afterTask.includes(p)),
+      'not loaded by a feature-dev revision',
+    ).toEqual([]);
   });
 });

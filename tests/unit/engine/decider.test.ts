@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { decide, freshState, stateFromRows, type Command, type RunEvent, type RunState } from '../../../services/orchestrator/engine/decider/index.ts';
+import {
+  decide,
+  freshState,
+  stateFromRows,
+  type Command,
+  type RunEvent,
+  type RunState,
+} from '../../../services/orchestrator/engine/decider/index.ts';
 import { normalizePlan } from '../../../services/orchestrator/engine/index.ts';
 import type { DecisionRow, PlanStepInput, StepRow } from '../../../services/state/index.ts';
 
@@ -28,10 +35,24 @@ function runOf(steps: Array<Partial<PlanStepInput> & { id: string }>, state?: Ru
       return d.commands;
     },
     ok(step: string, output: Record<string, unknown> = {}, decision?: 'approved' | 'rejected') {
-      return self.send({ type: 'succeeded', step, attempt: s.steps.get(step)!.attempt, output, decision, durationMs: 5, replayed: false, startedAt: new Date(clock) });
+      return self.send({
+        type: 'succeeded',
+        step,
+        attempt: s.steps.get(step)!.attempt,
+        output,
+        decision,
+        durationMs: 5,
+        replayed: false,
+        startedAt: new Date(clock),
+      });
     },
     fail(step: string, retryable = false, code = 'AGENT_ERROR', details?: Record<string, unknown>) {
-      return self.send({ type: 'failed', step, attempt: s.steps.get(step)!.attempt, error: { code, message: `${step} broke`, retryable, ...(details ? { details } : {}) } });
+      return self.send({
+        type: 'failed',
+        step,
+        attempt: s.steps.get(step)!.attempt,
+        error: { code, message: `${step} broke`, retryable, ...(details ? { details } : {}) },
+      });
     },
     status: (step: string) => s.steps.get(step)!.status,
   };
@@ -41,7 +62,8 @@ function runOf(steps: Array<Partial<PlanStepInput> & { id: string }>, state?: Ru
 const dispatched = (cmds: Command[]) => cmds.filter((c): c is Dispatch => c.type === 'dispatch').map((c) => c.step);
 const commits = (cmds: Command[]) => cmds.filter((c): c is Commit => c.type === 'commit').map((c) => c.progress);
 const types = (cmds: Command[]) => cmds.map((c) => c.type);
-const eventTypes = (cmds: Command[]) => commits(cmds).flatMap((p) => (p.events ?? []).map((e) => `${e.type}${e.step_id ? ` ${e.step_id}` : ''}`));
+const eventTypes = (cmds: Command[]) =>
+  commits(cmds).flatMap((p) => (p.events ?? []).map((e) => `${e.type}${e.step_id ? ` ${e.step_id}` : ''}`));
 
 const diamond = [{ id: 'a' }, { id: 'b', depends_on: ['a'] }, { id: 'c', depends_on: ['a'] }, { id: 'd', depends_on: ['b', 'c'] }];
 
@@ -50,8 +72,18 @@ describe('decider: scheduling', () => {
     const r = runOf(diamond);
     const cmds = r.send({ type: 'start' });
     expect(types(cmds)).toEqual(['commit', 'dispatch']);
-    expect(commits(cmds)[0]!.newSteps).toEqual([{ step_id: 'a', attempt: 1, agent: 'math', status: 'running', input: {}, idempotency_key: 'wf:a:1' }]);
-    expect(cmds[1]).toMatchObject({ type: 'dispatch', step: 'a', attempt: 1, key: 'wf:a:1', timeoutMs: 1_000, delayMs: 0, dependencies: {} });
+    expect(commits(cmds)[0]!.newSteps).toEqual([
+      { step_id: 'a', attempt: 1, agent: 'math', status: 'running', input: {}, idempotency_key: 'wf:a:1' },
+    ]);
+    expect(cmds[1]).toMatchObject({
+      type: 'dispatch',
+      step: 'a',
+      attempt: 1,
+      key: 'wf:a:1',
+      timeoutMs: 1_000,
+      delayMs: 0,
+      dependencies: {},
+    });
   });
 
   it('a finished step is one commit with its checkpoint and the attempts it unblocks, which go out after it', () => {
@@ -113,7 +145,10 @@ describe('decider: failures and retries', () => {
   it('a retryable failure schedules the next attempt after exponential backoff with jitter', () => {
     const r = runOf([{ id: 'a' }]);
     r.send({ type: 'start' });
-    const first = r.send({ type: 'failed', step: 'a', attempt: 1, error: { code: 'AGENT_ERROR', message: '502', retryable: true } }, { jitter: 0 });
+    const first = r.send(
+      { type: 'failed', step: 'a', attempt: 1, error: { code: 'AGENT_ERROR', message: '502', retryable: true } },
+      { jitter: 0 },
+    );
     expect(types(first)).toEqual(['commit', 'dispatch']);
     const p = commits(first)[0]!;
     expect(p.step).toMatchObject({ stepId: 'a', attempt: 1, status: 'failed' });
@@ -121,7 +156,10 @@ describe('decider: failures and retries', () => {
     // backoff 100 * 2^0 * (0.5 + 0) = 50 ms
     expect(first[1]).toMatchObject({ type: 'dispatch', attempt: 2, delayMs: 50 });
     expect(p.events![0]).toMatchObject({ type: 'step_failed', data: { retry_in_ms: 50, next_attempt: 2 } });
-    const second = r.send({ type: 'failed', step: 'a', attempt: 2, error: { code: 'AGENT_ERROR', message: '502', retryable: true } }, { jitter: 0.99 });
+    const second = r.send(
+      { type: 'failed', step: 'a', attempt: 2, error: { code: 'AGENT_ERROR', message: '502', retryable: true } },
+      { jitter: 0.99 },
+    );
     // 100 * 2^1 * 1.49
     expect(second[1]).toMatchObject({ attempt: 3, delayMs: 298 });
   });
@@ -135,7 +173,16 @@ describe('decider: failures and retries', () => {
       const cmds = r.send({ type: 'failed', step: 'a', attempt: 1, error: down }, { jitter: 0.5, advanceMs: 1_000 });
       expect(types(cmds)).toEqual(['commit', 'dispatch']);
       // No attempt row is written or finished: only an event says it waits.
-      expect(commits(cmds)[0]).toEqual({ events: [expect.objectContaining({ type: 'step_waiting_for_agent', step_id: 'a', attempt: 1, data: expect.objectContaining({ agent: 'math', timeout_ms: 60_000 }) })] });
+      expect(commits(cmds)[0]).toEqual({
+        events: [
+          expect.objectContaining({
+            type: 'step_waiting_for_agent',
+            step_id: 'a',
+            attempt: 1,
+            data: expect.objectContaining({ agent: 'math', timeout_ms: 60_000 }),
+          }),
+        ],
+      });
       const d = cmds[1] as Dispatch;
       expect([d.attempt, d.key]).toEqual([1, 'wf:a:1']);
       pauses.push(d.delayMs);
@@ -146,11 +193,14 @@ describe('decider: failures and retries', () => {
     expect(r.state.steps.get('a')!.unavailableSince).toBeUndefined();
   });
 
-  it('an open breaker\'s retry_after_ms sets the pause; past AGENT_UNAVAILABLE_TIMEOUT_MS the step fails as a retryable failure', () => {
+  it("an open breaker's retry_after_ms sets the pause; past AGENT_UNAVAILABLE_TIMEOUT_MS the step fails as a retryable failure", () => {
     const r = runOf([{ id: 'a', retry: { max_attempts: 2 } }]);
     r.send({ type: 'start' });
     const open = { code: 'CIRCUIT_OPEN', message: 'breaker open', retryable: true, details: { retry_after_ms: 5_000 } };
-    expect(r.send({ type: 'failed', step: 'a', attempt: 1, error: open }, { advanceMs: 0 })[1]).toMatchObject({ attempt: 1, delayMs: 5_000 });
+    expect(r.send({ type: 'failed', step: 'a', attempt: 1, error: open }, { advanceMs: 0 })[1]).toMatchObject({
+      attempt: 1,
+      delayMs: 5_000,
+    });
     // A minute later no instance has taken it: the attempt is used up, the next one is scheduled.
     const late = r.send({ type: 'failed', step: 'a', attempt: 1, error: open }, { advanceMs: 61_000 });
     expect(commits(late)[0]!.step).toMatchObject({ attempt: 1, status: 'failed' });
@@ -161,7 +211,10 @@ describe('decider: failures and retries', () => {
   });
 
   it('gives up after max_attempts and fails the workflow naming the step', () => {
-    const r = runOf([{ id: 'a', retry: { max_attempts: 2 } }, { id: 'b', depends_on: ['a'] }]);
+    const r = runOf([
+      { id: 'a', retry: { max_attempts: 2 } },
+      { id: 'b', depends_on: ['a'] },
+    ]);
     r.send({ type: 'start' });
     r.fail('a', true);
     const end = r.fail('a', true);
@@ -173,7 +226,7 @@ describe('decider: failures and retries', () => {
     expect(eventTypes(end)).toEqual(['step_failed a', 'step_skipped b', 'workflow_failed']);
   });
 
-  it('a non-retryable failure fails at once; an open breaker\'s retry_after_ms stretches the backoff', () => {
+  it("a non-retryable failure fails at once; an open breaker's retry_after_ms stretches the backoff", () => {
     const r = runOf([{ id: 'a' }]);
     r.send({ type: 'start' });
     expect(types(r.fail('a', false))).toEqual(['commit', 'finish']);
@@ -187,7 +240,10 @@ describe('decider: failures and retries', () => {
     const start = r.send({ type: 'start' });
     expect(start[1]).toMatchObject({ timeoutMs: 50 });
     const cmds = r.send({ type: 'timed_out', step: 'a', attempt: 1, timeoutMs: 50, startedAt: T0 });
-    expect(commits(cmds)[0]!.step).toMatchObject({ status: 'failed', error: { code: 'STEP_TIMEOUT', retryable: true, message: 'step "a" took longer than 50 ms' } });
+    expect(commits(cmds)[0]!.step).toMatchObject({
+      status: 'failed',
+      error: { code: 'STEP_TIMEOUT', retryable: true, message: 'step "a" took longer than 50 ms' },
+    });
     expect(dispatched(cmds)).toEqual(['a']);
   });
 
@@ -205,7 +261,12 @@ describe('decider: failures and retries', () => {
 describe('decider: branches and loops', () => {
   const reviewLoop = [
     { id: 'write', agent: 'writer' },
-    { id: 'review', agent: 'reviewer', depends_on: ['write'], on_rejection: { action: 'retry' as const, target: 'write', max_attempts: 3 } },
+    {
+      id: 'review',
+      agent: 'reviewer',
+      depends_on: ['write'],
+      on_rejection: { action: 'retry' as const, target: 'write', max_attempts: 3 },
+    },
     { id: 'ship', depends_on: ['review'] },
   ];
 
@@ -217,9 +278,21 @@ describe('decider: branches and loops', () => {
     const p = commits(cmds)[0]!;
     expect(p.step).toMatchObject({ stepId: 'review', status: 'superseded' });
     expect(p.supersede).toEqual(['write', 'review']);
-    expect(p.decisions).toEqual([expect.objectContaining({ step_id: 'review', outcome: 'rejected', branch: 'on_rejection', action: 'retry', target: 'write', iteration: 1 })]);
+    expect(p.decisions).toEqual([
+      expect.objectContaining({
+        step_id: 'review',
+        outcome: 'rejected',
+        branch: 'on_rejection',
+        action: 'retry',
+        target: 'write',
+        iteration: 1,
+      }),
+    ]);
     expect(p.newSteps).toEqual([expect.objectContaining({ step_id: 'write', attempt: 2 })]);
-    expect(p.newSteps![0]!.input).toMatchObject({ feedback: { step: 'review', outcome: 'rejected', iteration: 1, output: { summary: '2 flaws' } }, previous_output: { draft: 1 } });
+    expect(p.newSteps![0]!.input).toMatchObject({
+      feedback: { step: 'review', outcome: 'rejected', iteration: 1, output: { summary: '2 flaws' } },
+      previous_output: { draft: 1 },
+    });
     expect(eventTypes(cmds)).toEqual(['step_succeeded review', 'branch_taken review', 'step_started write']);
     expect(cmds.find((c) => c.type === 'dispatch')).toMatchObject({ step: 'write', attempt: 2, delayMs: 0 });
   });
@@ -250,12 +323,20 @@ describe('decider: branches and loops', () => {
   });
 
   it('a failure loop waits a backoff before going round', () => {
-    const r = runOf([{ id: 'build' }, { id: 'test', depends_on: ['build'], on_failure: { action: 'retry', target: 'build', max_attempts: 2 } }]);
+    const r = runOf([
+      { id: 'build' },
+      { id: 'test', depends_on: ['build'], on_failure: { action: 'retry', target: 'build', max_attempts: 2 } },
+    ]);
     r.send({ type: 'start' });
     r.ok('build');
-    const cmds = r.send({ type: 'failed', step: 'test', attempt: 1, error: { code: 'AGENT_TASK_FAILED', message: 'red', retryable: false } }, { jitter: 0.5 });
+    const cmds = r.send(
+      { type: 'failed', step: 'test', attempt: 1, error: { code: 'AGENT_TASK_FAILED', message: 'red', retryable: false } },
+      { jitter: 0.5 },
+    );
     expect(cmds.find((c) => c.type === 'dispatch')).toMatchObject({ step: 'build', attempt: 2, delayMs: 100 });
-    expect(commits(cmds)[0]!.newSteps![0]!.input).toMatchObject({ feedback: { step: 'test', outcome: 'failed', error: { message: 'red' } } });
+    expect(commits(cmds)[0]!.newSteps![0]!.input).toMatchObject({
+      feedback: { step: 'test', outcome: 'failed', error: { message: 'red' } },
+    });
   });
 
   it('routes: on_success and on_failure pick a gated step, the other is skipped; a routed failure is handled', () => {
@@ -290,7 +371,9 @@ describe('decider: branches and loops', () => {
     approval.send({ type: 'start' });
     const cmds = approval.ok('review', {}, 'approved');
     expect(dispatched(cmds)).toEqual(['merge']);
-    expect(commits(cmds)[0]!.decisions).toEqual([expect.objectContaining({ outcome: 'approved', branch: 'on_approval', action: 'route', target: 'merge' })]);
+    expect(commits(cmds)[0]!.decisions).toEqual([
+      expect.objectContaining({ outcome: 'approved', branch: 'on_approval', action: 'route', target: 'merge' }),
+    ]);
     expect(approval.status('revise')).toBe('skipped');
 
     const fallback = runOf(plan({ on_success: 'merge', on_rejection: 'revise' }));
@@ -303,7 +386,10 @@ describe('decider: branches and loops', () => {
   });
 
   it('a fail branch ends the workflow with BRANCH_FAILED', () => {
-    const r = runOf([{ id: 'gate', on_rejection: { action: 'fail' } }, { id: 'next', depends_on: ['gate'] }]);
+    const r = runOf([
+      { id: 'gate', on_rejection: { action: 'fail' } },
+      { id: 'next', depends_on: ['gate'] },
+    ]);
     r.send({ type: 'start' });
     const end = r.ok('gate', {}, 'rejected');
     expect(commits(end)[0]!.step).toMatchObject({ status: 'failed', error: { code: 'BRANCH_FAILED' } });
@@ -312,7 +398,10 @@ describe('decider: branches and loops', () => {
 });
 
 describe('decider: approvals', () => {
-  const approval = [{ id: 'sign-off', type: 'approval' as const, agent: 'person', deadline_ms: 60_000, on_rejection: { action: 'fail' as const } }, { id: 'deploy', depends_on: ['sign-off'] }];
+  const approval = [
+    { id: 'sign-off', type: 'approval' as const, agent: 'person', deadline_ms: 60_000, on_rejection: { action: 'fail' as const } },
+    { id: 'deploy', depends_on: ['sign-off'] },
+  ];
 
   it('an approval step waits without a call; with nothing else running the run parks until its deadline', () => {
     const r = runOf(approval);
@@ -332,7 +421,10 @@ describe('decider: approvals', () => {
     const again = () => runOf([], { ...parked.state, phase: 'running' });
     const yes = again();
     const cmds = yes.send({ type: 'answered', step: 'sign-off', decision: 'approved', comment: 'ship it' });
-    expect(commits(cmds)[0]!.step).toMatchObject({ status: 'succeeded', output: { decision: 'approved', comment: 'ship it', summary: 'approved: ship it' } });
+    expect(commits(cmds)[0]!.step).toMatchObject({
+      status: 'succeeded',
+      output: { decision: 'approved', comment: 'ship it', summary: 'approved: ship it' },
+    });
     expect(dispatched(cmds)).toEqual(['deploy']);
     const no = again();
     expect(commits(no.send({ type: 'answered', step: 'sign-off', decision: 'rejected' }))[0]!.final?.status).toBe('failed');
@@ -356,18 +448,41 @@ describe('decider: cancellation and recovery', () => {
   it('cancelled: the run stops and nothing after it is decided', () => {
     const r = runOf(diamond);
     r.send({ type: 'start' });
-    expect(r.send({ type: 'cancelled', reason: 'no longer needed' })).toEqual([{ type: 'stop', status: 'cancelled', reason: 'no longer needed' }]);
+    expect(r.send({ type: 'cancelled', reason: 'no longer needed' })).toEqual([
+      { type: 'stop', status: 'cancelled', reason: 'no longer needed' },
+    ]);
     expect(r.ok('a')).toEqual([]);
   });
 
   const row = (step_id: string, attempt: number, status: StepRow['status'], output: Record<string, unknown> | null = null): StepRow => ({
-    workflow_id: 'wf', step_id, attempt, agent: 'math', status, input: { n: attempt }, output, error: status === 'failed' ? { code: 'X', message: 'no', retryable: false } : null,
-    idempotency_key: `wf:${step_id}:${attempt}`, created_at: T0, started_at: T0, finished_at: status === 'running' ? null : T0, start_seq: null, end_seq: null, duration_ms: null, replayed: false,
+    workflow_id: 'wf',
+    step_id,
+    attempt,
+    agent: 'math',
+    status,
+    input: { n: attempt },
+    output,
+    error: status === 'failed' ? { code: 'X', message: 'no', retryable: false } : null,
+    idempotency_key: `wf:${step_id}:${attempt}`,
+    created_at: T0,
+    started_at: T0,
+    finished_at: status === 'running' ? null : T0,
+    start_seq: null,
+    end_seq: null,
+    duration_ms: null,
+    replayed: false,
   });
 
   it('rebuilt from rows, a recovered run re-sends what was in flight with the same key and keeps what finished', () => {
     const plan = normalizePlan({ steps: diamond.map((s) => ({ agent: 'math', ...s })) });
-    const state = stateFromRows('wf', plan, defaults, [row('a', 1, 'succeeded', { sum: 3 }), row('b', 1, 'running'), row('c', 1, 'succeeded', { sum: 4 })], [], false);
+    const state = stateFromRows(
+      'wf',
+      plan,
+      defaults,
+      [row('a', 1, 'succeeded', { sum: 3 }), row('b', 1, 'running'), row('c', 1, 'succeeded', { sum: 4 })],
+      [],
+      false,
+    );
     const r = runOf([], state);
     const cmds = r.send({ type: 'start' });
     expect(types(cmds)).toEqual(['dispatch']);
@@ -376,7 +491,12 @@ describe('decider: cancellation and recovery', () => {
   });
 
   it('resuming a failed workflow reopens the failed step with a fresh attempt budget', () => {
-    const plan = normalizePlan({ steps: [{ id: 'a', agent: 'math' }, { id: 'b', agent: 'math', depends_on: ['a'] }] });
+    const plan = normalizePlan({
+      steps: [
+        { id: 'a', agent: 'math' },
+        { id: 'b', agent: 'math', depends_on: ['a'] },
+      ],
+    });
     const decisions: DecisionRow[] = [];
     const state = stateFromRows('wf', plan, defaults, [row('a', 3, 'failed')], decisions, true);
     const r = runOf([], state);

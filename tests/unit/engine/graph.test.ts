@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { descendantsOf, findCycles, findPlanProblems, validatePlan } from '../../../services/orchestrator/engine/index.ts';
 import type { PlanStep } from '../../../services/state/index.ts';
 
-const step = (id: string, depends_on: string[] = [], agent = 'math', input: Record<string, unknown> = {}): PlanStep => ({ id, agent, input, depends_on });
+const step = (id: string, depends_on: string[] = [], agent = 'math', input: Record<string, unknown> = {}): PlanStep => ({
+  id,
+  agent,
+  input,
+  depends_on,
+});
 const agents = new Set(['math', 'echo']);
 
 describe('plan validation', () => {

@@ -4,10 +4,26 @@ import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { Type, type TObject } from 'typebox';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { agentProtoPath, agentService, executeRequestFrom, executeRequestMessage, ExecuteRequest, protoMessages } from '../../../services/protocol/index.ts';
+import {
+  agentProtoPath,
+  agentService,
+  executeRequestFrom,
+  executeRequestMessage,
+  ExecuteRequest,
+  protoMessages,
+} from '../../../services/protocol/index.ts';
 
 const PACKAGE = 'agenticmesh.agent.v1';
-const PROTO_KINDS: Record<string, string> = { TYPE_STRING: 'string', TYPE_BOOL: 'boolean', TYPE_INT32: 'integer', TYPE_INT64: 'integer', TYPE_UINT32: 'integer', TYPE_UINT64: 'integer', TYPE_DOUBLE: 'number', TYPE_FLOAT: 'number' };
+const PROTO_KINDS: Record<string, string> = {
+  TYPE_STRING: 'string',
+  TYPE_BOOL: 'boolean',
+  TYPE_INT32: 'integer',
+  TYPE_INT64: 'integer',
+  TYPE_UINT32: 'integer',
+  TYPE_UINT64: 'integer',
+  TYPE_DOUBLE: 'number',
+  TYPE_FLOAT: 'number',
+};
 
 /** The proto fields a schema calls for: scalars as themselves, anything else as JSON text in `<name>_json`. */
 function fieldsOfSchema(schema: TObject): string[] {
@@ -66,15 +82,28 @@ describe('proto/agent.proto and the protocol schemas', () => {
   });
 
   it('a field added to the proto alone is caught, and so is a field of another kind', async () => {
-    expect(mismatches(protoMessages, fieldsOfProto(await protoWith('ExecuteReply', 'string agent_json = 9;')))).toEqual(['ExecuteReply: agent_json: string only in the proto']);
+    expect(mismatches(protoMessages, fieldsOfProto(await protoWith('ExecuteReply', 'string agent_json = 9;')))).toEqual([
+      'ExecuteReply: agent_json: string only in the proto',
+    ]);
     const retyped = fieldsOfProto(agentProtoPath);
     retyped.ExecuteRequest = retyped.ExecuteRequest!.map((f) => (f === 'attempt: integer' ? 'attempt: string' : f));
-    expect(mismatches(protoMessages, retyped)).toEqual(['ExecuteRequest: attempt: integer only in the schema', 'ExecuteRequest: attempt: string only in the proto']);
+    expect(mismatches(protoMessages, retyped)).toEqual([
+      'ExecuteRequest: attempt: integer only in the schema',
+      'ExecuteRequest: attempt: string only in the proto',
+    ]);
   });
 
   it('a call survives the wire: encoded by the caller, decoded by the agent', () => {
     const { Execute } = agentService().service;
-    const request: ExecuteRequest = { idempotency_key: 't:s:2', task_id: 't', step_id: 's', attempt: 2, input: { files: [{ path: 'a.ts' }] }, context: { description: 'd', dependencies: { up: { n: 1 } } }, timeout_ms: 5_000 };
+    const request: ExecuteRequest = {
+      idempotency_key: 't:s:2',
+      task_id: 't',
+      step_id: 's',
+      attempt: 2,
+      input: { files: [{ path: 'a.ts' }] },
+      context: { description: 'd', dependencies: { up: { n: 1 } } },
+      timeout_ms: 5_000,
+    };
     const wire = Execute.requestDeserialize(Execute.requestSerialize(executeRequestMessage(request)));
     expect(executeRequestFrom(wire)).toEqual(request);
     const { timeout_ms: _none, ...untimed } = request;

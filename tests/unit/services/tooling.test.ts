@@ -17,11 +17,23 @@ describe('tooling: input files', () => {
       {},
       {
         'b-step': { files: [{ path: 'x.ts', content: 'new' }] },
-        'a-step': { files: [{ path: './x.ts', content: 'old' }, { path: 'a.ts', content: '' }] },
+        'a-step': {
+          files: [
+            { path: './x.ts', content: 'old' },
+            { path: 'a.ts', content: '' },
+          ],
+        },
         other: { summary: 'no files here' },
       },
     );
-    expect(got).toEqual({ ok: true, source: 'dependencies', files: [{ path: 'a.ts', content: '' }, { path: 'x.ts', content: 'new' }] });
+    expect(got).toEqual({
+      ok: true,
+      source: 'dependencies',
+      files: [
+        { path: 'a.ts', content: '' },
+        { path: 'x.ts', content: 'new' },
+      ],
+    });
     expect(collectFiles({ files: [] }, {})).toMatchObject({ ok: false });
   });
 });
@@ -72,7 +84,9 @@ describe('tooling: lint rules', () => {
     const content = 'export function f(items: number[]): number {\n  var n = items.length;\n  let m = 2;\n  return n + m;\n}\n';
     const clean = { path: 'clean.ts', content: 'export const x = 1;\n' };
     const result = fixWithEslint([{ path: 'f.ts', content }, clean, { path: 'README.md', content: 'var x' }]);
-    expect(result.files[0]!.content).toBe('export function f(items: number[]): number {\n  const n = items.length;\n  const m = 2;\n  return n + m;\n}\n');
+    expect(result.files[0]!.content).toBe(
+      'export function f(items: number[]): number {\n  const n = items.length;\n  const m = 2;\n  return n + m;\n}\n',
+    );
     expect(result.files.slice(1)).toEqual([clean, { path: 'README.md', content: 'var x' }]);
     expect(result.changed).toEqual(['f.ts']);
     expect(result.fixed.map((f) => `${f.file}:${f.line} ${f.rule}`)).toEqual(['f.ts:2 no-var', 'f.ts:3 prefer-const']);

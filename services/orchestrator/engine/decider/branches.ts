@@ -74,7 +74,8 @@ export function branchProblems(plan: Plan): string[] {
         continue;
       }
       if (b.action === 'retry') {
-        if (b.maxAttempts === undefined) problems.push(`${where} loops back to "${b.target ?? def.id}" without max_attempts: a loop needs a bound`);
+        if (b.maxAttempts === undefined)
+          problems.push(`${where} loops back to "${b.target ?? def.id}" without max_attempts: a loop needs a bound`);
         if (b.target !== undefined && b.target !== def.id && !ancestors.get(def.id)?.has(b.target)) {
           problems.push(`${where} retries "${b.target}", which is not upstream of it`);
         }

@@ -3,7 +3,17 @@ import type { NewEvent, store } from '../../../state/index.ts';
 import { resolveInput } from '../input-refs.ts';
 import { branchFor, hasBranches, loopSet, type NormalBranch, type Outcome } from './branches.ts';
 import { attemptRow, decisionRow, finalEvent, idempotencyKey, skippedEvent, startedEvent } from './records.ts';
-import { cloneState, expiry, loopKey, satisfies, skip, skipAfterFailure, type RunDefaults, type RunState, type StepState } from './state.ts';
+import {
+  cloneState,
+  expiry,
+  loopKey,
+  satisfies,
+  skip,
+  skipAfterFailure,
+  type RunDefaults,
+  type RunState,
+  type StepState,
+} from './state.ts';
 
 // The engine's decisions as one pure function: (state, event) -> (state, commands). No database, no
 // timers, no clock and no randomness of its own (the shell passes `now` and a jitter draw), so every
@@ -14,7 +24,16 @@ import { cloneState, expiry, loopKey, satisfies, skip, skipAfterFailure, type Ru
 export type RunEvent =
   /** Begin driving it here (new, resumed, recovered): re-send what was in flight, start what is ready. */
   | { type: 'start' }
-  | { type: 'succeeded'; step: string; attempt: number; output: Record<string, unknown>; decision?: string | undefined; durationMs: number; replayed: boolean; startedAt: Date }
+  | {
+      type: 'succeeded';
+      step: string;
+      attempt: number;
+      output: Record<string, unknown>;
+      decision?: string | undefined;
+      durationMs: number;
+      replayed: boolean;
+      startedAt: Date;
+    }
   | { type: 'failed'; step: string; attempt: number; error: SerializedError; startedAt?: Date }
   | { type: 'timed_out'; step: string; attempt: number; timeoutMs: number; startedAt: Date }
   /** A person's answer to a waiting approval step. */
@@ -34,7 +53,17 @@ export type FinalState = { status: 'succeeded' | 'failed'; error: SerializedErro
  */
 export type Command =
   | { type: 'commit'; progress: Progress }
-  | { type: 'dispatch'; step: string; attempt: number; agent: string; key: string; input: Record<string, unknown>; dependencies: Record<string, unknown>; timeoutMs: number; delayMs: number }
+  | {
+      type: 'dispatch';
+      step: string;
+      attempt: number;
+      agent: string;
+      key: string;
+      input: Record<string, unknown>;
+      dependencies: Record<string, unknown>;
+      timeoutMs: number;
+      delayMs: number;
+    }
   | { type: 'finish'; final: FinalState }
   | { type: 'park'; wakeAt: Date | null }
   | { type: 'stop'; status: 'cancelled'; reason: string };
@@ -99,15 +128,28 @@ class Decider {
         const s = this.run.steps.get(event.step);
         if (!s || s.status !== 'waiting') return [];
         const { now } = this.env;
-        const output = { decision: event.decision, comment: event.comment ?? null, answered_at: now.toISOString(), summary: `${event.decision}${event.comment ? `: ${event.comment}` : ''}` };
+        const output = {
+          decision: event.decision,
+          comment: event.comment ?? null,
+          answered_at: now.toISOString(),
+          summary: `${event.decision}${event.comment ? `: ${event.comment}` : ''}`,
+        };
         return this.succeeded(s, output, event.decision, now.getTime() - (s.startedAt?.getTime() ?? now.getTime()), false);
       }
       case 'woke': {
-        const due = [...this.run.steps.values()].filter((s) => s.status === 'waiting' && (expiry(s)?.getTime() ?? Infinity) <= this.env.now.getTime());
+        const due = [...this.run.steps.values()].filter(
+          (s) => s.status === 'waiting' && (expiry(s)?.getTime() ?? Infinity) <= this.env.now.getTime(),
+        );
         if (due.length === 0) return this.start();
-        return due.flatMap((s) => (s.status === 'waiting' && this.run.phase === 'running'
-          ? this.failed(s, { code: 'APPROVAL_EXPIRED', message: `nobody answered step "${s.def.id}" within ${s.def.deadline_ms ?? 0} ms`, retryable: false })
-          : []));
+        return due.flatMap((s) =>
+          s.status === 'waiting' && this.run.phase === 'running'
+            ? this.failed(s, {
+                code: 'APPROVAL_EXPIRED',
+                message: `nobody answered step "${s.def.id}" within ${s.def.deadline_ms ?? 0} ms`,
+                retryable: false,
+              })
+            : [],
+        );
       }
       case 'cancelled':
         this.run.phase = 'stopped';
@@ -125,7 +167,11 @@ class Decider {
     const resend = [...this.run.steps.values()].filter((s) => s.status === 'running' || s.status === 'scheduled');
     const ready = this.takeReady();
     const commands: Command[] = [];
-    if (ready.length > 0) commands.push({ type: 'commit', progress: { newSteps: ready.map((s) => attemptRow(this.run.id, s)), events: ready.map(startedEvent) } });
+    if (ready.length > 0)
+      commands.push({
+        type: 'commit',
+        progress: { newSteps: ready.map((s) => attemptRow(this.run.id, s)), events: ready.map(startedEvent) },
+      });
     commands.push(...[...resend, ...ready].flatMap((s) => this.dispatch(s, 0)));
     if (this.shouldPark()) return [...commands, ...this.park()];
     if (resend.length === 0 && ready.length === 0) {
@@ -135,29 +181,59 @@ class Decider {
     return commands;
   }
 
-  private succeeded(s: StepState, output: Record<string, unknown>, decision: string | undefined, durationMs: number, replayed: boolean): Command[] {
+  private succeeded(
+    s: StepState,
+    output: Record<string, unknown>,
+    decision: string | undefined,
+    durationMs: number,
+    replayed: boolean,
+  ): Command[] {
     s.output = output;
     s.decision = decision;
     s.finishedAt = this.env.now;
     s.unavailableSince = undefined;
     const outcome: Outcome = (decision as Outcome | undefined) ?? 'succeeded';
-    const event: NewEvent = { type: 'step_succeeded', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent, duration_ms: durationMs, ...(replayed ? { replayed: true } : {}), ...(decision ? { decision } : {}) } };
+    const event: NewEvent = {
+      type: 'step_succeeded',
+      step_id: s.def.id,
+      attempt: s.attempt,
+      data: { agent: s.def.agent, duration_ms: durationMs, ...(replayed ? { replayed: true } : {}), ...(decision ? { decision } : {}) },
+    };
     const branch = hasBranches(s.def) ? branchFor(s.def, outcome) : undefined;
     if (branch?.action === 'retry') return this.loop(s, branch, outcome, event);
     if (branch?.action === 'fail') {
-      return this.fail(s, outcome, { code: 'BRANCH_FAILED', message: `step "${s.def.id}" answered ${outcome} and its ${branch.name} branch ends the workflow`, retryable: false }, event, branch);
+      return this.fail(
+        s,
+        outcome,
+        {
+          code: 'BRANCH_FAILED',
+          message: `step "${s.def.id}" answered ${outcome} and its ${branch.name} branch ends the workflow`,
+          retryable: false,
+        },
+        event,
+        branch,
+      );
     }
     s.status = 'succeeded';
     const skipped = this.route(s, branch);
     const ready = this.takeReady();
     const final = this.finalIfDone();
-    return this.record({
-      step: { stepId: s.def.id, attempt: s.attempt, status: 'succeeded', output, ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
-      checkpoint: { [s.def.id]: output },
-      newSteps: ready.map((r) => attemptRow(this.run.id, r)),
-      decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch, 0)] : [],
-      events: [event, ...skipped.map((d) => skippedEvent(d, `${s.def.id} did not route here`)), ...ready.map(startedEvent), ...(final ? [finalEvent(final)] : [])],
-    }, ready, final);
+    return this.record(
+      {
+        step: { stepId: s.def.id, attempt: s.attempt, status: 'succeeded', output, ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
+        checkpoint: { [s.def.id]: output },
+        newSteps: ready.map((r) => attemptRow(this.run.id, r)),
+        decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch, 0)] : [],
+        events: [
+          event,
+          ...skipped.map((d) => skippedEvent(d, `${s.def.id} did not route here`)),
+          ...ready.map(startedEvent),
+          ...(final ? [finalEvent(final)] : []),
+        ],
+      },
+      ready,
+      final,
+    );
   }
 
   private failed(s: StepState, given: SerializedError): Command[] {
@@ -175,12 +251,26 @@ class Decider {
       // An open breaker says when it will let a call through; retrying sooner would only be refused.
       const retryAfter = Number(error.details?.retry_after_ms ?? 0);
       const delayMs = Math.max(retryAfter, this.backoff(policy, failedAttempt - s.budgetStart - 1));
-      const stepRow = { stepId: s.def.id, attempt: failedAttempt, status: 'failed' as const, error, ...(s.startedAt ? { startedAt: s.startedAt } : {}) };
+      const stepRow = {
+        stepId: s.def.id,
+        attempt: failedAttempt,
+        status: 'failed' as const,
+        error,
+        ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+      };
       s.status = 'scheduled';
       s.attempt += 1;
       s.startedAt = undefined;
-      const event: NewEvent = { type: 'step_failed', step_id: s.def.id, attempt: failedAttempt, data: { error, retry_in_ms: delayMs, next_attempt: s.attempt } };
-      return [{ type: 'commit', progress: { step: stepRow, newSteps: [attemptRow(this.run.id, s)], events: [event] } }, ...this.dispatch(s, delayMs)];
+      const event: NewEvent = {
+        type: 'step_failed',
+        step_id: s.def.id,
+        attempt: failedAttempt,
+        data: { error, retry_in_ms: delayMs, next_attempt: s.attempt },
+      };
+      return [
+        { type: 'commit', progress: { step: stepRow, newSteps: [attemptRow(this.run.id, s)], events: [event] } },
+        ...this.dispatch(s, delayMs),
+      ];
     }
     s.error = error;
     s.finishedAt = this.env.now;
@@ -200,8 +290,16 @@ class Decider {
     s.status = 'scheduled';
     const retryAfter = Number(error.details?.retry_after_ms ?? 0);
     const left = this.run.defaults.unavailableTimeoutMs - waited;
-    const delayMs = Math.max(0, Math.min(MAX_UNAVAILABLE_PAUSE_MS, left, Math.max(retryAfter, this.backoff(this.policyOf(s), s.unavailableWaits - 1))));
-    const event: NewEvent = { type: 'step_waiting_for_agent', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent, error, retry_in_ms: delayMs, waited_ms: waited, timeout_ms: this.run.defaults.unavailableTimeoutMs } };
+    const delayMs = Math.max(
+      0,
+      Math.min(MAX_UNAVAILABLE_PAUSE_MS, left, Math.max(retryAfter, this.backoff(this.policyOf(s), s.unavailableWaits - 1))),
+    );
+    const event: NewEvent = {
+      type: 'step_waiting_for_agent',
+      step_id: s.def.id,
+      attempt: s.attempt,
+      data: { agent: s.def.agent, error, retry_in_ms: delayMs, waited_ms: waited, timeout_ms: this.run.defaults.unavailableTimeoutMs },
+    };
     return [{ type: 'commit', progress: { events: [event] } }, ...this.dispatch(s, delayMs)];
   }
 
@@ -214,12 +312,38 @@ class Decider {
     const skipped = [...this.route(s, branch), ...skipAfterFailure(this.run, s.def.id)];
     const ready = this.takeReady();
     const final = this.finalIfDone();
-    return this.record({
-      step: { stepId: s.def.id, attempt: s.attempt, status: 'failed', error, ...(s.output ? { output: s.output } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
-      newSteps: ready.map((r) => attemptRow(this.run.id, r)),
-      decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch ?? { name: 'on_failure', action: 'fail', target: undefined, maxAttempts: undefined }, 0, error.message)] : [],
-      events: [event, ...skipped.map((d) => skippedEvent(d, s.def.id)), ...ready.map(startedEvent), ...(final ? [finalEvent(final)] : [])],
-    }, ready, final);
+    return this.record(
+      {
+        step: {
+          stepId: s.def.id,
+          attempt: s.attempt,
+          status: 'failed',
+          error,
+          ...(s.output ? { output: s.output } : {}),
+          ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+        },
+        newSteps: ready.map((r) => attemptRow(this.run.id, r)),
+        decisions: hasBranches(s.def)
+          ? [
+              decisionRow(
+                s,
+                outcome,
+                branch ?? { name: 'on_failure', action: 'fail', target: undefined, maxAttempts: undefined },
+                0,
+                error.message,
+              ),
+            ]
+          : [],
+        events: [
+          event,
+          ...skipped.map((d) => skippedEvent(d, s.def.id)),
+          ...ready.map(startedEvent),
+          ...(final ? [finalEvent(final)] : []),
+        ],
+      },
+      ready,
+      final,
+    );
   }
 
   /** A retry branch: run `target` and everything up to this step again, within max_attempts. */
@@ -228,8 +352,13 @@ class Decider {
     const taken = this.run.loops.get(key) ?? 0;
     const max = branch.maxAttempts ?? 1;
     if (taken + 1 >= max) {
-      const why = typeof s.output?.summary === 'string' ? `; last answer: ${s.output.summary}` : s.error ? `; last error: ${s.error.message}` : '';
-      const error = { code: 'BRANCH_LIMIT_REACHED', message: `step "${s.def.id}" answered ${outcome} ${max} times (${branch.name} max_attempts ${max})${why}`, retryable: false };
+      const why =
+        typeof s.output?.summary === 'string' ? `; last answer: ${s.output.summary}` : s.error ? `; last error: ${s.error.message}` : '';
+      const error = {
+        code: 'BRANCH_LIMIT_REACHED',
+        message: `step "${s.def.id}" answered ${outcome} ${max} times (${branch.name} max_attempts ${max})${why}`,
+        retryable: false,
+      };
       return this.fail(s, outcome, error, event, { ...branch, action: 'fail' });
     }
     const iteration = taken + 1;
@@ -250,13 +379,34 @@ class Decider {
     const ready = this.takeReady();
     // A failure loop waits (exponential backoff with jitter) before going round; a rejection does not.
     const delayMs = outcome === 'failed' ? this.backoff(this.policyOf(s), iteration - 1) : 0;
-    return this.record({
-      step: { stepId: s.def.id, attempt: s.attempt, status: 'superseded', ...(supersededOutput ? { output: supersededOutput } : {}), ...(lastError ? { error: lastError } : {}), ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
-      supersede: again.map((r) => r.def.id),
-      newSteps: ready.map((r) => attemptRow(this.run.id, r)),
-      decisions: [decisionRow(s, outcome, branch, iteration)],
-      events: [event, { type: 'branch_taken', step_id: s.def.id, attempt: s.attempt, data: { branch: branch.name, action: 'retry', target, iteration, max_attempts: max, delay_ms: delayMs } }, ...ready.map(startedEvent)],
-    }, ready, undefined, delayMs);
+    return this.record(
+      {
+        step: {
+          stepId: s.def.id,
+          attempt: s.attempt,
+          status: 'superseded',
+          ...(supersededOutput ? { output: supersededOutput } : {}),
+          ...(lastError ? { error: lastError } : {}),
+          ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+        },
+        supersede: again.map((r) => r.def.id),
+        newSteps: ready.map((r) => attemptRow(this.run.id, r)),
+        decisions: [decisionRow(s, outcome, branch, iteration)],
+        events: [
+          event,
+          {
+            type: 'branch_taken',
+            step_id: s.def.id,
+            attempt: s.attempt,
+            data: { branch: branch.name, action: 'retry', target, iteration, max_attempts: max, delay_ms: delayMs },
+          },
+          ...ready.map(startedEvent),
+        ],
+      },
+      ready,
+      undefined,
+      delayMs,
+    );
   }
 
   /** Switches on the gated step the branch routes to; the step's other gated targets will not run. */
@@ -279,7 +429,10 @@ class Decider {
 
   private finish(progress: Progress, final: FinalState): Command[] {
     this.run.phase = 'finished';
-    return [{ type: 'commit', progress: { ...progress, final } }, { type: 'finish', final }];
+    return [
+      { type: 'commit', progress: { ...progress, final } },
+      { type: 'finish', final },
+    ];
   }
 
   /** Releases the workflow: nothing runs and only a person can move it on (or a deadline). */
@@ -289,18 +442,32 @@ class Decider {
     const deadlines = waiting.map((w) => expiry(w)?.getTime()).filter((t): t is number => t !== undefined);
     const wakeAt = deadlines.length > 0 ? new Date(Math.min(...deadlines)) : null;
     return [
-      { type: 'commit', progress: { park: { wakeAt }, events: [{ type: 'workflow_waiting', data: { steps: waiting.map((w) => w.def.id), wake_at: wakeAt?.toISOString() ?? null } }] } },
+      {
+        type: 'commit',
+        progress: {
+          park: { wakeAt },
+          events: [{ type: 'workflow_waiting', data: { steps: waiting.map((w) => w.def.id), wake_at: wakeAt?.toISOString() ?? null } }],
+        },
+      },
       { type: 'park', wakeAt },
     ];
   }
 
   private dispatch(s: StepState, delayMs: number): Command[] {
     if (s.status === 'waiting') return [];
-    return [{
-      type: 'dispatch', step: s.def.id, attempt: s.attempt, agent: s.def.agent, key: idempotencyKey(this.run.id, s.def.id, s.attempt),
-      input: s.input ?? {}, dependencies: Object.fromEntries(s.def.depends_on.map((d) => [d, this.run.steps.get(d)!.output ?? null])),
-      timeoutMs: s.def.timeout_ms ?? this.run.defaults.timeoutMs, delayMs,
-    }];
+    return [
+      {
+        type: 'dispatch',
+        step: s.def.id,
+        attempt: s.attempt,
+        agent: s.def.agent,
+        key: idempotencyKey(this.run.id, s.def.id, s.attempt),
+        input: s.input ?? {},
+        dependencies: Object.fromEntries(s.def.depends_on.map((d) => [d, this.run.steps.get(d)!.output ?? null])),
+        timeoutMs: s.def.timeout_ms ?? this.run.defaults.timeoutMs,
+        delayMs,
+      },
+    ];
   }
 
   /** Marks the steps that can start now, with their inputs resolved from what succeeded. */
@@ -330,7 +497,15 @@ class Decider {
     if (failed.length === 0) return { status: 'succeeded', error: null };
     const skipped = states.filter((s) => s.status === 'skipped').map((s) => s.def.id);
     const message = failed.map((s) => `step "${s.def.id}" (${s.def.agent}) failed: ${s.error?.message ?? 'unknown error'}`).join('; ');
-    return { status: 'failed', error: { code: 'STEPS_FAILED', message, retryable: false, details: { failed_steps: failed.map((s) => s.def.id), skipped_steps: skipped } } };
+    return {
+      status: 'failed',
+      error: {
+        code: 'STEPS_FAILED',
+        message,
+        retryable: false,
+        details: { failed_steps: failed.map((s) => s.def.id), skipped_steps: skipped },
+      },
+    };
   }
 
   /** Only people can move it on: nothing runs, and some approval step waits. */
@@ -342,7 +517,12 @@ class Decider {
   private policyOf(s: StepState): RunDefaults {
     const d = this.run.defaults;
     const r = s.def.retry ?? {};
-    return { ...d, maxAttempts: r.max_attempts ?? d.maxAttempts, backoffMs: r.backoff_ms ?? d.backoffMs, backoffRate: r.backoff_rate ?? d.backoffRate };
+    return {
+      ...d,
+      maxAttempts: r.max_attempts ?? d.maxAttempts,
+      backoffMs: r.backoff_ms ?? d.backoffMs,
+      backoffRate: r.backoff_rate ?? d.backoffRate,
+    };
   }
 
   /** Exponential backoff with jitter: half to one and a half times backoffMs * rate^n. */

@@ -1,4 +1,26 @@
-export { branchFor, branchNames, branchProblems, gatedSteps, hasBranches, loopSet, normalize, type BranchName, type NormalBranch, type Outcome } from './branches.ts';
+export {
+  branchFor,
+  branchNames,
+  branchProblems,
+  gatedSteps,
+  hasBranches,
+  loopSet,
+  normalize,
+  type BranchName,
+  type NormalBranch,
+  type Outcome,
+} from './branches.ts';
 export { decide, type Command, type DecideEnv, type Decision, type FinalState, type Progress, type RunEvent } from './decide.ts';
 export { attemptRow, idempotencyKey } from './records.ts';
-export { awaitedAgents, cloneState, expiry, freshState, stateFromRows, usesAgent, waitingSteps, type RunDefaults, type RunState, type StepState } from './state.ts';
+export {
+  awaitedAgents,
+  cloneState,
+  expiry,
+  freshState,
+  stateFromRows,
+  usesAgent,
+  waitingSteps,
+  type RunDefaults,
+  type RunState,
+  type StepState,
+} from './state.ts';

@@ -10,20 +10,42 @@ export const idempotencyKey = (workflowId: string, stepId: string, attempt: numb
 /** The row of an attempt, written before it is sent (or, for a retry, when it is scheduled). */
 export function attemptRow(workflowId: string, s: StepState): NewStep {
   const status = s.status === 'waiting' ? 'waiting' : s.status === 'scheduled' ? 'scheduled' : 'running';
-  return { step_id: s.def.id, attempt: s.attempt, agent: s.def.agent, status, input: s.input ?? {}, idempotency_key: idempotencyKey(workflowId, s.def.id, s.attempt) };
+  return {
+    step_id: s.def.id,
+    attempt: s.attempt,
+    agent: s.def.agent,
+    status,
+    input: s.input ?? {},
+    idempotency_key: idempotencyKey(workflowId, s.def.id, s.attempt),
+  };
 }
 
 /** The decision row for a step's outcome: which branch, what it did, and a reason a person can read. */
-export function decisionRow(s: StepState, outcome: Outcome, branch: NormalBranch | undefined, iteration: number, reason?: string): NewDecision {
+export function decisionRow(
+  s: StepState,
+  outcome: Outcome,
+  branch: NormalBranch | undefined,
+  iteration: number,
+  reason?: string,
+): NewDecision {
   const action = branch?.action ?? 'continue';
   const target = branch?.action === 'fail' ? null : (branch?.target ?? (branch?.action === 'retry' ? s.def.id : null));
-  const text = reason ?? (branch ? `${outcome}: ${branch.name} ${action}${target ? ` ${target}` : ''}${iteration ? ` (loop ${iteration} of ${(branch.maxAttempts ?? 1) - 1})` : ''}` : `${outcome}: no branch for it, continue`);
+  const text =
+    reason ??
+    (branch
+      ? `${outcome}: ${branch.name} ${action}${target ? ` ${target}` : ''}${iteration ? ` (loop ${iteration} of ${(branch.maxAttempts ?? 1) - 1})` : ''}`
+      : `${outcome}: no branch for it, continue`);
   return { step_id: s.def.id, attempt: s.attempt, outcome, branch: branch?.name ?? 'none', action, target, iteration, reason: text };
 }
 
 export function startedEvent(s: StepState): NewEvent {
   return s.status === 'waiting'
-    ? { type: 'approval_requested', step_id: s.def.id, attempt: s.attempt, data: { prompt: s.def.prompt ?? s.def.description ?? null, deadline_ms: s.def.deadline_ms ?? null } }
+    ? {
+        type: 'approval_requested',
+        step_id: s.def.id,
+        attempt: s.attempt,
+        data: { prompt: s.def.prompt ?? s.def.description ?? null, deadline_ms: s.def.deadline_ms ?? null },
+      }
     : { type: 'step_started', step_id: s.def.id, attempt: s.attempt, data: { agent: s.def.agent } };
 }
 

@@ -61,19 +61,45 @@ export const loopKey = (stepId: string, branch: string) => `${stepId}:${branch}`
 
 export function freshState(id: string, plan: Plan, defaults: RunDefaults): RunState {
   return {
-    id, plan, defaults,
+    id,
+    plan,
+    defaults,
     steps: new Map(plan.steps.map((def) => [def.id, blank(def)])),
-    activated: new Set(), loops: new Map(), gated: gatedSteps(plan), phase: 'running',
+    activated: new Set(),
+    loops: new Map(),
+    gated: gatedSteps(plan),
+    phase: 'running',
   };
 }
 
 function blank(def: PlanStep): StepState {
-  return { def, status: 'pending', attempt: 0, budgetStart: 0, input: undefined, output: undefined, previousOutput: undefined, decision: undefined, error: undefined, handled: false, feedback: undefined, startedAt: undefined, finishedAt: undefined, unavailableSince: undefined, unavailableWaits: 0 };
+  return {
+    def,
+    status: 'pending',
+    attempt: 0,
+    budgetStart: 0,
+    input: undefined,
+    output: undefined,
+    previousOutput: undefined,
+    decision: undefined,
+    error: undefined,
+    handled: false,
+    feedback: undefined,
+    startedAt: undefined,
+    finishedAt: undefined,
+    unavailableSince: undefined,
+    unavailableWaits: 0,
+  };
 }
 
 /** A copy the decider may change while the caller's state stays as it was. */
 export function cloneState(s: RunState): RunState {
-  return { ...s, steps: new Map([...s.steps].map(([id, st]) => [id, { ...st }])), activated: new Set(s.activated), loops: new Map(s.loops) };
+  return {
+    ...s,
+    steps: new Map([...s.steps].map(([id, st]) => [id, { ...st }])),
+    activated: new Set(s.activated),
+    loops: new Map(s.loops),
+  };
 }
 
 /**
@@ -82,7 +108,14 @@ export function cloneState(s: RunState): RunState {
  * one (a loop sent it round again) is pending. With `reopenFailed`, failed and skipped steps start
  * over with a fresh attempt budget (resuming a failed workflow).
  */
-export function stateFromRows(id: string, plan: Plan, defaults: RunDefaults, rows: readonly StepRow[], decisions: readonly DecisionRow[], reopenFailed: boolean): RunState {
+export function stateFromRows(
+  id: string,
+  plan: Plan,
+  defaults: RunDefaults,
+  rows: readonly StepRow[],
+  decisions: readonly DecisionRow[],
+  reopenFailed: boolean,
+): RunState {
   const run = freshState(id, plan, defaults);
   const { steps: state } = run;
   for (const row of rows) {
@@ -104,7 +137,8 @@ export function stateFromRows(id: string, plan: Plan, defaults: RunDefaults, row
     }
   }
   for (const d of decisions) {
-    if (d.action === 'retry') run.loops.set(loopKey(d.step_id, d.branch), Math.max(run.loops.get(loopKey(d.step_id, d.branch)) ?? 0, d.iteration));
+    if (d.action === 'retry')
+      run.loops.set(loopKey(d.step_id, d.branch), Math.max(run.loops.get(loopKey(d.step_id, d.branch)) ?? 0, d.iteration));
     if (d.action === 'route' && d.target) run.activated.add(d.target);
     if (d.action === 'route' && d.branch === 'on_failure') state.get(d.step_id)!.handled = true;
   }
@@ -185,5 +219,7 @@ export function awaitedAgents(run: RunState): string[] {
 
 /** Whether any step is still to be sent to `agent`, or is out with it. */
 export function usesAgent(run: RunState, agent: string): boolean {
-  return [...run.steps.values()].some((s) => s.def.agent === agent && (s.status === 'pending' || s.status === 'running' || s.status === 'scheduled'));
+  return [...run.steps.values()].some(
+    (s) => s.def.agent === agent && (s.status === 'pending' || s.status === 'running' || s.status === 'scheduled'),
+  );
 }

@@ -15,7 +15,11 @@ async function main(args) {
   }
   const res = await fetch(`${gateway}/mcp`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(process.env.MESH_API_KEY ? { authorization: `Bearer ${process.env.MESH_API_KEY}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...(process.env.MESH_API_KEY ? { authorization: `Bearer ${process.env.MESH_API_KEY}` } : {}),
+    },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: tool, arguments: toolArgs } }),
   });
   const reply = await res.json();
