@@ -1,4 +1,5 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Prepared, Queryable } from './db.ts';
@@ -13,13 +14,15 @@ const SETTINGS = ['shared_buffers=16MB', 'max_connections=5'];
 
 /**
  * Where `npm install` leaves an initialised, migrated data directory (scripts/embedded-db-template.ts),
- * one per PGlite release since the on-disk format is that release's Postgres.
+ * one per PGlite release since the on-disk format is that release's Postgres. Found through module
+ * resolution rather than a path relative to this file, which is services/state/ in a checkout but
+ * dist/services/state/ in a build (the image), two levels further from node_modules.
  */
 export async function pgliteTemplateDir(): Promise<string> {
-  const pkg = JSON.parse(await readFile(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return path.join(new URL('../../node_modules/.cache/agentic-mesh/', import.meta.url).pathname, `pglite-${pkg.version}`);
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const pkgDir = entry.slice(0, entry.lastIndexOf(`${path.sep}dist${path.sep}`));
+  const pkg = JSON.parse(await readFile(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string };
+  return path.join(pkgDir, '..', '..', '.cache', 'agentic-mesh', `pglite-${pkg.version}`);
 }
 
 const hasDatabase = (dir: string): Promise<boolean> =>

@@ -181,6 +181,8 @@ export async function startS3Double(opts: {
   accessKeyId?: string;
   secretAccessKey?: string;
   tls?: boolean;
+  /** Where to listen: loopback unless a container must reach it (the compose network's gateway). */
+  host?: string;
 }): Promise<S3Double> {
   const region = opts.region ?? 'nyc3';
   const accessKeyId = opts.accessKeyId ?? `DO00${randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase()}`;
@@ -521,10 +523,11 @@ export async function startS3Double(opts: {
   };
   const tls = opts.tls ? await selfSigned() : undefined;
   const server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, onRequest) : createServer(onRequest);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    endpoint: `${tls ? 'https' : 'http'}://${host}:${port}`,
     caBundle: tls?.certFile,
     region,
     accessKeyId,
