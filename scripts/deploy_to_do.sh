@@ -31,6 +31,9 @@ Options (each also read from the environment variable in brackets):
   --extra-port PORT      open one more TCP port to the admin IP; repeatable [EXTRA_INBOUND_PORTS, space-separated]
   --ssh-key PATH         SSH public key, default ~/.ssh/id_ed25519.pub [SSH_KEY]
   --ssh-user USER        default root [SSH_USER]
+  --ssh-port PORT        the droplet's SSH port as this machine reaches it, default 22 [SSH_PORT]
+  --https-port PORT      the port this machine reaches the droplet's 443 on, for the final health
+                         check, default 443; differs only behind port forwarding [HTTPS_PORT]
   --env-file PATH        env file shipped as $REMOTE_DIR/.env, default .env at the repository root [ENV_FILE];
                          created from .env.example with generated secrets when missing
   --dry-run              print every step and command (secrets redacted); run only local read-only checks
@@ -61,6 +64,8 @@ DEPLOY_NAME=${DEPLOY_NAME:-}
 read -r -a EXTRA_PORTS <<<"${EXTRA_INBOUND_PORTS:-}"
 SSH_KEY=${SSH_KEY:-$HOME/.ssh/id_ed25519.pub}
 SSH_USER=${SSH_USER:-root}
+SSH_PORT=${SSH_PORT:-22}
+HTTPS_PORT=${HTTPS_PORT:-443}
 ENV_FILE=${ENV_FILE:-$REPO/.env}
 SSH_ATTEMPTS=${SSH_ATTEMPTS:-30}
 HEALTH_ATTEMPTS=${HEALTH_ATTEMPTS:-60}
@@ -78,6 +83,8 @@ while [[ $# -gt 0 ]]; do
     --extra-port) need_value "$@"; EXTRA_PORTS+=("$2"); shift 2 ;;
     --ssh-key) need_value "$@"; SSH_KEY=$2; shift 2 ;;
     --ssh-user) need_value "$@"; SSH_USER=$2; shift 2 ;;
+    --ssh-port) need_value "$@"; SSH_PORT=$2; shift 2 ;;
+    --https-port) need_value "$@"; HTTPS_PORT=$2; shift 2 ;;
     --env-file) need_value "$@"; ENV_FILE=$2; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
     --destroy) DESTROY=1; shift ;;
@@ -109,6 +116,9 @@ else
   SPACES_REGION=nyc3
 fi
 SSH_PRIVATE_KEY=${SSH_KEY%.pub}
+# For the commands printed for the user to copy.
+SSH_PORT_ARG=""
+[[ $SSH_PORT == 22 ]] || SSH_PORT_ARG=" -p $SSH_PORT"
 
 # Every value that must never reach the terminal; redact() masks them in anything printed.
 SECRETS=()
@@ -194,7 +204,7 @@ wait_for_ssh() {
   # Exit 2 is "done, with recoverable errors" (deprecated keys and the like) since cloud-init 23.4.
   # shellcheck disable=SC2016 # expanded by the droplet's shell
   remote 'timeout 900 cloud-init status --wait >/dev/null; rc=$?; cloud-init status; [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ]' ||
-    die "cloud-init did not finish cleanly on the droplet: read ssh $SSH_USER@$IP cat /var/log/cloud-init-output.log"
+    die "cloud-init did not finish cleanly on the droplet: read ssh$SSH_PORT_ARG $SSH_USER@$IP cat /var/log/cloud-init-output.log"
 }
 
 ship() {
@@ -242,9 +252,11 @@ health() {
     die "the stack on $IP did not become healthy (the containers are named above); fix the cause and re-run this script"
   # --resolve: the laptop's resolver may not have the new A record yet; Let's Encrypt needs it
   # in public DNS all the same, so a failure here usually means the record is missing.
+  local to=(--resolve "$DOMAIN:443:$IP")
+  [[ $HTTPS_PORT == 443 ]] || to=(--connect-to "$DOMAIN:443:$IP:$HTTPS_PORT")
   retry "$HEALTH_ATTEMPTS" "the certificate is issued once DNS points at the droplet" \
-    curl -fsS --max-time 10 --resolve "$DOMAIN:443:$IP" "https://$DOMAIN/health" ||
-    die "https://$DOMAIN/health did not answer. Check that $DOMAIN has an A record for $IP, then read Caddy's log: ssh $SSH_USER@$IP 'cd $REMOTE_DIR && docker compose -f compose/docker-compose.yml logs --tail=100 caddy'. Re-running this script is safe."
+    curl -fsS --max-time 10 "${to[@]}" "https://$DOMAIN/health" ||
+    die "https://$DOMAIN/health did not answer. Check that $DOMAIN has an A record for $IP, then read Caddy's log: ssh$SSH_PORT_ARG $SSH_USER@$IP 'cd $REMOTE_DIR && docker compose -f compose/docker-compose.yml logs --tail=100 caddy'. Re-running this script is safe."
   remote rm -rf "$STAGE"
 }
 
@@ -261,8 +273,8 @@ report() {
 Agentic Mesh is up.
 
   API           https://$DOMAIN   (try: curl https://$DOMAIN/health)
-  SSH           ssh $SSH_USER@$IP
-  Dashboards    ssh -N$forwards $SSH_USER@$IP
+  SSH           ssh$SSH_PORT_ARG $SSH_USER@$IP
+  Dashboards    ssh -N$forwards$SSH_PORT_ARG $SSH_USER@$IP
                 then Grafana http://localhost:3000 (user admin, GRAFANA_ADMIN_PASSWORD in $ENV_FILE),
                 Prometheus http://localhost:9090, Jaeger http://localhost:16686,
                 Alertmanager http://localhost:9093, Consul http://localhost:8500,

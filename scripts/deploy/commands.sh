@@ -64,7 +64,12 @@ tf_output() { (export "${TF_ENV[@]}" && "${TF_BIN[@]}" -chdir="$STACK_DIR" outpu
 TF_BIN=()
 
 SSH_OPTS=(-o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=accept-new -o ServerAliveInterval=15)
-ssh_opts() { [[ -f $SSH_PRIVATE_KEY ]] && SSH_OPTS+=(-i "$SSH_PRIVATE_KEY"); return 0; }
+# -o Port rather than -p/-P: ssh, scp and rsync's ssh all take it the same way.
+ssh_opts() {
+  [[ $SSH_PORT == 22 ]] || SSH_OPTS+=(-o "Port=$SSH_PORT")
+  [[ -f $SSH_PRIVATE_KEY ]] && SSH_OPTS+=(-i "$SSH_PRIVATE_KEY")
+  return 0
+}
 remote() { run ssh "${SSH_OPTS[@]}" "$SSH_USER@$IP" "$@"; }
 copy_to() {
   local dest=$1

@@ -57,6 +57,9 @@ preflight() {
   for port in ${EXTRA_PORTS[@]+"${EXTRA_PORTS[@]}"}; do
     [[ $port =~ ^[0-9]+$ && $port -ge 1 && $port -le 65535 ]] || problem "--extra-port '$port' is not a port number"
   done
+  for var in SSH_PORT HTTPS_PORT; do
+    [[ ${!var} =~ ^[0-9]+$ && ${!var} -ge 1 && ${!var} -le 65535 ]] || problem "$var='${!var}' is not a port number"
+  done
   for var in SSH_ATTEMPTS HEALTH_ATTEMPTS WAIT_INTERVAL_S; do
     [[ ${!var} =~ ^[1-9][0-9]*$ ]] || problem "$var='${!var}' is not a positive whole number"
   done
