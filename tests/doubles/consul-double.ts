@@ -2,13 +2,17 @@
 // documented contract for the endpoints the platform uses:
 //   PUT /v1/agent/service/register      {ID, Name, Address, Port, Tags, Meta, Check: {HTTP, Interval, Timeout, DeregisterCriticalServiceAfter}}
 //   PUT /v1/agent/service/deregister/:id
-//   GET /v1/health/service/:name[?passing][&index=N&wait=5s]   blocking query, X-Consul-Index header
+//   GET /v1/health/service/:name[?passing][&tag=T][&index=N&wait=5s]   blocking query, X-Consul-Index header
 //   GET /v1/status/leader
+// and, for Prometheus's consul_sd_configs (monitoring/prometheus/prometheus.yml):
+//   GET /v1/agent/self (the datacenter), /v1/catalog/services, /v1/catalog/service/:name
 // Like a real agent it runs each service's HTTP check at its interval, marks it passing (2xx) or
 // critical, and removes a service that stays critical past DeregisterCriticalServiceAfter.
+// Unlike Consul: one node ("double", datacenter dc1), no ACLs, KV, DNS or Raft, and the catalog is
+// kept in memory only (a restart forgets every registration).
+// It also runs outside vitest, as the hashicorp/consul stand-in image (tests/standins/consul/):
+// hence vitest is imported only when a test is to stop it.
 import Fastify from 'fastify';
-import { onTestFinished } from 'vitest';
-import { listenOnLoopback } from '../helpers/platform.ts';
 
 interface Registered {
   id: string;
@@ -45,8 +49,12 @@ function field(obj: Record<string, unknown> | undefined, name: string): unknown 
   return key === undefined ? undefined : obj[key];
 }
 
-/** Started inside a test it stops after the test; `{ cleanup: false }` (the chaos campaign) leaves stopping to the caller. */
-export async function startConsulDouble(options: { cleanup?: boolean } = {}): Promise<ConsulDouble> {
+/**
+ * Started inside a test it stops after the test; `{ cleanup: false }` (the chaos campaign, the
+ * stand-in image) leaves stopping to the caller. It listens on 127.0.0.1 and a free port unless
+ * told otherwise.
+ */
+export async function startConsulDouble(options: { cleanup?: boolean; host?: string; port?: number } = {}): Promise<ConsulDouble> {
   const app = Fastify({ logger: false });
   const services = new Map<string, Registered>();
   let index = 1;
@@ -93,6 +101,27 @@ export async function startConsulDouble(options: { cleanup?: boolean } = {}): Pr
     return true;
   }
 
+  const node = { Node: 'double', Address: '127.0.0.1', Datacenter: 'dc1' };
+
+  /** Blocking query: with ?index=N at or past the current index, hold the answer until something changes or the wait runs out. */
+  async function blockingWait(q: { index?: string; wait?: string }): Promise<void> {
+    const wantIndex = q.index === undefined ? undefined : Number(q.index);
+    if (wantIndex === undefined || wantIndex < index) return;
+    const waitMs = Math.min(durationMs(q.wait) ?? 300_000, 600_000);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        waiters.delete(done);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      waiters.add(done);
+    });
+  }
+
+  const hasTags = (s: Registered, tag: string | string[] | undefined): boolean =>
+    (tag === undefined ? [] : Array.isArray(tag) ? tag : [tag]).every((t) => s.tags.includes(t));
+
   app.put('/v1/agent/service/register', async (req, reply) => {
     const body = req.body as Record<string, unknown>;
     const name = field(body, 'Name');
@@ -138,26 +167,13 @@ export async function startConsulDouble(options: { cleanup?: boolean } = {}): Pr
 
   app.get('/v1/health/service/:name', async (req, reply) => {
     const { name } = req.params as { name: string };
-    const q = req.query as { passing?: string; index?: string; wait?: string };
-    const wantIndex = q.index === undefined ? undefined : Number(q.index);
-    if (wantIndex !== undefined && wantIndex >= index) {
-      // Blocking query: hold the request until something changes or the wait runs out.
-      const waitMs = Math.min(durationMs(q.wait) ?? 300_000, 600_000);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          waiters.delete(done);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(done, waitMs);
-        waiters.add(done);
-      });
-    }
+    const q = req.query as { passing?: string; index?: string; wait?: string; tag?: string | string[] };
+    await blockingWait(q);
     const passingOnly = q.passing !== undefined && q.passing !== 'false';
-    const list = [...services.values()].filter((s) => s.name === name && (!passingOnly || s.status === 'passing'));
+    const list = [...services.values()].filter((s) => s.name === name && (!passingOnly || s.status === 'passing') && hasTags(s, q.tag));
     void reply.header('x-consul-index', String(index));
     return list.map((s) => ({
-      Node: { Node: 'double', Address: '127.0.0.1' },
+      Node: node,
       Service: { ID: s.id, Service: s.name, Tags: s.tags, Address: s.address, Port: s.port, Meta: s.meta },
       Checks: [
         {
@@ -172,14 +188,50 @@ export async function startConsulDouble(options: { cleanup?: boolean } = {}): Pr
     }));
   });
 
+  app.get('/v1/catalog/services', async (req, reply) => {
+    await blockingWait(req.query as { index?: string; wait?: string });
+    const byName: Record<string, string[]> = {};
+    for (const s of services.values()) byName[s.name] = [...new Set([...(byName[s.name] ?? []), ...s.tags])];
+    void reply.header('x-consul-index', String(index));
+    return byName;
+  });
+
+  app.get('/v1/catalog/service/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const q = req.query as { index?: string; wait?: string; tag?: string | string[] };
+    await blockingWait(q);
+    void reply.header('x-consul-index', String(index));
+    return [...services.values()]
+      .filter((s) => s.name === name && hasTags(s, q.tag))
+      .map((s) => ({
+        ID: '',
+        Node: node.Node,
+        Address: node.Address,
+        Datacenter: node.Datacenter,
+        TaggedAddresses: {},
+        NodeMeta: {},
+        ServiceID: s.id,
+        ServiceName: s.name,
+        ServiceAddress: s.address,
+        ServicePort: s.port,
+        ServiceTags: s.tags,
+        ServiceMeta: s.meta,
+      }));
+  });
+
+  app.get('/v1/agent/self', async () => ({ Config: { Datacenter: node.Datacenter, NodeName: node.Node }, Member: { Name: node.Node } }));
+
   app.get('/v1/status/leader', async () => '"127.0.0.1:8300"');
 
-  const url = await listenOnLoopback(app);
+  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('not listening');
+  const url = `http://${options.host === undefined || options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${addr.port}`;
   const stop = async () => {
     for (const s of services.values()) clearTimeout(s.timer);
     for (const w of waiters) w();
     await app.close();
   };
-  if (options.cleanup !== false) onTestFinished(stop);
+  if (options.cleanup !== false) (await import('vitest')).onTestFinished(stop);
   return { address: url, services: () => [...services.values()].map((s) => ({ id: s.id, name: s.name, status: s.status })), stop };
 }
