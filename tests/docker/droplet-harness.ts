@@ -235,11 +235,20 @@ export interface ScriptRun {
 /** Runs scripts/deploy_to_do.sh; onTick runs every second meanwhile (the test feeds it Caddy's CA). */
 export function runDeploy(env: Record<string, string>, onTick: () => Promise<void>, timeoutMs: number): Promise<ScriptRun> {
   return new Promise((resolveRun, rejectRun) => {
-    const child = spawn('bash', [join(repo, 'scripts/deploy_to_do.sh')], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that a timeout stops its ssh and curl too, not only bash.
+    const child = spawn('bash', [join(repo, 'scripts/deploy_to_do.sh')], {
+      cwd: repo,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const killer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    const killer = setTimeout(() => {
+      output += `\n[killed after ${timeoutMs / 60_000} minutes]\n`;
+      if (child.pid) process.kill(-child.pid, 'SIGTERM');
+    }, timeoutMs);
     let ticking = false;
     const ticker = setInterval(() => {
       if (ticking) return;
