@@ -82,14 +82,18 @@ export async function startAgent(definition: AgentDefinition, config: Config, op
     const d = config.discovery;
     if (d.kind === 'consul' && d.consulAddress) {
       try {
-        registration = await registerWithConsul(d.consulAddress, {
-          name,
-          host: d.advertiseHost,
-          port: httpPort,
-          interval: d.checkInterval,
-          timeout: d.checkTimeout,
-          deregisterAfter: d.deregisterAfter,
-        });
+        registration = await registerWithConsul(
+          d.consulAddress,
+          {
+            name,
+            host: d.advertiseHost,
+            port: httpPort,
+            interval: d.checkInterval,
+            timeout: d.checkTimeout,
+            deregisterAfter: d.deregisterAfter,
+          },
+          app.log,
+        );
       } catch (err) {
         // The agent still serves; the orchestrator's static table (or a later restart) finds it.
         app.log.error({ err }, `could not register ${name} with Consul at ${d.consulAddress}`);

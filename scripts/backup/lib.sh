@@ -23,8 +23,8 @@ need() {
   done
 }
 
-# A URL for logs: the password, if any, replaced.
-redact() { sed -E 's#(://[^:/@]+):[^@/]*@#\1:***@#' <<<"$1"; }
+# A URL for logs: the password, if any, replaced (also with no user name: redis://:secret@host).
+redact() { sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$1"; }
 
 # redis-cli against REDIS_URL: redis[s]://... as is, unix:///path/to.sock[?db=N] through -s.
 redis_cli() {
@@ -34,8 +34,12 @@ redis_cli() {
     redis-cli -s "${rest%%\?*}" -n "$db" "$@"
   else
     # REDISCLI_AUTH would hide the password from ps, but redis-cli only reads it without -u;
-    # --no-auth-warning keeps the warning about -u out of the log.
-    redis-cli --no-auth-warning -u "$REDIS_URL" "$@"
+    # --no-auth-warning keeps the warning about -u out of the log. A password with no user name
+    # (redis://:secret@host, as compose writes it) names Redis's `default` user: redis-cli 7.0
+    # (Debian bookworm) otherwise skips AUTH for ping and sends an empty user name for --rdb.
+    local url="$REDIS_URL"
+    if [[ "$url" =~ ^(rediss?://):([^@/]*@.*)$ ]]; then url="${BASH_REMATCH[1]}default:${BASH_REMATCH[2]}"; fi
+    redis-cli --no-auth-warning -u "$url" "$@"
   fi
 }
 

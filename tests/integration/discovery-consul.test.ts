@@ -145,6 +145,21 @@ describe('discovery through Consul', () => {
     ).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
+  it('registers a live instance again after Consul dropped it (its checks timed out while it was busy)', async () => {
+    const consul = await consulAddress();
+    const { registration } = await replica(consul, { runs: [] });
+    const base = /^https?:\/\//.test(consul) ? consul : `http://${consul}`;
+    const listed = async () => {
+      const res = await fetch(`${base}/v1/catalog/service/math`);
+      return ((await res.json()) as Array<{ ServiceID: string }>).some((s) => s.ServiceID === registration.id);
+    };
+    await poll(listed, { timeoutMs: 5000, label: 'registered' });
+    // What Consul does past DeregisterCriticalServiceAfter.
+    await fetch(`${base}/v1/agent/service/deregister/${registration.id}`, { method: 'PUT' });
+    expect(await listed()).toBe(false);
+    await poll(listed, { timeoutMs: 5000, label: 'registered again' });
+  });
+
   it('falls back to the static table when Consul cannot be reached', async () => {
     const log: RunLog = { runs: [] };
     const math = testAgents(log).agents.find((x) => x.name === 'math')!;
