@@ -101,6 +101,16 @@ export async function startConsulDouble(options: { cleanup?: boolean; host?: str
     return true;
   }
 
+  // Consul reads a request body as JSON whatever its Content-Type (curl --data sends a form type).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, body === '' ? undefined : JSON.parse(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
   const node = { Node: 'double', Address: '127.0.0.1', Datacenter: 'dc1' };
 
   /** Blocking query: with ?index=N at or past the current index, hold the answer until something changes or the wait runs out. */

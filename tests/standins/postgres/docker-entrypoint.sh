@@ -12,9 +12,16 @@ set -Eeuo pipefail
 if [ "${1:0:1}" = '-' ]; then
   set -- postgres "$@"
 fi
+# As the official image: anything but the server, or the server asked for its help or version,
+# runs as given, with no initialisation.
 if [ "$1" != postgres ]; then
   exec "$@"
 fi
+for arg in "${@:2}"; do
+  case $arg in
+    -'?' | --help | --describe-config | -V | --version) exec "$@" ;;
+  esac
+done
 
 if [ "$(id -u)" = 0 ]; then
   mkdir -p "$PGDATA"

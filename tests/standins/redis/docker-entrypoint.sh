@@ -10,7 +10,8 @@ case $1 in
   -* | *.conf) set -- redis-server "$@" ;;
 esac
 
-if [ "$1" = redis-server ]; then
+# Redis reads -v, --version, -h and --help only as its first argument: nothing goes before them.
+if [ "$1" = redis-server ] && ! { [ $# -eq 2 ] && case $2 in -v | --version | -h | --help) true ;; *) false ;; esac; }; then
   shift
   if [ -n "$1" ] && [ "${1#-}" = "$1" ]; then
     conf=$1
