@@ -6,6 +6,7 @@ PROBLEMS=()
 problem() { PROBLEMS+=("$1"); }
 TF=""
 COPY=""
+LOCAL_ARCH=""
 preflight() {
   if command -v terraform >/dev/null 2>&1; then
     TF=terraform
@@ -34,6 +35,14 @@ preflight() {
       esac
     fi
   done
+
+  if [[ $LOCAL_BUILD == 1 && $DESTROY == 0 ]]; then
+    if ! command -v docker >/dev/null 2>&1; then
+      problem "--local-build needs Docker on this machine (https://docs.docker.com/engine/install/), or deploy without it to build on the droplet"
+    elif ! LOCAL_ARCH=$(docker info --format '{{.Architecture}}' 2>/dev/null) || [[ -z $LOCAL_ARCH ]]; then
+      problem "--local-build: no Docker engine answers here (docker info failed); start it, or deploy without --local-build"
+    fi
+  fi
 
   [[ -n ${DIGITALOCEAN_TOKEN:-} ]] ||
     problem "DIGITALOCEAN_TOKEN is not set: create a read/write token at https://cloud.digitalocean.com/account/api/tokens and export DIGITALOCEAN_TOKEN=..."

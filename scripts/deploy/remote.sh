@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the droplet, shipped beside the bundle by scripts/deploy_to_do.sh:
 #   remote.sh install <bundle.tar.gz> <env file> [target]   unpack the bundle, install .env (0600)
-#   remote.sh up [target]                                    start the stack (the shared compose command)
+#   remote.sh up [target] [--no-build]                       start the stack (the shared compose command)
 #   remote.sh wait-healthy [target] [attempts] [interval s]  until every container is healthy
 #   remote.sh classify                                       read container states on stdin (see below)
 # Kept to bash, coreutils, tar and the docker CLI: that is what the Docker marketplace image has.
@@ -46,13 +46,69 @@ install_bundle() (
   echo "remote: $(wc -l <"$listing") paths unpacked into $target, .env installed (mode 600)"
 )
 
+# `remote.sh up [target] [--no-build]`; --no-build when the deploy sent the images (--local-build).
 up() {
-  local target=${1:-$DEFAULT_TARGET}
+  local target=${1:-$DEFAULT_TARGET} build=(--build)
+  [[ ${2:-} != --no-build ]] || build=()
   cd "$target"
-  compose up -d --build
+  up_once_more_if_unhealthy "${build[@]}"
+  ((${#build[@]} > 0)) || return 0
   # The nightly timer runs the backup image; build it now, so a broken build shows at deploy
   # time rather than as a BackupStale alert the next day.
   docker compose --env-file .env -f compose/docker-compose.yml --profile backup build backup
+}
+
+# `up` stops, with the rest of the stack not started, when a container another depends on reports
+# unhealthy (Compose v2: "dependency failed to start: container X is unhealthy"; 1.29: "for X
+# Container ... is unhealthy"). On a small or busy droplet a health check can time out while the
+# service is still coming up, and it turns healthy a check or two later: say which container and
+# why, wait for the health checks to settle, then run `up` once more. A build error or a
+# container that stays unhealthy still fails.
+up_once_more_if_unhealthy() {
+  local log rc=0
+  log=$(mktemp)
+  compose up -d "$@" 2>&1 | tee "$log" || rc=$?
+  if ((rc != 0)) && grep -q 'is unhealthy' "$log"; then
+    echo "remote: up stopped at a container that was not healthy yet:" >&2
+    describe_unready >&2
+    settle "${SETTLE_ATTEMPTS:-30}" "${SETTLE_INTERVAL_S:-10}"
+    echo "remote: running up once more" >&2
+    rc=0
+    compose up -d "$@" || rc=$?
+    ((rc == 0)) || describe_unready >&2
+  fi
+  rm -f -- "$log"
+  return "$rc"
+}
+
+# Each container that is not running-and-healthy: its state, its last health check's output and
+# its last log lines.
+describe_unready() {
+  local ids id line
+  ids=$(compose ps -a -q) || return 0
+  for id in $ids; do
+    line=$(docker inspect --format '{{.Name}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}|{{.State.ExitCode}}' "$id") || continue
+    classify <<<"$line" >/dev/null && continue
+    echo "  $(classify <<<"$line" | head -n 1)"
+    docker inspect --format '{{if .State.Health}}{{range .State.Health.Log}}{{printf "%q" .Output}}{{"\n"}}{{end}}{{end}}' "$id" |
+      grep -v '^$' | tail -n 1 | sed 's/^/    last health check: /' || true
+    docker logs --tail 10 "$id" 2>&1 | sed 's/^/    | /' || true
+  done
+}
+
+# Until no container's health check is still starting or failing (they may yet pass), bounded.
+settle() {
+  local attempts=$1 interval=$2 attempt pending name status health
+  for ((attempt = 1; attempt <= attempts; attempt++)); do
+    pending=""
+    while IFS='|' read -r name status health _; do
+      if [[ $status == running && ($health == starting || $health == unhealthy) ]]; then pending+="${name#/} ($health) "; fi
+    done < <(states)
+    [[ -n $pending ]] || return 0
+    echo "remote: waiting for health checks ($attempt/$attempts): $pending" >&2
+    sleep "$interval"
+  done
+  return 0
 }
 
 # Input, one container a line: name|status|health|exit code, as printed by `docker inspect` with

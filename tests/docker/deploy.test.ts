@@ -1,9 +1,16 @@
 // scripts/deploy_to_do.sh end to end against a local "droplet" (tests/standins/droplet: sshd,
 // cloud-init and a Docker engine in a container): real ssh and scp with a key made here, the real
-// synth, the real cloud-init running terraform/cloud-init.yaml, the stack built and started on the
-// droplet by the script's own compose command. Only DigitalOcean's API is a double (terraform, in
-// tests/doubles/terraform-droplet.ts): it seeds the droplet with the synthesized user_data and
-// answers with its address. A second run is the upgrade: the data must still be there.
+// synth, the real cloud-init running terraform/cloud-init.yaml, the platform's images built from the
+// shipped bundle and started on the droplet by the script's own commands. Only DigitalOcean's API
+// is a double (terraform, in tests/doubles/terraform-droplet.ts): it seeds the droplet with the
+// synthesized user_data and answers with its address. A second run is the upgrade: the data must
+// still be there.
+//
+// The deploy runs with --local-build: the images are built on this machine from the bundle and sent
+// with docker save | ssh docker load, a path a user takes for a small droplet. Building on the
+// droplet instead (the default, `up --build` there) took ~14 minutes of this test on a busy
+// machine, with an empty build cache on every run; the same compose/Dockerfile build through
+// Compose is what tests/docker/stack.test.ts runs, and its layer cache makes the build here seconds.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,11 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poll } from '../helpers/poll.ts';
-import { buildDropletImages, DOMAIN, Droplet, requireEngineAndImages, runDeploy, type ScriptRun } from './droplet-harness.ts';
+import { buildDropletImages, DOMAIN, Droplet, NODE_STANDIN, requireEngineAndImages, runDeploy, type ScriptRun } from './droplet-harness.ts';
 
 const DESCRIPTION = 'Build feature slugify utility AND deploy infrastructure for a redis cache then document it';
-// Under vitest.docker.config.ts's 20-minute test timeout; the first run builds the platform's image
-// on the droplet (npm ci, tsc, the backup target's apt-get), which is most of the time.
+// Under vitest.docker.config.ts's 20-minute test timeout; a cold build cache (no stack test before)
+// makes the first run's local build most of the time.
 const DEPLOY_TIMEOUT_MS = 18 * 60_000;
 
 describe('scripts/deploy_to_do.sh against a local droplet', () => {
@@ -63,6 +70,11 @@ describe('scripts/deploy_to_do.sh against a local droplet', () => {
       // curl's own variable: the script's final health check trusts Caddy's internal CA, which
       // the test copies out of the droplet once Caddy has made it (DOMAIN has no public certificate).
       CURL_CA_BUNDLE: caBundle,
+      LOCAL_BUILD: '1',
+      // The base image the build starts from: nothing can be pulled here.
+      NODE_IMAGE: NODE_STANDIN,
+      // The legacy builder: BuildKit would pull its frontend.
+      DOCKER_BUILDKIT: '0',
       WAIT_INTERVAL_S: '5',
       HEALTH_ATTEMPTS: '120',
     };
@@ -109,6 +121,12 @@ describe('scripts/deploy_to_do.sh against a local droplet', () => {
     expect(first.output).toContain(`SSH           ssh -p ${droplet.sshPort} root@127.0.0.1`);
     expect(first.output).toMatch(/remote: every container is ready/);
     expect(first.output).not.toContain(env.DIGITALOCEAN_TOKEN);
+    // The images were sent, not built there: the droplet has them with this machine's ids.
+    for (const image of ['agentic-mesh:local', 'agentic-mesh:local-backup']) {
+      const local = execFileSync('docker', ['image', 'inspect', '-f', '{{.Id}}', image], { encoding: 'utf8' });
+      expect(ssh(`docker image inspect -f '{{.Id}}' ${image}`)).toBe(local);
+    }
+    expect(ssh('grep ^NODE_IMAGE= /opt/agentic-mesh/.env')).toBe(`NODE_IMAGE=${NODE_STANDIN}\n`);
 
     // What the deploy relies on cloud-init for, done by terraform/cloud-init.yaml itself.
     expect(ssh('cloud-init status')).toContain('status: done');
@@ -154,6 +172,9 @@ describe('scripts/deploy_to_do.sh against a local droplet', () => {
     expect(second.code, second.output).toBe(0);
     expect(second.output).toContain(`using ${env.ENV_FILE} (DOMAIN=${DOMAIN})`);
     expect(second.output).toContain('No changes.');
+    // The same bundle builds the same images (the build cache), which the droplet already has.
+    expect(second.output).toContain('agentic-mesh:local: the droplet already has this build');
+    expect(second.output).toContain('agentic-mesh:local-backup: the droplet already has this build');
     expect(second.output).toContain('Agentic Mesh is up.');
 
     // Same key, same workflow, after the upgrade recreated what changed.

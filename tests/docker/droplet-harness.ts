@@ -14,7 +14,7 @@ export const repo = resolve(import.meta.dirname, '../..');
 export const DOMAIN = 'mesh.localhost';
 export const DROPLET_IMAGE = 'agentic-mesh-standin/droplet:bookworm';
 const DEBIAN_STANDIN = 'agentic-mesh-standin/debian:bookworm';
-const NODE_STANDIN = 'agentic-mesh-standin/node:24';
+export const NODE_STANDIN = 'agentic-mesh-standin/node:24';
 const SETUP_HINT = 'run scripts/dev/local-images.sh (it builds the stand-in images from Debian packages)';
 
 /**
@@ -36,13 +36,11 @@ async function docker(args: string[], timeoutMs = 120_000): Promise<string> {
   return stdout;
 }
 
-/** Third-party images named in the compose file, and the base image its build defaults to. */
-export async function composeImages(): Promise<{ images: string[]; nodeImage: string }> {
+/** Third-party images named in the compose file (the platform's own are built by the deploy). */
+export async function composeImages(): Promise<string[]> {
   const text = await readFile(join(repo, 'compose/docker-compose.yml'), 'utf8');
   const images = [...text.matchAll(/^\s+image:\s*(\S+)\s*$/gm)].map((m) => m[1]!).filter((image) => !image.includes('${'));
-  const nodeImage = /NODE_IMAGE:\s*\$\{NODE_IMAGE:-([^}]+)\}/.exec(text)?.[1];
-  if (!nodeImage) throw new Error('compose/docker-compose.yml no longer passes NODE_IMAGE with a default: update droplet-harness.ts');
-  return { images: [...new Set(images)], nodeImage };
+  return [...new Set(images)];
 }
 
 /** Fails (never skips) with what to run when the engine or an image is missing. */
@@ -52,7 +50,7 @@ export async function requireEngineAndImages(): Promise<void> {
   } catch (err) {
     throw new Error(`no Docker engine answers (${String(err)}): start dockerd, e.g. scripts/dev/test.sh does`, { cause: err });
   }
-  const { images } = await composeImages();
+  const images = await composeImages();
   const needed = [DEBIAN_STANDIN, NODE_STANDIN, ...images.filter((i) => !DROPLET_ONLY[i])];
   const missing: string[] = [];
   for (const image of needed) await docker(['image', 'inspect', image], 20_000).catch(() => missing.push(image));
@@ -149,13 +147,13 @@ export class Droplet {
   }
 
   /**
-   * What a registry would serve: every image the compose file names, under that name, and the
-   * stand-in Node image under the name the build starts from by default. One `docker save` of all
-   * of them, so layers they share cross once.
+   * What a registry would serve: every third-party image the compose file names, under that name.
+   * One `docker save` of all of them, so layers they share cross once. No Node base image: the
+   * test deploys with --local-build, so the droplet builds nothing.
    */
   async loadImages(): Promise<string[]> {
-    const { images, nodeImage } = await composeImages();
-    const sources = new Map<string, string>([[NODE_STANDIN, nodeImage]]);
+    const images = await composeImages();
+    const sources = new Map<string, string>();
     for (const image of images) sources.set(DROPLET_ONLY[image]?.tag ?? image, image);
     await new Promise<void>((resolveLoad, rejectLoad) => {
       const save = spawn('docker', ['save', ...sources.keys()], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -307,7 +307,7 @@ describe('deploy_to_do.sh preflight', () => {
 
 describe('deploy_to_do.sh, a full run against doubles of DigitalOcean and the droplet', () => {
   // What the droplet side needs on top of the sandbox tools: remote.sh runs through the ssh double.
-  const DROPLET_TOOLS = ['tar', 'gzip', 'find', 'sort', 'wc', 'install', 'mkdir', 'basename'];
+  const DROPLET_TOOLS = ['tar', 'gzip', 'find', 'sort', 'wc', 'install', 'mkdir', 'basename', 'tee', 'tail'];
 
   it('creates .env, applies, ships, starts the stack, waits for health and prints the URLs', async () => {
     const sb = await sandbox({ without: ['terraform', 'ssh', 'scp', 'curl', 'npm'] });
