@@ -234,6 +234,40 @@ describe('deploy_to_do.sh --dry-run', () => {
     expect(r.stdout).toContain('$ terraform -chdir=terraform/cdktf.out/stacks/droplet destroy -auto-approve -input=false');
     expect(await tripwireCalls(sb.log)).toEqual([]);
   });
+
+  it('shows --local-build building both images here and sending them, and up without --build', async () => {
+    const sb = await sandbox();
+    // A docker double that only answers which architecture it builds for: the dry run's one docker call.
+    const calls = join(sb.dir, 'docker.log');
+    await writeFile(
+      join(sb.bin, 'docker'),
+      `#!/bin/bash\nprintf '%s\\n' "$*" >> '${calls}'\n[ "$1" = info ] && { echo x86_64; exit 0; }\nexit 3\n`,
+      { mode: 0o755 },
+    );
+    const args = ['--dry-run', '--local-build', '--admin-ip', '203.0.113.7', '--domain', 'x.example.com'];
+    const r = runScript(sb, args, { ...secrets(), NODE_IMAGE: 'mirror.example/node:24-trixie-slim' });
+    expect(r.code, r.all).toBe(0);
+    expect(stepNames(r.stdout)).toEqual(['env', 'synth', 'apply', 'ssh', 'ship', 'up', 'health']);
+    for (const [target, image] of [
+      ['runtime', 'agentic-mesh:local'],
+      ['backup', 'agentic-mesh:local-backup'],
+    ])
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `\\$ docker build -f '?<local temp dir>/context/compose/Dockerfile'? --build-arg NODE_IMAGE=mirror.example/node:24-trixie-slim --target ${target} -t ${image} '?<local temp dir>/context'?`,
+        ),
+      );
+    expect(r.stdout).toMatch(/\$ docker save agentic-mesh:local agentic-mesh:local-backup '\|' ssh .* root@<droplet_ip> docker load -q/);
+    expect(r.stdout).toMatch(/remote\.sh'? up \/opt\/agentic-mesh --no-build/);
+    expect(r.stdout).not.toContain('up -d --build');
+    expect((await readFile(calls, 'utf8')).trim().split('\n')).toEqual(['info --format {{.Architecture}}']);
+    expect(await tripwireCalls(sb.log)).toEqual([]);
+
+    const without = await sandbox();
+    const missing = runScript(without, args, secrets());
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('--local-build needs Docker on this machine');
+  });
 });
 
 describe('deploy_to_do.sh preflight', () => {
