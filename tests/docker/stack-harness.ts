@@ -295,7 +295,7 @@ export interface SseEvent {
 }
 
 /** Follows GET /tasks/:id/events until the workflow ends; the stream replays history first. */
-export async function followEvents(stack: Stack, taskId: string, key: string, timeoutMs = 120_000): Promise<SseEvent[]> {
+export async function followEvents(stack: Stack, taskId: string, key: string, timeoutMs = 300_000): Promise<SseEvent[]> {
   const res = await stack.https(`/tasks/${taskId}/events`, {
     key,
     signal: AbortSignal.timeout(timeoutMs),

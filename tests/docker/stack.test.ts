@@ -158,7 +158,7 @@ describe('the Compose stack under Docker', () => {
             .filter((l) => l.includes(target))
             .join('\n'),
         ),
-      { timeoutMs: 60_000, label: 'a cicd step of the first workflow in its agent', intervalMs: 200 },
+      { timeoutMs: 180_000, label: 'a cicd step of the first workflow in its agent', intervalMs: 500 },
     );
     const restarts = await stack.restartCount('orchestrator');
     await stack.crash('orchestrator');
@@ -185,7 +185,7 @@ describe('the Compose stack under Docker', () => {
       180_000,
     );
 
-    const statuses = await allFinished([...before, ...during], 240_000);
+    const statuses = await allFinished([...before, ...during], 480_000);
     expect(statuses).toEqual(Object.fromEntries([...before, ...during].map((id) => [id, 'succeeded'])));
 
     // The restarted orchestrator (same ORCHESTRATOR_ID) took its own workflow back.
