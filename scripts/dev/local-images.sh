@@ -39,7 +39,8 @@ die() {
   echo "local-images: $*" >&2
   exit 1
 }
-say() { echo "local-images: $*"; }
+# Progress goes to stderr: some functions answer on stdout, and their callers capture it.
+say() { echo "local-images: $*" >&2; }
 
 only=()
 while [ $# -gt 0 ]; do

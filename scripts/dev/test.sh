@@ -35,6 +35,7 @@ want pg_dump postgresql-client
 want redis-cli redis-tools
 want redis-server redis-server
 want openssl openssl
+want jq jq
 if [ -z "$skip_docker" ]; then
   want dockerd docker.io
   want debootstrap debootstrap
