@@ -18,16 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poll } from '../helpers/poll.ts';
-import {
-  buildDropletImages,
-  DOMAIN,
-  Droplet,
-  NODE_STANDIN,
-  repo,
-  requireEngineAndImages,
-  runDeploy,
-  type ScriptRun,
-} from './droplet-harness.ts';
+import { DOMAIN } from './caddy-https.ts';
+import { buildDropletImages, Droplet, NODE_STANDIN, repo, requireEngineAndImages, runDeploy, type ScriptRun } from './droplet-harness.ts';
 
 const DESCRIPTION = 'Build feature slugify utility AND deploy infrastructure for a redis cache then document it';
 // Under vitest.docker.config.ts's 20-minute test timeout; a cold build cache (no stack test before)

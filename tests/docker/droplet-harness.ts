@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { Agent, buildConnector, fetch, Headers, type RequestInit, type Response } from 'undici';
+import { Agent, buildConnector, type Response } from 'undici';
+import { caddyFetch, caddyJson, type CaddyRequest, DOMAIN } from './caddy-https.ts';
 
 const run = promisify(execFile);
 export const repo = resolve(import.meta.dirname, '../..');
-export const DOMAIN = 'mesh.localhost';
 export const DROPLET_IMAGE = 'agentic-mesh-standin/droplet:bookworm';
 const DEBIAN_STANDIN = 'agentic-mesh-standin/debian:bookworm';
 export const NODE_STANDIN = 'agentic-mesh-standin/node:24';
@@ -198,23 +198,14 @@ export class Droplet {
     });
   }
 
-  https(path: string, init: RequestInit & { key?: string } = {}): Promise<Response> {
+  https(path: string, init: CaddyRequest = {}): Promise<Response> {
     if (!this.dispatcher) throw new Error('trust() first');
-    const headers = new Headers(init.headers as Record<string, string> | undefined);
-    if (init.key) headers.set('authorization', `Bearer ${init.key}`);
-    if (init.body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
-    return fetch(`https://${DOMAIN}${path}`, {
-      ...init,
-      headers,
-      dispatcher: this.dispatcher,
-      signal: init.signal ?? AbortSignal.timeout(30_000),
-    });
+    return caddyFetch(this.dispatcher, path, init);
   }
 
-  async json<T = Record<string, unknown>>(path: string, init: RequestInit & { key?: string } = {}): Promise<{ status: number; body: T }> {
-    const res = await this.https(path, init);
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  json<T = Record<string, unknown>>(path: string, init: CaddyRequest = {}): Promise<{ status: number; body: T }> {
+    if (!this.dispatcher) throw new Error('trust() first');
+    return caddyJson<T>(this.dispatcher, path, init);
   }
 
   /** The container and the inner engine's volume (its images, the stack's volumes), whatever state they are in. */

@@ -7,12 +7,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { Agent, fetch, Headers, type RequestInit, type Response } from 'undici';
+import { Agent, type Response } from 'undici';
+import { caddyFetch, caddyJson, type CaddyRequest, DOMAIN } from './caddy-https.ts';
 import { poll } from '../helpers/poll.ts';
 
 const run = promisify(execFile);
 export const repo = resolve(import.meta.dirname, '../..');
-export const DOMAIN = 'mesh.localhost';
 /** The compose network's gateway: the host as the stack's containers reach it (the fixed subnet). */
 export const GATEWAY = '172.30.240.1';
 
@@ -249,23 +249,14 @@ export class Stack {
     });
   }
 
-  https(path: string, init: RequestInit & { key?: string } = {}): Promise<Response> {
+  https(path: string, init: CaddyRequest = {}): Promise<Response> {
     if (!this.dispatcher) throw new Error('trustCaddy() first');
-    const headers = new Headers(init.headers as Record<string, string> | undefined);
-    if (init.key) headers.set('authorization', `Bearer ${init.key}`);
-    if (init.body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
-    return fetch(`https://${DOMAIN}${path}`, {
-      ...init,
-      headers,
-      dispatcher: this.dispatcher,
-      signal: init.signal ?? AbortSignal.timeout(30_000),
-    });
+    return caddyFetch(this.dispatcher, path, init);
   }
 
-  async json<T = Record<string, unknown>>(path: string, init: RequestInit & { key?: string } = {}): Promise<{ status: number; body: T }> {
-    const res = await this.https(path, init);
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  json<T = Record<string, unknown>>(path: string, init: CaddyRequest = {}): Promise<{ status: number; body: T }> {
+    if (!this.dispatcher) throw new Error('trustCaddy() first');
+    return caddyJson<T>(this.dispatcher, path, init);
   }
 
   async destroy(): Promise<void> {
