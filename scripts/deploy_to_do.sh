@@ -52,6 +52,8 @@ e.g. a mirror of node:24-trixie-slim); AGENTIC_MESH_IMAGE in the env file names 
 Required in the environment: DIGITALOCEAN_TOKEN, SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY
 (the Spaces keys may instead be in the env file). Tools: terraform (or tofu), ssh, scp (or rsync),
 npm, git, curl. Waits are bounded: SSH_ATTEMPTS (30), HEALTH_ATTEMPTS (60), WAIT_INTERVAL_S (10).
+SSH_KNOWN_HOSTS names the known_hosts file for the droplet's host key (default: ssh's own,
+~/.ssh/known_hosts of your passwd entry; ssh does not read $HOME).
 EOF
 }
 
@@ -73,6 +75,7 @@ read -r -a EXTRA_PORTS <<<"${EXTRA_INBOUND_PORTS:-}"
 SSH_KEY=${SSH_KEY:-$HOME/.ssh/id_ed25519.pub}
 SSH_USER=${SSH_USER:-root}
 SSH_PORT=${SSH_PORT:-22}
+SSH_KNOWN_HOSTS=${SSH_KNOWN_HOSTS:-}
 HTTPS_PORT=${HTTPS_PORT:-443}
 ENV_FILE=${ENV_FILE:-$REPO/.env}
 LOCAL_BUILD=${LOCAL_BUILD:-0}
@@ -214,7 +217,7 @@ wait_for_ssh() {
   step "ssh: wait until the droplet answers and cloud-init has finished"
   ssh_opts
   retry "$SSH_ATTEMPTS" "sshd on a new droplet" ssh "${SSH_OPTS[@]}" "$SSH_USER@$IP" true ||
-    die "no SSH answer from $SSH_USER@$IP after $SSH_ATTEMPTS attempts. Is $ADMIN_IP still your public address? If the droplet was recreated with the same address, remove the old host key: ssh-keygen -R $IP"
+    die "no SSH answer from $SSH_USER@$IP after $SSH_ATTEMPTS attempts. Is $ADMIN_IP still your public address? If the droplet was recreated with the same address, remove the old host key: ssh-keygen -R $(known_host_name)${SSH_KNOWN_HOSTS:+ -f $SSH_KNOWN_HOSTS}"
   # The bundle lands in a directory cloud-init creates, beside units it installs.
   # Exit 2 is "done, with recoverable errors" (deprecated keys and the like) since cloud-init 23.4.
   # shellcheck disable=SC2016 # expanded by the droplet's shell

@@ -68,8 +68,11 @@ SSH_OPTS=(-o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=accept-
 ssh_opts() {
   [[ $SSH_PORT == 22 ]] || SSH_OPTS+=(-o "Port=$SSH_PORT")
   [[ -f $SSH_PRIVATE_KEY ]] && SSH_OPTS+=(-i "$SSH_PRIVATE_KEY")
+  [[ -z $SSH_KNOWN_HOSTS ]] || SSH_OPTS+=(-o "UserKnownHostsFile=$SSH_KNOWN_HOSTS")
   return 0
 }
+# How known_hosts names the droplet: with a port other than 22, as [address]:port.
+known_host_name() { if [[ $SSH_PORT == 22 ]]; then printf '%s' "$IP"; else printf "'[%s]:%s'" "$IP" "$SSH_PORT"; fi; }
 remote() { run ssh "${SSH_OPTS[@]}" "$SSH_USER@$IP" "$@"; }
 copy_to() {
   local dest=$1
@@ -88,9 +91,12 @@ retry() {
   show "$@"
   say "    (up to $attempts attempts, $WAIT_INTERVAL_S s apart: $label)"
   [[ $DRY_RUN == 0 ]] || return 0
+  local errors
   for ((attempt = 1; attempt <= attempts; attempt++)); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
+    if errors=$("$@" 2>&1 >/dev/null); then return 0; fi
     ((attempt == attempts)) || sleep "$WAIT_INTERVAL_S"
   done
+  # What the last attempt said is usually why (refused, timed out, a key or host key refused).
+  [[ -z $errors ]] || say "    the last attempt said: $(tail -n 3 <<<"$errors" | paste -sd ' ')"
   return 1
 }

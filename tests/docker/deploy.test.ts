@@ -57,8 +57,11 @@ describe('scripts/deploy_to_do.sh against a local droplet', () => {
     env = {
       ...(await droplet.writeTerraformDouble(bin, join(dir, 'terraform-double-state.json'))),
       PATH: `${bin}:${process.env.PATH}`,
-      // A fresh known_hosts: the script's accept-new meets the droplet's host key once.
       HOME: home,
+      // A fresh known_hosts: the script's accept-new meets the droplet's host key once. Not
+      // through HOME: ssh reads ~/.ssh from the passwd entry, so the machine's own known_hosts
+      // would keep an earlier droplet's key for a port Docker hands out again.
+      SSH_KNOWN_HOSTS: join(home, '.ssh/known_hosts'),
       DIGITALOCEAN_TOKEN: `dop_v1_${randomBytes(32).toString('hex')}`,
       SPACES_ACCESS_KEY_ID: `DO00${randomBytes(8).toString('hex').toUpperCase()}`,
       SPACES_SECRET_ACCESS_KEY: randomBytes(24).toString('base64url'),
@@ -106,7 +109,18 @@ describe('scripts/deploy_to_do.sh against a local droplet', () => {
   function ssh(command: string): string {
     return execFileSync(
       'ssh',
-      ['-p', String(droplet.sshPort), '-i', join(env.HOME!, '.ssh/id_ed25519'), '-o', 'BatchMode=yes', 'root@127.0.0.1', command],
+      [
+        '-p',
+        String(droplet.sshPort),
+        '-i',
+        join(env.HOME!, '.ssh/id_ed25519'),
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        `UserKnownHostsFile=${env.SSH_KNOWN_HOSTS!}`,
+        'root@127.0.0.1',
+        command,
+      ],
       { encoding: 'utf8', env, timeout: 60_000 },
     );
   }

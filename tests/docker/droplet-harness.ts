@@ -143,7 +143,12 @@ export class Droplet {
         stderr: err.stderr ?? String(err),
       }),
     );
-    return stdout + stderr;
+    // sshd's own log and root's keys: what a failed ssh wait needs (docker logs has neither).
+    const sshd = await this.exec(
+      ['sh', '-c', 'echo "--- sshd.log"; tail -n 30 /var/log/sshd.log; echo "--- /root/.ssh"; ls -la /root/.ssh'],
+      10_000,
+    ).catch((err: unknown) => String(err));
+    return `${stdout}${stderr}\n${sshd}`;
   }
 
   /**
