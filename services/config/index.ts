@@ -131,6 +131,9 @@ const EnvSchema = Type.Object({
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(
     Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector (Jaeger :4318); tracing is off when unset' }),
   ),
+  JAEGER_UI_URL: Type.Optional(
+    Type.String({ pattern: '^https?://', description: "Jaeger's web UI; the run viewer links each run to its trace there" }),
+  ),
   TRACE_SAMPLE_RATIO: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of workflows traced' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -201,7 +204,7 @@ export interface Config {
   readonly shutdownGraceMs: number;
   readonly idempotencyMaxEntries: number;
   readonly logLevel: string;
-  readonly tracing: Readonly<{ endpoint: string | undefined; sampleRatio: number }>;
+  readonly tracing: Readonly<{ endpoint: string | undefined; sampleRatio: number; jaegerUiUrl: string | undefined }>;
 }
 
 export const envVariables = Object.keys(EnvSchema.properties);
@@ -320,7 +323,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     idempotencyMaxEntries: e.IDEMPOTENCY_MAX_ENTRIES,
     logLevel: e.LOG_LEVEL,
-    tracing: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, ''), sampleRatio: e.TRACE_SAMPLE_RATIO }),
+    tracing: Object.freeze({
+      endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, ''),
+      sampleRatio: e.TRACE_SAMPLE_RATIO,
+      jaegerUiUrl: e.JAEGER_UI_URL?.replace(/\/+$/, ''),
+    }),
   });
 }
 

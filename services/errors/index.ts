@@ -22,6 +22,8 @@ export const errorCodes = {
   INVALID_PLAN: { statusCode: 400, retryable: false },
   UNPLANNABLE: { statusCode: 422, retryable: false },
   TASK_NOT_FOUND: { statusCode: 404, retryable: false },
+  SCHEDULE_NOT_FOUND: { statusCode: 404, retryable: false },
+  SCHEDULE_EXISTS: { statusCode: 409, retryable: false },
   ROUTE_NOT_FOUND: { statusCode: 404, retryable: false },
   WORKFLOW_FINISHED: { statusCode: 409, retryable: false },
   WORKFLOW_BUSY: { statusCode: 409, retryable: true },

@@ -9,6 +9,7 @@ import { createLlmGateway } from '../llm/index.ts';
 import { openDatabase, type Db } from '../state/index.ts';
 import { createRegistry } from '../telemetry/index.ts';
 import { AgentRegistry } from './agent-registry.ts';
+import { CallsInFlight } from './calls-in-flight.ts';
 import type { OrchestratorContext } from './context.ts';
 import { Engine, WorkflowNotifier } from './engine/index.ts';
 import { registerBackupMetrics } from './backup-metrics.ts';
@@ -21,6 +22,7 @@ import { apiKeyRoutes } from './routes/api-keys.ts';
 import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { uiRoutes } from './routes/ui.ts';
 import {
   createGrpcTransport,
   createHttpTransport,
@@ -75,7 +77,8 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
       internalToken: config.auth.internalToken,
     });
   const routed = Object.keys(byKind).length > 0 ? createRoutingTransport(byKind, config.agentTransports, http) : http;
-  const transport = withBreakers(routed, {
+  const callsInFlight = new CallsInFlight();
+  const transport = withBreakers(callsInFlight.wrap(routed), {
     ...config.breakers,
     registry,
     onChange: (agent, state) => {
@@ -123,6 +126,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     transport,
     outliers,
     ownership: ownershipFor({ config, db }),
+    callsInFlight,
   };
 
   await app.register(swagger, {
@@ -157,6 +161,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   await app.register(eventRoutes, ctx);
   await app.register(agentRoutes, ctx);
   await app.register(apiKeyRoutes, { keys });
+  await app.register(uiRoutes);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.addHook('onReady', async () => {

@@ -5,6 +5,7 @@ import type { OutlierEjection } from '../resilience/index.ts';
 import type { Db } from '../state/index.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { Ownership } from './auth/ownership.ts';
+import type { CallsInFlight } from './calls-in-flight.ts';
 import type { Engine, WorkflowNotifier } from './engine/index.ts';
 import type { NamedWorkflow } from './workflow-library.ts';
 
@@ -24,6 +25,8 @@ export interface OrchestratorContext {
   outliers: OutlierEjection;
   /** Which tasks a request may see and act on (API_KEY_OWNERSHIP). */
   ownership: Ownership;
+  /** Calls out with each agent now. */
+  callsInFlight: CallsInFlight;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,13 +1,15 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import Value from 'typebox/value';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../errors/index.ts';
 import type { Plan } from '../state/index.ts';
 import { findPlanProblems, normalizePlan } from './engine/index.ts';
 import { PlanStepSchema } from './schemas.ts';
+import { cronProblem } from './schedules/cron.ts';
+import { catchUps, overlaps } from './schedules/tick-plan.ts';
 
 export interface NamedWorkflow {
   name: string;
@@ -15,7 +17,24 @@ export interface NamedWorkflow {
   inputs: Record<string, string>;
   plan: Plan;
   file: string;
+  /** Schedules the file declares; written to the database at start (schedules/file-schedules.ts). */
+  schedules: FileSchedule[];
 }
+
+const FileScheduleSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,62}$' }),
+    cron: Type.String({ minLength: 1, maxLength: 200 }),
+    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    input: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    overlap: Type.Optional(Type.Union(overlaps.map((o) => Type.Literal(o)))),
+    catch_up: Type.Optional(Type.Union(catchUps.map((c) => Type.Literal(c)))),
+    enabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export type FileSchedule = Static<typeof FileScheduleSchema>;
 
 const WorkflowFile = Type.Object(
   {
@@ -23,6 +42,7 @@ const WorkflowFile = Type.Object(
     description: Type.String({ minLength: 1 }),
     inputs: Type.Optional(Type.Record(Type.String(), Type.String())),
     steps: Type.Array(PlanStepSchema, { minItems: 1, maxItems: 200 }),
+    schedules: Type.Optional(Type.Array(FileScheduleSchema, { maxItems: 100 })),
   },
   { additionalProperties: false },
 );
@@ -41,6 +61,10 @@ export async function loadWorkflows(dir: string, knownAgents: ReadonlySet<string
     const wf = parseWorkflow(await readFile(file, 'utf8'), file, knownAgents);
     const clash = out.get(wf.name);
     if (clash) throw new ConfigError(`${file}:1: workflow name "${wf.name}" is already used by ${clash.file}`);
+    for (const s of wf.schedules) {
+      const other = [...out.values()].find((w) => w.schedules.some((o) => o.name === s.name));
+      if (other) throw new ConfigError(`${file}: schedule name "${s.name}" is already used by ${other.file}`);
+    }
     out.set(wf.name, wf);
   }
   return out;
@@ -84,7 +108,14 @@ export function parseWorkflow(text: string, file: string, knownAgents: ReadonlyS
     const index = plan.steps.findIndex((s) => s.id === step);
     throw new ConfigError(`${at(offsetOf(doc, index >= 0 ? ['steps', String(index)] : ['steps']))}: ${message}`);
   }
-  return { name: value.name, description: value.description, inputs: value.inputs ?? {}, plan, file };
+  const schedules = value.schedules ?? [];
+  for (const [i, s] of schedules.entries()) {
+    const problem = cronProblem(s.cron, s.timezone ?? 'UTC');
+    if (problem) throw new ConfigError(`${at(offsetOf(doc, ['schedules', String(i)]))}: schedule "${s.name}": ${problem}`);
+    const twin = schedules.findIndex((o) => o.name === s.name);
+    if (twin !== i) throw new ConfigError(`${at(offsetOf(doc, ['schedules', String(i)]))}: duplicate schedule name "${s.name}"`);
+  }
+  return { name: value.name, description: value.description, inputs: value.inputs ?? {}, plan, file, schedules };
 }
 
 /** Where in the text a JSON path points (the deepest node that exists). */

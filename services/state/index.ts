@@ -25,3 +25,6 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'databas
   }
   return db;
 }
+export * as scheduleStore from './schedule-store.ts';
+export type { ScheduleRow, ClaimedSchedule } from './schedule-store.ts';
+export { pruneFinished, type Pruned } from './retention-store.ts';

@@ -2,10 +2,9 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
-import { store, type NewEvent, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
+import { store, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
-import { fillWorkflowInput, normalizePlan } from '../engine/index.ts';
-import { planDescription } from '../planner/index.ts';
+import { planRun } from '../plan-request.ts';
 import { ErrorReply, ObjectReply, OrchestrateBody, SubmitHeaders, TaskParams, WaitBody } from '../schemas.ts';
 import { submitIdentity, type SubmitIdentity } from '../submit-identity.ts';
 import { taskView } from '../task-view.ts';
@@ -94,35 +93,11 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
         const existing = await existingFor(storedKey, identity.taskId);
         if (existing) return replay(request, reply, existing, identity, body.wait);
       }
-      let plan: Plan;
-      let events: NewEvent[] = [];
-      if (body.workflow) {
-        const named = ctx.workflows.get(body.workflow);
-        if (!named)
-          throw new AppError(
-            'VALIDATION_FAILED',
-            `no workflow named "${body.workflow}"; known: ${[...ctx.workflows.keys()].join(', ') || 'none'}`,
-          );
-        plan = fillWorkflowInput(named.plan, body.input ?? {});
-        events = [{ type: 'workflow_planned_by', data: { planner: 'workflow', workflow: named.name } }];
-      } else if (body.plan) plan = normalizePlan(body.plan);
-      else if (body.description)
-        ({ plan, events } = await planDescription(
-          body.description,
-          await ctx.agents.profiles(),
-          body.input ?? {},
-          ctx.llm,
-          ctx.agents.names(),
-        ));
-      else
-        throw new AppError(
-          'VALIDATION_FAILED',
-          'body must have "description" (text to plan), "plan" (steps to run) or "workflow" (a named workflow)',
-        );
+      const { plan, events, description } = await planRun(ctx, body);
       const submitted = await engine.submit({
         plan,
         events,
-        description: body.description ?? (body.workflow ? `workflow ${body.workflow}` : null),
+        description,
         input: body.input ?? {},
         start: body.execute !== false,
         ...(identity.taskId ? { id: identity.taskId } : {}),

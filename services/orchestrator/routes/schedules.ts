@@ -1,0 +1,129 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { scheduleStore, PlanSchema } from '../../state/index.ts';
+import type { OrchestratorContext } from '../context.ts';
+import { ErrorReply, ObjectReply } from '../schemas.ts';
+import { startScheduledRun } from '../schedules/scheduled-run.ts';
+import type { Scheduler } from '../schedules/scheduler.ts';
+import type { ScheduleMetrics } from '../schedules/metrics.ts';
+import { changeSchedule, checkName, createSchedule, mustGetSchedule, scheduleView } from '../schedules/schedule-service.ts';
+import { AppError } from '../../errors/index.ts';
+
+// overlap and catch_up are plain strings here: the handler's own check names the field, the value and the choices.
+const fields = {
+  cron: Type.String({ minLength: 1, maxLength: 200, description: 'Cron: 5 fields, or 6 with seconds first ("*/10 * * * * *")' }),
+  timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone the cron is read in; UTC by default' })),
+  workflow: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'A named workflow (GET /workflows)' })),
+  plan: Type.Optional(PlanSchema),
+  description: Type.Optional(Type.String({ minLength: 1, maxLength: 10_000, description: 'Text planned on each tick' })),
+  input: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  overlap: Type.Optional(Type.String({ maxLength: 20, description: 'skip | queue | allow: a tick while the previous run goes on' })),
+  catch_up: Type.Optional(Type.String({ maxLength: 20, description: 'none | latest | all: ticks missed while nothing ran' })),
+  enabled: Type.Optional(Type.Boolean()),
+};
+
+const CreateBody = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 100, description: 'Unique; lower-case letters, digits, ".", "_", "-"' }), ...fields },
+  { additionalProperties: false },
+);
+const PatchBody = Type.Object({ ...fields, cron: Type.Optional(fields.cron) }, { additionalProperties: false });
+const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) });
+
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 429: ErrorReply };
+
+export interface ScheduleRouteOptions extends OrchestratorContext {
+  scheduler: Scheduler;
+  scheduleMetrics: ScheduleMetrics;
+}
+
+/** Schedules: a cron expression that starts a workflow on each tick (the scheduler is schedules/scheduler.ts). */
+export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (fastify, ctx) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const tags = ['schedules'];
+
+  app.post(
+    '/schedules',
+    { schema: { tags, summary: 'Create a schedule', body: CreateBody, response: { 201: ObjectReply, ...errors } } },
+    async (request, reply) => {
+      const { name, ...spec } = request.body;
+      const row = await createSchedule(ctx, name, spec, { createdBy: ctx.ownership.submitter(request) });
+      ctx.scheduler.wake();
+      return reply.status(201).send(scheduleView(row));
+    },
+  );
+
+  app.get('/schedules', { schema: { tags, summary: 'Every schedule, by name', response: { 200: ObjectReply, ...errors } } }, async () => ({
+    schedules: (await scheduleStore.listSchedules(ctx.db)).map(scheduleView),
+  }));
+
+  app.get(
+    '/schedules/:name',
+    {
+      schema: {
+        tags,
+        summary: 'One schedule: next run, last run and its outcome',
+        params: NameParams,
+        response: { 200: ObjectReply, ...errors },
+      },
+    },
+    async (request) => scheduleView(await mustGetSchedule(ctx.db, request.params.name)),
+  );
+
+  app.patch(
+    '/schedules/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Change a schedule; {"enabled": false} pauses it, {"enabled": true} resumes it',
+        params: NameParams,
+        body: PatchBody,
+        response: { 200: ObjectReply, ...errors },
+      },
+    },
+    async (request) => {
+      checkName(request.params.name);
+      const row = await changeSchedule(ctx, request.params.name, request.body);
+      ctx.scheduler.wake();
+      return scheduleView(row);
+    },
+  );
+
+  app.delete(
+    '/schedules/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a schedule (the runs it started stay)',
+        params: NameParams,
+        response: { 200: ObjectReply, ...errors },
+      },
+    },
+    async (request) => {
+      if (!(await scheduleStore.deleteSchedule(ctx.db, request.params.name)))
+        throw new AppError('SCHEDULE_NOT_FOUND', `no schedule named "${request.params.name}"`, { details: { name: request.params.name } });
+      return { deleted: request.params.name };
+    },
+  );
+
+  app.post(
+    '/schedules/:name/trigger',
+    {
+      schema: {
+        tags,
+        summary: 'Start a run of the schedule now, whatever its overlap and whether it is paused',
+        params: NameParams,
+        response: { 202: ObjectReply, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const row = await mustGetSchedule(ctx.db, request.params.name);
+      const { taskId } = await startScheduledRun(ctx, row, null);
+      await scheduleStore.recordTrigger(ctx.db, row.id, taskId);
+      ctx.scheduleMetrics.ticks.inc({ schedule: row.name, outcome: 'triggered' });
+      return reply
+        .status(202)
+        .send({ schedule: row.name, task_id: taskId, status_url: `/tasks/${taskId}`, events_url: `/tasks/${taskId}/events` });
+    },
+  );
+};

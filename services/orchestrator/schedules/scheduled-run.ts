@@ -1,0 +1,44 @@
+import { randomUUID } from 'node:crypto';
+import { store, type ScheduleRow } from '../../state/index.ts';
+import type { OrchestratorContext } from '../context.ts';
+import { planRun } from '../plan-request.ts';
+
+/**
+ * The idempotency key of a tick. It has spaces, which a client's Idempotency-Key never has, so no
+ * request can take a tick's key; the schedule's id (new on each create) keeps a re-created schedule
+ * of the same name apart from the old one.
+ */
+export const tickKey = (scheduleId: string, tick: Date) => `schedule ${scheduleId} ${tick.toISOString()}`;
+
+/**
+ * Starts the workflow of one tick (or, with no tick, a run by hand) and returns its task id. A tick
+ * whose key is already taken started earlier, on this replica or on one that died before it
+ * recorded the tick: that workflow is the tick's, and no second one is made.
+ */
+export async function startScheduledRun(
+  ctx: Pick<OrchestratorContext, 'engine' | 'db' | 'workflows' | 'agents' | 'llm'>,
+  s: Pick<ScheduleRow, 'id' | 'name' | 'target' | 'input' | 'created_by'>,
+  tick: Date | null,
+  /** The tick was missed (more than the misfire window late) and runs because of catch_up. */
+  caughtUp = false,
+): Promise<{ taskId: string; created: boolean }> {
+  const key = tick ? tickKey(s.id, tick) : `schedule ${s.id} trigger ${randomUUID()}`;
+  if (tick) {
+    // Before planning: a description's planner may call a model, and need not for a tick that ran.
+    const existing = await store.getWorkflowByKey(ctx.db, key);
+    if (existing) return { taskId: existing.id, created: false };
+  }
+  const { plan, events, description } = await planRun(ctx, { ...s.target, input: s.input });
+  const submitted = await ctx.engine.submit({
+    plan,
+    events: [{ type: 'schedule_tick', data: { schedule: s.name, tick: tick?.toISOString() ?? null, caught_up: caughtUp } }, ...events],
+    description: description ?? `schedule ${s.name}`,
+    input: s.input,
+    start: true,
+    idempotencyKey: key,
+    ...(s.created_by ? { submittedBy: s.created_by } : {}),
+  });
+  if (submitted.created) return { taskId: submitted.id, created: true };
+  const existing = await store.getWorkflowByKey(ctx.db, key);
+  return { taskId: existing?.id ?? submitted.id, created: false };
+}
