@@ -3,7 +3,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/', 'terraform/cdktf.out/', 'terraform/.gen/', '.cache/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'services/orchestrator/ui/dist/',
+      '.data/',
+      'coverage/',
+      'terraform/cdktf.out/',
+      'terraform/.gen/',
+      '.cache/',
+    ],
+  },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {

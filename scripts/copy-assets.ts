@@ -1,7 +1,8 @@
-// `npm run build` emits JavaScript only; the SQL migrations, named workflows and proto files travel beside it.
+// `npm run build` emits JavaScript only; the SQL migrations, named workflows, proto files and the
+// run viewer's bundle (built by Vite just before) travel beside it.
 import { cp } from 'node:fs/promises';
 
-const copies = ['services/state/migrations/', 'services/orchestrator/workflows/', 'proto/'];
+const copies = ['services/state/migrations/', 'services/orchestrator/workflows/', 'proto/', 'services/orchestrator/ui/dist/'];
 for (const dir of copies) {
   await cp(new URL(`../${dir}`, import.meta.url), new URL(`../dist/${dir}`, import.meta.url), { recursive: true });
 }

@@ -36,6 +36,7 @@ want redis-cli redis-tools
 want redis-server redis-server
 want openssl openssl
 want jq jq
+want chromium chromium
 if [ -z "$skip_docker" ]; then
   want dockerd docker.io
   want debootstrap debootstrap

@@ -19,6 +19,8 @@ export interface Discovery {
    * `key` (the call's idempotency key) the same key goes to the same instance while it is there.
    */
   pick(agent: string, usable?: (url: string) => boolean, key?: string): Instance | undefined;
+  /** Every healthy instance of `agent` as last seen, where discovery tracks them one by one (Consul). */
+  instances?(agent: string): string[] | undefined;
   /** Resolves once it knows where the agents are (Consul's first answers), or after `timeoutMs`. */
   ready?(timeoutMs?: number): Promise<void>;
   close?(): void;

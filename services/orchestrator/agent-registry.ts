@@ -45,6 +45,15 @@ export class AgentRegistry {
     );
   }
 
+  /** Where `name` answers: each healthy instance when discovery knows them (Consul), else its one address. */
+  instances(name: string): string[] {
+    const known = this.discovery.instances?.(name);
+    if (known) return known;
+    const one = this.discovery.pick(name);
+    one?.release();
+    return one ? [one.url] : [];
+  }
+
   async profiles(): Promise<AgentProfile[]> {
     return (await this.list()).filter((a) => a.status === 'up');
   }

@@ -59,6 +59,9 @@ export const ListQuery = Type.Object(
   {
     status: Type.Optional(Type.Union(['planned', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)))),
     limit: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
+    q: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'Only tasks whose description holds this text, in any case' }),
+    ),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },

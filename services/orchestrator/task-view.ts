@@ -33,6 +33,8 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
           started_at: a.started_at,
           finished_at: a.finished_at,
           duration_ms: a.started_at && a.finished_at ? a.finished_at.getTime() - a.started_at.getTime() : null,
+          input: a.input,
+          output: a.output,
           error: a.error,
         })),
       };

@@ -237,10 +237,14 @@ export interface ListQuery {
   status?: WorkflowStatus;
   /** Only the workflows this API key submitted. */
   submittedBy?: string;
+  /** Only the workflows whose description holds this text, in any case (taken literally: no wildcards). */
+  search?: string;
   limit: number;
   /** Keyset cursor: the last row of the previous page. */
   after?: { createdAt: Date; id: string };
 }
+
+const likeLiteral = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;
 
 export async function listWorkflows(db: Queryable, q: ListQuery): Promise<WorkflowRow[]> {
   return db.query<WorkflowRow>(
@@ -249,8 +253,16 @@ export async function listWorkflows(db: Queryable, q: ListQuery): Promise<Workfl
      WHERE ($1::text IS NULL OR status = $1)
        AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
        AND ($5::text IS NULL OR submitted_by = $5)
+       AND ($6::text IS NULL OR description ILIKE $6)
      ORDER BY created_at DESC, id DESC
      LIMIT $4`,
-    [q.status ?? null, q.after?.createdAt ?? null, q.after?.id ?? null, q.limit, q.submittedBy ?? null],
+    [
+      q.status ?? null,
+      q.after?.createdAt ?? null,
+      q.after?.id ?? null,
+      q.limit,
+      q.submittedBy ?? null,
+      q.search ? likeLiteral(q.search) : null,
+    ],
   );
 }

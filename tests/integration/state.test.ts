@@ -23,11 +23,11 @@ const lease = (owner: string): store.Lease => {
   return { owner, incarnation: incarnations.get(owner)!, ms: 60_000 };
 };
 
-async function newWorkflow(db: Db, owner = 'me'): Promise<string> {
+async function newWorkflow(db: Db, owner = 'me', description = 'd'): Promise<string> {
   const id = randomUUID();
   await store.insertWorkflow(db, {
     id,
-    description: 'd',
+    description,
     status: 'running',
     plan,
     input: { files: [1, 2] },
@@ -243,6 +243,20 @@ describe.each(testDatabases)('state on $name', (t) => {
     expect(second).toHaveLength(2);
     expect(new Set([...first, ...second].map((w) => w.id))).toEqual(new Set(ids));
     expect(await store.listWorkflows(db, { status: 'succeeded', limit: 3 })).toHaveLength(0);
+  });
+
+  it('finds workflows by a text in their description, in any case, wildcards taken literally', async () => {
+    const db = await open(t);
+    const tag = randomUUID().slice(0, 8);
+    const health = await newWorkflow(db, 'me', `Build a /health endpoint ${tag}`);
+    const percent = await newWorkflow(db, 'me', `Raise coverage to 100% ${tag}`);
+    await newWorkflow(db, 'me', `Write docs ${tag}x`);
+    const ids = async (search: string) => (await store.listWorkflows(db, { search, limit: 10 })).map((w) => w.id);
+    expect(await ids(`HEALTH ENDPOINT ${tag}`)).toEqual([health]);
+    expect(await ids(`100% ${tag}`)).toEqual([percent]);
+    // `_` and `%` match only themselves, not any character.
+    expect(await ids(`${tag}_`)).toEqual([]);
+    expect(await ids(`%${tag}`)).toEqual([]);
   });
 });
 

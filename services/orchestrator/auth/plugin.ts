@@ -26,8 +26,9 @@ export interface AuthOptions {
 }
 
 // Probes and scrapes carry no key and are never limited: an overloaded API must still say it is alive.
+// The run viewer's files (/ui) are static and public; the API calls the page makes carry the key.
 // Matched on the route's pattern, which Fastify has already found: no parsing of the URL per request.
-const openRoutes = new Set(['/health', '/ready', '/metrics']);
+const openRoutes = new Set(['/health', '/ready', '/metrics', '/ui', '/ui/*']);
 const isOpen = (request: FastifyRequest): boolean => openRoutes.has(request.routeOptions.url ?? '');
 
 function scopeOf(request: FastifyRequest): Scope | 'any' {

@@ -28,7 +28,9 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
       if (!isTaskId(id)) throw notFound(id);
       const wf = await ctx.ownership.visible(request, id);
       const [steps, decisions] = await Promise.all([store.getSteps(db, id), store.getDecisions(db, id)]);
-      return taskView(wf, steps, decisions);
+      const view = taskView(wf, steps, decisions);
+      const jaeger = ctx.config.tracing.jaegerUiUrl;
+      return { ...view, trace_url: jaeger && view.trace_id ? `${jaeger}/trace/${view.trace_id}` : null };
     },
   );
 
@@ -60,17 +62,18 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
     {
       schema: {
         tags: ['workflows'],
-        summary: 'Tasks, newest first, optionally by status; follow next_cursor for more',
+        summary: 'Tasks, newest first, optionally by status or a text in the description; follow next_cursor for more',
         querystring: ListQuery,
         response: { 200: ObjectReply, 400: ErrorReply },
       },
     },
     async (request) => {
-      const { status, limit, cursor } = request.query;
+      const { status, limit, cursor, q } = request.query;
       const after = cursor ? decodeCursor(cursor) : undefined;
       const owner = ctx.ownership.limitedTo(request);
       const rows = await store.listWorkflows(db, {
         ...(status ? { status } : {}),
+        ...(q ? { search: q } : {}),
         limit: limit + 1,
         ...(after ? { after } : {}),
         ...(owner ? { submittedBy: owner } : {}),

@@ -1,0 +1,77 @@
+// Builds the run viewer (src/ with Vite) into dist/: `npm run build:ui`, npm's postinstall, and the
+// orchestrator's background build when it starts without a bundle all run this file. The bundle is
+// written beside dist/ and renamed into place, so a server never reads half a build, and a lock
+// file keeps two processes (two test workers, an install and a start) from building at once.
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('./', import.meta.url));
+export const bundleDir = `${here}dist`;
+const lockFile = `${here}.build.lock`;
+// A lock older than this was left by a build that died.
+const staleLockMs = 5 * 60_000;
+
+export type BuildOutcome = 'built' | 'present' | 'built elsewhere';
+
+export async function buildUi(options: { force?: boolean } = {}): Promise<BuildOutcome> {
+  if (!options.force && (await exists(`${bundleDir}/index.html`))) return 'present';
+  const lock = await takeLock();
+  if (!lock) return waitForOtherBuild();
+  const staging = `${here}dist.${process.pid}.tmp`;
+  try {
+    // Imported here: only a build loads Vite, never the server.
+    const { build } = await import('vite');
+    await build({ configFile: `${here}vite.config.ts`, logLevel: 'warn', build: { outDir: staging, emptyOutDir: true } });
+    await rm(bundleDir, { recursive: true, force: true });
+    await rename(staging, bundleDir);
+    return 'built';
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+    await lock.close();
+    await rm(lockFile, { force: true });
+  }
+}
+
+/** Another process holds the lock: its bundle, once it is there. */
+async function waitForOtherBuild(): Promise<BuildOutcome> {
+  const deadline = Date.now() + staleLockMs;
+  while (Date.now() < deadline) {
+    await sleep(500);
+    if (!(await exists(lockFile))) {
+      if (await exists(`${bundleDir}/index.html`)) return 'built elsewhere';
+      throw new Error('another process building the run viewer stopped without a bundle');
+    }
+  }
+  throw new Error(`another process has held ${lockFile} for ${staleLockMs / 60_000} minutes`);
+}
+
+async function takeLock() {
+  try {
+    return await open(lockFile, 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const age = Date.now() - ((await stat(lockFile).catch(() => undefined))?.mtimeMs ?? 0);
+    if (age < staleLockMs) return undefined;
+    await rm(lockFile, { force: true });
+    return open(lockFile, 'wx').catch(() => undefined);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const force = process.argv.includes('--force');
+  try {
+    const outcome = await buildUi({ force });
+    process.stdout.write(`agentic-mesh: run viewer (/ui) ${outcome === 'present' ? 'already built' : outcome}\n`);
+  } catch (err) {
+    process.stderr.write(`agentic-mesh: the run viewer (/ui) was not built: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

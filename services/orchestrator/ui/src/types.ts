@@ -1,0 +1,115 @@
+// The API's answers as the page reads them (docs/API.md); only fields the routes really send.
+
+export type TaskStatus = 'planned' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface TaskSummary {
+  task_id: string;
+  description: string | null;
+  status: TaskStatus;
+  error: unknown;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  last_checkpoint: string | null;
+}
+
+export interface TaskPage {
+  tasks: TaskSummary[];
+  next_cursor: string | null;
+}
+
+export interface Attempt {
+  attempt: number;
+  status: string;
+  idempotency_key: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+}
+
+export interface StepView {
+  id: string;
+  agent: string;
+  depends_on: string[];
+  status: string;
+  output: unknown;
+  attempts: Attempt[];
+}
+
+export type Branch = string | { action?: 'retry' | 'route' | 'fail'; target?: string; max_attempts?: number };
+
+export interface PlanStep {
+  id: string;
+  type?: 'agent' | 'approval';
+  agent: string;
+  input: Record<string, unknown>;
+  depends_on: string[];
+  description?: string;
+  prompt?: string;
+  on_success?: Branch;
+  on_failure?: Branch;
+  on_approval?: Branch;
+  on_rejection?: Branch;
+  retry?: { max_attempts?: number; backoff_ms?: number; backoff_rate?: number };
+}
+
+export interface Plan {
+  steps: PlanStep[];
+}
+
+export interface Decision {
+  step_id: string;
+  attempt: number;
+  outcome: string;
+  branch: string | null;
+  action: string | null;
+  target: string | null;
+  iteration: number | null;
+  reason: string | null;
+  at: string;
+}
+
+export interface TaskView extends TaskSummary {
+  trace_id: string | null;
+  trace_url: string | null;
+  idempotency_key: string | null;
+  input: unknown;
+  steps: StepView[];
+  decisions: Decision[];
+  waiting: { wake_at: string | null } | null;
+  plan: Plan;
+}
+
+export interface AgentView {
+  name: string;
+  url?: string;
+  status: 'up' | 'unreachable';
+  description?: string;
+  capabilities: string[];
+  version?: string;
+  last_seen?: string;
+  error?: string;
+  circuit_breaker: { state: string };
+  instances: Array<{ url: string; ejected: boolean }>;
+  calls_in_flight: number;
+}
+
+export interface NamedWorkflow {
+  name: string;
+  description: string;
+  inputs: Record<string, string>;
+  steps: PlanStep[];
+}
+
+/** What an agent reported while a step works (the `step_progress` events): all of it ephemeral. */
+export interface StepProgress {
+  attempt: number;
+  text: string;
+  message?: string;
+  fraction?: number;
+}
+
+export const finalStatuses: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled']);
