@@ -40,6 +40,7 @@ describe('one workflow, one trace (child processes, OTLP receiver)', () => {
         AGENT_GRPC_URLS: `documentation=127.0.0.1:${grpcPort}`,
         DATABASE_URL: databaseUrl,
         ORCHESTRATOR_ID: 'trace-orch',
+        JAEGER_UI_URL: 'http://jaeger.example:16686/',
       },
       1,
     );
@@ -60,8 +61,10 @@ describe('one workflow, one trace (child processes, OTLP receiver)', () => {
       })
     ).json()) as { task_id: string; status: string };
     expect(res.status).toBe('succeeded');
-    const task = (await (await fetch(`${api}/tasks/${res.task_id}`)).json()) as { trace_id: string };
+    const task = (await (await fetch(`${api}/tasks/${res.task_id}`)).json()) as { trace_id: string; trace_url: string };
     expect(task.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    // The run viewer's link to the trace (JAEGER_UI_URL).
+    expect(task.trace_url).toBe(`http://jaeger.example:16686/trace/${task.trace_id}`);
 
     // Shutting down flushes the span buffers.
     for (const p of [orch, agents]) {
