@@ -16,13 +16,18 @@ export function useApiKey(key: string | undefined): void {
   authorization = key ? { authorization: `Bearer ${key}` } : {};
 }
 
-export async function api(baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+export async function api(
+  baseUrl: string,
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
   return (await send(baseUrl, method, path, body)).body;
 }
 
 async function send(
   baseUrl: string,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { api, ApiError, followEvents, submit, useApiKey } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
+import { schedulesCommand, schedulesUsage } from './schedules.ts';
 import type { Running } from './roles.ts';
 
 const usage = (agents: string) => `agentic-mesh — durable workflows of AI agents
@@ -27,6 +28,9 @@ Use it (ORCHESTRATOR_URL or --url, default http://127.0.0.1:8001):
   agentic-mesh approve <task_id>      answer a waiting approval step [--comment text] [--step id]
   agentic-mesh reject <task_id>       [--comment text] [--step id]
 
+Schedules (a cron expression that starts a workflow on each tick):
+${schedulesUsage}
+
 Configuration is read from the environment; see docs/CONFIGURATION.md.`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -42,6 +46,12 @@ export async function main(argv: string[]): Promise<number> {
       step: { type: 'string' },
       'idempotency-key': { type: 'string' },
       'task-id': { type: 'string' },
+      cron: { type: 'string' },
+      timezone: { type: 'string' },
+      description: { type: 'string' },
+      overlap: { type: 'string' },
+      'catch-up': { type: 'string' },
+      paused: { type: 'boolean', default: false },
       detach: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -112,6 +122,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`task ${id}: step ${String(res.step_id)} ${String(res.decision)}\n`);
       return 0;
     }
+    case 'schedules':
+      return schedulesCommand(url, rest, values);
     case 'cancel': {
       const res = await api(url, 'POST', `/tasks/${need(rest[0], 'task_id')}/cancel`, {});
       process.stdout.write(`task ${String(res.task_id)} ${String(res.status)}\n`);

@@ -6,7 +6,7 @@ type Service = 'orchestrator' | 'knowledge';
 export interface PlatformClient {
   call(
     service: Service,
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
     path: string,
     body?: unknown,
     extraHeaders?: Record<string, string>,

@@ -2,6 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod/v4';
 import type { PlatformClient } from './platform-client.ts';
+import { registerScheduleTools } from './schedule-tools.ts';
 
 const taskId = z.string().uuid().describe('The task_id that orchestrate returned');
 
@@ -100,6 +101,8 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
     },
     async () => result(await platform.call('orchestrator', 'GET', '/agents')),
   );
+
+  registerScheduleTools(server, platform, result);
 
   server.registerTool(
     'search_knowledge',

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadConfig } from '../../services/config/index.ts';
 import { buildOrchestratorApp } from '../../services/orchestrator/app.ts';
@@ -172,6 +175,48 @@ describe.each(testDatabases)('schedules on $name', (t) => {
       }
       await call('PATCH', '/schedules/skipper', { enabled: false });
       await call('PATCH', '/schedules/queuer', { enabled: false });
+    },
+  );
+
+  it(
+    'schedules declared in a workflow file are created at start; the file wins when it changes; gone from the file, gone',
+    { timeout: 120_000 },
+    async () => {
+      const db = await t.open();
+      onTestFinished(() => db.close());
+      const dir = await mkdtemp(join(tmpdir(), 'mesh-wf-'));
+      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const file = (schedules: string) =>
+        writeFile(
+          join(dir, 'sums.yaml'),
+          `name: sums\ndescription: adds\nsteps:\n  - id: a\n    agent: math\n    input: { values: [1] }\n${schedules}`,
+        );
+      const start = async () => (await startPlatform(db, testAgents().agents, { WORKFLOWS_DIR: dir })).app;
+      const get = async (app: Awaited<ReturnType<typeof start>>) =>
+        (await app.inject({ method: 'GET', url: '/schedules' })).json().schedules;
+
+      await file('schedules:\n  - name: nightly-sums\n    cron: "0 2 * * *"\n    timezone: Europe/Paris\n');
+      let app = await start();
+      expect(await get(app)).toMatchObject([
+        { name: 'nightly-sums', workflow: 'sums', cron: '0 2 * * *', source: 'file', enabled: true, overlap: 'skip' },
+      ]);
+      await app.inject({ method: 'PATCH', url: '/schedules/nightly-sums', payload: { enabled: false } });
+      await app.close();
+      // The file did not change: the pause made through the API lasts.
+      app = await start();
+      expect(await get(app)).toMatchObject([{ name: 'nightly-sums', enabled: false }]);
+      await app.close();
+      await file('schedules:\n  - name: nightly-sums\n    cron: "0 3 * * *"\n');
+      app = await start();
+      expect(await get(app)).toMatchObject([{ name: 'nightly-sums', cron: '0 3 * * *', timezone: 'UTC', enabled: true }]);
+      await app.close();
+      await file('');
+      app = await start();
+      expect(await get(app)).toEqual([]);
+      await app.close();
+
+      await file('schedules:\n  - name: broken\n    cron: "0 2 * * *"\n    timezone: Moon/Base\n');
+      await expect(start()).rejects.toThrow(/sums\.yaml:8: schedule "broken": timezone "Moon\/Base" is not a known IANA time zone/);
     },
   );
 

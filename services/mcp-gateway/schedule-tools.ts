@@ -1,0 +1,83 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import * as z from 'zod/v4';
+import type { PlatformClient } from './platform-client.ts';
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/)
+  .describe('The schedule name');
+
+/** The schedule tools: the orchestrator's /schedules API (docs/API.md#schedules). */
+export function registerScheduleTools(
+  server: McpServer,
+  platform: PlatformClient,
+  result: (res: { status: number; body: Record<string, unknown> }) => CallToolResult,
+): void {
+  const at = (n: string) => `/schedules/${encodeURIComponent(n)}`;
+  server.registerTool(
+    'list_schedules',
+    {
+      title: 'List schedules',
+      description: 'Every schedule: its cron and time zone, what it runs, next_run_at, the last run with its status, and the last outcome.',
+      inputSchema: {},
+    },
+    async () => result(await platform.call('orchestrator', 'GET', '/schedules')),
+  );
+  server.registerTool(
+    'get_schedule',
+    { title: 'Get a schedule', description: 'One schedule: next run, last run and its outcome.', inputSchema: { name } },
+    async (a) => result(await platform.call('orchestrator', 'GET', at(a.name))),
+  );
+  server.registerTool(
+    'create_schedule',
+    {
+      title: 'Create a schedule',
+      description:
+        'Start a workflow on each tick of a cron expression (5 fields, or 6 with seconds first), exactly once per tick however many orchestrators run. Give one of workflow, plan or description.',
+      inputSchema: {
+        name,
+        cron: z.string().min(1).max(200).describe('e.g. "0 2 * * *" (02:00 daily) or "*/30 * * * * *" (every 30 s)'),
+        timezone: z.string().min(1).max(64).optional().describe('IANA time zone the cron is read in, e.g. "Europe/Paris"; UTC by default'),
+        workflow: z.string().min(1).max(64).optional().describe('A named workflow to run'),
+        plan: z
+          .object({ steps: z.array(z.record(z.string(), z.unknown())) })
+          .optional()
+          .describe('Explicit steps: {id, agent, input, depends_on}'),
+        description: z.string().min(1).max(10_000).optional().describe('Text planned into steps on each tick'),
+        input: z.record(z.string(), z.unknown()).optional().describe('The input of each run'),
+        overlap: z
+          .enum(['skip', 'queue', 'allow'])
+          .optional()
+          .describe('A tick while the previous run goes on: skip (default), queue, allow'),
+        catch_up: z.enum(['none', 'latest', 'all']).optional().describe('Ticks missed while nothing ran: none, latest (default), all'),
+        enabled: z.boolean().optional().describe('false: create it paused'),
+      },
+    },
+    async (body) => result(await platform.call('orchestrator', 'POST', '/schedules', body)),
+  );
+  server.registerTool(
+    'pause_schedule',
+    { title: 'Pause a schedule', description: 'No ticks until it is resumed.', inputSchema: { name } },
+    async (a) => result(await platform.call('orchestrator', 'PATCH', at(a.name), { enabled: false })),
+  );
+  server.registerTool(
+    'resume_schedule',
+    {
+      title: 'Resume a schedule',
+      description: 'Ticks again from the next one after now (ticks while paused are not run).',
+      inputSchema: { name },
+    },
+    async (a) => result(await platform.call('orchestrator', 'PATCH', at(a.name), { enabled: true })),
+  );
+  server.registerTool(
+    'trigger_schedule',
+    { title: 'Run a schedule now', description: "Start a run of the schedule's workflow now; returns its task_id.", inputSchema: { name } },
+    async (a) => result(await platform.call('orchestrator', 'POST', `${at(a.name)}/trigger`, {})),
+  );
+  server.registerTool(
+    'delete_schedule',
+    { title: 'Delete a schedule', description: 'The schedule goes; the runs it started stay.', inputSchema: { name } },
+    async (a) => result(await platform.call('orchestrator', 'DELETE', at(a.name))),
+  );
+}
