@@ -1,19 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineAgent } from '../../agents/sdk/index.ts';
 import { documentationAgent } from '../../agents/documentation/index.ts';
 import { featureDevAgent } from '../../agents/feature-dev/index.ts';
 import { infrastructureAgent } from '../../agents/infrastructure/index.ts';
-import { expectAccessible, launchChromium, screenshot, watchedPage, type WatchedPage } from '../helpers/browser.ts';
-import { testDatabases } from '../helpers/db.ts';
-import { listenOnLoopback, startPlatform } from '../helpers/platform.ts';
+import { expectAccessible, launchChromium, screenshot, type WatchedPage } from '../helpers/browser.ts';
+import { openViewer, startViewer, type Viewer } from '../helpers/run-viewer.ts';
 import { testAgents } from '../helpers/test-agents.ts';
 
-const postgres = testDatabases.find((d) => d.name === 'postgres')!;
 const readmeExample = 'Build feature slugify utility AND deploy infrastructure for a redis cache then document it';
 // What an agent might return when a model echoes a hostile page: it must reach the screen as text.
 const hostile = '<img src=x onerror="window.__xss=1;alert(1)"><script>window.__xss=2;alert(2)</script>';
@@ -52,15 +46,6 @@ const echoAgent = defineAgent({
   execute: async (input: { text?: string }) => ({ html: input.text ?? '', length: (input.text ?? '').length }),
 });
 
-interface Viewer {
-  url: string;
-  admin: string;
-  submitKey: string;
-  readKey: string;
-  /** The API as the test's own client, with the admin key. */
-  call: (path: string, body?: unknown) => Promise<{ status: number; body: any }>;
-}
-
 let browser: Browser;
 beforeAll(async () => {
   browser = await launchChromium();
@@ -69,48 +54,12 @@ afterAll(async () => {
   await browser?.close();
 });
 
-/** The platform with API_AUTH=keys on the test Postgres, the README's agents and small test agents, listening on loopback. */
-async function viewer(): Promise<Viewer> {
-  const db = await postgres.open();
-  onTestFinished(() => db.close());
-  const workflows = await mkdtemp(join(tmpdir(), 'mesh-ui-wf-'));
-  onTestFinished(() => rm(workflows, { recursive: true, force: true }));
-  await writeFile(join(workflows, 'release_gate.yaml'), gateWorkflow);
-  const admin = randomBytes(24).toString('hex');
-  const { app } = await startPlatform(db, [featureDevAgent, infrastructureAgent, documentationAgent, ...testAgents().agents, echoAgent], {
-    API_AUTH: 'keys',
-    ADMIN_API_KEY: admin,
-    WORKFLOWS_DIR: workflows,
-    STEP_MAX_ATTEMPTS: '1',
+const viewer = () =>
+  startViewer({
+    agents: [featureDevAgent, infrastructureAgent, documentationAgent, ...testAgents().agents, echoAgent],
+    workflows: { release_gate: gateWorkflow },
   });
-  const url = await listenOnLoopback(app);
-  const call = async (path: string, body?: unknown) => {
-    const res = await fetch(`${url}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { authorization: `Bearer ${admin}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
-  const key = async (scopes: string[]) => {
-    const res = await call('/admin/api-keys', { name: `ui-${scopes.join('-')}`, scopes });
-    expect(res.status, JSON.stringify(res.body)).toBe(201);
-    return res.body.key as string;
-  };
-  return { url, admin, call, submitKey: await key(['read', 'submit']), readKey: await key(['read']) };
-}
-
-async function open(v: Viewer, key: string, path = '/ui/'): Promise<WatchedPage> {
-  const watched = await watchedPage(browser, v.url);
-  onTestFinished(async () => {
-    await watched.page.context().close();
-  });
-  await watched.page.goto(path);
-  // The first API answer is a 401: the page asks for a key once, and keeps it for the tab.
-  await watched.page.getByLabel('Key').fill(key);
-  await watched.page.getByRole('button', { name: 'Use this key' }).click();
-  return watched;
-}
+const open = (v: Viewer, key: string, path?: string) => openViewer(browser, v, key, path);
 
 const runStatus = (page: Page, status: string) => page.locator(`section.run[data-status="${status}"]`).waitFor({ timeout: 60_000 });
 const noProblems = (w: WatchedPage) => expect(w.problems, 'console errors, CSP violations, page errors or dialogs').toEqual([]);

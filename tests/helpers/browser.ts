@@ -19,7 +19,6 @@ export interface WatchedPage {
   page: Page;
   /** Console errors (a CSP violation is one) and uncaught exceptions seen so far. */
   problems: string[];
-  warnings: string[];
 }
 
 /** A new page in its own context (its own sessionStorage), recording every console error and page error. */
@@ -27,9 +26,7 @@ export async function watchedPage(browser: Browser, baseUrl: string): Promise<Wa
   const context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const problems: string[] = [];
-  const warnings: string[] = [];
   page.on('console', (msg) => {
-    if (msg.type() === 'warning') warnings.push(msg.text());
     if (msg.type() === 'error' && !expectedRefusal.test(msg.text())) problems.push(`console: ${msg.text()}`);
   });
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
@@ -37,7 +34,7 @@ export async function watchedPage(browser: Browser, baseUrl: string): Promise<Wa
     problems.push(`dialog: ${dialog.type()} ${dialog.message()}`);
     void dialog.dismiss();
   });
-  return { page, problems, warnings };
+  return { page, problems };
 }
 
 let axeSource: string | undefined;
