@@ -11,6 +11,7 @@ import { drive, percentile, type RunResult } from './load.ts';
 import { diamond, parallelPlan, sequentialPlan } from './plans.ts';
 import { benchPlatformAgainstFloor } from './platform-vs-floor.ts';
 import { startScript, stopScript } from './processes.ts';
+import { benchScheduleLag } from './schedules.ts';
 
 const env = process.env;
 const databaseUrl = env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -159,6 +160,14 @@ async function main() {
     console.log(
       `  parallel ${par.mean.toFixed(0)} ms, sequential ${seq.mean.toFixed(0)} ms: ${(100 * (1 - par.mean / seq.mean)).toFixed(0)}% less time in parallel`,
     );
+    await benchScheduleLag({
+      client,
+      admin,
+      schema,
+      schedules: Number(env.BENCH_SCHEDULES ?? 100),
+      seconds: Number(env.BENCH_SCHEDULE_SECONDS ?? 15),
+      print: (line) => console.log(line),
+    });
     await client.close();
     console.log(`knowledge search over the project's docs (Postgres full-text search), one at a time:`);
     for (const line of await benchKnowledge(url, Number(env.BENCH_SEARCHES ?? 500))) console.log(line);

@@ -23,8 +23,9 @@ export async function startScheduledRun(
   caughtUp = false,
 ): Promise<{ taskId: string; created: boolean }> {
   const key = tick ? tickKey(s.id, tick) : `schedule ${s.id} trigger ${randomUUID()}`;
-  if (tick) {
-    // Before planning: a description's planner may call a model, and need not for a tick that ran.
+  if (tick && s.target.description !== undefined) {
+    // A description's planner may call a model, and need not for a tick that ran. (A workflow or a
+    // plan costs nothing to prepare: the insert's unique key alone tells a tick that ran.)
     const existing = await store.getWorkflowByKey(ctx.db, key);
     if (existing) return { taskId: existing.id, created: false };
   }

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError } from '../../errors/index.ts';
 import { scheduleStore, type ClaimedSchedule, type Db, type ScheduleRow } from '../../state/index.ts';
-import { cronProblem, ticker } from './cron.ts';
+import { ticker, type Ticker } from './cron.ts';
 import type { ScheduleMetrics } from './metrics.ts';
 import { planTicks } from './tick-plan.ts';
 
@@ -21,7 +21,7 @@ export interface SchedulerOptions {
 }
 
 /** Due schedules claimed in one statement. */
-const CLAIM_BATCH = 50;
+const CLAIM_BATCH = 200;
 const ACTIVE = new Set(['planned', 'running', 'waiting']);
 
 /**
@@ -103,14 +103,17 @@ export class Scheduler {
     const { metrics, log } = this.o;
     const finish = (r: Pick<scheduleStore.TickRecord, 'nextRunAt' | 'held' | 'last' | 'startedTaskId'>) =>
       scheduleStore.finishPass(this.o.db, { name: s.name, id: s.id, owner: this.o.owner, version: s.version, ...r });
-    const problem = cronProblem(s.cron, s.timezone);
-    if (problem || !s.next_run_at) {
+    let cron: Ticker;
+    try {
+      if (!s.next_run_at) throw new Error('no next tick');
+      cron = ticker(s.cron, s.timezone);
+    } catch (err) {
       // Only a time zone the runtime stopped knowing can get here (the API checks both): park the schedule.
-      log.error({ schedule: s.name, problem }, 'schedule cannot be computed; it stays paused at no next tick');
+      const problem = (err as Error).message;
+      log.error({ schedule: s.name, problem }, 'schedule cannot be computed; it stays at no next tick');
       await finish({ nextRunAt: null, held: false, last: { tickAt: s.db_now, outcome: `failed: ${problem}` }, startedTaskId: null });
       return;
     }
-    const cron = ticker(s.cron, s.timezone);
     const previousActive = s.last_status !== null && ACTIVE.has(s.last_status);
     const plan = planTicks(
       { nextRunAt: s.next_run_at, held: s.held, overlap: s.overlap, catchUp: s.catch_up },
