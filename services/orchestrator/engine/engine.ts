@@ -41,8 +41,6 @@ export interface Submission {
   /** Written first in the event log (how the plan was made). */
   events?: NewEvent[];
   /** The client's choice of task id; a new UUID otherwise. */
-  /** Start then, not now: stored as 'scheduled' and started by whichever replica claims it first. */
-  runAt?: Date;
   id?: string;
   /** The client's Idempotency-Key and the request's fingerprint (see insertWorkflow). */
   idempotencyKey?: string;
@@ -53,7 +51,7 @@ export interface Submission {
 
 export interface Submitted {
   id: string;
-  status: 'planned' | 'scheduled' | 'running';
+  status: 'planned' | 'running';
   /** False: a workflow with this id or idempotency key exists already, and nothing was written. */
   created: boolean;
 }
@@ -65,15 +63,10 @@ export interface Submitted {
 export class Engine {
   private readonly runs = new Map<string, WorkflowRun>();
   private readonly timers: NodeJS.Timeout[] = [];
-/** Scheduled workflows started per pass; a full batch makes the next pass come at once. */
-const DUE_BATCH = 50;
-
   private recovering: Promise<void> | undefined;
   private closed = false;
   private readonly options: EngineOptions;
   /** This process's hold on its workflows: a new incarnation per Engine, so it never claims its own. */
-  /** When this replica next looks for scheduled workflows to start. */
-  private startTimer: { at: number; timer: NodeJS.Timeout } | undefined;
   private readonly lease: store.Lease;
   private readonly committer: GroupCommitter;
 
@@ -127,22 +120,6 @@ const DUE_BATCH = 50;
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
     const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
     const traceParent = traceparentOf(span);
-    if (sub.runAt && sub.runAt.getTime() > Date.now()) {
-      const created = await store.insertWorkflow(this.options.db, {
-        id,
-        description: sub.description,
-        status: 'scheduled',
-        plan: sub.plan,
-        input: sub.input,
-        lease: null,
-        runAt: sub.runAt,
-        ...identity,
-        steps: [],
-        events: [...(sub.events ?? []), { type: 'workflow_scheduled', data: { run_at: sub.runAt.toISOString() } }],
-      });
-      if (created) this.armStartTimer(sub.runAt);
-      return { id, status: 'scheduled', created };
-    }
     const { state, commands } = decide(
       freshState(id, sub.plan, this.options.defaults),
       { type: 'start' },
@@ -176,13 +153,13 @@ const DUE_BATCH = 50;
     return { id, status: 'running', created };
   }
 
-  /** Runs a workflow stored as 'planned', or a 'scheduled' one now instead of at its time. */
+  /** Runs a workflow stored as 'planned'. */
   async execute(id: string): Promise<void> {
     this.assertOpen();
     const row = await store.claimWorkflow(this.options.db, {
       id,
       lease: this.lease,
-      from: ['planned', 'scheduled'],
+      from: ['planned'],
       onlyExpired: false,
       event: { type: 'workflow_started', data: { owner: this.options.owner } },
     });
@@ -190,7 +167,7 @@ const DUE_BATCH = 50;
       const existing = await this.mustGet(id);
       throw new AppError(
         'WORKFLOW_NOT_PLANNED',
-        `workflow ${id} is ${existing.status}, not planned or scheduled${existing.status === 'failed' ? ': use POST /resume' : ''}`,
+        `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`,
         { details: { status: existing.status } },
       );
     }
@@ -211,12 +188,6 @@ const DUE_BATCH = 50;
     if (existing.status === 'waiting')
       throw new AppError('WORKFLOW_BUSY', `workflow ${id} is waiting for an answer: POST /tasks/${id}/approve or /reject`);
     if (this.runs.has(id)) throw new AppError('WORKFLOW_BUSY', `workflow ${id} is already running on this orchestrator`);
-    if (existing.status === 'scheduled')
-      throw new AppError(
-        'WORKFLOW_NOT_PLANNED',
-        `workflow ${id} is scheduled to start at ${existing.wake_at?.toISOString() ?? '?'}: POST /execute/${id} starts it now`,
-        { details: { status: existing.status } },
-      );
     const row = await store.claimWorkflow(this.options.db, {
       id,
       lease: this.lease,
@@ -329,45 +300,6 @@ const DUE_BATCH = 50;
   /** A breaker changed state: every workflow here that still needs that agent gets an event saying so. */
   async breakerChanged(agent: string, state: string): Promise<void> {
     const affected = [...this.runs.values()].filter((r) => r.uses(agent));
-  /**
-   * Starts the scheduled workflows whose time has come; whichever replica claims one first runs it.
-   * Each pass learns the next start time in the table and sets a timer for it, so a run starts on
-   * time on every replica that has looked (the others race for it, one wins); one submitted on
-   * another replica since is found by the next recovery pass at the latest.
-   */
-  private async startDue(): Promise<void> {
-    const { due, next } = await store.dueScheduled(this.options.db, DUE_BATCH);
-    for (const id of due) {
-      if (this.closed) return;
-      const row = await store.claimWorkflow(this.options.db, {
-        id,
-        lease: this.lease,
-        from: ['scheduled'],
-        onlyExpired: false,
-        event: { type: 'workflow_started', data: { owner: this.options.owner, scheduled: true } },
-      });
-      if (row) this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent));
-    }
-    if (due.length === DUE_BATCH) this.armStartTimer(new Date());
-    else if (next) this.armStartTimer(next);
-  }
-
-  /** One timer, for the earliest start time known here; re-armed (at most an hour ahead) by each pass. */
-  private armStartTimer(at: Date): void {
-    if (this.closed) return;
-    const when = Math.min(at.getTime(), Date.now() + 3_600_000);
-    if (this.startTimer && this.startTimer.at <= when) return;
-    clearTimeout(this.startTimer?.timer);
-    const timer = setTimeout(
-      () => {
-        this.startTimer = undefined;
-        this.startDue().catch((err: unknown) => this.options.log.error({ err }, 'starting scheduled workflows failed'));
-      },
-      Math.max(0, when - Date.now()),
-    ).unref();
-    this.startTimer = { at: when, timer };
-  }
-
     await Promise.all(
       affected.map((r) =>
         store.appendEvents(this.options.db, r.id, [{ type: `circuit_${state}`, data: { agent } }]).then(
@@ -412,7 +344,6 @@ const DUE_BATCH = 50;
       } catch (err) {
         this.options.log.error({ err }, 'recovery pass failed');
       } finally {
-        await this.startDue();
         this.recovering = undefined;
       }
     })();
@@ -433,7 +364,6 @@ const DUE_BATCH = 50;
     await this.recovering;
     const running = [...this.runs.values()];
     await raceDeadline(Promise.allSettled(running.map((r) => r.done)), this.options.shutdownGraceMs);
-    clearTimeout(this.startTimer?.timer);
     const left = [...this.runs.keys()];
     for (const run of this.runs.values()) run.stop('abandoned', 'orchestrator shutting down');
     // Commits already made go in before the leases are let go.
