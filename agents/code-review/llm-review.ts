@@ -106,5 +106,7 @@ function ask(files: readonly InputFile[], toolFindings: readonly Finding[], ctx:
     ],
     temperature: 0,
     signal: ctx.signal,
+    // The model's answer shows on the run as it is written.
+    onDelta: (text) => ctx.progress({ text }),
   });
 }

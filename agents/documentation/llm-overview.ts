@@ -67,6 +67,8 @@ export async function overviewsFromModel(
       ],
       temperature: 0,
       signal: ctx.signal,
+      // The model's answer shows on the run as it is written.
+      onDelta: (text) => ctx.progress({ text }),
     });
     const known = new Set(documented.map((f) => f.path));
     const overviews = new Map<string, string>();

@@ -117,6 +117,8 @@ async function ask(
       ],
       temperature: 0,
       signal: ctx.signal,
+      // The model's answer shows on the run as it is written.
+      onDelta: (text) => ctx.progress({ text }),
     });
     const notes = (value.notes ?? [])
       .slice(0, MAX_NOTES)

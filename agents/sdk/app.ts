@@ -1,8 +1,19 @@
+import { PassThrough } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../services/errors/index.ts';
 import { errorHandlerPlugin, healthPlugin, serverOptions, useStrictBodies } from '../../services/http/index.ts';
-import { ExecuteRequest, PROTOCOL_VERSION, requireInternalToken, type AgentInfo } from '../../services/protocol/index.ts';
+import {
+  ExecuteRequest,
+  failedAnswer,
+  NDJSON,
+  progressLine,
+  PROTOCOL_VERSION,
+  requireInternalToken,
+  resultLine,
+  type AgentInfo,
+} from '../../services/protocol/index.ts';
+import type { ProgressSend } from './progress-channel.ts';
 import { createAgentRuntime, type AgentRuntime, type AgentRuntimeOptions } from './runtime.ts';
 import type { AgentDefinition } from './types.ts';
 
@@ -55,13 +66,49 @@ export function buildAgentApp(definition: AgentDefinition, options: AgentAppOpti
 
   app.get('/info', { schema: { tags: ['agent'] } }, async () => agentInfo(definition));
 
+  // A caller that accepts application/x-ndjson gets the handler's progress as it comes: the reply
+  // turns into a stream at the first ctx.progress (progress lines, then one result line carrying the
+  // status and body the plain reply would have had). Until then, and for everyone else, the reply is
+  // the plain JSON answer, so a call refused before the handler runs keeps its status code.
   app.post('/execute', { schema: { tags: ['agent'], body: ExecuteRequest } }, async (request, reply) => {
     const body = request.body;
     const headerKey = request.headers['idempotency-key'];
     if (typeof headerKey === 'string' && headerKey !== body.idempotency_key) {
       throw new AppError('VALIDATION_FAILED', 'Idempotency-Key header and body idempotency_key differ');
     }
-    const { response, replayed } = await runtime.execute(body, request.log, request.headers);
+    let stream: PassThrough | undefined;
+    const onProgress: ProgressSend | undefined = request.headers.accept?.includes(NDJSON)
+      ? (data) => {
+          if (!stream) {
+            stream = new PassThrough();
+            void reply.status(200).type(NDJSON).send(stream);
+          }
+          if (stream.write(progressLine(data))) return;
+          // The caller reads slowly: the SDK holds or drops progress until the buffer drains.
+          const s = stream;
+          return new Promise<void>((resolve) => {
+            s.once('drain', resolve);
+            s.once('close', resolve);
+          });
+        }
+      : undefined;
+    const outcome = await runtime.execute(body, request.log, request.headers, onProgress).then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    );
+    if ('error' in outcome) {
+      if (!stream) throw outcome.error;
+      // The status line is gone: the error travels as the last line, as the plain reply would have carried it.
+      const e =
+        outcome.error instanceof AppError ? outcome.error : new AppError('INTERNAL', String(outcome.error), { cause: outcome.error });
+      stream.end(resultLine(e.statusCode, failedAnswer(e, { agent: definition.name, idempotency_key: body.idempotency_key }), false));
+      return reply;
+    }
+    const { response, replayed } = outcome.result;
+    if (stream) {
+      stream.end(resultLine(response.statusCode, response.body, replayed));
+      return reply;
+    }
     if (replayed) void reply.header('idempotent-replayed', 'true');
     return reply.status(response.statusCode).send(response.body);
   });

@@ -8,10 +8,12 @@ import {
   failedAnswer,
   requireInternalToken,
   type AgentInfo,
+  type ExecuteEventMessage,
   type ExecuteReplyMessage,
   type ExecuteRequestMessage,
   type InfoReplyMessage,
 } from '../../services/protocol/index.ts';
+import type { ProgressSend } from './progress-channel.ts';
 import type { AgentRuntime } from './runtime.ts';
 
 /**
@@ -26,21 +28,42 @@ export async function startGrpcServer(
   const server = new grpc.Server();
   const health = new HealthImplementation({ '': 'SERVING', 'agenticmesh.agent.v1.Agent': 'SERVING' });
   health.addToServer(server);
+  const agent = options.agent ?? 'agent';
+  /** What Execute answers; errors become the same failed answer POST /execute would send. */
+  async function answer(
+    call: grpc.ServerUnaryCall<ExecuteRequestMessage, unknown>,
+    onProgress?: ProgressSend,
+  ): Promise<ExecuteReplyMessage> {
+    try {
+      requireInternalToken(call.metadata.get('authorization')[0], options.internalToken, agent);
+      const request = executeRequestFrom(call.request);
+      const { response, replayed } = await runtime.execute(request, options.log, call.metadata.getMap(), onProgress);
+      return { status_code: response.statusCode, body_json: JSON.stringify(response.body), replayed };
+    } catch (err) {
+      const e = err instanceof AppError ? err : new AppError('VALIDATION_FAILED', `not a call: ${(err as Error).message}`);
+      return { status_code: e.statusCode, body_json: JSON.stringify(failedAnswer(e)), replayed: false };
+    }
+  }
   server.addService(agentService().service, {
     Execute(call: grpc.ServerUnaryCall<ExecuteRequestMessage, ExecuteReplyMessage>, callback: grpc.sendUnaryData<ExecuteReplyMessage>) {
-      void (async () => {
-        let reply: ExecuteReplyMessage;
-        try {
-          requireInternalToken(call.metadata.get('authorization')[0], options.internalToken, options.agent ?? 'agent');
-          const request = executeRequestFrom(call.request);
-          const { response, replayed } = await runtime.execute(request, options.log, call.metadata.getMap());
-          reply = { status_code: response.statusCode, body_json: JSON.stringify(response.body), replayed };
-        } catch (err) {
-          const e = err instanceof AppError ? err : new AppError('VALIDATION_FAILED', `not a call: ${(err as Error).message}`);
-          reply = { status_code: e.statusCode, body_json: JSON.stringify(failedAnswer(e)), replayed: false };
-        }
-        callback(null, reply);
-      })();
+      void answer(call).then((reply) => callback(null, reply));
+    },
+    // Progress events while the handler works, then the result as the last event.
+    ExecuteStream(call: grpc.ServerWritableStream<ExecuteRequestMessage, ExecuteEventMessage>) {
+      call.on('error', () => {}); // a caller that went away: the handler finishes and its result is kept
+      const onProgress: ProgressSend = (data) => {
+        if (call.cancelled || call.writableEnded) return;
+        if (call.write({ progress: { data_json: JSON.stringify(data) } })) return;
+        return new Promise<void>((resolve) => {
+          call.once('drain', resolve);
+          call.once('close', resolve);
+        });
+      };
+      void answer(call, onProgress).then((result) => {
+        if (call.cancelled || call.writableEnded) return;
+        call.write({ result });
+        call.end();
+      });
     },
     Info(call: grpc.ServerUnaryCall<unknown, InfoReplyMessage>, callback: grpc.sendUnaryData<InfoReplyMessage>) {
       try {

@@ -9,6 +9,7 @@ import { callFingerprint, failedAnswer, type ExecuteRequest, type ExecuteSucceed
 import { contextFrom, createRegistry, tracer } from '../../services/telemetry/index.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import { searchKnowledge } from './knowledge-client.ts';
+import { progressChannel, progressChunks, type ProgressSend } from './progress-channel.ts';
 import type { AgentContext, AgentDefinition } from './types.ts';
 
 export interface AgentRuntimeOptions {
@@ -30,11 +31,14 @@ export interface AgentRuntime {
   /**
    * Runs one call, whatever carried it (HTTP, a stream entry): input check, idempotency (a repeated
    * key gets the stored answer), the handler, metrics. Failures come back as stored responses too.
+   * `onProgress` carries what the handler reports with ctx.progress to the caller; a replayed call
+   * reports nothing.
    */
   execute(
     request: ExecuteRequest,
     log: FastifyBaseLogger,
     traceCarrier?: Record<string, unknown>,
+    onProgress?: ProgressSend,
   ): Promise<{ response: StoredResponse; replayed: boolean }>;
   /** Refuses new calls from now on, lets those in flight finish for the grace period. */
   drain(): Promise<void>;
@@ -77,8 +81,20 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
   const shutdown = new AbortController();
   let closing = false;
   const checkInput = definition.inputSchema;
+  const progressEvents = new Counter({
+    name: 'agent_progress_chunks_total',
+    help: 'ctx.progress chunks reported by the handler (sent or not: some are merged or dropped on a slow caller)',
+    labelNames: ['agent'],
+    registers: [registry],
+  });
+  const progressDropped = new Counter({
+    name: 'agent_progress_dropped_total',
+    help: 'Progress chunks dropped because the caller read them too slowly or the call ended first',
+    labelNames: ['agent'],
+    registers: [registry],
+  });
 
-  async function runHandler(body: ExecuteRequest, log: FastifyBaseLogger): Promise<StoredResponse> {
+  async function runHandler(body: ExecuteRequest, log: FastifyBaseLogger, onProgress: ProgressSend | undefined): Promise<StoredResponse> {
     const started = performance.now();
     const signals = [shutdown.signal];
     const deadline = new AbortController();
@@ -86,6 +102,7 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       ? setTimeout(() => deadline.abort(new AppError('STEP_TIMEOUT', `deadline of ${body.timeout_ms} ms passed`)), body.timeout_ms)
       : undefined;
     if (timer) signals.push(deadline.signal);
+    const channel = onProgress ? progressChannel(onProgress) : undefined;
     const ctx: AgentContext = {
       taskId: body.task_id,
       stepId: body.step_id,
@@ -98,6 +115,12 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       searchKnowledge: (query, limit = 5) =>
         searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals), options.internalToken),
       llm,
+      progress(data) {
+        // Checked even when nobody listens, so a bad call shows in the agent's own tests.
+        const chunks = progressChunks(data);
+        progressEvents.inc({ agent: definition.name });
+        for (const chunk of chunks) channel?.push(chunk);
+      },
     };
     // The e2e suite reads this line to prove no key ever runs the handler twice.
     ctx.log.info({ agent: definition.name, event: 'handler_started' }, 'handler started');
@@ -115,6 +138,8 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       if (!(err instanceof AppError)) ctx.log.error({ err }, 'handler failed');
       return { statusCode: appErr.statusCode, body: failedAnswer(appErr, meta) };
     } finally {
+      channel?.end();
+      if (channel?.dropped) progressDropped.inc({ agent: definition.name }, channel.dropped);
       clearTimeout(timer);
       duration.observe({ agent: definition.name }, (performance.now() - started) / 1000);
     }
@@ -123,7 +148,7 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
   return {
     registry,
     store,
-    async execute(body, log, traceCarrier = {}) {
+    async execute(body, log, traceCarrier = {}, onProgress) {
       if (closing) throw new AppError('SHUTTING_DOWN', `agent ${definition.name} is shutting down`);
       if (checkInput && !Value.Check(checkInput, body.input)) {
         const problems = [...Value.Errors(checkInput, body.input)].slice(0, 5).map((e) => `input${e.instancePath} ${e.message}`);
@@ -148,7 +173,7 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
         .with(trace.setSpan(parent, span), () =>
           store.run(body.idempotency_key, fingerprint, () => {
             // Log lines inside carry the trace id (the logger's mixin reads the active span).
-            const run = runHandler(body, log);
+            const run = runHandler(body, log, onProgress);
             inflight.add(run);
             void run.finally(() => inflight.delete(run));
             return run;

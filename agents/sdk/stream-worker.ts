@@ -12,6 +12,7 @@ import {
   type ExecuteRequest,
   type StreamEntries,
 } from '../../services/protocol/index.ts';
+import type { ProgressSend } from './progress-channel.ts';
 import type { AgentRuntime } from './runtime.ts';
 
 export interface StreamWorkerOptions {
@@ -96,6 +97,18 @@ export function startStreamWorker(
       );
   }
 
+  /**
+   * Progress goes to the caller's result stream as entries typed `progress`, only when the call asks
+   * for it (`progress: '1'`): an older caller would take any entry with its id for the answer. One
+   * XADD at a time per call; the SDK merges what comes meanwhile.
+   */
+  function progressTo(f: Record<string, string | undefined>, entryId: string): ProgressSend | undefined {
+    const replyTo = f.reply_to;
+    if (!replyTo || f.progress !== '1') return undefined;
+    return (data) =>
+      redis.xadd(replyTo, 'MAXLEN', '~', '10000', '*', 'id', f.id ?? entryId, 'type', 'progress', 'data', JSON.stringify(data));
+  }
+
   /** Entries claimed too often go to the dead-letter stream, their callers told; the others run. */
   async function triage(entries: StreamEntries): Promise<StreamEntries> {
     if (entries.length === 0) return entries;
@@ -134,7 +147,7 @@ export function startStreamWorker(
       // Whoever can write to Redis could add an entry: without the platform's token it does not run.
       requireInternalToken(f.authorization, options.internalToken, agent);
       const request = JSON.parse(f.body ?? '') as ExecuteRequest;
-      const result = await runtime.execute(request, options.log, f);
+      const result = await runtime.execute(request, options.log, f, progressTo(f, entryId));
       ({ statusCode, body } = result.response);
       replayed = result.replayed;
       await options.afterHandler?.(entryId);

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { TSchema } from 'typebox';
 import { AppError } from '../../services/errors/index.ts';
 import type { LlmGateway } from '../../services/llm/index.ts';
+import type { ProgressData } from '../../services/protocol/index.ts';
 
 /** What an agent's handler knows about the call it serves. */
 export interface AgentContext {
@@ -24,6 +25,15 @@ export interface AgentContext {
    * agent takes its offline path and says so in its output.
    */
   llm: LlmGateway;
+  /**
+   * Reports progress while the handler works: `{message}` a status line, `{fraction}` 0..1, `{text}` a
+   * piece of text to append (a model's tokens: pass `onDelta: (text) => ctx.progress({ text })` to
+   * ctx.llm). Shown live on the task's event stream, never stored. Returns at once and never fails
+   * the step: when the caller reads slowly, chunks are merged or dropped; long text goes in pieces of
+   * at most 16 KiB. A shape other than these throws (a bug in the agent). A call answered from the
+   * idempotency store reports nothing.
+   */
+  progress(data: ProgressData): void;
 }
 
 export interface KnowledgeHit {

@@ -5,15 +5,8 @@ import type { TSchema } from 'typebox';
 import Value from 'typebox/value';
 import type { Config } from '../config/index.ts';
 import { AppError } from '../errors/index.ts';
+import { readCompletionStream, type CompletionAnswer } from './completion-stream.ts';
 import type { ChatRequest, ChatResult, LlmGateway, StructuredRequest } from './types.ts';
-
-/** The parts of an OpenAI-compatible chat completions answer that are read. */
-interface CompletionAnswer {
-  model?: unknown;
-  choices?: Array<{ message?: { content?: unknown } }>;
-  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
-  error?: { message?: string };
-}
 
 interface Metrics {
   requests: Counter<'model' | 'status'>;
@@ -60,17 +53,27 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
   const metrics = metricsIn(registry);
   const endpoint = `${baseUrl}/chat/completions`;
 
+  /**
+   * One request. With `onDelta` it asks for a stream and reads it as it comes (`streamed`, and how
+   * many `deltas` went out); an endpoint that answers with plain JSON instead is read as usual.
+   */
   async function once(
     body: Record<string, unknown>,
     signal: AbortSignal | undefined,
-  ): Promise<{ status: number; json: CompletionAnswer; retryAfterMs?: number }> {
+    onDelta: ((text: string) => void) | undefined,
+  ): Promise<{ status: number; json: CompletionAnswer; retryAfterMs?: number; streamed: boolean; deltas: number }> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const res = await request(endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-      body: JSON.stringify(body),
+      body: JSON.stringify(onDelta ? { ...body, stream: true, stream_options: { include_usage: true } } : body),
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
+    if (onDelta && res.statusCode === 200 && String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+      const { answer, deltas } = await readCompletionStream(res.body, onDelta);
+      // A stream that broke off counts as a server error: retried, unless text already went out.
+      return { status: answer.error ? 502 : 200, json: answer, streamed: true, deltas };
+    }
     const text = await res.body.text();
     let json: CompletionAnswer;
     try {
@@ -80,7 +83,13 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
       json = { error: { message: `not JSON: ${text.slice(0, 200)}` } };
     }
     const retryAfter = Number(res.headers['retry-after']);
-    return { status: res.statusCode, json, ...(Number.isFinite(retryAfter) ? { retryAfterMs: retryAfter * 1000 } : {}) };
+    return {
+      status: res.statusCode,
+      json,
+      streamed: false,
+      deltas: 0,
+      ...(Number.isFinite(retryAfter) ? { retryAfterMs: retryAfter * 1000 } : {}),
+    };
   }
 
   async function chat(req: ChatRequest, extra: Record<string, unknown> = {}): Promise<ChatResult> {
@@ -97,7 +106,7 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
       for (let attempt = 0; attempt <= maxRetries; attempt++) {
         let res: Awaited<ReturnType<typeof once>> | undefined;
         try {
-          res = await once(body, req.signal);
+          res = await once(body, req.signal, req.onDelta);
         } catch (err) {
           if (req.signal?.aborted) throw new AppError('CANCELLED', 'model call aborted', { cause: err });
           lastError = `${(err as Error).name === 'TimeoutError' ? `no answer in ${timeoutMs} ms` : (err as Error).message}`;
@@ -112,12 +121,15 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
           metrics.requests.inc({ model, status: 'ok' });
           metrics.tokens.inc({ model, kind: 'prompt' }, usage.promptTokens);
           metrics.tokens.inc({ model, kind: 'completion' }, usage.completionTokens);
+          // An endpoint that ignored `stream`: the listener still hears the answer, whole.
+          if (req.onDelta && !res.streamed && content) req.onDelta(content);
           return { content, model: String(res.json.model ?? model), usage };
         }
         if (res) {
           lastError = `${res.status}: ${res.json.error?.message ?? 'no message'}`;
-          // 4xx other than 429 will not change by asking again (bad key, bad request).
-          if (res.status !== 429 && res.status < 500) break;
+          // 4xx other than 429 will not change by asking again (bad key, bad request). A stream that
+          // broke off after text went out is not asked again either: the listener would hear it twice.
+          if ((res.status !== 429 && res.status < 500) || res.deltas > 0) break;
         }
         if (attempt < maxRetries) {
           const backoff = Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random());

@@ -10,6 +10,13 @@ export interface ChatRequest {
   temperature?: number;
   maxTokens?: number;
   signal?: AbortSignal;
+  /**
+   * Hears the answer as the model writes it: the call is made with `stream: true` and each content
+   * delta is passed on as it arrives (an agent forwards them with ctx.progress({ text })). The result
+   * is the same as without it. An endpoint that does not stream answers whole: the delta is then the
+   * whole answer, once.
+   */
+  onDelta?: (text: string) => void;
 }
 
 export interface ChatResult {

@@ -11,7 +11,7 @@ import { createRegistry } from '../telemetry/index.ts';
 import { AgentRegistry } from './agent-registry.ts';
 import { CallsInFlight } from './calls-in-flight.ts';
 import type { OrchestratorContext } from './context.ts';
-import { Engine, WorkflowNotifier } from './engine/index.ts';
+import { createProgressHub, Engine, WorkflowNotifier } from './engine/index.ts';
 import { registerBackupMetrics } from './backup-metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
 import { ApiKeyStore } from '../auth/index.ts';
@@ -94,6 +94,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     () => engine?.activeCount ?? 0,
     () => engine?.awaitedAgents() ?? [],
   );
+  const progress = createProgressHub({ redisUrl: config.redisUrl, log: app.log });
   registerBackupMetrics(registry, db, app.log);
   engine = new Engine({
     db,
@@ -118,6 +119,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const ctx: OrchestratorContext = {
     config,
     db,
+    progress,
     engine,
     agents,
     notifier,
@@ -127,6 +129,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     outliers,
     ownership: ownershipFor({ config, db }),
     callsInFlight,
+    progress,
   };
 
   await app.register(swagger, {
@@ -180,3 +183,4 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   });
   return app;
 }
+    await progress.close();

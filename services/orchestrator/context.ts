@@ -6,7 +6,7 @@ import type { Db } from '../state/index.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { Ownership } from './auth/ownership.ts';
 import type { CallsInFlight } from './calls-in-flight.ts';
-import type { Engine, WorkflowNotifier } from './engine/index.ts';
+import type { Engine, ProgressHub, WorkflowNotifier } from './engine/index.ts';
 import type { NamedWorkflow } from './workflow-library.ts';
 
 /** What the routes work with; built once in app.ts. */
@@ -17,6 +17,8 @@ export interface OrchestratorContext {
   /** The agents discovery knows, with their /info. */
   agents: AgentRegistry;
   notifier: WorkflowNotifier;
+  /** Agents' progress on running steps, per task: ephemeral, for the event streams. */
+  progress: ProgressHub;
   llm: LlmGateway;
   workflows: ReadonlyMap<string, NamedWorkflow>;
   /** How calls reach agents: the transports, each agent behind its circuit breaker. */

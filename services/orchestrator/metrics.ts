@@ -5,6 +5,7 @@ export interface EngineMetrics {
   workflowDuration: Histogram<'status'>;
   agentCalls: Counter<'agent' | 'status'>;
   agentCallDuration: Histogram<'agent'>;
+  progressEvents: Counter<'agent'>;
 }
 
 export function createEngineMetrics(registry: Registry, activeWorkflows: () => number, awaitedAgents: () => string[]): EngineMetrics {
@@ -51,6 +52,12 @@ export function createEngineMetrics(registry: Registry, activeWorkflows: () => n
       help: 'Time of a call to an agent, as the orchestrator sees it',
       labelNames: ['agent'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    progressEvents: new Counter({
+      name: 'agent_progress_events_total',
+      help: "Progress events agents sent while their steps ran, published to the tasks' event streams",
+      labelNames: ['agent'],
       registers: [registry],
     }),
   };

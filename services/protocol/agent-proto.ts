@@ -4,6 +4,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { Type, type TObject } from 'typebox';
 import { AppError } from '../errors/index.ts';
 import { AgentInfo, ExecuteReply, ExecuteRequest } from './messages.ts';
+import { ProgressData } from './progress.ts';
 
 export const agentProtoPath = fileURLToPath(new URL('../../proto/agent.proto', import.meta.url));
 
@@ -12,9 +13,14 @@ export const agentProtoPath = fileURLToPath(new URL('../../proto/agent.proto', i
  * JSON object travels as JSON text in a field named `<name>_json`, so the proto does not change when
  * an agent's input does. tests/unit/services/agent-proto.test.ts holds the proto and these in step.
  */
+const Progress = Type.Object({ data: ProgressData });
+
 export const protoMessages = {
   ExecuteRequest,
   ExecuteReply,
+  // A message field names its message; proto3's oneof makes exactly one of the two present.
+  ExecuteEvent: Type.Object({ progress: Type.Optional(Progress), result: Type.Optional(ExecuteReply) }),
+  Progress,
   InfoRequest: Type.Object({}),
   InfoReply: Type.Object({ info: AgentInfo }),
 } satisfies Record<string, TObject>;
@@ -30,6 +36,9 @@ type AsMessage<T> = {
 export type ExecuteRequestMessage = AsMessage<ExecuteRequest>;
 export type ExecuteReplyMessage = AsMessage<ExecuteReply>;
 export type InfoReplyMessage = AsMessage<{ info: AgentInfo }>;
+/** One event of ExecuteStream: progress while the step works, then the result. */
+export type ExecuteEventMessage =
+  { progress: { data_json: string }; result?: undefined } | { progress?: undefined; result: ExecuteReplyMessage };
 
 let loaded: grpc.ServiceClientConstructor | undefined;
 

@@ -7,6 +7,7 @@ export {
   executeRequestFrom,
   executeRequestMessage,
   protoMessages,
+  type ExecuteEventMessage,
   type ExecuteReplyMessage,
   type ExecuteRequestMessage,
   type InfoReplyMessage,
@@ -24,3 +25,13 @@ export {
   PROTOCOL_VERSION,
 } from './messages.ts';
 export { deadLetterStream, fieldsOf, requestStream, resultStream, type StreamEntries } from './streams.ts';
+export {
+  NDJSON,
+  PROGRESS_TEXT_MAX,
+  ProgressData,
+  progressFrom,
+  progressLine,
+  progressProblems,
+  resultLine,
+  type StreamedLine,
+} from './progress.ts';

@@ -2,7 +2,7 @@ import Value from 'typebox/value';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadBuiltInAgents } from '../../agents/index.ts';
 import { buildAgentApp } from '../../agents/sdk/index.ts';
-import { AgentInfo, ExecuteFailed, ExecuteSucceeded } from '../../services/protocol/index.ts';
+import { AgentInfo, ExecuteFailed, ExecuteSucceeded, ProgressData } from '../../services/protocol/index.ts';
 import { metricValue } from '../helpers/metrics.ts';
 
 // One suite every agent passes: the protocol of docs/AGENT_PROTOCOL.md.
@@ -79,5 +79,26 @@ describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %
     const conflict = await a.inject({ method: 'POST', url: '/execute', payload: envelope('key-1', { ...samples[name]!, extra: 1 }) });
     expect(conflict.statusCode).toBe(409);
     expect(conflict.json().code).toBe('IDEMPOTENCY_CONFLICT');
+  }, 30_000);
+
+  it('answers a caller that accepts the streamed form with the plain answer or progress lines then the result', async () => {
+    const res = await app().inject({
+      method: 'POST',
+      url: '/execute',
+      headers: { accept: 'application/x-ndjson, application/json' },
+      payload: envelope('key-streamed', samples[name]!),
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    let answer: unknown;
+    if (String(res.headers['content-type']).startsWith('application/x-ndjson')) {
+      const lines = res.body
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; data?: unknown; status_code?: number; body?: unknown });
+      for (const line of lines.slice(0, -1)) expect(Value.Check(ProgressData, line.data), JSON.stringify(line)).toBe(true);
+      expect(lines.at(-1)).toMatchObject({ type: 'result', status_code: 200, replayed: false });
+      answer = lines.at(-1)!.body;
+    } else answer = res.json();
+    expect(Value.Check(ExecuteSucceeded, answer), JSON.stringify(answer)).toBe(true);
   }, 30_000);
 });

@@ -13,6 +13,7 @@ import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
 import { decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
 import { GroupCommitter } from './group-commit.ts';
+import type { ProgressHub } from './progress-hub.ts';
 import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
 
 export interface EngineOptions {
@@ -27,6 +28,8 @@ export interface EngineOptions {
   groupCommit: { maxBatch: number; maxInFlight: number; maxTries: number };
   metrics: EngineMetrics;
   notifier: WorkflowNotifier;
+  /** Where agents' progress goes (the task's event streams); without it calls do not ask for progress. */
+  progress?: ProgressHub;
   log: FastifyBaseLogger;
   /** Agent names that discovery knows: plans naming others are refused. */
   knownAgents: () => ReadonlySet<string>;
@@ -406,7 +409,14 @@ export class Engine {
   ): WorkflowRun {
     const o = this.options;
     return new WorkflowRun({
-      deps: { committer: this.committer, transport: o.transport, metrics: o.metrics, notifier: o.notifier, log: o.log },
+      deps: {
+        committer: this.committer,
+        transport: o.transport,
+        metrics: o.metrics,
+        notifier: o.notifier,
+        log: o.log,
+        ...(o.progress ? { progress: o.progress } : {}),
+      },
       state,
       description: description ?? undefined,
       startedAt,

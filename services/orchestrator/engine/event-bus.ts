@@ -52,7 +52,9 @@ export class WorkflowNotifier {
       for (const r of rows) {
         const before = this.seen.get(r.id);
         this.seen.set(r.id, r.event_seq);
-        if (before !== undefined && r.event_seq > before) this.notify(r.id);
+        // First sight of a workflow: its listeners may have read it before events came that this
+        // poll's count already includes, so they look once (a read that finds nothing is cheap).
+        if (before === undefined || r.event_seq > before) this.notify(r.id);
       }
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'event poll failed; trying again');

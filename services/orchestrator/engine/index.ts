@@ -1,4 +1,5 @@
 export { WorkflowNotifier } from './event-bus.ts';
+export { createProgressHub, type ProgressHub, type StepProgress } from './progress-hub.ts';
 export { Engine, type EngineOptions, type Submission } from './engine.ts';
 export { ancestorsOf, descendantsOf, findCycles, findPlanProblems, normalizePlan, validatePlan } from './graph.ts';
 export { fillWorkflowInput, referencedSteps, resolveInput } from './input-refs.ts';

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { AppError, serializeError, type SerializedError } from '../../errors/index.ts';
 import { contextFrom, tracer } from '../../telemetry/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
+import type { ProgressData } from '../../protocol/index.ts';
 import type { AgentReply, AgentTransport } from '../../protocol/transport/index.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
 import {
@@ -17,12 +18,14 @@ import {
 } from './decider/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import type { GroupCommitter } from './group-commit.ts';
+import type { ProgressHub } from './progress-hub.ts';
 
 export interface RunDeps {
   committer: GroupCommitter;
   transport: AgentTransport;
   metrics: EngineMetrics;
   notifier: WorkflowNotifier;
+  progress?: ProgressHub;
   log: FastifyBaseLogger;
 }
 
@@ -275,6 +278,24 @@ export class WorkflowRun {
       { attributes: { 'mesh.task_id': this.id, 'mesh.step': c.step, 'mesh.agent': c.agent, 'mesh.attempt': c.attempt } },
       parent,
     );
+    // Progress is published as it comes and only while the call is out: it is never part of the
+    // decision, and a late chunk after the answer would show a finished step still working.
+    let out = true;
+    const hub = this.deps.progress;
+    const onProgress = hub
+      ? (data: ProgressData) => {
+          if (!out || this.stopped) return;
+          this.deps.metrics.progressEvents.inc({ agent: c.agent });
+          hub.publish({
+            task_id: this.id,
+            type: 'step_progress',
+            step_id: c.step,
+            attempt: c.attempt,
+            data,
+            created_at: new Date().toISOString(),
+          });
+        }
+      : undefined;
     let reply: AgentReply;
     try {
       reply = await Promise.race([
@@ -292,6 +313,7 @@ export class WorkflowRun {
               timeout_ms: c.timeoutMs,
             },
             signal.signal,
+            onProgress,
           ),
         ),
       ]);
@@ -309,6 +331,7 @@ export class WorkflowRun {
       );
       return;
     } finally {
+      out = false;
       clearTimeout(timer);
       this.calls.delete(signal);
     }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
@@ -13,6 +14,10 @@ const BATCH = 500;
  * GET /tasks/:id/events: server-sent events, replayed from the start (or after Last-Event-ID),
  * then live. Local commits wake the stream at once; the notifier's one shared poll picks up other
  * replicas' events. A task that has finished is replayed and the stream ends at once.
+ *
+ * Between them, while the stream is open, `step_progress` events: what agents report as their steps
+ * run (ctx.progress), from the progress hub. They are not in the log, so they carry no `id:` line:
+ * a client's Last-Event-ID stays on the last durable event, and a reconnect replays only those.
  */
 export const eventRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -94,17 +99,29 @@ export const eventRoutes: FastifyPluginAsync<OrchestratorContext> = async (fasti
       };
 
       const unsubscribe = ctx.notifier.subscribe(id, () => void pump());
+      const progress = finished
+        ? undefined
+        : ctx.progress.subscribe(id, (p) => {
+            if (!closed) raw.write(`event: step_progress\ndata: ${JSON.stringify(p)}\n\n`);
+          });
       const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
       function close() {
         if (closed) return;
         closed = true;
         open.delete(close);
         unsubscribe();
+        progress?.close();
         clearInterval(keepAlive);
         raw.end();
       }
       open.add(close);
       request.raw.on('close', close);
+      // Subscribed before the replay, so no progress falls between the two (bounded: progress is best-effort).
+      if (progress) {
+        const bound = new AbortController();
+        await Promise.race([progress.ready, sleep(1_000, undefined, { signal: bound.signal }).catch(() => {})]);
+        bound.abort();
+      }
       await pump();
       // Finished before the stream opened (a reconnect after the last event, say): nothing more will come.
       if (finished) close();

@@ -3,7 +3,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { AppError } from '../../errors/index.ts';
 import type { BreakerSettings } from '../../resilience/index.ts';
 import type { ExecuteRequest } from '../messages.ts';
-import type { AgentReply, AgentTransport } from './types.ts';
+import type { AgentReply, AgentTransport, OnProgress } from './types.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -29,7 +29,10 @@ export function withBreakers(
     onChange?: (agent: string, state: BreakerState) => void;
   },
 ): BreakerTransport {
-  const breakers = new Map<string, { breaker: CircuitBreaker<[ExecuteRequest, AbortSignal], AgentReply>; settings: BreakerSettings }>();
+  const breakers = new Map<
+    string,
+    { breaker: CircuitBreaker<[ExecuteRequest, AbortSignal, OnProgress | undefined], AgentReply>; settings: BreakerSettings }
+  >();
   const gauge = new Gauge({
     name: 'circuit_breaker_state',
     help: 'Per agent: 0 closed, 1 half-open, 2 open',
@@ -45,14 +48,17 @@ export function withBreakers(
     let entry = breakers.get(agent);
     if (entry) return entry;
     const settings = { ...options.defaults, ...options.overrides[agent] };
-    const breaker = new CircuitBreaker((req: ExecuteRequest, signal: AbortSignal) => inner.call(agent, req, signal), {
-      timeout: false, // the engine's per-step timeout already bounds every call
-      errorThresholdPercentage: settings.errorPercent,
-      volumeThreshold: settings.volume,
-      resetTimeout: settings.resetMs,
-      rollingCountTimeout: settings.windowMs,
-      errorFilter: (err: unknown) => !(err instanceof AppError && err.retryable),
-    });
+    const breaker = new CircuitBreaker(
+      (req: ExecuteRequest, signal: AbortSignal, onProgress: OnProgress | undefined) => inner.call(agent, req, signal, onProgress),
+      {
+        timeout: false, // the engine's per-step timeout already bounds every call
+        errorThresholdPercentage: settings.errorPercent,
+        volumeThreshold: settings.volume,
+        resetTimeout: settings.resetMs,
+        rollingCountTimeout: settings.windowMs,
+        errorFilter: (err: unknown) => !(err instanceof AppError && err.retryable),
+      },
+    );
     const changed = (state: BreakerState) => {
       gauge.set({ agent }, STATE_VALUE[state]);
       options.onChange?.(agent, state);
@@ -68,10 +74,10 @@ export function withBreakers(
 
   return {
     name: `${inner.name}+breakers`,
-    async call(agent, request, signal) {
+    async call(agent, request, signal, onProgress) {
       const { breaker, settings } = breakerFor(agent);
       try {
-        return await breaker.fire(request, signal);
+        return await breaker.fire(request, signal, onProgress);
       } catch (err) {
         if ((err as { code?: string }).code === 'EOPENBREAKER') {
           throw new AppError(

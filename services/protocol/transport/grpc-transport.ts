@@ -6,14 +6,16 @@ import type { OutlierEjection } from '../../resilience/index.ts';
 import {
   agentService,
   executeRequestMessage,
+  type ExecuteEventMessage,
   type ExecuteReplyMessage,
   type ExecuteRequestMessage,
   type InfoReplyMessage,
 } from '../agent-proto.ts';
 import { traceHeaders } from '../../telemetry/index.ts';
 import { internalAuthorization } from '../internal-token.ts';
+import { progressFrom } from '../progress.ts';
 import { replyFrom } from './reply.ts';
-import type { AgentTransport } from './types.ts';
+import type { AgentReply, AgentTransport, OnProgress } from './types.ts';
 
 type AgentClient = grpc.Client & {
   Execute(
@@ -22,6 +24,11 @@ type AgentClient = grpc.Client & {
     options: grpc.CallOptions,
     cb: (err: grpc.ServiceError | null, reply: ExecuteReplyMessage) => void,
   ): grpc.ClientUnaryCall;
+  ExecuteStream(
+    req: ExecuteRequestMessage,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+  ): grpc.ClientReadableStream<ExecuteEventMessage>;
   Info(
     req: object,
     metadata: grpc.Metadata,
@@ -67,13 +74,66 @@ export function createGrpcTransport(
     });
   }
 
+  // Agents that answered ExecuteStream with UNIMPLEMENTED (built before it): they get Execute.
+  const unaryOnly = new Set<string>();
+
+  /**
+   * ExecuteStream: progress events to `onProgress` as they come, then the result. An agent without
+   * the rpc answers UNIMPLEMENTED before anything ran, so the call goes again as Execute.
+   */
+  function streamed(
+    agent: string,
+    client: AgentClient,
+    request: Parameters<AgentTransport['call']>[1],
+    metadata: grpc.Metadata,
+    signal: AbortSignal,
+    onProgress: OnProgress,
+  ): Promise<AgentReply | 'unimplemented'> {
+    return new Promise((resolve, reject) => {
+      const call = client.ExecuteStream(executeRequestMessage(request), metadata, {});
+      const cancel = () => call.cancel();
+      signal.addEventListener('abort', cancel, { once: true });
+      let result: ExecuteReplyMessage | undefined;
+      call.on('data', (event: ExecuteEventMessage) => {
+        if (event.result) result = event.result;
+        else if (event.progress && !result) {
+          const data = progressFrom(event.progress.data_json);
+          if (data) onProgress(data);
+        }
+      });
+      call.on('error', (err: grpc.ServiceError) => {
+        signal.removeEventListener('abort', cancel);
+        if (err.code === grpc.status.UNIMPLEMENTED && !signal.aborted) return resolve('unimplemented');
+        reject(failure(agent, err, signal));
+      });
+      call.on('end', () => {
+        signal.removeEventListener('abort', cancel);
+        if (!result)
+          return reject(
+            new AppError('AGENT_UNAVAILABLE', `agent "${agent}" over gRPC: the stream ended before the result`, { retryable: true }),
+          );
+        try {
+          resolve(replyFrom(result.status_code, JSON.parse(result.body_json) as Record<string, unknown>, result.replayed, 'grpc'));
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      });
+    });
+  }
+
   return {
     name: 'grpc',
-    call(agent, request, signal) {
+    async call(agent, request, signal, onProgress) {
       const client = clientFor(agent);
       const metadata = new grpc.Metadata();
       for (const [k, v] of Object.entries(traceHeaders())) metadata.set(k, v);
       if (options.internalToken) metadata.set('authorization', internalAuthorization(options.internalToken));
+      const address = addressOf(agent) ?? '';
+      if (onProgress && !unaryOnly.has(address)) {
+        const reply = await streamed(agent, client, request, metadata, signal, onProgress);
+        if (reply !== 'unimplemented') return reply;
+        unaryOnly.add(address);
+      }
       return new Promise((resolve, reject) => {
         const call = client.Execute(executeRequestMessage(request), metadata, {}, (err, reply) => {
           signal.removeEventListener('abort', cancel);

@@ -1,11 +1,13 @@
-import { Agent, request } from 'undici';
+import { createInterface } from 'node:readline';
+import { Agent, request, type Dispatcher } from 'undici';
 import { AppError } from '../../errors/index.ts';
 import type { Discovery } from '../../discovery/index.ts';
 import type { OutlierEjection } from '../../resilience/index.ts';
 import { internalAuthorization } from '../internal-token.ts';
 import type { ExecuteRequest } from '../messages.ts';
+import { NDJSON, progressFrom, type StreamedLine } from '../progress.ts';
 import { replyFrom } from './reply.ts';
-import type { AgentReply, AgentTransport } from './types.ts';
+import type { AgentReply, AgentTransport, OnProgress } from './types.ts';
 
 // The instance could not take the call: it refused or dropped the connection, or said it is going
 // away (503). Another instance can, at once, with the same idempotency key.
@@ -48,6 +50,7 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
     url: string,
     init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> },
     signal: AbortSignal,
+    onProgress?: OnProgress,
   ) {
     try {
       // Trace context goes in the headers through the undici instrumentation (its client span is the parent).
@@ -57,6 +60,7 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
         dispatcher,
         headers: { 'content-type': 'application/json', ...auth, ...init.headers },
       });
+      if (String(res.headers['content-type'] ?? '').startsWith(NDJSON)) return await streamed(agent, res, onProgress);
       const text = await res.body.text();
       if (res.statusCode === 503) throw new InstanceDown('503', `answered 503: ${text.slice(0, 200)}`);
       let body: Record<string, unknown> = {};
@@ -79,6 +83,31 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
   }
 
   /**
+   * The streamed answer (the caller asked with Accept: application/x-ndjson and the agent reported
+   * progress): progress lines as they come, then the result line. A stream that ends without its
+   * result is an agent that went away mid-call: the next instance gets the call, with the same key.
+   */
+  async function streamed(agent: string, res: Dispatcher.ResponseData, onProgress: OnProgress | undefined) {
+    let result: { statusCode: number; body: Record<string, unknown>; replayed: boolean } | undefined;
+    for await (const line of createInterface({ input: res.body, crlfDelay: Infinity })) {
+      if (!line.trim()) continue;
+      let msg: StreamedLine;
+      try {
+        msg = JSON.parse(line) as StreamedLine;
+      } catch {
+        throw new AppError('AGENT_ERROR', `agent "${agent}" sent a streamed line that is not JSON: ${line.slice(0, 200)}`);
+      }
+      // Progress that is not ProgressData (an agent of another version, say) is left out, never fatal.
+      if (msg.type === 'progress') {
+        const data = result ? undefined : progressFrom(msg.data);
+        if (data) onProgress?.(data);
+      } else if (msg.type === 'result') result = { statusCode: msg.status_code, body: msg.body ?? {}, replayed: msg.replayed === true };
+    }
+    if (!result) throw new InstanceDown('EOF', 'its streamed answer ended before the result');
+    return result;
+  }
+
+  /**
    * One call, on the first instance that takes it: an instance that cannot (refused, dropped, 503)
    * is reported and the next is tried at once. Only when none is left does the call fail,
    * AGENT_UNAVAILABLE naming what was tried (the step then waits, without using up an attempt).
@@ -89,6 +118,7 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
     init: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string> },
     signal: AbortSignal,
     key?: string,
+    onProgress?: OnProgress,
   ) {
     const tried = new Map<string, string>();
     for (;;) {
@@ -105,7 +135,7 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
         throw new AppError('AGENT_UNAVAILABLE', `agent "${agent}": ${what}`, { details: { agent, tried: [...tried.keys()] } });
       }
       try {
-        const res = await once(agent, instance.url + path, init, signal);
+        const res = await once(agent, instance.url + path, init, signal, onProgress);
         outliers?.succeeded(instance.url);
         return res;
       } catch (err) {
@@ -120,13 +150,16 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
 
   return {
     name: 'http',
-    async call(agent: string, req: ExecuteRequest, signal: AbortSignal): Promise<AgentReply> {
+    async call(agent: string, req: ExecuteRequest, signal: AbortSignal, onProgress?: OnProgress): Promise<AgentReply> {
+      const headers: Record<string, string> = { 'idempotency-key': req.idempotency_key };
+      if (onProgress) headers.accept = `${NDJSON}, application/json`;
       const res = await send(
         agent,
         '/execute',
-        { method: 'POST', body: JSON.stringify(req), headers: { 'idempotency-key': req.idempotency_key } },
+        { method: 'POST', body: JSON.stringify(req), headers },
         signal,
         req.idempotency_key,
+        onProgress,
       );
       return replyFrom(res.statusCode, { agent, ...res.body }, res.replayed, 'http');
     },

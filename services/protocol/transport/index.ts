@@ -3,4 +3,4 @@ export { createGrpcTransport, grpcAddress } from './grpc-transport.ts';
 export { createHttpTransport } from './http-transport.ts';
 export { createRoutingTransport } from './routing-transport.ts';
 export { createStreamTransport } from './stream-transport.ts';
-export type { AgentReply, AgentTransport } from './types.ts';
+export type { AgentReply, AgentTransport, OnProgress } from './types.ts';

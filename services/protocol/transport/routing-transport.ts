@@ -9,7 +9,7 @@ export function createRoutingTransport(
   const pick = (agent: string) => byName[choice[agent] ?? ''] ?? fallback;
   return {
     name: 'routing',
-    call: (agent, request, signal) => pick(agent).call(agent, request, signal),
+    call: (agent, request, signal, onProgress) => pick(agent).call(agent, request, signal, onProgress),
     // Every agent serves /info over HTTP, whatever carries its calls.
     info: (agent, signal) => fallback.info(agent, signal),
     async close() {

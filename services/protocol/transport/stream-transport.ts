@@ -5,9 +5,10 @@ import { Gauge, type Registry } from 'prom-client';
 import { AppError } from '../../errors/index.ts';
 import { traceHeaders } from '../../telemetry/index.ts';
 import { internalAuthorization } from '../internal-token.ts';
+import { progressFrom } from '../progress.ts';
 import { fieldsOf, requestStream, resultStream } from '../streams.ts';
 import { replyFrom } from './reply.ts';
-import type { AgentReply, AgentTransport } from './types.ts';
+import type { AgentReply, AgentTransport, OnProgress } from './types.ts';
 
 /**
  * Calls agents through Redis Streams: a call is an entry on `agent.<name>.requests`, read by the
@@ -31,7 +32,10 @@ export function createStreamTransport(
   const auth = options.internalToken ? ['authorization', internalAuthorization(options.internalToken)] : [];
   const results = resultStream(options.owner);
   const reader = redis.duplicate();
-  const pending = new Map<string, { resolve: (r: AgentReply) => void; reject: (e: unknown) => void; send: () => Promise<unknown> }>();
+  const pending = new Map<
+    string,
+    { resolve: (r: AgentReply) => void; reject: (e: unknown) => void; send: () => Promise<unknown>; onProgress: OnProgress | undefined }
+  >();
   let stopping = false;
   let lastId = '$';
   let runId: string | undefined;
@@ -79,6 +83,12 @@ export function createStreamTransport(
           const f = fieldsOf(flat);
           const waiter = f.id ? pending.get(f.id) : undefined;
           if (!waiter) continue;
+          // Progress entries come before the answer, on the same stream, typed so they are not taken for it.
+          if (f.type === 'progress') {
+            const data = progressFrom(f.data);
+            if (data) waiter.onProgress?.(data);
+            continue;
+          }
           pending.delete(f.id);
           try {
             waiter.resolve(
@@ -99,13 +109,27 @@ export function createStreamTransport(
 
   return {
     name: 'stream',
-    async call(agent, request, signal) {
+    async call(agent, request, signal, onProgress) {
       const id = randomUUID();
       const trace = Object.entries(traceHeaders()).flat();
+      // The agent sends progress entries only to a caller that says it reads them.
+      const wantsProgress = onProgress ? ['progress', '1'] : [];
       const send = () =>
-        redis.xadd(requestStream(agent), '*', 'id', id, 'reply_to', results, 'body', JSON.stringify(request), ...auth, ...trace);
+        redis.xadd(
+          requestStream(agent),
+          '*',
+          'id',
+          id,
+          'reply_to',
+          results,
+          'body',
+          JSON.stringify(request),
+          ...wantsProgress,
+          ...auth,
+          ...trace,
+        );
       const answer = new Promise<AgentReply>((resolve, reject) => {
-        pending.set(id, { resolve, reject, send });
+        pending.set(id, { resolve, reject, send, onProgress });
         signal.addEventListener(
           'abort',
           () => {

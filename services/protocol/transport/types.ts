@@ -1,4 +1,8 @@
 import type { ExecuteRequest } from '../messages.ts';
+import type { ProgressData } from '../progress.ts';
+
+/** Hears an agent's progress; each chunk has been checked to be ProgressData. */
+export type OnProgress = (data: ProgressData) => void;
 
 /** A successful answer as the caller reads it; failures are thrown (reply.ts). */
 export interface AgentReply {
@@ -14,7 +18,11 @@ export interface AgentReply {
  */
 export interface AgentTransport {
   readonly name: string;
-  call(agent: string, request: ExecuteRequest, signal: AbortSignal): Promise<AgentReply>;
+  /**
+   * One step attempt. `onProgress`, when given, hears the agent's progress as it comes (over the
+   * streamed form of each carrier), before the answer; an agent that reports none answers as always.
+   */
+  call(agent: string, request: ExecuteRequest, signal: AbortSignal, onProgress?: OnProgress): Promise<AgentReply>;
   info(agent: string, signal: AbortSignal): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }

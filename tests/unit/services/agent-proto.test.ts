@@ -25,11 +25,16 @@ const PROTO_KINDS: Record<string, string> = {
   TYPE_FLOAT: 'number',
 };
 
-/** The proto fields a schema calls for: scalars as themselves, anything else as JSON text in `<name>_json`. */
-function fieldsOfSchema(schema: TObject): string[] {
+/**
+ * The proto fields a schema calls for: scalars as themselves, another message's schema as that
+ * message (by name), anything else as JSON text in `<name>_json`.
+ */
+function fieldsOfSchema(schema: TObject, messages: Record<string, TObject>): string[] {
   return Object.entries(schema.properties).map(([name, property]) => {
     const type = (property as { type?: unknown }).type;
-    return type === 'string' || type === 'integer' || type === 'boolean' || type === 'number' ? `${name}: ${type}` : `${name}_json: string`;
+    if (type === 'string' || type === 'integer' || type === 'boolean' || type === 'number') return `${name}: ${type}`;
+    const message = Object.entries(messages).find(([, m]) => m.properties === (property as TObject).properties)?.[0];
+    return message ? `${name}: ${message}` : `${name}_json: string`;
   });
 }
 
@@ -39,8 +44,10 @@ function fieldsOfProto(path: string): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [fullName, d] of Object.entries(definition)) {
     if (!('format' in d) || d.format !== 'Protocol Buffer 3 DescriptorProto') continue;
-    const fields = (d.type as { field: Array<{ name: string; type: string }> }).field;
-    out[fullName.slice(PACKAGE.length + 1)] = fields.map((f) => `${f.name}: ${PROTO_KINDS[f.type] ?? f.type}`);
+    const fields = (d.type as { field: Array<{ name: string; type: string; typeName?: string }> }).field;
+    out[fullName.slice(PACKAGE.length + 1)] = fields.map(
+      (f) => `${f.name}: ${f.type === 'TYPE_MESSAGE' ? String(f.typeName).split('.').at(-1) : (PROTO_KINDS[f.type] ?? f.type)}`,
+    );
   }
   return out;
 }
@@ -49,7 +56,7 @@ function fieldsOfProto(path: string): Record<string, string[]> {
 function mismatches(schemas: Record<string, TObject>, proto: Record<string, string[]>): string[] {
   const out: string[] = [];
   for (const message of new Set([...Object.keys(schemas), ...Object.keys(proto)])) {
-    const fromSchema = schemas[message] ? fieldsOfSchema(schemas[message]) : [];
+    const fromSchema = schemas[message] ? fieldsOfSchema(schemas[message], schemas) : [];
     const inProto = proto[message] ?? [];
     if (!schemas[message]) out.push(`${message}: a message with no schema`);
     if (!proto[message]) out.push(`${message}: a schema with no message`);
