@@ -88,13 +88,13 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   });
   const notifier = new WorkflowNotifier();
   notifier.watchRemote(db, app.log);
+  const progress = createProgressHub({ redisUrl: config.redisUrl, log: app.log });
   const agents = new AgentRegistry(discovery, transport);
   const metrics = createEngineMetrics(
     registry,
     () => engine?.activeCount ?? 0,
     () => engine?.awaitedAgents() ?? [],
   );
-  const progress = createProgressHub({ redisUrl: config.redisUrl, log: app.log });
   registerBackupMetrics(registry, db, app.log);
   engine = new Engine({
     db,
@@ -113,23 +113,23 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     groupCommit: { maxBatch: config.commitBatchMax, maxInFlight: config.commitInFlight, maxTries: 5 },
     metrics,
     notifier,
+    progress,
     log: app.log,
     knownAgents: () => agents.names(),
   });
   const ctx: OrchestratorContext = {
     config,
     db,
-    progress,
     engine,
     agents,
     notifier,
+    progress,
     llm: createLlmGateway(config, registry),
     workflows,
     transport,
     outliers,
     ownership: ownershipFor({ config, db }),
     callsInFlight,
-    progress,
   };
 
   await app.register(swagger, {
@@ -175,6 +175,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   app.addHook('onClose', async () => {
     notifier.close();
     await engine.close();
+    await progress.close();
     await transport.close();
     redis?.disconnect();
     limiterRedis?.disconnect();
@@ -183,4 +184,3 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   });
   return app;
 }
-    await progress.close();
