@@ -1,10 +1,10 @@
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { defineAgent } from '../../agents/sdk/index.ts';
 import { documentationAgent } from '../../agents/documentation/index.ts';
 import { featureDevAgent } from '../../agents/feature-dev/index.ts';
 import { infrastructureAgent } from '../../agents/infrastructure/index.ts';
-import { expectAccessible, launchChromium, screenshot, type WatchedPage } from '../helpers/browser.ts';
+import { chromiumForFile, expectAccessible, screenshot, type WatchedPage } from '../helpers/browser.ts';
 import { openViewer, startViewer, type Viewer } from '../helpers/run-viewer.ts';
 import { testAgents } from '../helpers/test-agents.ts';
 
@@ -46,20 +46,14 @@ const echoAgent = defineAgent({
   execute: async (input: { text?: string }) => ({ html: input.text ?? '', length: (input.text ?? '').length }),
 });
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = chromiumForFile();
 
 const viewer = () =>
   startViewer({
     agents: [featureDevAgent, infrastructureAgent, documentationAgent, ...testAgents().agents, echoAgent],
     workflows: { release_gate: gateWorkflow },
   });
-const open = (v: Viewer, key: string, path?: string) => openViewer(browser, v, key, path);
+const open = (v: Viewer, key: string, path?: string) => openViewer(browser(), v, key, path);
 
 const runStatus = (page: Page, status: string) => page.locator(`section.run[data-status="${status}"]`).waitFor({ timeout: 60_000 });
 const noProblems = (w: WatchedPage) => expect(w.problems, 'console errors, CSP violations, page errors or dialogs').toEqual([]);
