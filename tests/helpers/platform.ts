@@ -4,6 +4,7 @@ import { buildAgentApp, type AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig, type Config } from '../../services/config/index.ts';
 import { buildOrchestratorApp } from '../../services/orchestrator/app.ts';
 import type { Db } from '../../services/state/index.ts';
+import { testAgents, type RunLog } from './test-agents.ts';
 
 export interface TestPlatform {
   app: FastifyInstance;
@@ -41,4 +42,15 @@ export async function startPlatform(db: Db, agents: AgentDefinition[], env: Reco
   onTestFinished(() => app.close());
   await app.ready();
   return { app, config, agentUrls };
+}
+
+/** The math agent of testAgents on a port of its own, so several orchestrators can share it; its log records what ran. */
+export async function sharedMathAgent(): Promise<{ env: { AGENT_URLS: string }; log: RunLog }> {
+  const { agents, log } = testAgents();
+  const app = buildAgentApp(
+    agents.find((a) => a.name === 'math')!,
+    { logLevel: 'silent' },
+  );
+  onTestFinished(() => app.close());
+  return { env: { AGENT_URLS: `math=${await listenOnLoopback(app)}` }, log };
 }

@@ -3,9 +3,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { createPgDb, migrate, type Db } from '../../services/state/index.ts';
 import { dropSchema, testDatabases, testDatabaseUrl, uniqueSchema } from '../helpers/db.ts';
 import { gatedDb } from '../helpers/gated-db.ts';
-import { listenOnLoopback, startPlatform } from '../helpers/platform.ts';
-import { testAgents } from '../helpers/test-agents.ts';
-import { buildAgentApp } from '../../agents/sdk/index.ts';
+import { sharedMathAgent, startPlatform } from '../helpers/platform.ts';
 
 const plan = {
   steps: [
@@ -16,17 +14,6 @@ const plan = {
 
 const count = async (db: Db, where = 'true', params: unknown[] = []) =>
   (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM workflows WHERE ${where}`, params))[0]!.n;
-
-/** The math agent on a port of its own, so several orchestrators can share it; records what ran. */
-async function sharedMathAgent() {
-  const { agents, log } = testAgents();
-  const app = buildAgentApp(
-    agents.find((a) => a.name === 'math')!,
-    { logLevel: 'silent' },
-  );
-  onTestFinished(() => app.close());
-  return { env: { AGENT_URLS: `math=${await listenOnLoopback(app)}` }, log };
-}
 
 describe.each(testDatabases)('idempotent submit on $name', (t) => {
   async function setup() {
