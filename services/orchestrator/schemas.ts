@@ -26,6 +26,10 @@ export const OrchestrateBody = Type.Object(
     task_id: Type.Optional(
       Type.String({ maxLength: 100, description: 'Your choice of task id (a UUID): a retry with the same id and body gets the same task' }),
     ),
+    run_at: Type.Optional(
+      Type.String({ maxLength: 64, description: 'Start then (an ISO 8601 time with a zone): stored now as scheduled; not with delay' }),
+    ),
+    delay: Type.Optional(Type.String({ maxLength: 32, description: 'Start after this long ("90s", "5m", "2h", "1d"); not with run_at' })),
   },
   { additionalProperties: false },
 );
@@ -57,7 +61,9 @@ export const AnswerBody = Type.Union([
 
 export const ListQuery = Type.Object(
   {
-    status: Type.Optional(Type.Union(['planned', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)))),
+    status: Type.Optional(
+      Type.Union(['planned', 'scheduled', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s))),
+    ),
     limit: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
     q: Type.Optional(
       Type.String({ minLength: 1, maxLength: 200, description: 'Only tasks whose description holds this text, in any case' }),

@@ -80,6 +80,8 @@ export function taskSummary(wf: WorkflowRow) {
     status: wf.status,
     error: wf.error,
     created_at: wf.created_at,
+    // A delayed run's start time, while it waits for it.
+    ...(wf.status === 'scheduled' ? { run_at: wf.wake_at } : {}),
     started_at: wf.started_at,
     finished_at: wf.finished_at,
     last_checkpoint: wf.last_checkpoint,

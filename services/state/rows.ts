@@ -2,7 +2,7 @@
 import type { SerializedError } from '../errors/index.ts';
 import type { Plan } from './plan.ts';
 
-export type WorkflowStatus = 'planned' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
+export type WorkflowStatus = 'planned' | 'scheduled' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
 /**
  * Where a plan step is. `pending` and `skipped` live only in the engine (a step that has no attempt
  * yet, or never will); an attempt's row has one of the others (AttemptStatus).

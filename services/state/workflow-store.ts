@@ -15,11 +15,13 @@ export { appendEvents, listEvents } from './event-log.ts';
 export interface InsertWorkflow {
   id: string;
   description: string | null;
-  status: 'planned' | 'running';
+  status: 'planned' | 'scheduled' | 'running';
   plan: Plan;
   input: Record<string, unknown>;
-  /** Null for a planned workflow: nobody holds it until it is executed. */
+  /** Null for a planned or scheduled workflow: nobody holds it until it starts. */
   lease: Lease | null;
+  /** A scheduled workflow's start time. */
+  runAt?: Date | null;
   steps: NewStep[];
   events: NewEvent[];
   traceParent?: string | null;
@@ -37,12 +39,12 @@ const insertBatchSql = prepared(
   WITH x AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
       AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
-           trace_parent text, idempotency_key text, request_hash text, events int, submitted_by text)
+           trace_parent text, idempotency_key text, request_hash text, events int, submitted_by text, run_at timestamptz)
   ), w AS (
-    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by)
+    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at)
     SELECT id, description, status, plan, input, lease_owner, lease_incarnation,
            CASE WHEN lease_owner IS NULL THEN NULL ELSE now() + lease_ms * interval '1 millisecond' END,
-           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by
+           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by, run_at
     FROM x
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -87,6 +89,7 @@ export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow
       request_hash: w.requestHash ?? null,
       events: placed.count,
       submitted_by: w.submittedBy ?? null,
+      run_at: w.runAt?.toISOString() ?? null,
     });
     for (const s of w.steps) steps.push({ id: w.id, ...s, start_k: placed.starts.get(`${s.step_id}:${s.attempt}`) ?? null });
     for (const { k, event: e } of placed.rows)
@@ -109,6 +112,17 @@ export async function getWorkflowByKey(db: Queryable, idempotencyKey: string): P
 
 export async function getDecisions(db: Queryable, id: string): Promise<DecisionRow[]> {
   return db.query<DecisionRow>('SELECT * FROM workflow_decisions WHERE workflow_id = $1 ORDER BY id', [id]);
+}
+
+/** Scheduled workflows whose start time has come, and the next start time after them. */
+export async function dueScheduled(db: Queryable, limit: number): Promise<{ due: string[]; next: Date | null }> {
+  const rows = await db.query<{ id: string | null; next: Date | null }>(
+    `(SELECT id, NULL::timestamptz AS next FROM workflows WHERE status = 'scheduled' AND wake_at <= now() ORDER BY wake_at LIMIT $1)
+     UNION ALL
+     (SELECT NULL, wake_at FROM workflows WHERE status = 'scheduled' AND wake_at > now() ORDER BY wake_at LIMIT 1)`,
+    [limit],
+  );
+  return { due: rows.flatMap((r) => (r.id ? [r.id] : [])), next: rows.find((r) => r.next)?.next ?? null };
 }
 
 /** Parked workflows whose earliest approval deadline has passed. */
@@ -211,7 +225,7 @@ export async function cancelWorkflow(db: Queryable, id: string, reason: string):
        UPDATE workflows SET status = 'cancelled', lease_owner = NULL, lease_incarnation = NULL, lease_expires_at = NULL,
          error = jsonb_build_object('code', 'CANCELLED', 'message', $2::text, 'retryable', false),
          finished_at = now(), wake_at = NULL, event_seq = event_seq + 1, updated_at = now()
-       WHERE id = $1 AND status IN ('planned', 'running', 'waiting')
+       WHERE id = $1 AND status IN ('planned', 'scheduled', 'running', 'waiting')
        RETURNING *
      ), s AS (
        UPDATE steps SET status = 'cancelled', finished_at = now()

@@ -41,6 +41,8 @@ export interface Submission {
   input: Record<string, unknown>;
   /** false: store the plan as 'planned' and wait for POST /execute. */
   start: boolean;
+  /** Start then, not now: stored as 'scheduled' and started by whichever replica claims it first. */
+  runAt?: Date;
   /** Written first in the event log (how the plan was made). */
   events?: NewEvent[];
   /** The client's choice of task id; a new UUID otherwise. */
@@ -54,7 +56,7 @@ export interface Submission {
 
 export interface Submitted {
   id: string;
-  status: 'planned' | 'running';
+  status: 'planned' | 'scheduled' | 'running';
   /** False: a workflow with this id or idempotency key exists already, and nothing was written. */
   created: boolean;
 }
@@ -63,10 +65,15 @@ export interface Submitted {
  * Owns the workflows this orchestrator runs: starts them, takes over the ones whose owner died
  * (expired leases), renews its own leases, and hands them back on shutdown.
  */
+/** Scheduled workflows started per pass; a full batch makes the next pass come at once. */
+const DUE_BATCH = 50;
+
 export class Engine {
   private readonly runs = new Map<string, WorkflowRun>();
   private readonly timers: NodeJS.Timeout[] = [];
   private recovering: Promise<void> | undefined;
+  /** When this replica next looks for scheduled workflows to start. */
+  private startTimer: { at: number; timer: NodeJS.Timeout } | undefined;
   private closed = false;
   private readonly options: EngineOptions;
   /** This process's hold on its workflows: a new incarnation per Engine, so it never claims its own. */
@@ -120,6 +127,22 @@ export class Engine {
       });
       return { id, status: 'planned', created };
     }
+    if (sub.runAt && sub.runAt.getTime() > Date.now()) {
+      const created = await store.insertWorkflow(this.options.db, {
+        id,
+        description: sub.description,
+        status: 'scheduled',
+        plan: sub.plan,
+        input: sub.input,
+        lease: null,
+        runAt: sub.runAt,
+        ...identity,
+        steps: [],
+        events: [...(sub.events ?? []), { type: 'workflow_scheduled', data: { run_at: sub.runAt.toISOString() } }],
+      });
+      if (created) this.armStartTimer(sub.runAt);
+      return { id, status: 'scheduled', created };
+    }
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
     const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
     const traceParent = traceparentOf(span);
@@ -156,13 +179,13 @@ export class Engine {
     return { id, status: 'running', created };
   }
 
-  /** Runs a workflow stored as 'planned'. */
+  /** Runs a workflow stored as 'planned', or a 'scheduled' one now instead of at its time. */
   async execute(id: string): Promise<void> {
     this.assertOpen();
     const row = await store.claimWorkflow(this.options.db, {
       id,
       lease: this.lease,
-      from: ['planned'],
+      from: ['planned', 'scheduled'],
       onlyExpired: false,
       event: { type: 'workflow_started', data: { owner: this.options.owner } },
     });
@@ -170,7 +193,7 @@ export class Engine {
       const existing = await this.mustGet(id);
       throw new AppError(
         'WORKFLOW_NOT_PLANNED',
-        `workflow ${id} is ${existing.status}, not planned${existing.status === 'failed' ? ': use POST /resume' : ''}`,
+        `workflow ${id} is ${existing.status}, not planned or scheduled${existing.status === 'failed' ? ': use POST /resume' : ''}`,
         { details: { status: existing.status } },
       );
     }
@@ -188,6 +211,12 @@ export class Engine {
     }
     if (existing.status === 'planned')
       throw new AppError('WORKFLOW_NOT_PLANNED', `workflow ${id} has not started: use POST /execute/${id}`);
+    if (existing.status === 'scheduled')
+      throw new AppError(
+        'WORKFLOW_NOT_PLANNED',
+        `workflow ${id} is scheduled to start at ${existing.wake_at?.toISOString() ?? '?'}: POST /execute/${id} starts it now`,
+        { details: { status: existing.status } },
+      );
     if (existing.status === 'waiting')
       throw new AppError('WORKFLOW_BUSY', `workflow ${id} is waiting for an answer: POST /tasks/${id}/approve or /reject`);
     if (this.runs.has(id)) throw new AppError('WORKFLOW_BUSY', `workflow ${id} is already running on this orchestrator`);
@@ -300,6 +329,45 @@ export class Engine {
     }
   }
 
+  /**
+   * Starts the scheduled workflows whose time has come; whichever replica claims one first runs it.
+   * Each pass learns the next start time in the table and sets a timer for it, so a run starts on
+   * time on every replica that has looked (the others race for it, one wins); one submitted on
+   * another replica since is found by the next recovery pass at the latest.
+   */
+  private async startDue(): Promise<void> {
+    const { due, next } = await store.dueScheduled(this.options.db, DUE_BATCH);
+    for (const id of due) {
+      if (this.closed) return;
+      const row = await store.claimWorkflow(this.options.db, {
+        id,
+        lease: this.lease,
+        from: ['scheduled'],
+        onlyExpired: false,
+        event: { type: 'workflow_started', data: { owner: this.options.owner, scheduled: true } },
+      });
+      if (row) this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent));
+    }
+    if (due.length === DUE_BATCH) this.armStartTimer(new Date());
+    else if (next) this.armStartTimer(next);
+  }
+
+  /** One timer, for the earliest start time known here; re-armed (at most an hour ahead) by each pass. */
+  private armStartTimer(at: Date): void {
+    if (this.closed) return;
+    const when = Math.min(at.getTime(), Date.now() + 3_600_000);
+    if (this.startTimer && this.startTimer.at <= when) return;
+    clearTimeout(this.startTimer?.timer);
+    const timer = setTimeout(
+      () => {
+        this.startTimer = undefined;
+        this.startDue().catch((err: unknown) => this.options.log.error({ err }, 'starting scheduled workflows failed'));
+      },
+      Math.max(0, when - Date.now()),
+    ).unref();
+    this.startTimer = { at: when, timer };
+  }
+
   /** A breaker changed state: every workflow here that still needs that agent gets an event saying so. */
   async breakerChanged(agent: string, state: string): Promise<void> {
     const affected = [...this.runs.values()].filter((r) => r.uses(agent));
@@ -344,6 +412,7 @@ export class Engine {
           await this.adopt(row, false);
         }
         await this.wakeDue();
+        await this.startDue();
       } catch (err) {
         this.options.log.error({ err }, 'recovery pass failed');
       } finally {
@@ -364,6 +433,7 @@ export class Engine {
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.startTimer?.timer);
     await this.recovering;
     const running = [...this.runs.values()];
     await raceDeadline(Promise.allSettled(running.map((r) => r.done)), this.options.shutdownGraceMs);

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import parseDuration, { type StringValue } from 'ms';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import { store, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
@@ -10,6 +11,42 @@ import { submitIdentity, type SubmitIdentity } from '../submit-identity.ts';
 import { taskView } from '../task-view.ts';
 
 const errors = { 200: ObjectReply, 202: ObjectReply, 400: ErrorReply, 404: ErrorReply, 409: ErrorReply, 413: ErrorReply, 422: ErrorReply };
+
+/** The longest delay a run may be scheduled with: past it, a schedule (POST /schedules) is the tool. */
+const MAX_DELAY_MS = 366 * 24 * 3_600_000;
+
+/** When a delayed run starts (run_at or delay), undefined for now; a 400 naming the field when it cannot be read. */
+function startTime(body: { run_at?: string | undefined; delay?: string | undefined; execute?: boolean | undefined }): Date | undefined {
+  if (body.run_at === undefined && body.delay === undefined) return undefined;
+  if (body.run_at !== undefined && body.delay !== undefined)
+    throw new AppError('VALIDATION_FAILED', 'give run_at or delay, not both', { details: { field: 'delay' } });
+  if (body.execute === false) {
+    const field = body.run_at === undefined ? 'delay' : 'run_at';
+    throw new AppError('VALIDATION_FAILED', `${field} starts the run later; execute: false only plans it`, { details: { field } });
+  }
+  let at: number;
+  if (body.run_at !== undefined) {
+    // A zone is required: a time without one would be read in the server's zone, not the caller's.
+    at = /(Z|[+-]\d{2}:?\d{2})$/i.test(body.run_at) ? Date.parse(body.run_at) : NaN;
+    if (Number.isNaN(at))
+      throw new AppError('VALIDATION_FAILED', `run_at "${body.run_at}" is not an ISO 8601 time with a zone (e.g. 2026-12-24T18:00:00Z)`, {
+        details: { field: 'run_at' },
+      });
+  } else {
+    // A bare number is refused: seconds or milliseconds would be a guess.
+    const ms = /[a-z]\s*$/i.test(body.delay!) ? parseDuration(body.delay! as StringValue) : undefined;
+    if (ms === undefined || !Number.isFinite(ms) || ms < 0)
+      throw new AppError('VALIDATION_FAILED', `delay "${body.delay}" is not a duration with a unit (e.g. "90s", "5m", "2h", "1d")`, {
+        details: { field: 'delay' },
+      });
+    at = Date.now() + ms;
+  }
+  if (at - Date.now() > MAX_DELAY_MS) {
+    const field = body.run_at === undefined ? 'delay' : 'run_at';
+    throw new AppError('VALIDATION_FAILED', `${field} is more than a year away; use a schedule (POST /schedules)`, { details: { field } });
+  }
+  return new Date(at);
+}
 
 export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -37,9 +74,11 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   async function answer(reply: FastifyReply, id: string, status: WorkflowStatus, plan: Plan, wait: boolean | undefined) {
     if (wait && status !== 'planned') {
       const result = await finished(id);
-      return reply.status(result.status === 'running' || result.status === 'waiting' ? 202 : 200).send({ ...result, plan });
+      const going = result.status === 'scheduled' || result.status === 'running' || result.status === 'waiting';
+      return reply.status(going ? 202 : 200).send({ ...result, plan });
     }
-    return reply.status(202).send({ task_id: id, status, plan, ...links(id) });
+    const scheduled = status === 'scheduled' ? { run_at: (await store.getWorkflow(db, id))?.wake_at ?? null } : {};
+    return reply.status(202).send({ task_id: id, status, ...scheduled, plan, ...links(id) });
   }
 
   /** A retried submit gets the task the first one made, answered the same way; a reused key with another request, a 409. */
@@ -93,8 +132,10 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
         const existing = await existingFor(storedKey, identity.taskId);
         if (existing) return replay(request, reply, existing, identity, body.wait);
       }
+      const runAt = startTime(body);
       const { plan, events, description } = await planRun(ctx, body);
       const submitted = await engine.submit({
+        ...(runAt ? { runAt } : {}),
         plan,
         events,
         description,
