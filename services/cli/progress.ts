@@ -6,6 +6,10 @@ interface Row {
   status: string;
   attempt: number;
   detail: string;
+  /** What the step's agent last reported (step_progress), shown until the step ends. */
+  message?: string;
+  fraction?: number;
+  textChars?: number;
 }
 
 const ICON: Record<string, string> = {
@@ -41,9 +45,13 @@ export class ProgressDisplay {
     const d = e.data;
     const step = typeof d.step_id === 'string' ? this.rows.get(d.step_id) : undefined;
     const data = (d.data ?? {}) as Record<string, unknown>;
+    if (e.event === 'step_progress') return this.progress(step, data);
     if (step) {
       step.attempt = typeof d.attempt === 'number' ? d.attempt : step.attempt;
-      if (e.event === 'step_started') step.status = 'running';
+      if (e.event === 'step_started') {
+        step.status = 'running';
+        step.message = step.fraction = step.textChars = undefined;
+      }
       if (e.event === 'approval_requested') {
         step.status = 'waiting';
         step.detail = `${typeof data.prompt === 'string' ? `${data.prompt} — ` : ''}answer with: agentic-mesh approve|reject ${String(d.task_id)}`;
@@ -70,6 +78,28 @@ export class ProgressDisplay {
       this.out.write(
         `${new Date().toISOString()} ${e.event}${step ? ` ${step.id} (${step.agent}) #${step.attempt}` : ''}${step?.detail ? ` ${step.detail}` : ''}\n`,
       );
+  }
+
+  /**
+   * What an agent reports while its step runs: on a terminal, the row shows the latest status line,
+   * how far along it is and how much text has come. In a log only status lines are written: a
+   * model's answer comes one event per token and would drown everything else.
+   */
+  private progress(step: Row | undefined, data: Record<string, unknown>): void {
+    if (!step) return;
+    if (typeof data.message === 'string') step.message = data.message;
+    if (typeof data.fraction === 'number') step.fraction = data.fraction;
+    if (typeof data.text === 'string') step.textChars = (step.textChars ?? 0) + data.text.length;
+    step.detail = [
+      step.message,
+      step.fraction !== undefined ? `${Math.round(step.fraction * 100)}%` : undefined,
+      step.textChars ? `${step.textChars} characters written` : undefined,
+    ]
+      .filter(Boolean)
+      .join(' — ');
+    if (this.live) this.redraw();
+    else if (typeof data.message === 'string')
+      this.out.write(`${new Date().toISOString()} step_progress ${step.id} (${step.agent}) ${data.message}\n`);
   }
 
   private redraw(): void {
