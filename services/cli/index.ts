@@ -22,6 +22,7 @@ Use it (ORCHESTRATOR_URL or --url, default http://127.0.0.1:8001):
       [--plan plan.json | --workflow <name>] [--input input.json] [--detach]
       [--idempotency-key <key>] [--task-id <uuid>]   run it again with the same key
                                       (or id) and get the same task, not a second one
+      [--delay 5m | --at 2026-12-24T18:00:00Z]        start it later (scheduled)
   agentic-mesh status <task_id>       steps, attempts and timings
   agentic-mesh resume <task_id>       resume from the last checkpoint, and follow
   agentic-mesh cancel <task_id>
@@ -46,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
       step: { type: 'string' },
       'idempotency-key': { type: 'string' },
       'task-id': { type: 'string' },
+      delay: { type: 'string' },
+      at: { type: 'string' },
       cron: { type: 'string' },
       timezone: { type: 'string' },
       description: { type: 'string' },
@@ -92,10 +95,17 @@ export async function main(argv: string[]): Promise<number> {
       if (!body.description && !body.plan && !body.workflow)
         throw new Error('give a description: agentic-mesh run "build feature X and deploy infrastructure Y"');
       if (values['task-id']) body.task_id = values['task-id'];
+      if (values.delay) body.delay = values.delay;
+      if (values.at) body.run_at = values.at;
       // Every run has a key, so the CLI's own retries (orchestrator unreachable, 502-504) never start a second workflow.
       const { body: submitted, replayed } = await submit(url, body, values['idempotency-key'] ?? randomUUID());
       const taskId = String(submitted.task_id);
       process.stdout.write(`task ${taskId} ${replayed ? 'was already submitted with this key' : 'submitted'} (${url}/tasks/${taskId})\n`);
+      if (submitted.status === 'scheduled') {
+        // Nothing to follow until it starts: say when, and how to look.
+        process.stdout.write(`scheduled to start at ${String(submitted.run_at)}: agentic-mesh status ${taskId}, or cancel ${taskId}\n`);
+        return 0;
+      }
       if (values.detach) return 0;
       return follow(url, taskId, submitted.plan as { steps: Array<{ id: string; agent: string }> });
     }

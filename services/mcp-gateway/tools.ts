@@ -47,6 +47,8 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
           .max(255)
           .optional()
           .describe('Calling again with the same key and arguments returns the task the first call made instead of starting another'),
+        delay: z.string().max(32).optional().describe('Start later, after this long ("90s", "5m", "2h", "1d"): the task is scheduled'),
+        run_at: z.string().max(64).optional().describe('Start at this time (ISO 8601 with a zone, e.g. 2026-12-24T18:00:00Z)'),
       },
     },
     async ({ idempotency_key, ...body }) =>

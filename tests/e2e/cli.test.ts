@@ -59,6 +59,16 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('WORKFLOW_FINISHED');
 
+    // Later, not now: stored as scheduled, and the CLI says when instead of following an idle task.
+    const later = await runCli(['run', 'review the code', '--input', input, '--delay', '1h', '--url', url], {});
+    expect(later.code, later.stderr).toBe(0);
+    expect(later.stdout).toMatch(/scheduled to start at \d{4}-\d\d-\d\dT/);
+    const laterId = /task (\S+) submitted/.exec(later.stdout)?.[1];
+    expect((await runCli(['cancel', laterId!, '--url', url], {})).code).toBe(0);
+    const badDelay = await runCli(['run', 'review the code', '--delay', 'soon', '--url', url], {});
+    expect(badDelay.code).toBe(1);
+    expect(badDelay.stderr).toContain('delay "soon" is not a duration');
+
     const unplannable = await runCli(['run', 'bake a cake', '--url', url], {});
     expect(unplannable.code).toBe(1);
     expect(unplannable.stderr).toMatch(/UNPLANNABLE: no agent can do "bake a cake"/);

@@ -99,6 +99,11 @@ describe('MCP gateway, driven by the SDK client', () => {
     const { task_id } = started.structuredContent as { task_id: string };
     const cancelled = await client.callTool({ name: 'cancel_task', arguments: { task_id, reason: 'not needed' } });
     expect(cancelled.structuredContent).toMatchObject({ status: 'cancelled' });
+    const later = await client.callTool({
+      name: 'orchestrate',
+      arguments: { plan: { steps: [{ id: 'sum', agent: 'math', input: { values: [1] } }] }, delay: '1h' },
+    });
+    expect(later.structuredContent).toMatchObject({ status: 'scheduled', run_at: expect.any(String) });
 
     const agents = await client.callTool({ name: 'list_agents', arguments: {} });
     expect((agents.structuredContent as { agents: Array<{ name: string }> }).agents.map((a) => a.name)).toContain('math');
