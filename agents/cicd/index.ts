@@ -56,8 +56,10 @@ export const cicdAgent = defineAgent<CicdInput>({
     const results: StepResult[] = [];
     try {
       // Every step runs even after a failure: the report should show everything that is wrong.
-      for (const name of steps) {
+      for (const [i, name] of steps.entries()) {
         ctx.signal.throwIfAborted();
+        // A pipeline takes seconds to minutes: the run shows which step it is on.
+        ctx.progress({ message: `running ${name}`, fraction: i / steps.length });
         const result = await STEPS[name](workspace, { timeoutMs, signal: ctx.signal, maxLogBytes: LOG_TAIL_BYTES });
         ctx.log.info({ step: name, status: result.status, durationMs: result.duration_ms }, 'pipeline step finished');
         results.push(result);

@@ -14,6 +14,9 @@ const samples: Record<string, Record<string, unknown>> = {
   documentation: { files: [{ path: 'src/a.ts', content: '/** The answer. */\nexport const a: number = 42;\n' }] },
 };
 
+// Agents that report progress on their sample even offline, so the streamed form is exercised for real.
+const reportsProgress = new Set(['cicd']);
+
 function envelope(key: string, input: Record<string, unknown>) {
   return { idempotency_key: key, task_id: 't-1', step_id: 's-1', attempt: 1, input, context: { dependencies: {} }, timeout_ms: 60_000 };
 }
@@ -90,7 +93,9 @@ describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %
     });
     expect(res.statusCode, res.body).toBe(200);
     let answer: unknown;
-    if (String(res.headers['content-type']).startsWith('application/x-ndjson')) {
+    const streamed = String(res.headers['content-type']).startsWith('application/x-ndjson');
+    expect(streamed).toBe(reportsProgress.has(name));
+    if (streamed) {
       const lines = res.body
         .trim()
         .split('\n')
