@@ -21,6 +21,11 @@ export function onUnauthorized(listener: Listener): void {
   unauthorized = listener;
 }
 
+/** Any call the API answered 401 (the event stream too): the page asks for a key. */
+export function reportUnauthorized(message: string): void {
+  unauthorized(message);
+}
+
 // The key lives for this tab only: sessionStorage, never a cookie, never localStorage.
 export const apiKey = {
   get: (): string | null => sessionStorage.getItem(keyName),
@@ -55,7 +60,7 @@ export async function api<T>(path: string, options: { method?: 'GET' | 'POST'; b
   });
   if (!res.ok) {
     const err = await errorOf(res);
-    if (res.status === 401) unauthorized(err.message);
+    if (res.status === 401) reportUnauthorized(err.message);
     throw err;
   }
   return (await res.json()) as T;

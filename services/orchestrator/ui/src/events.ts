@@ -1,5 +1,5 @@
 import { EventSourceParserStream } from 'eventsource-parser/stream';
-import { authHeaders, errorOf } from './api.ts';
+import { authHeaders, errorOf, reportUnauthorized } from './api.ts';
 
 export interface TaskEvent {
   id?: number;
@@ -33,7 +33,8 @@ export function followTask(
         });
         if (!res.ok || !res.body) {
           const err = await errorOf(res);
-          handlers.onError(err.message, err.status);
+          if (err.status === 401) reportUnauthorized(err.message);
+          else handlers.onError(err.message, err.status);
           return;
         }
         failures = 0;
