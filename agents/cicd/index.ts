@@ -3,6 +3,7 @@ import { defineAgent, TaskFailedError } from '../sdk/index.ts';
 import { collectFiles, FileSchema, type InputFile } from '../../services/tooling/index.ts';
 import { STEP_NAMES, STEPS, type StepName, type StepResult } from './steps.ts';
 import { createWorkspace } from './workspace.ts';
+import { checkPipeline } from './check.ts';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_TIMEOUT_MS = 300_000;
@@ -42,6 +43,8 @@ export const cicdAgent = defineAgent<CicdInput>({
     },
     { additionalProperties: true },
   ),
+  outputs: ['passed', 'steps', 'summary'],
+  check: checkPipeline,
   async execute(input, ctx) {
     const steps = input.steps ?? [...STEP_NAMES];
     const unknown = steps.filter((s) => !STEP_NAMES.includes(s));

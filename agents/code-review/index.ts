@@ -13,6 +13,7 @@ import {
   isSourcePath,
 } from '../../services/tooling/index.ts';
 import { reviewWithLlm, type LlmReviewUse } from './llm-review.ts';
+import { checkReview } from './check.ts';
 
 // Keeps a review of generated code with thousands of errors from producing a megabyte response;
 // the counts still cover every finding.
@@ -53,6 +54,8 @@ export const codeReviewAgent = defineAgent<CodeReviewInput>({
     },
     { additionalProperties: true },
   ),
+  outputs: ['decision', 'findings', 'counts', 'summary'],
+  check: checkReview,
   metrics(registry) {
     // The last review's findings as a gauge under the design's name, and a counter (with the _total
     // Prometheus wants of counters) for rates over time.

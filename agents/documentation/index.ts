@@ -4,6 +4,7 @@ import { collectFiles, FileSchema, type InputFile, isSourcePath, isTestPath, uns
 import { NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
 import { overviewsFromModel, type OverviewUse } from './llm-overview.ts';
 import { renderMarkdown } from './render-markdown.ts';
+import { checkDocumentation } from './check.ts';
 
 export interface DocumentationInput {
   files?: InputFile[];
@@ -42,6 +43,8 @@ export const documentationAgent = defineAgent<DocumentationInput>({
     },
     { additionalProperties: true },
   ),
+  outputs: ['files', 'markdown', 'summary'],
+  check: checkDocumentation,
   async execute(input, ctx) {
     const outputPath = input.output_path ?? 'docs/API.md';
     const badOutput = unsafePathReason(outputPath);

@@ -4,6 +4,7 @@ import { collectFiles, unsafePathReason, type InputFile } from '../../services/t
 import { defineAgent, TaskFailedError, type AgentContext, type AgentOutput } from '../sdk/index.ts';
 import type { ReviewFinding } from './fixes.ts';
 import type { ExportInput } from './scaffold.ts';
+import { checkFeatureDev } from './check.ts';
 
 // Scaffolding, the model's checks and the fixes run on the TypeScript compiler, ESLint and Prettier,
 // so their modules are imported when a task needs them, not with the agent (services/tooling/index.ts says why).
@@ -164,6 +165,8 @@ export const featureDevAgent = defineAgent<FeatureDevInput>({
     'apply fixes',
   ],
   inputSchema: FeatureDevInputSchema,
+  outputs: ['files', 'summary'],
+  check: checkFeatureDev,
   async execute(input, ctx) {
     ctx.signal.throwIfAborted();
     if (input.language !== undefined && input.language.toLowerCase() !== 'typescript') {

@@ -8,6 +8,7 @@ import { buildCompose, plansFromInput, plansFromTask, toYaml, type ServiceInput,
 import { checkCompose, type ComposeDocument } from './compose-checks.ts';
 import { proposeService, type Proposal } from './llm-service.ts';
 import { readTask, type TaskRequest } from './task-text.ts';
+import { checkInfrastructure } from './check.ts';
 
 export interface InfrastructureInput {
   target?: 'compose' | 'cdktf';
@@ -221,6 +222,8 @@ export const infrastructureAgent = defineAgent<InfrastructureInput>({
     'postgres',
   ],
   inputSchema: InfrastructureInputSchema,
+  outputs: ['files', 'summary'],
+  check: checkInfrastructure,
   async execute(input, ctx) {
     ctx.signal.throwIfAborted();
     const request = readRequest(input, ctx);

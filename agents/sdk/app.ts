@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../services/errors/index.ts';
 import { errorHandlerPlugin, healthPlugin, serverOptions, useStrictBodies } from '../../services/http/index.ts';
 import {
+  CheckRequest,
   ExecuteRequest,
   failedAnswer,
   NDJSON,
@@ -35,6 +36,8 @@ export function agentInfo(definition: AgentDefinition): AgentInfo {
     protocol: PROTOCOL_VERSION,
     capabilities: definition.capabilities,
     input_schema: definition.inputSchema ?? { type: 'object' },
+    checks: definition.check !== undefined,
+    outputs: definition.outputs ?? [],
   };
 }
 
@@ -60,11 +63,14 @@ export function buildAgentApp(definition: AgentDefinition, options: AgentAppOpti
   // Probes and scrapes stay open; the calls that do work, or describe it, need the token.
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0];
-    if (path === '/execute' || path === '/info')
+    if (path === '/execute' || path === '/info' || path === '/check')
       requireInternalToken(request.headers.authorization, options.internalToken, definition.name);
   });
 
   app.get('/info', { schema: { tags: ['agent'] } }, async () => agentInfo(definition));
+
+  // A dry run for the planner: reads the input, does no work, stores nothing.
+  app.post('/check', { schema: { tags: ['agent'], body: CheckRequest } }, async (request) => runtime.check(request.body));
 
   // A caller that accepts application/x-ndjson gets the handler's progress as it comes: the reply
   // turns into a stream at the first ctx.progress (progress lines, then one result line carrying the

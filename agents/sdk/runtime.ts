@@ -5,7 +5,14 @@ import Value from 'typebox/value';
 import type { Config } from '../../services/config/index.ts';
 import { AppError } from '../../services/errors/index.ts';
 import { createLlmGateway, offlineLlm } from '../../services/llm/index.ts';
-import { callFingerprint, failedAnswer, type ExecuteRequest, type ExecuteSucceeded } from '../../services/protocol/index.ts';
+import {
+  callFingerprint,
+  failedAnswer,
+  type CheckRequest,
+  type CheckVerdict,
+  type ExecuteRequest,
+  type ExecuteSucceeded,
+} from '../../services/protocol/index.ts';
 import { contextFrom, createRegistry, tracer } from '../../services/telemetry/index.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import { searchKnowledge } from './knowledge-client.ts';
@@ -42,6 +49,8 @@ export interface AgentRuntime {
   ): Promise<{ response: StoredResponse; replayed: boolean }>;
   /** Refuses new calls from now on, lets those in flight finish for the grace period. */
   drain(): Promise<void>;
+  /** Whether a step could run on this input (POST /check): the input schema, then the agent's own check. */
+  check(request: CheckRequest): Promise<CheckVerdict>;
 }
 
 export function createAgentRuntime(definition: AgentDefinition, options: AgentRuntimeOptions = {}): AgentRuntime {
@@ -187,6 +196,23 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
         status: result.replayed ? 'replayed' : String(result.response.body.status ?? result.response.statusCode),
       });
       return result;
+    },
+    async check(request) {
+      if (checkInput && !Value.Check(checkInput, request.input)) {
+        const problems = [...Value.Errors(checkInput, request.input)].slice(0, 5).map((e) => `input${e.instancePath} ${e.message}`);
+        return {
+          verdict: 'refused',
+          reason: `the input does not match its schema: ${problems.join('; ')}`,
+          fix: 'see input_schema in /info',
+        };
+      }
+      return (
+        (await definition.check?.(request.input, {
+          description: request.context?.description,
+          upstream: request.context?.upstream ?? [],
+          modelAvailable: llm.available,
+        })) ?? { verdict: 'runs' }
+      );
     },
     async drain() {
       closing = true;

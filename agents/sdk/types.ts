@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { TSchema } from 'typebox';
 import { AppError } from '../../services/errors/index.ts';
 import type { LlmGateway } from '../../services/llm/index.ts';
-import type { ProgressData } from '../../services/protocol/index.ts';
+import type { CheckVerdict, ProgressData, UpstreamStep } from '../../services/protocol/index.ts';
 
 /** What an agent's handler knows about the call it serves. */
 export interface AgentContext {
@@ -36,6 +36,18 @@ export interface AgentContext {
   progress(data: ProgressData): void;
 }
 
+/** What a check knows: the plan around the step, nothing that has run. */
+export interface CheckContext {
+  /** The workflow's description, when it was planned from one. */
+  description: string | undefined;
+  /** The steps this one will depend on, with the output fields their agents declare. */
+  upstream: UpstreamStep[];
+  /** Whether this agent has a language model configured (ctx.llm.available at run time). */
+  modelAvailable: boolean;
+}
+
+export type { CheckVerdict, UpstreamStep };
+
 export interface KnowledgeHit {
   source: string;
   title: string | null;
@@ -62,6 +74,19 @@ export interface AgentDefinition<I = Record<string, unknown>> {
    * to the orchestrator for branching. Throw TaskFailedError when the input cannot be worked on.
    */
   execute(input: I, ctx: AgentContext): Promise<AgentOutput>;
+  /**
+   * Output fields every successful answer carries ("files"): a later step's check learns from them
+   * what this step will hand on before anything runs.
+   */
+  outputs?: string[];
+  /**
+   * Whether a step could run on `input`, asked by the planner before it accepts a plan (POST /check).
+   * Cheap and side-effect free: read the input, never do the work (loading a parser is fine). Say
+   * `scaffold` when the step would run but only produce a stand-in, and `refused` with what to write
+   * instead when execute would fail on this input. Inputs that fail `inputSchema` are refused before
+   * it is called.
+   */
+  check?(input: I, ctx: CheckContext): CheckVerdict | Promise<CheckVerdict>;
   /**
    * The agent's own metrics: called once with the service's registry; the returned function sees
    * every output the handler produces (e.g. counting findings by severity).

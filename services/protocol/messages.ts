@@ -85,6 +85,10 @@ export const AgentInfo = Type.Object({
   capabilities: Type.Array(Type.String()),
   /** JSON schema of the input the agent takes. */
   input_schema: Type.Object({}),
+  /** The agent answers POST /check: whether a step could run on an input, before a plan is accepted. */
+  checks: Type.Optional(Type.Boolean()),
+  /** Output fields every successful answer carries ("files"), so the planner knows what a step hands on. */
+  outputs: Type.Optional(Type.Array(Type.String())),
 });
 export type AgentInfo = Static<typeof AgentInfo>;
 

@@ -5,6 +5,7 @@
 // execute, or a module only execute loads): in-memory-program.ts and ambient-modules.ts (compiler),
 // lint.ts, lint-rules.ts and eslint-runner.ts (ESLint), format.ts (Prettier).
 // tests/unit/agents/lazy-tooling.test.ts fails when importing the agents loads any of them.
+export { filesToCheck, type FilesToCheck } from './check-files.ts';
 export { compareFindings, countFindings, findingAt, formatFinding, type Finding, type FindingCounts, type Severity } from './findings.ts';
 export {
   collectFiles,

@@ -2,7 +2,7 @@ import Value from 'typebox/value';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadBuiltInAgents } from '../../agents/index.ts';
 import { buildAgentApp } from '../../agents/sdk/index.ts';
-import { AgentInfo, ExecuteFailed, ExecuteSucceeded, ProgressData } from '../../services/protocol/index.ts';
+import { AgentInfo, CheckVerdict, ExecuteFailed, ExecuteSucceeded, ProgressData } from '../../services/protocol/index.ts';
 import { metricValue } from '../helpers/metrics.ts';
 
 // One suite every agent passes: the protocol of docs/AGENT_PROTOCOL.md.
@@ -62,6 +62,31 @@ describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %
     expect(res.json().message.length).toBeGreaterThan(10);
   });
 
+  it('answers POST /check from the input alone: the sample runs, an empty input is refused with what to write, nothing is stored', async () => {
+    const a = app();
+    const info = (await a.inject({ url: '/info' })).json();
+    expect(info.checks).toBe(true);
+    const sample = await a.inject({ method: 'POST', url: '/check', payload: { input: samples[name]! } });
+    expect(sample.statusCode, sample.body).toBe(200);
+    expect(Value.Check(CheckVerdict, sample.json()), sample.body).toBe(true);
+    expect(['runs', 'scaffold']).toContain(sample.json().verdict);
+    const empty = await a.inject({ method: 'POST', url: '/check', payload: { input: {} } });
+    expect(empty.json()).toMatchObject({ verdict: 'refused', reason: expect.any(String), fix: expect.any(String) });
+    // Declared output fields are what a later step's check relies on: an upstream writer makes "files" available.
+    const afterWriter = await a.inject({
+      method: 'POST',
+      url: '/check',
+      payload: { input: { task: 'deploy redis and document it' }, context: { upstream: [{ step: 'w', agent: 'w', outputs: ['files'] }] } },
+    });
+    expect(afterWriter.statusCode).toBe(200);
+    const bad = await a.inject({ method: 'POST', url: '/check', payload: { input: 'x' } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('input') });
+    const ready = (await a.inject({ url: '/ready' })).json();
+    expect(JSON.stringify(ready)).toContain('"idempotency_entries":"0"');
+    expect(metricValue((await a.inject({ url: '/metrics' })).body, 'agent_handler_duration_seconds_count', { agent: name }) ?? 0).toBe(0);
+  });
+
   it('does real work on a sample and replays a repeated key without running again', async () => {
     const a = app();
     const first = await a.inject({ method: 'POST', url: '/execute', payload: envelope('key-1', samples[name]!) });
@@ -70,6 +95,7 @@ describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %
     expect(Value.Check(ExecuteSucceeded, body), first.body).toBe(true);
     expect(body).toMatchObject({ status: 'succeeded', idempotency_key: 'key-1', agent: name });
     expect(typeof body.output.summary).toBe('string');
+    for (const field of definition.outputs ?? []) expect(body.output, `declared output ${field}`).toHaveProperty(field);
 
     const again = await a.inject({ method: 'POST', url: '/execute', payload: envelope('key-1', samples[name]!) });
     expect(again.statusCode).toBe(200);
