@@ -21,7 +21,10 @@ export async function buildUi(options: { force?: boolean } = {}): Promise<BuildO
   const staging = `${here}dist.${process.pid}.tmp`;
   try {
     // Imported here: only a build loads Vite, never the server.
-    const { build } = await import('vite');
+    const { build } = await import('vite').catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+      throw new Error('Vite is not installed (a production install has no dev dependencies): build it with `npm run build` where they are');
+    });
     await build({ configFile: `${here}vite.config.ts`, logLevel: 'warn', build: { outDir: staging, emptyOutDir: true } });
     await rm(bundleDir, { recursive: true, force: true });
     await rename(staging, bundleDir);
