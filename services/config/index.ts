@@ -92,6 +92,28 @@ const EnvSchema = Type.Object({
     maxLength: 2000,
     description: 'Browser origins allowed to call the MCP gateway, comma-separated; a request with another Origin is refused',
   }),
+  SCHEDULER_INTERVAL_MS: Type.Integer({
+    minimum: 50,
+    default: 1000,
+    description: 'Longest the scheduler sleeps between looks (it wakes for the next tick it knows of sooner)',
+  }),
+  SCHEDULE_CLAIM_MS: Type.Integer({
+    minimum: 100,
+    default: 5000,
+    description: 'How long a replica holds a due schedule while it starts its ticks; a dead holder delays a tick this long',
+  }),
+  SCHEDULE_MISFIRE_MS: Type.Integer({
+    minimum: 0,
+    default: 60_000,
+    description: "A tick later than this counts as missed and the schedule's catch_up decides; a tick less late runs",
+  }),
+  RETENTION_DAYS: Type.Integer({
+    minimum: 0,
+    default: 30,
+    description: 'Finished workflows older than this many days are deleted with their steps and events; 0 keeps everything',
+  }),
+  RETENTION_INTERVAL_MS: Type.Integer({ minimum: 1000, default: 600_000, description: 'How often each replica looks for work to delete' }),
+  RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'Workflows deleted per statement' }),
   COMMIT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
   COMMIT_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
@@ -190,6 +212,10 @@ export interface Config {
   /** How long a step waits for an instance of its agent to take its call before it fails. */
   readonly agentUnavailableTimeoutMs: number;
   /** Group commit: most workflows in one statement, and statements in flight at once. */
+  /** Schedules: the scheduler's longest sleep, how long a due schedule is claimed, and when a late tick counts as missed. */
+  readonly schedules: Readonly<{ intervalMs: number; claimMs: number; misfireMs: number }>;
+  /** Finished workflows older than `days` are deleted (0: never), `batchSize` at a time, every `intervalMs`. */
+  readonly retention: Readonly<{ days: number; intervalMs: number; batchSize: number }>;
   readonly commitBatchMax: number;
   readonly commitInFlight: number;
   readonly bodyLimitBytes: number;
@@ -304,6 +330,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       allowedHosts: Object.freeze(list(e.MCP_ALLOWED_HOSTS)),
       allowedOrigins: Object.freeze(list(e.MCP_ALLOWED_ORIGINS)),
     }),
+    schedules: Object.freeze({ intervalMs: e.SCHEDULER_INTERVAL_MS, claimMs: e.SCHEDULE_CLAIM_MS, misfireMs: e.SCHEDULE_MISFIRE_MS }),
+    retention: Object.freeze({ days: e.RETENTION_DAYS, intervalMs: e.RETENTION_INTERVAL_MS, batchSize: e.RETENTION_BATCH_SIZE }),
     commitBatchMax: e.COMMIT_BATCH_MAX,
     commitInFlight: e.COMMIT_IN_FLIGHT,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,

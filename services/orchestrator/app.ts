@@ -22,6 +22,12 @@ import { apiKeyRoutes } from './routes/api-keys.ts';
 import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
+import { Retention } from './retention.ts';
+import { syncFileSchedules } from './schedules/file-schedules.ts';
+import { createScheduleMetrics } from './schedules/metrics.ts';
+import { startScheduledRun } from './schedules/scheduled-run.ts';
+import { Scheduler } from './schedules/scheduler.ts';
 import { uiRoutes } from './routes/ui.ts';
 import {
   createGrpcTransport,
@@ -132,11 +138,23 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     callsInFlight,
   };
 
+  const scheduleMetrics = createScheduleMetrics(registry);
+  const scheduler = new Scheduler({
+    db,
+    owner: config.orchestratorId,
+    ...config.schedules,
+    start: (schedule, tick, caughtUp) => startScheduledRun(ctx, schedule, tick, caughtUp),
+    metrics: scheduleMetrics,
+    log: app.log,
+  });
+  const retention = new Retention({ db, ...config.retention, registry, log: app.log });
+  app.decorate('retention', retention);
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Agentic Mesh orchestrator', version: '0.1.0', description: 'Plan, run, follow and resume durable agent workflows.' },
-      tags: [{ name: 'workflows' }, { name: 'agents' }, { name: 'admin' }, { name: 'ops' }],
+      tags: [{ name: 'workflows' }, { name: 'schedules' }, { name: 'agents' }, { name: 'admin' }, { name: 'ops' }],
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (API_AUTH=keys)' } } },
       security: [{ apiKey: [] }],
     },
@@ -161,6 +179,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   });
   await app.register(orchestrateRoutes, ctx);
   await app.register(taskRoutes, ctx);
+  await app.register(scheduleRoutes, { ...ctx, scheduler, scheduleMetrics });
   await app.register(eventRoutes, ctx);
   await app.register(agentRoutes, ctx);
   await app.register(apiKeyRoutes, { keys });
@@ -171,9 +190,15 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     // Know where the agents are before taking work (Consul answers within moments, or not at all).
     await discovery.ready?.();
     await engine.start();
+    // The files' schedules are written before any replica's scheduler could act on an old version of them.
+    await syncFileSchedules(ctx, workflows, app.log);
+    scheduler.start();
+    retention.start();
   });
   app.addHook('onClose', async () => {
     notifier.close();
+    await scheduler.close();
+    await retention.close();
     await engine.close();
     await progress.close();
     await transport.close();
