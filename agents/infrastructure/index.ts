@@ -236,7 +236,7 @@ export const infrastructureAgent = defineAgent<InfrastructureInput>({
     const task = [input.task, ctx.description].find((t) => t !== undefined && t.trim() !== '') ?? '';
     let proposal: Proposal;
     try {
-      proposal = await proposeService(ctx.llm, task, ctx.signal);
+      proposal = await proposeService(ctx.llm, task, ctx.signal, (text) => ctx.progress({ text }));
     } catch (err) {
       const reason = fallbackReason(err, ctx.signal);
       throw new TaskFailedError(`${unusable().message}; the model could not propose one either (${reason})`);

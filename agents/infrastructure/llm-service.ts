@@ -15,12 +15,19 @@ export const ProposedService = Type.Object({
 
 export type Proposal = Static<typeof ProposedService>;
 
-export async function proposeService(llm: LlmGateway, task: string, signal: AbortSignal): Promise<Proposal> {
+/** `onDelta` hears the model's answer as it is written (the agent shows it as progress). */
+export async function proposeService(
+  llm: LlmGateway,
+  task: string,
+  signal: AbortSignal,
+  onDelta?: (text: string) => void,
+): Promise<Proposal> {
   const { value } = await llm.structured({
     name: 'compose_service',
     schema: ProposedService,
     temperature: 0,
     signal,
+    ...(onDelta ? { onDelta } : {}),
     messages: [
       {
         role: 'system',

@@ -17,8 +17,15 @@ describe('infrastructure with a model (chat completions double)', () => {
         healthcheck: ['CMD', 'wget', '-qO-', 'http://localhost:7700/health'],
       }),
     );
-    const out = await infrastructureAgent.execute({ task: 'deploy a meilisearch search engine' }, fakeContext({ llm }));
+    let shown = '';
+    const out = await infrastructureAgent.execute(
+      { task: 'deploy a meilisearch search engine' },
+      fakeContext({ llm, progress: (p) => (shown += p.text ?? '') }),
+    );
     expect(out.llm).toEqual({ used: true, model: 'test-model' });
+    // The model's answer was shown as it streamed: all of it, as progress text.
+    expect(JSON.parse(shown)).toMatchObject({ name: 'meilisearch', port: 7700 });
+    expect(double.calls[0]!.stream).toBe(true);
     expect(out.valid).toBe(true);
     const compose = parse((out.files as Array<{ content: string }>)[0]!.content) as { services: Record<string, { image: string }> };
     expect(compose.services.meilisearch!.image).toBe('getmeili/meilisearch:v1.7');
