@@ -9,8 +9,16 @@ export interface Migration {
 
 const migrationsDir = new URL('./migrations/', import.meta.url);
 
+const migrationFiles = async (dir: URL): Promise<string[]> => (await readdir(dir)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).sort();
+
+/** The newest migration's version, from the file names alone (cheap enough for every start). */
+export async function latestMigrationVersion(dir: URL = migrationsDir): Promise<number> {
+  const last = (await migrationFiles(dir)).at(-1);
+  return last ? Number(last.slice(0, 4)) : 0;
+}
+
 export async function loadMigrations(dir: URL = migrationsDir): Promise<Migration[]> {
-  const files = (await readdir(dir)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  const files = await migrationFiles(dir);
   const migrations = await Promise.all(
     files.map(async (file) => ({
       version: Number(file.slice(0, 4)),

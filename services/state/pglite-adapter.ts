@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Prepared, Queryable } from './db.ts';
-import { migrate } from './migrate.ts';
+import { latestMigrationVersion, migrate } from './migrate.ts';
 
 /**
  * Postgres sizes its shared memory for 128 MB of buffers and 100 connections; in PGlite that memory
@@ -14,7 +14,9 @@ const SETTINGS = ['shared_buffers=16MB', 'max_connections=5'];
 
 /**
  * Where `npm install` leaves an initialised, migrated data directory (scripts/embedded-db-template.ts),
- * one per PGlite release since the on-disk format is that release's Postgres. Found through module
+ * one per PGlite release (the on-disk format is that release's Postgres) and newest migration (a
+ * checkout that gained a migration since the install makes a new one: a start from an older
+ * template would still migrate, but pay for it on every first start). Found through module
  * resolution rather than a path relative to this file, which is services/state/ in a checkout but
  * dist/services/state/ in a build (the image), two levels further from node_modules.
  */
@@ -22,7 +24,8 @@ export async function pgliteTemplateDir(): Promise<string> {
   const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
   const pkgDir = entry.slice(0, entry.lastIndexOf(`${path.sep}dist${path.sep}`));
   const pkg = JSON.parse(await readFile(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string };
-  return path.join(pkgDir, '..', '..', '.cache', 'agentic-mesh', `pglite-${pkg.version}`);
+  const migration = String(await latestMigrationVersion()).padStart(4, '0');
+  return path.join(pkgDir, '..', '..', '.cache', 'agentic-mesh', `pglite-${pkg.version}-m${migration}`);
 }
 
 const hasDatabase = (dir: string): Promise<boolean> =>
@@ -83,6 +86,12 @@ export async function ensurePgliteTemplate(): Promise<string> {
     await db.close();
   }
   await rename(staging, dir);
+  // Older templates (another PGlite release, fewer migrations) are never used again.
+  const cache = path.dirname(dir);
+  for (const old of await readdir(cache)) {
+    if (old.startsWith('pglite-') && path.join(cache, old) !== dir && !old.includes('.making-'))
+      await rm(path.join(cache, old), { recursive: true, force: true });
+  }
   return `made ${dir}`;
 }
 

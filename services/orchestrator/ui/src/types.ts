@@ -1,6 +1,6 @@
 // The API's answers as the page reads them (docs/API.md); only fields the routes really send.
 
-export type TaskStatus = 'planned' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
+export type TaskStatus = 'planned' | 'scheduled' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface TaskSummary {
   task_id: string;
@@ -8,6 +8,8 @@ export interface TaskSummary {
   status: TaskStatus;
   error: unknown;
   created_at: string;
+  /** A delayed run's start time, while it is scheduled. */
+  run_at?: string;
   started_at: string | null;
   finished_at: string | null;
   last_checkpoint: string | null;

@@ -108,7 +108,8 @@ export function RunPage({ id }: { id: string }) {
     <section className="run" data-status={task.status}>
       <h1>{task.description ?? `Run ${task.task_id}`}</h1>
       <p className="run-meta">
-        <StatusBadge status={task.status} /> <span className="muted">{task.task_id}</span> · created {when(task.created_at)} · took{' '}
+        <StatusBadge status={task.status} /> <span className="muted">{task.task_id}</span> · created {when(task.created_at)}
+        {task.run_at && <> · starts {when(task.run_at)}</>} · took{' '}
         {took(span(task.started_at, task.finished_at ?? (live ? new Date(now).toISOString() : null)))}
         {task.trace_url && (
           <>

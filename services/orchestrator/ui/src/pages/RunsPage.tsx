@@ -6,7 +6,7 @@ import type { TaskPage, TaskStatus } from '../types.ts';
 import { usePoll } from '../usePoll.ts';
 import { StatusBadge } from '../StatusBadge.tsx';
 
-const statuses: TaskStatus[] = ['planned', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
+const statuses: TaskStatus[] = ['planned', 'scheduled', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
 // Polled: one bounded request (a page of 20) every few seconds shows new and finished runs.
 const refreshMs = 3_000;
 

@@ -20,8 +20,8 @@ export function Actions({ task, onDone }: { task: TaskView; onDone: () => void }
   const waiting = task.steps.find((s) => s.status === 'waiting');
 
   const actions: Action[] = [];
-  if (task.status === 'planned')
-    actions.push({ id: 'execute', label: 'Run', confirm: 'Run this planned task now?', run: () => post(`/execute/${id}`) });
+  if (task.status === 'planned' || task.status === 'scheduled')
+    actions.push({ id: 'execute', label: 'Run', confirm: `Run this ${task.status} task now?`, run: () => post(`/execute/${id}`) });
   if (waiting) {
     for (const verb of ['approve', 'reject'] as const) {
       actions.push({
@@ -35,7 +35,7 @@ export function Actions({ task, onDone }: { task: TaskView; onDone: () => void }
   }
   if (task.status === 'failed')
     actions.push({ id: 'resume', label: 'Resume', confirm: 'Resume this run from its last checkpoint?', run: () => post(`/resume/${id}`) });
-  if (task.status === 'planned' || task.status === 'running' || task.status === 'waiting') {
+  if (task.status === 'planned' || task.status === 'scheduled' || task.status === 'running' || task.status === 'waiting') {
     actions.push({
       id: 'cancel',
       label: 'Cancel run',

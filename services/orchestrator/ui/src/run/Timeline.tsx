@@ -13,7 +13,8 @@ export function Timeline({ steps, now }: { steps: StepView[]; now: number }) {
   const attempts = steps.flatMap((s) => s.attempts.filter((a) => a.started_at).map((a) => ({ step: s.id, a })));
   if (attempts.length === 0) return <p className="muted">No attempt has started yet.</p>;
   const start = Math.min(...attempts.map(({ a }) => new Date(a.started_at!).getTime()));
-  const end = Math.max(now, ...attempts.map(({ a }) => (a.finished_at ? new Date(a.finished_at).getTime() : now)));
+  // Up to now only while an attempt runs: a finished run's scale stays its own length.
+  const end = Math.max(...attempts.map(({ a }) => (a.finished_at ? new Date(a.finished_at).getTime() : now)));
   const total = Math.max(end - start, 1);
   const x = (t: number) => labelWidth + ((t - start) / total) * chartWidth;
   const rows = steps.filter((s) => s.attempts.some((a) => a.started_at));
