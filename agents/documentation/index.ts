@@ -43,7 +43,7 @@ export const documentationAgent = defineAgent<DocumentationInput>({
     },
     { additionalProperties: true },
   ),
-  outputs: ['files', 'markdown', 'summary'],
+  outputs: ['files:markdown', 'markdown', 'summary'],
   check: checkDocumentation,
   async execute(input, ctx) {
     const outputPath = input.output_path ?? 'docs/API.md';

@@ -14,7 +14,7 @@ export async function checkFeatureDev(input: FeatureDevInput, ctx: CheckContext)
       reason: `language ${JSON.stringify(input.language)} is not supported; feature-dev writes TypeScript only`,
       fix: 'leave out input.language or set it to "typescript"',
     };
-  const hasFiles = (input.files?.length ?? 0) > 0 || upstreamGives(ctx.upstream, 'files');
+  const hasFiles = (input.files?.length ?? 0) > 0 || upstreamGives(ctx.upstream, 'files:source');
   // After a review, the findings it hands on are fixed in the files; the mechanical fixes need no model.
   if (hasFiles && upstreamGives(ctx.upstream, 'findings')) return { verdict: 'runs' };
   const own = [input.spec, input.task].find((t) => t !== undefined && t.trim() !== '');

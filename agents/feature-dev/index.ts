@@ -165,7 +165,7 @@ export const featureDevAgent = defineAgent<FeatureDevInput>({
     'apply fixes',
   ],
   inputSchema: FeatureDevInputSchema,
-  outputs: ['files', 'summary'],
+  outputs: ['files:source', 'summary'],
   check: checkFeatureDev,
   async execute(input, ctx) {
     ctx.signal.throwIfAborted();

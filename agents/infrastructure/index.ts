@@ -222,7 +222,7 @@ export const infrastructureAgent = defineAgent<InfrastructureInput>({
     'postgres',
   ],
   inputSchema: InfrastructureInputSchema,
-  outputs: ['files', 'summary'],
+  outputs: ['files:config', 'summary'],
   check: checkInfrastructure,
   async execute(input, ctx) {
     ctx.signal.throwIfAborted();

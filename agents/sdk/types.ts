@@ -75,8 +75,9 @@ export interface AgentDefinition<I = Record<string, unknown>> {
    */
   execute(input: I, ctx: AgentContext): Promise<AgentOutput>;
   /**
-   * Output fields every successful answer carries ("files"): a later step's check learns from them
-   * what this step will hand on before anything runs.
+   * Output fields every successful answer carries ("files"), each with its kind when that matters
+   * ("files:source" for code, "files:config"): a later step's check learns from them what this step
+   * will hand on before anything runs.
    */
   outputs?: string[];
   /**

@@ -10,6 +10,8 @@ export interface AgentEntry extends AgentProfile {
   error?: string;
 }
 
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((c): c is string => typeof c === 'string') : []);
+
 /** Caches what each agent declares in GET /info (capabilities feed the planner). */
 export class AgentRegistry {
   private readonly cache = new Map<string, { entry: AgentEntry; at: number }>();
@@ -69,7 +71,9 @@ export class AgentRegistry {
         url,
         status: 'up',
         description: typeof info.description === 'string' ? info.description : '',
-        capabilities: Array.isArray(info.capabilities) ? info.capabilities.filter((c): c is string => typeof c === 'string') : [],
+        capabilities: strings(info.capabilities),
+        checks: info.checks === true,
+        outputs: strings(info.outputs),
         ...(typeof info.version === 'string' ? { version: info.version } : {}),
         last_seen: new Date().toISOString(),
       };

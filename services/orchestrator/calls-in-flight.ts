@@ -27,6 +27,7 @@ export class CallsInFlight {
         }
       },
       info: (agent, signal) => transport.info(agent, signal),
+      ...(transport.check ? { check: transport.check.bind(transport) } : {}),
       close: () => transport.close(),
     };
   }

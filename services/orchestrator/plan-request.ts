@@ -2,7 +2,11 @@ import { AppError } from '../errors/index.ts';
 import type { NewEvent, Plan } from '../state/index.ts';
 import type { OrchestratorContext } from './context.ts';
 import { fillWorkflowInput, normalizePlan } from './engine/index.ts';
-import { planDescription } from './planner/index.ts';
+import type { AgentTransport } from '../protocol/transport/index.ts';
+import { checkPlan, planDescription, refusedPlanError, type AgentProfile, type StepChecker, type StepFinding } from './planner/index.ts';
+
+// A check reads the input and answers; a slow one is an agent in trouble, and planning should not wait on it.
+const CHECK_TIMEOUT_MS = 3_000;
 
 /** What a run is made of, as POST /orchestrate and a schedule both say it: one of workflow, plan or description. */
 export interface RunRequest {
@@ -17,6 +21,21 @@ export interface PlannedRun {
   /** How the plan was made, written first in the event log. */
   events: NewEvent[];
   description: string | null;
+  /** For a planned description: what each step's agent said of it (a step that only scaffolds says so). */
+  checks?: StepFinding[];
+}
+
+/** Asks agents over the transport (POST /check, with a short deadline); one that cannot say leaves its step unchecked. */
+export function transportChecker(transport: Pick<AgentTransport, 'check'>, profiles: readonly AgentProfile[]): StepChecker {
+  const checks = new Set(profiles.filter((p) => p.checks).map((p) => p.name));
+  return async (agent, request) => {
+    if (!checks.has(agent) || !transport.check) return { unchecked: `${agent} does not answer POST /check` };
+    try {
+      return await transport.check(agent, request, AbortSignal.timeout(CHECK_TIMEOUT_MS));
+    } catch (err) {
+      return { unchecked: `${agent} could not be asked: ${(err as Error).message}` };
+    }
+  };
 }
 
 export function unknownWorkflow(ctx: Pick<OrchestratorContext, 'workflows'>, name: string): AppError {
@@ -26,7 +45,11 @@ export function unknownWorkflow(ctx: Pick<OrchestratorContext, 'workflows'>, nam
 }
 
 /** The plan a request runs: a named workflow filled with the input, an explicit plan, or a description planned now. */
-export async function planRun(ctx: Pick<OrchestratorContext, 'workflows' | 'agents' | 'llm'>, r: RunRequest): Promise<PlannedRun> {
+export async function planRun(
+  // Without a transport (a caller that has none) the steps go unchecked.
+  ctx: Pick<OrchestratorContext, 'workflows' | 'agents' | 'llm'> & Partial<Pick<OrchestratorContext, 'transport'>>,
+  r: RunRequest,
+): Promise<PlannedRun> {
   const input = r.input ?? {};
   const description = r.description ?? (r.workflow ? `workflow ${r.workflow}` : null);
   if (r.workflow) {
@@ -40,8 +63,18 @@ export async function planRun(ctx: Pick<OrchestratorContext, 'workflows' | 'agen
   }
   if (r.plan) return { plan: normalizePlan(r.plan as Plan), events: [], description };
   if (r.description) {
-    const planned = await planDescription(r.description, await ctx.agents.profiles(), input, ctx.llm, ctx.agents.names());
-    return { ...planned, description };
+    const profiles = await ctx.agents.profiles();
+    const checker = transportChecker(ctx.transport ?? {}, profiles);
+    const planned = await planDescription(r.description, profiles, input, ctx.llm, ctx.agents.names(), (plan) =>
+      checkPlan(plan, profiles, checker, r.description),
+    );
+    if (!planned.checked.runnable) throw refusedPlanError(planned.checked);
+    return {
+      plan: planned.plan,
+      events: [...planned.events, { type: 'plan_checked', data: { checks: planned.checked.findings } }],
+      description,
+      checks: planned.checked.findings,
+    };
   }
   throw new AppError(
     'VALIDATION_FAILED',

@@ -52,5 +52,11 @@ export const CheckVerdict = Type.Union([
 ]);
 export type CheckVerdict = Static<typeof CheckVerdict>;
 
-/** Whether a dependency will hand on `field`: some upstream agent declares it among its outputs. */
-export const upstreamGives = (upstream: readonly UpstreamStep[], field: string): boolean => upstream.some((u) => u.outputs.includes(field));
+/**
+ * Whether one of `outputs` is `want`. An output may say what kind it is ("files:source" are code,
+ * "files:config" deployment config): "files" is met by either, "files:source" only by code.
+ */
+export const gives = (outputs: readonly string[], want: string): boolean => outputs.some((o) => o === want || o.startsWith(`${want}:`));
+
+/** Whether a dependency will hand on `want`: some upstream agent declares it among its outputs. */
+export const upstreamGives = (upstream: readonly UpstreamStep[], want: string): boolean => upstream.some((u) => gives(u.outputs, want));

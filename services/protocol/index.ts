@@ -12,7 +12,7 @@ export {
   type ExecuteRequestMessage,
   type InfoReplyMessage,
 } from './agent-proto.ts';
-export { CheckRequest, CheckVerdict, UpstreamStep, upstreamGives } from './check.ts';
+export { CheckRequest, CheckVerdict, gives, UpstreamStep, upstreamGives } from './check.ts';
 export { callFingerprint, canonicalJson } from './fingerprint.ts';
 export { internalAuthorization, requireInternalToken } from './internal-token.ts';
 export {

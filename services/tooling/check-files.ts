@@ -6,21 +6,23 @@ export type FilesToCheck = { given: InputFile[] } | { fromUpstream: true } | { r
 
 /**
  * input.files when given (checked as execute checks them: paths, count, size); else whether a
- * dependency's agent declares `files` among its outputs; else a refusal that says what to add.
+ * dependency's agent declares source files (`files:source`) among its outputs; else a refusal that says what to add.
  */
 export function filesToCheck(input: { files?: unknown }, upstream: readonly UpstreamStep[], agent: string): FilesToCheck {
+  // The agents that read files read code; a step that hands on only config (compose files) will not do.
+  const want = 'files:source';
   if (Array.isArray(input.files) && input.files.length > 0) {
     const collected = collectFiles(input, {});
     if (!collected.ok) return { refused: { verdict: 'refused', reason: collected.message, fix: 'fix input.files' } };
     return { given: collected.files };
   }
-  if (upstreamGives(upstream, 'files')) return { fromUpstream: true };
+  if (upstreamGives(upstream, want)) return { fromUpstream: true };
   return {
     refused: {
       verdict: 'refused',
-      reason: `${agent} works on files and has none: input.files is empty and no step before it writes files`,
+      reason: `${agent} works on code and has none: input.files is empty and no step before it writes code`,
       fix: 'pass input.files ([{path, content}]), or put a step that writes code first ("build feature X then ...")',
-      wants: ['files'],
+      wants: [want],
     },
   };
 }

@@ -76,7 +76,10 @@ describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %
     const afterWriter = await a.inject({
       method: 'POST',
       url: '/check',
-      payload: { input: { task: 'deploy redis and document it' }, context: { upstream: [{ step: 'w', agent: 'w', outputs: ['files'] }] } },
+      payload: {
+        input: { task: 'deploy redis and document it' },
+        context: { upstream: [{ step: 'w', agent: 'w', outputs: ['files:source'] }] },
+      },
     });
     expect(afterWriter.statusCode).toBe(200);
     const bad = await a.inject({ method: 'POST', url: '/check', payload: { input: 'x' } });
@@ -95,7 +98,7 @@ describe.each(builtInAgents.map((a) => [a.name, a] as const))('agent contract: %
     expect(Value.Check(ExecuteSucceeded, body), first.body).toBe(true);
     expect(body).toMatchObject({ status: 'succeeded', idempotency_key: 'key-1', agent: name });
     expect(typeof body.output.summary).toBe('string');
-    for (const field of definition.outputs ?? []) expect(body.output, `declared output ${field}`).toHaveProperty(field);
+    for (const output of definition.outputs ?? []) expect(body.output, `declared output ${output}`).toHaveProperty(output.split(':')[0]!);
 
     const again = await a.inject({ method: 'POST', url: '/execute', payload: envelope('key-1', samples[name]!) });
     expect(again.statusCode).toBe(200);

@@ -3,6 +3,7 @@ import { AppError } from '../../errors/index.ts';
 import type { LlmGateway } from '../../llm/index.ts';
 import type { NewEvent, Plan } from '../../state/index.ts';
 import { validatePlan } from '../engine/index.ts';
+import type { CheckedPlan } from './plan-check.ts';
 import { planFromDescription, type AgentProfile } from './rule-planner.ts';
 
 const ModelPlan = Type.Object({
@@ -21,7 +22,12 @@ export interface Planned {
   plan: Plan;
   /** How the plan was made, for the workflow's event log. */
   events: NewEvent[];
+  /** What each step's agent said of it; the plan may be refused (runnable false). */
+  checked: CheckedPlan;
 }
+
+/** Checks a plan with its agents (plan-check.ts). */
+export type PlanCheck = (plan: Plan) => Promise<CheckedPlan>;
 
 function prompt(description: string, agents: readonly AgentProfile[]) {
   const catalogue = agents.map((a) => `- ${a.name}: ${a.description ?? ''} Capabilities: ${a.capabilities.join('; ')}`).join('\n');
@@ -39,8 +45,9 @@ function prompt(description: string, agents: readonly AgentProfile[]) {
 }
 
 /**
- * With a model: the description becomes a plan through it, checked like any other plan. A model
- * failure or an invalid plan falls back to the rules, and the event log says why.
+ * With a model: the description becomes a plan through it, checked like any other plan and then by
+ * its agents. A model failure, an invalid plan or one its agents refuse falls back to the rules,
+ * and the event log says why.
  */
 export async function planDescription(
   description: string,
@@ -48,12 +55,13 @@ export async function planDescription(
   input: Record<string, unknown>,
   llm: LlmGateway,
   knownAgents: ReadonlySet<string>,
+  check: PlanCheck,
 ): Promise<Planned> {
-  if (!llm.available)
-    return {
-      plan: planFromDescription(description, agents, input),
-      events: [{ type: 'workflow_planned_by', data: { planner: 'rules', reason: 'no language model configured' } }],
-    };
+  const byRules = async (event: NewEvent): Promise<Planned> => {
+    const checked = await check(planFromDescription(description, agents, input));
+    return { plan: checked.plan, checked, events: [event] };
+  };
+  if (!llm.available) return byRules({ type: 'workflow_planned_by', data: { planner: 'rules', reason: 'no language model configured' } });
   let reason: string;
   try {
     const { value } = await llm.structured({
@@ -64,13 +72,16 @@ export async function planDescription(
     });
     const plan = toPlan(value, input);
     validatePlan(plan, knownAgents);
-    return { plan, events: [{ type: 'workflow_planned_by', data: { planner: 'llm', model: llm.model } }] };
+    const checked = await check(plan);
+    if (checked.runnable)
+      return { plan: checked.plan, checked, events: [{ type: 'workflow_planned_by', data: { planner: 'llm', model: llm.model } }] };
+    const refused = checked.findings.filter((f) => f.verdict === 'refused');
+    reason = `its agents refuse the model's plan: ${refused.map((f) => `${f.step} (${f.agent}): ${f.reason}`).join('; ')}`;
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     reason = `${err.code}: ${err.message}`;
   }
-  const plan = planFromDescription(description, agents, input);
-  return { plan, events: [{ type: 'planner_fallback', data: { planner: 'rules', model: llm.model, reason } }] };
+  return byRules({ type: 'planner_fallback', data: { planner: 'rules', model: llm.model, reason } });
 }
 
 function toPlan(value: Static<typeof ModelPlan>, input: Record<string, unknown>): Plan {

@@ -1,127 +1,68 @@
 import { AppError } from '../../errors/index.ts';
 import type { Plan, PlanStep } from '../../state/index.ts';
+import { stagesOf } from './clauses.ts';
+import { LEAD_FILLERS } from './words.ts';
+import { headVerb, namesWork, route, routingTable, type AgentProfile, type RoutingTable } from './routing-table.ts';
 
-/** What the planner knows of an agent: only what the agent declares in GET /info. */
-export interface AgentProfile {
-  name: string;
-  description?: string;
-  capabilities: string[];
-}
+export type { AgentProfile } from './routing-table.ts';
 
-const STOPWORDS = new Set([
-  'a',
-  'an',
-  'the',
-  'for',
-  'of',
-  'to',
-  'with',
-  'on',
-  'in',
-  'into',
-  'at',
-  'by',
-  'our',
-  'my',
-  'your',
-  'its',
-  'it',
-  'this',
-  'that',
-  'these',
-  'please',
-  'new',
-  'some',
-  'all',
-  'from',
-  'as',
-  'be',
-  'is',
-  'are',
-  'we',
-  'i',
-  'us',
-]);
-const SUFFIXES: Array<[string, string]> = [
-  ['ations', ''],
-  ['ation', ''],
-  ['ments', ''],
-  ['ment', ''],
-  ['ings', ''],
-  ['ing', ''],
-  ['ies', 'y'],
-  ['ers', ''],
-  ['er', ''],
-  ['es', ''],
-  ['ed', ''],
-  ['s', ''],
-];
-
-export function stem(word: string): string {
-  for (const [suffix, replacement] of SUFFIXES) {
-    if (word.endsWith(suffix) && word.length - suffix.length >= 3) return word.slice(0, -suffix.length) + replacement;
-  }
-  return word;
-}
-
-export function tokens(text: string): string[] {
-  return (text.toLowerCase().match(/[a-z0-9]+/g) ?? []).filter((w) => !STOPWORDS.has(w)).map(stem);
-}
-
-interface Match {
+interface Clause {
+  text: string;
   agent: string;
-  score: number;
-  phrases: string[];
 }
-
-/** Scores every agent by how much of each declared capability phrase the text contains. */
-export function matchAgent(text: string, agents: readonly AgentProfile[]): Match | undefined {
-  const words = new Set(tokens(text));
-  let best: Match | undefined;
-  for (const agent of agents) {
-    let score = 0;
-    const phrases: string[] = [];
-    for (const phrase of [...agent.capabilities, agent.name.replace(/-/g, ' ')]) {
-      const pt = tokens(phrase);
-      const hit = pt.filter((t) => words.has(t)).length;
-      if (hit === 0) continue;
-      // A whole phrase ("deploy infrastructure") counts for more than scattered words.
-      score += hit === pt.length ? hit * 2 : hit;
-      phrases.push(phrase);
-    }
-    if (score > 0 && (!best || score > best.score)) best = { agent: agent.name, score, phrases };
-  }
-  return best;
-}
-
-const THEN = /\s*(?:[,;.]\s*)?\b(?:and\s+then|then|after\s+that|afterwards|finally)\b\s*/i;
-const AND = /\s*(?:\band\b|&|\+|,)\s*/i;
 
 /**
- * "A and B then C": A and B run in parallel, C after both. A fragment that matches no agent is
- * read as part of the one before it ("build a login page and signup form" is one subtask).
+ * The step's task: the clause without the words before its verb ("first", "please", "we need to"),
+ * its verb spelt right, so the agent reads what was meant ("Buld feature X" is "build feature X").
+ */
+function taskText(fragment: string, table: RoutingTable): string {
+  const head = headVerb(fragment, table);
+  let text = fragment;
+  for (;;) {
+    const first = /^\s*([A-Za-z']+)[\s,]+/.exec(text);
+    if (!first || !LEAD_FILLERS.has(first[1].toLowerCase()) || (head && first[1].toLowerCase() === head.typo?.written)) break;
+    const rest = text.slice(first[0].length);
+    if (!rest.trim()) break;
+    text = rest;
+  }
+  if (head?.typo) text = text.replace(new RegExp(`^(\\s*)${head.typo.written}\\b`, 'i'), `$1${head.typo.meant}`);
+  return text;
+}
+
+/**
+ * A fragment without a verb of its own continues the clause before it ("build a login page and a
+ * signup form", "deploy redis and postgres"), unless it names other work ("build X and docs for it").
+ */
+function clausesOf(fragments: string[], table: RoutingTable): Clause[] {
+  const clauses: Clause[] = [];
+  for (const fragment of fragments) {
+    const last = clauses.at(-1);
+    const own = headVerb(fragment, table) !== undefined;
+    const match = route(fragment, table);
+    if (last && !own && (!match || match.agent === last.agent || !namesWork(fragment, table))) {
+      last.text = `${last.text} and ${fragment}`;
+      continue;
+    }
+    if (!match) throw unplannable(fragment, table.agents);
+    clauses.push({ text: taskText(fragment, table), agent: match.agent });
+  }
+  return clauses;
+}
+
+/**
+ * "A and B then C": A and B run side by side, C after both; each clause goes to the agent its verb
+ * (or, lacking one, its nouns) asks for, with the clause as the step's task. Whether each step can
+ * then run is the agents' to say (plan-check.ts).
  */
 export function planFromDescription(description: string, agents: readonly AgentProfile[], input: Record<string, unknown> = {}): Plan {
-  const stages = description
-    .split(THEN)
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const table = routingTable(agents);
   const steps: PlanStep[] = [];
   const used = new Map<string, number>();
   let previous: string[] = [];
-  for (const stage of stages) {
-    const subtasks: Array<{ text: string; agent: string }> = [];
-    for (const fragment of stage
-      .split(AND)
-      .map((f) => f.trim())
-      .filter(Boolean)) {
-      const match = matchAgent(fragment, agents);
-      const last = subtasks.at(-1);
-      if (match) subtasks.push({ text: fragment, agent: match.agent });
-      else if (last) last.text = `${last.text} and ${fragment}`;
-      else throw unplannable(fragment, agents);
-    }
-    const ids = subtasks.map(({ text, agent }) => {
+  for (const fragments of stagesOf(description)) {
+    // A stage that opens without a verb ("then the docs") is read on its own, not as more of the last stage.
+    const clauses = clausesOf(fragments, table);
+    const ids = clauses.map(({ text, agent }) => {
       const n = (used.get(agent) ?? 0) + 1;
       used.set(agent, n);
       const id = n === 1 ? agent : `${agent}-${n}`;
@@ -133,6 +74,12 @@ export function planFromDescription(description: string, agents: readonly AgentP
   if (steps.length === 0)
     throw new AppError('UNPLANNABLE', 'the description has no subtasks', { details: { agents: agents.map(profileSummary) } });
   return { steps };
+}
+
+/** The agent a text asks for, as the planner reads a clause (for tools and tests). */
+export function matchAgent(text: string, agents: readonly AgentProfile[]): { agent: string } | undefined {
+  const r = route(text, routingTable(agents));
+  return r ? { agent: r.agent } : undefined;
 }
 
 function unplannable(part: string, agents: readonly AgentProfile[]): AppError {

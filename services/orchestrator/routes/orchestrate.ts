@@ -5,7 +5,8 @@ import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import { store, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
-import { planRun } from '../plan-request.ts';
+import { planRun, type PlannedRun } from '../plan-request.ts';
+import type { StepFinding } from '../planner/index.ts';
 import { ErrorReply, ObjectReply, OrchestrateBody, SubmitHeaders, TaskParams, WaitBody } from '../schemas.ts';
 import { submitIdentity, type SubmitIdentity } from '../submit-identity.ts';
 import { taskView } from '../task-view.ts';
@@ -48,6 +49,9 @@ function startTime(body: { run_at?: string | undefined; delay?: string | undefin
   return new Date(at);
 }
 
+const isRefusedPlan = (details: unknown): details is { plan: Plan; clauses: StepFinding[] } =>
+  typeof details === 'object' && details !== null && 'plan' in details && 'clauses' in details;
+
 export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { engine, db, config } = ctx;
@@ -71,14 +75,22 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   }
 
   /** The answer to a submit: 202 with the task, or with `wait` the finished result (202 if it is still going). */
-  async function answer(reply: FastifyReply, id: string, status: WorkflowStatus, plan: Plan, wait: boolean | undefined) {
+  async function answer(
+    reply: FastifyReply,
+    id: string,
+    status: WorkflowStatus,
+    plan: Plan,
+    wait: boolean | undefined,
+    checks?: StepFinding[],
+  ) {
+    const checked = checks ? { checks } : {};
     if (wait && status !== 'planned') {
       const result = await finished(id);
       const going = result.status === 'scheduled' || result.status === 'running' || result.status === 'waiting';
-      return reply.status(going ? 202 : 200).send({ ...result, plan });
+      return reply.status(going ? 202 : 200).send({ ...result, plan, ...checked });
     }
     const scheduled = status === 'scheduled' ? { run_at: (await store.getWorkflow(db, id))?.wake_at ?? null } : {};
-    return reply.status(202).send({ task_id: id, status, ...scheduled, plan, ...links(id) });
+    return reply.status(202).send({ task_id: id, status, ...scheduled, plan, ...checked, ...links(id) });
   }
 
   /** A retried submit gets the task the first one made, answered the same way; a reused key with another request, a 409. */
@@ -133,7 +145,18 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
         if (existing) return replay(request, reply, existing, identity, body.wait);
       }
       const runAt = startTime(body);
-      const { plan, events, description } = await planRun(ctx, body);
+      let planned: PlannedRun;
+      try {
+        planned = await planRun(ctx, body);
+      } catch (err) {
+        // Only planning was asked for: the refused plan is the answer, with what each agent said; nothing is stored.
+        if (body.execute === false && err instanceof AppError && err.code === 'UNPLANNABLE' && isRefusedPlan(err.details))
+          return reply
+            .status(200)
+            .send({ task_id: null, status: 'refused', message: err.message, plan: err.details.plan, checks: err.details.clauses });
+        throw err;
+      }
+      const { plan, events, description, checks } = planned;
       const submitted = await engine.submit({
         ...(runAt ? { runAt } : {}),
         plan,
@@ -152,7 +175,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
         if (!existing) throw new AppError('WORKFLOW_BUSY', `task ${submitted.id} is being created by another request; try again`);
         return replay(request, reply, existing, identity, body.wait);
       }
-      return answer(reply, submitted.id, submitted.status, plan, body.wait);
+      return answer(reply, submitted.id, submitted.status, plan, body.wait, checks);
     },
   );
 

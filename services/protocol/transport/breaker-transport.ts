@@ -92,6 +92,8 @@ export function withBreakers(
       }
     },
     info: (agent, signal) => inner.info(agent, signal),
+    // A dry run is not a call the breaker should count: the planner asks it of idle agents too.
+    ...(inner.check ? { check: inner.check.bind(inner) } : {}),
     state(agent) {
       const entry = breakers.get(agent);
       if (!entry) return undefined;

@@ -1,9 +1,11 @@
 import { createInterface } from 'node:readline';
+import Value from 'typebox/value';
 import { Agent, request, type Dispatcher } from 'undici';
 import { AppError } from '../../errors/index.ts';
 import type { Discovery } from '../../discovery/index.ts';
 import type { OutlierEjection } from '../../resilience/index.ts';
 import { internalAuthorization } from '../internal-token.ts';
+import { CheckVerdict, type CheckRequest } from '../check.ts';
 import type { ExecuteRequest } from '../messages.ts';
 import { NDJSON, progressFrom, type StreamedLine } from '../progress.ts';
 import { replyFrom } from './reply.ts';
@@ -166,6 +168,12 @@ export function createHttpTransport(discovery: Discovery, options: HttpTransport
     async info(agent: string, signal: AbortSignal) {
       const res = await send(agent, '/info', { method: 'GET' }, signal);
       if (res.statusCode !== 200) throw new AppError('AGENT_ERROR', `agent "${agent}" /info answered ${res.statusCode}`);
+      return res.body;
+    },
+    async check(agent: string, req: CheckRequest, signal: AbortSignal) {
+      const res = await send(agent, '/check', { method: 'POST', body: JSON.stringify(req) }, signal);
+      if (res.statusCode !== 200 || !Value.Check(CheckVerdict, res.body))
+        throw new AppError('AGENT_ERROR', `agent "${agent}" /check answered ${res.statusCode} without a verdict`);
       return res.body;
     },
     async close() {

@@ -12,6 +12,7 @@ export function createRoutingTransport(
     call: (agent, request, signal, onProgress) => pick(agent).call(agent, request, signal, onProgress),
     // Every agent serves /info over HTTP, whatever carries its calls.
     info: (agent, signal) => fallback.info(agent, signal),
+    ...(fallback.check ? { check: fallback.check.bind(fallback) } : {}),
     async close() {
       await Promise.all([...new Set([...Object.values(byName), fallback])].map((t) => t.close()));
     },

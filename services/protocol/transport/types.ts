@@ -1,3 +1,4 @@
+import type { CheckRequest, CheckVerdict } from '../check.ts';
 import type { ExecuteRequest } from '../messages.ts';
 import type { ProgressData } from '../progress.ts';
 
@@ -24,5 +25,7 @@ export interface AgentTransport {
    */
   call(agent: string, request: ExecuteRequest, signal: AbortSignal, onProgress?: OnProgress): Promise<AgentReply>;
   info(agent: string, signal: AbortSignal): Promise<Record<string, unknown>>;
+  /** The planner's dry run (POST /check), over HTTP whatever carries the agent's calls, like /info; absent where unsupported. */
+  check?(agent: string, request: CheckRequest, signal: AbortSignal): Promise<CheckVerdict>;
   close(): Promise<void>;
 }
