@@ -5,8 +5,9 @@ import { fillWorkflowInput, normalizePlan } from './engine/index.ts';
 import type { AgentTransport } from '../protocol/transport/index.ts';
 import { checkPlan, planDescription, refusedPlanError, type AgentProfile, type StepChecker, type StepFinding } from './planner/index.ts';
 
-// A check reads the input and answers; a slow one is an agent in trouble, and planning should not wait on it.
-const CHECK_TIMEOUT_MS = 3_000;
+// A check reads the input and answers; a hung agent should not hold planning long. Not shorter:
+// feature-dev's first check loads the TypeScript parser, half a second idle and seconds on a busy machine.
+const CHECK_TIMEOUT_MS = 10_000;
 
 /** What a run is made of, as POST /orchestrate and a schedule both say it: one of workflow, plan or description. */
 export interface RunRequest {

@@ -103,13 +103,15 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const platform = await startProcess(['start'], { PGLITE_DATA_DIR: join(dir, 'pg'), LOG_LEVEL: 'warn' }, 8);
     const url = platform.urls.orchestrator!;
-    // As `curl -X POST :8001/orchestrate -d '{"description":"Test workflow N"}' &` fifty times.
+    // As `curl -X POST :8001/orchestrate -d '{"description":"Test workflow N"}' &` fifty times, with the
+    // files to test: without any, cicd refuses the plan (422 UNPLANNABLE) before anything is stored.
+    const files = [{ path: 'src/a.ts', content: 'export const a: number = 1;\n' }];
     const answers = await Promise.all(
       Array.from({ length: 50 }, async (_, i) => {
         const res = await fetch(`${url}/orchestrate`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ description: `Test workflow ${i + 1}` }),
+          body: JSON.stringify({ description: `Test workflow ${i + 1}`, input: { files, steps: ['lint'] } }),
         });
         return { status: res.status, body: (await res.json()) as { task_id?: string } };
       }),

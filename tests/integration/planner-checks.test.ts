@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { loadBuiltInAgents } from '../../agents/index.ts';
+import { createPgliteDb, migrate } from '../../services/state/index.ts';
+import { startPlatform } from '../helpers/platform.ts';
+
+async function platform() {
+  const db = await createPgliteDb('memory://');
+  await migrate(db);
+  const p = await startPlatform(db, await loadBuiltInAgents());
+  return p.app;
+}
+
+// The issue's three descriptions, over HTTP, with the built-in agents answering POST /check.
+describe('a description is checked by its agents before it is accepted', () => {
+  it('"Build feature Z then document feature Z" runs feature-dev then documentation to success, and says feature-dev only scaffolds', async () => {
+    const app = await platform();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { description: 'Build feature Z then document feature Z', wait: true },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json();
+    expect(body.status).toBe('succeeded');
+    expect(body.plan.steps.map((s: { id: string; depends_on: string[] }) => [s.id, s.depends_on])).toEqual([
+      ['feature-dev', []],
+      ['documentation', ['feature-dev']],
+    ]);
+    expect(body.checks).toEqual([
+      expect.objectContaining({ step: 'feature-dev', verdict: 'scaffold', reason: expect.stringContaining('not implemented') }),
+      expect.objectContaining({ step: 'documentation', verdict: 'runs' }),
+    ]);
+    const events = (await app.inject({ url: `/tasks/${body.task_id}` })).json();
+    expect(events.status).toBe('succeeded');
+  }, 150_000);
+
+  it('"Test workflow 7" and "Build feature X AND deploy infrastructure Y" get a 422 naming each clause, its agent and what to write; nothing is stored', async () => {
+    const app = await platform();
+    const test = await app.inject({ method: 'POST', url: '/orchestrate', payload: { description: 'Test workflow 7' } });
+    expect(test.statusCode).toBe(422);
+    expect(test.json()).toMatchObject({
+      code: 'UNPLANNABLE',
+      message: expect.stringMatching(/"Test workflow 7" went to cicd, which refuses it: .*; instead, pass input\.files/),
+      details: {
+        clauses: [
+          { step: 'cicd', clause: 'Test workflow 7', agent: 'cicd', verdict: 'refused', fix: expect.stringContaining('input.files') },
+        ],
+      },
+    });
+    const both = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { description: 'Build feature X AND deploy infrastructure Y' },
+    });
+    expect(both.statusCode).toBe(422);
+    expect(both.json().details.clauses).toEqual([
+      expect.objectContaining({ step: 'feature-dev', verdict: 'scaffold' }),
+      expect.objectContaining({
+        step: 'infrastructure',
+        clause: 'deploy infrastructure Y',
+        verdict: 'refused',
+        fix: expect.stringContaining('name a known service (redis, postgres'),
+      }),
+    ]);
+    expect((await app.inject({ url: '/tasks' })).json().tasks).toEqual([]);
+  }, 120_000);
+
+  it('with execute: false a refused plan is the answer, with the same findings, and nothing is stored; with files it is planned', async () => {
+    const app = await platform();
+    const preview = await app.inject({ method: 'POST', url: '/orchestrate', payload: { description: 'Test workflow 7', execute: false } });
+    expect(preview.statusCode).toBe(200);
+    expect(preview.json()).toMatchObject({
+      task_id: null,
+      status: 'refused',
+      plan: { steps: [{ id: 'cicd', agent: 'cicd' }] },
+      checks: [{ step: 'cicd', verdict: 'refused' }],
+    });
+    expect((await app.inject({ url: '/tasks' })).json().tasks).toEqual([]);
+    const files = [{ path: 'src/a.ts', content: 'export const a: number = 1;\n' }];
+    const planned = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { description: 'Test workflow 7', input: { files }, execute: false },
+    });
+    expect(planned.statusCode).toBe(202);
+    expect(planned.json()).toMatchObject({ status: 'planned', checks: [{ step: 'cicd', verdict: 'runs' }] });
+  }, 120_000);
+});
