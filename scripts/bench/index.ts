@@ -7,6 +7,7 @@ import { buildKnowledgeApp, createMemoryCache } from '../../services/knowledge/i
 import { createPgDb, migrate } from '../../services/state/index.ts';
 import { benchApiKeys } from './auth.ts';
 import { createFloor, type Floor } from './floor.ts';
+import { benchPlannerCorpus } from './planner-corpus.ts';
 import { drive, percentile, type RunResult } from './load.ts';
 import { diamond, parallelPlan, sequentialPlan } from './plans.ts';
 import { benchPlatformAgainstFloor } from './platform-vs-floor.ts';
@@ -174,6 +175,7 @@ async function main() {
     console.log(`API keys and rate limit: GET /workflows over HTTP, concurrency ${lowConcurrency}:`);
     const redisUrl = env.BENCH_REDIS_URL ?? env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
     for (const line of await benchApiKeys(url, redisUrl, Number(env.BENCH_AUTH_REQUESTS ?? 5000), lowConcurrency)) console.log(line);
+    await benchPlannerCorpus((line) => console.log(line));
   } finally {
     await floor?.close();
     if (platform) await stopScript(platform.child);
