@@ -6,6 +6,8 @@ export interface EngineMetrics {
   agentCalls: Counter<'agent' | 'status'>;
   agentCallDuration: Histogram<'agent'>;
   progressEvents: Counter<'agent'>;
+  /** Workflows waiting for a slot of their concurrency key, as of the last recovery pass. */
+  workflowsQueued: Gauge<'concurrency_key'>;
 }
 
 export function createEngineMetrics(registry: Registry, activeWorkflows: () => number, awaitedAgents: () => string[]): EngineMetrics {
@@ -28,6 +30,12 @@ export function createEngineMetrics(registry: Registry, activeWorkflows: () => n
     },
   });
   return {
+    workflowsQueued: new Gauge({
+      name: 'workflows_queued',
+      help: 'Workflows waiting for a slot of their concurrency key (all replicas, as of the last recovery pass)',
+      labelNames: ['concurrency_key'],
+      registers: [registry],
+    }),
     workflowsTotal: new Counter({
       name: 'workflows_total',
       help: 'Workflows that reached a final status',

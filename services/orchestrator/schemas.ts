@@ -30,6 +30,28 @@ export const OrchestrateBody = Type.Object(
       Type.String({ maxLength: 64, description: 'Start then (an ISO 8601 time with a zone): stored now as scheduled; not with delay' }),
     ),
     delay: Type.Optional(Type.String({ maxLength: 32, description: 'Start after this long ("90s", "5m", "2h", "1d"); not with run_at' })),
+    concurrency: Type.Optional(
+      Type.Object(
+        {
+          key: Type.String({
+            minLength: 1,
+            maxLength: 200,
+            description: 'What to count by, read from the input: "input.repo", "input.tenant.id"',
+          }),
+          limit: Type.Integer({ minimum: 1, maximum: 10_000, description: 'At most this many of the key running at once' }),
+          strategy: Type.Optional(
+            Type.Union([Type.Literal('queue'), Type.Literal('cancel_newest'), Type.Literal('cancel_in_progress')], {
+              description:
+                'Over the limit: queue (default) waits its turn, cancel_newest cancels this one, cancel_in_progress cancels the oldest running',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    priority: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 5, description: 'Among queued work of one key, higher goes first (default 3)' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -62,7 +84,7 @@ export const AnswerBody = Type.Union([
 export const ListQuery = Type.Object(
   {
     status: Type.Optional(
-      Type.Union(['planned', 'scheduled', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s))),
+      Type.Union(['planned', 'scheduled', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s))),
     ),
     limit: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
     q: Type.Optional(

@@ -82,6 +82,7 @@ export function taskSummary(wf: WorkflowRow) {
     created_at: wf.created_at,
     // A delayed run's start time, while it waits for it.
     ...(wf.status === 'scheduled' ? { run_at: wf.wake_at } : {}),
+    ...(wf.concurrency_key ? { concurrency_key: wf.concurrency_key, priority: wf.priority } : {}),
     started_at: wf.started_at,
     finished_at: wf.finished_at,
     last_checkpoint: wf.last_checkpoint,

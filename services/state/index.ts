@@ -28,3 +28,4 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'databas
 export * as scheduleStore from './schedule-store.ts';
 export type { ScheduleRow, ClaimedSchedule } from './schedule-store.ts';
 export { pruneFinished, type Pruned } from './retention-store.ts';
+export * as concurrencyStore from './concurrency-store.ts';

@@ -2,7 +2,7 @@
 import type { SerializedError } from '../errors/index.ts';
 import type { Plan } from './plan.ts';
 
-export type WorkflowStatus = 'planned' | 'scheduled' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
+export type WorkflowStatus = 'planned' | 'scheduled' | 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
 /**
  * Where a plan step is. `pending` and `skipped` live only in the engine (a step that has no attempt
  * yet, or never will); an attempt's row has one of the others (AttemptStatus).
@@ -47,6 +47,10 @@ export interface WorkflowRow {
   event_seq: number;
   /** The API key that submitted it, when keys are on. */
   submitted_by: string | null;
+  /** Per-key concurrency (migration 0013): the key's value, its limit, and the priority in its queue. */
+  concurrency_key: string | null;
+  concurrency_limit: number | null;
+  priority: number;
   error: SerializedError | null;
   created_at: Date;
   updated_at: Date;

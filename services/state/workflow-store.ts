@@ -15,13 +15,17 @@ export { appendEvents, listEvents } from './event-log.ts';
 export interface InsertWorkflow {
   id: string;
   description: string | null;
-  status: 'planned' | 'scheduled' | 'running';
+  status: 'planned' | 'scheduled' | 'queued' | 'running';
   plan: Plan;
   input: Record<string, unknown>;
   /** Null for a planned or scheduled workflow: nobody holds it until it starts. */
   lease: Lease | null;
   /** A scheduled workflow's start time. */
   runAt?: Date | null;
+  /** Per-key concurrency: the key's value and its limit (concurrency-store.ts). */
+  concurrency?: { key: string; limit: number } | null;
+  /** 1-5, higher first among queued work of one key; 3 when not given. */
+  priority?: number;
   steps: NewStep[];
   events: NewEvent[];
   traceParent?: string | null;
@@ -39,12 +43,13 @@ const insertBatchSql = prepared(
   WITH x AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb)
       AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
-           trace_parent text, idempotency_key text, request_hash text, events int, submitted_by text, run_at timestamptz)
+           trace_parent text, idempotency_key text, request_hash text, events int, submitted_by text, run_at timestamptz,
+           concurrency_key text, concurrency_limit int, priority int)
   ), w AS (
-    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at)
+    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at, concurrency_key, concurrency_limit, priority)
     SELECT id, description, status, plan, input, lease_owner, lease_incarnation,
            CASE WHEN lease_owner IS NULL THEN NULL ELSE now() + lease_ms * interval '1 millisecond' END,
-           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by, run_at
+           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by, run_at, concurrency_key, concurrency_limit, priority
     FROM x
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -90,6 +95,9 @@ export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow
       events: placed.count,
       submitted_by: w.submittedBy ?? null,
       run_at: w.runAt?.toISOString() ?? null,
+      concurrency_key: w.concurrency?.key ?? null,
+      concurrency_limit: w.concurrency?.limit ?? null,
+      priority: w.priority ?? 3,
     });
     for (const s of w.steps) steps.push({ id: w.id, ...s, start_k: placed.starts.get(`${s.step_id}:${s.attempt}`) ?? null });
     for (const { k, event: e } of placed.rows)
@@ -143,13 +151,17 @@ export interface Claim {
   event: NewEvent;
 }
 
-/** Takes ownership of one workflow and sets it running; null when it is not in a claimable state. */
+/**
+ * Takes ownership of one workflow and sets it running; null when it is not in a claimable state.
+ * Its start is the clock's time, not the transaction's: an admission (concurrency-store.ts) may
+ * have begun before it waited for its key's lock, and its start must not precede what it waited for.
+ */
 export async function claimWorkflow(db: Queryable, c: Claim): Promise<WorkflowRow | null> {
   const rows = await db.query<WorkflowRow>(
     `WITH w AS (
        UPDATE workflows SET status = 'running', lease_owner = $2, lease_incarnation = $7::uuid,
          lease_expires_at = now() + $3::int * interval '1 millisecond', event_seq = event_seq + 1,
-         error = NULL, finished_at = NULL, wake_at = NULL, started_at = coalesce(started_at, now()), updated_at = now()
+         error = NULL, finished_at = NULL, wake_at = NULL, started_at = coalesce(started_at, clock_timestamp()), updated_at = now()
        WHERE id = $1 AND status = ANY($4::text[])
          AND (NOT $5::boolean OR status <> 'running' OR lease_expires_at < now()
               OR (lease_owner = $2 AND lease_incarnation IS DISTINCT FROM $7::uuid))
@@ -225,7 +237,7 @@ export async function cancelWorkflow(db: Queryable, id: string, reason: string):
        UPDATE workflows SET status = 'cancelled', lease_owner = NULL, lease_incarnation = NULL, lease_expires_at = NULL,
          error = jsonb_build_object('code', 'CANCELLED', 'message', $2::text, 'retryable', false),
          finished_at = now(), wake_at = NULL, event_seq = event_seq + 1, updated_at = now()
-       WHERE id = $1 AND status IN ('planned', 'scheduled', 'running', 'waiting')
+       WHERE id = $1 AND status IN ('planned', 'scheduled', 'queued', 'running', 'waiting')
        RETURNING *
      ), s AS (
        UPDATE steps SET status = 'cancelled', finished_at = now()

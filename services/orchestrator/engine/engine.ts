@@ -12,6 +12,7 @@ import type { AgentTransport } from '../../protocol/transport/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
 import { decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
+import { Admission, type Concurrency } from './admission.ts';
 import { GroupCommitter } from './group-commit.ts';
 import type { ProgressHub } from './progress-hub.ts';
 import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
@@ -43,6 +44,10 @@ export interface Submission {
   start: boolean;
   /** Start then, not now: stored as 'scheduled' and started by whichever replica claims it first. */
   runAt?: Date;
+  /** Per-key concurrency: stored 'queued' and started when its key has a free slot (admission.ts). */
+  concurrency?: Concurrency;
+  /** 1-5: higher goes first among queued work of the same key. */
+  priority?: number;
   /** Written first in the event log (how the plan was made). */
   events?: NewEvent[];
   /** The client's choice of task id; a new UUID otherwise. */
@@ -56,7 +61,7 @@ export interface Submission {
 
 export interface Submitted {
   id: string;
-  status: 'planned' | 'scheduled' | 'running';
+  status: 'planned' | 'scheduled' | 'queued' | 'running' | 'cancelled';
   /** False: a workflow with this id or idempotency key exists already, and nothing was written. */
   created: boolean;
 }
@@ -79,11 +84,23 @@ export class Engine {
   /** This process's hold on its workflows: a new incarnation per Engine, so it never claims its own. */
   private readonly lease: store.Lease;
   private readonly committer: GroupCommitter;
+  private readonly admission: Admission;
 
   constructor(options: EngineOptions) {
     this.options = options;
     this.lease = { owner: options.owner, incarnation: randomUUID(), ms: options.leaseMs };
     this.committer = new GroupCommitter({ db: options.db, lease: this.lease, log: options.log, ...options.groupCommit });
+    this.admission = new Admission({
+      db: options.db,
+      lease: this.lease,
+      owner: options.owner,
+      log: options.log,
+      startRun: (row) =>
+        this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent)),
+      cancel: (id, reason) => this.cancel(id, reason),
+      isClosed: () => this.closed,
+      queuedGauge: options.metrics.workflowsQueued,
+    });
   }
 
   get owner(): string {
@@ -142,6 +159,26 @@ export class Engine {
       });
       if (created) this.armStartTimer(sub.runAt);
       return { id, status: 'scheduled', created };
+    }
+    if (sub.concurrency) {
+      const { key, limit } = sub.concurrency;
+      const created = await store.insertWorkflow(this.options.db, {
+        id,
+        description: sub.description,
+        status: 'queued',
+        plan: sub.plan,
+        input: sub.input,
+        lease: null,
+        concurrency: { key, limit },
+        priority: sub.priority ?? 3,
+        ...identity,
+        steps: [],
+        events: [...(sub.events ?? []), { type: 'workflow_queued', data: { concurrency_key: key, limit, priority: sub.priority ?? 3 } }],
+      });
+      if (!created) return { id, status: 'queued', created };
+      await this.admission.afterSubmit(id, sub.concurrency);
+      const now = (await this.mustGet(id)).status;
+      return { id, status: now === 'queued' || now === 'cancelled' ? now : 'running', created };
     }
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
     const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
@@ -413,6 +450,7 @@ export class Engine {
         }
         await this.wakeDue();
         await this.startDue();
+        await this.admission.admitAll();
       } catch (err) {
         this.options.log.error({ err }, 'recovery pass failed');
       } finally {
@@ -459,6 +497,7 @@ export class Engine {
   }
 
   private async adopt(row: WorkflowRow, reopenFailed: boolean, start = true): Promise<WorkflowRun> {
+    this.admission.adopted(row);
     const [rows, decisions] = await Promise.all([store.getSteps(this.options.db, row.id), store.getDecisions(this.options.db, row.id)]);
     const run = this.newRun(
       stateFromRows(row.id, row.plan, this.options.defaults, rows, decisions, reopenFailed),
@@ -500,6 +539,7 @@ export class Engine {
     this.runs.set(run.id, run);
     void run.done.then(() => {
       if (this.runs.get(run.id) === run) this.runs.delete(run.id);
+      this.admission.ended(run.id);
     });
     if (commands) return run.continueWith(commands);
     run.start().catch((err: unknown) => {

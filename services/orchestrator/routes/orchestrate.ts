@@ -3,12 +3,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import parseDuration, { type StringValue } from 'ms';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
-import { store, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
+import { concurrencyStore, store, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
 import { planRun, type PlannedRun } from '../plan-request.ts';
 import type { StepFinding } from '../planner/index.ts';
 import { ErrorReply, ObjectReply, OrchestrateBody, SubmitHeaders, TaskParams, WaitBody } from '../schemas.ts';
 import { submitIdentity, type SubmitIdentity } from '../submit-identity.ts';
+import type { Concurrency, ConcurrencyStrategy } from '../engine/admission.ts';
 import { taskView } from '../task-view.ts';
 
 const errors = { 200: ObjectReply, 202: ObjectReply, 400: ErrorReply, 404: ErrorReply, 409: ErrorReply, 413: ErrorReply, 422: ErrorReply };
@@ -52,9 +53,43 @@ function startTime(body: { run_at?: string | undefined; delay?: string | undefin
 const isRefusedPlan = (details: unknown): details is { plan: Plan; clauses: StepFinding[] } =>
   typeof details === 'object' && details !== null && 'plan' in details && 'clauses' in details;
 
+/**
+ * A request's concurrency with its key read from the input: "input.repo" with input {repo: "a/b"}
+ * is the key "input.repo=a/b". A 400 naming the key when it reads nothing or something that is not a value.
+ */
+function concurrencyOf(body: {
+  concurrency?: { key: string; limit: number; strategy?: ConcurrencyStrategy | undefined } | undefined;
+  input?: Record<string, unknown> | undefined;
+  run_at?: string | undefined;
+  delay?: string | undefined;
+  execute?: boolean | undefined;
+}): Concurrency | undefined {
+  const c = body.concurrency;
+  if (!c) return undefined;
+  const refuse = (message: string) => new AppError('VALIDATION_FAILED', message, { details: { field: 'concurrency.key', key: c.key } });
+  if (body.run_at !== undefined || body.delay !== undefined || body.execute === false)
+    throw new AppError('VALIDATION_FAILED', 'concurrency applies to runs that start now: not with run_at, delay or execute: false', {
+      details: { field: 'concurrency' },
+    });
+  const path = /^input((?:\.[A-Za-z0-9_-]+)+)$/.exec(c.key)?.[1]?.slice(1).split('.');
+  if (!path) throw refuse(`concurrency.key "${c.key}" is not a path into the input (e.g. "input.repo", "input.tenant.id")`);
+  let value: unknown = body.input ?? {};
+  for (const part of path) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+  if (value === undefined || value === null || value === '')
+    throw refuse(`concurrency.key "${c.key}" reads nothing: the input has no ${path.join('.')}`);
+  if (typeof value === 'object') throw refuse(`concurrency.key "${c.key}" reads an object or a list; point it at a string or a number`);
+  return { key: `${c.key}=${String(value)}`, limit: c.limit, strategy: c.strategy ?? 'queue' };
+}
+
 export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { engine, db, config } = ctx;
+
+  /** Where a queued workflow stands: its key and place in the key's queue (1 = next). */
+  const queueOf = async (id: string, key: string | null) => ({
+    concurrency_key: key,
+    position: await concurrencyStore.queuePosition(db, id),
+  });
 
   const links = (id: string) => ({ status_url: `/tasks/${id}`, events_url: `/tasks/${id}/events` });
 
@@ -86,11 +121,14 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
     const checked = checks ? { checks } : {};
     if (wait && status !== 'planned') {
       const result = await finished(id);
-      const going = result.status === 'scheduled' || result.status === 'running' || result.status === 'waiting';
+      const going = ['scheduled', 'queued', 'running', 'waiting'].includes(result.status);
       return reply.status(going ? 202 : 200).send({ ...result, plan, ...checked });
     }
-    const scheduled = status === 'scheduled' ? { run_at: (await store.getWorkflow(db, id))?.wake_at ?? null } : {};
-    return reply.status(202).send({ task_id: id, status, ...scheduled, plan, ...checked, ...links(id) });
+    const wf = status === 'scheduled' || status === 'queued' || status === 'cancelled' ? await store.getWorkflow(db, id) : null;
+    const scheduled = status === 'scheduled' ? { run_at: wf?.wake_at ?? null } : {};
+    const queued = status === 'queued' ? { queue: await queueOf(id, wf?.concurrency_key ?? null) } : {};
+    const refused = status === 'cancelled' ? { error: wf?.error ?? null } : {};
+    return reply.status(202).send({ task_id: id, status, ...scheduled, ...queued, ...refused, plan, ...checked, ...links(id) });
   }
 
   /** A retried submit gets the task the first one made, answered the same way; a reused key with another request, a 409. */
@@ -145,6 +183,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
         if (existing) return replay(request, reply, existing, identity, body.wait);
       }
       const runAt = startTime(body);
+      const concurrency = concurrencyOf(body);
       let planned: PlannedRun;
       try {
         planned = await planRun(ctx, body);
@@ -159,6 +198,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
       const { plan, events, description, checks } = planned;
       const submitted = await engine.submit({
         ...(runAt ? { runAt } : {}),
+        ...(concurrency ? { concurrency, ...(body.priority ? { priority: body.priority } : {}) } : {}),
         plan,
         events,
         description,

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
-import { store } from '../../state/index.ts';
+import { concurrencyStore, store } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
 import { AnswerBody, CancelBody, ErrorReply, ListQuery, ObjectReply, TaskParams } from '../schemas.ts';
 import { taskSummary, taskView } from '../task-view.ts';
@@ -30,7 +30,9 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
       const [steps, decisions] = await Promise.all([store.getSteps(db, id), store.getDecisions(db, id)]);
       const view = taskView(wf, steps, decisions);
       const jaeger = ctx.config.tracing.jaegerUiUrl;
-      return { ...view, trace_url: jaeger && view.trace_id ? `${jaeger}/trace/${view.trace_id}` : null };
+      // A queued workflow's place in its key's queue (1 = next).
+      const position = wf.status === 'queued' ? { queue_position: await concurrencyStore.queuePosition(db, id) } : {};
+      return { ...view, ...position, trace_url: jaeger && view.trace_id ? `${jaeger}/trace/${view.trace_id}` : null };
     },
   );
 
