@@ -87,9 +87,20 @@ describe('the Compose stack under Docker', () => {
     return res.body.task_id;
   }
 
+  /** The task's status; for a failed one, why (its error and each failed step's last error), so a diff says it. */
   async function taskStatus(id: string): Promise<string | undefined> {
-    const r = await stack.json<{ status: string }>(`/tasks/${id}`, { key: userKey });
-    return r.status === 200 ? r.body.status : undefined;
+    type Attempt = { error?: { code?: string; message?: string } | null };
+    const r = await stack.json<{ status: string; error?: { message?: string } | null; steps?: { id: string; attempts: Attempt[] }[] }>(
+      `/tasks/${id}`,
+      { key: userKey },
+    );
+    if (r.status !== 200) return undefined;
+    if (r.body.status !== 'failed') return r.body.status;
+    const steps = (r.body.steps ?? []).flatMap((st) => {
+      const e = st.attempts.at(-1)?.error;
+      return e ? [`${st.id}: ${e.code ?? ''} ${e.message ?? ''} (attempt ${st.attempts.length})`] : [];
+    });
+    return `failed: ${r.body.error?.message ?? ''} [${steps.join('; ')}]`;
   }
 
   async function allFinished(ids: string[], timeoutMs: number): Promise<Record<string, string>> {
@@ -97,7 +108,9 @@ describe('the Compose stack under Docker', () => {
       async () => {
         const statuses: Record<string, string> = {};
         for (const id of ids) statuses[id] = (await taskStatus(id)) ?? 'unreadable';
-        return Object.values(statuses).every((s) => ['succeeded', 'failed', 'cancelled'].includes(s)) ? statuses : undefined;
+        return Object.values(statuses).every((s) => ['succeeded', 'cancelled'].includes(s) || s.startsWith('failed'))
+          ? statuses
+          : undefined;
       },
       { timeoutMs, label: `${ids.length} workflows finished`, intervalMs: 1000 },
     );
