@@ -209,10 +209,13 @@ describe('the run viewer at /ui in Chromium', () => {
     const refused = async (action: string, path: string) => {
       const before = refusals.length;
       await page.locator(`[data-action="${action}"]`).click();
+      // The answer itself, not the error text: the previous action's refusal says the same words.
+      const answered = page.waitForResponse((res) => res.request().method() === 'POST' && new URL(res.url()).pathname === path);
       await page.locator(`[data-confirm="${action}"]`).click();
+      expect((await answered).status()).toBe(403);
       const error = page.getByTestId('action-error');
       await expect.poll(() => error.textContent()).toContain('needs "submit"');
-      expect(refusals.slice(before)).toEqual([{ url: path, status: 403 }]);
+      await expect.poll(() => refusals.slice(before)).toEqual([{ url: path, status: 403 }]);
     };
     await page.goto(`/ui/runs/${waiting}`);
     await page.locator('.step-node[data-step="gate"][data-state="waiting"]').waitFor({ timeout: 30_000 });
@@ -231,7 +234,7 @@ describe('the run viewer at /ui in Chromium', () => {
     const before = refusals.length;
     await page.getByRole('button', { name: 'Plan it' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('needs "submit"');
-    expect(refusals.slice(before)).toEqual([{ url: '/orchestrate', status: 403 }]);
+    await expect.poll(() => refusals.slice(before)).toEqual([{ url: '/orchestrate', status: 403 }]);
     // Nothing the read-only key tried changed a run.
     expect((await v.call(`/tasks/${waiting}`)).body.status).toBe('waiting');
     expect((await v.call(`/tasks/${planned}`)).body.status).toBe('planned');
