@@ -50,7 +50,14 @@ describe.each(testDatabases)('a step whose agent no instance serves, on $name', 
       attempt: 1,
       data: { agent: 'math', error: { code: 'AGENT_UNAVAILABLE' }, timeout_ms: 300_000 },
     });
-    expect(waits.map((w) => Number(w.data.retry_in_ms))).toEqual([...waits.map((w) => Number(w.data.retry_in_ms))].sort((a, b) => a - b));
+    // Growing: the n-th pause is 50 ms × 2^n with jitter (×0.5 to ×1.5), so two in a row may swap by
+    // jitter, but each is within its band and the bands grow.
+    const pauses = waits.map((w) => Number(w.data.retry_in_ms));
+    pauses.forEach((ms, n) => {
+      expect(ms, `pause ${n}`).toBeGreaterThanOrEqual(Math.floor(50 * 2 ** n * 0.5));
+      expect(ms, `pause ${n}`).toBeLessThanOrEqual(Math.ceil(50 * 2 ** n * 1.5));
+    });
+    expect(pauses.at(-1)!).toBeGreaterThan(pauses[0]!);
     expect((await app.inject({ url: `/tasks/${task_id}` })).json().status).toBe('running');
 
     const { agents, log } = testAgents();
