@@ -95,8 +95,7 @@ export class Engine {
       lease: this.lease,
       owner: options.owner,
       log: options.log,
-      startRun: (row) =>
-        this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent)),
+      startRun: (row) => this.startFresh(row),
       cancel: (id, reason) => this.cancel(id, reason),
       isClosed: () => this.closed,
       queuedGauge: options.metrics.workflowsQueued,
@@ -234,7 +233,7 @@ export class Engine {
         { details: { status: existing.status } },
       );
     }
-    this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent));
+    this.startFresh(row);
   }
 
   /** Continues from the last checkpoint: a failed workflow retries what failed, an orphaned one goes on. */
@@ -383,7 +382,7 @@ export class Engine {
         onlyExpired: false,
         event: { type: 'workflow_started', data: { owner: this.options.owner, scheduled: true } },
       });
-      if (row) this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent));
+      if (row) this.startFresh(row);
     }
     if (due.length === DUE_BATCH) this.armStartTimer(new Date());
     else if (next) this.armStartTimer(next);
@@ -532,6 +531,11 @@ export class Engine {
       traceParent,
       ...(span ? { span } : {}),
     });
+  }
+
+  /** Runs a workflow just claimed that has not started before (planned, scheduled or queued). */
+  private startFresh(row: WorkflowRow): void {
+    this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent));
   }
 
   /** Registers the run and starts it, or goes on with `commands` decided already ([] to leave it idle). */
