@@ -184,7 +184,7 @@ export class Stack {
     } catch {
       const sick = Object.entries(states).filter(([, h]) => h !== 'healthy');
       const reports = await Promise.all(
-        sick.map(async ([s, h]) => `--- ${s}: ${h}\n${await this.logs(s, 40).catch((err: unknown) => String(err))}`),
+        sick.map(async ([s, h]) => `--- ${s}: ${h}\n${await this.logs(s, { tail: 40 }).catch((err: unknown) => String(err))}`),
       );
       throw new Error(`containers not healthy after ${timeoutMs / 1000} s:\n${reports.join('\n')}`);
     }
@@ -202,12 +202,19 @@ export class Stack {
     return status === 'running' ? (health ?? 'no healthcheck') : (status ?? 'unknown');
   }
 
-  async logs(service: string, tail?: number): Promise<string> {
+  async logs(service: string, opts: { tail?: number; until?: string } = {}): Promise<string> {
     const id = await this.containerId(service);
-    const { stdout, stderr } = await run('docker', ['logs', ...(tail ? ['--tail', String(tail)] : []), id], {
+    const args = [...(opts.tail ? ['--tail', String(opts.tail)] : []), ...(opts.until ? ['--until', opts.until] : [])];
+    const { stdout, stderr } = await run('docker', ['logs', ...args, id], {
       maxBuffer: 256 * 1024 * 1024,
     });
     return stdout + stderr;
+  }
+
+  /** When the container's current process started (RFC 3339): its earlier runs logged before it. */
+  async startedAt(service: string): Promise<string> {
+    const { stdout } = await run('docker', ['inspect', '--format', '{{.State.StartedAt}}', await this.containerId(service)]);
+    return stdout.trim();
   }
 
   async restartCount(service: string): Promise<number> {

@@ -183,10 +183,12 @@ describe('the Compose stack under Docker', () => {
     await stack.waitHealthy(['orchestrator'], 120_000);
     const during = [await submit({ plan: slowPlan })];
 
-    const cicdStartedBeforeCrash = new Set(handlerStarts(await stack.logs('cicd')));
     const agentRestarts = await stack.restartCount('cicd');
     await stack.crash('cicd');
     await poll(async () => (await stack.restartCount('cicd')) > agentRestarts, { timeoutMs: 60_000, label: 'cicd back', intervalMs: 500 });
+    // What the killed process had started, read from its lines before the new process began: a
+    // snapshot taken before the kill misses a call that starts in the instant before it.
+    const cicdStartedBeforeCrash = new Set(handlerStarts(await stack.logs('cicd', { until: await stack.startedAt('cicd') })));
     during.push(await submit({ description: README_EXAMPLE }));
 
     await stack.compose(['restart', 'postgres']);
