@@ -6,12 +6,14 @@ import type { Config } from '../../services/config/index.ts';
 import { AppError } from '../../services/errors/index.ts';
 import { createLlmGateway, offlineLlm } from '../../services/llm/index.ts';
 import {
+  addUsage,
   callFingerprint,
   failedAnswer,
   type CheckRequest,
   type CheckVerdict,
   type ExecuteRequest,
   type ExecuteSucceeded,
+  type Usage,
 } from '../../services/protocol/index.ts';
 import { contextFrom, createRegistry, tracer } from '../../services/telemetry/index.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
@@ -112,6 +114,9 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       : undefined;
     if (timer) signals.push(deadline.signal);
     const channel = onProgress ? progressChannel(onProgress) : undefined;
+    // Every model call of this attempt, summed per model: it goes out with the answer, failed or not,
+    // and is stored with the answer, so a replay repeats the figures instead of spending again.
+    let usage: Usage = [];
     const ctx: AgentContext = {
       taskId: body.task_id,
       stepId: body.step_id,
@@ -123,7 +128,7 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       log: log.child({ idempotencyKey: body.idempotency_key }),
       searchKnowledge: (query, limit = 5) =>
         searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals), options.internalToken),
-      llm,
+      llm: llm.metered((u) => (usage = addUsage(usage, u))),
       progress(data) {
         // Checked even when nobody listens, so a bad call shows in the agent's own tests.
         const chunks = progressChunks(data);
@@ -139,13 +144,20 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       observe?.(output);
       const decision = output.decision === 'approved' || output.decision === 'rejected' ? output.decision : undefined;
       const durationMs = Math.round(performance.now() - started);
-      const answer: ExecuteSucceeded = { ...meta, status: 'succeeded', output, ...(decision ? { decision } : {}), duration_ms: durationMs };
+      const answer: ExecuteSucceeded = {
+        ...meta,
+        status: 'succeeded',
+        output,
+        ...(decision ? { decision } : {}),
+        duration_ms: durationMs,
+        ...(usage.length ? { usage } : {}),
+      };
       return { statusCode: 200, body: answer };
     } catch (err) {
       const appErr =
         err instanceof AppError ? err : new AppError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
       if (!(err instanceof AppError)) ctx.log.error({ err }, 'handler failed');
-      return { statusCode: appErr.statusCode, body: failedAnswer(appErr, meta) };
+      return { statusCode: appErr.statusCode, body: failedAnswer(appErr, meta, usage) };
     } finally {
       channel?.end();
       if (channel?.dropped) progressDropped.inc({ agent: definition.name }, channel.dropped);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors/index.ts';
-import type { Db } from '../state/index.ts';
+import type { Budget, Db } from '../state/index.ts';
 
 export const scopes = ['submit', 'read', 'admin'] as const;
 export type Scope = (typeof scopes)[number];
@@ -10,12 +10,15 @@ export interface Principal {
   id: string;
   name: string;
   scopes: readonly Scope[];
+  /** The default budget of the runs this key submits (a request's own wins). */
+  budget?: Budget;
 }
 
 export interface ApiKeyView {
   id: string;
   name: string;
   scopes: Scope[];
+  budget: Budget | null;
   created_at: string;
   expires_at: string | null;
   revoked_at: string | null;
@@ -26,6 +29,7 @@ interface KeyRow {
   id: string;
   name: string;
   scopes: string[];
+  budget: Budget | null;
   created_at: Date | string;
   expires_at: Date | string | null;
   revoked_at: Date | string | null;
@@ -45,6 +49,7 @@ function view(row: KeyRow): ApiKeyView {
     id: row.id,
     name: row.name,
     scopes: row.scopes as Scope[],
+    budget: row.budget ?? null,
     created_at: iso(row.created_at)!,
     expires_at: iso(row.expires_at),
     revoked_at: iso(row.revoked_at),
@@ -78,20 +83,32 @@ export class ApiKeyStore {
     this.#now = options.now ?? Date.now;
   }
 
-  async create(input: { name: string; scopes: Scope[]; expiresAt?: Date | undefined }): Promise<{ key: string; record: ApiKeyView }> {
+  async create(input: {
+    name: string;
+    scopes: Scope[];
+    expiresAt?: Date | undefined;
+    budget?: Budget | undefined;
+  }): Promise<{ key: string; record: ApiKeyView }> {
     const id = randomBytes(8).toString('hex').slice(0, 12);
     const key = `${KEY_PREFIX}_${id}_${randomBytes(32).toString('base64url')}`;
     const [row] = await this.#db.query<KeyRow>(
-      `INSERT INTO api_keys (id, name, key_hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)
-       RETURNING id, name, scopes, created_at, expires_at, revoked_at, last_used_at`,
-      [id, input.name, sha256(key), [...new Set(input.scopes)], input.expiresAt ?? null],
+      `INSERT INTO api_keys (id, name, key_hash, scopes, expires_at, budget) VALUES ($1, $2, $3, $4, $5, $6)
+       RETURNING id, name, scopes, budget, created_at, expires_at, revoked_at, last_used_at`,
+      [
+        id,
+        input.name,
+        sha256(key),
+        [...new Set(input.scopes)],
+        input.expiresAt ?? null,
+        input.budget ? JSON.stringify(input.budget) : null,
+      ],
     );
     return { key, record: view(row) };
   }
 
   async list(): Promise<ApiKeyView[]> {
     const rows = await this.#db.query<KeyRow>(
-      'SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at FROM api_keys ORDER BY created_at DESC, id',
+      'SELECT id, name, scopes, budget, created_at, expires_at, revoked_at, last_used_at FROM api_keys ORDER BY created_at DESC, id',
     );
     return rows.map(view);
   }
@@ -99,7 +116,7 @@ export class ApiKeyStore {
   async revoke(id: string): Promise<ApiKeyView> {
     const [row] = await this.#db.query<KeyRow>(
       `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
-       RETURNING id, name, scopes, created_at, expires_at, revoked_at, last_used_at`,
+       RETURNING id, name, scopes, budget, created_at, expires_at, revoked_at, last_used_at`,
       [id],
     );
     if (!row) throw new AppError('API_KEY_NOT_FOUND', `no API key with id "${id}"`);
@@ -128,7 +145,7 @@ export class ApiKeyStore {
       throw new AppError('UNAUTHORIZED', 'API key not valid');
     }
     this.#touch(row.id);
-    return { id: row.id, name: row.name, scopes: row.scopes as Scope[] };
+    return { id: row.id, name: row.name, scopes: row.scopes as Scope[], ...(row.budget ? { budget: row.budget } : {}) };
   }
 
   async #lookup(hash: string): Promise<KeyRow | undefined> {
@@ -136,7 +153,7 @@ export class ApiKeyStore {
     const cached = this.#cache.get(hash);
     if (cached && now - cached.at < this.#cacheMs) return cached.row;
     const [row] = await this.#db.query<KeyRow>(
-      'SELECT id, name, scopes, created_at, expires_at, revoked_at, last_used_at FROM api_keys WHERE key_hash = $1',
+      'SELECT id, name, scopes, budget, created_at, expires_at, revoked_at, last_used_at FROM api_keys WHERE key_hash = $1',
       [hash],
     );
     // Bounded: a flood of well-formed but unknown keys cannot grow the map without end.

@@ -31,6 +31,12 @@ const EnvSchema = Type.Object({
   LLM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   LLM_MAX_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
   WORKFLOWS_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Named workflows (*.yaml); the built-in ones when unset' })),
+  PRICES_FILE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'Model prices (USD per 1M tokens, YAML); services/orchestrator/usage/prices.yaml when unset',
+    }),
+  ),
   BREAKER_ERROR_PERCENT: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
   BREAKER_VOLUME: Type.Integer({ minimum: 1, default: 5, description: 'Calls in the window before a breaker may open' }),
   BREAKER_RESET_MS: Type.Integer({ minimum: 10, default: 30_000, description: 'How long a breaker stays open before a trial call' }),
@@ -183,6 +189,7 @@ export interface Config {
   readonly idempotencyTtlMs: number;
   readonly llm: Readonly<{ baseUrl: string | undefined; apiKey: string | undefined; model: string; timeoutMs: number; maxRetries: number }>;
   readonly workflowsDir: string | undefined;
+  readonly pricesFile: string | undefined;
   readonly breakers: Readonly<{ defaults: BreakerSettings; overrides: Record<string, Partial<BreakerSettings>> }>;
   readonly discovery: Readonly<{
     kind: 'static' | 'consul' | 'kubernetes';
@@ -281,6 +288,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxRetries: e.LLM_MAX_RETRIES,
     }),
     workflowsDir: e.WORKFLOWS_DIR,
+    pricesFile: e.PRICES_FILE,
     breakers: Object.freeze({
       defaults: {
         errorPercent: e.BREAKER_ERROR_PERCENT,

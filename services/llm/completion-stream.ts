@@ -4,7 +4,7 @@ import { createParser } from 'eventsource-parser';
 export interface CompletionAnswer {
   model?: unknown;
   choices?: Array<{ message?: { content?: unknown } }>;
-  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; cost?: unknown };
   error?: { message?: string };
 }
 

@@ -5,6 +5,7 @@ import type { TSchema } from 'typebox';
 import Value from 'typebox/value';
 import type { Config } from '../config/index.ts';
 import { AppError } from '../errors/index.ts';
+import type { ModelUsage } from '../protocol/usage.ts';
 import { readCompletionStream, type CompletionAnswer } from './completion-stream.ts';
 import type { ChatRequest, ChatResult, LlmGateway, StructuredRequest } from './types.ts';
 
@@ -30,8 +31,9 @@ function metricsIn(registry: Registry): Metrics {
       registers: [registry],
     }),
     tokens: new Counter({
-      name: 'llm_tokens_total',
-      help: 'Tokens used, by kind (prompt, completion)',
+      // llm_tokens_total is the orchestrator's ledger (per stored attempt); this counts the calls a process made.
+      name: 'llm_call_tokens_total',
+      help: 'Tokens this process was charged for its model calls, by kind (prompt, completion)',
       labelNames: ['model', 'kind'],
       registers: [registry],
     }),
@@ -44,7 +46,23 @@ export const offlineLlm: LlmGateway = {
   model: undefined,
   chat: () => Promise.reject(new AppError('LLM_UNAVAILABLE', 'no language model is configured (LLM_BASE_URL)')),
   structured: () => Promise.reject(new AppError('LLM_UNAVAILABLE', 'no language model is configured (LLM_BASE_URL)')),
+  metered: () => offlineLlm,
 };
+
+/** A call's usage as the provider reported it; `cost` where the provider prices its own calls (OpenRouter and the like). */
+function usageOf(json: CompletionAnswer, model: string): ModelUsage {
+  const count = (v: unknown) => (Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : 0);
+  const cost = Number(json.usage?.cost);
+  return {
+    model,
+    prompt_tokens: count(json.usage?.prompt_tokens),
+    completion_tokens: count(json.usage?.completion_tokens),
+    calls: 1,
+    ...(json.usage?.cost !== undefined && Number.isFinite(cost) && cost >= 0 ? { cost_usd: cost } : {}),
+  };
+}
+
+type UsageSink = ((usage: ModelUsage) => void) | undefined;
 
 /** OpenAI-compatible chat completions (OpenAI, DigitalOcean Gradient, Ollama, vLLM), or offline. */
 export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry): LlmGateway {
@@ -92,7 +110,7 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
     };
   }
 
-  async function chat(req: ChatRequest, extra: Record<string, unknown> = {}): Promise<ChatResult> {
+  async function chat(req: ChatRequest, sink: UsageSink, extra: Record<string, unknown> = {}): Promise<ChatResult> {
     const body = {
       model,
       messages: req.messages,
@@ -113,17 +131,18 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
         }
         if (res && res.status === 200) {
           const content = res.json.choices?.[0]?.message?.content;
+          const answeredBy = String(res.json.model ?? model);
+          const used = usageOf(res.json, answeredBy);
+          // Heard before the content is checked: a call the provider answered is charged whatever it said.
+          sink?.(used);
           if (typeof content !== 'string') throw new AppError('LLM_ERROR', `model ${model} answered without choices[0].message.content`);
-          const usage = {
-            promptTokens: Number(res.json.usage?.prompt_tokens ?? 0),
-            completionTokens: Number(res.json.usage?.completion_tokens ?? 0),
-          };
+          const usage = { promptTokens: used.prompt_tokens, completionTokens: used.completion_tokens };
           metrics.requests.inc({ model, status: 'ok' });
           metrics.tokens.inc({ model, kind: 'prompt' }, usage.promptTokens);
           metrics.tokens.inc({ model, kind: 'completion' }, usage.completionTokens);
           // An endpoint that ignored `stream`: the listener still hears the answer, whole.
           if (req.onDelta && !res.streamed && content) req.onDelta(content);
-          return { content, model: String(res.json.model ?? model), usage };
+          return { content, model: answeredBy, usage };
         }
         if (res) {
           lastError = `${res.status}: ${res.json.error?.message ?? 'no message'}`;
@@ -143,13 +162,13 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
     }
   }
 
-  async function structured<S extends TSchema>(req: StructuredRequest<S>) {
+  async function structured<S extends TSchema>(req: StructuredRequest<S>, sink: UsageSink) {
     const format = { response_format: { type: 'json_schema', json_schema: { name: req.name, schema: req.schema, strict: false } } };
     let messages = req.messages;
     let problem = '';
     // One correction round: models that ignore response_format usually fix their answer when told what is wrong.
     for (let round = 0; round < 2; round++) {
-      const result = await chat({ ...req, messages }, format);
+      const result = await chat({ ...req, messages }, sink, format);
       const parsed = parseJson(result.content);
       if (parsed.ok && Value.Check(req.schema, parsed.value)) return { value: parsed.value as never, result };
       problem = parsed.ok
@@ -168,7 +187,14 @@ export function createLlmGateway(config: Pick<Config, 'llm'>, registry: Registry
     throw new AppError('LLM_OUTPUT_INVALID', `model ${model} did not produce valid ${req.name}: ${problem}`);
   }
 
-  return { available: true, model, chat: (req) => chat(req), structured };
+  const gateway = (sink: UsageSink): LlmGateway => ({
+    available: true,
+    model,
+    chat: (req) => chat(req, sink),
+    structured: (req) => structured(req, sink),
+    metered: (next) => gateway(next),
+  });
+  return gateway(undefined);
 }
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {

@@ -1,4 +1,5 @@
 import type { TSchema, Static } from 'typebox';
+import type { ModelUsage } from '../protocol/usage.ts';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -42,4 +43,9 @@ export interface LlmGateway {
   chat(request: ChatRequest): Promise<ChatResult>;
   /** A chat whose answer must be JSON matching `schema`; the parsed value, checked. */
   structured<S extends TSchema>(request: StructuredRequest<S>): Promise<{ value: Static<S>; result: ChatResult }>;
+  /**
+   * The same gateway, telling `sink` the usage of every call the provider answered (each round of a
+   * structured call, and an answer that is then refused as invalid: it was charged all the same).
+   */
+  metered(sink: (usage: ModelUsage) => void): LlmGateway;
 }

@@ -14,6 +14,8 @@ import type { OrchestratorContext } from './context.ts';
 import { createProgressHub, Engine, WorkflowNotifier } from './engine/index.ts';
 import { registerBackupMetrics } from './backup-metrics.ts';
 import { createEngineMetrics } from './metrics.ts';
+import { loadPriceTable } from './usage/prices.ts';
+import { usageRoutes } from './routes/usage.ts';
 import { ApiKeyStore } from '../auth/index.ts';
 import { ownershipFor } from './auth/ownership.ts';
 import { authPlugin } from './auth/plugin.ts';
@@ -59,6 +61,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   const registry = createRegistry('orchestrator');
   // A bad workflow file stops start-up before anything else is opened.
   const workflows = await loadWorkflows(config.workflowsDir ?? builtInWorkflowsDir, new Set(discovery.agents()));
+  const prices = await loadPriceTable(config.pricesFile);
   const db = deps.db ?? (await openDatabase(config));
   let engine: Engine | undefined;
   // A replica that refuses or drops a connection sits out a cool-down (2 s, doubling to 30 s while it keeps failing).
@@ -122,6 +125,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     progress,
     log: app.log,
     knownAgents: () => agents.names(),
+    prices,
   });
   const ctx: OrchestratorContext = {
     config,
@@ -179,6 +183,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   });
   await app.register(orchestrateRoutes, ctx);
   await app.register(taskRoutes, ctx);
+  await app.register(usageRoutes, ctx);
   await app.register(scheduleRoutes, { ...ctx, scheduler, scheduleMetrics });
   await app.register(eventRoutes, ctx);
   await app.register(agentRoutes, ctx);

@@ -8,6 +8,9 @@ export interface EngineMetrics {
   progressEvents: Counter<'agent'>;
   /** Workflows waiting for a slot of their concurrency key, as of the last recovery pass. */
   workflowsQueued: Gauge<'concurrency_key'>;
+  /** The ledger: tokens and USD of each stored attempt, counted once when its row is committed. */
+  llmTokens: Counter<'model' | 'agent' | 'kind'>;
+  llmCost: Counter<'model' | 'agent'>;
 }
 
 export function createEngineMetrics(registry: Registry, activeWorkflows: () => number, awaitedAgents: () => string[]): EngineMetrics {
@@ -30,6 +33,18 @@ export function createEngineMetrics(registry: Registry, activeWorkflows: () => n
     },
   });
   return {
+    llmTokens: new Counter({
+      name: 'llm_tokens_total',
+      help: 'Model tokens of stored step attempts, by kind (prompt, completion): counted once per attempt',
+      labelNames: ['model', 'agent', 'kind'],
+      registers: [registry],
+    }),
+    llmCost: new Counter({
+      name: 'llm_cost_usd_total',
+      help: 'USD of stored step attempts, priced by PRICES_FILE or the provider (models without a price are not counted)',
+      labelNames: ['model', 'agent'],
+      registers: [registry],
+    }),
     workflowsQueued: new Gauge({
       name: 'workflows_queued',
       help: 'Workflows waiting for a slot of their concurrency key (all replicas, as of the last recovery pass)',

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { PlanSchema } from '../state/index.ts';
+import { BudgetSchema, PlanSchema } from '../state/index.ts';
 
 export { PlanSchema, PlanStepSchema } from '../state/index.ts';
 
@@ -52,6 +52,7 @@ export const OrchestrateBody = Type.Object(
     priority: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 5, description: 'Among queued work of one key, higher goes first (default 3)' }),
     ),
+    budget: Type.Optional(BudgetSchema),
   },
   { additionalProperties: false },
 );

@@ -19,6 +19,7 @@ interface SubmitBody {
   workflow?: string | undefined;
   input?: Record<string, unknown> | undefined;
   execute?: boolean | undefined;
+  budget?: unknown;
 }
 
 const KEY = /^[\x21-\x7E]{1,255}$/;
@@ -50,6 +51,8 @@ export function submitIdentity(header: string | string[] | undefined, body: Subm
     workflow: body.workflow ?? null,
     input: body.input ?? {},
     execute: body.execute !== false,
+    // Another budget is another request: a retry must not come back with a run spending under the first one's.
+    ...(body.budget ? { budget: body.budget } : {}),
   };
   return { key: header, taskId, requestHash: createHash('sha256').update(canonicalJson(made)).digest('base64url') };
 }

@@ -1,6 +1,7 @@
 import type { DecisionRow, Plan, StepRow, WorkflowRow } from '../state/index.ts';
 import { traceIdOf } from '../telemetry/index.ts';
 import { ancestorsOf } from './engine/index.ts';
+import { usageTotal } from './usage/ledger.ts';
 
 /** GET /tasks/:id: the workflow, each plan step with its attempts, and the checkpoint. */
 export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRow[] = []) {
@@ -26,6 +27,8 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
         depends_on: def.depends_on,
         status: statuses.get(def.id),
         output: last?.status === 'succeeded' ? last.output : null,
+        // Every attempt's, retried and superseded ones too: they were paid for.
+        usage: usageTotal(attempts.map((a) => a.usage)),
         attempts: attempts.map((a) => ({
           attempt: a.attempt,
           status: a.status,
@@ -36,6 +39,7 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
           input: a.input,
           output: a.output,
           error: a.error,
+          usage: a.usage,
         })),
       };
     }),
@@ -51,6 +55,8 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
       at: d.created_at,
     })),
     waiting: wf.status === 'waiting' ? { wake_at: wf.wake_at } : null,
+    usage: usageTotal(rows.map((r) => r.usage)),
+    budget: wf.plan.budget ?? null,
     checkpoint: wf.checkpoint_data,
     plan: wf.plan,
   };

@@ -5,7 +5,7 @@ import { Type, type Static } from 'typebox';
 import Value from 'typebox/value';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../errors/index.ts';
-import type { Plan } from '../state/index.ts';
+import { BudgetSchema, type Plan } from '../state/index.ts';
 import { findPlanProblems, normalizePlan } from './engine/index.ts';
 import { PlanStepSchema } from './schemas.ts';
 import { cronProblem } from './schedules/cron.ts';
@@ -43,6 +43,7 @@ const WorkflowFile = Type.Object(
     inputs: Type.Optional(Type.Record(Type.String(), Type.String())),
     steps: Type.Array(PlanStepSchema, { minItems: 1, maxItems: 200 }),
     schedules: Type.Optional(Type.Array(FileScheduleSchema, { maxItems: 100 })),
+    budget: Type.Optional(BudgetSchema),
   },
   { additionalProperties: false },
 );
@@ -86,7 +87,8 @@ export function parseWorkflow(text: string, file: string, knownAgents: ReadonlyS
     const message = e.message === 'schema is false' ? 'is not a known field' : e.message;
     throw new ConfigError(`${at(offsetOf(doc, path))}: ${path.join('.') || 'document'} ${message}`);
   }
-  const plan = normalizePlan({ steps: value.steps });
+  // The file's budget travels in the plan; a request's (or else the API key's) replaces it.
+  const plan: Plan = { ...normalizePlan({ steps: value.steps }), ...(value.budget ? { budget: value.budget } : {}) };
   const problems = findPlanProblems(plan, knownAgents);
   const messages: Array<[string | undefined, string]> = [
     ...problems.duplicateSteps.map((s): [string, string] => [s, `duplicate step id "${s}"`]),

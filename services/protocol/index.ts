@@ -25,6 +25,7 @@ export {
   failedAnswer,
   PROTOCOL_VERSION,
 } from './messages.ts';
+export { addUsage, ModelUsage, Usage, usageFrom } from './usage.ts';
 export { deadLetterStream, fieldsOf, requestStream, resultStream, type StreamEntries } from './streams.ts';
 export {
   NDJSON,

@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { serializeError, type AppError } from '../errors/index.ts';
 import { errorBody } from '../http/index.ts';
+import { Usage } from './usage.ts';
 
 /** What `protocol` in GET /info says; bumped only when an older agent or orchestrator would misread the other. */
 export const PROTOCOL_VERSION = '1';
@@ -33,6 +34,8 @@ export const ExecuteSucceeded = Type.Object({
   output: Type.Record(Type.String(), Type.Unknown()),
   decision: Type.Optional(Type.Union([Type.Literal('approved'), Type.Literal('rejected')])),
   duration_ms: Type.Integer({ minimum: 0 }),
+  /** The models the step called, per model; absent when it called none. */
+  usage: Type.Optional(Usage),
 });
 export type ExecuteSucceeded = Static<typeof ExecuteSucceeded>;
 
@@ -59,6 +62,8 @@ export const ExecuteFailed = Type.Object({
       details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     }),
   ),
+  /** What the attempt spent on models before it failed: a failed attempt costs too. */
+  usage: Type.Optional(Usage),
 });
 export type ExecuteFailed = Static<typeof ExecuteFailed>;
 
@@ -93,6 +98,6 @@ export const AgentInfo = Type.Object({
 export type AgentInfo = Static<typeof AgentInfo>;
 
 /** The body of a failed call; `extra` (the agent, the key) goes between the error and `failure`. */
-export function failedAnswer(err: AppError, extra: { agent?: string; idempotency_key?: string } = {}): ExecuteFailed {
-  return { ...errorBody(err), ...extra, status: 'failed', failure: serializeError(err) };
+export function failedAnswer(err: AppError, extra: { agent?: string; idempotency_key?: string } = {}, usage?: Usage): ExecuteFailed {
+  return { ...errorBody(err), ...extra, status: 'failed', failure: serializeError(err), ...(usage?.length ? { usage } : {}) };
 }

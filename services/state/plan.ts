@@ -51,6 +51,25 @@ export const PlanSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * What a run may spend on models: USD (priced attempts only: a model without a price counts in
+ * tokens) and/or tokens (prompt + completion). Reached, nothing more is dispatched; `on_budget` says
+ * whether the run then fails (BUDGET_EXCEEDED) or waits for someone to raise it.
+ */
+export const BudgetSchema = Type.Object(
+  {
+    usd: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description: 'US dollars the run may spend on models' })),
+    tokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 1e12, description: 'Prompt + completion tokens the run may use' })),
+    on_budget: Type.Optional(
+      Type.Union([Type.Literal('fail'), Type.Literal('wait')], {
+        description: 'fail (default): the run ends BUDGET_EXCEEDED; wait: it parks until POST /tasks/:id/budget raises it',
+      }),
+    ),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type Budget = Static<typeof BudgetSchema>;
+
 /** Where a step's outcome leads: a step id (route), or {action: retry | route | fail, target?, max_attempts?}. */
 export type Branch = Static<typeof BranchSchema>;
 export type RetryPolicy = NonNullable<Static<typeof PlanStepSchema>['retry']>;
@@ -66,4 +85,6 @@ export type PlanStep = PlanStepInput & { agent: string; input: Record<string, un
 
 export interface Plan {
   steps: PlanStep[];
+  /** Set from the request, the named workflow or the API key (issue 16); the engine checks it before each dispatch. */
+  budget?: Budget;
 }

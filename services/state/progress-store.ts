@@ -1,4 +1,5 @@
 import type { SerializedError } from '../errors/index.ts';
+import type { Usage } from '../protocol/usage.ts';
 import { prepared, type Queryable } from './db.ts';
 import { placeEvents } from './event-log.ts';
 import type { AttemptStatus, Lease, NewDecision, NewEvent, NewStep, WorkflowStatus } from './rows.ts';
@@ -16,6 +17,8 @@ export interface FinishedAttempt {
   output?: unknown;
   error?: SerializedError;
   startedAt?: Date;
+  /** The models the attempt called, priced: stored with the result, in the same statement. */
+  usage?: Usage;
 }
 
 export interface Progress {
@@ -68,9 +71,11 @@ const batchSql = prepared(
   ), f AS (
     UPDATE steps SET status = f.status, output = f.output, error = f.error, finished_at = now(),
       started_at = coalesce(f.started_at, steps.started_at),
-      end_seq = w.base + f.end_k, duration_ms = f.duration_ms, replayed = coalesce(f.replayed, false)
+      end_seq = w.base + f.end_k, duration_ms = f.duration_ms, replayed = coalesce(f.replayed, false),
+      usage = coalesce(f.usage, steps.usage)
     FROM jsonb_to_recordset($3::jsonb)
-      AS f(id uuid, step_id text, attempt int, status text, output jsonb, error jsonb, started_at timestamptz, end_k int, duration_ms int, replayed boolean)
+      AS f(id uuid, step_id text, attempt int, status text, output jsonb, error jsonb, started_at timestamptz, end_k int, duration_ms int,
+           replayed boolean, usage jsonb)
     JOIN w ON w.id = f.id
     WHERE steps.workflow_id = f.id AND steps.step_id = f.step_id AND steps.attempt = f.attempt
   ), old AS (
@@ -142,6 +147,7 @@ export async function commitBatch(
         end_k: end?.k ?? null,
         duration_ms: end?.durationMs ?? null,
         replayed: end?.replayed ?? false,
+        usage: f.usage?.length ? f.usage : null,
       });
     }
     for (const n of m.newSteps ?? []) newSteps.push({ id, ...n, start_k: placed.starts.get(`${n.step_id}:${n.attempt}`) ?? null });

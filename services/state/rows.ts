@@ -1,5 +1,6 @@
 // Row types of the tables in migrations/; the stored shape of a plan is in plan.ts.
 import type { SerializedError } from '../errors/index.ts';
+import type { Usage } from '../protocol/usage.ts';
 import type { Plan } from './plan.ts';
 
 export type WorkflowStatus = 'planned' | 'scheduled' | 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
@@ -50,6 +51,8 @@ export interface WorkflowRow {
   /** Per-key concurrency (migration 0013): the key's value, its limit, and the priority in its queue. */
   concurrency_key: string | null;
   concurrency_limit: number | null;
+  /** queue, cancel_newest or cancel_in_progress; applied when a delayed run's time comes (migration 0016). */
+  concurrency_strategy: string | null;
   priority: number;
   error: SerializedError | null;
   created_at: Date;
@@ -76,6 +79,8 @@ export interface StepRow {
   end_seq: number | null;
   duration_ms: number | null;
   replayed: boolean;
+  /** What the attempt spent on models, priced when stored (migration 0014); null when it called none. */
+  usage: Usage | null;
 }
 
 /** One event of a workflow's log (event-log.ts); `id` is its number within the workflow, from 1. */

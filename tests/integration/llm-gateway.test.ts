@@ -36,7 +36,7 @@ describe('LLM gateway against a double of the chat completions API', () => {
       messages: [{ role: 'user', content: 'say hello' }],
     });
     const metrics = await registry.metrics();
-    expect(metricValue(metrics, 'llm_tokens_total', { model: 'test-model', kind: 'prompt' })).toBe(12);
+    expect(metricValue(metrics, 'llm_call_tokens_total', { model: 'test-model', kind: 'prompt' })).toBe(12);
     expect(metricValue(metrics, 'llm_requests_total', { model: 'test-model', status: 'ok' })).toBe(1);
     expect(metricValue(metrics, 'llm_request_duration_seconds_count', { model: 'test-model' })).toBe(1);
   });

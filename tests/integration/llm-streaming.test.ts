@@ -51,7 +51,7 @@ describe('streamed chat completions', () => {
     expect(deltas).toEqual(contentPieces(answer));
     expect(deltas.length).toBeGreaterThan(3);
     expect(double.calls[0]).toMatchObject({ stream: true, stream_options: { include_usage: true } });
-    expect(metricValue(await registry.metrics(), 'llm_tokens_total', { model: 'test-model', kind: 'completion' })).toBe(11);
+    expect(metricValue(await registry.metrics(), 'llm_call_tokens_total', { model: 'test-model', kind: 'completion' })).toBe(11);
 
     // Without a listener the call is the plain one.
     double.script({ content: answer });

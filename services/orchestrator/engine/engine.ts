@@ -16,6 +16,7 @@ import { Admission, type Concurrency } from './admission.ts';
 import { GroupCommitter } from './group-commit.ts';
 import type { ProgressHub } from './progress-hub.ts';
 import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
+import type { PriceTable } from '../usage/prices.ts';
 
 export interface EngineOptions {
   db: Db;
@@ -34,6 +35,8 @@ export interface EngineOptions {
   log: FastifyBaseLogger;
   /** Agent names that discovery knows: plans naming others are refused. */
   knownAgents: () => ReadonlySet<string>;
+  /** Model prices for the ledger (PRICES_FILE); without them every cost is unknown. */
+  prices?: PriceTable;
 }
 
 export interface Submission {
@@ -524,6 +527,7 @@ export class Engine {
         notifier: o.notifier,
         log: o.log,
         ...(o.progress ? { progress: o.progress } : {}),
+        ...(o.prices ? { prices: o.prices } : {}),
       },
       state,
       description: description ?? undefined,

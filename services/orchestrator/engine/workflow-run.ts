@@ -4,7 +4,9 @@ import { AppError, serializeError, type SerializedError } from '../../errors/ind
 import { contextFrom, tracer } from '../../telemetry/index.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { ProgressData } from '../../protocol/index.ts';
-import type { AgentReply, AgentTransport } from '../../protocol/transport/index.ts';
+import { usageOfError, type AgentReply, type AgentTransport } from '../../protocol/transport/index.ts';
+import type { Usage } from '../../protocol/index.ts';
+import { priced, type PriceTable } from '../usage/prices.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
 import {
   awaitedAgents,
@@ -26,6 +28,8 @@ export interface RunDeps {
   metrics: EngineMetrics;
   notifier: WorkflowNotifier;
   progress?: ProgressHub;
+  /** Prices an attempt's usage before it is stored; costs are unknown (null) without it. */
+  prices?: PriceTable;
   log: FastifyBaseLogger;
 }
 
@@ -212,14 +216,18 @@ export class WorkflowRun {
     let durable: Promise<boolean> = Promise.resolve(true);
     for (const c of commands) {
       switch (c.type) {
-        case 'commit':
+        case 'commit': {
           // The final (and the parking) commit waits for every earlier one: the table never shows a
           // finished workflow with unfinished steps.
           durable =
             c.progress.final || c.progress.park
               ? this.writer.settled().then(() => this.writer.commit(c.progress))
               : this.writer.commit(c.progress);
+          const step = c.progress.step;
+          // The ledger's metrics count an attempt once, when its row (with its usage) is durable.
+          if (step?.usage) void durable.then((ok) => ok && this.countUsage(step.stepId, step.usage!));
           break;
+        }
         case 'dispatch': {
           // A step goes out only once every commit so far is durable: the results it depends on, and its own row.
           const settled = this.writer.settled();
@@ -327,7 +335,14 @@ export class WorkflowRun {
       void this.apply(
         timedOut
           ? { type: 'timed_out', step: c.step, attempt: c.attempt, timeoutMs: c.timeoutMs, startedAt }
-          : { type: 'failed', step: c.step, attempt: c.attempt, error: serializeError(err), startedAt },
+          : {
+              type: 'failed',
+              step: c.step,
+              attempt: c.attempt,
+              error: serializeError(err),
+              startedAt,
+              usage: this.priced(usageOfError(err)),
+            },
       );
       return;
     } finally {
@@ -349,7 +364,21 @@ export class WorkflowRun {
       durationMs: Math.round(performance.now() - started),
       replayed: reply.replayed,
       startedAt,
+      usage: this.priced(reply.usage),
     });
+  }
+
+  private priced(usage: Usage | undefined): Usage | undefined {
+    return usage ? priced(this.deps.prices ?? new Map(), usage) : undefined;
+  }
+
+  private countUsage(stepId: string, usage: Usage): void {
+    const agent = this.state.steps.get(stepId)?.def.agent ?? 'unknown';
+    for (const u of usage) {
+      this.deps.metrics.llmTokens.inc({ model: u.model, agent, kind: 'prompt' }, u.prompt_tokens);
+      this.deps.metrics.llmTokens.inc({ model: u.model, agent, kind: 'completion' }, u.completion_tokens);
+      if (typeof u.cost_usd === 'number') this.deps.metrics.llmCost.inc({ model: u.model, agent }, u.cost_usd);
+    }
   }
 
   private finish(final: FinalState): void {

@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import { bearerToken } from '../../http/index.ts';
 import { scopes, type ApiKeyStore } from '../../auth/index.ts';
+import { BudgetSchema } from '../../state/index.ts';
 import { ErrorReply, ObjectReply } from '../schemas.ts';
 
 const CreateKeyBody = Type.Object(
@@ -12,6 +13,7 @@ const CreateKeyBody = Type.Object(
     scopes: Type.Array(Type.Union(scopes.map((s) => Type.Literal(s))), { minItems: 1, maxItems: 3, description: 'submit, read, admin' }),
     expires_at: Type.Optional(Type.String({ minLength: 1, description: 'When the key stops working (ISO 8601)' })),
     expires_in_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+    budget: Type.Optional(BudgetSchema),
   },
   { additionalProperties: false },
 );
@@ -60,7 +62,7 @@ export const apiKeyRoutes: FastifyPluginAsync<{ keys: ApiKeyStore }> = async (fa
       if (expiresAt && Number.isNaN(expiresAt.getTime())) throw new AppError('VALIDATION_FAILED', `expires_at "${at}" is not a date`);
       if (expiresAt && expiresAt.getTime() <= Date.now())
         throw new AppError('VALIDATION_FAILED', `expires_at ${expiresAt.toISOString()} is not in the future`);
-      const { key, record } = await keys.create({ name, scopes: wanted, expiresAt });
+      const { key, record } = await keys.create({ name, scopes: wanted, expiresAt, budget: request.body.budget });
       request.log.info({ keyId: record.id, name, scopes: record.scopes, by: request.principal?.id }, 'API key created');
       return reply.status(201).send({ ...record, key });
     },

@@ -195,7 +195,10 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
             .send({ task_id: null, status: 'refused', message: err.message, plan: err.details.plan, checks: err.details.clauses });
         throw err;
       }
-      const { plan, events, description, checks } = planned;
+      const { events, description, checks } = planned;
+      // The request's budget, else the named workflow's (already in its plan), else the API key's default.
+      const budget = body.budget ?? planned.plan.budget ?? request.principal?.budget;
+      const plan = budget ? { ...planned.plan, budget } : planned.plan;
       const submitted = await engine.submit({
         ...(runAt ? { runAt } : {}),
         ...(concurrency ? { concurrency, ...(body.priority ? { priority: body.priority } : {}) } : {}),

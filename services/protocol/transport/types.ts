@@ -1,6 +1,7 @@
 import type { CheckRequest, CheckVerdict } from '../check.ts';
 import type { ExecuteRequest } from '../messages.ts';
 import type { ProgressData } from '../progress.ts';
+import type { Usage } from '../usage.ts';
 
 /** Hears an agent's progress; each chunk has been checked to be ProgressData. */
 export type OnProgress = (data: ProgressData) => void;
@@ -10,6 +11,8 @@ export interface AgentReply {
   output: Record<string, unknown>;
   decision?: 'approved' | 'rejected';
   durationMs?: number;
+  /** The models the attempt called; a replayed answer carries the figures of the run it replays. */
+  usage?: Usage;
   replayed: boolean;
 }
 

@@ -471,6 +471,7 @@ describe('decider: cancellation and recovery', () => {
     end_seq: null,
     duration_ms: null,
     replayed: false,
+    usage: null,
   });
 
   it('rebuilt from rows, a recovered run re-sends what was in flight with the same key and keeps what finished', () => {

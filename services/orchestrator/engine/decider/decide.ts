@@ -1,9 +1,11 @@
 import { AppError, serializeError, type SerializedError } from '../../../errors/index.ts';
+import type { Usage } from '../../../protocol/index.ts';
 import type { NewEvent, store } from '../../../state/index.ts';
 import { resolveInput } from '../input-refs.ts';
 import { branchFor, hasBranches, loopSet, type NormalBranch, type Outcome } from './branches.ts';
 import { attemptRow, decisionRow, finalEvent, idempotencyKey, skippedEvent, startedEvent } from './records.ts';
 import {
+  addSpend,
   cloneState,
   expiry,
   loopKey,
@@ -33,8 +35,10 @@ export type RunEvent =
       durationMs: number;
       replayed: boolean;
       startedAt: Date;
+      /** What the attempt spent on models, priced by the shell. */
+      usage?: Usage | undefined;
     }
-  | { type: 'failed'; step: string; attempt: number; error: SerializedError; startedAt?: Date }
+  | { type: 'failed'; step: string; attempt: number; error: SerializedError; startedAt?: Date; usage?: Usage | undefined }
   | { type: 'timed_out'; step: string; attempt: number; timeoutMs: number; startedAt: Date }
   /** A person's answer to a waiting approval step. */
   | { type: 'answered'; step: string; decision: 'approved' | 'rejected'; comment?: string | undefined }
@@ -96,6 +100,8 @@ export function decide(state: RunState, event: RunEvent, env: DecideEnv): Decisi
 class Decider {
   private readonly run: RunState;
   private readonly env: DecideEnv;
+  /** The usage of the attempt this event finished, stored with its row. */
+  private usage: Usage | undefined;
 
   constructor(run: RunState, env: DecideEnv) {
     this.run = run;
@@ -110,12 +116,14 @@ class Decider {
         const s = this.inFlight(event.step, event.attempt);
         if (!s) return [];
         s.startedAt ??= event.startedAt;
+        this.spend(event.usage);
         return this.succeeded(s, event.output, event.decision, event.durationMs, event.replayed);
       }
       case 'failed': {
         const s = this.inFlight(event.step, event.attempt);
         if (!s) return [];
         if (event.startedAt) s.startedAt ??= event.startedAt;
+        this.spend(event.usage);
         return this.failed(s, event.error);
       }
       case 'timed_out': {
@@ -220,7 +228,14 @@ class Decider {
     const final = this.finalIfDone();
     return this.record(
       {
-        step: { stepId: s.def.id, attempt: s.attempt, status: 'succeeded', output, ...(s.startedAt ? { startedAt: s.startedAt } : {}) },
+        step: {
+          stepId: s.def.id,
+          attempt: s.attempt,
+          status: 'succeeded',
+          output,
+          ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+          ...this.usageField(),
+        },
         checkpoint: { [s.def.id]: output },
         newSteps: ready.map((r) => attemptRow(this.run.id, r)),
         decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch, 0)] : [],
@@ -257,7 +272,20 @@ class Decider {
         status: 'failed' as const,
         error,
         ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+        ...this.usageField(),
       };
+      if (this.overBudget()) {
+        // The retry would be a new dispatch: the step waits, as steps not yet started do, for the budget.
+        s.status = 'pending';
+        s.startedAt = undefined;
+        const held: NewEvent = {
+          type: 'step_failed',
+          step_id: s.def.id,
+          attempt: failedAttempt,
+          data: { error, retry_held: 'budget reached' },
+        };
+        return this.record({ step: stepRow, events: [held] }, [], this.finalIfDone());
+      }
       s.status = 'scheduled';
       s.attempt += 1;
       s.startedAt = undefined;
@@ -321,6 +349,7 @@ class Decider {
           error,
           ...(s.output ? { output: s.output } : {}),
           ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+          ...this.usageField(),
         },
         newSteps: ready.map((r) => attemptRow(this.run.id, r)),
         decisions: hasBranches(s.def)
@@ -388,6 +417,7 @@ class Decider {
           ...(supersededOutput ? { output: supersededOutput } : {}),
           ...(lastError ? { error: lastError } : {}),
           ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+          ...this.usageField(),
         },
         supersede: again.map((r) => r.def.id),
         newSteps: ready.map((r) => attemptRow(this.run.id, r)),
@@ -404,7 +434,7 @@ class Decider {
         ],
       },
       ready,
-      undefined,
+      ready.length === 0 ? this.finalIfDone() : undefined,
       delayMs,
     );
   }
@@ -429,10 +459,55 @@ class Decider {
 
   private finish(progress: Progress, final: FinalState): Command[] {
     this.run.phase = 'finished';
+    // Steps the budget held back will not run: the log says so, as for a branch not taken.
+    const held = [...this.run.steps.values()].filter((s) => s.status === 'pending');
+    for (const s of held) s.status = 'skipped';
+    const events = held.length
+      ? [...(progress.events ?? []).filter((e) => e.type !== finalEvent(final).type), ...held.map((s) => skippedEvent(s, 'budget reached'))]
+      : (progress.events ?? []);
     return [
-      { type: 'commit', progress: { ...progress, final } },
+      { type: 'commit', progress: { ...progress, events: held.length ? [...events, finalEvent(final)] : events, final } },
       { type: 'finish', final },
     ];
+  }
+
+  private spend(usage: Usage | undefined): void {
+    this.usage = usage?.length ? usage : undefined;
+    this.run.spent = addSpend(this.run.spent, this.usage);
+  }
+
+  private usageField(): { usage?: Usage } {
+    return this.usage ? { usage: this.usage } : {};
+  }
+
+  /** Whether the run has spent its budget: from here on nothing new is dispatched. */
+  private overBudget(): boolean {
+    const b = this.run.plan.budget;
+    if (!b) return false;
+    return (b.usd !== undefined && this.run.spent.usd >= b.usd) || (b.tokens !== undefined && this.run.spent.tokens >= b.tokens);
+  }
+
+  /** Steps left pending once the budget is spent and nothing runs: they wait for a raise, or the run fails. */
+  private heldByBudget(): StepState[] {
+    if (!this.overBudget()) return [];
+    const states = [...this.run.steps.values()];
+    if (states.some((s) => s.status === 'running' || s.status === 'scheduled' || s.status === 'waiting')) return [];
+    return states.filter((s) => s.status === 'pending');
+  }
+
+  private budgetError(held: StepState[]): SerializedError {
+    const b = this.run.plan.budget!;
+    const { usd, tokens } = this.run.spent;
+    const limits = [
+      ...(b.usd !== undefined ? [`$${b.usd} (spent $${usd})`] : []),
+      ...(b.tokens !== undefined ? [`${b.tokens} tokens (used ${tokens})`] : []),
+    ];
+    return {
+      code: 'BUDGET_EXCEEDED',
+      message: `the run reached its budget of ${limits.join(' and ')}; not dispatched: ${held.map((s) => s.def.id).join(', ')}`,
+      retryable: false,
+      details: { spent: { usd, tokens }, budget: { ...b }, held_steps: held.map((s) => s.def.id) },
+    };
   }
 
   /** Releases the workflow: nothing runs and only a person can move it on (or a deadline). */
@@ -473,6 +548,7 @@ class Decider {
   /** Marks the steps that can start now, with their inputs resolved from what succeeded. */
   private takeReady(): StepState[] {
     const ready: StepState[] = [];
+    if (this.overBudget()) return ready;
     let outputs: Map<string, unknown> | undefined;
     for (const s of this.run.steps.values()) {
       if (s.status !== 'pending') continue;
@@ -492,6 +568,9 @@ class Decider {
 
   private finalIfDone(): FinalState | undefined {
     const states = [...this.run.steps.values()];
+    const held = this.heldByBudget();
+    if (held.length > 0)
+      return this.run.plan.budget?.on_budget === 'wait' ? undefined : { status: 'failed', error: this.budgetError(held) };
     if (states.some((s) => ACTIVE.has(s.status))) return undefined;
     const failed = states.filter((s) => s.status === 'failed' && !s.handled);
     if (failed.length === 0) return { status: 'succeeded', error: null };
@@ -511,6 +590,7 @@ class Decider {
   /** Only people can move it on: nothing runs, and some approval step waits. */
   private shouldPark(): boolean {
     const states = [...this.run.steps.values()];
+    if (this.run.plan.budget?.on_budget === 'wait' && this.heldByBudget().length > 0) return true;
     return states.some((s) => s.status === 'waiting') && !states.some((s) => s.status === 'running' || s.status === 'scheduled');
   }
 

@@ -13,6 +13,7 @@ export {
 export { decide, type Command, type DecideEnv, type Decision, type FinalState, type Progress, type RunEvent } from './decide.ts';
 export { attemptRow, idempotencyKey } from './records.ts';
 export {
+  addSpend,
   awaitedAgents,
   cloneState,
   expiry,
@@ -22,5 +23,6 @@ export {
   waitingSteps,
   type RunDefaults,
   type RunState,
+  type Spend,
   type StepState,
 } from './state.ts';

@@ -1,4 +1,5 @@
 import type { SerializedError } from '../../../errors/index.ts';
+import type { Usage } from '../../../protocol/index.ts';
 import type { DecisionRow, Plan, PlanStep, StepRow, StepStatus } from '../../../state/index.ts';
 import { descendantsOf } from '../graph.ts';
 import { gatedSteps } from './branches.ts';
@@ -55,6 +56,25 @@ export interface RunState {
   gated: ReadonlyMap<string, string>;
   /** running: driven here; after that, events change nothing. */
   phase: 'running' | 'parked' | 'finished' | 'stopped';
+  /** What every attempt so far spent on models (retried and superseded ones too), for the budget. */
+  spent: Spend;
+}
+
+/** USD of the priced usage, and tokens (prompt + completion) of all of it. */
+export interface Spend {
+  usd: number;
+  tokens: number;
+}
+
+/** `spent` plus what `usage` adds. */
+export function addSpend(spent: Spend, usage: Usage | null | undefined): Spend {
+  let { usd, tokens } = spent;
+  for (const u of usage ?? []) {
+    tokens += u.prompt_tokens + u.completion_tokens;
+    if (typeof u.cost_usd === 'number') usd += u.cost_usd;
+  }
+  // Rounded as the costs are (a billionth of a dollar), so adding prices never drifts past a limit.
+  return { usd: Math.round(usd * 1e9) / 1e9, tokens };
 }
 
 export const loopKey = (stepId: string, branch: string) => `${stepId}:${branch}`;
@@ -69,6 +89,7 @@ export function freshState(id: string, plan: Plan, defaults: RunDefaults): RunSt
     loops: new Map(),
     gated: gatedSteps(plan),
     phase: 'running',
+    spent: { usd: 0, tokens: 0 },
   };
 }
 
@@ -99,6 +120,7 @@ export function cloneState(s: RunState): RunState {
     steps: new Map([...s.steps].map(([id, st]) => [id, { ...st }])),
     activated: new Set(s.activated),
     loops: new Map(s.loops),
+    spent: { ...s.spent },
   };
 }
 
@@ -118,6 +140,8 @@ export function stateFromRows(
 ): RunState {
   const run = freshState(id, plan, defaults);
   const { steps: state } = run;
+  // The spend comes from the stored attempts, so a budget holds across crashes and replicas.
+  for (const row of rows) run.spent = addSpend(run.spent, row.usage);
   for (const row of rows) {
     const s = state.get(row.step_id);
     if (!s || row.attempt < s.attempt) continue;

@@ -1,0 +1,67 @@
+import type { Queryable } from './db.ts';
+
+// GET /usage: what stored attempts spent on models, summed over a time window. One row per attempt
+// is the unit (migration 0014), so an answer an agent replayed from its idempotency store, which
+// fills the same attempt's row, is counted once.
+
+export const usageGroups = ['workflow', 'agent', 'model', 'api_key'] as const;
+export type UsageGroup = (typeof usageGroups)[number];
+
+export interface UsageLine {
+  /** The task id, agent, model or API key id (null: runs submitted without a key). */
+  key: string | null;
+  /** group_by=workflow: the run's description. */
+  description?: string | null;
+  prompt_tokens: number;
+  completion_tokens: number;
+  tokens: number;
+  calls: number;
+  attempts: number;
+  /** USD of the priced part; unpriced_calls says how many calls had no price (cost unknown, not zero). */
+  cost_usd: number;
+  unpriced_calls: number;
+}
+
+const keyOf: Record<UsageGroup, string> = {
+  workflow: 's.workflow_id::text',
+  agent: 's.agent',
+  model: "u->>'model'",
+  api_key: 'w.submitted_by',
+};
+
+/** Usage of attempts that finished in [from, to), grouped; `owner` limits it to one API key's runs. */
+export async function usageSummary(
+  db: Queryable,
+  q: { from: Date; to: Date; groupBy: UsageGroup; owner?: string | undefined },
+): Promise<UsageLine[]> {
+  const key = keyOf[q.groupBy];
+  const rows = await db.query<Record<string, unknown>>(
+    `SELECT * FROM (SELECT ${key} AS key,
+            ${q.groupBy === 'workflow' ? 'min(w.description) AS description,' : ''}
+            coalesce(sum((u->>'prompt_tokens')::bigint), 0) AS prompt_tokens,
+            coalesce(sum((u->>'completion_tokens')::bigint), 0) AS completion_tokens,
+            coalesce(sum((u->>'calls')::bigint), 0) AS calls,
+            count(DISTINCT (s.workflow_id, s.step_id, s.attempt)) AS attempts,
+            coalesce(sum((u->>'cost_usd')::numeric), 0) AS cost_usd,
+            coalesce(sum(CASE WHEN jsonb_typeof(u->'cost_usd') = 'number' THEN 0 ELSE (u->>'calls')::bigint END), 0) AS unpriced_calls
+       FROM steps s
+       JOIN workflows w ON w.id = s.workflow_id
+       CROSS JOIN LATERAL jsonb_array_elements(s.usage) AS u
+      WHERE s.usage IS NOT NULL AND s.finished_at >= $1 AND s.finished_at < $2
+        AND ($3::text IS NULL OR w.submitted_by = $3)
+      GROUP BY 1) g
+      ORDER BY cost_usd DESC, prompt_tokens + completion_tokens DESC, key`,
+    [q.from, q.to, q.owner ?? null],
+  );
+  return rows.map((r) => ({
+    key: r.key === null ? null : String(r.key),
+    ...(q.groupBy === 'workflow' ? { description: (r.description as string | null) ?? null } : {}),
+    prompt_tokens: Number(r.prompt_tokens),
+    completion_tokens: Number(r.completion_tokens),
+    tokens: Number(r.prompt_tokens) + Number(r.completion_tokens),
+    calls: Number(r.calls),
+    attempts: Number(r.attempts),
+    cost_usd: Number(r.cost_usd),
+    unpriced_calls: Number(r.unpriced_calls),
+  }));
+}

@@ -1,0 +1,267 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance } from 'fastify';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { buildAgentApp, defineAgent } from '../../agents/sdk/index.ts';
+import { loadConfig } from '../../services/config/index.ts';
+import { AppError } from '../../services/errors/index.ts';
+import { startChatDouble, type ChatCall, type ChatDouble } from '../doubles/openai-chat-double.ts';
+import { testDatabases } from '../helpers/db.ts';
+import { metricValue } from '../helpers/metrics.ts';
+import { listenOnLoopback, startPlatform } from '../helpers/platform.ts';
+import { poll } from '../helpers/poll.ts';
+
+/** What the double answered each call with: the figures every total must equal. */
+interface Served {
+  step: string;
+  model: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+/**
+ * A chat completions double whose usage differs per call (so a total that counted a call twice, or
+ * missed one, cannot come out right by chance), recording what it reported.
+ */
+async function meteredDouble(): Promise<{ double: ChatDouble; served: Served[] }> {
+  const double = await startChatDouble();
+  const served: Served[] = [];
+  const answer = (call: ChatCall) => {
+    const n = served.length;
+    const usage = { prompt_tokens: 11 + 7 * n, completion_tokens: 3 + 5 * n };
+    served.push({ step: call.messages[0]!.content.split(' ')[0]!, model: call.model, ...usage });
+    return { content: `answer ${n}`, usage };
+  };
+  double.script(...Array.from({ length: 50 }, () => answer));
+  return { double, served };
+}
+
+/** An agent that asks the model `calls` times (streamed or not), then fails its first `fail_attempts` attempts. */
+function chatty(name: string, ran: string[]) {
+  return defineAgent({
+    name,
+    description: 'asks the model, then answers',
+    capabilities: [`ask the model as ${name}`],
+    async execute(input: { calls?: number; stream?: boolean; fail_attempts?: number; ms?: number }, ctx) {
+      ran.push(ctx.idempotencyKey);
+      for (let i = 0; i < (input.calls ?? 1); i++)
+        await ctx.llm.chat({
+          messages: [{ role: 'user', content: `${ctx.stepId} call ${i}` }],
+          signal: ctx.signal,
+          ...(input.stream ? { onDelta: (text: string) => ctx.progress({ text }) } : {}),
+        });
+      // Retryable, after the model was paid: the failed attempt's usage must still be counted.
+      if (ctx.attempt <= (input.fail_attempts ?? 0)) throw new AppError('AGENT_ERROR', `attempt ${ctx.attempt} failed after asking`);
+      if (input.ms) await sleep(input.ms, undefined, { signal: ctx.signal });
+      return { asked: input.calls ?? 1 };
+    },
+  });
+}
+
+/** The agent on loopback with its model at the double. */
+async function agentOn(double: ChatDouble, name: string, model: string, ran: string[]): Promise<string> {
+  const llm = loadConfig({ LLM_BASE_URL: double.baseUrl, LLM_MODEL: model, LLM_MAX_RETRIES: '0' }).llm;
+  const app = buildAgentApp(chatty(name, ran), { logLevel: 'silent', llm });
+  onTestFinished(() => app.close());
+  return `${name}=${await listenOnLoopback(app)}`;
+}
+
+/** A price table file: test-model at `input`/`output` USD per 1M tokens; mystery-model is not in it. */
+async function pricesFile(input: number, output: number): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'prices-'));
+  const file = join(dir, 'prices.yaml');
+  await writeFile(file, `models:\n  test-model: { input: ${input}, output: ${output} }\n`);
+  return file;
+}
+
+async function runToEnd(app: FastifyInstance, body: Record<string, unknown>) {
+  const submitted = await app.inject({ method: 'POST', url: '/orchestrate', payload: body });
+  expect(submitted.statusCode, submitted.body).toBe(202);
+  const id = submitted.json().task_id as string;
+  return poll(
+    async () => {
+      const task = (await app.inject({ url: `/tasks/${id}` })).json();
+      return ['succeeded', 'failed', 'waiting'].includes(task.status) ? task : undefined;
+    },
+    { timeoutMs: 20_000, label: 'the run to end' },
+  );
+}
+
+const cost = (s: Pick<Served, 'prompt_tokens' | 'completion_tokens'>, input: number, output: number) =>
+  (s.prompt_tokens * input + s.completion_tokens * output) / 1_000_000;
+
+for (const backend of testDatabases) {
+  describe(`the usage ledger (${backend.name})`, () => {
+    async function platform(env: Record<string, string>, agents: string[]) {
+      const db = await backend.open();
+      onTestFinished(() => db.close());
+      return startPlatform(db, [], { ...env, AGENT_URLS: agents.join(',') });
+    }
+
+    it('stores each attempt’s usage, priced, and totals per step and per run equal what the model reported', async () => {
+      const { double, served } = await meteredDouble();
+      const ran: string[] = [];
+      const agents = [await agentOn(double, 'chatty', 'test-model', ran), await agentOn(double, 'mystery', 'mystery-model', ran)];
+      const { app } = await platform({ PRICES_FILE: await pricesFile(1.5, 4) }, agents);
+      const task = await runToEnd(app, {
+        plan: {
+          steps: [
+            { id: 'a', agent: 'chatty', input: { calls: 2 } },
+            { id: 'b', agent: 'chatty', input: { calls: 1, stream: true }, depends_on: ['a'] },
+            { id: 'c', agent: 'chatty', input: { calls: 1, fail_attempts: 1 }, depends_on: ['b'] },
+            { id: 'd', agent: 'mystery', input: { calls: 1 }, depends_on: ['a'] },
+          ],
+        },
+      });
+      expect(task.status).toBe('succeeded');
+      expect(served).toHaveLength(6);
+      // The streamed call asked for usage in the last chunk, and it was read from there.
+      expect(double.calls.find((c) => c.messages[0]!.content.startsWith('b '))).toMatchObject({
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+
+      const sum = (rows: Served[]) => ({
+        prompt_tokens: rows.reduce((n, r) => n + r.prompt_tokens, 0),
+        completion_tokens: rows.reduce((n, r) => n + r.completion_tokens, 0),
+        calls: rows.length,
+      });
+      for (const step of task.steps as Array<{ id: string; usage: any; attempts: any[] }>) {
+        const mine = served.filter((s) => s.step === step.id);
+        expect(step.usage, step.id).toMatchObject({ ...sum(mine), tokens: sum(mine).prompt_tokens + sum(mine).completion_tokens });
+      }
+      // The failed attempt of c was paid for, and shows apart from the retry that succeeded.
+      const c = task.steps.find((s: { id: string }) => s.id === 'c');
+      expect(c.attempts.map((a: { status: string }) => a.status)).toEqual(['failed', 'succeeded']);
+      const [cFirst, cSecond] = served.filter((s) => s.step === 'c');
+      expect(c.attempts[0].usage).toEqual([
+        {
+          model: 'test-model',
+          prompt_tokens: cFirst!.prompt_tokens,
+          completion_tokens: cFirst!.completion_tokens,
+          calls: 1,
+          cost_usd: expect.any(Number),
+        },
+      ]);
+      expect(c.attempts[1].usage[0]).toMatchObject({
+        prompt_tokens: cSecond!.prompt_tokens,
+        completion_tokens: cSecond!.completion_tokens,
+      });
+      expect(c.attempts[0].usage[0].cost_usd).toBeCloseTo(cost(cFirst!, 1.5, 4), 12);
+
+      const priced = served.filter((s) => s.model === 'test-model');
+      const unpriced = served.filter((s) => s.model === 'mystery-model');
+      expect(task.usage).toMatchObject({ ...sum(served), unpriced_models: ['mystery-model'] });
+      expect(task.usage.cost_usd).toBeCloseTo(
+        priced.reduce((n, s) => n + cost(s, 1.5, 4), 0),
+        12,
+      );
+      // A model without a price says its cost is unknown: null, never 0 or a guess.
+      expect(task.usage.by_model.find((u: { model: string }) => u.model === 'mystery-model')).toEqual({
+        model: 'mystery-model',
+        ...sum(unpriced),
+        cost_usd: null,
+      });
+
+      // The ledger's metrics count each stored attempt once.
+      const metrics = (await app.inject({ url: '/metrics' })).body;
+      expect(metricValue(metrics, 'llm_tokens_total', { model: 'test-model', agent: 'chatty', kind: 'prompt' })).toBe(
+        sum(priced).prompt_tokens,
+      );
+      expect(metricValue(metrics, 'llm_tokens_total', { model: 'mystery-model', agent: 'mystery', kind: 'completion' })).toBe(
+        sum(unpriced).completion_tokens,
+      );
+      expect(metricValue(metrics, 'llm_cost_usd_total', { model: 'test-model', agent: 'chatty' })).toBeCloseTo(task.usage.cost_usd, 9);
+      expect(metricValue(metrics, 'llm_cost_usd_total', { model: 'mystery-model', agent: 'mystery' })).toBeUndefined();
+
+      // GET /usage, each grouping.
+      const usage = async (query: string) => {
+        const res = await app.inject({ url: `/usage?${query}` });
+        expect(res.statusCode, res.body).toBe(200);
+        return res.json();
+      };
+      const byModel = await usage('group_by=model');
+      expect(byModel.groups).toEqual([
+        expect.objectContaining({ key: 'test-model', ...sum(priced), attempts: 4, unpriced_calls: 0 }),
+        expect.objectContaining({ key: 'mystery-model', ...sum(unpriced), attempts: 1, cost_usd: 0, unpriced_calls: 1 }),
+      ]);
+      expect(byModel.total).toMatchObject({ ...sum(served), attempts: 5, unpriced_calls: 1 });
+      expect(byModel.total.cost_usd).toBeCloseTo(task.usage.cost_usd, 9);
+      const byAgent = await usage('group_by=agent');
+      expect(byAgent.groups.map((g: { key: string; calls: number }) => [g.key, g.calls])).toEqual([
+        ['chatty', 5],
+        ['mystery', 1],
+      ]);
+      const byWorkflow = await usage('group_by=workflow');
+      expect(byWorkflow.groups).toEqual([expect.objectContaining({ key: task.task_id, ...sum(served) })]);
+      const byKey = await usage('group_by=api_key');
+      expect(byKey.groups).toEqual([expect.objectContaining({ key: null, ...sum(served) })]);
+      // A window that ended before the run saw none of it.
+      const before = await usage(`group_by=model&from=2020-01-01&to=2020-01-02`);
+      expect(before.groups).toEqual([]);
+      expect(before.total.tokens).toBe(0);
+    }, 30_000);
+
+    it('refuses bad queries with a 400 naming the field', async () => {
+      const { app } = await platform({}, []);
+      const cases: Array<[string, string]> = [
+        ['group_by=step', 'group_by'],
+        ['from=yesterday', 'from'],
+        ['to=2026-13-45T00:00:00Z', 'to'],
+        ['from=2026-12-02T00:00:00', 'from'],
+        ['from=2026-12-02&to=2026-12-01', 'from'],
+      ];
+      for (const [query, field] of cases) {
+        const res = await app.inject({ url: `/usage?${query}` });
+        expect(res.statusCode, query).toBe(400);
+        expect(res.json(), query).toMatchObject({ code: 'VALIDATION_FAILED', details: { field } });
+      }
+      const res = await app.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        payload: { plan: { steps: [{ id: 'a', agent: 'x' }] }, budget: { usd: -1 } },
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toContain('budget');
+    });
+
+    for (const kind of ['tokens', 'usd'] as const) {
+      it(`a three-step run whose ${kind} budget is spent after step 2 never dispatches step 3 and fails BUDGET_EXCEEDED`, async () => {
+        const { double, served } = await meteredDouble();
+        const ran: string[] = [];
+        const agents = [await agentOn(double, 'chatty', 'test-model', ran)];
+        const { app } = await platform({ PRICES_FILE: await pricesFile(1000, 2000) }, agents);
+        // Calls 1 and 2 of the double: 11+3 and 18+8 tokens; priced at $1000/$2000 per 1M, $0.017 and $0.034.
+        const afterTwo = { tokens: 14 + 26, usd: cost({ prompt_tokens: 29, completion_tokens: 11 }, 1000, 2000) };
+        const budget = kind === 'tokens' ? { tokens: afterTwo.tokens - 1 } : { usd: Math.round((afterTwo.usd - 0.001) * 1000) / 1000 };
+        const task = await runToEnd(app, {
+          plan: {
+            steps: [
+              { id: 's1', agent: 'chatty', input: {} },
+              { id: 's2', agent: 'chatty', input: {}, depends_on: ['s1'] },
+              { id: 's3', agent: 'chatty', input: {}, depends_on: ['s2'] },
+            ],
+          },
+          budget,
+        });
+        expect(task.status).toBe('failed');
+        expect(task.error.code).toBe('BUDGET_EXCEEDED');
+        expect(task.error.details).toMatchObject({ budget, held_steps: ['s3'], spent: { tokens: afterTwo.tokens } });
+        expect(task.error.message).toContain(kind === 'tokens' ? `${budget.tokens} tokens (used ${afterTwo.tokens})` : `$${budget.usd}`);
+        // s3 was never sent: no attempt row, no handler run, no model call.
+        expect(ran.map((k) => k.split(':')[1])).toEqual(['s1', 's2']);
+        expect(served).toHaveLength(2);
+        expect(task.steps.map((s: { id: string; status: string; attempts: unknown[] }) => [s.id, s.status, s.attempts.length])).toEqual([
+          ['s1', 'succeeded', 1],
+          ['s2', 'succeeded', 1],
+          ['s3', 'skipped', 0],
+        ]);
+        expect(task.budget).toEqual(budget);
+        const events = (await app.inject({ url: `/tasks/${task.task_id}/events` })).body;
+        expect(events).toContain('budget reached');
+      }, 30_000);
+    }
+  });
+}
