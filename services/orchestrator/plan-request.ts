@@ -4,6 +4,8 @@ import type { OrchestratorContext } from './context.ts';
 import { fillWorkflowInput, normalizePlan } from './engine/index.ts';
 import type { AgentTransport } from '../protocol/transport/index.ts';
 import { checkPlan, planDescription, refusedPlanError, type AgentProfile, type StepChecker, type StepFinding } from './planner/index.ts';
+import type { Concurrency, ConcurrencyStrategy } from './engine/admission.ts';
+import { periodMs, readKey, type RateLimit } from './engine/flow-control.ts';
 
 // A check reads the input and answers; a hung agent should not hold planning long. Not shorter:
 // feature-dev's first check loads the TypeScript parser, half a second idle and seconds on a busy machine.
@@ -81,4 +83,51 @@ export async function planRun(
     'VALIDATION_FAILED',
     'body must have "description" (text to plan), "plan" (steps to run) or "workflow" (a named workflow)',
   );
+}
+
+/** A run's flow control as a request or its named workflow gives it; the request's own wins. */
+export interface RunFlow {
+  concurrency?: { key: string; limit: number; strategy?: ConcurrencyStrategy | undefined } | undefined;
+  rate_limit?: { key?: string | undefined; limit: number; period: string } | undefined;
+  priority?: number | undefined;
+}
+
+/**
+ * A run's concurrency and rate limit with their keys read from the input: "input.repo" with input
+ * {repo: "a/b"} is the key "input.repo=a/b". A 400 naming the field when a key reads nothing or
+ * something that is not a value, or a period is not a duration.
+ */
+export function flowOf(
+  flow: RunFlow,
+  body: { input?: Record<string, unknown> | undefined; execute?: boolean | undefined },
+  defaultKey: string,
+): { concurrency?: Concurrency; rateLimit?: RateLimit; priority?: number } {
+  const input = body.input ?? {};
+  if ((flow.concurrency || flow.rate_limit) && body.execute === false)
+    throw new AppError('VALIDATION_FAILED', 'concurrency and rate_limit apply to runs that start: not with execute: false', {
+      details: { field: flow.concurrency ? 'concurrency' : 'rate_limit' },
+    });
+  const key = (field: string, expr: string, names = true) => {
+    const reading = readKey(expr, input, names);
+    if ('problem' in reading) throw new AppError('VALIDATION_FAILED', `${field} ${reading.problem}`, { details: { field, key: expr } });
+    return reading.value;
+  };
+  const out: { concurrency?: Concurrency; rateLimit?: RateLimit; priority?: number } = {};
+  const c = flow.concurrency;
+  if (c) out.concurrency = { key: key('concurrency.key', c.key, false), limit: c.limit, strategy: c.strategy ?? 'queue' };
+  const r = flow.rate_limit;
+  if (r) {
+    const ms = periodMs(r.period);
+    if (ms === undefined)
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `rate_limit.period "${r.period}" is not a duration with a unit from 1ms to 1d (e.g. "1s", "1m")`,
+        {
+          details: { field: 'rate_limit.period' },
+        },
+      );
+    out.rateLimit = { key: r.key === undefined ? defaultKey : key('rate_limit.key', r.key), limit: r.limit, periodMs: ms };
+  }
+  if (flow.priority !== undefined) out.priority = flow.priority;
+  return out;
 }

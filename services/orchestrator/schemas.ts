@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
-import { BudgetSchema, PlanSchema } from '../state/index.ts';
+import { BudgetSchema, PlanSchema, RateLimitSchema } from '../state/index.ts';
 
-export { PlanSchema, PlanStepSchema } from '../state/index.ts';
+export { PlanSchema, PlanStepSchema, RateLimitSchema } from '../state/index.ts';
 
 // Route schemas: they validate requests and generate the OpenAPI document (GET /openapi.json).
 
@@ -12,6 +12,25 @@ export const ErrorReply = Type.Object(
 
 /** A JSON object reply; its fields are described in docs/API.md. */
 export const ObjectReply = Type.Object({}, { additionalProperties: true });
+
+/** A run's concurrency: at most `limit` runs of the key's value at once (a request's or a named workflow's). */
+export const RunConcurrencySchema = Type.Object(
+  {
+    key: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'What to count by, read from the input: "input.repo", "input.tenant.id"',
+    }),
+    limit: Type.Integer({ minimum: 1, maximum: 10_000, description: 'At most this many of the key running at once' }),
+    strategy: Type.Optional(
+      Type.Union([Type.Literal('queue'), Type.Literal('cancel_newest'), Type.Literal('cancel_in_progress')], {
+        description:
+          'Over the limit: queue (default) waits its turn, cancel_newest cancels this one, cancel_in_progress cancels the oldest running',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const OrchestrateBody = Type.Object(
   {
@@ -30,25 +49,8 @@ export const OrchestrateBody = Type.Object(
       Type.String({ maxLength: 64, description: 'Start then (an ISO 8601 time with a zone): stored now as scheduled; not with delay' }),
     ),
     delay: Type.Optional(Type.String({ maxLength: 32, description: 'Start after this long ("90s", "5m", "2h", "1d"); not with run_at' })),
-    concurrency: Type.Optional(
-      Type.Object(
-        {
-          key: Type.String({
-            minLength: 1,
-            maxLength: 200,
-            description: 'What to count by, read from the input: "input.repo", "input.tenant.id"',
-          }),
-          limit: Type.Integer({ minimum: 1, maximum: 10_000, description: 'At most this many of the key running at once' }),
-          strategy: Type.Optional(
-            Type.Union([Type.Literal('queue'), Type.Literal('cancel_newest'), Type.Literal('cancel_in_progress')], {
-              description:
-                'Over the limit: queue (default) waits its turn, cancel_newest cancels this one, cancel_in_progress cancels the oldest running',
-            }),
-          ),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    concurrency: Type.Optional(RunConcurrencySchema),
+    rate_limit: Type.Optional(RateLimitSchema),
     priority: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 5, description: 'Among queued work of one key, higher goes first (default 3)' }),
     ),

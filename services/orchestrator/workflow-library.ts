@@ -7,7 +7,9 @@ import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../errors/index.ts';
 import { BudgetSchema, type Plan } from '../state/index.ts';
 import { findPlanProblems, normalizePlan } from './engine/index.ts';
-import { PlanStepSchema } from './schemas.ts';
+import { keyFormProblem, periodMs } from './engine/flow-control.ts';
+import type { RunFlow } from './plan-request.ts';
+import { PlanStepSchema, RateLimitSchema, RunConcurrencySchema } from './schemas.ts';
 import { cronProblem } from './schedules/cron.ts';
 import { catchUps, overlaps } from './schedules/tick-plan.ts';
 
@@ -19,6 +21,8 @@ export interface NamedWorkflow {
   file: string;
   /** Schedules the file declares; written to the database at start (schedules/file-schedules.ts). */
   schedules: FileSchedule[];
+  /** The file's concurrency, rate_limit and priority for its runs; a request's own win. */
+  flow: RunFlow;
 }
 
 const FileScheduleSchema = Type.Object(
@@ -44,6 +48,9 @@ const WorkflowFile = Type.Object(
     steps: Type.Array(PlanStepSchema, { minItems: 1, maxItems: 200 }),
     schedules: Type.Optional(Type.Array(FileScheduleSchema, { maxItems: 100 })),
     budget: Type.Optional(BudgetSchema),
+    concurrency: Type.Optional(RunConcurrencySchema),
+    rate_limit: Type.Optional(RateLimitSchema),
+    priority: Type.Optional(Type.Integer({ minimum: 1, maximum: 5 })),
   },
   { additionalProperties: false },
 );
@@ -103,7 +110,7 @@ export function parseWorkflow(text: string, file: string, knownAgents: ReadonlyS
       r.step,
       `step "${r.step}" refers to the output of "${r.reference}", which it does not depend on`,
     ]),
-    ...problems.branches.map((m): [string | undefined, string] => [/^step "([^"]+)"/.exec(m)?.[1], m]),
+    ...[...problems.branches, ...problems.flowControl].map((m): [string | undefined, string] => [/^step "([^"]+)"/.exec(m)?.[1], m]),
   ];
   if (messages.length > 0) {
     const [step, message] = messages[0];
@@ -117,7 +124,24 @@ export function parseWorkflow(text: string, file: string, knownAgents: ReadonlyS
     const twin = schedules.findIndex((o) => o.name === s.name);
     if (twin !== i) throw new ConfigError(`${at(offsetOf(doc, ['schedules', String(i)]))}: duplicate schedule name "${s.name}"`);
   }
-  return { name: value.name, description: value.description, inputs: value.inputs ?? {}, plan, file, schedules };
+  for (const [field, expr] of [
+    ['concurrency', value.concurrency?.key],
+    ['rate_limit', value.rate_limit?.key],
+  ] as const) {
+    // The key reads the run's input, which only a request gives: here it can only be checked for form.
+    const problem = expr === undefined ? undefined : keyFormProblem(expr, field === 'rate_limit');
+    if (problem) throw new ConfigError(`${at(offsetOf(doc, [field, 'key']))}: ${field}.key ${problem}`);
+  }
+  if (value.rate_limit && periodMs(value.rate_limit.period) === undefined)
+    throw new ConfigError(
+      `${at(offsetOf(doc, ['rate_limit', 'period']))}: rate_limit.period "${value.rate_limit.period}" is not a duration with a unit (e.g. "1s", "1m")`,
+    );
+  const flow: RunFlow = {
+    ...(value.concurrency ? { concurrency: value.concurrency } : {}),
+    ...(value.rate_limit ? { rate_limit: value.rate_limit } : {}),
+    ...(value.priority !== undefined ? { priority: value.priority } : {}),
+  };
+  return { name: value.name, description: value.description, inputs: value.inputs ?? {}, plan, file, schedules, flow };
 }
 
 /** Where in the text a JSON path points (the deepest node that exists). */

@@ -2,7 +2,7 @@
 // per key so that replicas admitting at the same moment never go past the key's limit.
 import type { Db, Queryable } from './db.ts';
 import type { Lease, NewEvent, WorkflowRow } from './rows.ts';
-import { claimWorkflow } from './workflow-store.ts';
+import { claimWorkflow, type Claim } from './workflow-store.ts';
 
 /**
  * Starts (sets running, leased to `lease`) as many queued workflows of `key` as its limit leaves
@@ -77,4 +77,37 @@ export async function queuedCounts(db: Queryable): Promise<{ key: string; n: num
   return db.query(
     `SELECT concurrency_key AS key, count(*)::int AS n FROM workflows WHERE status = 'queued' AND concurrency_key IS NOT NULL GROUP BY 1`,
   );
+}
+
+/**
+ * Claims a workflow that holds `key` back into running (a resumed failed workflow) only while the
+ * key has a free slot, under the key's lock: 'full' when it has none.
+ */
+export async function claimWithinLimit(db: Db, key: string, limit: number, c: Claim): Promise<WorkflowRow | null | 'full'> {
+  return db.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('mesh.concurrency'), hashtext($1))`, [key]);
+    if ((await holding(tx, key)) >= limit) return 'full';
+    return claimWorkflow(tx, c);
+  });
+}
+
+/**
+ * A scheduled workflow with a key whose time has come (or that POST /execute starts now) joins its
+ * key's queue instead of starting; null when it has no key or is not scheduled (any more).
+ */
+export async function queueScheduled(db: Queryable, id: string, onlyDue: boolean): Promise<WorkflowRow | null> {
+  const rows = await db.query<WorkflowRow>(
+    `WITH w AS (
+       UPDATE workflows SET status = 'queued', wake_at = NULL, event_seq = event_seq + 1, updated_at = now()
+       WHERE id = $1 AND status = 'scheduled' AND concurrency_key IS NOT NULL AND (NOT $2::boolean OR wake_at <= now())
+       RETURNING *
+     ), e AS (
+       INSERT INTO workflow_events (workflow_id, seq, type, data)
+       SELECT w.id, w.event_seq, 'workflow_queued',
+              jsonb_build_object('concurrency_key', w.concurrency_key, 'limit', w.concurrency_limit, 'priority', w.priority) FROM w
+     )
+     SELECT * FROM w`,
+    [id, onlyDue],
+  );
+  return rows[0] ?? null;
 }

@@ -29,3 +29,4 @@ export * as scheduleStore from './schedule-store.ts';
 export type { ScheduleRow, ClaimedSchedule } from './schedule-store.ts';
 export { pruneFinished, type Pruned } from './retention-store.ts';
 export * as concurrencyStore from './concurrency-store.ts';
+export * as rateLimitStore from './rate-limit-store.ts';

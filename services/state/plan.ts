@@ -17,6 +17,37 @@ const BranchSchema = Type.Union([
   ),
 ]);
 
+/** At most `limit` starts or calls of the key per `period`; over it, work waits its turn (never dropped). */
+export const RateLimitSchema = Type.Object(
+  {
+    key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'What to count by: a path into the input ("input.tenant") or a name ("provider-x"); a step\'s default is its agent',
+      }),
+    ),
+    limit: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    period: Type.String({ minLength: 1, maxLength: 16, description: 'A duration with a unit: "1s", "1m", "1h"' }),
+  },
+  { additionalProperties: false },
+);
+
+/** A step's calls to its agent: at most `limit` at once per key, across every replica. */
+const StepConcurrencySchema = Type.Object(
+  {
+    key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'A path into the step\'s input ("input.tenant") or a name; default: the agent',
+      }),
+    ),
+    limit: Type.Integer({ minimum: 1, maximum: 10_000 }),
+  },
+  { additionalProperties: false },
+);
+
 export const PlanStepSchema = Type.Object(
   {
     id: StepId,
@@ -32,6 +63,8 @@ export const PlanStepSchema = Type.Object(
     on_rejection: Type.Optional(BranchSchema),
     prompt: Type.Optional(Type.String({ maxLength: 4000, description: 'Approval steps: what the person is asked' })),
     deadline_ms: Type.Optional(Type.Integer({ minimum: 1, description: 'Approval steps: how long the person has' })),
+    concurrency: Type.Optional(StepConcurrencySchema),
+    rate_limit: Type.Optional(RateLimitSchema),
     retry: Type.Optional(
       Type.Object(
         {

@@ -23,7 +23,7 @@ export interface InsertWorkflow {
   /** A scheduled workflow's start time. */
   runAt?: Date | null;
   /** Per-key concurrency: the key's value and its limit (concurrency-store.ts). */
-  concurrency?: { key: string; limit: number } | null;
+  concurrency?: { key: string; limit: number; strategy?: string } | null;
   /** 1-5, higher first among queued work of one key; 3 when not given. */
   priority?: number;
   steps: NewStep[];
@@ -44,12 +44,12 @@ const insertBatchSql = prepared(
     SELECT * FROM jsonb_to_recordset($1::jsonb)
       AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
            trace_parent text, idempotency_key text, request_hash text, events int, submitted_by text, run_at timestamptz,
-           concurrency_key text, concurrency_limit int, priority int)
+           concurrency_key text, concurrency_limit int, concurrency_strategy text, priority int)
   ), w AS (
-    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at, concurrency_key, concurrency_limit, priority)
+    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at, concurrency_key, concurrency_limit, concurrency_strategy, priority)
     SELECT id, description, status, plan, input, lease_owner, lease_incarnation,
            CASE WHEN lease_owner IS NULL THEN NULL ELSE now() + lease_ms * interval '1 millisecond' END,
-           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by, run_at, concurrency_key, concurrency_limit, priority
+           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by, run_at, concurrency_key, concurrency_limit, concurrency_strategy, priority
     FROM x
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -97,6 +97,7 @@ export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow
       run_at: w.runAt?.toISOString() ?? null,
       concurrency_key: w.concurrency?.key ?? null,
       concurrency_limit: w.concurrency?.limit ?? null,
+      concurrency_strategy: w.concurrency?.strategy ?? null,
       priority: w.priority ?? 3,
     });
     for (const s of w.steps) steps.push({ id: w.id, ...s, start_k: placed.starts.get(`${s.step_id}:${s.attempt}`) ?? null });

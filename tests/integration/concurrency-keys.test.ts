@@ -187,7 +187,7 @@ describe.each(testDatabases)('per-key concurrency on $name', (t) => {
       [{ concurrency: { key: 'input.repo', limit: -1 } }, 'limit'],
       [{ concurrency: { key: 'input.branch', limit: 1 } }, 'reads nothing: the input has no branch'],
       [{ concurrency: { key: 'repo', limit: 1 } }, 'not a path into the input'],
-      [{ concurrency: { key: 'input.repo', limit: 1 }, delay: '5m' }, 'not with run_at, delay'],
+      [{ concurrency: { key: 'input.repo', limit: 1 }, execute: false }, 'not with execute: false'],
       [{ priority: 9 }, 'priority'],
     ];
     for (const [extra, words] of cases) {

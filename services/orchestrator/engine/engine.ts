@@ -5,18 +5,33 @@ import type { Span } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError } from '../../errors/index.ts';
 import { traceparentOf, tracer } from '../../telemetry/index.ts';
-import { store, terminalStatuses, type Db, type NewEvent, type Plan, type WorkflowRow } from '../../state/index.ts';
+import {
+  concurrencyStore,
+  rateLimitStore,
+  store,
+  terminalStatuses,
+  type Db,
+  type NewEvent,
+  type Plan,
+  type WorkflowRow,
+  type WorkflowStatus,
+} from '../../state/index.ts';
 
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../../protocol/transport/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
 import { decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
+import { CallGate } from './call-gate.ts';
+import type { RateLimit } from './flow-control.ts';
 import { Admission, type Concurrency } from './admission.ts';
 import { GroupCommitter } from './group-commit.ts';
 import type { ProgressHub } from './progress-hub.ts';
 import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
 import type { PriceTable } from '../usage/prices.ts';
+import { setBudget } from '../../state/usage-store.ts';
+import type { Budget } from '../../state/plan.ts';
+import { writeFork, type ForkSubmission } from './fork.ts';
 
 export interface EngineOptions {
   db: Db;
@@ -51,6 +66,8 @@ export interface Submission {
   concurrency?: Concurrency;
   /** 1-5: higher goes first among queued work of the same key. */
   priority?: number;
+  /** Starts of the key, at most `limit` per period: a start over it is delayed (stored 'scheduled'). */
+  rateLimit?: RateLimit;
   /** Written first in the event log (how the plan was made). */
   events?: NewEvent[];
   /** The client's choice of task id; a new UUID otherwise. */
@@ -88,11 +105,13 @@ export class Engine {
   private readonly lease: store.Lease;
   private readonly committer: GroupCommitter;
   private readonly admission: Admission;
+  private readonly gate: CallGate;
 
   constructor(options: EngineOptions) {
     this.options = options;
     this.lease = { owner: options.owner, incarnation: randomUUID(), ms: options.leaseMs };
     this.committer = new GroupCommitter({ db: options.db, lease: this.lease, log: options.log, ...options.groupCommit });
+    this.gate = new CallGate({ db: options.db, notifier: options.notifier, log: options.log });
     this.admission = new Admission({
       db: options.db,
       lease: this.lease,
@@ -146,7 +165,10 @@ export class Engine {
       });
       return { id, status: 'planned', created };
     }
-    if (sub.runAt && sub.runAt.getTime() > Date.now()) {
+    const runAt = sub.rateLimit ? await this.rateLimitedStart(sub.rateLimit, sub.runAt) : sub.runAt;
+    if (runAt && runAt.getTime() > Date.now()) {
+      const r = sub.rateLimit;
+      const waited = r && runAt !== sub.runAt ? runAt.getTime() - Math.max(Date.now(), sub.runAt?.getTime() ?? 0) : 0;
       const created = await store.insertWorkflow(this.options.db, {
         id,
         description: sub.description,
@@ -154,12 +176,20 @@ export class Engine {
         plan: sub.plan,
         input: sub.input,
         lease: null,
-        runAt: sub.runAt,
+        runAt,
+        // A key with a limit: when its time comes the run joins the key's queue (startDue).
+        ...(sub.concurrency ? { concurrency: sub.concurrency, priority: sub.priority ?? 3 } : {}),
         ...identity,
         steps: [],
-        events: [...(sub.events ?? []), { type: 'workflow_scheduled', data: { run_at: sub.runAt.toISOString() } }],
+        events: [
+          ...(sub.events ?? []),
+          ...(r && waited > 0
+            ? [{ type: 'workflow_rate_limited', data: { key: r.key, limit: r.limit, period_ms: r.periodMs, wait_ms: Math.round(waited) } }]
+            : []),
+          { type: 'workflow_scheduled', data: { run_at: runAt.toISOString() } },
+        ],
       });
-      if (created) this.armStartTimer(sub.runAt);
+      if (created) this.armStartTimer(runAt);
       return { id, status: 'scheduled', created };
     }
     if (sub.concurrency) {
@@ -171,7 +201,7 @@ export class Engine {
         plan: sub.plan,
         input: sub.input,
         lease: null,
-        concurrency: { key, limit },
+        concurrency: sub.concurrency,
         priority: sub.priority ?? 3,
         ...identity,
         steps: [],
@@ -221,6 +251,7 @@ export class Engine {
   /** Runs a workflow stored as 'planned', or a 'scheduled' one now instead of at its time. */
   async execute(id: string): Promise<void> {
     this.assertOpen();
+    if (await this.queueKeyed(id, false)) return;
     const row = await store.claimWorkflow(this.options.db, {
       id,
       lease: this.lease,
@@ -259,13 +290,25 @@ export class Engine {
     if (existing.status === 'waiting')
       throw new AppError('WORKFLOW_BUSY', `workflow ${id} is waiting for an answer: POST /tasks/${id}/approve or /reject`);
     if (this.runs.has(id)) throw new AppError('WORKFLOW_BUSY', `workflow ${id} is already running on this orchestrator`);
-    const row = await store.claimWorkflow(this.options.db, {
+    const claim = {
       id,
       lease: this.lease,
-      from: ['running', 'failed'],
+      from: ['running', 'failed'] as WorkflowStatus[],
       onlyExpired: true,
       event: { type: 'workflow_resumed', data: { owner: this.options.owner, from: existing.status } },
-    });
+    };
+    // A failed workflow with a key gave its slot back: it runs again only if one is free.
+    const key = existing.status === 'failed' ? existing.concurrency_key : null;
+    const row = key
+      ? await concurrencyStore.claimWithinLimit(this.options.db, key, existing.concurrency_limit ?? 1, claim)
+      : await store.claimWorkflow(this.options.db, claim);
+    if (row === 'full')
+      throw new AppError(
+        'WORKFLOW_BUSY',
+        `concurrency key ${key} is at its limit of ${existing.concurrency_limit ?? 1}; resume workflow ${id} when one of its runs has finished`,
+        { details: { status: existing.status, concurrency_key: key } },
+      );
+    if (row && key) this.admission.adopted(row);
     if (!row) {
       const now = await this.mustGet(id);
       throw new AppError(
@@ -275,6 +318,23 @@ export class Engine {
       );
     }
     await this.adopt(row, existing.status === 'failed');
+  }
+
+  /**
+   * A new run of a finished workflow from one of its steps (fork.ts): written under this replica's
+   * lease, then driven from its rows as a recovered workflow is, so the kept steps (succeeded
+   * attempts) call no agent, and a crash before the first dispatch leaves it to recovery.
+   */
+  async fork(f: ForkSubmission): Promise<Submitted> {
+    this.assertOpen();
+    const db = this.options.db;
+    const w = await writeFork(db, this.lease, this.options.owner, f, (plan) => this.validate(plan));
+    if (w.created) {
+      const [rows, decisions] = await Promise.all([store.getSteps(db, w.id), store.getDecisions(db, w.id)]);
+      const state = stateFromRows(w.id, w.plan, this.options.defaults, rows, decisions, false);
+      this.track(this.newRun(state, f.parent.description, new Date(), w.traceParent, w.span));
+    }
+    return { id: w.id, status: 'running', created: w.created };
   }
 
   async cancel(id: string, reason: string): Promise<WorkflowRow> {
@@ -352,6 +412,38 @@ export class Engine {
     }
   }
 
+  /**
+   * Changes a run's budget (POST /tasks/:id/budget): stored first, then a run parked at its budget is
+   * taken up here and dispatches what the budget held back; one this replica drives goes on with it.
+   */
+  async setBudget(id: string, budget: Budget): Promise<{ budget: Budget; resumed: boolean }> {
+    this.assertOpen();
+    const set = await setBudget(this.options.db, id, budget);
+    if (!set) {
+      const now = await this.mustGet(id);
+      throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${now.status}; its budget no longer matters`, {
+        details: { status: now.status },
+      });
+    }
+    const here = this.runs.get(id);
+    if (here && !here.isParking) {
+      await here.budgetChanged(set.budget);
+      return { budget: set.budget, resumed: false };
+    }
+    if (here) await here.done;
+    const row = await store.claimWorkflow(this.options.db, {
+      id,
+      lease: this.lease,
+      from: ['waiting'],
+      onlyExpired: false,
+      event: { type: 'workflow_woken', data: { owner: this.options.owner, by: 'budget', budget: set.budget } },
+    });
+    if (!row) return { budget: set.budget, resumed: false };
+    const run = await this.adopt(row, false, false);
+    await run.wake();
+    return { budget: set.budget, resumed: true };
+  }
+
   /** Parked workflows whose approval deadline passed: the expired approvals fail (their on_failure decides). */
   private async wakeDue(): Promise<void> {
     for (const id of await store.dueParked(this.options.db, 50)) {
@@ -378,6 +470,7 @@ export class Engine {
     const { due, next } = await store.dueScheduled(this.options.db, DUE_BATCH);
     for (const id of due) {
       if (this.closed) return;
+      if (await this.queueKeyed(id, true)) continue;
       const row = await store.claimWorkflow(this.options.db, {
         id,
         lease: this.lease,
@@ -389,6 +482,24 @@ export class Engine {
     }
     if (due.length === DUE_BATCH) this.armStartTimer(new Date());
     else if (next) this.armStartTimer(next);
+  }
+
+  /** The start time a rate-limited run reserved for its key (rate-limit-store.ts); now or later. */
+  private async rateLimitedStart(r: RateLimit, runAt: Date | undefined): Promise<Date | undefined> {
+    const at = await rateLimitStore.reserve(this.options.db, `start:${r.key}`, r.limit, r.periodMs, runAt);
+    return at.getTime() - Date.now() > 5 ? at : runAt;
+  }
+
+  /**
+   * A scheduled workflow with a concurrency key joins its key's queue when it is due (or started now
+   * by POST /execute), and its strategy applies then; false for one without a key.
+   */
+  private async queueKeyed(id: string, onlyDue: boolean): Promise<boolean> {
+    const row = await concurrencyStore.queueScheduled(this.options.db, id, onlyDue);
+    if (!row) return false;
+    const strategy = (row.concurrency_strategy ?? 'queue') as Concurrency['strategy'];
+    await this.admission.afterSubmit(row.id, { key: row.concurrency_key!, limit: row.concurrency_limit ?? 1, strategy });
+    return true;
   }
 
   /** One timer, for the earliest start time known here; re-armed (at most an hour ahead) by each pass. */
@@ -528,6 +639,7 @@ export class Engine {
         log: o.log,
         ...(o.progress ? { progress: o.progress } : {}),
         ...(o.prices ? { prices: o.prices } : {}),
+        gate: this.gate,
       },
       state,
       description: description ?? undefined,

@@ -1,6 +1,7 @@
 import { AppError } from '../../errors/index.ts';
 import type { Plan, PlanStep } from '../../state/index.ts';
 import { branchProblems } from './decider/branches.ts';
+import { flowControlProblems } from './flow-control.ts';
 import { referencedSteps } from './input-refs.ts';
 
 export interface PlanProblems {
@@ -11,6 +12,8 @@ export interface PlanProblems {
   badReferences: Array<{ step: string; reference: string }>;
   branches: string[];
   missingAgents: string[];
+  /** A step's concurrency or rate_limit that cannot work (flow-control.ts). */
+  flowControl: string[];
 }
 
 /** Every problem in the graph at once, so one 400 names them all. */
@@ -39,7 +42,8 @@ export function findPlanProblems(plan: Plan, knownAgents: ReadonlySet<string>): 
     }
   }
   const branches = cycles.length === 0 && unknownDependencies.length === 0 ? branchProblems(plan) : [];
-  return { duplicateSteps, unknownAgents, unknownDependencies, cycles, badReferences, branches, missingAgents };
+  const flowControl = flowControlProblems(plan.steps);
+  return { duplicateSteps, unknownAgents, unknownDependencies, cycles, badReferences, branches, missingAgents, flowControl };
 }
 
 export function validatePlan(plan: Plan, knownAgents: ReadonlySet<string>): void {
@@ -53,6 +57,7 @@ export function validatePlan(plan: Plan, knownAgents: ReadonlySet<string>): void
     ...p.cycles.map((c) => `cycle: ${c.join(' -> ')}`),
     ...p.badReferences.map((r) => `step "${r.step}" refers to the output of "${r.reference}", which it does not depend on`),
     ...p.branches,
+    ...p.flowControl,
   ];
   if (messages.length > 0) {
     throw new AppError('INVALID_PLAN', `invalid plan: ${messages.join('; ')}`, { details: { ...p } });

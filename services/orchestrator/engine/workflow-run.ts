@@ -6,7 +6,9 @@ import type { EngineMetrics } from '../metrics.ts';
 import type { ProgressData } from '../../protocol/index.ts';
 import { usageOfError, type AgentReply, type AgentTransport } from '../../protocol/transport/index.ts';
 import type { Usage } from '../../protocol/index.ts';
+import type { Budget } from '../../state/index.ts';
 import { priced, type PriceTable } from '../usage/prices.ts';
+import type { CallGate } from './call-gate.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
 import {
   awaitedAgents,
@@ -28,6 +30,8 @@ export interface RunDeps {
   metrics: EngineMetrics;
   notifier: WorkflowNotifier;
   progress?: ProgressHub;
+  /** Step-level concurrency and rate limits (call-gate.ts). */
+  gate?: CallGate;
   /** Prices an attempt's usage before it is stored; costs are unknown (null) without it. */
   prices?: PriceTable;
   log: FastifyBaseLogger;
@@ -69,6 +73,8 @@ export class WorkflowRun {
   private readonly calls = new Map<AbortController, { deadline: number; expire: () => void; giveUp: (why: unknown) => void }>();
   private readonly writer: CheckpointWriter;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Calls waiting at the gate for a slot or their time, aborted when the run stops. */
+  private readonly gates = new Set<AbortController>();
   private stopped = false;
   /** The decider chose to park: answers go through the database once it has. */
   private parking = false;
@@ -128,6 +134,11 @@ export class WorkflowRun {
     return this.apply({ type: 'woke' });
   }
 
+  /** The run's budget changed (it is stored already): steps it held back go out if it now allows them. */
+  budgetChanged(budget: Budget): Promise<boolean> {
+    return this.apply({ type: 'budget_changed', budget });
+  }
+
   /** Whether any step of this workflow is still to be sent to `agent` (or is out with it). */
   uses(agent: string): boolean {
     return usesAgent(this.state, agent);
@@ -153,6 +164,7 @@ export class WorkflowRun {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     const why = new AppError('CANCELLED', reason);
+    for (const g of this.gates) g.abort(why);
     for (const [c, call] of this.calls) {
       c.abort(why);
       call.giveUp(why);
@@ -259,7 +271,38 @@ export class WorkflowRun {
     this.timers.add(timer);
   }
 
+  /** Sends the call once the step's concurrency and rate limit let it go (at once when it has neither). */
   private async call(c: Dispatch): Promise<void> {
+    const def = this.state.steps.get(c.step)?.def;
+    const gate = this.deps.gate;
+    if (!gate || !def || (!def.concurrency && !def.rate_limit)) return this.send(c);
+    if (this.stopped) return;
+    const waiting = new AbortController();
+    this.gates.add(waiting);
+    let release: () => void;
+    try {
+      release = await gate.pass(
+        def,
+        { workflowId: this.id, step: c.step, attempt: c.attempt, agent: c.agent, input: c.input },
+        waiting.signal,
+      );
+    } catch (err) {
+      if (this.stopped) return;
+      // The limits could not be read (the database is away): the attempt fails as a call that could
+      // not be made does, and its retry policy decides.
+      void this.apply({ type: 'failed', step: c.step, attempt: c.attempt, error: serializeError(err), startedAt: new Date() });
+      return;
+    } finally {
+      this.gates.delete(waiting);
+    }
+    try {
+      await this.send(c);
+    } finally {
+      release();
+    }
+  }
+
+  private async send(c: Dispatch): Promise<void> {
     if (this.stopped) return;
     const startedAt = new Date();
     // One controller per call, aborted by the run stopping or by the step's deadline: cheaper than

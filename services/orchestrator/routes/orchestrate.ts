@@ -5,11 +5,10 @@ import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import { concurrencyStore, store, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
-import { planRun, type PlannedRun } from '../plan-request.ts';
+import { flowOf, planRun, type PlannedRun } from '../plan-request.ts';
 import type { StepFinding } from '../planner/index.ts';
 import { ErrorReply, ObjectReply, OrchestrateBody, SubmitHeaders, TaskParams, WaitBody } from '../schemas.ts';
 import { submitIdentity, type SubmitIdentity } from '../submit-identity.ts';
-import type { Concurrency, ConcurrencyStrategy } from '../engine/admission.ts';
 import { taskView } from '../task-view.ts';
 
 const errors = { 200: ObjectReply, 202: ObjectReply, 400: ErrorReply, 404: ErrorReply, 409: ErrorReply, 413: ErrorReply, 422: ErrorReply };
@@ -52,34 +51,6 @@ function startTime(body: { run_at?: string | undefined; delay?: string | undefin
 
 const isRefusedPlan = (details: unknown): details is { plan: Plan; clauses: StepFinding[] } =>
   typeof details === 'object' && details !== null && 'plan' in details && 'clauses' in details;
-
-/**
- * A request's concurrency with its key read from the input: "input.repo" with input {repo: "a/b"}
- * is the key "input.repo=a/b". A 400 naming the key when it reads nothing or something that is not a value.
- */
-function concurrencyOf(body: {
-  concurrency?: { key: string; limit: number; strategy?: ConcurrencyStrategy | undefined } | undefined;
-  input?: Record<string, unknown> | undefined;
-  run_at?: string | undefined;
-  delay?: string | undefined;
-  execute?: boolean | undefined;
-}): Concurrency | undefined {
-  const c = body.concurrency;
-  if (!c) return undefined;
-  const refuse = (message: string) => new AppError('VALIDATION_FAILED', message, { details: { field: 'concurrency.key', key: c.key } });
-  if (body.run_at !== undefined || body.delay !== undefined || body.execute === false)
-    throw new AppError('VALIDATION_FAILED', 'concurrency applies to runs that start now: not with run_at, delay or execute: false', {
-      details: { field: 'concurrency' },
-    });
-  const path = /^input((?:\.[A-Za-z0-9_-]+)+)$/.exec(c.key)?.[1]?.slice(1).split('.');
-  if (!path) throw refuse(`concurrency.key "${c.key}" is not a path into the input (e.g. "input.repo", "input.tenant.id")`);
-  let value: unknown = body.input ?? {};
-  for (const part of path) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
-  if (value === undefined || value === null || value === '')
-    throw refuse(`concurrency.key "${c.key}" reads nothing: the input has no ${path.join('.')}`);
-  if (typeof value === 'object') throw refuse(`concurrency.key "${c.key}" reads an object or a list; point it at a string or a number`);
-  return { key: `${c.key}=${String(value)}`, limit: c.limit, strategy: c.strategy ?? 'queue' };
-}
 
 export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -183,7 +154,16 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
         if (existing) return replay(request, reply, existing, identity, body.wait);
       }
       const runAt = startTime(body);
-      const concurrency = concurrencyOf(body);
+      const named = body.workflow ? ctx.workflows.get(body.workflow) : undefined;
+      const flow = flowOf(
+        {
+          concurrency: body.concurrency ?? named?.flow.concurrency,
+          rate_limit: body.rate_limit ?? named?.flow.rate_limit,
+          priority: body.priority ?? named?.flow.priority,
+        },
+        body,
+        named ? `workflow:${named.name}` : 'runs',
+      );
       let planned: PlannedRun;
       try {
         planned = await planRun(ctx, body);
@@ -201,7 +181,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
       const plan = budget ? { ...planned.plan, budget } : planned.plan;
       const submitted = await engine.submit({
         ...(runAt ? { runAt } : {}),
-        ...(concurrency ? { concurrency, ...(body.priority ? { priority: body.priority } : {}) } : {}),
+        ...flow,
         plan,
         events,
         description,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { store, type ScheduleRow } from '../../state/index.ts';
 import type { OrchestratorContext } from '../context.ts';
-import { planRun } from '../plan-request.ts';
+import { flowOf, planRun } from '../plan-request.ts';
 
 /**
  * The idempotency key of a tick. It has spaces, which a client's Idempotency-Key never has, so no
@@ -30,6 +30,9 @@ export async function startScheduledRun(
     if (existing) return { taskId: existing.id, created: false };
   }
   const { plan, events, description } = await planRun(ctx, { ...s.target, input: s.input });
+  // A named workflow's concurrency, rate limit and priority hold for its scheduled runs too.
+  const named = s.target.workflow ? ctx.workflows.get(s.target.workflow) : undefined;
+  const flow = named ? flowOf(named.flow, { input: s.input }, `workflow:${named.name}`) : {};
   const submitted = await ctx.engine.submit({
     plan,
     events: [{ type: 'schedule_tick', data: { schedule: s.name, tick: tick?.toISOString() ?? null, caught_up: caughtUp } }, ...events],
@@ -37,6 +40,7 @@ export async function startScheduledRun(
     input: s.input,
     start: true,
     idempotencyKey: key,
+    ...flow,
     ...(s.created_by ? { submittedBy: s.created_by } : {}),
   });
   if (submitted.created) return { taskId: submitted.id, created: true };
