@@ -1,4 +1,6 @@
 import type { Queryable } from './db.ts';
+import type { Budget } from './plan.ts';
+import type { WorkflowStatus } from './rows.ts';
 
 // GET /usage: what stored attempts spent on models, summed over a time window. One row per attempt
 // is the unit (migration 0014), so an answer an agent replayed from its idempotency store, which
@@ -64,4 +66,22 @@ export async function usageSummary(
     cost_usd: Number(r.cost_usd),
     unpriced_calls: Number(r.unpriced_calls),
   }));
+}
+
+/**
+ * Sets a run's budget (its plan's `budget`, merged: a field not given keeps its value). Undefined
+ * when the run is finished or does not exist.
+ */
+export async function setBudget(
+  db: Queryable,
+  id: string,
+  budget: Budget,
+): Promise<{ status: WorkflowStatus; budget: Budget } | undefined> {
+  const [row] = await db.query<{ status: WorkflowStatus; budget: Budget }>(
+    `UPDATE workflows SET plan = jsonb_set(plan, '{budget}', coalesce(plan->'budget', '{}'::jsonb) || $2::jsonb), updated_at = now()
+      WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')
+      RETURNING status, plan->'budget' AS budget`,
+    [id, JSON.stringify(budget)],
+  );
+  return row;
 }

@@ -7,6 +7,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildAgentApp, defineAgent } from '../../agents/sdk/index.ts';
 import { loadConfig } from '../../services/config/index.ts';
 import { AppError } from '../../services/errors/index.ts';
+import { listEvents } from '../../services/state/event-log.ts';
 import { startChatDouble, type ChatCall, type ChatDouble } from '../doubles/openai-chat-double.ts';
 import { testDatabases } from '../helpers/db.ts';
 import { metricValue } from '../helpers/metrics.ts';
@@ -97,7 +98,7 @@ for (const backend of testDatabases) {
     async function platform(env: Record<string, string>, agents: string[]) {
       const db = await backend.open();
       onTestFinished(() => db.close());
-      return startPlatform(db, [], { ...env, AGENT_URLS: agents.join(',') });
+      return { ...(await startPlatform(db, [], { ...env, AGENT_URLS: agents.join(',') })), db };
     }
 
     it('stores each attempt’s usage, priced, and totals per step and per run equal what the model reported', async () => {
@@ -263,5 +264,48 @@ for (const backend of testDatabases) {
         expect(events).toContain('budget reached');
       }, 30_000);
     }
+
+    it('with on_budget: wait the run parks at its budget and goes on when POST /tasks/:id/budget raises it', async () => {
+      const { double, served } = await meteredDouble();
+      const ran: string[] = [];
+      const { app, db } = await platform({}, [await agentOn(double, 'chatty', 'test-model', ran)]);
+      const steps = ['s1', 's2', 's3'].map((id, i) => ({ id, agent: 'chatty', input: {}, ...(i ? { depends_on: [`s${i}`] } : {}) }));
+      const parked = await runToEnd(app, { plan: { steps }, budget: { tokens: 39, on_budget: 'wait' } });
+      expect(parked.status).toBe('waiting');
+      expect(served).toHaveLength(2);
+      expect(parked.steps.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'succeeded', 'pending']);
+      // The log says why it waits (its event stream stays open while it does).
+      const waitingEvent = (await listEvents(db, parked.task_id, 0)).find((e) => e.type === 'workflow_waiting');
+      expect(waitingEvent?.data).toMatchObject({ steps: [], budget: { code: 'BUDGET_EXCEEDED', details: { held_steps: ['s3'] } } });
+
+      const bad = await app.inject({ method: 'POST', url: `/tasks/${parked.task_id}/budget`, payload: { tokens: 'lots' } });
+      expect(bad.statusCode).toBe(400);
+      // Raised, but not past what was spent (40): it stays parked.
+      const low = await app.inject({ method: 'POST', url: `/tasks/${parked.task_id}/budget`, payload: { tokens: 40 } });
+      expect(low.json()).toMatchObject({ budget: { tokens: 40, on_budget: 'wait' } });
+      const stillParked = await poll(
+        async () => {
+          const t = (await app.inject({ url: `/tasks/${parked.task_id}` })).json();
+          return t.status === 'waiting' ? t : undefined;
+        },
+        { timeoutMs: 10_000, label: 'the run parked again' },
+      );
+      expect(stillParked.steps[2].attempts).toHaveLength(0);
+
+      const raised = await app.inject({ method: 'POST', url: `/tasks/${parked.task_id}/budget`, payload: { tokens: 1000 } });
+      expect(raised.statusCode, raised.body).toBe(200);
+      const done = await poll(
+        async () => {
+          const t = (await app.inject({ url: `/tasks/${parked.task_id}` })).json();
+          return t.status === 'succeeded' || t.status === 'failed' ? t : undefined;
+        },
+        { timeoutMs: 20_000, label: 'the run to finish after the raise' },
+      );
+      expect(done.status).toBe('succeeded');
+      expect(ran.map((k) => k.split(':')[1])).toEqual(['s1', 's2', 's3']);
+      expect(done.usage.tokens).toBe(served.reduce((n, s) => n + s.prompt_tokens + s.completion_tokens, 0));
+      const finished = await app.inject({ method: 'POST', url: `/tasks/${parked.task_id}/budget`, payload: { tokens: 2000 } });
+      expect(finished.statusCode).toBe(409);
+    }, 40_000);
   });
 }

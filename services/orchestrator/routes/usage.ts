@@ -2,9 +2,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
+import { BudgetSchema } from '../../state/index.ts';
 import { usageGroups, usageSummary } from '../../state/usage-store.ts';
-import type { OrchestratorContext } from '../context.ts';
-import { ErrorReply, ObjectReply } from '../schemas.ts';
+import { isTaskId, type OrchestratorContext } from '../context.ts';
+import { ErrorReply, ObjectReply, TaskParams } from '../schemas.ts';
 
 const DEFAULT_WINDOW_MS = 30 * 86_400_000;
 
@@ -79,6 +80,26 @@ export const usageRoutes: FastifyPluginAsync<OrchestratorContext> = async (fasti
           unpriced_calls: sum('unpriced_calls'),
         },
       };
+    },
+  );
+
+  app.post(
+    '/tasks/:task_id/budget',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Set or raise a run’s budget; a run parked at its budget (on_budget: wait) goes on at once',
+        params: TaskParams,
+        body: BudgetSchema,
+        response: { 200: ObjectReply, 400: ErrorReply, 404: ErrorReply, 409: ErrorReply },
+      },
+    },
+    async (request) => {
+      const id = request.params.task_id;
+      if (!isTaskId(id)) throw new AppError('TASK_NOT_FOUND', `task ${id} not found`, { details: { task_id: id } });
+      await ctx.ownership.visible(request, id);
+      const { budget, resumed } = await ctx.engine.setBudget(id, request.body);
+      return { task_id: id, budget, resumed };
     },
   );
 };

@@ -1,6 +1,6 @@
 import { AppError, serializeError, type SerializedError } from '../../../errors/index.ts';
 import type { Usage } from '../../../protocol/index.ts';
-import type { NewEvent, store } from '../../../state/index.ts';
+import type { Budget, NewEvent, store } from '../../../state/index.ts';
 import { resolveInput } from '../input-refs.ts';
 import { branchFor, hasBranches, loopSet, type NormalBranch, type Outcome } from './branches.ts';
 import { attemptRow, decisionRow, finalEvent, idempotencyKey, skippedEvent, startedEvent } from './records.ts';
@@ -44,6 +44,8 @@ export type RunEvent =
   | { type: 'answered'; step: string; decision: 'approved' | 'rejected'; comment?: string | undefined }
   /** A parked run was taken up again: approvals whose deadline passed expire; otherwise as start. */
   | { type: 'woke' }
+  /** Someone changed the run's budget (POST /tasks/:id/budget): what it held back may go now. */
+  | { type: 'budget_changed'; budget: Budget }
   | { type: 'cancelled'; reason: string };
 
 /** A durable write of the run's progress (see store.commitProgress). */
@@ -158,6 +160,12 @@ class Decider {
               })
             : [],
         );
+      }
+      case 'budget_changed': {
+        this.run.plan = { ...this.run.plan, budget: event.budget };
+        const ready = this.takeReady();
+        if (ready.length === 0) return [];
+        return this.record({ newSteps: ready.map((r) => attemptRow(this.run.id, r)), events: ready.map(startedEvent) }, ready, undefined);
       }
       case 'cancelled':
         this.run.phase = 'stopped';
@@ -516,12 +524,20 @@ class Decider {
     const waiting = [...this.run.steps.values()].filter((s) => s.status === 'waiting');
     const deadlines = waiting.map((w) => expiry(w)?.getTime()).filter((t): t is number => t !== undefined);
     const wakeAt = deadlines.length > 0 ? new Date(Math.min(...deadlines)) : null;
+    const held = this.heldByBudget();
+    // Parked at its budget: the error says what was spent and what waits, as a failure would.
+    const budget = held.length > 0 ? { budget: this.budgetError(held) } : {};
     return [
       {
         type: 'commit',
         progress: {
           park: { wakeAt },
-          events: [{ type: 'workflow_waiting', data: { steps: waiting.map((w) => w.def.id), wake_at: wakeAt?.toISOString() ?? null } }],
+          events: [
+            {
+              type: 'workflow_waiting',
+              data: { steps: waiting.map((w) => w.def.id), wake_at: wakeAt?.toISOString() ?? null, ...budget },
+            },
+          ],
         },
       },
       { type: 'park', wakeAt },
