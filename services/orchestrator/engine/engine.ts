@@ -31,8 +31,6 @@ import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
 import type { PriceTable } from '../usage/prices.ts';
 import { setBudget } from '../../state/usage-store.ts';
 import type { Budget } from '../../state/plan.ts';
-import { setBudget } from '../../state/usage-store.ts';
-import type { Budget } from '../../state/plan.ts';
 import { writeFork, type ForkSubmission } from './fork.ts';
 
 export interface EngineOptions {
@@ -412,38 +410,6 @@ export class Engine {
       if (adopted) void run.start().catch(() => {});
       throw err;
     }
-  }
-
-  /**
-   * Changes a run's budget (POST /tasks/:id/budget): stored first, then a run parked at its budget is
-   * taken up here and dispatches what the budget held back; one this replica drives goes on with it.
-   */
-  async setBudget(id: string, budget: Budget): Promise<{ budget: Budget; resumed: boolean }> {
-    this.assertOpen();
-    const set = await setBudget(this.options.db, id, budget);
-    if (!set) {
-      const now = await this.mustGet(id);
-      throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${now.status}; its budget no longer matters`, {
-        details: { status: now.status },
-      });
-    }
-    const here = this.runs.get(id);
-    if (here && !here.isParking) {
-      await here.budgetChanged(set.budget);
-      return { budget: set.budget, resumed: false };
-    }
-    if (here) await here.done;
-    const row = await store.claimWorkflow(this.options.db, {
-      id,
-      lease: this.lease,
-      from: ['waiting'],
-      onlyExpired: false,
-      event: { type: 'workflow_woken', data: { owner: this.options.owner, by: 'budget', budget: set.budget } },
-    });
-    if (!row) return { budget: set.budget, resumed: false };
-    const run = await this.adopt(row, false, false);
-    await run.wake();
-    return { budget: set.budget, resumed: true };
   }
 
   /**

@@ -7,7 +7,6 @@ import type { ProgressData } from '../../protocol/index.ts';
 import { usageOfError, type AgentReply, type AgentTransport } from '../../protocol/transport/index.ts';
 import type { Usage } from '../../protocol/index.ts';
 import type { Budget } from '../../state/index.ts';
-import type { Budget } from '../../state/index.ts';
 import { priced, type PriceTable } from '../usage/prices.ts';
 import type { CallGate } from './call-gate.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
@@ -133,11 +132,6 @@ export class WorkflowRun {
   /** Taken up after a deadline: expired approvals fail (their on_failure decides), else it goes on. */
   wake(): Promise<boolean> {
     return this.apply({ type: 'woke' });
-  }
-
-  /** The run's budget changed (it is stored already): steps it held back go out if it now allows them. */
-  budgetChanged(budget: Budget): Promise<boolean> {
-    return this.apply({ type: 'budget_changed', budget });
   }
 
   /** The run's budget changed (it is stored already): steps it held back go out if it now allows them. */
