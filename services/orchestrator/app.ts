@@ -24,6 +24,7 @@ import { apiKeyRoutes } from './routes/api-keys.ts';
 import { eventRoutes } from './routes/events.ts';
 import { orchestrateRoutes } from './routes/orchestrate.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { forkRoutes } from './routes/forks.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { Retention } from './retention.ts';
 import { syncFileSchedules } from './schedules/file-schedules.ts';
@@ -184,6 +185,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
   await app.register(orchestrateRoutes, ctx);
   await app.register(taskRoutes, ctx);
   await app.register(usageRoutes, ctx);
+  await app.register(forkRoutes, ctx);
   await app.register(scheduleRoutes, { ...ctx, scheduler, scheduleMetrics });
   await app.register(eventRoutes, ctx);
   await app.register(agentRoutes, ctx);

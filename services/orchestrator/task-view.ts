@@ -1,4 +1,5 @@
 import type { DecisionRow, Plan, StepRow, WorkflowRow } from '../state/index.ts';
+import { lineageOf, reuseOf } from '../state/fork-store.ts';
 import { traceIdOf } from '../telemetry/index.ts';
 import { ancestorsOf } from './engine/index.ts';
 import { usageTotal } from './usage/ledger.ts';
@@ -18,6 +19,8 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
         : (wf.idempotency_key ?? null),
     lease: wf.lease_owner ? { owner: wf.lease_owner, expires_at: wf.lease_expires_at } : null,
     input: wf.input,
+    // A fork names its parent and the step it was forked at (POST /tasks/:id/fork).
+    forked_from: lineageOf(wf).forked_from ? { task_id: lineageOf(wf).forked_from, step_id: lineageOf(wf).fork_step } : null,
     steps: wf.plan.steps.map((def) => {
       const attempts = byStep.get(def.id) ?? [];
       const last = attempts.at(-1);
@@ -29,6 +32,8 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
         output: last?.status === 'succeeded' ? last.output : null,
         // Every attempt's, retried and superseded ones too: they were paid for.
         usage: usageTotal(attempts.map((a) => a.usage)),
+        // Its result was copied from another run (a fork's parent): no agent ran it here.
+        reused: last ? reuseOf(last).reused_from !== null : false,
         attempts: attempts.map((a) => ({
           attempt: a.attempt,
           status: a.status,
@@ -40,6 +45,7 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
           output: a.output,
           error: a.error,
           usage: a.usage,
+          reused_from: reuseOf(a).reused_from ? { task_id: reuseOf(a).reused_from, attempt: reuseOf(a).reused_attempt } : null,
         })),
       };
     }),

@@ -6,6 +6,7 @@ import { concurrencyStore, store } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
 import { AnswerBody, CancelBody, ErrorReply, ListQuery, ObjectReply, TaskParams } from '../schemas.ts';
 import { taskSummary, taskView } from '../task-view.ts';
+import { listForks } from '../../state/fork-store.ts';
 
 export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -27,12 +28,12 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
       const id = request.params.task_id;
       if (!isTaskId(id)) throw notFound(id);
       const wf = await ctx.ownership.visible(request, id);
-      const [steps, decisions] = await Promise.all([store.getSteps(db, id), store.getDecisions(db, id)]);
+      const [steps, decisions, forks] = await Promise.all([store.getSteps(db, id), store.getDecisions(db, id), listForks(db, id)]);
       const view = taskView(wf, steps, decisions);
       const jaeger = ctx.config.tracing.jaegerUiUrl;
       // A queued workflow's place in its key's queue (1 = next).
       const position = wf.status === 'queued' ? { queue_position: await concurrencyStore.queuePosition(db, id) } : {};
-      return { ...view, ...position, trace_url: jaeger && view.trace_id ? `${jaeger}/trace/${view.trace_id}` : null };
+      return { ...view, forks, ...position, trace_url: jaeger && view.trace_id ? `${jaeger}/trace/${view.trace_id}` : null };
     },
   );
 
