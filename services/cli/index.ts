@@ -49,6 +49,12 @@ export async function main(argv: string[]): Promise<number> {
       'task-id': { type: 'string' },
       delay: { type: 'string' },
       at: { type: 'string' },
+      concurrency: { type: 'string' },
+      'rate-limit': { type: 'string' },
+      priority: { type: 'string' },
+      from: { type: 'string' },
+      'input-patch': { type: 'string' },
+      'plan-patch': { type: 'string' },
       cron: { type: 'string' },
       timezone: { type: 'string' },
       description: { type: 'string' },
@@ -97,6 +103,7 @@ export async function main(argv: string[]): Promise<number> {
       if (values['task-id']) body.task_id = values['task-id'];
       if (values.delay) body.delay = values.delay;
       if (values.at) body.run_at = values.at;
+      Object.assign(body, flowFlags(values));
       // Every run has a key, so the CLI's own retries (orchestrator unreachable, 502-504) never start a second workflow.
       const { body: submitted, replayed } = await submit(url, body, values['idempotency-key'] ?? randomUUID());
       const taskId = String(submitted.task_id);
@@ -212,4 +219,24 @@ export function reportError(err: unknown): number {
   if (err instanceof ApiError) process.stderr.write(`error: ${err.message}\n`);
   else process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
   return 1;
+}
+
+/**
+ * --concurrency key:limit[:strategy], --rate-limit [key:]limit/period and --priority as the API's
+ * fields; the orchestrator checks them and names what is wrong.
+ */
+function flowFlags(values: { concurrency?: string | undefined; 'rate-limit'?: string | undefined; priority?: string | undefined }) {
+  const body: Record<string, unknown> = {};
+  if (values.concurrency) {
+    const m = /^(.+?):(\d+)(?::(\w+))?$/.exec(values.concurrency);
+    if (!m) throw new Error(`--concurrency "${values.concurrency}" is not key:limit[:strategy] (e.g. input.repo:1)`);
+    body.concurrency = { key: m[1], limit: Number(m[2]), ...(m[3] ? { strategy: m[3] } : {}) };
+  }
+  if (values['rate-limit']) {
+    const m = /^(?:(.+):)?(\d+)\/(\S+)$/.exec(values['rate-limit']);
+    if (!m) throw new Error(`--rate-limit "${values['rate-limit']}" is not [key:]limit/period (e.g. input.tenant:60/1m)`);
+    body.rate_limit = { ...(m[1] ? { key: m[1] } : {}), limit: Number(m[2]), period: m[3] };
+  }
+  if (values.priority) body.priority = Number(values.priority);
+  return body;
 }

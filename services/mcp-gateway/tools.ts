@@ -49,6 +49,27 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
           .describe('Calling again with the same key and arguments returns the task the first call made instead of starting another'),
         delay: z.string().max(32).optional().describe('Start later, after this long ("90s", "5m", "2h", "1d"): the task is scheduled'),
         run_at: z.string().max(64).optional().describe('Start at this time (ISO 8601 with a zone, e.g. 2026-12-24T18:00:00Z)'),
+        concurrency: z
+          .object({
+            key: z.string(),
+            limit: z.number().int(),
+            strategy: z.enum(['queue', 'cancel_newest', 'cancel_in_progress']).optional(),
+          })
+          .optional()
+          .describe('At most `limit` runs of the key at once, e.g. {key: "input.repo", limit: 1}; over it the task waits queued'),
+        rate_limit: z
+          .object({ key: z.string().optional(), limit: z.number().int(), period: z.string() })
+          .optional()
+          .describe(
+            'At most `limit` starts of the key per period, e.g. {key: "input.tenant", limit: 60, period: "1m"}; over it the start is delayed',
+          ),
+        priority: z
+          .number()
+          .int()
+          .min(1)
+          .max(5)
+          .optional()
+          .describe('1-5 (default 3): higher goes first among queued tasks of the same key'),
       },
     },
     async ({ idempotency_key, ...body }) =>

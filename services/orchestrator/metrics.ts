@@ -8,6 +8,8 @@ export interface EngineMetrics {
   progressEvents: Counter<'agent'>;
   /** Workflows waiting for a slot of their concurrency key, as of the last recovery pass. */
   workflowsQueued: Gauge<'concurrency_key'>;
+  /** Agent calls waiting for a slot of their step's concurrency key (call-gate.ts). */
+  callsQueued: Gauge<'concurrency_key'>;
   /** The ledger: tokens and USD of each stored attempt, counted once when its row is committed. */
   llmTokens: Counter<'model' | 'agent' | 'kind'>;
   llmCost: Counter<'model' | 'agent'>;
@@ -48,6 +50,12 @@ export function createEngineMetrics(registry: Registry, activeWorkflows: () => n
     workflowsQueued: new Gauge({
       name: 'workflows_queued',
       help: 'Workflows waiting for a slot of their concurrency key (all replicas, as of the last recovery pass)',
+      labelNames: ['concurrency_key'],
+      registers: [registry],
+    }),
+    callsQueued: new Gauge({
+      name: 'agent_calls_queued',
+      help: "Agent calls waiting for a slot of their step's concurrency key (all replicas, as of the last recovery pass)",
       labelNames: ['concurrency_key'],
       registers: [registry],
     }),

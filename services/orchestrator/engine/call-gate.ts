@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { rateLimitStore, store, type Db, type PlanStep } from '../../state/index.ts';
+import type { EngineMetrics } from '../metrics.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { periodMs, readKey } from './flow-control.ts';
 
@@ -95,6 +96,13 @@ export class CallGate {
           for (const wake of this.waiters.get(key) ?? []) wake();
         });
     };
+  }
+
+  /** Sets the gauge of calls waiting per key, across replicas. */
+  async count(gauge: EngineMetrics['callsQueued']): Promise<void> {
+    const counts = await rateLimitStore.waitingCalls(this.o.db);
+    gauge.reset();
+    for (const { key, n } of counts) gauge.set({ concurrency_key: key.slice('call:'.length) }, n);
   }
 
   /** Sleeps until a slot of `key` frees here, `ms` pass, or `signal` aborts. */

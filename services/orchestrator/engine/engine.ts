@@ -564,6 +564,7 @@ export class Engine {
         await this.wakeDue();
         await this.startDue();
         await this.admission.admitAll();
+        await this.gate.count(this.options.metrics.callsQueued);
       } catch (err) {
         this.options.log.error({ err }, 'recovery pass failed');
       } finally {
