@@ -54,18 +54,19 @@ async function send(
 const TRANSIENT = new Set([502, 503, 504]);
 
 /**
- * POST /orchestrate under an Idempotency-Key, sent again when the orchestrator could not be reached
- * or answered 502-504: the key makes the retry return the task the first attempt made, if it did.
+ * POST /orchestrate (or a fork) under an Idempotency-Key, sent again when the orchestrator could not
+ * be reached or answered 502-504: the key makes the retry return the task the first attempt made, if it did.
  */
 export async function submit(
   baseUrl: string,
   body: Record<string, unknown>,
   idempotencyKey: string,
   attempts = 4,
+  path = '/orchestrate',
 ): Promise<{ body: Record<string, unknown>; replayed: boolean }> {
   for (let i = 1; ; i++) {
     try {
-      const res = await send(baseUrl, 'POST', '/orchestrate', body, { 'idempotency-key': idempotencyKey });
+      const res = await send(baseUrl, 'POST', path, body, { 'idempotency-key': idempotencyKey });
       return { body: res.body, replayed: res.headers.get('idempotent-replayed') === 'true' };
     } catch (err) {
       const transient = err instanceof ApiError ? TRANSIENT.has(err.status) : true;
