@@ -3,6 +3,7 @@ import { Link, Route, Router, Switch, useRoute } from 'wouter';
 import { onUnauthorized } from './api.ts';
 import { KeyForm } from './KeyForm.tsx';
 import { AgentsPage } from './pages/AgentsPage.tsx';
+import { ComparePage } from './pages/ComparePage.tsx';
 import { RunPage } from './pages/RunPage.tsx';
 import { RunsPage } from './pages/RunsPage.tsx';
 import { SubmitPage } from './pages/SubmitPage.tsx';
@@ -45,6 +46,7 @@ export function App() {
           <Switch>
             <Route path="/" component={RunsPage} />
             <Route path="/runs/:id">{(params) => <RunPage id={params.id} />}</Route>
+            <Route path="/compare/:a/:b">{(params) => <ComparePage key={`${params.a}/${params.b}`} a={params.a} b={params.b} />}</Route>
             <Route path="/agents" component={AgentsPage} />
             <Route path="/submit" component={SubmitPage} />
             <Route>

@@ -30,6 +30,8 @@ export interface Attempt {
   input: unknown;
   output: unknown;
   error: unknown;
+  /** A result copied from another run by a fork: the run and attempt whose agent produced it. */
+  reused_from?: { task_id: string; attempt: number | null } | null;
 }
 
 export interface StepView {
@@ -38,6 +40,8 @@ export interface StepView {
   depends_on: string[];
   status: string;
   output: unknown;
+  /** Kept from the run this one was forked from: no agent ran it here. */
+  reused?: boolean;
   attempts: Attempt[];
 }
 
@@ -83,6 +87,46 @@ export interface TaskView extends TaskSummary {
   decisions: Decision[];
   waiting: { wake_at: string | null } | null;
   plan: Plan;
+  /** A fork's parent and the step it was forked at (POST /tasks/:id/fork). */
+  forked_from?: { task_id: string; step_id: string } | null;
+  forks?: Array<{ task_id: string; from_step: string; status: TaskStatus; created_at: string }>;
+}
+
+/** One side of a step in GET /tasks/:a/compare/:b. */
+export interface CompareSide {
+  status: string;
+  attempts: number;
+  reused_from: { task_id: string; attempt: number | null } | null;
+  duration_ms: number;
+  tokens: number;
+  cost_usd: number | null;
+}
+
+export interface Comparison {
+  a: { task_id: string; status: TaskStatus; duration_ms: number | null; tokens: number; cost_usd: number | null };
+  b: Comparison['a'];
+  relation: 'b_forked_from_a' | 'a_forked_from_b' | null;
+  summary: {
+    reused: string[];
+    ran_in_both: string[];
+    changed: string[];
+    unchanged: string[];
+    only_a: string[];
+    only_b: string[];
+    duration_delta_ms: number | null;
+    tokens_delta: number;
+    cost_delta_usd: number | null;
+  };
+  steps: Array<{
+    step_id: string;
+    verdict: 'reused' | 'changed' | 'unchanged' | 'only_a' | 'only_b' | 'not_run';
+    a: CompareSide;
+    b: CompareSide;
+    diff: Array<{ op: 'added' | 'removed' | 'changed'; path: string; old?: unknown; value?: unknown }>;
+    diff_truncated: boolean;
+    duration_delta_ms: number;
+    cost_delta_usd: number | null;
+  }>;
 }
 
 export interface AgentView {

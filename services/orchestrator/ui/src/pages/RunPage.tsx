@@ -5,6 +5,7 @@ import { followTask, type TaskEvent } from '../events.ts';
 import { span, took, when } from '../format.ts';
 import { StatusBadge } from '../StatusBadge.tsx';
 import { Actions } from '../run/Actions.tsx';
+import { Lineage } from '../run/Lineage.tsx';
 import { Legend, RunGraph, stateName } from '../run/RunGraph.tsx';
 import { StepPanel } from '../run/StepPanel.tsx';
 import { Timeline } from '../run/Timeline.tsx';
@@ -129,6 +130,7 @@ export function RunPage({ id }: { id: string }) {
         </p>
       )}
       <Actions task={task} onDone={() => reload.current()} />
+      <Lineage task={task} />
       <h2>Plan</h2>
       <RunGraph plan={task.plan.steps} steps={task.steps} decisions={task.decisions} selected={selected} onSelect={setSelected} />
       <Legend />
@@ -141,6 +143,7 @@ export function RunPage({ id }: { id: string }) {
               <button type="button" aria-pressed={selected === s.id} onClick={() => setSelected(s.id)} data-step-button={s.id}>
                 <span className={`swatch state-${state}`} aria-hidden="true" />
                 {s.id} · {stateName(state)}
+                {task.steps.find((v) => v.id === s.id)?.reused ? ' · reused' : ''}
                 {progress[s.id]?.message ? ` · ${progress[s.id]?.message}` : ''}
               </button>
             </li>
