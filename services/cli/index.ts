@@ -5,6 +5,7 @@ import { loadConfig } from '../config/index.ts';
 import { api, ApiError, followEvents, submit, useApiKey } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
 import { schedulesCommand, schedulesUsage } from './schedules.ts';
+import { budgetCommand, budgetFlags, stepUsage, usageCommand, usageLine, usageUsage } from './usage.ts';
 import type { Running } from './roles.ts';
 
 const usage = (agents: string) => `agentic-mesh — durable workflows of AI agents
@@ -23,11 +24,14 @@ Use it (ORCHESTRATOR_URL or --url, default http://127.0.0.1:8001):
       [--idempotency-key <key>] [--task-id <uuid>]   run it again with the same key
                                       (or id) and get the same task, not a second one
       [--delay 5m | --at 2026-12-24T18:00:00Z]        start it later (scheduled)
+      [--budget-usd 5] [--budget-tokens 200000] [--on-budget fail|wait]
+                                      stop dispatching once the run has spent that much
   agentic-mesh status <task_id>       steps, attempts and timings
   agentic-mesh resume <task_id>       resume from the last checkpoint, and follow
   agentic-mesh cancel <task_id>
   agentic-mesh approve <task_id>      answer a waiting approval step [--comment text] [--step id]
   agentic-mesh reject <task_id>       [--comment text] [--step id]
+${usageUsage}
 
 Schedules (a cron expression that starts a workflow on each tick):
 ${schedulesUsage}
@@ -49,6 +53,11 @@ export async function main(argv: string[]): Promise<number> {
       'task-id': { type: 'string' },
       delay: { type: 'string' },
       at: { type: 'string' },
+      to: { type: 'string' },
+      'group-by': { type: 'string' },
+      'budget-usd': { type: 'string' },
+      'budget-tokens': { type: 'string' },
+      'on-budget': { type: 'string' },
       concurrency: { type: 'string' },
       'rate-limit': { type: 'string' },
       priority: { type: 'string' },
@@ -103,6 +112,8 @@ export async function main(argv: string[]): Promise<number> {
       if (values['task-id']) body.task_id = values['task-id'];
       if (values.delay) body.delay = values.delay;
       if (values.at) body.run_at = values.at;
+      const budget = budgetFlags(values);
+      if (Object.keys(budget).length > 0) body.budget = budget;
       Object.assign(body, flowFlags(values));
       // Every run has a key, so the CLI's own retries (orchestrator unreachable, 502-504) never start a second workflow.
       const { body: submitted, replayed } = await submit(url, body, values['idempotency-key'] ?? randomUUID());
@@ -141,6 +152,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'schedules':
       return schedulesCommand(url, rest, values);
+    case 'usage':
+      return usageCommand(url, values);
+    case 'budget':
+      return budgetCommand(url, rest[0], values);
     case 'cancel': {
       const res = await api(url, 'POST', `/tasks/${need(rest[0], 'task_id')}/cancel`, {});
       process.stdout.write(`task ${String(res.task_id)} ${String(res.status)}\n`);
@@ -180,6 +195,7 @@ function printStatus(task: Record<string, unknown>): void {
     status: string;
     attempts: Array<{ attempt: number; duration_ms: number | null; error: { message: string } | null }>;
     output: Record<string, unknown> | null;
+    usage?: Parameters<typeof stepUsage>[0];
   }>;
   const lines = [`task ${String(task.task_id)}: ${String(task.status)}`];
   if (task.description) lines.push(`  "${String(task.description)}"`);
@@ -188,8 +204,9 @@ function printStatus(task: Record<string, unknown>): void {
     const timing = last?.duration_ms != null ? ` ${last.duration_ms} ms` : '';
     const summary = typeof s.output?.summary === 'string' ? ` — ${s.output.summary}` : '';
     const error = last?.error ? ` — ${last.error.message}` : '';
-    lines.push(`  ${s.id} (${s.agent}): ${s.status}, ${s.attempts.length} attempt(s)${timing}${summary}${error}`);
+    lines.push(`  ${s.id} (${s.agent}): ${s.status}, ${s.attempts.length} attempt(s)${timing}${stepUsage(s.usage)}${summary}${error}`);
   }
+  lines.push(...usageLine(task.usage as Parameters<typeof usageLine>[0]));
   const err = task.error as { message?: string } | null;
   if (err?.message) lines.push(`  error: ${err.message}`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -3,6 +3,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod/v4';
 import type { PlatformClient } from './platform-client.ts';
 import { registerScheduleTools } from './schedule-tools.ts';
+import { budgetShape, registerUsageTools } from './usage-tools.ts';
 
 const taskId = z.string().uuid().describe('The task_id that orchestrate returned');
 
@@ -70,6 +71,12 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
           .max(5)
           .optional()
           .describe('1-5 (default 3): higher goes first among queued tasks of the same key'),
+        budget: z
+          .object(budgetShape)
+          .optional()
+          .describe(
+            'What the run may spend on models, e.g. {usd: 5} or {tokens: 200000, on_budget: "wait"}; reached, nothing more is dispatched',
+          ),
       },
     },
     async ({ idempotency_key, ...body }) =>
@@ -126,6 +133,7 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
   );
 
   registerScheduleTools(server, platform, result);
+  registerUsageTools(server, platform, result);
 
   server.registerTool(
     'search_knowledge',
