@@ -78,7 +78,10 @@ export function patchPlan(plan: Plan, req: ForkRequest): Plan {
         { details: { field, reused: [...ids.filter((s) => !rerun.has(s))] } },
       );
   }
+  // What the plan says of the whole run (its budget) carries over; the fork's spend starts at nothing,
+  // since a reused attempt carries no usage.
   return {
+    ...plan,
     steps: plan.steps.map((def) => {
       const patch = patches.get(def.id);
       let step: PlanStep = def;

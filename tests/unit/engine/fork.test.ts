@@ -78,6 +78,7 @@ describe('fork', () => {
     expect(patched.steps[1]!.input).toEqual({ n: 2, opts: { x: 1, z: 3 } });
     expect(patched.steps[3]).toMatchObject({ agent: 'other', timeout_ms: 5, depends_on: ['b', 'c'] });
     expect(diamond.steps[1]!.input).toEqual({ n: 2, opts: { x: 1, y: 2 } });
+    expect(patchPlan({ ...diamond, budget: { usd: 2 } }, { fromStep: 'd' }).budget).toEqual({ usd: 2 });
     expect(refused(() => patchPlan(diamond, { fromStep: 'x' })).details).toMatchObject({ field: 'from_step' });
     const upstream = refused(() => patchPlan(diamond, { fromStep: 'b', planPatch: { steps: { c: { input: {} } } } }));
     expect(upstream.details).toMatchObject({ field: 'plan_patch.steps.c' });
