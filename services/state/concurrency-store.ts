@@ -43,6 +43,12 @@ export async function queuedKeys(db: Queryable, limit: number): Promise<string[]
   return rows.map((r) => r.key);
 }
 
+/** Whether anything of `key` waits in its queue. */
+export async function hasQueued(db: Queryable, key: string): Promise<boolean> {
+  const rows = await db.query(`SELECT 1 FROM workflows WHERE concurrency_key = $1 AND status = 'queued' LIMIT 1`, [key]);
+  return rows.length > 0;
+}
+
 /** How many workflows of `key` are running or waiting now. */
 export async function holding(db: Queryable, key: string): Promise<number> {
   const rows = await db.query<{ n: number }>(

@@ -43,8 +43,8 @@ export class Admission {
     this.o = options;
   }
 
-  /** After a keyed workflow was stored 'queued': applies the strategy, then admits what fits. True when it started. */
-  async afterSubmit(id: string, c: Concurrency): Promise<boolean> {
+  /** After a keyed workflow was stored 'queued': applies the strategy, then admits what fits. Where it stands then. */
+  async afterSubmit(id: string, c: Concurrency): Promise<'running' | 'queued' | 'cancelled'> {
     if (c.strategy === 'cancel_in_progress') {
       // The newest wins: the oldest holders are cancelled until the new one fits.
       const over = (await concurrencyStore.holding(this.o.db, c.key)) - c.limit + 1;
@@ -56,13 +56,16 @@ export class Admission {
           );
       }
     }
-    if ((await this.admit(c.key)).includes(id)) return true;
+    if ((await this.admit(c.key)).includes(id)) return 'running';
     // Another admission (a slot freed here meanwhile, or another replica's pass) may have taken it.
-    if ((await store.getWorkflow(this.o.db, id))?.status !== 'queued') return true;
+    const now = (await store.getWorkflow(this.o.db, id))?.status;
+    if (now === 'cancelled') return 'cancelled';
+    if (now !== 'queued') return 'running';
     if (c.strategy === 'cancel_newest') {
       await this.o.cancel(id, `concurrency key ${c.key} is at its limit of ${c.limit} (strategy cancel_newest)`);
+      return 'cancelled';
     }
-    return false;
+    return 'queued';
   }
 
   /** Takes the workflows of `key` that fit under its limit and starts them here. */
@@ -97,8 +100,10 @@ export class Admission {
     const key = this.held.get(id);
     if (!key) return;
     this.held.delete(id);
-    this.admit(key).catch((err: unknown) =>
-      this.o.log.error({ err, key }, 'admitting queued workflows failed; the next recovery pass retries'),
-    );
+    // Most keys have nothing waiting: one indexed read spares the admission's locked transaction.
+    concurrencyStore
+      .hasQueued(this.o.db, key)
+      .then((waiting) => (waiting ? this.admit(key) : []))
+      .catch((err: unknown) => this.o.log.error({ err, key }, 'admitting queued workflows failed; the next recovery pass retries'));
   }
 }

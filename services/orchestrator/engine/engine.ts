@@ -208,9 +208,7 @@ export class Engine {
         events: [...(sub.events ?? []), { type: 'workflow_queued', data: { concurrency_key: key, limit, priority: sub.priority ?? 3 } }],
       });
       if (!created) return { id, status: 'queued', created };
-      await this.admission.afterSubmit(id, sub.concurrency);
-      const now = (await this.mustGet(id)).status;
-      return { id, status: now === 'queued' || now === 'cancelled' ? now : 'running', created };
+      return { id, status: await this.admission.afterSubmit(id, sub.concurrency), created };
     }
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
     const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
