@@ -12,6 +12,7 @@ import { codeReviewAgent } from '../../agents/code-review/index.ts';
 import { buildAgentApp, createAgentRuntime, createRedisIdempotencyStore, startStreamWorker } from '../../agents/sdk/index.ts';
 import { buildKnowledgeApp, createMemoryCache } from '../../services/knowledge/index.ts';
 import { createPgliteDb, migrate } from '../../services/state/index.ts';
+import { agentOn, meteredDouble } from '../helpers/chatty-agent.ts';
 import { startPlatform } from '../helpers/platform.ts';
 import { exposedNames, metricNames } from '../helpers/promql.ts';
 import { testAgents } from '../helpers/test-agents.ts';
@@ -68,15 +69,19 @@ async function expositions(): Promise<Record<string, string>> {
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
   });
+  // An agent that calls a model (the chat completions double; a model the default price table has), for the ledger's metrics.
+  const { double } = await meteredDouble();
+  const chatty = await agentOn(double, 'chatty', 'gpt-4o-mini', []);
   const { app } = await startPlatform(db, testAgents().agents, {
     REDIS_URL: redisUrl,
     AGENT_TRANSPORTS: `${streamAgent}=stream`,
-    AGENT_URLS: `${streamAgent}=http://127.0.0.1:9`,
+    AGENT_URLS: `${streamAgent}=http://127.0.0.1:9,${chatty}`,
   });
   const plan = {
     steps: [
       { id: 'a', agent: 'math', input: { values: [1] } },
       { id: 'b', agent: streamAgent, input: { values: [2] }, depends_on: ['a'] },
+      { id: 'c', agent: 'chatty', input: {}, depends_on: ['a'] },
     ],
   };
   expect((await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })).json().status).toBe('succeeded');
@@ -151,6 +156,8 @@ describe('monitoring: alert rules and metrics (promtool)', () => {
       'circuit_breaker_state',
       'queue_depth',
       'workflows_active',
+      'llm_tokens_total',
+      'llm_cost_usd_total',
     ]) {
       expect(exported.has(name), name).toBe(true);
     }
