@@ -6,6 +6,7 @@ import { api, ApiError, followEvents, submit, useApiKey } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
 import { schedulesCommand, schedulesUsage } from './schedules.ts';
 import { budgetCommand, budgetFlags, stepUsage, usageCommand, usageLine, usageUsage } from './usage.ts';
+import { compareCommand, forkCommand, forksUsage } from './forks.ts';
 import type { Running } from './roles.ts';
 
 const usage = (agents: string) => `agentic-mesh — durable workflows of AI agents
@@ -26,12 +27,17 @@ Use it (ORCHESTRATOR_URL or --url, default http://127.0.0.1:8001):
       [--delay 5m | --at 2026-12-24T18:00:00Z]        start it later (scheduled)
       [--budget-usd 5] [--budget-tokens 200000] [--on-budget fail|wait]
                                       stop dispatching once the run has spent that much
+      [--concurrency input.repo:1[:queue|cancel_newest|cancel_in_progress]]
+                                      at most so many runs of the key at once (queued)
+      [--rate-limit [input.tenant:]60/1m]  at most so many starts per period (delayed)
+      [--priority 1-5]                higher goes first among queued runs of a key
   agentic-mesh status <task_id>       steps, attempts and timings
   agentic-mesh resume <task_id>       resume from the last checkpoint, and follow
   agentic-mesh cancel <task_id>
   agentic-mesh approve <task_id>      answer a waiting approval step [--comment text] [--step id]
   agentic-mesh reject <task_id>       [--comment text] [--step id]
 ${usageUsage}
+${forksUsage}
 
 Schedules (a cron expression that starts a workflow on each tick):
 ${schedulesUsage}
@@ -156,6 +162,10 @@ export async function main(argv: string[]): Promise<number> {
       return usageCommand(url, values);
     case 'budget':
       return budgetCommand(url, rest[0], values);
+    case 'fork':
+      return forkCommand(url, rest[0], values);
+    case 'compare':
+      return compareCommand(url, rest[0], rest[1]);
     case 'cancel': {
       const res = await api(url, 'POST', `/tasks/${need(rest[0], 'task_id')}/cancel`, {});
       process.stdout.write(`task ${String(res.task_id)} ${String(res.status)}\n`);

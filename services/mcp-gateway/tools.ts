@@ -4,6 +4,7 @@ import * as z from 'zod/v4';
 import type { PlatformClient } from './platform-client.ts';
 import { registerScheduleTools } from './schedule-tools.ts';
 import { budgetShape, registerUsageTools } from './usage-tools.ts';
+import { registerForkTools } from './fork-tools.ts';
 
 const taskId = z.string().uuid().describe('The task_id that orchestrate returned');
 
@@ -134,6 +135,7 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
 
   registerScheduleTools(server, platform, result);
   registerUsageTools(server, platform, result);
+  registerForkTools(server, platform, result);
 
   server.registerTool(
     'search_knowledge',

@@ -37,10 +37,13 @@ describe('MCP gateway, driven by the SDK client', () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual([
       'cancel_task',
+      'compare_tasks',
       'create_schedule',
       'delete_schedule',
+      'fork_task',
       'get_schedule',
       'get_task',
+      'get_usage',
       'list_agents',
       'list_schedules',
       'orchestrate',
@@ -48,6 +51,7 @@ describe('MCP gateway, driven by the SDK client', () => {
       'resume_schedule',
       'resume_task',
       'search_knowledge',
+      'set_budget',
       'trigger_schedule',
     ]);
     expect(tools.find((t) => t.name === 'get_task')!.inputSchema.required).toEqual(['task_id']);
