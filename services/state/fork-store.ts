@@ -130,10 +130,12 @@ export interface ForkSummary {
   created_at: Date;
 }
 
-/** The runs forked from this one, oldest first. */
-export async function listForks(db: Queryable, parentId: string): Promise<ForkSummary[]> {
+/** The runs forked from this one, oldest first; with `submittedBy`, only those that API key made. */
+export async function listForks(db: Queryable, parentId: string, submittedBy?: string): Promise<ForkSummary[]> {
   return db.query<ForkSummary>(
-    `SELECT id AS task_id, fork_step AS from_step, status, created_at FROM workflows WHERE forked_from = $1 ORDER BY created_at, id`,
-    [parentId],
+    `SELECT id AS task_id, fork_step AS from_step, status, created_at FROM workflows
+     WHERE forked_from = $1 AND ($2::text IS NULL OR submitted_by = $2)
+     ORDER BY created_at, id`,
+    [parentId, submittedBy ?? null],
   );
 }

@@ -289,3 +289,41 @@ describe.each(testDatabases)('fork and compare on $name', (t) => {
     expect(ranFor(log, written.id)).toEqual(['b', 'c']);
   });
 });
+
+describe('fork and compare with API keys and API_KEY_OWNERSHIP=on', () => {
+  it('forking needs the submit scope and a task the key may see; a key sees only its own forks', async () => {
+    const db = await testDatabases.find((d) => d.name === 'postgres')!.open();
+    onTestFinished(() => db.close());
+    const admin = randomUUID();
+    const { app } = await startPlatform(db, testAgents().agents, { API_AUTH: 'keys', API_KEY_OWNERSHIP: 'on', ADMIN_API_KEY: admin });
+    const as = (key: string) => ({ authorization: `Bearer ${key}` });
+    const createKey = async (name: string, scopes: string[]) => {
+      const res = await app.inject({ method: 'POST', url: '/admin/api-keys', headers: as(admin), payload: { name, scopes } });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json<{ key: string }>().key;
+    };
+    const [alice, bob, reader] = [
+      await createKey('alice', ['submit', 'read']),
+      await createKey('bob', ['submit', 'read']),
+      await createKey('reader', ['read']),
+    ];
+    const parent = (
+      await app.inject({ method: 'POST', url: '/orchestrate', headers: as(alice), payload: { plan: chain, wait: true } })
+    ).json<{ task_id: string }>().task_id;
+    const forkAs = (key: string) =>
+      app.inject({ method: 'POST', url: `/tasks/${parent}/fork`, headers: as(key), payload: { from_step: 'c', wait: true } });
+
+    expect((await forkAs(bob)).json()).toMatchObject({ statusCode: 404, code: 'TASK_NOT_FOUND' });
+    expect((await forkAs(reader)).json()).toMatchObject({ statusCode: 403, code: 'FORBIDDEN' });
+    const own = (await forkAs(alice)).json<{ task_id: string; status: string }>();
+    expect(own.status).toBe('succeeded');
+    const byAdmin = (await forkAs(admin)).json<{ task_id: string }>();
+    // Bob cannot compare alice's runs either.
+    expect((await app.inject({ url: `/tasks/${parent}/compare/${own.task_id}`, headers: as(bob) })).statusCode).toBe(404);
+    expect((await app.inject({ url: `/tasks/${parent}/compare/${own.task_id}`, headers: as(alice) })).statusCode).toBe(200);
+    const forks = async (key: string) =>
+      (await app.inject({ url: `/tasks/${parent}`, headers: as(key) })).json<Task>().forks.map((f) => f.task_id);
+    expect(await forks(alice)).toEqual([own.task_id]);
+    expect(await forks(admin)).toEqual([own.task_id, byAdmin.task_id]);
+  });
+});

@@ -28,7 +28,11 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
       const id = request.params.task_id;
       if (!isTaskId(id)) throw notFound(id);
       const wf = await ctx.ownership.visible(request, id);
-      const [steps, decisions, forks] = await Promise.all([store.getSteps(db, id), store.getDecisions(db, id), listForks(db, id)]);
+      const [steps, decisions, forks] = await Promise.all([
+        store.getSteps(db, id),
+        store.getDecisions(db, id),
+        listForks(db, id, ctx.ownership.limitedTo(request)),
+      ]);
       const view = taskView(wf, steps, decisions);
       const jaeger = ctx.config.tracing.jaegerUiUrl;
       // A queued workflow's place in its key's queue (1 = next).
