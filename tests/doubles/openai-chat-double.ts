@@ -10,7 +10,8 @@
 // usage; then `data: [DONE]`.
 // Where it differs from the real API: answers are scripted by the test, not generated; content is cut
 // into pieces at word boundaries (a word and the spaces before it), not into model tokens; usage is
-// scripted (10 prompt and 5 completion tokens unless the script says); no logprobs, tools, n > 1 or
+// scripted (10 prompt and 5 completion tokens unless the script says, and `cost` when it gives one, as
+// OpenRouter reports a call's price); no logprobs, tools, n > 1 or
 // system_fingerprint; an error inside a stream is not modelled. `chunkDelayMs` (for the double, or
 // per answer) waits that long before each content chunk, so a test can see tokens arrive over time;
 // `streaming: false` makes it ignore `stream` and answer whole, as some compatible endpoints do.
@@ -29,7 +30,7 @@ export interface ChatCall {
 }
 
 export type Scripted =
-  | { content: string; usage?: { prompt_tokens: number; completion_tokens: number }; chunkDelayMs?: number }
+  | { content: string; usage?: { prompt_tokens: number; completion_tokens: number; cost?: number }; chunkDelayMs?: number }
   | { status: number; message: string; retryAfterSeconds?: number };
 
 export interface ChatDouble {
