@@ -93,7 +93,8 @@ class Platform {
   }
 
   orchestratorUrl(): string | undefined {
-    return /orchestrator listening on (http:\/\/[\d.:]+)/.exec(this.out)?.[1];
+    // Its port opens first ("starting on"), the rest of the API once it is up ("listening on").
+    return /orchestrator (?:starting|listening) on (http:\/\/[\d.:]+)/.exec(this.out)?.[1];
   }
 
   phases(): string {

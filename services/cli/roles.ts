@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.ts';
 import { serverUrl } from '../http/index.ts';
+import { listenEarly, type EarlyServer } from '../http/early-server.ts';
 import { startOpsListeners, type OpsListeners } from '../http/ops-server.ts';
 import type { Db } from '../state/index.ts';
 import { redactUrl } from '../telemetry/index.ts';
@@ -108,17 +109,37 @@ async function serveRole(
   };
 }
 
-/** The orchestrator; with `db`, on a database the caller owns (shared in `start`). */
-export async function runOrchestrator(config: Config, db?: Db): Promise<Running> {
+/**
+ * The orchestrator; with `db`, on a database the caller owns (shared in `start`), and with `early`,
+ * on a port `start` opened before anything else (it serves there once ready).
+ */
+export async function runOrchestrator(config: Config, db?: Db, early?: EarlyServer): Promise<Running> {
   const { buildOrchestratorApp } = await import('../orchestrator/app.ts');
-  const app = await buildOrchestratorApp(config, db ? { db } : {});
+  const app = await buildOrchestratorApp(config, { ...(db ? { db } : {}), ...(early ? { early } : {}) });
+  const extra = ` (state: ${describeState(config)}; owner ${config.orchestratorId})`;
+  if (early) {
+    // Already listening: nothing to bind, only to be ready before the port stops saying "starting".
+    const close = async () => {
+      await app.close();
+      await early.close();
+    };
+    try {
+      await app.ready();
+    } catch (err) {
+      await close();
+      throw err;
+    }
+    early.open();
+    announce('orchestrator', early.url, extra);
+    return { services: [{ name: 'orchestrator', url: early.url }], close };
+  }
   return serveRole(
     app,
     config,
     config.orchestratorPort,
     'orchestrator',
     () => app.close(),
-    () => ` (state: ${describeState(config)}; owner ${config.orchestratorId})`,
+    () => extra,
   );
 }
 
@@ -185,6 +206,19 @@ export async function runAll(config: Config): Promise<Running> {
     mark = now;
     return value;
   };
+  // The orchestrator's port first: from here on a probe or a client hears "starting" (503 with
+  // Retry-After, /health 200) rather than nothing, and a port already taken fails at once.
+  const early = await listenEarly(config.host, config.port ?? config.orchestratorPort, 'orchestrator');
+  process.stdout.write(`agentic-mesh: orchestrator starting on ${early.url} (/health answers now, /ready and the API once it is up)\n`);
+  try {
+    return await startRoles(config, early, timed, phases);
+  } catch (err) {
+    await early.close();
+    throw err;
+  }
+}
+
+async function startRoles(config: Config, early: EarlyServer, timed: <T>(name: string, value: T) => T, phases: string[]): Promise<Running> {
   // One database for the process: PGlite cannot be opened twice on one directory. It opens (a
   // template copied, WebAssembly compiled, mostly off the main thread) while the roles' code loads.
   const { openDatabase } = await import('../state/index.ts');
@@ -223,7 +257,7 @@ export async function runAll(config: Config): Promise<Running> {
     started.push(agents);
     // With PORT=0 every server took a free port: point discovery at where the agents really are.
     const agentUrls = Object.fromEntries(agents.services.map((s) => [s.name.replace(/^agent /, ''), s.url]));
-    const orchestrator = timed('orchestrator', await runOrchestrator(withAgentUrls(config, agentUrls), db));
+    const orchestrator = timed('orchestrator', await runOrchestrator(withAgentUrls(config, agentUrls), db, early));
     started.push(orchestrator);
     started.push(
       timed(

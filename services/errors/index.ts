@@ -46,6 +46,7 @@ export const errorCodes = {
   LLM_ERROR: { statusCode: 502, retryable: true },
   LLM_OUTPUT_INVALID: { statusCode: 502, retryable: false },
   SHUTTING_DOWN: { statusCode: 503, retryable: true },
+  STARTING: { statusCode: 503, retryable: true },
   DATABASE_UNAVAILABLE: { statusCode: 503, retryable: true },
   INTERNAL: { statusCode: 500, retryable: true },
 } as const satisfies Record<string, { statusCode: number; retryable: boolean }>;

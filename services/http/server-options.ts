@@ -1,11 +1,14 @@
-import { createServer, STATUS_CODES, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyHttpOptions, FastifyReply } from 'fastify';
 import { AppError, type ErrorCode } from '../errors/index.ts';
 import { serverLogOptions } from '../telemetry/index.ts';
+import type { EarlyServer } from './early-server.ts';
 import { errorBody } from './error-handler.ts';
 
 export interface ServerOptions {
+  /** A port opened before the app was built (early-server.ts): the app takes it over. */
+  early?: EarlyServer;
   logLevel: string;
   bodyLimit: number;
   /** Addresses or CIDRs of the proxies whose X-Forwarded-For is believed. */
@@ -17,6 +20,14 @@ export interface ServerOptions {
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
+/** An HTTP server with the services' timeouts. */
+export function createServiceServer(handler?: RequestListener): Server {
+  return createServer(
+    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
+    handler,
+  );
+}
 
 /**
  * Fastify options every service uses: its logger, body limit, timeouts, and the one error shape
@@ -31,8 +42,7 @@ export function serverOptions(service: string, o: ServerOptions): FastifyHttpOpt
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default): every second here.
-    serverFactory: (handler) =>
-      createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 }, handler),
+    serverFactory: (handler) => (o.early ? o.early.adopt(handler) : createServiceServer(handler)),
     frameworkErrors(error: FastifyError, _request, reply) {
       const err =
         error.code === 'FST_ERR_BAD_URL'

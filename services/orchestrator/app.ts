@@ -1,3 +1,4 @@
+import type { EarlyServer } from '../http/early-server.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from '../state/redis-client.ts';
@@ -49,12 +50,19 @@ export interface OrchestratorDeps {
   db?: Db;
   discovery?: Discovery;
   transport?: AgentTransport;
+  /** A port `npm start` opened already (http/early-server.ts): the app serves on it once ready. */
+  early?: EarlyServer;
 }
 
 /** Builds the orchestrator (API, engine, recovery); never listens. Recovery starts when the app is ready. */
 export async function buildOrchestratorApp(config: Config, deps: OrchestratorDeps = {}): Promise<FastifyInstance> {
   const app = Fastify(
-    serverOptions('orchestrator', { logLevel: config.logLevel, bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy }),
+    serverOptions('orchestrator', {
+      logLevel: config.logLevel,
+      bodyLimit: config.bodyLimitBytes,
+      trustProxy: config.trustProxy,
+      ...(deps.early ? { early: deps.early } : {}),
+    }),
   );
 
   useStrictBodies(app);
