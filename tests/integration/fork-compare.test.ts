@@ -196,6 +196,31 @@ describe.each(testDatabases)('fork and compare on $name', (t) => {
     expect(view.steps.find((s) => s.id === 'r')!.output).toMatchObject({ decision: 'approved', flaws: 0 });
   });
 
+  it('keeps an answered approval: the fork does not ask again, and a branch the answer did not take cannot be forked from', async () => {
+    const { app, log } = await setup();
+    const plan = {
+      steps: [
+        { id: 'build', agent: 'math', input: { values: [1] } },
+        { id: 'gate', type: 'approval', depends_on: ['build'], on_approval: 'ship', on_rejection: 'undo' },
+        { id: 'ship', agent: 'math', input: { values: [2] }, depends_on: ['gate'] },
+        { id: 'undo', agent: 'math', input: { values: [3] }, depends_on: ['gate'] },
+      ],
+    };
+    const parent = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan } })).json<{ task_id: string }>().task_id;
+    await poll(async () => (await task(app, parent)).status === 'waiting', { timeoutMs: 10_000, label: 'the parent to wait for its gate' });
+    expect((await app.inject({ method: 'POST', url: `/tasks/${parent}/approve`, payload: { comment: 'go' } })).statusCode).toBe(200);
+    await poll(async () => (await task(app, parent)).status === 'succeeded', { timeoutMs: 10_000, label: 'the parent to succeed' });
+
+    const res = await fork(app, parent, { from_step: 'ship', input_patch: { values: [20] } });
+    expect(res.json()).toMatchObject({ status: 'succeeded', reused: ['build', 'gate'] });
+    expect(ranFor(log, res.json().task_id)).toEqual(['ship']);
+    expect((await task(app, res.json().task_id)).steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'skipped']);
+
+    const undo = await fork(app, parent, { from_step: 'undo' });
+    expect(undo.statusCode).toBe(400);
+    expect(undo.json()).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'from_step', branch_of: 'gate' } });
+  });
+
   it('refuses a step that does not exist, a patch above the fork point and a patch that breaks the plan, storing nothing', async () => {
     const { app, db } = await setup();
     const parent = await run(app, chain);

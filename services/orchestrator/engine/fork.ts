@@ -16,7 +16,7 @@ import {
   type WorkflowRow,
 } from '../../state/index.ts';
 import { insertFork, reuseOf, type ReusedAttempt } from '../../state/fork-store.ts';
-import { idempotencyKey } from './decider/index.ts';
+import { gatedSteps, idempotencyKey } from './decider/index.ts';
 import { descendantsOf } from './graph.ts';
 
 // A fork re-runs a finished workflow from one step: the steps upstream of it keep the parent's
@@ -146,6 +146,14 @@ export function forkSeed(
     };
   });
   const keptIds = new Set(kept.map((s) => s.id));
+  // A branch target its kept source did not route to would be skipped at once: the fork would run nothing.
+  const source = gatedSteps(plan).get(fromStep);
+  if (source && keptIds.has(source) && !parentDecisions.some((d) => d.step_id === source && d.action === 'route' && d.target === fromStep))
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `from_step "${fromStep}" did not run in task ${parentId}: no branch of "${source}" led to it, and the fork keeps what "${source}" decided; fork from "${source}" to decide again`,
+      { details: { field: 'from_step', branch_of: source } },
+    );
   // Their other columns (id, workflow_id, created_at) are not written: insertFork names the ones it writes.
   const decisions = parentDecisions.filter((d) => keptIds.has(d.step_id)).map((d): NewDecision => ({ ...d, attempt: 1 }));
   const events: NewEvent[] = [

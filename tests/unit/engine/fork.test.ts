@@ -112,6 +112,28 @@ describe('fork', () => {
       ['step_reused', 'a'],
       ['step_reused', 'c'],
     ]);
+    // A branch target the kept source did not route to cannot be forked from: nothing would run.
+    const gated = plan([
+      { id: 'gate', type: 'approval', on_approval: 'ship', on_rejection: 'undo' },
+      { id: 'ship', depends_on: ['gate'] },
+      { id: 'undo', depends_on: ['gate'] },
+    ]);
+    const answered = [row('gate', 1, 'succeeded', { decision: 'approved' }), row('ship', 1, 'succeeded', {})];
+    const chose = [
+      {
+        step_id: 'gate',
+        attempt: 1,
+        outcome: 'approved',
+        branch: 'on_approval',
+        action: 'route',
+        target: 'ship',
+        iteration: 0,
+        reason: 'r',
+      },
+    ];
+    const notTaken = refused(() => forkSeed('fork', 'parent', gated, 'undo', answered, chose as DecisionRow[]));
+    expect(notTaken.details).toMatchObject({ field: 'from_step', branch_of: 'gate' });
+    expect(forkSeed('fork', 'parent', gated, 'ship', answered, chose as DecisionRow[]).reused.map((r) => r.step_id)).toEqual(['gate']);
     // A step the parent did not finish is not kept, and neither is what depends on it.
     const failedA = forkSeed('fork', 'parent', diamond, 'd', [row('a', 1, 'failed', null), row('c', 1, 'succeeded', {})], []);
     expect(failedA.reused).toEqual([]);
