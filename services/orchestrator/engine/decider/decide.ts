@@ -3,6 +3,7 @@ import type { Usage } from '../../../protocol/index.ts';
 import type { Budget, NewEvent, store } from '../../../state/index.ts';
 import { resolveInput } from '../input-refs.ts';
 import { branchFor, hasBranches, loopSet, type NormalBranch, type Outcome } from './branches.ts';
+import { budgetError, heldByBudget, overBudget } from './budget.ts';
 import { attemptRow, decisionRow, finalEvent, idempotencyKey, skippedEvent, startedEvent } from './records.ts';
 import {
   addSpend,
@@ -282,7 +283,7 @@ class Decider {
         ...(s.startedAt ? { startedAt: s.startedAt } : {}),
         ...this.usageField(),
       };
-      if (this.overBudget()) {
+      if (overBudget(this.run)) {
         // The retry would be a new dispatch: the step waits, as steps not yet started do, for the budget.
         s.status = 'pending';
         s.startedAt = undefined;
@@ -467,14 +468,18 @@ class Decider {
 
   private finish(progress: Progress, final: FinalState): Command[] {
     this.run.phase = 'finished';
-    // Steps the budget held back will not run: the log says so, as for a branch not taken.
+    // Steps the budget held back will not run: the log says so before the final event, as for a branch not taken.
     const held = [...this.run.steps.values()].filter((s) => s.status === 'pending');
     for (const s of held) s.status = 'skipped';
-    const events = held.length
-      ? [...(progress.events ?? []).filter((e) => e.type !== finalEvent(final).type), ...held.map((s) => skippedEvent(s, 'budget reached'))]
-      : (progress.events ?? []);
+    const last = finalEvent(final).type;
+    const events = progress.events ?? [];
+    const ordered = [
+      ...events.filter((e) => e.type !== last),
+      ...held.map((s) => skippedEvent(s, 'budget reached')),
+      ...events.filter((e) => e.type === last),
+    ];
     return [
-      { type: 'commit', progress: { ...progress, events: held.length ? [...events, finalEvent(final)] : events, final } },
+      { type: 'commit', progress: { ...progress, events: ordered, final } },
       { type: 'finish', final },
     ];
   }
@@ -488,45 +493,15 @@ class Decider {
     return this.usage ? { usage: this.usage } : {};
   }
 
-  /** Whether the run has spent its budget: from here on nothing new is dispatched. */
-  private overBudget(): boolean {
-    const b = this.run.plan.budget;
-    if (!b) return false;
-    return (b.usd !== undefined && this.run.spent.usd >= b.usd) || (b.tokens !== undefined && this.run.spent.tokens >= b.tokens);
-  }
-
-  /** Steps left pending once the budget is spent and nothing runs: they wait for a raise, or the run fails. */
-  private heldByBudget(): StepState[] {
-    if (!this.overBudget()) return [];
-    const states = [...this.run.steps.values()];
-    if (states.some((s) => s.status === 'running' || s.status === 'scheduled' || s.status === 'waiting')) return [];
-    return states.filter((s) => s.status === 'pending');
-  }
-
-  private budgetError(held: StepState[]): SerializedError {
-    const b = this.run.plan.budget!;
-    const { usd, tokens } = this.run.spent;
-    const limits = [
-      ...(b.usd !== undefined ? [`$${b.usd} (spent $${usd})`] : []),
-      ...(b.tokens !== undefined ? [`${b.tokens} tokens (used ${tokens})`] : []),
-    ];
-    return {
-      code: 'BUDGET_EXCEEDED',
-      message: `the run reached its budget of ${limits.join(' and ')}; not dispatched: ${held.map((s) => s.def.id).join(', ')}`,
-      retryable: false,
-      details: { spent: { usd, tokens }, budget: { ...b }, held_steps: held.map((s) => s.def.id) },
-    };
-  }
-
   /** Releases the workflow: nothing runs and only a person can move it on (or a deadline). */
   private park(): Command[] {
     this.run.phase = 'parked';
     const waiting = [...this.run.steps.values()].filter((s) => s.status === 'waiting');
     const deadlines = waiting.map((w) => expiry(w)?.getTime()).filter((t): t is number => t !== undefined);
     const wakeAt = deadlines.length > 0 ? new Date(Math.min(...deadlines)) : null;
-    const held = this.heldByBudget();
+    const held = heldByBudget(this.run);
     // Parked at its budget: the error says what was spent and what waits, as a failure would.
-    const budget = held.length > 0 ? { budget: this.budgetError(held) } : {};
+    const budget = held.length > 0 ? { budget: budgetError(this.run, held) } : {};
     return [
       {
         type: 'commit',
@@ -564,7 +539,7 @@ class Decider {
   /** Marks the steps that can start now, with their inputs resolved from what succeeded. */
   private takeReady(): StepState[] {
     const ready: StepState[] = [];
-    if (this.overBudget()) return ready;
+    if (overBudget(this.run)) return ready;
     let outputs: Map<string, unknown> | undefined;
     for (const s of this.run.steps.values()) {
       if (s.status !== 'pending') continue;
@@ -584,9 +559,9 @@ class Decider {
 
   private finalIfDone(): FinalState | undefined {
     const states = [...this.run.steps.values()];
-    const held = this.heldByBudget();
+    const held = heldByBudget(this.run);
     if (held.length > 0)
-      return this.run.plan.budget?.on_budget === 'wait' ? undefined : { status: 'failed', error: this.budgetError(held) };
+      return this.run.plan.budget?.on_budget === 'wait' ? undefined : { status: 'failed', error: budgetError(this.run, held) };
     if (states.some((s) => ACTIVE.has(s.status))) return undefined;
     const failed = states.filter((s) => s.status === 'failed' && !s.handled);
     if (failed.length === 0) return { status: 'succeeded', error: null };
@@ -606,7 +581,7 @@ class Decider {
   /** Only people can move it on: nothing runs, and some approval step waits. */
   private shouldPark(): boolean {
     const states = [...this.run.steps.values()];
-    if (this.run.plan.budget?.on_budget === 'wait' && this.heldByBudget().length > 0) return true;
+    if (this.run.plan.budget?.on_budget === 'wait' && heldByBudget(this.run).length > 0) return true;
     return states.some((s) => s.status === 'waiting') && !states.some((s) => s.status === 'running' || s.status === 'scheduled');
   }
 
