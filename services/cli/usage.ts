@@ -3,7 +3,8 @@ import { api } from './client.ts';
 export const usageUsage = `  agentic-mesh usage [--from 2026-12-01] [--to 2026-12-02T12:00:00Z] [--group-by workflow|agent|model|api_key]
                                       model tokens and cost of the attempts that finished then
   agentic-mesh budget <task_id> [--budget-usd 5] [--budget-tokens 200000]
-                                      set or raise a run's budget; a run parked at it goes on`;
+                                      set or raise a run's budget; a run waiting at it goes on
+                                      (one that failed BUDGET_EXCEEDED: then agentic-mesh resume)`;
 
 export interface BudgetFlags {
   'budget-usd'?: string | undefined;

@@ -41,7 +41,7 @@ export function registerUsageTools(
     {
       title: "Set a task's budget",
       description:
-        "Set or raise a running or waiting task's budget (fields not given keep their value). A task waiting at its budget (on_budget: wait) goes on at once if the new one allows.",
+        "Set or raise a task's budget (fields not given keep their value). A task waiting at its budget (on_budget: wait) goes on at once if the new one allows; a task that failed BUDGET_EXCEEDED goes on with resume_task.",
       inputSchema: { task_id: z.string().uuid().describe('The task_id that orchestrate returned'), ...budgetShape },
     },
     async ({ task_id, ...budget }) =>

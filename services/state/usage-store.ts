@@ -69,8 +69,9 @@ export async function usageSummary(
 }
 
 /**
- * Sets a run's budget (its plan's `budget`, merged: a field not given keeps its value). Undefined
- * when the run is finished or does not exist.
+ * Sets a run's budget (its plan's `budget`, merged: a field not given keeps its value). A failed run
+ * takes one too, for POST /resume to go on with. Undefined when the run succeeded, was cancelled or
+ * does not exist.
  */
 export async function setBudget(
   db: Queryable,
@@ -79,7 +80,7 @@ export async function setBudget(
 ): Promise<{ status: WorkflowStatus; budget: Budget } | undefined> {
   const [row] = await db.query<{ status: WorkflowStatus; budget: Budget }>(
     `UPDATE workflows SET plan = jsonb_set(plan, '{budget}', coalesce(plan->'budget', '{}'::jsonb) || $2::jsonb), updated_at = now()
-      WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')
+      WHERE id = $1 AND status NOT IN ('succeeded', 'cancelled')
       RETURNING status, plan->'budget' AS budget`,
     [id, JSON.stringify(budget)],
   );

@@ -6,6 +6,7 @@ import { agentOn, meteredDouble } from '../helpers/chatty-agent.ts';
 import { testDatabases } from '../helpers/db.ts';
 import { mcpTools } from '../helpers/mcp-client.ts';
 import { listenOnLoopback, startPlatform } from '../helpers/platform.ts';
+import { poll } from '../helpers/poll.ts';
 import { runCli } from '../helpers/processes.ts';
 
 const postgres = testDatabases.find((d) => d.name === 'postgres')!;
@@ -53,9 +54,14 @@ describe('usage and budgets through the CLI and the MCP tools', () => {
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain('group_by "step" is not one of workflow, agent, model, api_key');
 
-      const finished = await cli('budget', taskId, '--budget-tokens', '100');
-      expect(finished.code).toBe(1);
-      expect(finished.stderr).toContain('already failed');
+      // A failed run takes a higher budget for a resume to go on with.
+      const raised = await cli('budget', taskId, '--budget-tokens', '1000');
+      expect(raised.code, raised.stderr).toBe(0);
+      expect(raised.stdout).toBe(`task ${taskId}: budget 1,000 tokens\n`);
+      const resumed = await cli('resume', taskId);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(served).toHaveLength(3);
+      expect(resumed.stdout).toContain('usage: 78 tokens (54 prompt, 24 completion) in 3 model call(s)');
     },
   );
 
@@ -80,7 +86,16 @@ describe('usage and budgets through the CLI and the MCP tools', () => {
     expect(badDate.isError).toBe(true);
     expect(badDate.content[0]!.text).toMatch(/^VALIDATION_FAILED: from "last week"/);
 
-    const late = await call('set_budget', { task_id: ran.structuredContent!.task_id, tokens: 100 });
+    const id = ran.structuredContent!.task_id as string;
+    const raised = await call('set_budget', { task_id: id, tokens: 100 });
+    expect(raised.structuredContent).toMatchObject({ budget: { tokens: 100 }, resumed: false });
+    expect((await call('resume_task', { task_id: id })).isError).toBeFalsy();
+    await poll(async () => (await call('get_task', { task_id: id })).structuredContent?.status === 'succeeded', {
+      timeoutMs: 20_000,
+      label: 'the resumed task to succeed',
+    });
+    expect(served).toHaveLength(3);
+    const late = await call('set_budget', { task_id: id, tokens: 200 });
     expect(late.isError).toBe(true);
     expect(late.content[0]!.text).toMatch(/^WORKFLOW_FINISHED: /);
   });

@@ -18,10 +18,14 @@ async function pricesFile(input: number, output: number): Promise<string> {
   return file;
 }
 
-async function runToEnd(app: FastifyInstance, body: Record<string, unknown>) {
-  const submitted = await app.inject({ method: 'POST', url: '/orchestrate', payload: body });
-  expect(submitted.statusCode, submitted.body).toBe(202);
-  const id = submitted.json().task_id as string;
+/** Submits `body` (or follows `existing`) until the run has ended or waits. */
+async function runToEnd(app: FastifyInstance, body: Record<string, unknown> | null, existing?: string) {
+  let id = existing;
+  if (body) {
+    const submitted = await app.inject({ method: 'POST', url: '/orchestrate', payload: body });
+    expect(submitted.statusCode, submitted.body).toBe(202);
+    id = submitted.json().task_id as string;
+  }
   return poll(
     async () => {
       const task = (await app.inject({ url: `/tasks/${id}` })).json();
@@ -203,6 +207,14 @@ for (const backend of testDatabases) {
         expect(task.budget).toEqual(budget);
         const events = (await app.inject({ url: `/tasks/${task.task_id}/events` })).body;
         expect(events).toContain('budget reached');
+
+        // A higher budget, then a resume: the held step runs.
+        const raised = await app.inject({ method: 'POST', url: `/tasks/${task.task_id}/budget`, payload: { [kind]: 1_000 } });
+        expect(raised.json()).toMatchObject({ budget: { [kind]: 1_000 }, resumed: false });
+        expect((await app.inject({ method: 'POST', url: `/resume/${task.task_id}` })).statusCode).toBe(202);
+        const resumed = await runToEnd(app, null, task.task_id);
+        expect(resumed.status).toBe('succeeded');
+        expect(ran.map((k) => k.split(':')[1])).toEqual(['s1', 's2', 's3']);
       }, 30_000);
     }
 
