@@ -544,7 +544,8 @@ describe('the image (compose/Dockerfile)', () => {
       const imported = new Set<string>();
       for (const f of (await readdir(join(app, 'dist'), { recursive: true })).filter((x) => x.endsWith('.js'))) {
         const js = await readFile(join(app, 'dist', f), 'utf8');
-        for (const m of js.matchAll(/(?:from\s+|import\(\s*|createRequire\([^)]*\)\(\s*)['"]([^'"./][^'"]*)['"]/g)) {
+        // A package name, not text that happens to follow "from" in a message (`from "${step}"`).
+        for (const m of js.matchAll(/(?:from\s+|import\(\s*|createRequire\([^)]*\)\(\s*)['"]([@a-z][^'"\s$]*)['"]/g)) {
           const spec = m[1]!;
           if (spec.startsWith('node:')) continue;
           imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
