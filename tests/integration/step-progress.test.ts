@@ -1,19 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { Type } from 'typebox';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { codeReviewAgent } from '../../agents/code-review/index.ts';
-import {
-  agentInfo,
-  buildAgentApp,
-  createAgentRuntime,
-  defineAgent,
-  startGrpcServer,
-  startStreamWorker,
-  type AgentDefinition,
-} from '../../agents/sdk/index.ts';
+import { buildAgentApp, defineAgent, type AgentDefinition } from '../../agents/sdk/index.ts';
 import { loadConfig } from '../../services/config/index.ts';
 import type { Db } from '../../services/state/index.ts';
 import { contentPieces, startChatDouble } from '../doubles/openai-chat-double.ts';
@@ -22,9 +12,9 @@ import { metricValue } from '../helpers/metrics.ts';
 import { listenOnLoopback, startPlatform } from '../helpers/platform.ts';
 import { poll } from '../helpers/poll.ts';
 import { openEventStream, type SseEvent } from '../helpers/sse.ts';
+import { orchestratorOver, transportKinds } from '../helpers/transports.ts';
 
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const silent = pino({ level: 'silent' });
 
 /**
  * An agent that reports a status line and its pieces of text as progress, then holds its answer
@@ -56,46 +46,6 @@ async function database(): Promise<Db> {
   return db;
 }
 
-/** An orchestrator whose one agent is reached over the named transport. */
-const transports: Record<string, (agent: AgentDefinition, db: Db) => Promise<FastifyInstance>> = {
-  async http(agent, db) {
-    return (await startPlatform(db, [agent])).app;
-  },
-  async stream(agent, db) {
-    const redis = new Redis(redisUrl);
-    const owner = `orch-${randomBytes(3).toString('hex')}`;
-    const worker = startStreamWorker(agent.name, createAgentRuntime(agent), redis, {
-      claimIdleMs: 30_000,
-      concurrency: 2,
-      blockMs: 200,
-      log: silent,
-    });
-    onTestFinished(async () => {
-      await worker.stop();
-      const keys = await redis.keys(`agent.${agent.name}.*`);
-      await redis.del(...keys, `orchestrator.${owner}.results`);
-      redis.disconnect();
-    });
-    const { app } = await startPlatform(db, [], {
-      REDIS_URL: redisUrl,
-      AGENT_TRANSPORTS: `${agent.name}=stream`,
-      AGENT_URLS: `${agent.name}=http://127.0.0.1:9`,
-      ORCHESTRATOR_ID: owner,
-    });
-    return app;
-  },
-  async grpc(agent, db) {
-    const server = await startGrpcServer(() => agentInfo(agent), createAgentRuntime(agent), { host: '127.0.0.1', port: 0, log: silent });
-    onTestFinished(() => server.close());
-    const { app } = await startPlatform(db, [], {
-      AGENT_TRANSPORTS: `${agent.name}=grpc`,
-      AGENT_GRPC_URLS: `${agent.name}=127.0.0.1:${server.port}`,
-      AGENT_URLS: `${agent.name}=http://127.0.0.1:9`,
-    });
-    return app;
-  },
-};
-
 /** Plans a one-step task without running it, so the stream is open before the step starts. */
 async function planned(app: FastifyInstance, agent: string, input: Record<string, unknown>): Promise<string> {
   const res = await app.inject({
@@ -113,11 +63,11 @@ const textOf = (events: SseEvent[]) =>
     .map((e) => (e.data.data as { text?: string }).text ?? '')
     .join('');
 
-describe.each(Object.keys(transports))('step progress over %s', (transport) => {
+describe.each(transportKinds)('step progress over %s', (transport) => {
   it('reaches the task stream while the step runs, without ids, and stays out of the log', async () => {
     const db = await database();
     const { definition, release } = reporter(uniqueName());
-    const app = await transports[transport]!(definition, db);
+    const app = await orchestratorOver(transport, definition, db);
     onTestFinished(release); // a failed check must not leave the handler (and the worker's stop) waiting
     const url = await listenOnLoopback(app);
     const pieces = ['The ', 'answer ', 'is ', '42.'];
