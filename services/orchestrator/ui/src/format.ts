@@ -1,3 +1,5 @@
+import type { ModelUsage, UsageTotal } from './types.ts';
+
 export function when(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : '–';
 }
@@ -11,4 +13,25 @@ export function took(ms: number | null | undefined): string {
 
 export function span(from: string | null, to: string | null): number | null {
   return from && to ? new Date(to).getTime() - new Date(from).getTime() : null;
+}
+
+/** Dollars to the cent, or to four places below a cent, so small runs do not all read $0.00. */
+export function dollars(usd: number): string {
+  return `$${usd >= 0.01 || usd === 0 ? usd.toFixed(2) : usd.toFixed(4)}`;
+}
+
+/** "1,234 tokens, $0.01" for a run or an attempt; "+ unknown" when a model had no price. */
+export function spent(u: UsageTotal): string {
+  const unknown = u.unpriced_models.length ? ' + unknown' : '';
+  return `${u.tokens.toLocaleString('en-US')} tokens, ${dollars(u.cost_usd)}${unknown}`;
+}
+
+/** An attempt's usage list in all. */
+export function attemptSpent(usage: ModelUsage[]): UsageTotal {
+  return {
+    tokens: usage.reduce((n, u) => n + u.prompt_tokens + u.completion_tokens, 0),
+    calls: usage.reduce((n, u) => n + u.calls, 0),
+    cost_usd: usage.reduce((n, u) => n + (u.cost_usd ?? 0), 0),
+    unpriced_models: usage.filter((u) => typeof u.cost_usd !== 'number').map((u) => u.model),
+  };
 }

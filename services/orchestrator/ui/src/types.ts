@@ -32,6 +32,24 @@ export interface Attempt {
   error: unknown;
   /** A result copied from another run by a fork: the run and attempt whose agent produced it. */
   reused_from?: { task_id: string; attempt: number | null } | null;
+  /** What the attempt asked of models, per model (null: none); cost_usd null when the model has no price. */
+  usage?: ModelUsage[] | null;
+}
+
+export interface ModelUsage {
+  model: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  calls: number;
+  cost_usd?: number | null;
+}
+
+/** A step's or a run's usage in all (GET /tasks/:id). */
+export interface UsageTotal {
+  tokens: number;
+  calls: number;
+  cost_usd: number;
+  unpriced_models: string[];
 }
 
 export interface StepView {
@@ -90,6 +108,8 @@ export interface TaskView extends TaskSummary {
   /** A fork's parent and the step it was forked at (POST /tasks/:id/fork). */
   forked_from?: { task_id: string; step_id: string } | null;
   forks?: Array<{ task_id: string; from_step: string; status: TaskStatus; created_at: string }>;
+  usage?: UsageTotal;
+  budget?: { usd?: number; tokens?: number; on_budget?: 'fail' | 'wait' } | null;
 }
 
 /** One side of a step in GET /tasks/:a/compare/:b. */

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link } from 'wouter';
 import { api, messageOf } from '../api.ts';
 import { followTask, type TaskEvent } from '../events.ts';
-import { span, took, when } from '../format.ts';
+import { dollars, span, spent, took, when } from '../format.ts';
 import { StatusBadge } from '../StatusBadge.tsx';
 import { Actions } from '../run/Actions.tsx';
 import { Lineage } from '../run/Lineage.tsx';
@@ -112,6 +112,18 @@ export function RunPage({ id }: { id: string }) {
         <StatusBadge status={task.status} /> <span className="muted">{task.task_id}</span> · created {when(task.created_at)}
         {task.run_at && <> · starts {when(task.run_at)}</>} · took{' '}
         {took(span(task.started_at, task.finished_at ?? (live ? new Date(now).toISOString() : null)))}
+        {task.usage && task.usage.calls > 0 && <> · {spent(task.usage)}</>}
+        {task.budget && (
+          <>
+            {' · budget '}
+            {[
+              task.budget.usd !== undefined ? dollars(task.budget.usd) : '',
+              task.budget.tokens !== undefined ? `${task.budget.tokens.toLocaleString('en-US')} tokens` : '',
+            ]
+              .filter(Boolean)
+              .join(' and ')}
+          </>
+        )}
         {task.trace_url && (
           <>
             {' · '}

@@ -1,5 +1,5 @@
 import { JsonView, collapseAllNested, defaultStyles } from 'react-json-view-lite';
-import { took, when } from '../format.ts';
+import { attemptSpent, spent, took, when } from '../format.ts';
 import type { PlanStep, StepProgress, StepView } from '../types.ts';
 import { stateName } from './RunGraph.tsx';
 import { displayState } from './graph-model.ts';
@@ -75,6 +75,7 @@ export function StepPanel(props: {
         <details key={a.attempt} open={a.attempt === step?.attempts.length} className="attempt" data-attempt={a.attempt}>
           <summary>
             Attempt {a.attempt}: {a.status} · {took(a.duration_ms)}
+            {a.usage?.length ? ` · ${spent(attemptSpent(a.usage))}` : ''}
           </summary>
           <dl>
             <dt>Idempotency key</dt>
