@@ -38,7 +38,13 @@ export function addUsage(usage: Usage, entry: ModelUsage): Usage {
   return usage.map((x, j) => (j === i ? merged : x));
 }
 
+// What an answer may carry: an agent not built on the SDK may leave out `calls` (one call, then).
+const Reported = Type.Array(Type.Object({ ...ModelUsage.properties, calls: Type.Optional(ModelUsage.properties.calls) }), {
+  maxItems: 100,
+});
+
 /** The usage an answer carries, or none: an agent's figures are read only when they have the shape. */
 export function usageFrom(value: unknown): Usage | undefined {
-  return Array.isArray(value) && value.length > 0 && Value.Check(Usage, value) ? value : undefined;
+  if (!Array.isArray(value) || value.length === 0 || !Value.Check(Reported, value)) return undefined;
+  return value.map((u) => ({ ...u, calls: u.calls ?? 1 }));
 }
