@@ -1,7 +1,8 @@
 // Per-key concurrency (migration 0013): which queued workflows may start now, decided under a lock
 // per key so that replicas admitting at the same moment never go past the key's limit.
-import type { Db, Queryable } from './db.ts';
+import { lockKey, type Db, type Queryable } from './db.ts';
 import type { Lease, NewEvent, WorkflowRow } from './rows.ts';
+import { oneEventFromSql } from './event-log.ts';
 import { claimWorkflow, type Claim } from './workflow-store.ts';
 
 /**
@@ -11,7 +12,7 @@ import { claimWorkflow, type Claim } from './workflow-store.ts';
  */
 export async function admitQueued(db: Db, key: string, lease: Lease, event: NewEvent): Promise<WorkflowRow[]> {
   return db.transaction(async (tx) => {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('mesh.concurrency'), hashtext($1))`, [key]);
+    await lockKey(tx, 'mesh.concurrency', key);
     const ids = await tx.query<{ id: string }>(
       `WITH head AS (
          SELECT concurrency_limit FROM workflows WHERE concurrency_key = $1 AND status = 'queued'
@@ -91,7 +92,7 @@ export async function queuedCounts(db: Queryable): Promise<{ key: string; n: num
  */
 export async function claimWithinLimit(db: Db, key: string, limit: number, c: Claim): Promise<WorkflowRow | null | 'full'> {
   return db.transaction(async (tx) => {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('mesh.concurrency'), hashtext($1))`, [key]);
+    await lockKey(tx, 'mesh.concurrency', key);
     if ((await holding(tx, key)) >= limit) return 'full';
     return claimWorkflow(tx, c);
   });
@@ -107,10 +108,10 @@ export async function queueScheduled(db: Queryable, id: string, onlyDue: boolean
        UPDATE workflows SET status = 'queued', wake_at = NULL, event_seq = event_seq + 1, updated_at = now()
        WHERE id = $1 AND status = 'scheduled' AND concurrency_key IS NOT NULL AND (NOT $2::boolean OR wake_at <= now())
        RETURNING *
-     ), e AS (
-       INSERT INTO workflow_events (workflow_id, seq, type, data)
-       SELECT w.id, w.event_seq, 'workflow_queued',
-              jsonb_build_object('concurrency_key', w.concurrency_key, 'limit', w.concurrency_limit, 'priority', w.priority) FROM w
+     ), e AS (${oneEventFromSql(
+       'workflow_queued',
+       `jsonb_build_object('concurrency_key', w.concurrency_key, 'limit', w.concurrency_limit, 'priority', w.priority)`,
+     )}
      )
      SELECT * FROM w`,
     [id, onlyDue],

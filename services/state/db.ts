@@ -25,3 +25,11 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/**
+ * Takes the transaction-scoped advisory lock of `key` in `space` (concurrency keys, rate limits,
+ * call slots): replicas deciding for the same key at once take turns.
+ */
+export async function lockKey(tx: Queryable, space: string, key: string): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`, [space, key]);
+}

@@ -1,8 +1,6 @@
 // Rate limits and step-level concurrency (migration 0016), decided under a lock per key so that
 // replicas reserving or admitting at the same moment never go past a key's limit.
-import type { Db } from './db.ts';
-
-const lockKey = (space: string, key: string) => [space, key];
+import { lockKey, type Db } from './db.ts';
 
 /**
  * Reserves the earliest moment, not before `notBefore`, at which one more start or call of `key`
@@ -12,7 +10,7 @@ const lockKey = (space: string, key: string) => [space, key];
  */
 export async function reserve(db: Db, key: string, limit: number, periodMs: number, notBefore?: Date): Promise<Date> {
   return db.transaction(async (tx) => {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`, lockKey('mesh.rate_limit', key));
+    await lockKey(tx, 'mesh.rate_limit', key);
     const rows = await tx.query<{ at: Date }>(
       `WITH pruned AS (
          DELETE FROM rate_limit_slots WHERE key = $1 AND at < clock_timestamp() - $3::int * interval '1 millisecond'
@@ -36,7 +34,7 @@ export async function reserve(db: Db, key: string, limit: number, periodMs: numb
  */
 export async function takeCallSlot(db: Db, key: string, holder: string, limit: number, leaseMs: number): Promise<boolean> {
   return db.transaction(async (tx) => {
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`, lockKey('mesh.call_slots', key));
+    await lockKey(tx, 'mesh.call_slots', key);
     await tx.query(`DELETE FROM call_slots WHERE key = $1 AND lease_expires_at < clock_timestamp()`, [key]);
     await tx.query(
       `INSERT INTO call_slots (key, holder, lease_expires_at) VALUES ($1, $2, clock_timestamp() + $3::int * interval '1 millisecond')

@@ -123,15 +123,25 @@ export async function getDecisions(db: Queryable, id: string): Promise<DecisionR
   return db.query<DecisionRow>('SELECT * FROM workflow_decisions WHERE workflow_id = $1 ORDER BY id', [id]);
 }
 
-/** Scheduled workflows whose start time has come, and the next start time after them. */
-export async function dueScheduled(db: Queryable, limit: number): Promise<{ due: string[]; next: Date | null }> {
-  const rows = await db.query<{ id: string | null; next: Date | null }>(
-    `(SELECT id, NULL::timestamptz AS next FROM workflows WHERE status = 'scheduled' AND wake_at <= now() ORDER BY wake_at LIMIT $1)
+/**
+ * Scheduled workflows whose start time has come (and whether each has a concurrency key, so joins
+ * its key's queue rather than starting), and the next start time after them.
+ */
+export async function dueScheduled(
+  db: Queryable,
+  limit: number,
+): Promise<{ due: Array<{ id: string; keyed: boolean }>; next: Date | null }> {
+  const rows = await db.query<{ id: string | null; keyed: boolean | null; next: Date | null }>(
+    `(SELECT id, concurrency_key IS NOT NULL AS keyed, NULL::timestamptz AS next FROM workflows
+      WHERE status = 'scheduled' AND wake_at <= now() ORDER BY wake_at LIMIT $1)
      UNION ALL
-     (SELECT NULL, wake_at FROM workflows WHERE status = 'scheduled' AND wake_at > now() ORDER BY wake_at LIMIT 1)`,
+     (SELECT NULL, NULL, wake_at FROM workflows WHERE status = 'scheduled' AND wake_at > now() ORDER BY wake_at LIMIT 1)`,
     [limit],
   );
-  return { due: rows.flatMap((r) => (r.id ? [r.id] : [])), next: rows.find((r) => r.next)?.next ?? null };
+  return {
+    due: rows.flatMap((r) => (r.id ? [{ id: r.id, keyed: r.keyed === true }] : [])),
+    next: rows.find((r) => r.next)?.next ?? null,
+  };
 }
 
 /** Parked workflows whose earliest approval deadline has passed. */

@@ -466,9 +466,9 @@ export class Engine {
    */
   private async startDue(): Promise<void> {
     const { due, next } = await store.dueScheduled(this.options.db, DUE_BATCH);
-    for (const id of due) {
+    for (const { id, keyed } of due) {
       if (this.closed) return;
-      if (await this.queueKeyed(id, true)) continue;
+      if (keyed && (await this.queueKeyed(id, true))) continue;
       const row = await store.claimWorkflow(this.options.db, {
         id,
         lease: this.lease,

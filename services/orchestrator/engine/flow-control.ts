@@ -45,11 +45,17 @@ export function keyFormProblem(expr: string, names = true): string | undefined {
     : `"${expr}" is not a path into the input (e.g. "input.repo", "input.tenant.id")`;
 }
 
-/** A period with a unit ("1s", "1m", "1h") in milliseconds, or undefined when it is not one. */
-export function periodMs(period: string): number | undefined {
+/** A duration with a unit ("90s", "5m", "1d") in milliseconds, or undefined when it is not one. */
+export function durationMs(text: string): number | undefined {
   // A bare number is refused: seconds or milliseconds would be a guess.
-  const ms = /[a-z]\s*$/i.test(period) ? parseDuration(period as StringValue) : undefined;
-  return ms !== undefined && Number.isFinite(ms) && ms >= 1 && ms <= 86_400_000 ? ms : undefined;
+  const ms = /[a-z]\s*$/i.test(text) ? parseDuration(text as StringValue) : undefined;
+  return ms !== undefined && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+/** A rate limit's period ("1s", "1m", "1h") in milliseconds, from 1 ms to a day, or undefined. */
+export function periodMs(period: string): number | undefined {
+  const ms = durationMs(period);
+  return ms !== undefined && ms >= 1 && ms <= 86_400_000 ? ms : undefined;
 }
 
 /**

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import parseDuration, { type StringValue } from 'ms';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import { concurrencyStore, store, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
+import { durationMs } from '../engine/flow-control.ts';
 import { flowOf, planRun, type PlannedRun } from '../plan-request.ts';
 import type { StepFinding } from '../planner/index.ts';
 import { ErrorReply, ObjectReply, OrchestrateBody, SubmitHeaders, TaskParams, WaitBody } from '../schemas.ts';
@@ -34,9 +34,8 @@ function startTime(body: { run_at?: string | undefined; delay?: string | undefin
         details: { field: 'run_at' },
       });
   } else {
-    // A bare number is refused: seconds or milliseconds would be a guess.
-    const ms = /[a-z]\s*$/i.test(body.delay!) ? parseDuration(body.delay! as StringValue) : undefined;
-    if (ms === undefined || !Number.isFinite(ms) || ms < 0)
+    const ms = durationMs(body.delay!);
+    if (ms === undefined)
       throw new AppError('VALIDATION_FAILED', `delay "${body.delay}" is not a duration with a unit (e.g. "90s", "5m", "2h", "1d")`, {
         details: { field: 'delay' },
       });
