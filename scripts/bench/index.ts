@@ -146,6 +146,10 @@ async function main() {
     console.log(
       `  orchestrator process: peak RSS ${peakRssMiB(platform.child.pid!)} MiB; agents process: ${peakRssMiB(agents.child.pid!)} MiB`,
     );
+    if (env.BENCH_ONLY === 'floor') {
+      await client.close();
+      return;
+    }
     const perTransport = Number(env.BENCH_TRANSPORT_WORKFLOWS ?? 1000);
     console.log(`the same diamond over each transport (${perTransport} workflows at concurrency ${concurrency}):`);
     for (const [label, agent] of [

@@ -1,11 +1,13 @@
 import type { Queryable } from './db.ts';
 import type { EventRow, NewEvent, NewStep } from './rows.ts';
 
-// A workflow's event log: numbered per workflow (workflows.event_seq counts them), from two places.
+// A workflow's event log: numbered per workflow (workflows.event_seq counts them), from three places.
 // Most of it is the step rows themselves: an attempt's row says when it started (start_seq) and
 // when it succeeded (end_seq, duration_ms, replayed), so `step_started` and `step_succeeded` are
-// read back from it rather than written twice. Everything else (workflow started or finished, a
-// failure and its retry, a skip, a branch, an approval, a takeover) is a row of workflow_events.
+// read back from it rather than written twice. The workflow's row likewise carries the
+// `workflow_started` of its submit and its `workflow_succeeded` (start_seq, end_seq). Everything
+// else (a start after a queue or a delay, a failure and its retry, a skip, a branch, an approval, a
+// takeover, a failed or cancelled end) is a row of workflow_events.
 // A write numbers its events in the order it was given them, so the log reads back in that order.
 
 /** Where each event of one write goes: its number within the write (1-based), and whether a step row carries it. */
@@ -16,6 +18,16 @@ export interface PlacedEvents {
   starts: Map<string, number>;
   /** step:attempt of a finished attempt -> its step_succeeded event. */
   ends: Map<string, { k: number; durationMs: number | null; replayed: boolean }>;
+  /** The workflow_started a new workflow's row carries: its number and owner. */
+  workflowStart?: { k: number; owner: string };
+  /** The number of the workflow_succeeded the row of a workflow that succeeds here carries. */
+  workflowEnd?: number;
+}
+
+/** What the workflow row of a write can carry: a new row's start (its plan has `steps` steps), a success. */
+export interface RowCarries {
+  steps?: number;
+  succeeds?: boolean;
 }
 
 const attemptKey = (step: string | undefined, attempt: number | undefined) => `${step}:${attempt}`;
@@ -29,6 +41,7 @@ export function placeEvents(
   events: readonly NewEvent[],
   newSteps: readonly NewStep[],
   finished: ReadonlyArray<{ stepId: string; attempt: number; output?: unknown }>,
+  carries: RowCarries = {},
 ): PlacedEvents {
   const running = new Map(newSteps.filter((s) => s.status === 'running').map((s) => [attemptKey(s.step_id, s.attempt), s]));
   const done = new Map(finished.map((f) => [attemptKey(f.stepId, f.attempt), f]));
@@ -49,6 +62,21 @@ export function placeEvents(
         durationMs: typeof data.duration_ms === 'number' ? data.duration_ms : null,
         replayed: data.replayed === true,
       });
+      return;
+    }
+    if (
+      event.type === 'workflow_started' &&
+      carries.steps !== undefined &&
+      !placed.workflowStart &&
+      sameKeys(data, ['owner', 'steps']) &&
+      typeof data.owner === 'string' &&
+      data.steps === carries.steps
+    ) {
+      placed.workflowStart = { k, owner: data.owner };
+      return;
+    }
+    if (event.type === 'workflow_succeeded' && carries.succeeds && placed.workflowEnd === undefined && Object.keys(data).length === 0) {
+      placed.workflowEnd = k;
       return;
     }
     placed.rows.push({ k, event });
@@ -86,6 +114,13 @@ export async function listEvents(db: Queryable, workflowId: string, after: numbe
                 || CASE WHEN output->>'decision' IN ('approved', 'rejected') THEN jsonb_build_object('decision', output->>'decision') ELSE '{}'::jsonb END,
               coalesce(finished_at, created_at)
        FROM steps WHERE workflow_id = $1 AND end_seq > $2
+       UNION ALL
+       SELECT start_seq, id, 'workflow_started', NULL, NULL,
+              jsonb_build_object('owner', start_owner, 'steps', jsonb_array_length(plan->'steps')), created_at
+       FROM workflows WHERE id = $1 AND start_seq > $2
+       UNION ALL
+       SELECT end_seq, id, 'workflow_succeeded', NULL, NULL, '{}'::jsonb, finished_at
+       FROM workflows WHERE id = $1 AND end_seq > $2
      ) e
      ORDER BY id
      LIMIT $3`,

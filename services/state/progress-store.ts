@@ -2,7 +2,15 @@ import type { SerializedError } from '../errors/index.ts';
 import type { Usage } from '../protocol/usage.ts';
 import { prepared, type Queryable } from './db.ts';
 import { placeEvents } from './event-log.ts';
-import type { AttemptStatus, Lease, NewDecision, NewEvent, NewStep, WorkflowStatus } from './rows.ts';
+import {
+  storedAttemptKey,
+  type AttemptStatus,
+  type Lease,
+  type NewDecision,
+  type NewEvent,
+  type NewStep,
+  type WorkflowStatus,
+} from './rows.ts';
 
 // The engine's hot path: what a running workflow writes when a step finishes. One statement for any
 // number of workflows (group commit), prepared once per connection, every part guarded by the lease
@@ -48,7 +56,7 @@ const batchSql = prepared(
   `
   WITH m AS (
     SELECT * FROM jsonb_to_recordset($2::jsonb)
-      AS m(id uuid, checkpoint jsonb, status text, error jsonb, wake_at timestamptz, supersede text[], touched boolean, events int)
+      AS m(id uuid, checkpoint jsonb, status text, error jsonb, wake_at timestamptz, supersede text[], touched boolean, events int, end_k int)
   ), w AS (
     UPDATE workflows SET
       checkpoint_data = CASE WHEN m.checkpoint IS NULL THEN workflows.checkpoint_data ELSE workflows.checkpoint_data || m.checkpoint END
@@ -62,6 +70,7 @@ const batchSql = prepared(
       finished_at = CASE WHEN m.status IS NULL OR m.status = 'waiting' THEN workflows.finished_at ELSE now() END,
       wake_at = CASE WHEN m.status = 'waiting' THEN m.wake_at END,
       event_seq = workflows.event_seq + m.events,
+      end_seq = CASE WHEN m.end_k IS NULL THEN workflows.end_seq ELSE workflows.event_seq + m.end_k END,
       updated_at = now()
     FROM m
     -- The id list lets the planner fetch each row by primary key instead of joining every running one.
@@ -78,13 +87,22 @@ const batchSql = prepared(
            replayed boolean, usage jsonb)
     JOIN w ON w.id = f.id
     WHERE steps.workflow_id = f.id AND steps.step_id = f.step_id AND steps.attempt = f.attempt
+  ), u AS (
+    -- GET /usage finds priced attempts by when they finished through this table, not an index on
+    -- steps, which would make every finished attempt a non-HOT update (migration 0017).
+    INSERT INTO usage_ledger (workflow_id, step_id, attempt, finished_at)
+    SELECT f.id, f.step_id, f.attempt, now()
+    FROM jsonb_to_recordset($3::jsonb) AS f(id uuid, step_id text, attempt int, usage jsonb)
+    JOIN w ON w.id = f.id
+    WHERE f.usage IS NOT NULL
+    ON CONFLICT DO NOTHING
   ), old AS (
     UPDATE steps SET status = 'superseded'
     FROM (SELECT m.id, unnest(m.supersede) AS step_id FROM m WHERE m.supersede IS NOT NULL) x
     WHERE steps.workflow_id = x.id AND steps.step_id = x.step_id AND steps.status = 'succeeded' AND x.id IN (SELECT id FROM w)
   ), n AS (
     INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at, start_seq)
-    SELECT x.id, x.step_id, x.attempt, x.agent, x.status, x.input, x.idempotency_key,
+    SELECT x.id, x.step_id, x.attempt, x.agent, x.status, x.input, ${storedAttemptKey},
            CASE WHEN x.status IN ('running', 'waiting') THEN now() END, w.base + x.start_k
     FROM jsonb_to_recordset($4::jsonb)
       AS x(id uuid, step_id text, attempt int, agent text, status text, input jsonb, idempotency_key text, start_k int)
@@ -123,7 +141,7 @@ export async function commitBatch(
   const decisions: unknown[] = [];
   for (const m of members) {
     const id = m.workflowId;
-    const placed = placeEvents(m.events ?? [], m.newSteps ?? [], m.finished);
+    const placed = placeEvents(m.events ?? [], m.newSteps ?? [], m.finished, { succeeds: m.final?.status === 'succeeded' });
     workflows.push({
       id,
       checkpoint: m.checkpoint ?? null,
@@ -133,6 +151,7 @@ export async function commitBatch(
       supersede: m.supersede?.length ? m.supersede : null,
       touched: m.finished.length > 0,
       events: placed.count,
+      end_k: placed.workflowEnd ?? null,
     });
     for (const f of m.finished) {
       const end = placed.ends.get(`${f.stepId}:${f.attempt}`);

@@ -23,6 +23,8 @@ export async function pruneFinished(db: Queryable, days: number, batch: number):
        FOR UPDATE SKIP LOCKED
      ), s AS (
        DELETE FROM steps WHERE workflow_id IN (SELECT id FROM doomed) RETURNING 1
+     ), u AS (
+       DELETE FROM usage_ledger WHERE workflow_id IN (SELECT id FROM doomed)
      ), e AS (
        DELETE FROM workflow_events WHERE workflow_id IN (SELECT id FROM doomed) RETURNING 1
      ), d AS (

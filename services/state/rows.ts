@@ -83,6 +83,13 @@ export interface StepRow {
   usage: Usage | null;
 }
 
+// An attempt's idempotency key is workflow:step:attempt, and its row stores it only when it is
+// something else (a fork's reused attempt keeps its parent's): 41 bytes less to write, twice, per
+// attempt (migration 0017). Writers store storedAttemptKey of x (id, step_id, attempt,
+// idempotency_key); readers select attemptKeyColumn.
+export const storedAttemptKey = `NULLIF(x.idempotency_key, x.id::text || ':' || x.step_id || ':' || x.attempt)`;
+export const attemptKeyColumn = `coalesce(idempotency_key, workflow_id::text || ':' || step_id || ':' || attempt) AS idempotency_key`;
+
 /** One event of a workflow's log (event-log.ts); `id` is its number within the workflow, from 1. */
 export interface EventRow {
   id: number;

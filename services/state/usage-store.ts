@@ -2,8 +2,9 @@ import type { Queryable } from './db.ts';
 import type { Budget } from './plan.ts';
 import type { WorkflowStatus } from './rows.ts';
 
-// GET /usage: what stored attempts spent on models, summed over a time window. One row per attempt
-// is the unit (migration 0014), so an answer an agent replayed from its idempotency store, which
+// GET /usage: what stored attempts spent on models, summed over a time window; usage_ledger says
+// which attempts used a model and when they finished (migration 0017). One row per attempt is the
+// unit (migration 0014), so an answer an agent replayed from its idempotency store, which
 // fills the same attempt's row, is counted once.
 
 export const usageGroups = ['workflow', 'agent', 'model', 'api_key'] as const;
@@ -46,10 +47,11 @@ export async function usageSummary(
             count(DISTINCT (s.workflow_id, s.step_id, s.attempt)) AS attempts,
             coalesce(sum((u->>'cost_usd')::numeric), 0) AS cost_usd,
             coalesce(sum(CASE WHEN jsonb_typeof(u->'cost_usd') = 'number' THEN 0 ELSE (u->>'calls')::bigint END), 0) AS unpriced_calls
-       FROM steps s
+       FROM usage_ledger l
+       JOIN steps s ON (s.workflow_id, s.step_id, s.attempt) = (l.workflow_id, l.step_id, l.attempt)
        JOIN workflows w ON w.id = s.workflow_id
        CROSS JOIN LATERAL jsonb_array_elements(s.usage) AS u
-      WHERE s.usage IS NOT NULL AND s.finished_at >= $1 AND s.finished_at < $2
+      WHERE s.usage IS NOT NULL AND l.finished_at >= $1 AND l.finished_at < $2
         AND ($3::text IS NULL OR w.submitted_by = $3)
       GROUP BY 1) g
       ORDER BY cost_usd DESC, prompt_tokens + completion_tokens DESC, key`,

@@ -1,7 +1,17 @@
 import { prepared, type Queryable } from './db.ts';
 import { oneEventFromSql, placeEvents } from './event-log.ts';
 import type { Plan } from './plan.ts';
-import type { DecisionRow, Lease, NewEvent, NewStep, StepRow, WorkflowRow, WorkflowStatus } from './rows.ts';
+import {
+  attemptKeyColumn,
+  storedAttemptKey,
+  type DecisionRow,
+  type Lease,
+  type NewEvent,
+  type NewStep,
+  type StepRow,
+  type WorkflowRow,
+  type WorkflowStatus,
+} from './rows.ts';
 
 // Every write on the engine's hot path is ONE statement: data-modifying CTEs make it one round trip
 // and one commit, and each part is guarded by the lease check in the first CTE, so a replica that
@@ -44,18 +54,19 @@ const insertBatchSql = prepared(
     SELECT * FROM jsonb_to_recordset($1::jsonb)
       AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
            trace_parent text, idempotency_key text, request_hash text, events int, submitted_by text, run_at timestamptz,
-           concurrency_key text, concurrency_limit int, concurrency_strategy text, priority int)
+           concurrency_key text, concurrency_limit int, concurrency_strategy text, priority int, start_k int, start_owner text)
   ), w AS (
-    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at, concurrency_key, concurrency_limit, concurrency_strategy, priority)
+    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at, concurrency_key, concurrency_limit, concurrency_strategy, priority, start_seq, start_owner)
     SELECT id, description, status, plan, input, lease_owner, lease_incarnation,
            CASE WHEN lease_owner IS NULL THEN NULL ELSE now() + lease_ms * interval '1 millisecond' END,
-           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by, run_at, concurrency_key, concurrency_limit, concurrency_strategy, priority
+           CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by, run_at, concurrency_key, concurrency_limit, concurrency_strategy, priority,
+           start_k, start_owner
     FROM x
     ON CONFLICT DO NOTHING
     RETURNING id
   ), s AS (
     INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, idempotency_key, started_at, start_seq)
-    SELECT x.id, x.step_id, x.attempt, x.agent, x.status, x.input, x.idempotency_key,
+    SELECT x.id, x.step_id, x.attempt, x.agent, x.status, x.input, ${storedAttemptKey},
            CASE WHEN x.status IN ('running', 'waiting') THEN now() END, x.start_k
     FROM jsonb_to_recordset($2::jsonb)
       AS x(id uuid, step_id text, attempt int, agent text, status text, input jsonb, idempotency_key text, start_k int)
@@ -79,7 +90,7 @@ export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow
   const steps: unknown[] = [];
   const events: unknown[] = [];
   for (const w of ws) {
-    const placed = placeEvents(w.events, w.steps, []);
+    const placed = placeEvents(w.events, w.steps, [], { steps: w.plan.steps.length });
     rows.push({
       id: w.id,
       description: w.description,
@@ -99,6 +110,8 @@ export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow
       concurrency_limit: w.concurrency?.limit ?? null,
       concurrency_strategy: w.concurrency?.strategy ?? null,
       priority: w.priority ?? 3,
+      start_k: placed.workflowStart?.k ?? null,
+      start_owner: placed.workflowStart?.owner ?? null,
     });
     for (const s of w.steps) steps.push({ id: w.id, ...s, start_k: placed.starts.get(`${s.step_id}:${s.attempt}`) ?? null });
     for (const { k, event: e } of placed.rows)
@@ -267,7 +280,12 @@ export async function getWorkflow(db: Queryable, id: string): Promise<WorkflowRo
 }
 
 export async function getSteps(db: Queryable, id: string): Promise<StepRow[]> {
-  return db.query<StepRow>('SELECT * FROM steps WHERE workflow_id = $1 ORDER BY step_id, attempt', [id]);
+  return db.query<StepRow>(
+    `SELECT workflow_id, step_id, attempt, agent, status, input, output, error, ${attemptKeyColumn}, created_at, started_at,
+            finished_at, start_seq, end_seq, duration_ms, replayed, usage, reused_from, reused_attempt
+     FROM steps WHERE workflow_id = $1 ORDER BY step_id, attempt`,
+    [id],
+  );
 }
 
 export interface ListQuery {

@@ -8,6 +8,9 @@ import { startProcess } from '../helpers/processes.ts';
 import { testAgents } from '../helpers/test-agents.ts';
 
 const plan = { steps: [{ id: 'a', agent: 'math', input: { values: [1, 2], ms: 300 } }] };
+// Who started a tick: its row carries its submit's workflow_started (migration 0017), else an event row does.
+const startedBy = `coalesce(w.start_owner,
+  (SELECT e.data->>'owner' FROM workflow_events e WHERE e.workflow_id = w.id AND e.type = 'workflow_started' ORDER BY e.seq LIMIT 1))`;
 
 describe('a schedule on two orchestrator processes, one SIGKILLed mid-way (real Postgres)', () => {
   it('an every-second schedule starts exactly one workflow per tick, none lost, none doubled', { timeout: 180_000 }, async () => {
@@ -52,8 +55,7 @@ describe('a schedule on two orchestrator processes, one SIGKILLed mid-way (real 
     await poll(async () => (await runs()).length >= 5, { timeoutMs: 60_000, label: 'five ticks before the kill' });
     // Kill the replica that started the latest tick: the one at work, likely holding a claim or a run.
     const latest = await db.query<{ owner: string }>(
-      `SELECT e.data->>'owner' AS owner FROM workflow_events e JOIN workflows w ON w.id = e.workflow_id
-       WHERE w.idempotency_key LIKE $1 AND e.type = 'workflow_started' ORDER BY w.idempotency_key DESC LIMIT 1`,
+      `SELECT ${startedBy} AS owner FROM workflows w WHERE w.idempotency_key LIKE $1 ORDER BY w.idempotency_key DESC LIMIT 1`,
       [`schedule ${id} %`],
     );
     const victim = latest.rows[0]!.owner;
@@ -87,8 +89,7 @@ describe('a schedule on two orchestrator processes, one SIGKILLed mid-way (real 
     expect(ticks.some((t) => t < killedAt) && ticks.some((t) => t > killedAt + 2000)).toBe(true);
     // Both replicas started ticks: the dead one before the kill, the other after.
     const starters = await db.query<{ owner: string }>(
-      `SELECT DISTINCT e.data->>'owner' AS owner FROM workflow_events e JOIN workflows w ON w.id = e.workflow_id
-       WHERE w.idempotency_key LIKE $1 AND e.type = 'workflow_started'`,
+      `SELECT DISTINCT ${startedBy} AS owner FROM workflows w WHERE w.idempotency_key LIKE $1`,
       [`schedule ${id} %`],
     );
     expect(starters.rows.map((r) => r.owner).sort()).toEqual(['replica-a', 'replica-b']);

@@ -196,6 +196,76 @@ describe.each(testDatabases)('state on $name', (t) => {
     expect((await store.getWorkflow(db, id))!.event_seq).toBe(7);
   });
 
+  it('a run that succeeds: HOT updates but for the final status, no event row, its log read back whole from the rows', async () => {
+    const db = await open(t);
+    const id = randomUUID();
+    const me = lease('me');
+    const x = { agent: 'x' };
+    // One transaction, so pg_stat_xact_user_tables counts exactly these writes, on both databases.
+    const counts = await db.transaction(async (tx) => {
+      await store.insertWorkflow(tx, {
+        id,
+        description: 'd',
+        status: 'running',
+        plan,
+        input: {},
+        lease: me,
+        steps: [{ step_id: 'a', attempt: 1, agent: 'x', status: 'running', input: { n: 1 }, idempotency_key: `${id}:a:1` }],
+        events: [
+          { type: 'workflow_started', data: { owner: 'me', steps: 2 } },
+          { type: 'step_started', step_id: 'a', attempt: 1, data: x },
+        ],
+      });
+      const step = (stepId: string) => ({ stepId, attempt: 1, status: 'succeeded' as const, output: { n: 1 }, startedAt: new Date() });
+      expect(
+        await store.commitProgress(tx, {
+          workflowId: id,
+          lease: me,
+          step: step('a'),
+          checkpoint: { a: { n: 1 } },
+          newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running', input: {}, idempotency_key: `${id}:b:1` }],
+          events: [
+            { type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 3 } },
+            { type: 'step_started', step_id: 'b', attempt: 1, data: x },
+          ],
+        }),
+      ).toBe(true);
+      expect(
+        await store.commitProgress(tx, {
+          workflowId: id,
+          lease: me,
+          step: step('b'),
+          checkpoint: { b: { n: 1 } },
+          events: [{ type: 'step_succeeded', step_id: 'b', attempt: 1, data: x }, { type: 'workflow_succeeded' }],
+          final: { status: 'succeeded', error: null },
+        }),
+      ).toBe(true);
+      return tx.query<{ relname: string; upd: number; hot: number }>(
+        `SELECT relname, n_tup_upd::int AS upd, n_tup_hot_upd::int AS hot FROM pg_stat_xact_user_tables
+         WHERE schemaname = current_schema() AND relname IN ('steps', 'workflows', 'workflow_events') ORDER BY relname`,
+      );
+    });
+    // Each attempt's finish and the step's checkpoint are HOT; the final update sets the (indexed) status.
+    expect(counts.find((c) => c.relname === 'steps')).toMatchObject({ upd: 2, hot: 2 });
+    expect(counts.find((c) => c.relname === 'workflows')).toMatchObject({ upd: 2, hot: 1 });
+    expect(await db.query('SELECT 1 FROM workflow_events WHERE workflow_id = $1', [id])).toEqual([]);
+    const log = await store.listEvents(db, id, 0);
+    expect(log.map((e) => [e.id, e.type, e.step_id, e.data])).toEqual([
+      [1, 'workflow_started', null, { owner: 'me', steps: 2 }],
+      [2, 'step_started', 'a', x],
+      [3, 'step_succeeded', 'a', { agent: 'x', duration_ms: 3 }],
+      [4, 'step_started', 'b', x],
+      [5, 'step_succeeded', 'b', x],
+      [6, 'workflow_succeeded', null, {}],
+    ]);
+    const wf = (await store.getWorkflow(db, id))!;
+    expect(log[0]!.created_at).toEqual(wf.created_at);
+    expect(log[5]!.created_at).toEqual(wf.finished_at);
+    // The attempt rows store no key of the usual form, and read it back.
+    expect((await store.getSteps(db, id)).map((a) => a.idempotency_key)).toEqual([`${id}:a:1`, `${id}:b:1`]);
+    expect(await db.query('SELECT 1 FROM steps WHERE workflow_id = $1 AND idempotency_key IS NOT NULL', [id])).toEqual([]);
+  });
+
   it('numbers the events of a database from before the per-workflow log, in their order', async () => {
     const db = await t.open({ migrate: false });
     onTestFinished(() => db.close());
