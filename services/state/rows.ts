@@ -35,6 +35,7 @@ export interface WorkflowRow {
   status: WorkflowStatus;
   plan: Plan;
   input: Record<string, unknown>;
+  checkpoint_data: Record<string, unknown>;
   last_checkpoint: Date | null;
   lease_owner: string | null;
   lease_incarnation: string | null;
@@ -80,14 +81,6 @@ export interface StepRow {
   replayed: boolean;
   /** What the attempt spent on models, priced when stored (migration 0014); null when it called none. */
   usage: Usage | null;
-}
-
-/**
- * A run's checkpoint: the output of each step whose latest result stands (a succeeded attempt; a
- * loop sends a step round again by marking it superseded). The attempt rows are where it is kept.
- */
-export function checkpointOf(rows: readonly StepRow[]): Record<string, unknown> {
-  return Object.fromEntries(rows.filter((r) => r.status === 'succeeded').map((r) => [r.step_id, r.output]));
 }
 
 // An attempt's idempotency key is workflow:step:attempt, and its row stores it only when it is

@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { defineAgent } from '../../agents/sdk/index.ts';
 import { AppError } from '../../services/errors/index.ts';
-import { checkpointOf, createPgliteDb, migrate, store } from '../../services/state/index.ts';
+import { createPgliteDb, migrate, store } from '../../services/state/index.ts';
 import { metricValue } from '../helpers/metrics.ts';
 import { startPlatform } from '../helpers/platform.ts';
 import { poll } from '../helpers/poll.ts';
@@ -55,7 +55,7 @@ describe('circuit breakers (opossum, one per agent)', () => {
       },
       { timeoutMs: 10_000, label: 'the workflow to succeed once the agent recovers' },
     );
-    expect(checkpointOf(await store.getSteps(db, done.id)).call).toEqual({ length: 5 });
+    expect(done.checkpoint_data.call).toEqual({ length: 5 });
     expect(await breakerState()).toBe('closed');
     const types = (await store.listEvents(db, task_id, 0)).map((e) => e.type);
     expect(types).toContain('circuit_open');

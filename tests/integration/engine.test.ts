@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checkpointOf, store } from '../../services/state/index.ts';
+import { store } from '../../services/state/index.ts';
 import { testDatabases } from '../helpers/db.ts';
 import { startPlatform } from '../helpers/platform.ts';
 import { poll } from '../helpers/poll.ts';
@@ -211,6 +211,7 @@ describe.each(testDatabases)('engine on $name', (t) => {
         workflowId: id,
         lease: dead,
         step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { sum: 3, from: [] } },
+        checkpoint: { a: { sum: 3, from: [] } },
         newSteps: ['b', 'c'].map((s) => ({
           step_id: s,
           attempt: 1,
@@ -227,7 +228,7 @@ describe.each(testDatabases)('engine on $name', (t) => {
         },
         { timeoutMs: 10_000, label: 'recovered workflow to succeed' },
       );
-      expect(checkpointOf(await store.getSteps(db, done.id)).d).toEqual({ sum: 116, from: ['b', 'c'] });
+      expect(done.checkpoint_data.d).toEqual({ sum: 116, from: ['b', 'c'] });
       // 'a' was never sent again; b and c went out with the keys the dead replica had written.
       expect(log.runs.map((r) => r.key).sort()).toEqual([`${id}:b:1`, `${id}:c:1`, `${id}:d:1`]);
       const events = await store.listEvents(db, id, 0);

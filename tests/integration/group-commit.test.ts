@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { GroupCommitter } from '../../services/orchestrator/engine/group-commit.ts';
-import { checkpointOf, store, type Db } from '../../services/state/index.ts';
+import { store, type Db } from '../../services/state/index.ts';
 import { testDatabases } from '../helpers/db.ts';
 
 const plan = {
@@ -48,6 +48,7 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     };
     const finishA = (id: string, output: unknown = { ok: true }) => ({
       step: { stepId: 'a', attempt: 1, status: 'succeeded' as const, output },
+      checkpoint: { a: output },
       newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running' as const, input: {}, idempotency_key: `${id}:b:1` }],
       events: [
         { type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 1 } },
@@ -69,7 +70,7 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     expect(sizes.length).toBeLessThan(40);
     for (const id of ids) {
       expect(await stepStatus(db, id)).toEqual(['a1:succeeded', 'b1:running']);
-      expect(checkpointOf(await store.getSteps(db, id))).toEqual({ a: { ok: true } });
+      expect((await store.getWorkflow(db, id))!.checkpoint_data).toEqual({ a: { ok: true } });
     }
   });
 
@@ -100,7 +101,7 @@ describe.each(testDatabases)('group commit on $name', (t) => {
       if (id === bad) {
         // Not half of it: no finished step, no checkpoint, no events.
         expect(await stepStatus(db, id)).toEqual(['a1:running']);
-        expect(checkpointOf(await store.getSteps(db, id))).toEqual({});
+        expect((await store.getWorkflow(db, id))!.checkpoint_data).toEqual({});
         expect((await store.listEvents(db, id, 0)).map((e) => e.type)).toEqual(['workflow_started', 'step_started']);
       } else expect(await stepStatus(db, id)).toEqual(['a1:succeeded', 'b1:running']);
     }
@@ -112,6 +113,7 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     // Queued behind one another: a (finished), then an unrelated event, then the final commit.
     const first = committer.commit(id!, {
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { n: 1 } },
+      checkpoint: { a: { n: 1 } },
       events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 1 } }],
     });
     const second = committer.commit(id!, { events: [{ type: 'note', data: { n: 2 } }] });

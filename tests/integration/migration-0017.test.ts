@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { checkpointOf, loadMigrations, migrate, store } from '../../services/state/index.ts';
+import { loadMigrations, migrate, store } from '../../services/state/index.ts';
 import { usageSummary } from '../../services/state/usage-store.ts';
 import { testDatabases } from '../helpers/db.ts';
 
-// Migration 0017 rebuilds the workflows and steps tables (column order, no checkpoint_data, keys
-// stored only when unusual, usage_ledger). A database written before it reads back the same after.
+// Migration 0017 rebuilds the workflows and steps tables (column order, keys stored only when
+// unusual, usage_ledger). A database written before it reads back the same after.
 
 const plan = {
   steps: [
@@ -60,9 +60,8 @@ describe.each(testDatabases)('migration 0017 on $name', (t) => {
       [5, 'step_succeeded', 'b'],
       [6, 'workflow_succeeded', null],
     ]);
-    const steps = await store.getSteps(db, done);
-    expect(checkpointOf(steps)).toEqual({ a: { n: 1 }, b: { n: 2 } });
-    expect(steps.map((s) => s.idempotency_key)).toEqual([`${done}:a:1`, `${done}:b:1`]);
+    expect((await store.getWorkflow(db, done))!.checkpoint_data).toEqual({ a: { n: 1 }, b: { n: 2 } });
+    expect((await store.getSteps(db, done)).map((s) => s.idempotency_key)).toEqual([`${done}:a:1`, `${done}:b:1`]);
     expect((await store.getSteps(db, running)).map((s) => s.idempotency_key)).toEqual([`${running}:a:1`, 'parent:b:1']);
     const hour = 3_600_000;
     const spent = await usageSummary(db, { from: new Date(Date.now() - hour), to: new Date(Date.now() + hour), groupBy: 'model' });
@@ -73,11 +72,12 @@ describe.each(testDatabases)('migration 0017 on $name', (t) => {
       workflowId: running,
       lease: { owner: 'me', incarnation, ms: 60_000 },
       step: { stepId: 'b', attempt: 1, status: 'succeeded', output: { n: 3 } },
+      checkpoint: { b: { n: 3 } },
       events: [{ type: 'step_succeeded', step_id: 'b', attempt: 1, data: { agent: 'x' } }, { type: 'workflow_succeeded' }],
       final: { status: 'succeeded', error: null },
     });
     expect(finished).toBe(true);
-    expect(checkpointOf(await store.getSteps(db, running))).toEqual({ a: { n: 1 }, b: { n: 3 } });
+    expect((await store.getWorkflow(db, running))!.checkpoint_data).toEqual({ a: { n: 1 }, b: { n: 3 } });
     expect((await store.listEvents(db, running, 0)).map((e) => [e.id, e.type])).toEqual([
       [1, 'workflow_started'],
       [2, 'step_started'],

@@ -15,10 +15,7 @@
 -- 4. An attempt's row is written small and rewritten about half as big again when it finishes: a
 --    page filled to 70% had no room left for the new versions when a hundred workflows ran at
 --    once (a non-HOT update and a row lock for most finishes); 40% leaves room for all of them.
--- 5. No checkpoint_data: a run's checkpoint is the outputs of its succeeded attempts, which their
---    rows hold already (GET /tasks/:id reads it from them; recovery always did). Each commit of a
---    step rewrote the whole growing copy into the workflow row, and the WAL logged it each time.
--- 6. The row carries its own workflow_started (start_seq, start_owner; the steps are the plan's) and
+-- 5. The row carries its own workflow_started (start_seq, start_owner; the steps are the plan's) and
 --    workflow_succeeded (end_seq, at finished_at), as an attempt's row carries step_started and
 --    step_succeeded (0009): two event rows and their index entries less per workflow.
 
@@ -52,15 +49,16 @@ CREATE TABLE workflows_0017 (
   updated_at           timestamptz NOT NULL DEFAULT now(),
   event_seq            integer NOT NULL DEFAULT 0,
   end_seq              integer,
+  checkpoint_data      jsonb NOT NULL DEFAULT '{}'::jsonb,
   CONSTRAINT workflows_status_check CHECK (status IN ('planned', 'scheduled', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'))
 ) WITH (fillfactor = 50);
 
 INSERT INTO workflows_0017 (id, created_at, priority, concurrency_limit, forked_from, plan, input, description, trace_parent,
   idempotency_key, request_hash, submitted_by, concurrency_key, concurrency_strategy, fork_step, status, error, started_at,
-  finished_at, wake_at, lease_owner, lease_incarnation, last_checkpoint, lease_expires_at, updated_at, event_seq)
+  finished_at, wake_at, lease_owner, lease_incarnation, last_checkpoint, lease_expires_at, updated_at, event_seq, checkpoint_data)
 SELECT id, created_at, priority, concurrency_limit, forked_from, plan, input, description, trace_parent,
   idempotency_key, request_hash, submitted_by, concurrency_key, concurrency_strategy, fork_step, status, error, started_at,
-  finished_at, wake_at, lease_owner, lease_incarnation, last_checkpoint, lease_expires_at, updated_at, event_seq
+  finished_at, wake_at, lease_owner, lease_incarnation, last_checkpoint, lease_expires_at, updated_at, event_seq, checkpoint_data
 FROM workflows;
 
 DROP TABLE workflows;
