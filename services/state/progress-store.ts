@@ -87,14 +87,12 @@ const batchSql = prepared(
            replayed boolean, usage jsonb)
     JOIN w ON w.id = f.id
     WHERE steps.workflow_id = f.id AND steps.step_id = f.step_id AND steps.attempt = f.attempt
+    RETURNING steps.workflow_id, steps.step_id, steps.attempt, f.usage IS NOT NULL AS priced
   ), u AS (
     -- GET /usage finds priced attempts by when they finished through this table, not an index on
     -- steps, which would make every finished attempt a non-HOT update (migration 0017).
     INSERT INTO usage_ledger (workflow_id, step_id, attempt, finished_at)
-    SELECT f.id, f.step_id, f.attempt, now()
-    FROM jsonb_to_recordset($3::jsonb) AS f(id uuid, step_id text, attempt int, usage jsonb)
-    JOIN w ON w.id = f.id
-    WHERE f.usage IS NOT NULL
+    SELECT workflow_id, step_id, attempt, now() FROM f WHERE priced
     ON CONFLICT DO NOTHING
   ), old AS (
     UPDATE steps SET status = 'superseded'
