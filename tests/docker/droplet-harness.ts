@@ -243,19 +243,20 @@ export function runDeploy(env: Record<string, string>, onTick: () => Promise<voi
       output += `\n[killed after ${timeoutMs / 60_000} minutes]\n`;
       if (child.pid) process.kill(-child.pid, 'SIGTERM');
     }, timeoutMs);
-    let ticking = false;
+    // The tick in flight, if any: the run resolves only after it, or a caller could read a file the
+    // tick is halfway through writing (the CA bundle, truncated, trusted nothing).
+    let tick: Promise<void> | undefined;
     const ticker = setInterval(() => {
-      if (ticking) return;
-      ticking = true;
-      void onTick()
+      if (tick) return;
+      tick = onTick()
         .catch(() => undefined)
-        .finally(() => (ticking = false));
+        .finally(() => (tick = undefined));
     }, 1000);
     child.on('error', rejectRun);
     child.on('close', (code) => {
       clearTimeout(killer);
       clearInterval(ticker);
-      resolveRun({ code, output });
+      void (tick ?? Promise.resolve()).then(() => resolveRun({ code, output }));
     });
   });
 }
