@@ -93,18 +93,18 @@ export async function main(argv: string[]): Promise<number> {
   const roles = () => import('./roles.ts');
   switch (command) {
     case 'start':
-      return serve(await (await roles()).runAll(config), config.shutdownGraceMs);
+      return serve(async () => (await roles()).runAll(config), config.shutdownGraceMs);
     case 'orchestrator':
-      return serve(await (await roles()).runOrchestrator(config), config.shutdownGraceMs);
+      return serve(async () => (await roles()).runOrchestrator(config), config.shutdownGraceMs);
     case 'mcp-gateway':
-      return serve(await (await roles()).runMcpGateway(config), config.shutdownGraceMs);
+      return serve(async () => (await roles()).runMcpGateway(config), config.shutdownGraceMs);
     case 'knowledge':
-      return serve(await (await roles()).runKnowledge(config), config.shutdownGraceMs);
+      return serve(async () => (await roles()).runKnowledge(config), config.shutdownGraceMs);
     case 'agents':
-      return serve(await (await roles()).runAgents(await agentNames(), config), config.shutdownGraceMs);
+      return serve(async () => (await roles()).runAgents(await agentNames(), config), config.shutdownGraceMs);
     case 'agent': {
       if (rest.length === 0) throw new Error(`name the agent: agentic-mesh agent <${(await agentNames()).join('|')}>`);
-      return serve(await (await roles()).runAgents(rest, config), config.shutdownGraceMs);
+      return serve(async () => (await roles()).runAgents(rest, config), config.shutdownGraceMs);
     }
     case 'run': {
       const description = rest.join(' ').trim();
@@ -222,23 +222,32 @@ function printStatus(task: Record<string, unknown>): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** Keeps a server role up until SIGINT/SIGTERM, then closes it gracefully. */
-function serve(running: Running, graceMs: number): Promise<number> {
-  return new Promise((resolve) => {
+/**
+ * Starts a server role and keeps it up until SIGINT/SIGTERM, then closes it gracefully. The
+ * handlers go in before the role starts: a signal that arrives while it is starting (its port may
+ * already be listening) is a shutdown once the start is done, never Node's default exit, which
+ * would skip the close.
+ */
+function serve(start: () => Promise<Running>, graceMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
     let stopping = false;
+    const starting = start();
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       process.stdout.write(`agentic-mesh: ${signal}, shutting down\n`);
       const force = setTimeout(() => resolve(1), graceMs + 5_000);
       force.unref();
-      void running.close().then(
-        () => resolve(0),
-        () => resolve(1),
-      );
+      void starting
+        .then((running) => running.close())
+        .then(
+          () => resolve(0),
+          () => resolve(1),
+        );
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    starting.catch(reject);
   });
 }
 

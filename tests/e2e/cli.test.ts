@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { poll } from '../helpers/poll.ts';
 import { runCli, startProcess } from '../helpers/processes.ts';
@@ -119,6 +121,29 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     expect(answers.map((a) => a.status).filter((s) => s < 200 || s > 299)).toEqual([]);
     expect(new Set(answers.map((a) => a.body.task_id)).size).toBe(50);
   }, 90_000);
+
+  it('a SIGTERM that arrives as a role announces it listens is a graceful shutdown, not a kill', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const preload = new URL('../helpers/signal-on-listen.ts', import.meta.url).href;
+    const child = spawn(join(root, 'node_modules/.bin/node'), ['--import', preload, join(root, 'bin/agentic-mesh.ts'), 'mcp-gateway'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('exit', (c, s) => resolve([c, s])),
+    );
+    expect(out).toContain('listening on http');
+    // Killed by the signal's default action, it would end with signal SIGTERM and skip the close.
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(out).toContain('agentic-mesh: SIGTERM, shutting down');
+  }, 30_000);
 
   it('a bad configuration stops start-up naming the variable', async () => {
     const res = await runCli(['orchestrator'], { STEP_TIMEOUT_MS: 'soon' });
