@@ -122,6 +122,7 @@ const EnvSchema = Type.Object({
   RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 500, description: 'Workflows deleted per statement' }),
   COMMIT_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
   COMMIT_IN_FLIGHT: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
+  COMMIT_LINGER_MS: Type.Integer({ minimum: 0, maximum: 100, default: 1 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
   API_AUTH: Type.Optional(
     Type.Union([Type.Literal('off'), Type.Literal('keys')], {
@@ -225,6 +226,8 @@ export interface Config {
   readonly retention: Readonly<{ days: number; intervalMs: number; batchSize: number }>;
   readonly commitBatchMax: number;
   readonly commitInFlight: number;
+  /** Group commit: how long a step's commit may wait for a sibling's to share its statement. */
+  readonly commitLingerMs: number;
   readonly bodyLimitBytes: number;
   readonly auth: Readonly<{ mode: 'off' | 'keys'; adminKey: string | undefined; internalToken: string | undefined; ownership: boolean }>;
   readonly rateLimit: Readonly<{ max: number; windowMs: number }>;
@@ -342,6 +345,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retention: Object.freeze({ days: e.RETENTION_DAYS, intervalMs: e.RETENTION_INTERVAL_MS, batchSize: e.RETENTION_BATCH_SIZE }),
     commitBatchMax: e.COMMIT_BATCH_MAX,
     commitInFlight: e.COMMIT_IN_FLIGHT,
+    commitLingerMs: e.COMMIT_LINGER_MS,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     auth: Object.freeze({
       mode: authMode,

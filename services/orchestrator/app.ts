@@ -128,7 +128,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
       backoffRate: config.retryBackoffRate,
       unavailableTimeoutMs: config.agentUnavailableTimeoutMs,
     },
-    groupCommit: { maxBatch: config.commitBatchMax, maxInFlight: config.commitInFlight, maxTries: 5 },
+    groupCommit: { maxBatch: config.commitBatchMax, maxInFlight: config.commitInFlight, maxTries: 5, lingerMs: config.commitLingerMs },
     metrics,
     notifier,
     progress,

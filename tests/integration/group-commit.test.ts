@@ -13,7 +13,7 @@ const plan = {
 };
 
 describe.each(testDatabases)('group commit on $name', (t) => {
-  async function setup(maxTries = 3) {
+  async function setup(maxTries = 3, lingerMs = 0) {
     const db = await t.open();
     onTestFinished(() => db.close());
     const lease = { owner: 'me', incarnation: randomUUID(), ms: 60_000 };
@@ -25,6 +25,7 @@ describe.each(testDatabases)('group commit on $name', (t) => {
       maxBatch: 50,
       maxInFlight: 1,
       maxTries,
+      lingerMs,
       onBatch: (n) => sizes.push(n),
     });
     const started = async (n: number) => {
@@ -129,6 +130,40 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     expect((await store.getWorkflow(db, id!))!.status).toBe('succeeded');
     // A commit after the final one finds the workflow no longer running.
     expect(await committer.commit(id!, { events: [{ type: 'late' }] })).toBe(false);
+  });
+
+  it("a lingering commit waits for its workflow's next one and shares its statement; it holds back no other workflow, and goes alone when its time is up", async () => {
+    // Long enough that nothing but the next commit (or the end of the window) can send it.
+    const { db, committer, sizes, started } = await setup(3, 5_000);
+    const [x, y] = await started(2);
+    sizes.length = 0;
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const finished = (id: string, stepId: string, output: unknown) => ({
+      step: { stepId, attempt: 1, status: 'succeeded' as const, output },
+      checkpoint: { [stepId]: output },
+      events: [{ type: 'step_succeeded', step_id: stepId, attempt: 1, data: { agent: 'x', duration_ms: 1 } }],
+    });
+    const lingering = committer.commit(x!, finished(x!, 'a', { n: 1 }), true);
+    await turn();
+    await turn();
+    // Another workflow's commit goes at once, without it.
+    expect(await committer.commit(y!, finished(y!, 'a', { n: 2 }))).toBe(true);
+    expect(sizes).toEqual([1]);
+    expect((await store.getWorkflow(db, x!))!.checkpoint_data).toEqual({});
+    // x's next commit: both in one statement, in order.
+    const next = committer.commit(x!, { events: [{ type: 'note', data: { n: 3 } }] });
+    expect(await Promise.all([lingering, next])).toEqual([true, true]);
+    expect(sizes).toEqual([1, 1]);
+    expect((await store.getWorkflow(db, x!))!.checkpoint_data).toEqual({ a: { n: 1 } });
+    expect((await store.listEvents(db, x!, 0)).map((e) => e.type)).toEqual(['workflow_started', 'step_started', 'step_succeeded', 'note']);
+
+    // With no next commit, a lingering one goes alone once its window ends.
+    const short = await setup(3, 20);
+    const [z] = await short.started(1);
+    short.sizes.length = 0;
+    expect(await short.committer.commit(z!, finished(z!, 'a', { n: 4 }), true)).toBe(true);
+    expect(short.sizes).toEqual([1]);
+    expect((await store.getWorkflow(short.db, z!))!.checkpoint_data).toEqual({ a: { n: 4 } });
   });
 
   it('two inserts of one id in flight at once: exactly one is told it created the workflow', async () => {

@@ -17,8 +17,8 @@ export class CheckpointWriter {
     this.options = options;
   }
 
-  commit(progress: Progress): Promise<boolean> {
-    const p = this.options.committer.commit(this.options.workflowId, progress).then((ok) => {
+  commit(progress: Progress, linger = false): Promise<boolean> {
+    const p = this.options.committer.commit(this.options.workflowId, progress, linger).then((ok) => {
       if (ok) this.options.notifier.notify(this.options.workflowId);
       else this.options.onLost('lease lost, workflow no longer running, or checkpoint write failed');
       return ok;

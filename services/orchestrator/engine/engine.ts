@@ -42,7 +42,7 @@ export interface EngineOptions {
   shutdownGraceMs: number;
   defaults: RunDefaults;
   /** Group commit: most workflows in one statement, statements in flight, tries of a failing commit. */
-  groupCommit: { maxBatch: number; maxInFlight: number; maxTries: number };
+  groupCommit: { maxBatch: number; maxInFlight: number; maxTries: number; lingerMs?: number };
   metrics: EngineMetrics;
   notifier: WorkflowNotifier;
   /** Where agents' progress goes (the task's event streams); without it calls do not ask for progress. */

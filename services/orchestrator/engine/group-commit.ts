@@ -13,6 +13,11 @@ export interface GroupCommitOptions {
   maxInFlight: number;
   /** Tries of a commit that fails for a database error before it is given up (the lease then runs out). */
   maxTries: number;
+  /**
+   * How long a commit marked `linger` may wait for a later commit of its workflow to share its
+   * statement (0: it goes as any other).
+   */
+  lingerMs?: number;
   /** Told with each statement's size (metrics). */
   onBatch?: (size: number) => void;
 }
@@ -25,6 +30,8 @@ type Pending = Job & {
   resolve: (ok: boolean) => void;
   /** Failed in a batch before: goes alone, so one bad member cannot fail the others again. */
   tries: number;
+  /** Until then (performance.now()) it waits for a later commit of its workflow, unless one is queued. */
+  lingerUntil: number;
 };
 
 /**
@@ -45,6 +52,7 @@ export class GroupCommitter {
   private readonly busy = new Set<string>();
   private inFlight = 0;
   private flushScheduled = false;
+  private lingerTimer: NodeJS.Timeout | undefined;
   private idle: Array<() => void> = [];
 
   constructor(options: GroupCommitOptions) {
@@ -62,13 +70,20 @@ export class GroupCommitter {
     return this.enqueue({ kind: 'insert', row }, row.id);
   }
 
-  commit(workflowId: string, progress: Progress): Promise<boolean> {
-    return this.enqueue({ kind: 'progress', progress }, workflowId);
+  /**
+   * Writes a workflow's progress. With `linger`, nothing waits on this commit but its own
+   * durability and another of the workflow's steps is still running: it may wait up to `lingerMs`
+   * for that step's commit, so the two share one statement (sibling steps that finish together
+   * then cost one commit on the workflow's path instead of two, one after the other).
+   */
+  commit(workflowId: string, progress: Progress, linger = false): Promise<boolean> {
+    const lingerMs = this.options.lingerMs ?? 0;
+    return this.enqueue({ kind: 'progress', progress }, workflowId, linger && lingerMs > 0 ? performance.now() + lingerMs : 0);
   }
 
-  private enqueue(job: Job, workflowId: string): Promise<boolean> {
+  private enqueue(job: Job, workflowId: string, lingerUntil = 0): Promise<boolean> {
     return new Promise((resolve) => {
-      this.queue.push({ ...job, workflowId, resolve, tries: 0 });
+      this.queue.push({ ...job, workflowId, resolve, tries: 0, lingerUntil });
       // Flushed once the I/O callbacks of this turn have run: commits made by answers that arrived
       // together go in one statement, and none waits longer than that turn.
       if (!this.flushScheduled) {
@@ -93,13 +108,30 @@ export class GroupCommitter {
       });
     }
     if (this.queue.length === 0 && this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
+    this.wakeForLingering();
+  }
+
+  /** A commit left waiting for its workflow's next one goes on its own once its time is up. */
+  private wakeForLingering(): void {
+    if (this.lingerTimer) return;
+    let until = Infinity;
+    for (const p of this.queue) if (p.lingerUntil > 0) until = Math.min(until, p.lingerUntil);
+    if (until === Infinity) return;
+    this.lingerTimer = setTimeout(
+      () => {
+        this.lingerTimer = undefined;
+        this.flush();
+      },
+      Math.max(0, until - performance.now()),
+    );
   }
 
   /**
    * The next batch, of one kind (inserts or progress, whichever waited longest): for each workflow
    * with nothing in flight, its oldest queued commits that can share a statement. A commit left in
    * the queue holds back the later ones of its workflow. A commit that failed in a statement before
-   * goes alone.
+   * goes alone. A lingering commit waits while its time lasts, unless a later commit of its
+   * workflow is queued to go with it.
    */
   private take(): Pending[][] {
     const batch = new Map<string, Pending[]>();
@@ -107,10 +139,15 @@ export class GroupCommitter {
     const rest: Pending[] = [];
     let solo = false;
     let kind: Job['kind'] | undefined;
+    const now = performance.now();
+    const queued = new Map<string, number>();
+    for (const p of this.queue) queued.set(p.workflowId, (queued.get(p.workflowId) ?? 0) + 1);
     for (const p of this.queue) {
       const id = p.workflowId;
       const group = batch.get(id);
+      const lingering = p.lingerUntil > now && !group && queued.get(id) === 1;
       const fits =
+        !lingering &&
         !solo &&
         !this.busy.has(id) &&
         !held.has(id) &&
@@ -122,6 +159,7 @@ export class GroupCommitter {
         held.add(id);
         continue;
       }
+      p.lingerUntil = 0;
       if (group) group.push(p);
       else batch.set(id, [p]);
       solo = p.tries > 0;
@@ -155,7 +193,7 @@ export class GroupCommitter {
       this.options.log.warn({ err, workflows: batch.length }, 'group commit failed; trying each workflow alone');
       await sleep(50 * 2 ** Math.min(tries - 1, 4));
       // Back at the front, in their order, so each workflow's commits stay in order.
-      this.queue.unshift(...batch.flat().map((p) => ({ ...p, tries })));
+      this.queue.unshift(...batch.flat().map((p) => ({ ...p, tries, lingerUntil: 0 })));
     }
   }
 }

@@ -234,7 +234,7 @@ export class WorkflowRun {
           durable =
             c.progress.final || c.progress.park
               ? this.writer.settled().then(() => this.writer.commit(c.progress))
-              : this.writer.commit(c.progress);
+              : this.writer.commit(c.progress, c.linger);
           const step = c.progress.step;
           // The ledger's metrics count an attempt once, when its row (with its usage) is durable.
           if (step?.usage) void durable.then((ok) => ok && this.countUsage(step.stepId, step.usage!));

@@ -114,6 +114,25 @@ describe('decider: scheduling', () => {
     expect(r.send({ type: 'start' })).toEqual([]);
   });
 
+  it('a commit that dispatches nothing while a sibling still runs may linger to share its statement; the others may not', () => {
+    const r = runOf(diamond);
+    const linger = (cmds: Command[]) => cmds.filter((c): c is Commit => c.type === 'commit').map((c) => c.linger ?? false);
+    expect(linger(r.send({ type: 'start' }))).toEqual([false]);
+    // a's commit sends b and c: they wait for it.
+    expect(linger(r.ok('a'))).toEqual([false]);
+    // c is done and b still runs: nothing waits on c's commit but c's own durability.
+    expect(linger(r.ok('c'))).toEqual([true]);
+    // b's commit sends d.
+    expect(linger(r.ok('b'))).toEqual([false]);
+    expect(linger(r.ok('d'))).toEqual([false]);
+    // A failure whose retry goes out after the commit does not linger either.
+    const chain = runOf([{ id: 'x' }, { id: 'y', depends_on: ['x'] }, { id: 'z' }]);
+    chain.send({ type: 'start' });
+    expect(linger(chain.ok('z'))).toEqual([true]);
+    chain.ok('x');
+    expect(linger(chain.fail('y', true))).toEqual([false]);
+  });
+
   it('resolves {{steps.x.output}} references into the attempt input', () => {
     const r = runOf([{ id: 'a' }, { id: 'b', depends_on: ['a'], input: { files: '{{steps.a.output.files}}', n: 1 } }]);
     r.send({ type: 'start' });

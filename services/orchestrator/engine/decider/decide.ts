@@ -59,7 +59,8 @@ export type FinalState = { status: 'succeeded' | 'failed'; error: SerializedErro
  * and `park` happen once the commit before them is durable.
  */
 export type Command =
-  | { type: 'commit'; progress: Progress }
+  /** `linger`: nothing waits on it but its own durability, and another step is running (see GroupCommitter.commit). */
+  | { type: 'commit'; progress: Progress; linger?: boolean }
   | {
       type: 'dispatch';
       step: string;
@@ -462,8 +463,9 @@ class Decider {
   /** One commit for the outcome, then the final status, the steps it made ready, or parking. */
   private record(progress: Progress, ready: StepState[], final: FinalState | undefined, delayMs = 0): Command[] {
     if (final) return this.finish({ ...progress, final }, final);
-    const commands: Command[] = [{ type: 'commit', progress }, ...ready.flatMap((r) => this.dispatch(r, delayMs))];
-    return this.shouldPark() ? [...commands, ...this.park()] : commands;
+    if (this.shouldPark()) return [{ type: 'commit', progress }, ...ready.flatMap((r) => this.dispatch(r, delayMs)), ...this.park()];
+    const linger = ready.length === 0 && !progress.supersede?.length && [...this.run.steps.values()].some((s) => s.status === 'running');
+    return [{ type: 'commit', progress, ...(linger ? { linger } : {}) }, ...ready.flatMap((r) => this.dispatch(r, delayMs))];
   }
 
   private finish(progress: Progress, final: FinalState): Command[] {
