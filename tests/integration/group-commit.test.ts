@@ -132,38 +132,45 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     expect(await committer.commit(id!, { events: [{ type: 'late' }] })).toBe(false);
   });
 
-  it("a lingering commit waits for its workflow's next one and shares its statement; it holds back no other workflow, and goes alone when its time is up", async () => {
-    // Long enough that nothing but the next commit (or the end of the window) can send it.
+  it("a lingering commit that would go alone waits for its workflow's next one and shares its statement; one that goes anyway takes it along", async () => {
+    // Long enough that nothing but another commit (or the end of the window) can send it.
     const { db, committer, sizes, started } = await setup(3, 5_000);
-    const [x, y] = await started(2);
+    const [x, y, z] = await started(3);
     sizes.length = 0;
     const turn = () => new Promise((resolve) => setImmediate(resolve));
-    const finished = (id: string, stepId: string, output: unknown) => ({
+    const finished = (stepId: string, output: unknown) => ({
       step: { stepId, attempt: 1, status: 'succeeded' as const, output },
       checkpoint: { [stepId]: output },
       events: [{ type: 'step_succeeded', step_id: stepId, attempt: 1, data: { agent: 'x', duration_ms: 1 } }],
     });
-    const lingering = committer.commit(x!, finished(x!, 'a', { n: 1 }), true);
+    const lingering = committer.commit(x!, finished('a', { n: 1 }), true);
     await turn();
     await turn();
-    // Another workflow's commit goes at once, without it.
-    expect(await committer.commit(y!, finished(y!, 'a', { n: 2 }))).toBe(true);
-    expect(sizes).toEqual([1]);
+    // Alone, it is held: nothing is written yet.
+    expect(sizes).toEqual([]);
     expect((await store.getWorkflow(db, x!))!.checkpoint_data).toEqual({});
-    // x's next commit: both in one statement, in order.
-    const next = committer.commit(x!, { events: [{ type: 'note', data: { n: 3 } }] });
+    // x's next commit joins it: one statement, one member, applied in order.
+    const next = committer.commit(x!, { events: [{ type: 'note', data: { n: 2 } }] });
     expect(await Promise.all([lingering, next])).toEqual([true, true]);
-    expect(sizes).toEqual([1, 1]);
+    expect(sizes).toEqual([1]);
     expect((await store.getWorkflow(db, x!))!.checkpoint_data).toEqual({ a: { n: 1 } });
     expect((await store.listEvents(db, x!, 0)).map((e) => e.type)).toEqual(['workflow_started', 'step_started', 'step_succeeded', 'note']);
 
-    // With no next commit, a lingering one goes alone once its window ends.
+    // Another workflow's commit makes a statement anyway: the lingering one goes in it, not after it.
+    const held = committer.commit(y!, finished('a', { n: 3 }), true);
+    await turn();
+    await turn();
+    expect(await committer.commit(z!, finished('a', { n: 4 }))).toBe(true);
+    expect(await held).toBe(true);
+    expect(sizes).toEqual([1, 2]);
+
+    // With nothing else to send, a lingering commit goes alone once its window ends.
     const short = await setup(3, 20);
-    const [z] = await short.started(1);
+    const [w] = await short.started(1);
     short.sizes.length = 0;
-    expect(await short.committer.commit(z!, finished(z!, 'a', { n: 4 }), true)).toBe(true);
+    expect(await short.committer.commit(w!, finished('a', { n: 5 }), true)).toBe(true);
     expect(short.sizes).toEqual([1]);
-    expect((await store.getWorkflow(short.db, z!))!.checkpoint_data).toEqual({ a: { n: 4 } });
+    expect((await store.getWorkflow(short.db, w!))!.checkpoint_data).toEqual({ a: { n: 5 } });
   });
 
   it('two inserts of one id in flight at once: exactly one is told it created the workflow', async () => {

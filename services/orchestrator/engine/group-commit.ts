@@ -30,7 +30,7 @@ type Pending = Job & {
   resolve: (ok: boolean) => void;
   /** Failed in a batch before: goes alone, so one bad member cannot fail the others again. */
   tries: number;
-  /** Until then (performance.now()) it waits for a later commit of its workflow, unless one is queued. */
+  /** Until then (performance.now()) it may wait for a later commit of its workflow (see `take`). */
   lingerUntil: number;
 };
 
@@ -130,8 +130,9 @@ export class GroupCommitter {
    * The next batch, of one kind (inserts or progress, whichever waited longest): for each workflow
    * with nothing in flight, its oldest queued commits that can share a statement. A commit left in
    * the queue holds back the later ones of its workflow. A commit that failed in a statement before
-   * goes alone. A lingering commit waits while its time lasts, unless a later commit of its
-   * workflow is queued to go with it.
+   * goes alone. Lingering commits are held back, while their time lasts, only when they are all a
+   * statement would carry: one that goes anyway takes them along, and a later commit of the
+   * workflow joins its lingering one.
    */
   private take(): Pending[][] {
     const batch = new Map<string, Pending[]>();
@@ -142,12 +143,13 @@ export class GroupCommitter {
     const now = performance.now();
     const queued = new Map<string, number>();
     for (const p of this.queue) queued.set(p.workflowId, (queued.get(p.workflowId) ?? 0) + 1);
+    const lingers = (p: Pending) => p.lingerUntil > now && queued.get(p.workflowId) === 1;
+    const hold = this.queue.every((p) => lingers(p) || this.busy.has(p.workflowId));
     for (const p of this.queue) {
       const id = p.workflowId;
       const group = batch.get(id);
-      const lingering = p.lingerUntil > now && !group && queued.get(id) === 1;
       const fits =
-        !lingering &&
+        !(hold && lingers(p)) &&
         !solo &&
         !this.busy.has(id) &&
         !held.has(id) &&
