@@ -15,6 +15,8 @@ const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filt
 /** Caches what each agent declares in GET /info (capabilities feed the planner). */
 export class AgentRegistry {
   private readonly cache = new Map<string, { entry: AgentEntry; at: number }>();
+  /** One GET /info per agent at a time: requests that need it meanwhile share its answer. */
+  private readonly asking = new Map<string, Promise<AgentEntry>>();
   private readonly discovery: Discovery;
   private readonly transport: AgentTransport;
   private readonly ttlMs: number;
@@ -33,18 +35,34 @@ export class AgentRegistry {
     return new Set(this.discovery.agents());
   }
 
-  /** Every known agent, asking again those whose answer is older than the TTL or missing. */
+  /**
+   * Every known agent, asking again those whose answer is older than the TTL or missing. Requests
+   * that arrive together (fifty descriptions just after a start) share one question per agent:
+   * asked fifty times at once, an agent on a busy machine could miss the timeout and its
+   * capabilities drop out of the plan.
+   */
   async list(force = false): Promise<AgentEntry[]> {
     const now = Date.now();
     return Promise.all(
-      this.discovery.agents().map(async (name) => {
+      this.discovery.agents().map((name) => {
         const cached = this.cache.get(name);
-        if (!force && cached && cached.entry.status === 'up' && now - cached.at < this.ttlMs) return cached.entry;
-        const entry = await this.fetch(name);
-        this.cache.set(name, { entry, at: now });
-        return entry;
+        if (!force && cached && cached.entry.status === 'up' && now - cached.at < this.ttlMs) return Promise.resolve(cached.entry);
+        return this.ask(name);
       }),
     );
+  }
+
+  private ask(name: string): Promise<AgentEntry> {
+    let answer = this.asking.get(name);
+    if (!answer) {
+      answer = this.fetch(name).then((entry) => {
+        this.cache.set(name, { entry, at: Date.now() });
+        this.asking.delete(name);
+        return entry;
+      });
+      this.asking.set(name, answer);
+    }
+    return answer;
   }
 
   /** Where `name` answers: each healthy instance when discovery knows them (Consul), else its one address. */

@@ -115,10 +115,11 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ description: `Test workflow ${i + 1}`, input: { files, steps: ['lint'] } }),
         });
-        return { status: res.status, body: (await res.json()) as { task_id?: string } };
+        return { status: res.status, body: (await res.json()) as { task_id?: string; code?: string; message?: string } };
       }),
     );
-    expect(answers.map((a) => a.status).filter((s) => s < 200 || s > 299)).toEqual([]);
+    // What went wrong, if anything did, in the agents' words.
+    expect(answers.filter((a) => a.status < 200 || a.status > 299).map((a) => `${a.status} ${a.body.code}: ${a.body.message}`)).toEqual([]);
     expect(new Set(answers.map((a) => a.body.task_id)).size).toBe(50);
   }, 90_000);
 
