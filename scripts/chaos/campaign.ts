@@ -281,8 +281,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     while (Date.now() < deadline) {
       rows = (
         await db.query<Row>(
-          `SELECT id, status, extract(epoch FROM finished_at - created_at) * 1000 AS ms, error, (checkpoint_data->'d'->>'sum')::int AS d
-         FROM workflows WHERE id = ANY($1::uuid[])`,
+          `SELECT id, status, extract(epoch FROM finished_at - created_at) * 1000 AS ms, error,
+                (SELECT (s.output->>'sum')::int FROM steps s WHERE s.workflow_id = w.id AND s.step_id = 'd' AND s.status = 'succeeded'
+                 ORDER BY s.attempt DESC LIMIT 1) AS d
+         FROM workflows w WHERE id = ANY($1::uuid[])`,
           [taskIds],
         )
       ).rows.map((r) => ({ ...r, ms: r.ms === null ? null : Number(r.ms) }));

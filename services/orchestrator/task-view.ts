@@ -1,4 +1,4 @@
-import type { DecisionRow, Plan, StepRow, WorkflowRow } from '../state/index.ts';
+import { checkpointOf, type DecisionRow, type Plan, type StepRow, type WorkflowRow } from '../state/index.ts';
 import { lineageOf, reuseOf } from '../state/fork-store.ts';
 import { traceIdOf } from '../telemetry/index.ts';
 import { ancestorsOf } from './engine/index.ts';
@@ -63,7 +63,7 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
     waiting: wf.status === 'waiting' ? { wake_at: wf.wake_at } : null,
     usage: usageTotal(rows.map((r) => r.usage)),
     budget: wf.plan.budget ?? null,
-    checkpoint: wf.checkpoint_data,
+    checkpoint: checkpointOf(rows),
     plan: wf.plan,
   };
 }

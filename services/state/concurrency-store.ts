@@ -1,7 +1,7 @@
 // Per-key concurrency (migration 0013): which queued workflows may start now, decided under a lock
 // per key so that replicas admitting at the same moment never go past the key's limit.
 import { lockKey, type Db, type Queryable } from './db.ts';
-import type { Lease, NewEvent, WorkflowRow } from './rows.ts';
+import { planColumn, type Lease, type NewEvent, type WorkflowRow } from './rows.ts';
 import { oneEventFromSql } from './event-log.ts';
 import { claimWorkflow, type Claim } from './workflow-store.ts';
 
@@ -107,7 +107,7 @@ export async function queueScheduled(db: Queryable, id: string, onlyDue: boolean
     `WITH w AS (
        UPDATE workflows SET status = 'queued', wake_at = NULL, event_seq = event_seq + 1, updated_at = now()
        WHERE id = $1 AND status = 'scheduled' AND concurrency_key IS NOT NULL AND (NOT $2::boolean OR wake_at <= now())
-       RETURNING *
+       RETURNING *, ${planColumn('workflows')}
      ), e AS (${oneEventFromSql(
        'workflow_queued',
        `jsonb_build_object('concurrency_key', w.concurrency_key, 'limit', w.concurrency_limit, 'priority', w.priority)`,

@@ -1,5 +1,5 @@
 import type { Queryable } from './db.ts';
-import type { EventRow, NewEvent, NewStep } from './rows.ts';
+import { planColumn, type EventRow, type NewEvent, type NewStep } from './rows.ts';
 
 // A workflow's event log: numbered per workflow (workflows.event_seq counts them), from three places.
 // Most of it is the step rows themselves: an attempt's row says when it started (start_seq) and
@@ -116,8 +116,8 @@ export async function listEvents(db: Queryable, workflowId: string, after: numbe
        FROM steps WHERE workflow_id = $1 AND end_seq > $2
        UNION ALL
        SELECT start_seq, id, 'workflow_started', NULL, NULL,
-              jsonb_build_object('owner', start_owner, 'steps', jsonb_array_length(plan->'steps')), created_at
-       FROM workflows WHERE id = $1 AND start_seq > $2
+              jsonb_build_object('owner', start_owner, 'steps', jsonb_array_length(w.plan->'steps')), created_at
+       FROM (SELECT start_seq, id, start_owner, created_at, ${planColumn('workflows')} FROM workflows WHERE id = $1 AND start_seq > $2) w
        UNION ALL
        SELECT end_seq, id, 'workflow_succeeded', NULL, NULL, '{}'::jsonb, finished_at
        FROM workflows WHERE id = $1 AND end_seq > $2

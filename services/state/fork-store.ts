@@ -58,13 +58,12 @@ export interface InsertFork {
 }
 
 /**
- * Writes a fork in one statement: the workflow (running, leased), its reused attempts and their
- * checkpoints, the copied decisions and the first events. Its first dispatches are the engine's
- * next commit, so a crash in between leaves a running workflow that recovery resumes from these
- * rows. False when the id or the idempotency key is taken (nothing was written).
+ * Writes a fork in one statement: the workflow (running, leased, its plan inline), its reused
+ * attempts with their outputs, the copied decisions and the first events. Its first dispatches are
+ * the engine's next commit, so a crash in between leaves a running workflow that recovery resumes
+ * from these rows. False when the id or the idempotency key is taken (nothing was written).
  */
 export async function insertFork(db: Queryable, f: InsertFork): Promise<boolean> {
-  const checkpoint = Object.fromEntries(f.reused.map((r) => [r.step_id, r.output]));
   const events = f.events.map((e, i) => ({
     k: i + 1,
     type: e.type,
@@ -74,28 +73,28 @@ export async function insertFork(db: Queryable, f: InsertFork): Promise<boolean>
   }));
   const rows = await db.query<{ id: string }>(
     `WITH w AS (
-       INSERT INTO workflows (id, description, status, plan, input, checkpoint_data, last_checkpoint, lease_owner, lease_incarnation,
+       INSERT INTO workflows (id, description, status, inline_plan, input, last_checkpoint, lease_owner, lease_incarnation,
                               lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by,
                               forked_from, fork_step)
-       VALUES ($1, $2, 'running', $3::jsonb, $4::jsonb, $5::jsonb, now(), $6, $7::uuid, now() + $8::int * interval '1 millisecond', clock_timestamp(),
-               $9, $10, $11, $12, $13, $14::uuid, $15)
+       VALUES ($1, $2, 'running', $3::jsonb, $4::jsonb, now(), $5, $6::uuid, now() + $7::int * interval '1 millisecond', clock_timestamp(),
+               $8, $9, $10, $11, $12, $13::uuid, $14)
        ON CONFLICT DO NOTHING
        RETURNING id
      ), s AS (
        INSERT INTO steps (workflow_id, step_id, attempt, agent, status, input, output, idempotency_key, reused_from, reused_attempt)
        SELECT w.id, x.step_id, x.attempt, x.agent, 'succeeded', x.input, x.output, x.idempotency_key, x.reused_from, x.reused_attempt
-       FROM w, jsonb_to_recordset($16::jsonb)
+       FROM w, jsonb_to_recordset($15::jsonb)
          AS x(step_id text, attempt int, agent text, input jsonb, output jsonb, idempotency_key text, reused_from uuid, reused_attempt int)
      ), d AS (
        INSERT INTO workflow_decisions (workflow_id, step_id, attempt, outcome, branch, action, target, iteration, reason)
        SELECT w.id, x.step_id, x.attempt, x.outcome, x.branch, x.action, x.target, x.iteration, x.reason
-       FROM w, jsonb_to_recordset($17::jsonb)
+       FROM w, jsonb_to_recordset($16::jsonb)
          AS x(n int, step_id text, attempt int, outcome text, branch text, action text, target text, iteration int, reason text)
        ORDER BY x.n
      ), e AS (
        INSERT INTO workflow_events (workflow_id, seq, type, step_id, attempt, data)
        SELECT w.id, x.k, x.type, x.step_id, x.attempt, x.data
-       FROM w, jsonb_to_recordset($18::jsonb) AS x(k int, type text, step_id text, attempt int, data jsonb)
+       FROM w, jsonb_to_recordset($17::jsonb) AS x(k int, type text, step_id text, attempt int, data jsonb)
      )
      SELECT id FROM w`,
     [
@@ -103,7 +102,6 @@ export async function insertFork(db: Queryable, f: InsertFork): Promise<boolean>
       f.description,
       JSON.stringify(f.plan),
       JSON.stringify(f.input),
-      JSON.stringify(checkpoint),
       f.lease.owner,
       f.lease.incarnation,
       f.lease.ms,

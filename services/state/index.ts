@@ -27,6 +27,6 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'databas
 }
 export * as scheduleStore from './schedule-store.ts';
 export type { ScheduleRow, ClaimedSchedule } from './schedule-store.ts';
-export { pruneFinished, type Pruned } from './retention-store.ts';
+export { pruneFinished, pruneUnnamedPlans, type Pruned } from './retention-store.ts';
 export * as concurrencyStore from './concurrency-store.ts';
 export * as rateLimitStore from './rate-limit-store.ts';

@@ -15,8 +15,9 @@ import {
 // The engine's hot path: what a running workflow writes when a step finishes. One statement for any
 // number of workflows (group commit), prepared once per connection, every part guarded by the lease
 // check on the workflow row, so a replica that lost a lease (or a cancelled workflow) writes nothing
-// for that workflow while the others in the statement commit. The workflow-row update (checkpoint,
-// lease renewal) touches no indexed column, so it is a HOT update (migration 0009).
+// for that workflow while the others in the statement commit. The workflow-row update (lease
+// renewal, event numbers) touches no indexed column, so it is a HOT update (migration 0009); the
+// outputs are in the attempts' rows only (the checkpoint is read from them, migration 0018).
 
 export interface FinishedAttempt {
   stepId: string;
@@ -34,9 +35,7 @@ export interface Progress {
   lease: Lease;
   /** The attempt that finished, if any. */
   step?: FinishedAttempt;
-  /** Outputs to merge into checkpoint_data, by step id. */
-  checkpoint?: Record<string, unknown>;
-  /** Steps a loop sends round again: their succeeded attempts become 'superseded', their checkpoints go. */
+  /** Steps a loop sends round again: their succeeded attempts become 'superseded' (out of the checkpoint). */
   supersede?: string[];
   newSteps?: NewStep[];
   events?: NewEvent[];
@@ -56,11 +55,9 @@ const batchSql = prepared(
   `
   WITH m AS (
     SELECT * FROM jsonb_to_recordset($2::jsonb)
-      AS m(id uuid, checkpoint jsonb, status text, error jsonb, wake_at timestamptz, supersede text[], touched boolean, events int, end_k int)
+      AS m(id uuid, status text, error jsonb, wake_at timestamptz, supersede text[], touched boolean, events int, end_k int)
   ), w AS (
     UPDATE workflows SET
-      checkpoint_data = CASE WHEN m.checkpoint IS NULL THEN workflows.checkpoint_data ELSE workflows.checkpoint_data || m.checkpoint END
-                        - coalesce(m.supersede, '{}'::text[]),
       last_checkpoint = CASE WHEN m.touched THEN now() ELSE workflows.last_checkpoint END,
       lease_expires_at = CASE WHEN m.status IS NULL THEN now() + $7::int * interval '1 millisecond' END,
       lease_owner = CASE WHEN m.status IS NULL THEN workflows.lease_owner END,
@@ -123,7 +120,7 @@ const batchSql = prepared(
 
 /**
  * Commits the progress of several workflows held by `lease` in one statement (one transaction):
- * for each, its finished attempts, checkpoint, the attempts they unblock, decisions, events, and the
+ * for each, its finished attempts, the attempts they unblock, decisions, events, and the
  * final or parked status. Returns the workflows whose lease held; the others wrote nothing. Each
  * workflow may appear once.
  */
@@ -142,7 +139,6 @@ export async function commitBatch(
     const placed = placeEvents(m.events ?? [], m.newSteps ?? [], m.finished, { succeeds: m.final?.status === 'succeeded' });
     workflows.push({
       id,
-      checkpoint: m.checkpoint ?? null,
       status: m.final?.status ?? (m.park ? 'waiting' : null),
       error: m.final?.error ?? null,
       wake_at: m.park?.wakeAt ?? null,

@@ -35,7 +35,6 @@ export interface WorkflowRow {
   status: WorkflowStatus;
   plan: Plan;
   input: Record<string, unknown>;
-  checkpoint_data: Record<string, unknown>;
   last_checkpoint: Date | null;
   lease_owner: string | null;
   lease_incarnation: string | null;
@@ -89,6 +88,29 @@ export interface StepRow {
 // idempotency_key); readers select attemptKeyColumn.
 export const storedAttemptKey = `NULLIF(x.idempotency_key, x.id::text || ':' || x.step_id || ':' || x.attempt)`;
 export const attemptKeyColumn = `coalesce(idempotency_key, workflow_id::text || ':' || step_id || ':' || attempt) AS idempotency_key`;
+
+// A workflow row names its plan by hash (a row of `plans`), or holds it in inline_plan: rows from
+// before migration 0018, forks, and runs whose budget was changed. Readers select planColumn(t) for
+// row alias t. A statement that names a plan holds planLock(hash) shared until it commits; retention
+// takes it exclusively before it deletes a plan no workflow names (retention-store.ts), so a plan a
+// submit found stored is not deleted before the submit's row is there to be seen.
+export const planColumn = (t: string) => `coalesce(${t}.inline_plan, (SELECT p.plan FROM plans p WHERE p.hash = ${t}.plan_hash)) AS plan`;
+export const planLockArgs = (hash: string) =>
+  `hashtext(current_schema() || '.plans'), ('x' || encode(substring(${hash} FROM 1 FOR 4), 'hex'))::bit(32)::int`;
+
+/**
+ * A run's checkpoint: each step's output from its latest succeeded attempt (a superseded one is a
+ * loop's earlier round, no longer the step's result). `steps` is what getSteps returns.
+ */
+export function checkpointOf(steps: readonly Pick<StepRow, 'step_id' | 'attempt' | 'status' | 'output'>[]): Record<string, unknown> {
+  const latest = new Map<string, { attempt: number; output: unknown }>();
+  for (const s of steps) {
+    if (s.status !== 'succeeded') continue;
+    const seen = latest.get(s.step_id);
+    if (!seen || s.attempt > seen.attempt) latest.set(s.step_id, { attempt: s.attempt, output: s.output });
+  }
+  return Object.fromEntries([...latest].map(([id, { output }]) => [id, output]));
+}
 
 /** One event of a workflow's log (event-log.ts); `id` is its number within the workflow, from 1. */
 export interface EventRow {

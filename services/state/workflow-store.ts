@@ -3,6 +3,9 @@ import { oneEventFromSql, placeEvents } from './event-log.ts';
 import type { Plan } from './plan.ts';
 import {
   attemptKeyColumn,
+  checkpointOf,
+  planColumn,
+  planLockArgs,
   storedAttemptKey,
   type DecisionRow,
   type Lease,
@@ -55,13 +58,23 @@ const insertBatchSql = prepared(
       AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
            trace_parent text, idempotency_key text, request_hash text, events int, submitted_by text, run_at timestamptz,
            concurrency_key text, concurrency_limit int, concurrency_strategy text, priority int, start_k int, start_owner text)
+  ), h AS (
+    SELECT x.*, sha256(convert_to(x.plan::text, 'UTF8')) AS plan_hash FROM x
+  ), l AS (
+    SELECT pg_advisory_xact_lock_shared(${planLockArgs('k.plan_hash')}) FROM (SELECT DISTINCT plan_hash FROM h) k
+  ), p AS (
+    -- A plan already stored is not written again (a conflict found by the index writes nothing). The
+    -- count takes every lock before the first row is looked up.
+    INSERT INTO plans (hash, plan)
+    SELECT DISTINCT ON (h.plan_hash) h.plan_hash, h.plan FROM h WHERE (SELECT count(*) FROM l) > 0
+    ON CONFLICT DO NOTHING
   ), w AS (
-    INSERT INTO workflows (id, description, status, plan, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at, concurrency_key, concurrency_limit, concurrency_strategy, priority, start_seq, start_owner)
-    SELECT id, description, status, plan, input, lease_owner, lease_incarnation,
+    INSERT INTO workflows (id, description, status, plan_hash, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at, concurrency_key, concurrency_limit, concurrency_strategy, priority, start_seq, start_owner)
+    SELECT id, description, status, plan_hash, input, lease_owner, lease_incarnation,
            CASE WHEN lease_owner IS NULL THEN NULL ELSE now() + lease_ms * interval '1 millisecond' END,
            CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by, run_at, concurrency_key, concurrency_limit, concurrency_strategy, priority,
            start_k, start_owner
-    FROM x
+    FROM h
     ON CONFLICT DO NOTHING
     RETURNING id
   ), s AS (
@@ -128,7 +141,7 @@ export async function insertWorkflow(db: Queryable, w: InsertWorkflow): Promise<
 
 /** The workflow a submit with this idempotency key created, if any. */
 export async function getWorkflowByKey(db: Queryable, idempotencyKey: string): Promise<WorkflowRow | null> {
-  const rows = await db.query<WorkflowRow>('SELECT * FROM workflows WHERE idempotency_key = $1', [idempotencyKey]);
+  const rows = await db.query<WorkflowRow>(`SELECT w.*, ${planColumn('w')} FROM workflows w WHERE idempotency_key = $1`, [idempotencyKey]);
   return rows[0] ?? null;
 }
 
@@ -189,7 +202,7 @@ export async function claimWorkflow(db: Queryable, c: Claim): Promise<WorkflowRo
        WHERE id = $1 AND status = ANY($4::text[])
          AND (NOT $5::boolean OR status <> 'running' OR lease_expires_at < now()
               OR (lease_owner = $2 AND lease_incarnation IS DISTINCT FROM $7::uuid))
-       RETURNING *
+       RETURNING *, ${planColumn('workflows')}
      ), e AS (
        INSERT INTO workflow_events (workflow_id, seq, type, data)
        SELECT w.id, w.event_seq, $6::jsonb->>'type', coalesce($6::jsonb->'data', '{}'::jsonb) FROM w
@@ -217,7 +230,7 @@ export async function claimExpired(db: Queryable, lease: Lease, limit: number): 
        UPDATE workflows SET lease_owner = $1, lease_incarnation = $4::uuid,
          lease_expires_at = now() + $2::int * interval '1 millisecond', event_seq = event_seq + 1, updated_at = now()
        FROM c WHERE workflows.id = c.id
-       RETURNING workflows.*, c.lease_owner AS previous_owner
+       RETURNING workflows.*, ${planColumn('workflows')}, c.lease_owner AS previous_owner
      ), e AS (${oneEventFromSql('workflow_recovered', `jsonb_build_object('owner', $1::text, 'previous_owner', w.previous_owner)`)}
      )
      SELECT * FROM w`,
@@ -262,7 +275,7 @@ export async function cancelWorkflow(db: Queryable, id: string, reason: string):
          error = jsonb_build_object('code', 'CANCELLED', 'message', $2::text, 'retryable', false),
          finished_at = now(), wake_at = NULL, event_seq = event_seq + 1, updated_at = now()
        WHERE id = $1 AND status IN ('planned', 'scheduled', 'queued', 'running', 'waiting')
-       RETURNING *
+       RETURNING *, ${planColumn('workflows')}
      ), s AS (
        UPDATE steps SET status = 'cancelled', finished_at = now()
        WHERE workflow_id = $1 AND status IN ('running', 'scheduled', 'waiting') AND EXISTS (SELECT 1 FROM w)
@@ -275,8 +288,13 @@ export async function cancelWorkflow(db: Queryable, id: string, reason: string):
 }
 
 export async function getWorkflow(db: Queryable, id: string): Promise<WorkflowRow | null> {
-  const rows = await db.query<WorkflowRow>('SELECT * FROM workflows WHERE id = $1', [id]);
+  const rows = await db.query<WorkflowRow>(`SELECT w.*, ${planColumn('w')} FROM workflows w WHERE id = $1`, [id]);
   return rows[0] ?? null;
+}
+
+/** A run's checkpoint (checkpointOf): each step's latest succeeded output. */
+export async function getCheckpoint(db: Queryable, id: string): Promise<Record<string, unknown>> {
+  return checkpointOf(await getSteps(db, id));
 }
 
 export async function getSteps(db: Queryable, id: string): Promise<StepRow[]> {

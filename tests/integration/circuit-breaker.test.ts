@@ -55,7 +55,8 @@ describe('circuit breakers (opossum, one per agent)', () => {
       },
       { timeoutMs: 10_000, label: 'the workflow to succeed once the agent recovers' },
     );
-    expect(done.checkpoint_data.call).toEqual({ length: 5 });
+    expect(done.status).toBe('succeeded');
+    expect((await store.getCheckpoint(db, task_id)).call).toEqual({ length: 5 });
     expect(await breakerState()).toBe('closed');
     const types = (await store.listEvents(db, task_id, 0)).map((e) => e.type);
     expect(types).toContain('circuit_open');

@@ -49,7 +49,6 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     };
     const finishA = (id: string, output: unknown = { ok: true }) => ({
       step: { stepId: 'a', attempt: 1, status: 'succeeded' as const, output },
-      checkpoint: { a: output },
       newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running' as const, input: {}, idempotency_key: `${id}:b:1` }],
       events: [
         { type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 1 } },
@@ -71,7 +70,7 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     expect(sizes.length).toBeLessThan(40);
     for (const id of ids) {
       expect(await stepStatus(db, id)).toEqual(['a1:succeeded', 'b1:running']);
-      expect((await store.getWorkflow(db, id))!.checkpoint_data).toEqual({ a: { ok: true } });
+      expect(await store.getCheckpoint(db, id)).toEqual({ a: { ok: true } });
     }
   });
 
@@ -100,9 +99,9 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     expect(results).toEqual(ids.map((id) => id !== bad));
     for (const id of ids) {
       if (id === bad) {
-        // Not half of it: no finished step, no checkpoint, no events.
+        // Not half of it: no finished step, so no checkpoint, and no events.
         expect(await stepStatus(db, id)).toEqual(['a1:running']);
-        expect((await store.getWorkflow(db, id))!.checkpoint_data).toEqual({});
+        expect(await store.getCheckpoint(db, id)).toEqual({});
         expect((await store.listEvents(db, id, 0)).map((e) => e.type)).toEqual(['workflow_started', 'step_started']);
       } else expect(await stepStatus(db, id)).toEqual(['a1:succeeded', 'b1:running']);
     }
@@ -114,7 +113,6 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     // Queued behind one another: a (finished), then an unrelated event, then the final commit.
     const first = committer.commit(id!, {
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { n: 1 } },
-      checkpoint: { a: { n: 1 } },
       events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 1 } }],
     });
     const second = committer.commit(id!, { events: [{ type: 'note', data: { n: 2 } }] });
@@ -140,7 +138,6 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     const turn = () => new Promise((resolve) => setImmediate(resolve));
     const finished = (stepId: string, output: unknown) => ({
       step: { stepId, attempt: 1, status: 'succeeded' as const, output },
-      checkpoint: { [stepId]: output },
       events: [{ type: 'step_succeeded', step_id: stepId, attempt: 1, data: { agent: 'x', duration_ms: 1 } }],
     });
     const lingering = committer.commit(x!, finished('a', { n: 1 }), true);
@@ -148,12 +145,12 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     await turn();
     // Alone, it is held: nothing is written yet.
     expect(sizes).toEqual([]);
-    expect((await store.getWorkflow(db, x!))!.checkpoint_data).toEqual({});
+    expect(await store.getCheckpoint(db, x!)).toEqual({});
     // x's next commit joins it: one statement, one member, applied in order.
     const next = committer.commit(x!, { events: [{ type: 'note', data: { n: 2 } }] });
     expect(await Promise.all([lingering, next])).toEqual([true, true]);
     expect(sizes).toEqual([1]);
-    expect((await store.getWorkflow(db, x!))!.checkpoint_data).toEqual({ a: { n: 1 } });
+    expect(await store.getCheckpoint(db, x!)).toEqual({ a: { n: 1 } });
     expect((await store.listEvents(db, x!, 0)).map((e) => e.type)).toEqual(['workflow_started', 'step_started', 'step_succeeded', 'note']);
 
     // Another workflow's commit makes a statement anyway: the lingering one goes in it, not after it.
@@ -170,7 +167,7 @@ describe.each(testDatabases)('group commit on $name', (t) => {
     short.sizes.length = 0;
     expect(await short.committer.commit(w!, finished('a', { n: 5 }), true)).toBe(true);
     expect(short.sizes).toEqual([1]);
-    expect((await store.getWorkflow(short.db, w!))!.checkpoint_data).toEqual({ a: { n: 5 } });
+    expect(await store.getCheckpoint(short.db, w!)).toEqual({ a: { n: 5 } });
   });
 
   it('two inserts of one id in flight at once: exactly one is told it created the workflow', async () => {

@@ -5,7 +5,9 @@ import { usageSummary } from '../../services/state/usage-store.ts';
 import { testDatabases } from '../helpers/db.ts';
 
 // Migration 0017 rebuilds the workflows and steps tables (column order, keys stored only when
-// unusual, usage_ledger). A database written before it reads back the same after.
+// unusual, usage_ledger); 0018 moves new plans out of the row and drops checkpoint_data. A database
+// written before them reads back the same after: its rows keep their plans inline, and the
+// checkpoint is read from the attempts.
 
 const plan = {
   steps: [
@@ -60,7 +62,8 @@ describe.each(testDatabases)('migration 0017 on $name', (t) => {
       [5, 'step_succeeded', 'b'],
       [6, 'workflow_succeeded', null],
     ]);
-    expect((await store.getWorkflow(db, done))!.checkpoint_data).toEqual({ a: { n: 1 }, b: { n: 2 } });
+    expect(await store.getCheckpoint(db, done)).toEqual({ a: { n: 1 }, b: { n: 2 } });
+    expect((await store.getWorkflow(db, done))!.plan).toEqual(plan);
     expect((await store.getSteps(db, done)).map((s) => s.idempotency_key)).toEqual([`${done}:a:1`, `${done}:b:1`]);
     expect((await store.getSteps(db, running)).map((s) => s.idempotency_key)).toEqual([`${running}:a:1`, 'parent:b:1']);
     const hour = 3_600_000;
@@ -72,12 +75,12 @@ describe.each(testDatabases)('migration 0017 on $name', (t) => {
       workflowId: running,
       lease: { owner: 'me', incarnation, ms: 60_000 },
       step: { stepId: 'b', attempt: 1, status: 'succeeded', output: { n: 3 } },
-      checkpoint: { b: { n: 3 } },
       events: [{ type: 'step_succeeded', step_id: 'b', attempt: 1, data: { agent: 'x' } }, { type: 'workflow_succeeded' }],
       final: { status: 'succeeded', error: null },
     });
     expect(finished).toBe(true);
-    expect((await store.getWorkflow(db, running))!.checkpoint_data).toEqual({ a: { n: 1 }, b: { n: 3 } });
+    expect(await store.getCheckpoint(db, running)).toEqual({ a: { n: 1 }, b: { n: 3 } });
+    expect((await store.getWorkflow(db, running))!.plan).toEqual(plan);
     expect((await store.listEvents(db, running, 0)).map((e) => [e.id, e.type])).toEqual([
       [1, 'workflow_started'],
       [2, 'step_started'],

@@ -36,7 +36,8 @@ describe.each(testDatabases)('retention on $name', (t) => {
         (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, ...body } })).json<{ task_id: string }>().task_id;
       const ids = {
         oldSucceeded: [await submit({ wait: true }), await submit({ wait: true }), await submit({ wait: true })],
-        oldCancelled: await submit({ execute: false }),
+        // A plan of its own: retention deletes it with the run, where the others' shared one stays.
+        oldCancelled: await submit({ execute: false, plan: { steps: [plan.steps[0]] } }),
         oldPlanned: await submit({ execute: false }),
         recent: await submit({ wait: true }),
         borderline: await submit({ wait: true }),
@@ -74,6 +75,8 @@ describe.each(testDatabases)('retention on $name', (t) => {
 
       const pruned = await app.retention.pruneNow();
       expect(pruned.workflows).toBe(4);
+      expect(pruned.plans).toBe(1);
+      expect((await db.query('SELECT 1 FROM plans')).length).toBe(1);
       // Three two-step workflows; the cancelled one never started a step.
       expect(pruned.steps).toBe(before.reduce((n, r) => n + r.s, 0));
       for (const id of [...ids.oldSucceeded, ids.oldCancelled]) expect(await rowsOf(db, id)).toEqual({ w: 0, s: 0, e: 0 });
@@ -84,6 +87,7 @@ describe.each(testDatabases)('retention on $name', (t) => {
       const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(metricValue(metrics, 'retention_pruned_total', { kind: 'workflows' })).toBe(4);
       expect(metricValue(metrics, 'retention_pruned_total', { kind: 'steps' })).toBe(pruned.steps);
+      expect(metricValue(metrics, 'retention_pruned_total', { kind: 'plans' })).toBe(1);
       // A second pass finds nothing left to do.
       expect((await app.retention.pruneNow()).workflows).toBe(0);
     },

@@ -79,7 +79,6 @@ describe.each(testDatabases)('state on $name', (t) => {
       workflowId: id,
       lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: { list: [1, 'two'] } },
-      checkpoint: { a: { list: [1, 'two'] } },
       newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running', input: { from: [1] }, idempotency_key: `${id}:b:1` }],
       events: [
         { type: 'step_succeeded', step_id: 'a', attempt: 1 },
@@ -88,7 +87,7 @@ describe.each(testDatabases)('state on $name', (t) => {
     });
     expect(ok).toBe(true);
     const wf = await store.getWorkflow(db, id);
-    expect(wf?.checkpoint_data).toEqual({ a: { list: [1, 'two'] } });
+    expect(await store.getCheckpoint(db, id)).toEqual({ a: { list: [1, 'two'] } });
     expect(wf?.last_checkpoint).toBeInstanceOf(Date);
     const steps = await store.getSteps(db, id);
     expect(steps.map((s) => [s.step_id, s.status, s.output])).toEqual([
@@ -104,12 +103,11 @@ describe.each(testDatabases)('state on $name', (t) => {
       workflowId: id,
       lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: {} },
-      checkpoint: { a: {} },
       events: [{ type: 'step_succeeded', step_id: 'a', attempt: 1 }],
     });
     expect(ok).toBe(false);
     expect((await store.getSteps(db, id))[0]?.status).toBe('running');
-    expect((await store.getWorkflow(db, id))?.checkpoint_data).toEqual({});
+    expect(await store.getCheckpoint(db, id)).toEqual({});
     expect(await store.listEvents(db, id, 0)).toHaveLength(2);
   });
 
@@ -155,7 +153,6 @@ describe.each(testDatabases)('state on $name', (t) => {
       workflowId: id,
       lease: lease('me'),
       step: { stepId: 'a', attempt: 1, status: 'succeeded', output: {} },
-      checkpoint: { a: {} },
     });
     expect(stale).toBe(false);
     expect((await store.getSteps(db, id))[0]?.status).toBe('running');
@@ -222,7 +219,6 @@ describe.each(testDatabases)('state on $name', (t) => {
           workflowId: id,
           lease: me,
           step: step('a'),
-          checkpoint: { a: { n: 1 } },
           newSteps: [{ step_id: 'b', attempt: 1, agent: 'x', status: 'running', input: {}, idempotency_key: `${id}:b:1` }],
           events: [
             { type: 'step_succeeded', step_id: 'a', attempt: 1, data: { agent: 'x', duration_ms: 3 } },
@@ -235,7 +231,6 @@ describe.each(testDatabases)('state on $name', (t) => {
           workflowId: id,
           lease: me,
           step: step('b'),
-          checkpoint: { b: { n: 1 } },
           events: [{ type: 'step_succeeded', step_id: 'b', attempt: 1, data: x }, { type: 'workflow_succeeded' }],
           final: { status: 'succeeded', error: null },
         }),
@@ -245,7 +240,7 @@ describe.each(testDatabases)('state on $name', (t) => {
          WHERE schemaname = current_schema() AND relname IN ('steps', 'workflows', 'workflow_events') ORDER BY relname`,
       );
     });
-    // Each attempt's finish and the step's checkpoint are HOT; the final update sets the (indexed) status.
+    // Each attempt's finish and each commit of the workflow row are HOT; the final update sets the (indexed) status.
     expect(counts.find((c) => c.relname === 'steps')).toMatchObject({ upd: 2, hot: 2 });
     expect(counts.find((c) => c.relname === 'workflows')).toMatchObject({ upd: 2, hot: 1 });
     expect(await db.query('SELECT 1 FROM workflow_events WHERE workflow_id = $1', [id])).toEqual([]);

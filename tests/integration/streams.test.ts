@@ -222,7 +222,8 @@ describe('Redis Streams transport', () => {
       },
       { timeoutMs: 20_000, label: 'the claimed entry to finish the workflow' },
     );
-    expect((done.checkpoint_data.only as { sum: number }).sum).toBe(42);
+    expect(done.status).toBe('succeeded');
+    expect(((await store.getCheckpoint(db, task_id)).only as { sum: number }).sum).toBe(42);
     const lines = (await readFile(effects, 'utf8')).split('\n').filter(Boolean);
     expect(lines).toEqual([`${task_id}:only:1`]);
     const events = await store.listEvents(db, task_id, 0);

@@ -214,7 +214,6 @@ function member(group: Pending[]): store.CommitMember {
     if (job.kind !== 'progress') continue;
     const p = job.progress;
     if (p.step) out.finished.push(p.step);
-    if (p.checkpoint) out.checkpoint = { ...out.checkpoint, ...p.checkpoint };
     if (p.supersede) out.supersede = [...(out.supersede ?? []), ...p.supersede];
     if (p.newSteps) out.newSteps = [...(out.newSteps ?? []), ...p.newSteps];
     if (p.events) out.events = [...(out.events ?? []), ...p.events];

@@ -86,14 +86,13 @@ describe('decider: scheduling', () => {
     });
   });
 
-  it('a finished step is one commit with its checkpoint and the attempts it unblocks, which go out after it', () => {
+  it('a finished step is one commit with its output and the attempts it unblocks, which go out after it', () => {
     const r = runOf(diamond);
     r.send({ type: 'start' });
     const cmds = r.ok('a', { sum: 3 });
     expect(types(cmds)).toEqual(['commit', 'dispatch', 'dispatch']);
     const [p] = commits(cmds);
     expect(p!.step).toMatchObject({ stepId: 'a', attempt: 1, status: 'succeeded', output: { sum: 3 } });
-    expect(p!.checkpoint).toEqual({ a: { sum: 3 } });
     expect(p!.newSteps!.map((n) => n.step_id)).toEqual(['b', 'c']);
     expect(eventTypes(cmds)).toEqual(['step_succeeded a', 'step_started b', 'step_started c']);
     expect((cmds[1] as Dispatch).dependencies).toEqual({ a: { sum: 3 } });

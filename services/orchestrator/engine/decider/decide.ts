@@ -246,7 +246,6 @@ class Decider {
           ...(s.startedAt ? { startedAt: s.startedAt } : {}),
           ...this.usageField(),
         },
-        checkpoint: { [s.def.id]: output },
         newSteps: ready.map((r) => attemptRow(this.run.id, r)),
         decisions: hasBranches(s.def) ? [decisionRow(s, outcome, branch, 0)] : [],
         events: [
