@@ -22,7 +22,7 @@ describe('the embedded database on a first start (PGlite)', () => {
       expect(versions.map((r) => r.version)).toEqual((await loadMigrations()).map((m) => m.version));
       expect(await migrate(db)).toEqual([]);
       await db.query(
-        `INSERT INTO workflows (id, description, status, plan) VALUES ('0192e6a8-0000-7000-8000-000000000001', 'kept', 'planned', '{"steps":[]}')`,
+        `INSERT INTO workflows (id, description, status, inline_plan) VALUES ('0192e6a8-0000-7000-8000-000000000001', 'kept', 'planned', '{"steps":[]}')`,
       );
     } finally {
       await db.close();
