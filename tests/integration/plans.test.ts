@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { planLockArgs, pruneUnnamedPlans, store, type Db, type Plan } from '../../services/state/index.ts';
+import { planLockArgs, pruneUnnamedPlans, store, type Db, type Plan, type Queryable } from '../../services/state/index.ts';
 import { setBudget } from '../../services/state/usage-store.ts';
 import { testDatabases } from '../helpers/db.ts';
 
@@ -21,7 +21,28 @@ async function open(t: (typeof testDatabases)[number]): Promise<Db> {
   return db;
 }
 
-async function submit(db: Db, plan: Plan, status: 'running' | 'planned' = 'planned'): Promise<string> {
+/** Runs `work` in a transaction and keeps the transaction (and its locks) open until release(). */
+function heldOpen<T>(db: Db, work: (tx: Queryable) => Promise<T>) {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let done!: Promise<void>;
+  const result = new Promise<T>((resolve, reject) => {
+    done = db.transaction(async (tx) => {
+      resolve(await work(tx));
+      await held;
+    });
+    done.catch(reject);
+  });
+  return {
+    result,
+    release: async () => {
+      release();
+      await done;
+    },
+  };
+}
+
+async function submit(db: Queryable, plan: Plan, status: 'running' | 'planned' = 'planned'): Promise<string> {
   const id = randomUUID();
   const lease = status === 'running' ? { owner: 'me', incarnation: randomUUID(), ms: 60_000 } : null;
   const events = status === 'running' ? [{ type: 'workflow_started', data: { owner: 'me', steps: plan.steps.length } }] : [];
@@ -84,29 +105,13 @@ describe('stored plans and retention at the same time, on postgres', () => {
     const first = await submit(db, other);
     await db.query('DELETE FROM workflows WHERE id = $1', [first]);
     // A submit naming the stored plan, its transaction still open: retention cannot take the plan's lock.
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let id = '';
-    const inFlight = db.transaction(async (tx) => {
-      id = randomUUID();
-      await store.insertWorkflow(tx, {
-        id,
-        description: null,
-        status: 'planned',
-        plan: other,
-        input: {},
-        lease: null,
-        steps: [],
-        events: [],
-      });
-      await held;
-    });
+    const inFlight = heldOpen(db, (tx) => submit(tx, other));
+    let id: string;
     try {
-      await expect.poll(() => id).not.toBe('');
+      id = await inFlight.result;
       expect(await pruneUnnamedPlans(db, 100)).toBe(0);
     } finally {
-      release();
-      await inFlight;
+      await inFlight.release();
     }
     expect(await pruneUnnamedPlans(db, 100)).toBe(0);
     expect((await store.getWorkflow(db, id))!.plan).toEqual(other);
@@ -116,26 +121,21 @@ describe('stored plans and retention at the same time, on postgres', () => {
     const db = await open(t);
     const first = await submit(db, other);
     await db.query('DELETE FROM workflows WHERE id = $1', [first]);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let deleted = false;
     // Retention's side, by hand: the plan's lock taken, the plan deleted, not committed yet.
-    const gc = db.transaction(async (tx) => {
+    const gc = heldOpen(db, async (tx) => {
       await tx.query(`SELECT pg_advisory_xact_lock(${planLockArgs('hash')}) FROM plans`);
       await tx.query('DELETE FROM plans');
-      deleted = true;
-      await held;
     });
-    await expect.poll(() => deleted).toBe(true);
     let submitted = false;
-    const late = submit(db, other).then((id) => ((submitted = true), id));
+    let late: Promise<string>;
     try {
+      await gc.result;
+      late = submit(db, other).then((id) => ((submitted = true), id));
       // It waits for the lock rather than finding the doomed row and naming it.
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(submitted).toBe(false);
     } finally {
-      release();
-      await gc;
+      await gc.release();
     }
     const id = await late;
     expect(await storedPlans(db)).toEqual([other]);
