@@ -91,10 +91,12 @@ export const attemptKeyColumn = `coalesce(idempotency_key, workflow_id::text || 
 
 // A workflow row names its plan by hash (a row of `plans`), or holds it in inline_plan: rows from
 // before migration 0018, forks, and runs whose budget was changed. Readers select planColumn(t) for
-// row alias t. A statement that names a plan holds planLock(hash) shared until it commits; retention
-// takes it exclusively before it deletes a plan no workflow names (retention-store.ts), so a plan a
-// submit found stored is not deleted before the submit's row is there to be seen.
-export const planColumn = (t: string) => `coalesce(${t}.inline_plan, (SELECT p.plan FROM plans p WHERE p.hash = ${t}.plan_hash)) AS plan`;
+// row alias t (planOf(t) where an expression is wanted). A statement that names a plan holds
+// planLock(hash) shared until it commits; retention takes it exclusively before it deletes a plan no
+// workflow names (retention-store.ts), so a plan a submit found stored is not deleted before the
+// submit's row is there to be seen.
+export const planOf = (t: string) => `coalesce(${t}.inline_plan, (SELECT p.plan FROM plans p WHERE p.hash = ${t}.plan_hash))`;
+export const planColumn = (t: string) => `${planOf(t)} AS plan`;
 export const planLockArgs = (hash: string) =>
   `hashtext(current_schema() || '.plans'), ('x' || encode(substring(${hash} FROM 1 FOR 4), 'hex'))::bit(32)::int`;
 

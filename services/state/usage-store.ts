@@ -1,6 +1,6 @@
 import type { Queryable } from './db.ts';
 import type { Budget } from './plan.ts';
-import type { WorkflowStatus } from './rows.ts';
+import { planOf, type WorkflowStatus } from './rows.ts';
 
 // GET /usage: what stored attempts spent on models, summed over a time window; usage_ledger says
 // which attempts used a model and when they finished (migration 0017). One row per attempt is the
@@ -80,11 +80,11 @@ export async function setBudget(
   id: string,
   budget: Budget,
 ): Promise<{ status: WorkflowStatus; budget: Budget } | undefined> {
-  // Read from the row being updated, so a budget changed at the same moment is merged, not lost.
-  const plan = `coalesce(inline_plan, (SELECT p.plan FROM plans p WHERE p.hash = workflows.plan_hash))`;
   const [row] = await db.query<{ status: WorkflowStatus; budget: Budget }>(
     // The changed plan is the run's own (inline): the stored one, by its hash, may be other runs' too.
-    `UPDATE workflows SET inline_plan = jsonb_set(${plan}, '{budget}', coalesce(${plan}->'budget', '{}'::jsonb) || $2::jsonb),
+    // It is read from the row being updated, so a budget changed at the same moment is merged, not lost.
+    `UPDATE workflows SET inline_plan = (SELECT jsonb_set(x.plan, '{budget}', coalesce(x.plan->'budget', '{}'::jsonb) || $2::jsonb)
+                                         FROM (SELECT ${planOf('workflows')} AS plan) x),
         plan_hash = NULL, updated_at = now()
       WHERE id = $1 AND status NOT IN ('succeeded', 'cancelled')
       RETURNING status, inline_plan->'budget' AS budget`,
