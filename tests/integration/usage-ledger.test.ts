@@ -260,5 +260,33 @@ for (const backend of testDatabases) {
       const finished = await app.inject({ method: 'POST', url: `/tasks/${parked.task_id}/budget`, payload: { tokens: 2000 } });
       expect(finished.statusCode).toBe(409);
     }, 40_000);
+
+    it('with on_budget: wait a retry the budget held goes out, as the next attempt, when the budget is raised', async () => {
+      const { double, served } = await meteredDouble();
+      const ran: string[] = [];
+      const { app } = await platform({}, [await agentOn(double, 'chatty', 'test-model', ran)]);
+      const steps = [
+        { id: 's1', agent: 'chatty', input: {} },
+        { id: 's2', agent: 'chatty', input: { fail_attempts: 1 }, depends_on: ['s1'] },
+      ];
+      // 14 tokens for s1, 26 for s2's first attempt, which fails: 40 spent, past 39, so its retry waits.
+      const parked = await runToEnd(app, { plan: { steps }, budget: { tokens: 39, on_budget: 'wait' } });
+      expect(parked.status).toBe('waiting');
+      expect(parked.steps[1].attempts.map((a: { status: string }) => a.status)).toEqual(['failed']);
+      // The parked run is taken up from its rows on the raise: the held retry is a retry, not a failed step.
+      const raised = await app.inject({ method: 'POST', url: `/tasks/${parked.task_id}/budget`, payload: { tokens: 1000 } });
+      expect(raised.statusCode, raised.body).toBe(200);
+      const done = await poll(
+        async () => {
+          const t = (await app.inject({ url: `/tasks/${parked.task_id}` })).json();
+          return t.status === 'succeeded' || t.status === 'failed' ? t : undefined;
+        },
+        { timeoutMs: 20_000, label: 'the run to finish after the raise' },
+      );
+      expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+      expect(done.steps[1].attempts.map((a: { status: string }) => a.status)).toEqual(['failed', 'succeeded']);
+      expect(ran.map((k) => k.split(':').slice(1).join(':'))).toEqual(['s1:1', 's2:1', 's2:2']);
+      expect(served).toHaveLength(3);
+    }, 40_000);
   });
 }

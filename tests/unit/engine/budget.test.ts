@@ -147,6 +147,77 @@ describe('decider: budgets', () => {
     expect(dispatched(raised.start())).toEqual(['b']);
   });
 
+  it('with on_budget: wait a retry the budget held goes out once it is raised, also when taken up from the stored rows', () => {
+    const r = driver(planned(chain, { tokens: 100, on_budget: 'wait' }));
+    r.start();
+    const parked = r.fail('a', used(100));
+    expect(stepRows(parked)).toEqual([expect.objectContaining({ stepId: 'a', attempt: 1, status: 'failed' })]);
+    expect(dispatched(parked)).toEqual([]);
+    expect(parked.map((c) => c.type)).toContain('park');
+    // A parked run is taken up from its rows (POST /tasks/:id/budget on any replica, or after a crash):
+    // the failed attempt with retries left is a held retry, not a failed step.
+    const rows: StepRow[] = [
+      {
+        workflow_id: 'wf',
+        step_id: 'a',
+        attempt: 1,
+        agent: 'llm',
+        status: 'failed',
+        input: {},
+        output: null,
+        error: { code: 'AGENT_ERROR', message: 'broke', retryable: true },
+        idempotency_key: 'wf:a:1',
+        created_at: T0,
+        started_at: T0,
+        finished_at: T0,
+        start_seq: 1,
+        end_seq: 2,
+        duration_ms: 1,
+        replayed: false,
+        usage: used(100),
+      },
+    ];
+    const stillHeld = driver(stateFromRows('wf', r.state.plan, defaults, rows, [], false));
+    expect(stillHeld.state.steps.get('a')!.status).toBe('pending');
+    expect(stillHeld.start().map((c) => c.type)).toEqual(['commit', 'park']);
+    const raised = driver(
+      stateFromRows('wf', { ...r.state.plan, budget: { tokens: 1_000, on_budget: 'wait' } }, defaults, rows, [], false),
+    );
+    const resumed = raised.start();
+    expect(dispatched(resumed)).toEqual(['a']);
+    expect(raised.state.steps.get('a')!.attempt).toBe(2);
+    // Its retries are still counted: attempts 2 and 3 are what is left of max_attempts 3.
+    raised.fail('a');
+    expect(raised.state.steps.get('a')!.attempt).toBe(3);
+    const last = raised.fail('a');
+    expect(final(last)?.error).toMatchObject({ code: 'STEPS_FAILED' });
+  });
+
+  it('a failed attempt stored with no retries left, or not retryable, is still a failed step when rebuilt', () => {
+    const row = (attempt: number, retryable: boolean): StepRow => ({
+      workflow_id: 'wf',
+      step_id: 'a',
+      attempt,
+      agent: 'llm',
+      status: 'failed',
+      input: {},
+      output: null,
+      error: { code: 'AGENT_ERROR', message: 'broke', retryable },
+      idempotency_key: `wf:a:${attempt}`,
+      created_at: T0,
+      started_at: T0,
+      finished_at: T0,
+      start_seq: 1,
+      end_seq: 2,
+      duration_ms: 1,
+      replayed: false,
+      usage: null,
+    });
+    const plan = planned(chain, { tokens: 100 }).plan;
+    expect(stateFromRows('wf', plan, defaults, [row(3, true)], [], false).steps.get('a')!.status).toBe('failed');
+    expect(stateFromRows('wf', plan, defaults, [row(1, false)], [], false).steps.get('a')!.status).toBe('failed');
+  });
+
   it('a budget changed while the run is driven here applies at once', () => {
     const r = driver(planned([{ id: 'a' }, { id: 'b' }, { id: 'c', depends_on: ['a'] }], { tokens: 50 }));
     r.start();

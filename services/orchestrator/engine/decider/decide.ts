@@ -10,6 +10,7 @@ import {
   cloneState,
   expiry,
   loopKey,
+  retryPolicy,
   satisfies,
   skip,
   skipAfterFailure,
@@ -587,14 +588,7 @@ class Decider {
   }
 
   private policyOf(s: StepState): RunDefaults {
-    const d = this.run.defaults;
-    const r = s.def.retry ?? {};
-    return {
-      ...d,
-      maxAttempts: r.max_attempts ?? d.maxAttempts,
-      backoffMs: r.backoff_ms ?? d.backoffMs,
-      backoffRate: r.backoff_rate ?? d.backoffRate,
-    };
+    return retryPolicy(s, this.run.defaults);
   }
 
   /** Exponential backoff with jitter: half to one and a half times backoffMs * rate^n. */

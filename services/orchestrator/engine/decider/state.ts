@@ -77,6 +77,24 @@ export function addSpend(spent: Spend, usage: Usage | null | undefined): Spend {
   return { usd: Math.round(usd * 1e9) / 1e9, tokens };
 }
 
+/** A step's retry policy: its own `retry`, else the run's defaults. */
+export function retryPolicy(s: StepState, defaults: RunDefaults): RunDefaults {
+  const r = s.def.retry ?? {};
+  return {
+    ...defaults,
+    maxAttempts: r.max_attempts ?? defaults.maxAttempts,
+    backoffMs: r.backoff_ms ?? defaults.backoffMs,
+    backoffRate: r.backoff_rate ?? defaults.backoffRate,
+  };
+}
+
+/**
+ * A failed attempt that could have been retried and was not: the only way one is stored last is a
+ * retry the budget held back (any other retry commits its next attempt with the failure).
+ */
+const heldRetry = (s: StepState, defaults: RunDefaults) =>
+  s.status === 'failed' && !s.handled && s.error?.retryable === true && s.attempt - s.budgetStart < retryPolicy(s, defaults).maxAttempts;
+
 export const loopKey = (stepId: string, branch: string) => `${stepId}:${branch}`;
 
 export function freshState(id: string, plan: Plan, defaults: RunDefaults): RunState {
@@ -127,7 +145,7 @@ export function cloneState(s: RunState): RunState {
 /**
  * Rebuilds the engine's view from the step rows and the decisions. A finished attempt is final; an
  * attempt that was running or scheduled is sent again with the same idempotency key; a superseded
- * one (a loop sent it round again) is pending. With `reopenFailed`, failed and skipped steps start
+ * one (a loop sent it round again) is pending, and so is a retry the budget held. With `reopenFailed`, failed and skipped steps start
  * over with a fresh attempt budget (resuming a failed workflow).
  */
 export function stateFromRows(
@@ -167,6 +185,13 @@ export function stateFromRows(
     if (d.action === 'route' && d.branch === 'on_failure') state.get(d.step_id)!.handled = true;
   }
   for (const s of state.values()) {
+    if (heldRetry(s, defaults)) {
+      // As the decider left it: pending, so the retry goes out (as the next attempt) once the budget allows.
+      s.status = 'pending';
+      s.startedAt = undefined;
+      s.finishedAt = undefined;
+      s.error = undefined;
+    }
     if (reopenFailed && s.status === 'failed' && !s.handled) {
       s.status = 'pending';
       s.budgetStart = s.attempt;
