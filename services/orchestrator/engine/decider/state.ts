@@ -145,8 +145,9 @@ export function cloneState(s: RunState): RunState {
 /**
  * Rebuilds the engine's view from the step rows and the decisions. A finished attempt is final; an
  * attempt that was running or scheduled is sent again with the same idempotency key; a superseded
- * one (a loop sent it round again) is pending, and so is a retry the budget held. With `reopenFailed`, failed and skipped steps start
- * over with a fresh attempt budget (resuming a failed workflow).
+ * one (a loop sent it round again) is pending, and so is a retry the budget held. With
+ * `reopenFailed`, failed and skipped steps start over with a fresh attempt budget (resuming a failed
+ * workflow).
  */
 export function stateFromRows(
   id: string,
@@ -185,16 +186,15 @@ export function stateFromRows(
     if (d.action === 'route' && d.branch === 'on_failure') state.get(d.step_id)!.handled = true;
   }
   for (const s of state.values()) {
-    if (heldRetry(s, defaults)) {
+    if (reopenFailed && s.status === 'failed' && !s.handled) {
+      s.status = 'pending';
+      s.budgetStart = s.attempt;
+      s.error = undefined;
+    } else if (heldRetry(s, defaults)) {
       // As the decider left it: pending, so the retry goes out (as the next attempt) once the budget allows.
       s.status = 'pending';
       s.startedAt = undefined;
       s.finishedAt = undefined;
-      s.error = undefined;
-    }
-    if (reopenFailed && s.status === 'failed' && !s.handled) {
-      s.status = 'pending';
-      s.budgetStart = s.attempt;
       s.error = undefined;
     }
   }
