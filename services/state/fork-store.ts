@@ -44,7 +44,10 @@ export interface InsertFork {
   description: string | null;
   plan: Plan;
   input: Record<string, unknown>;
-  lease: Lease;
+  /** Running under this lease, or, with none, queued behind the parent's concurrency key. */
+  lease: Lease | null;
+  /** The parent's concurrency key, limit and strategy, and its priority in the key's queue. */
+  concurrency: { key: string; limit: number; strategy: string | null; priority: number } | null;
   forkedFrom: string;
   forkStep: string;
   reused: ReusedAttempt[];
@@ -75,9 +78,10 @@ export async function insertFork(db: Queryable, f: InsertFork): Promise<boolean>
     `WITH w AS (
        INSERT INTO workflows (id, description, status, inline_plan, input, last_checkpoint, lease_owner, lease_incarnation,
                               lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by,
-                              forked_from, fork_step)
-       VALUES ($1, $2, 'running', $3::jsonb, $4::jsonb, now(), $5, $6::uuid, now() + $7::int * interval '1 millisecond', clock_timestamp(),
-               $8, $9, $10, $11, $12, $13::uuid, $14)
+                              forked_from, fork_step, concurrency_key, concurrency_limit, concurrency_strategy, priority)
+       VALUES ($1, $2, CASE WHEN $5::text IS NULL THEN 'queued' ELSE 'running' END, $3::jsonb, $4::jsonb, now(), $5, $6::uuid,
+               now() + $7::int * interval '1 millisecond', CASE WHEN $5::text IS NOT NULL THEN clock_timestamp() END,
+               $8, $9, $10, $11, $12, $13::uuid, $14, $18, $19::int, $20, coalesce($21::int, 3))
        ON CONFLICT DO NOTHING
        RETURNING id
      ), s AS (
@@ -102,9 +106,9 @@ export async function insertFork(db: Queryable, f: InsertFork): Promise<boolean>
       f.description,
       JSON.stringify(f.plan),
       JSON.stringify(f.input),
-      f.lease.owner,
-      f.lease.incarnation,
-      f.lease.ms,
+      f.lease?.owner ?? null,
+      f.lease?.incarnation ?? null,
+      f.lease?.ms ?? null,
       f.traceParent,
       f.idempotencyKey,
       f.requestHash,
@@ -116,6 +120,10 @@ export async function insertFork(db: Queryable, f: InsertFork): Promise<boolean>
       // Numbered, so they get their ids (the order they are read back in) in the parent's order.
       JSON.stringify(f.decisions.map((d, n) => ({ n, ...d }))),
       JSON.stringify(events),
+      f.concurrency?.key ?? null,
+      f.concurrency?.limit ?? null,
+      f.concurrency?.strategy ?? null,
+      f.concurrency?.priority ?? null,
     ],
   );
   return rows.length > 0;

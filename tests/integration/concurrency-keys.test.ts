@@ -180,6 +180,45 @@ describe.each(testDatabases)('per-key concurrency on $name', (t) => {
     expect((await app.inject({ url: `/tasks/${winner.task_id}` })).json().status).toBe('succeeded');
   });
 
+  it('a fork of a keyed run is another run of its key: queued while the key is full, then run from its rows', async () => {
+    const { db, app, agent } = await setup();
+    const twoSteps = (repo: string, ms: number) => ({
+      ...job(repo, ms),
+      plan: {
+        steps: [
+          { id: 'prep', agent: 'math', input: { values: [1, 2] } },
+          { id: 'work', agent: 'math', input: { values: [3], ms }, depends_on: ['prep'] },
+        ],
+      },
+    });
+    const parent = await submit(app, twoSteps('acme/api', 10));
+    await allFinished(app, [parent.task_id], 'the parent run');
+    const blocker = await submit(app, job('acme/api', 1_500));
+    expect(blocker.status).toBe('running');
+
+    const res = await app.inject({ method: 'POST', url: `/tasks/${parent.task_id}/fork`, payload: { from_step: 'work' } });
+    expect(res.statusCode, res.body).toBe(202);
+    const fork = res.json();
+    expect(fork).toMatchObject({ status: 'queued', queue: { concurrency_key: 'input.repo=acme/api', position: 1 }, reused: ['prep'] });
+    // With wait it waits its turn (here past the blocker) and answers with the finished fork.
+    const waited = await app.inject({
+      method: 'POST',
+      url: `/tasks/${parent.task_id}/fork`,
+      payload: { from_step: 'work', wait: true },
+    });
+    expect(waited.statusCode, waited.body).toBe(200);
+    expect(waited.json()).toMatchObject({ status: 'succeeded', reused: ['prep'] });
+
+    await allFinished(app, [blocker.task_id, fork.task_id], 'the blocker and the fork behind it');
+    const done = await spans(db, [blocker.task_id, fork.task_id, waited.json().task_id]);
+    expect(new Set(done.map((s) => s.key))).toEqual(new Set(['input.repo=acme/api']));
+    expect(maxOverlap(done)).toBe(1);
+    const forkView = (await app.inject({ url: `/tasks/${fork.task_id}` })).json();
+    expect(forkView.status).toBe('succeeded');
+    // The kept step was not sent to the agent again; the re-run one was, once.
+    expect(agent.log.runs.filter((r) => r.key.startsWith(fork.task_id)).map((r) => r.key.split(':')[1])).toEqual(['work']);
+  }, 60_000);
+
   it('bad concurrency is a 400 naming it, and nothing is stored', async () => {
     const { db, app } = await setup();
     const cases: [Record<string, unknown>, string][] = [

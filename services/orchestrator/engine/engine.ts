@@ -32,6 +32,7 @@ import type { PriceTable } from '../usage/prices.ts';
 import { setBudget } from '../../state/usage-store.ts';
 import type { Budget } from '../../state/plan.ts';
 import { writeFork, type ForkSubmission } from './fork.ts';
+import { lineageOf } from '../../state/fork-store.ts';
 
 export interface EngineOptions {
   db: Db;
@@ -117,7 +118,8 @@ export class Engine {
       lease: this.lease,
       owner: options.owner,
       log: options.log,
-      startRun: (row) => this.startFresh(row),
+      // A fork starts from its rows (the steps it reuses); anything else from its plan.
+      startRun: (row) => (lineageOf(row).forked_from ? this.startFromRows(row) : this.startFresh(row)),
       cancel: (id, reason) => this.cancel(id, reason),
       isClosed: () => this.closed,
       queuedGauge: options.metrics.workflowsQueued,
@@ -327,6 +329,12 @@ export class Engine {
     this.assertOpen();
     const db = this.options.db;
     const w = await writeFork(db, this.lease, this.options.owner, f, (plan) => this.validate(plan));
+    if (w.created && w.concurrency) {
+      // Queued behind its key: the admission starts it, from its rows, when the key has a slot.
+      w.span.setAttribute('mesh.outcome', 'queued');
+      w.span.end();
+      return { id: w.id, status: await this.admission.afterSubmit(w.id, w.concurrency), created: true };
+    }
     if (w.created) {
       const [rows, decisions] = await Promise.all([store.getSteps(db, w.id), store.getDecisions(db, w.id)]);
       const state = stateFromRows(w.id, w.plan, this.options.defaults, rows, decisions, false);
@@ -649,6 +657,12 @@ export class Engine {
   }
 
   /** Runs a workflow just claimed that has not started before (planned, scheduled or queued). */
+  private startFromRows(row: WorkflowRow): void {
+    this.adopt(row, false).catch((err: unknown) =>
+      this.options.log.error({ err, workflowId: row.id }, 'workflow start failed; leaving it to recovery once its lease expires'),
+    );
+  }
+
   private startFresh(row: WorkflowRow): void {
     this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent));
   }

@@ -16,6 +16,7 @@ import {
   type WorkflowRow,
 } from '../../state/index.ts';
 import { insertFork, reuseOf, type ReusedAttempt } from '../../state/fork-store.ts';
+import type { Concurrency } from './admission.ts';
 import { gatedSteps, idempotencyKey } from './decider/index.ts';
 import { descendantsOf } from './graph.ts';
 
@@ -181,8 +182,10 @@ export interface ForkSubmission {
 }
 
 /**
- * Checks the fork and writes it, in one statement, as a running workflow under `lease`; the engine
- * then drives it. Not created when the idempotency key is taken (nothing was written).
+ * Checks the fork and writes it, in one statement: as a running workflow under `lease`, which the
+ * engine then drives, or, when the parent ran under a concurrency key, queued behind that key as any
+ * run of it is (the engine's admission starts it). Not created when the idempotency key is taken
+ * (nothing was written).
  */
 export async function writeFork(
   db: Queryable,
@@ -190,7 +193,7 @@ export async function writeFork(
   owner: string,
   f: ForkSubmission,
   validate: (plan: Plan) => void,
-): Promise<{ id: string; created: boolean; plan: Plan; traceParent: string | null; span: Span }> {
+): Promise<{ id: string; created: boolean; plan: Plan; traceParent: string | null; span: Span; concurrency: Concurrency | null }> {
   const { parent } = f;
   if (!terminalStatuses.has(parent.status))
     throw new AppError('WORKFLOW_BUSY', `task ${parent.id} is ${parent.status}: only a succeeded, failed or cancelled run can be forked`, {
@@ -205,17 +208,22 @@ export async function writeFork(
     attributes: { 'mesh.task_id': id, 'mesh.steps': plan.steps.length, 'mesh.forked_from': parent.id },
   });
   const traceParent = traceparentOf(span);
+  const concurrency = concurrencyOf(parent);
+  const start: NewEvent = concurrency
+    ? { type: 'workflow_queued', data: { concurrency_key: concurrency.key, limit: concurrency.limit, priority: parent.priority } }
+    : { type: 'workflow_started', data: { owner, steps: plan.steps.length } };
   const created = await insertFork(db, {
     id,
     description: parent.description,
     plan,
     input: parent.input,
-    lease,
+    lease: concurrency ? null : lease,
+    concurrency: concurrency ? { ...concurrency, priority: parent.priority } : null,
     forkedFrom: parent.id,
     forkStep: f.request.fromStep,
     reused: seed.reused,
     decisions: seed.decisions,
-    events: [...seed.events, { type: 'workflow_started', data: { owner, steps: plan.steps.length } }],
+    events: [...seed.events, start],
     traceParent,
     idempotencyKey: f.idempotencyKey ?? null,
     requestHash: f.requestHash ?? null,
@@ -225,5 +233,15 @@ export async function writeFork(
     span.setAttribute('mesh.outcome', 'duplicate fork');
     span.end();
   }
-  return { id, created, plan, traceParent, span };
+  return { id, created, plan, traceParent, span, concurrency };
+}
+
+/** The parent's place under a concurrency key, which a fork, another run of the same work, shares. */
+function concurrencyOf(parent: WorkflowRow): Concurrency | null {
+  if (!parent.concurrency_key) return null;
+  return {
+    key: parent.concurrency_key,
+    limit: parent.concurrency_limit ?? 1,
+    strategy: (parent.concurrency_strategy ?? 'queue') as Concurrency['strategy'],
+  };
 }

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import { canonicalJson } from '../../protocol/index.ts';
-import { PlanStepSchema, store, type WorkflowRow } from '../../state/index.ts';
+import { concurrencyStore, PlanStepSchema, store, type WorkflowRow } from '../../state/index.ts';
 import { lineageOf } from '../../state/fork-store.ts';
 import { compareRuns } from '../compare.ts';
 import { isTaskId, type OrchestratorContext } from '../context.ts';
@@ -60,9 +60,15 @@ export const forkRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
     const wf = (await store.getWorkflow(db, id))!;
     const view = taskView(wf, await store.getSteps(db, id));
     const { forked_from, fork_step } = lineageOf(wf);
+    // Queued behind the parent's concurrency key: which key, and its place in the key's queue (1 = next).
+    const queue =
+      wf.status === 'queued'
+        ? { queue: { concurrency_key: wf.concurrency_key, position: await concurrencyStore.queuePosition(db, id) } }
+        : {};
     return {
       task_id: id,
       status: wf.status,
+      ...queue,
       error: wf.error,
       forked_from: forked_from ? { task_id: forked_from, step_id: fork_step } : null,
       reused: view.steps.filter((s) => s.reused).map((s) => s.id),
@@ -118,7 +124,7 @@ export const forkRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
         if (body.wait) {
           await engine.wait(id, config.waitTimeoutMs);
           const answer = await forkAnswer(id);
-          return reply.status(['running', 'waiting'].includes(answer.status) ? 202 : 200).send(answer);
+          return reply.status(['queued', 'running', 'waiting'].includes(answer.status) ? 202 : 200).send(answer);
         }
         return reply.status(202).send(await forkAnswer(id));
       };
