@@ -514,6 +514,41 @@ describe('API_KEY_OWNERSHIP=on', () => {
   });
 });
 
+describe('API_KEY_OWNERSHIP=on and schedules', () => {
+  it('a key sees and changes only the schedules it created; another key gets 404 on each route; admin sees all', async () => {
+    const { app, admin, bearer, createKey } = await secured({ API_KEY_OWNERSHIP: 'on' });
+    const alice = await createKey({ name: 'alice', scopes: ['submit', 'read'] });
+    const bob = await createKey({ name: 'bob', scopes: ['submit', 'read'] });
+    const as = (key: string, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: Record<string, unknown>) =>
+      app.inject({ method, url, headers: bearer(key), ...(payload ? { payload } : {}) });
+    const yearly = { cron: '0 0 1 1 *', plan: { steps: [{ id: 'gate', type: 'approval' }] } };
+    expect((await as(alice.key, 'POST', '/schedules', { name: 'alice-report', ...yearly })).statusCode).toBe(201);
+
+    for (const [method, url, payload] of [
+      ['GET', '/schedules/alice-report'],
+      ['PATCH', '/schedules/alice-report', { enabled: false }],
+      ['POST', '/schedules/alice-report/trigger', {}],
+      ['DELETE', '/schedules/alice-report'],
+    ] as const) {
+      const res = await as(bob.key, method, url, payload);
+      expect([res.statusCode, res.json().code], `${method} ${url}`).toEqual([404, 'SCHEDULE_NOT_FOUND']);
+    }
+    expect((await as(bob.key, 'GET', '/schedules')).json().schedules).toEqual([]);
+    // The name is taken, as another key's task_id is.
+    expect((await as(bob.key, 'POST', '/schedules', { name: 'alice-report', ...yearly })).json().code).toBe('SCHEDULE_EXISTS');
+
+    // Untouched by bob's attempts: still enabled, never run.
+    const hers = (await as(alice.key, 'GET', '/schedules/alice-report')).json();
+    expect(hers).toMatchObject({ name: 'alice-report', enabled: true, last_run: null });
+    expect((await as(alice.key, 'GET', '/schedules')).json().schedules.map((x: { name: string }) => x.name)).toEqual(['alice-report']);
+    const run = await as(alice.key, 'POST', '/schedules/alice-report/trigger', {});
+    expect(run.statusCode).toBe(202);
+    expect((await as(alice.key, 'GET', `/tasks/${run.json().task_id}`)).statusCode).toBe(200);
+    expect((await as(admin, 'GET', '/schedules')).json().schedules.map((x: { name: string }) => x.name)).toEqual(['alice-report']);
+    expect((await as(alice.key, 'DELETE', '/schedules/alice-report')).statusCode).toBe(200);
+  });
+});
+
 describe('the services behind the orchestrator: doors that want a key', () => {
   it('the knowledge service takes the internal token, or a key with read to search and admin to add documents', async () => {
     const { db, bearer, createKey } = await secured();

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { scheduleStore, PlanSchema } from '../../state/index.ts';
@@ -42,6 +42,19 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['schedules'];
 
+  /**
+   * The schedule, if this request may see it: with API_KEY_OWNERSHIP=on a key sees and changes only
+   * the schedules it created (another's is "not found", as a task is); admin keys see every one,
+   * those declared in workflow files too.
+   */
+  const visible = async (request: FastifyRequest, name: string) => {
+    const row = await mustGetSchedule(ctx.db, name);
+    const owner = ctx.ownership.limitedTo(request);
+    if (owner !== undefined && row.created_by !== owner)
+      throw new AppError('SCHEDULE_NOT_FOUND', `no schedule named "${name}"`, { details: { name } });
+    return row;
+  };
+
   app.post(
     '/schedules',
     { schema: { tags, summary: 'Create a schedule', body: CreateBody, response: { 201: ObjectReply, ...errors } } },
@@ -53,9 +66,15 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
     },
   );
 
-  app.get('/schedules', { schema: { tags, summary: 'Every schedule, by name', response: { 200: ObjectReply, ...errors } } }, async () => ({
-    schedules: (await scheduleStore.listSchedules(ctx.db)).map(scheduleView),
-  }));
+  app.get(
+    '/schedules',
+    { schema: { tags, summary: 'Every schedule, by name', response: { 200: ObjectReply, ...errors } } },
+    async (request) => {
+      const owner = ctx.ownership.limitedTo(request);
+      const rows = await scheduleStore.listSchedules(ctx.db);
+      return { schedules: rows.filter((r) => owner === undefined || r.created_by === owner).map(scheduleView) };
+    },
+  );
 
   app.get(
     '/schedules/:name',
@@ -67,7 +86,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
         response: { 200: ObjectReply, ...errors },
       },
     },
-    async (request) => scheduleView(await mustGetSchedule(ctx.db, request.params.name)),
+    async (request) => scheduleView(await visible(request, request.params.name)),
   );
 
   app.patch(
@@ -83,6 +102,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
     },
     async (request) => {
       checkName(request.params.name);
+      await visible(request, request.params.name);
       const row = await changeSchedule(ctx, request.params.name, request.body);
       ctx.scheduler.wake();
       return scheduleView(row);
@@ -100,6 +120,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
       },
     },
     async (request) => {
+      await visible(request, request.params.name);
       if (!(await scheduleStore.deleteSchedule(ctx.db, request.params.name)))
         throw new AppError('SCHEDULE_NOT_FOUND', `no schedule named "${request.params.name}"`, { details: { name: request.params.name } });
       return { deleted: request.params.name };
@@ -117,7 +138,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
       },
     },
     async (request, reply) => {
-      const row = await mustGetSchedule(ctx.db, request.params.name);
+      const row = await visible(request, request.params.name);
       const { taskId } = await startScheduledRun(ctx, row, null);
       await scheduleStore.recordTrigger(ctx.db, row.id, taskId);
       ctx.scheduleMetrics.ticks.inc({ schedule: row.name, outcome: 'triggered' });
