@@ -35,6 +35,16 @@ async function runToEnd(app: FastifyInstance, body: Record<string, unknown> | nu
   );
 }
 
+/** The task once it has succeeded or failed (a run waiting at its budget goes on once it is raised). */
+const ended = (app: FastifyInstance, id: string) =>
+  poll(
+    async () => {
+      const t = (await app.inject({ url: `/tasks/${id}` })).json();
+      return t.status === 'succeeded' || t.status === 'failed' ? t : undefined;
+    },
+    { timeoutMs: 20_000, label: 'the run to finish after the raise' },
+  );
+
 const cost = (s: Pick<Served, 'prompt_tokens' | 'completion_tokens'>, input: number, output: number) =>
   (s.prompt_tokens * input + s.completion_tokens * output) / 1_000_000;
 
@@ -247,13 +257,7 @@ for (const backend of testDatabases) {
 
       const raised = await app.inject({ method: 'POST', url: `/tasks/${parked.task_id}/budget`, payload: { tokens: 1000 } });
       expect(raised.statusCode, raised.body).toBe(200);
-      const done = await poll(
-        async () => {
-          const t = (await app.inject({ url: `/tasks/${parked.task_id}` })).json();
-          return t.status === 'succeeded' || t.status === 'failed' ? t : undefined;
-        },
-        { timeoutMs: 20_000, label: 'the run to finish after the raise' },
-      );
+      const done = await ended(app, parked.task_id);
       expect(done.status).toBe('succeeded');
       expect(ran.map((k) => k.split(':')[1])).toEqual(['s1', 's2', 's3']);
       expect(done.usage.tokens).toBe(served.reduce((n, s) => n + s.prompt_tokens + s.completion_tokens, 0));
@@ -276,13 +280,7 @@ for (const backend of testDatabases) {
       // The parked run is taken up from its rows on the raise: the held retry is a retry, not a failed step.
       const raised = await app.inject({ method: 'POST', url: `/tasks/${parked.task_id}/budget`, payload: { tokens: 1000 } });
       expect(raised.statusCode, raised.body).toBe(200);
-      const done = await poll(
-        async () => {
-          const t = (await app.inject({ url: `/tasks/${parked.task_id}` })).json();
-          return t.status === 'succeeded' || t.status === 'failed' ? t : undefined;
-        },
-        { timeoutMs: 20_000, label: 'the run to finish after the raise' },
-      );
+      const done = await ended(app, parked.task_id);
       expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
       expect(done.steps[1].attempts.map((a: { status: string }) => a.status)).toEqual(['failed', 'succeeded']);
       expect(ran.map((k) => k.split(':').slice(1).join(':'))).toEqual(['s1:1', 's2:1', 's2:2']);

@@ -48,6 +48,24 @@ const stepRows = (cmds: Command[]) => cmds.flatMap((c) => (c.type === 'commit' &
 
 const chain = [{ id: 'a' }, { id: 'b', depends_on: ['a'] }, { id: 'c', depends_on: ['b'] }];
 
+/** Step a's stored attempt `attempt`, as the engine reads it back when it takes a run up. */
+const rowOfA = (attempt: number, r: Pick<StepRow, 'status' | 'output' | 'error' | 'usage'>): StepRow => ({
+  workflow_id: 'wf',
+  step_id: 'a',
+  attempt,
+  agent: 'llm',
+  input: {},
+  idempotency_key: `wf:a:${attempt}`,
+  created_at: T0,
+  started_at: T0,
+  finished_at: T0,
+  start_seq: 1,
+  end_seq: 2,
+  duration_ms: 1,
+  replayed: false,
+  ...r,
+});
+
 describe('decider: budgets', () => {
   it('stores each attempt’s usage with its result and adds it to the spend', () => {
     const r = driver(planned(chain, { tokens: 1_000 }));
@@ -117,27 +135,7 @@ describe('decider: budgets', () => {
       .find((e) => e.type === 'workflow_waiting');
     expect(waiting?.data).toMatchObject({ steps: [], budget: { code: 'BUDGET_EXCEEDED', details: { held_steps: ['b', 'c'] } } });
     // Taken up again (as the engine does after POST /tasks/:id/budget) from the stored rows, with the new budget.
-    const rows: StepRow[] = [
-      {
-        workflow_id: 'wf',
-        step_id: 'a',
-        attempt: 1,
-        agent: 'llm',
-        status: 'succeeded',
-        input: {},
-        output: {},
-        error: null,
-        idempotency_key: 'wf:a:1',
-        created_at: T0,
-        started_at: T0,
-        finished_at: T0,
-        start_seq: 1,
-        end_seq: 2,
-        duration_ms: 1,
-        replayed: false,
-        usage: used(100),
-      },
-    ];
+    const rows = [rowOfA(1, { status: 'succeeded', output: {}, error: null, usage: used(100) })];
     const stillSpent = driver(stateFromRows('wf', r.state.plan, defaults, rows, [], false));
     expect(stillSpent.state.spent).toEqual({ tokens: 100, usd: 0.1 });
     expect(stillSpent.start().map((c) => c.type)).toEqual(['commit', 'park']);
@@ -156,26 +154,8 @@ describe('decider: budgets', () => {
     expect(parked.map((c) => c.type)).toContain('park');
     // A parked run is taken up from its rows (POST /tasks/:id/budget on any replica, or after a crash):
     // the failed attempt with retries left is a held retry, not a failed step.
-    const rows: StepRow[] = [
-      {
-        workflow_id: 'wf',
-        step_id: 'a',
-        attempt: 1,
-        agent: 'llm',
-        status: 'failed',
-        input: {},
-        output: null,
-        error: { code: 'AGENT_ERROR', message: 'broke', retryable: true },
-        idempotency_key: 'wf:a:1',
-        created_at: T0,
-        started_at: T0,
-        finished_at: T0,
-        start_seq: 1,
-        end_seq: 2,
-        duration_ms: 1,
-        replayed: false,
-        usage: used(100),
-      },
+    const rows = [
+      rowOfA(1, { status: 'failed', output: null, error: { code: 'AGENT_ERROR', message: 'broke', retryable: true }, usage: used(100) }),
     ];
     const stillHeld = driver(stateFromRows('wf', r.state.plan, defaults, rows, [], false));
     expect(stillHeld.state.steps.get('a')!.status).toBe('pending');
@@ -194,25 +174,8 @@ describe('decider: budgets', () => {
   });
 
   it('a failed attempt stored with no retries left, or not retryable, is still a failed step when rebuilt', () => {
-    const row = (attempt: number, retryable: boolean): StepRow => ({
-      workflow_id: 'wf',
-      step_id: 'a',
-      attempt,
-      agent: 'llm',
-      status: 'failed',
-      input: {},
-      output: null,
-      error: { code: 'AGENT_ERROR', message: 'broke', retryable },
-      idempotency_key: `wf:a:${attempt}`,
-      created_at: T0,
-      started_at: T0,
-      finished_at: T0,
-      start_seq: 1,
-      end_seq: 2,
-      duration_ms: 1,
-      replayed: false,
-      usage: null,
-    });
+    const row = (attempt: number, retryable: boolean) =>
+      rowOfA(attempt, { status: 'failed', output: null, error: { code: 'AGENT_ERROR', message: 'broke', retryable }, usage: null });
     const plan = planned(chain, { tokens: 100 }).plan;
     expect(stateFromRows('wf', plan, defaults, [row(3, true)], [], false).steps.get('a')!.status).toBe('failed');
     expect(stateFromRows('wf', plan, defaults, [row(1, false)], [], false).steps.get('a')!.status).toBe('failed');
