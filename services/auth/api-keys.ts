@@ -171,6 +171,16 @@ export class ApiKeyStore {
   }
 }
 
+/**
+ * The default budget of the key `id` (null if it has none, or is not a stored key), for work it set
+ * going that runs without it, such as a schedule's ticks. Read whether or not the key was revoked
+ * since: revoking a key lifts no limit it set.
+ */
+export async function keyBudget(db: Db, id: string): Promise<Budget | null> {
+  const rows = await db.query<{ budget: Budget | null }>('SELECT budget FROM api_keys WHERE id = $1', [id]);
+  return rows[0]?.budget ?? null;
+}
+
 /** Does a principal's set of scopes allow a route's scope? admin allows everything. */
 export function allows(principal: Principal, needed: Scope): boolean {
   return principal.scopes.includes('admin') || principal.scopes.includes(needed);

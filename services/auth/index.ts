@@ -1,2 +1,2 @@
-export { allows, ApiKeyStore, scopes, type Principal, type Scope } from './api-keys.ts';
+export { allows, ApiKeyStore, keyBudget, scopes, type Principal, type Scope } from './api-keys.ts';
 export { checkCaller, type Caller } from './caller.ts';

@@ -1,14 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { api } from './client.ts';
+import { budgetFlags, type BudgetFlags } from './usage.ts';
 
 export const schedulesUsage = `  agentic-mesh schedules list         every schedule: next run, last run and its outcome
   agentic-mesh schedules get <name>
   agentic-mesh schedules create <name> --cron "<expr>" (--workflow <name> | --plan plan.json | --description "...")
       [--timezone Europe/Paris] [--input input.json] [--overlap skip|queue|allow]
-      [--catch-up none|latest|all] [--paused]
+      [--catch-up none|latest|all] [--paused] [--budget-usd 5] [--budget-tokens 200000] [--on-budget fail|wait]
   agentic-mesh schedules pause|resume|trigger|delete <name>`;
 
-export interface ScheduleFlags {
+export interface ScheduleFlags extends BudgetFlags {
   cron?: string | undefined;
   timezone?: string | undefined;
   workflow?: string | undefined;
@@ -26,7 +27,8 @@ function line(s: Record<string, unknown>): string {
   const what = s.workflow ? `workflow ${String(s.workflow)}` : s.plan ? 'plan' : `"${String(s.description)}"`;
   const last = s.last_run as { task_id: string; status: string | null } | null;
   return [
-    `${String(s.name)}  ${String(s.cron)} (${String(s.timezone)})  ${what}  ${s.enabled ? 'enabled' : 'paused'}`,
+    `${String(s.name)}  ${String(s.cron)} (${String(s.timezone)})  ${what}  ${s.enabled ? 'enabled' : 'paused'}` +
+      (s.budget ? `  budget ${JSON.stringify(s.budget)}` : ''),
     `  next ${when(s.next_run_at)}  last tick ${when(s.last_tick_at)}: ${String(s.last_outcome ?? '-')}` +
       (last ? `  last run ${last.task_id} ${last.status ?? 'deleted'}` : ''),
   ].join('\n');
@@ -60,6 +62,8 @@ export async function schedulesCommand(url: string, args: string[], flags: Sched
       if (flags.overlap) body.overlap = flags.overlap;
       if (flags['catch-up']) body.catch_up = flags['catch-up'];
       if (flags.paused) body.enabled = false;
+      const budget = budgetFlags(flags);
+      if (Object.keys(budget).length > 0) body.budget = budget;
       named();
       print(await api(url, 'POST', '/schedules', body));
       return 0;

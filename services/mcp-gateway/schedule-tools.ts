@@ -2,6 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod/v4';
 import type { PlatformClient } from './platform-client.ts';
+import { budgetShape } from './usage-tools.ts';
 
 const name = z
   .string()
@@ -52,6 +53,10 @@ export function registerScheduleTools(
           .describe('A tick while the previous run goes on: skip (default), queue, allow'),
         catch_up: z.enum(['none', 'latest', 'all']).optional().describe('Ticks missed while nothing ran: none, latest (default), all'),
         enabled: z.boolean().optional().describe('false: create it paused'),
+        budget: z
+          .object(budgetShape)
+          .optional()
+          .describe("What each run may spend on models, e.g. {usd: 1}; by default the named workflow's, else the calling key's"),
       },
     },
     async (body) => result(await platform.call('orchestrator', 'POST', '/schedules', body)),

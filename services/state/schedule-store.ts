@@ -1,4 +1,5 @@
 import type { Queryable } from './db.ts';
+import type { Budget } from './plan.ts';
 import type { WorkflowStatus } from './rows.ts';
 
 export interface ScheduleRow {
@@ -11,6 +12,8 @@ export interface ScheduleRow {
   overlap: 'skip' | 'queue' | 'allow';
   catch_up: 'none' | 'latest' | 'all';
   enabled: boolean;
+  /** What each run may spend (migration 0019); null: the named workflow's, else the creating key's. */
+  budget: Budget | null;
   source: 'api' | 'file';
   definition_hash: string | null;
   created_by: string | null;
@@ -36,7 +39,18 @@ export interface ClaimedSchedule extends ScheduleRow {
 
 export type ScheduleDefinition = Pick<
   ScheduleRow,
-  'name' | 'cron' | 'timezone' | 'target' | 'input' | 'overlap' | 'catch_up' | 'enabled' | 'source' | 'definition_hash' | 'created_by'
+  | 'name'
+  | 'cron'
+  | 'timezone'
+  | 'target'
+  | 'input'
+  | 'overlap'
+  | 'catch_up'
+  | 'enabled'
+  | 'budget'
+  | 'source'
+  | 'definition_hash'
+  | 'created_by'
 > & { id: string; next_run_at: Date | null };
 
 const withStatus = `s.*, (SELECT status FROM workflows w WHERE w.id = s.last_task_id) AS last_status`;
@@ -52,14 +66,15 @@ const definitionParams = (d: Omit<ScheduleDefinition, 'name' | 'id' | 'created_b
   d.enabled,
   d.definition_hash,
   d.source,
+  d.budget === null ? null : JSON.stringify(d.budget),
 ];
 
 /** Creates a schedule; null when the name is taken. */
 export async function insertSchedule(db: Queryable, d: ScheduleDefinition): Promise<ScheduleRow | null> {
   const rows = await db.query<ScheduleRow>(
     `WITH s AS (
-       INSERT INTO schedules (name, id, cron, timezone, target, input, overlap, catch_up, enabled, definition_hash, source, created_by, next_run_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+       INSERT INTO schedules (name, id, cron, timezone, target, input, overlap, catch_up, enabled, definition_hash, source, budget, created_by, next_run_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14)
        ON CONFLICT (name) DO NOTHING
        RETURNING *)
      SELECT s.*, NULL::text AS last_status FROM s`,
@@ -88,7 +103,8 @@ export async function updateSchedule(
   const rows = await db.query<ScheduleRow>(
     `WITH s AS (
        UPDATE schedules SET cron = $2, timezone = $3, target = $4, input = $5, overlap = $6, catch_up = $7, enabled = $8,
-              definition_hash = $9, source = $10, next_run_at = $11, held = held AND NOT $12, version = version + 1, updated_at = now()
+              definition_hash = $9, source = $10, budget = $11::jsonb, next_run_at = $12, held = held AND NOT $13, version = version + 1,
+              updated_at = now()
        WHERE name = $1
        RETURNING *)
      SELECT ${withStatus} FROM s`,

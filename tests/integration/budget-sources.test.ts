@@ -92,6 +92,56 @@ describe('where a budget comes from', () => {
     expect(byKey.groups).toEqual([expect.objectContaining({ key: made.json().id, calls: 5 })]);
   });
 
+  it("a schedule's runs: its own budget, else the named workflow's, else the budget of the key that created it", async () => {
+    const { double } = await meteredDouble();
+    const dir = await mkdtemp(join(tmpdir(), 'mesh-budget-sched-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(
+      join(dir, 'thrifty.yaml'),
+      [
+        'name: thrifty',
+        'description: one question, at most 30 tokens',
+        'budget: { tokens: 30 }',
+        'steps:',
+        '  - { id: s1, agent: chatty }',
+        '',
+      ].join('\n'),
+    );
+    const admin = `adm-${randomBytes(16).toString('hex')}`;
+    const app = await platform({ ADMIN_API_KEY: admin, WORKFLOWS_DIR: dir, AGENT_URLS: await agentOn(double, 'chatty', 'test-model', []) });
+    const made = await app.inject({
+      method: 'POST',
+      url: '/admin/api-keys',
+      headers: { authorization: `Bearer ${admin}` },
+      payload: { name: 'cron-bot', scopes: ['submit', 'read'], budget: { tokens: 15 } },
+    });
+    const headers = { authorization: `Bearer ${made.json().key}` };
+    const call = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: Record<string, unknown>) =>
+      app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+    const plan = { steps: [{ id: 's1', agent: 'chatty' }] };
+    const yearly = '0 0 1 1 *';
+    const triggered = async (name: string) => {
+      const res = await call('POST', `/schedules/${name}/trigger`);
+      expect(res.statusCode, res.body).toBe(202);
+      return ended(app, res.json().task_id, headers);
+    };
+
+    expect((await call('POST', '/schedules', { name: 'plain', cron: yearly, plan })).json().budget).toBeNull();
+    expect((await triggered('plain')).budget).toEqual({ tokens: 15 });
+    await call('POST', '/schedules', { name: 'named', cron: yearly, workflow: 'thrifty' });
+    expect((await triggered('named')).budget).toEqual({ tokens: 30 });
+    const own = await call('POST', '/schedules', { name: 'own', cron: yearly, workflow: 'thrifty', budget: { usd: 2, on_budget: 'wait' } });
+    expect(own.json().budget).toEqual({ usd: 2, on_budget: 'wait' });
+    expect((await triggered('own')).budget).toEqual({ usd: 2, on_budget: 'wait' });
+    // null takes the schedule's own away: the named workflow's applies again.
+    expect((await call('PATCH', '/schedules/own', { budget: null })).json().budget).toBeNull();
+    expect((await triggered('own')).budget).toEqual({ tokens: 30 });
+    const bad = await call('POST', '/schedules', { name: 'bad', cron: yearly, plan, budget: { usd: -1 } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toContain('budget');
+    expect((await call('GET', '/schedules/bad')).statusCode).toBe(404);
+  });
+
   it('a built-in agent that calls the model (code-review) has its calls in the ledger, the refused ones too', async () => {
     const double = await startChatDouble();
     const llm = loadConfig({ LLM_BASE_URL: double.baseUrl, LLM_MODEL: 'gpt-4o-mini', LLM_MAX_RETRIES: '0' }).llm;

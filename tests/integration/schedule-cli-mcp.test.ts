@@ -36,14 +36,16 @@ describe('schedules through the CLI and the MCP tools', () => {
       join(dir, 'plan.json'),
       '--overlap',
       'queue',
+      '--budget-tokens',
+      '5000',
     );
     expect(made.code, made.stderr).toBe(0);
-    expect(made.stdout).toMatch(/^nightly {2}0 2 \* \* \* \(Europe\/Paris\) {2}plan {2}enabled/);
+    expect(made.stdout).toMatch(/^nightly {2}0 2 \* \* \* \(Europe\/Paris\) {2}plan {2}enabled {2}budget \{"tokens":5000\}/);
     const bad = await cli('create', 'broken', '--cron', '0 25 * * *', '--plan', join(dir, 'plan.json'));
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/VALIDATION_FAILED: cron "0 25 \* \* \*" is not a valid cron expression/);
     expect((await cli('list')).stdout).toMatch(/^nightly .*\n {2}next \d{4}-/);
-    expect((await cli('pause', 'nightly')).stdout).toMatch(/paused\n {2}next -/);
+    expect((await cli('pause', 'nightly')).stdout).toMatch(/paused {2}budget \{"tokens":5000\}\n {2}next -/);
     expect((await cli('resume', 'nightly')).stdout).toMatch(/enabled/);
     const trigger = await cli('trigger', 'nightly');
     expect(trigger.code, trigger.stderr).toBe(0);
@@ -74,9 +76,9 @@ describe('schedules through the CLI and the MCP tools', () => {
         content: Array<{ text: string }>;
       };
 
-    const made = await call('create_schedule', { name: 'weekly-docs', cron: '0 9 * * 1', plan, catch_up: 'none' });
+    const made = await call('create_schedule', { name: 'weekly-docs', cron: '0 9 * * 1', plan, catch_up: 'none', budget: { usd: 1 } });
     expect(made.isError).toBeFalsy();
-    expect(made.structuredContent).toMatchObject({ name: 'weekly-docs', catch_up: 'none', enabled: true });
+    expect(made.structuredContent).toMatchObject({ name: 'weekly-docs', catch_up: 'none', enabled: true, budget: { usd: 1 } });
     const bad = await call('create_schedule', { name: 'bad-zone', cron: '0 9 * * 1', plan, timezone: 'Atlantis/Capital' });
     expect(bad.isError).toBe(true);
     expect(bad.content[0]!.text).toMatch(/VALIDATION_FAILED: timezone "Atlantis\/Capital" is not a known IANA time zone/);

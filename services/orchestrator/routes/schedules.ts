@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { scheduleStore, PlanSchema } from '../../state/index.ts';
+import { BudgetSchema, scheduleStore, PlanSchema } from '../../state/index.ts';
 import type { OrchestratorContext } from '../context.ts';
 import { ErrorReply, ObjectReply } from '../schemas.ts';
 import { startScheduledRun } from '../schedules/scheduled-run.ts';
@@ -21,6 +21,11 @@ const fields = {
   overlap: Type.Optional(Type.String({ maxLength: 20, description: 'skip | queue | allow: a tick while the previous run goes on' })),
   catch_up: Type.Optional(Type.String({ maxLength: 20, description: 'none | latest | all: ticks missed while nothing ran' })),
   enabled: Type.Optional(Type.Boolean()),
+  budget: Type.Optional(
+    Type.Union([BudgetSchema, Type.Null()], {
+      description: "What each run may spend on models; null removes it (then the named workflow's, else the creating key's applies)",
+    }),
+  ),
 };
 
 const CreateBody = Type.Object(

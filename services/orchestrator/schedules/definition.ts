@@ -1,5 +1,5 @@
 import { AppError } from '../../errors/index.ts';
-import type { Plan, ScheduleRow } from '../../state/index.ts';
+import type { Budget, Plan, ScheduleRow } from '../../state/index.ts';
 import type { OrchestratorContext } from '../context.ts';
 import { normalizePlan } from '../engine/index.ts';
 import { unknownWorkflow } from '../plan-request.ts';
@@ -17,6 +17,8 @@ export interface ScheduleSpec {
   overlap?: string | undefined;
   catch_up?: string | undefined;
   enabled?: boolean | undefined;
+  /** What each run may spend; null (in a change) removes it. */
+  budget?: Budget | null | undefined;
 }
 
 export interface CheckedSchedule {
@@ -27,6 +29,7 @@ export interface CheckedSchedule {
   overlap: Overlap;
   catch_up: CatchUp;
   enabled: boolean;
+  budget: Budget | null;
 }
 
 export const defaultOverlap: Overlap = 'skip';
@@ -71,5 +74,6 @@ export function checkSchedule(ctx: Pick<OrchestratorContext, 'workflows' | 'engi
     overlap: overlap as Overlap,
     catch_up: catchUp as CatchUp,
     enabled: spec.enabled ?? true,
+    budget: spec.budget ?? null,
   };
 }

@@ -60,6 +60,7 @@ export function specOf(row: ScheduleRow): ScheduleSpec {
     overlap: row.overlap,
     catch_up: row.catch_up,
     enabled: row.enabled,
+    budget: row.budget,
   };
 }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { keyBudget } from '../../auth/index.ts';
 import { store, type ScheduleRow } from '../../state/index.ts';
 import type { OrchestratorContext } from '../context.ts';
 import { flowOf, planRun } from '../plan-request.ts';
@@ -17,7 +18,7 @@ export const tickKey = (scheduleId: string, tick: Date) => `schedule ${scheduleI
  */
 export async function startScheduledRun(
   ctx: Pick<OrchestratorContext, 'engine' | 'db' | 'workflows' | 'agents' | 'llm'>,
-  s: Pick<ScheduleRow, 'id' | 'name' | 'target' | 'input' | 'created_by'>,
+  s: Pick<ScheduleRow, 'id' | 'name' | 'target' | 'input' | 'created_by' | 'budget'>,
   tick: Date | null,
   /** The tick was missed (more than the misfire window late) and runs because of catch_up. */
   caughtUp = false,
@@ -29,7 +30,12 @@ export async function startScheduledRun(
     const existing = await store.getWorkflowByKey(ctx.db, key);
     if (existing) return { taskId: existing.id, created: false };
   }
-  const { plan, events, description } = await planRun(ctx, { ...s.target, input: s.input });
+  const planned = await planRun(ctx, { ...s.target, input: s.input });
+  const { events, description } = planned;
+  // As for a request: the schedule's own budget, else the named workflow's (in its plan), else that
+  // of the key that created the schedule.
+  const budget = s.budget ?? planned.plan.budget ?? (s.created_by ? await keyBudget(ctx.db, s.created_by) : null);
+  const plan = budget ? { ...planned.plan, budget } : planned.plan;
   // A named workflow's concurrency, rate limit and priority hold for its scheduled runs too.
   const named = s.target.workflow ? ctx.workflows.get(s.target.workflow) : undefined;
   const flow = named ? flowOf(named.flow, { input: s.input }, `workflow:${named.name}`) : {};
