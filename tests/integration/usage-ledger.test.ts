@@ -265,6 +265,36 @@ for (const backend of testDatabases) {
       expect(finished.statusCode).toBe(409);
     }, 40_000);
 
+    it('a budget raised through another replica while the run goes on: the run that parks at its old budget goes on', async () => {
+      const { double } = await meteredDouble();
+      const ran: string[] = [];
+      const db = await backend.open();
+      onTestFinished(() => db.close());
+      const env = { AGENT_URLS: await agentOn(double, 'chatty', 'test-model', ran) };
+      const [here, there] = [(await startPlatform(db, [], env)).app, (await startPlatform(db, [], env)).app];
+      const steps = [
+        { id: 's1', agent: 'chatty', input: { ms: 1_000 } },
+        { id: 's2', agent: 'chatty', input: {}, depends_on: ['s1'] },
+      ];
+      const submitted = await here.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        payload: { plan: { steps }, budget: { tokens: 10, on_budget: 'wait' } },
+      });
+      const id = submitted.json().task_id as string;
+      await poll(async () => ran.length === 1, { timeoutMs: 10_000, label: 's1 at its agent' });
+      // The run is driven `here`: the other replica stores the raise and leaves the run be.
+      const raised = await there.inject({ method: 'POST', url: `/tasks/${id}/budget`, payload: { tokens: 1_000 } });
+      expect(raised.json()).toMatchObject({ budget: { tokens: 1_000, on_budget: 'wait' }, resumed: false });
+      // s1 spends 14 tokens, past the 10 the run here still holds: it parks, sees the stored budget, and goes on.
+      const done = await ended(here, id);
+      expect(done.status).toBe('succeeded');
+      expect(ran.map((k) => k.split(':')[1])).toEqual(['s1', 's2']);
+      const events = (await listEvents(db, id, 0)).map((e) => e.type);
+      expect(events).toContain('workflow_waiting');
+      expect(events).toContain('workflow_woken');
+    }, 40_000);
+
     it('with on_budget: wait a retry the budget held goes out, as the next attempt, when the budget is raised', async () => {
       const { double, served } = await meteredDouble();
       const ran: string[] = [];

@@ -19,6 +19,7 @@ import {
 
 import type { EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../../protocol/transport/index.ts';
+import { canonicalJson } from '../../protocol/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
 import { decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
@@ -437,17 +438,39 @@ export class Engine {
       return { budget: set.budget, resumed: false };
     }
     if (here) await here.done;
+    // Running on another replica, it is left be: that replica drives it with the budget it has, and
+    // if that one stops it, it looks again once parked (wakeIfBudgetMoved).
+    return { budget: set.budget, resumed: await this.takeUpAtBudget(id, set.budget) };
+  }
+
+  /** Takes a run parked at its budget up here after the budget changed; false if it is not parked (any more). */
+  private async takeUpAtBudget(id: string, budget: Budget): Promise<boolean> {
     const row = await store.claimWorkflow(this.options.db, {
       id,
       lease: this.lease,
       from: ['waiting'],
       onlyExpired: false,
-      event: { type: 'workflow_woken', data: { owner: this.options.owner, by: 'budget', budget: set.budget } },
+      event: { type: 'workflow_woken', data: { owner: this.options.owner, by: 'budget', budget } },
     });
-    if (!row) return { budget: set.budget, resumed: false };
+    if (!row) return false;
     const run = await this.adopt(row, false, false);
     await run.wake();
-    return { budget: set.budget, resumed: true };
+    return true;
+  }
+
+  /**
+   * A run that parked at its budget may have missed a raise: POST /tasks/:id/budget on another
+   * replica stores it and, finding the run still running, leaves it to its driver. So once parked
+   * the stored budget is read again, and a changed one takes the run up. (A raise stored after this
+   * read finds the run parked and takes it up itself.)
+   */
+  private async wakeIfBudgetMoved(run: WorkflowRun): Promise<void> {
+    const parkedAt = run.heldAtBudget();
+    if (!parkedAt || this.closed) return;
+    const row = await store.getWorkflow(this.options.db, run.id);
+    const stored = row?.plan.budget;
+    if (row?.status !== 'waiting' || !stored || canonicalJson(stored) === canonicalJson(parkedAt)) return;
+    await this.takeUpAtBudget(run.id, stored);
   }
 
   /** Parked workflows whose approval deadline passed: the expired approvals fail (their on_failure decides). */
@@ -670,9 +693,13 @@ export class Engine {
   /** Registers the run and starts it, or goes on with `commands` decided already ([] to leave it idle). */
   private track(run: WorkflowRun, commands?: Command[]): void {
     this.runs.set(run.id, run);
-    void run.done.then(() => {
+    void run.done.then((outcome) => {
       if (this.runs.get(run.id) === run) this.runs.delete(run.id);
       this.admission.ended(run.id);
+      if (outcome.status === 'waiting')
+        this.wakeIfBudgetMoved(run).catch((err: unknown) =>
+          this.options.log.error({ err, workflowId: run.id }, 'could not read the budget of a run parked at it'),
+        );
     });
     if (commands) return run.continueWith(commands);
     run.start().catch((err: unknown) => {

@@ -13,6 +13,7 @@ import { CheckpointWriter } from './checkpoint-writer.ts';
 import {
   awaitedAgents,
   decide,
+  heldByBudget,
   usesAgent,
   waitingSteps,
   type Command,
@@ -156,6 +157,11 @@ export class WorkflowRun {
 
   get isParking(): boolean {
     return this.parking;
+  }
+
+  /** The budget the run stopped at, when steps wait for it to be raised; undefined otherwise. */
+  heldAtBudget(): Budget | undefined {
+    return heldByBudget(this.state).length > 0 ? this.state.plan.budget : undefined;
   }
 
   /** Stops driving the workflow here: in-flight calls are aborted and their results dropped. */

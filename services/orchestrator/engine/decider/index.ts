@@ -12,6 +12,7 @@ export {
 } from './branches.ts';
 export { decide, type Command, type DecideEnv, type Decision, type FinalState, type Progress, type RunEvent } from './decide.ts';
 export { attemptRow, idempotencyKey } from './records.ts';
+export { heldByBudget } from './budget.ts';
 export {
   addSpend,
   awaitedAgents,
