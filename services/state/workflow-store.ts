@@ -1,6 +1,6 @@
 import { prepared, type Queryable } from './db.ts';
 import { oneEventFromSql, placeEvents } from './event-log.ts';
-import type { Plan } from './plan.ts';
+import type { Budget, Plan } from './plan.ts';
 import {
   attemptKeyColumn,
   checkpointOf,
@@ -239,24 +239,26 @@ export async function claimExpired(db: Queryable, lease: Lease, limit: number): 
 }
 
 /**
- * Extends the leases of these workflows, and says which are still this incarnation's. A row locked
- * right now is skipped, not waited for: only this process's own commit can hold it (and renews it
- * as it commits), and waiting could deadlock with such a commit of several workflows.
+ * Extends the leases of these workflows, and says which are still this incarnation's, each with its
+ * stored budget when its plan is its own (a changed budget makes it so; null otherwise), so that a
+ * budget changed through another replica reaches the run. A row locked right now is skipped, not
+ * waited for: only this process's own commit can hold it (and renews it as it commits), and waiting
+ * could deadlock with such a commit of several workflows.
  */
-export async function renewLeases(db: Queryable, lease: Lease, ids: string[]): Promise<string[]> {
+export async function renewLeases(db: Queryable, lease: Lease, ids: string[]): Promise<Array<{ id: string; budget: Budget | null }>> {
   if (ids.length === 0) return [];
-  const rows = await db.query<{ id: string }>(
+  return db.query<{ id: string; budget: Budget | null }>(
     `WITH mine AS (
-       SELECT id FROM workflows WHERE id = ANY($2::uuid[]) AND lease_incarnation = $1 AND status = 'running'
+       SELECT id, CASE WHEN plan_hash IS NULL THEN inline_plan->'budget' END AS budget
+       FROM workflows WHERE id = ANY($2::uuid[]) AND lease_incarnation = $1 AND status = 'running'
      ), c AS (
        SELECT id FROM workflows WHERE id IN (SELECT id FROM mine) FOR NO KEY UPDATE SKIP LOCKED
      ), u AS (
        UPDATE workflows SET lease_expires_at = now() + $3::int * interval '1 millisecond' FROM c WHERE workflows.id = c.id
      )
-     SELECT id FROM mine`,
+     SELECT id, budget FROM mine`,
     [lease.incarnation, ids, lease.ms],
   );
-  return rows.map((r) => r.id);
 }
 
 /** Lets another replica take these workflows at once, instead of after the lease runs out. */

@@ -295,6 +295,36 @@ for (const backend of testDatabases) {
       expect(events).toContain('workflow_woken');
     }, 40_000);
 
+    it('a budget changed through another replica reaches the run where it is driven, raised or lowered', async () => {
+      const { double } = await meteredDouble();
+      const ran: string[] = [];
+      const db = await backend.open();
+      onTestFinished(() => db.close());
+      // Leases renewed every 500 ms: the renewal is what brings the stored budget to the driver.
+      const env = { AGENT_URLS: await agentOn(double, 'chatty', 'test-model', ran), LEASE_MS: '1500' };
+      const [here, there] = [(await startPlatform(db, [], env)).app, (await startPlatform(db, [], env)).app];
+      const steps = [
+        { id: 's1', agent: 'chatty', input: { ms: 2_000 } },
+        { id: 's2', agent: 'chatty', input: {}, depends_on: ['s1'] },
+      ];
+      const run = async (budget: Record<string, unknown>, changed: Record<string, unknown>) => {
+        const before = ran.length;
+        const submitted = await here.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps }, budget } });
+        const id = submitted.json().task_id as string;
+        await poll(async () => ran.length === before + 1, { timeoutMs: 10_000, label: 's1 at its agent' });
+        const res = await there.inject({ method: 'POST', url: `/tasks/${id}/budget`, payload: changed });
+        expect(res.json()).toMatchObject({ resumed: false });
+        return ended(here, id);
+      };
+      // Raised from 10 tokens (s1 spends 14) to 1000 while s1 runs: s2 goes out, and the run succeeds.
+      const raised = await run({ tokens: 10 }, { tokens: 1_000 });
+      expect(raised.status).toBe('succeeded');
+      // Lowered from 1000 to 10 while s1 runs: s2 is held, and the run ends at its budget.
+      const lowered = await run({ tokens: 1_000 }, { tokens: 10 });
+      expect(lowered.error).toMatchObject({ code: 'BUDGET_EXCEEDED', details: { held_steps: ['s2'] } });
+      expect(ran.map((k) => k.split(':')[1])).toEqual(['s1', 's2', 's1']);
+    }, 40_000);
+
     it('with on_budget: wait a retry the budget held goes out, as the next attempt, when the budget is raised', async () => {
       const { double, served } = await meteredDouble();
       const ran: string[] = [];

@@ -7,7 +7,6 @@ import { AppError } from '../../errors/index.ts';
 import { traceparentOf, tracer } from '../../telemetry/index.ts';
 import {
   concurrencyStore,
-  rateLimitStore,
   store,
   terminalStatuses,
   type Db,
@@ -24,6 +23,7 @@ import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
 import { decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
 import { CallGate } from './call-gate.ts';
+import { StartClock } from './start-clock.ts';
 import type { RateLimit } from './flow-control.ts';
 import { Admission, type Concurrency } from './admission.ts';
 import { GroupCommitter } from './group-commit.ts';
@@ -92,21 +92,17 @@ export interface Submitted {
  * Owns the workflows this orchestrator runs: starts them, takes over the ones whose owner died
  * (expired leases), renews its own leases, and hands them back on shutdown.
  */
-/** Scheduled workflows started per pass; a full batch makes the next pass come at once. */
-const DUE_BATCH = 50;
-
 export class Engine {
   private readonly runs = new Map<string, WorkflowRun>();
   private readonly timers: NodeJS.Timeout[] = [];
   private recovering: Promise<void> | undefined;
-  /** When this replica next looks for scheduled workflows to start. */
-  private startTimer: { at: number; timer: NodeJS.Timeout } | undefined;
   private closed = false;
   private readonly options: EngineOptions;
   /** This process's hold on its workflows: a new incarnation per Engine, so it never claims its own. */
   private readonly lease: store.Lease;
   private readonly committer: GroupCommitter;
   private readonly admission: Admission;
+  private readonly clock: StartClock;
   private readonly gate: CallGate;
 
   constructor(options: EngineOptions) {
@@ -124,6 +120,15 @@ export class Engine {
       cancel: (id, reason) => this.cancel(id, reason),
       isClosed: () => this.closed,
       queuedGauge: options.metrics.workflowsQueued,
+    });
+    this.clock = new StartClock({
+      db: options.db,
+      lease: this.lease,
+      owner: options.owner,
+      log: options.log,
+      admission: this.admission,
+      startRun: (row) => this.startFresh(row),
+      isClosed: () => this.closed,
     });
   }
 
@@ -168,7 +173,7 @@ export class Engine {
       });
       return { id, status: 'planned', created };
     }
-    const runAt = sub.rateLimit ? await this.rateLimitedStart(sub.rateLimit, sub.runAt) : sub.runAt;
+    const runAt = sub.rateLimit ? await this.clock.rateLimitedStart(sub.rateLimit, sub.runAt) : sub.runAt;
     if (runAt && runAt.getTime() > Date.now()) {
       const r = sub.rateLimit;
       const waited = r && runAt !== sub.runAt ? runAt.getTime() - Math.max(Date.now(), sub.runAt?.getTime() ?? 0) : 0;
@@ -180,7 +185,7 @@ export class Engine {
         input: sub.input,
         lease: null,
         runAt,
-        // A key with a limit: when its time comes the run joins the key's queue (startDue).
+        // A key with a limit: when its time comes the run joins the key's queue (start-clock.ts).
         ...(sub.concurrency ? { concurrency: sub.concurrency, priority: sub.priority ?? 3 } : {}),
         ...identity,
         steps: [],
@@ -192,7 +197,7 @@ export class Engine {
           { type: 'workflow_scheduled', data: { run_at: runAt.toISOString() } },
         ],
       });
-      if (created) this.armStartTimer(runAt);
+      if (created) this.clock.arm(runAt);
       return { id, status: 'scheduled', created };
     }
     if (sub.concurrency) {
@@ -252,7 +257,7 @@ export class Engine {
   /** Runs a workflow stored as 'planned', or a 'scheduled' one now instead of at its time. */
   async execute(id: string): Promise<void> {
     this.assertOpen();
-    if (await this.queueKeyed(id, false)) return;
+    if (await this.clock.queueKeyed(id, false)) return;
     const row = await store.claimWorkflow(this.options.db, {
       id,
       lease: this.lease,
@@ -489,64 +494,6 @@ export class Engine {
     }
   }
 
-  /**
-   * Starts the scheduled workflows whose time has come; whichever replica claims one first runs it.
-   * Each pass learns the next start time in the table and sets a timer for it, so a run starts on
-   * time on every replica that has looked (the others race for it, one wins); one submitted on
-   * another replica since is found by the next recovery pass at the latest.
-   */
-  private async startDue(): Promise<void> {
-    const { due, next } = await store.dueScheduled(this.options.db, DUE_BATCH);
-    for (const { id, keyed } of due) {
-      if (this.closed) return;
-      if (keyed && (await this.queueKeyed(id, true))) continue;
-      const row = await store.claimWorkflow(this.options.db, {
-        id,
-        lease: this.lease,
-        from: ['scheduled'],
-        onlyExpired: false,
-        event: { type: 'workflow_started', data: { owner: this.options.owner, scheduled: true } },
-      });
-      if (row) this.startFresh(row);
-    }
-    if (due.length === DUE_BATCH) this.armStartTimer(new Date());
-    else if (next) this.armStartTimer(next);
-  }
-
-  /** The start time a rate-limited run reserved for its key (rate-limit-store.ts); now or later. */
-  private async rateLimitedStart(r: RateLimit, runAt: Date | undefined): Promise<Date | undefined> {
-    const at = await rateLimitStore.reserve(this.options.db, `start:${r.key}`, r.limit, r.periodMs, runAt);
-    return at.getTime() - Date.now() > 5 ? at : runAt;
-  }
-
-  /**
-   * A scheduled workflow with a concurrency key joins its key's queue when it is due (or started now
-   * by POST /execute), and its strategy applies then; false for one without a key.
-   */
-  private async queueKeyed(id: string, onlyDue: boolean): Promise<boolean> {
-    const row = await concurrencyStore.queueScheduled(this.options.db, id, onlyDue);
-    if (!row) return false;
-    const strategy = (row.concurrency_strategy ?? 'queue') as Concurrency['strategy'];
-    await this.admission.afterSubmit(row.id, { key: row.concurrency_key!, limit: row.concurrency_limit ?? 1, strategy });
-    return true;
-  }
-
-  /** One timer, for the earliest start time known here; re-armed (at most an hour ahead) by each pass. */
-  private armStartTimer(at: Date): void {
-    if (this.closed) return;
-    const when = Math.min(at.getTime(), Date.now() + 3_600_000);
-    if (this.startTimer && this.startTimer.at <= when) return;
-    clearTimeout(this.startTimer?.timer);
-    const timer = setTimeout(
-      () => {
-        this.startTimer = undefined;
-        this.startDue().catch((err: unknown) => this.options.log.error({ err }, 'starting scheduled workflows failed'));
-      },
-      Math.max(0, when - Date.now()),
-    ).unref();
-    this.startTimer = { at: when, timer };
-  }
-
   /** A breaker changed state: every workflow here that still needs that agent gets an event saying so. */
   async breakerChanged(agent: string, state: string): Promise<void> {
     const affected = [...this.runs.values()].filter((r) => r.uses(agent));
@@ -591,7 +538,7 @@ export class Engine {
           await this.adopt(row, false);
         }
         await this.wakeDue();
-        await this.startDue();
+        await this.clock.startDue();
         await this.admission.admitAll();
         await this.gate.count(this.options.metrics.callsQueued);
       } catch (err) {
@@ -614,7 +561,7 @@ export class Engine {
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
-    clearTimeout(this.startTimer?.timer);
+    this.clock.stop();
     await this.recovering;
     const running = [...this.runs.values()];
     await raceDeadline(Promise.allSettled(running.map((r) => r.done)), this.options.shutdownGraceMs);
@@ -630,9 +577,16 @@ export class Engine {
   private async renew(): Promise<void> {
     const ids = [...this.runs.keys()];
     try {
-      const kept = new Set(await store.renewLeases(this.options.db, this.lease, ids));
+      const kept = new Map((await store.renewLeases(this.options.db, this.lease, ids)).map((k) => [k.id, k.budget]));
       for (const id of ids) {
-        if (!kept.has(id)) this.runs.get(id)?.stop('abandoned', 'lease lost or workflow no longer running');
+        const run = this.runs.get(id);
+        if (!kept.has(id)) run?.stop('abandoned', 'lease lost or workflow no longer running');
+        // A budget changed through another replica (POST /tasks/:id/budget there) reaches the run here.
+        const stored = kept.get(id);
+        if (run && stored && canonicalJson(stored) !== canonicalJson(run.budget ?? null))
+          run
+            .budgetChanged(stored)
+            .catch((err: unknown) => this.options.log.error({ err, workflowId: id }, 'could not apply a changed budget'));
       }
     } catch (err) {
       this.options.log.error({ err }, 'lease renewal failed');

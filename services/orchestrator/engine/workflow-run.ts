@@ -159,6 +159,11 @@ export class WorkflowRun {
     return this.parking;
   }
 
+  /** The budget the run goes by now. */
+  get budget(): Budget | undefined {
+    return this.state.plan.budget;
+  }
+
   /** The budget the run stopped at, when steps wait for it to be raised; undefined otherwise. */
   heldAtBudget(): Budget | undefined {
     return heldByBudget(this.state).length > 0 ? this.state.plan.budget : undefined;
