@@ -443,8 +443,8 @@ export class Engine {
       return { budget: set.budget, resumed: false };
     }
     if (here) await here.done;
-    // Running on another replica, it is left be: that replica drives it with the budget it has, and
-    // if that one stops it, it looks again once parked (wakeIfBudgetMoved).
+    // Running on another replica, it is left be: that replica's lease renewal brings it the stored
+    // budget (renew), and a run it parks at the old one is looked at again (wakeIfBudgetMoved).
     return { budget: set.budget, resumed: await this.takeUpAtBudget(id, set.budget) };
   }
 
