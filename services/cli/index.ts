@@ -5,7 +5,7 @@ import { loadConfig } from '../config/index.ts';
 import { api, ApiError, followEvents, submit, useApiKey } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
 import { schedulesCommand, schedulesUsage } from './schedules.ts';
-import { budgetCommand, budgetFlags, stepUsage, usageCommand, usageLine, usageUsage } from './usage.ts';
+import { budgetCommand, budgetFlags, planningLine, stepUsage, usageCommand, usageLine, usageUsage } from './usage.ts';
 import { compareCommand, forkCommand, forksUsage } from './forks.ts';
 import type { Running } from './roles.ts';
 
@@ -209,6 +209,7 @@ function printStatus(task: Record<string, unknown>): void {
   }>;
   const lines = [`task ${String(task.task_id)}: ${String(task.status)}`];
   if (task.description) lines.push(`  "${String(task.description)}"`);
+  lines.push(...planningLine(task.planning_usage as Parameters<typeof planningLine>[0]));
   for (const s of steps) {
     const last = s.attempts.at(-1);
     const timing = last?.duration_ms != null ? ` ${last.duration_ms} ms` : '';

@@ -2,6 +2,7 @@ import { api } from './client.ts';
 
 export const usageUsage = `  agentic-mesh usage [--from 2026-12-01] [--to 2026-12-02T12:00:00Z] [--group-by workflow|agent|model|api_key]
                                       model tokens and cost of the attempts that finished then
+                                      (and of planning the runs created then: agent "(planner)")
   agentic-mesh budget <task_id> [--budget-usd 5] [--budget-tokens 200000]
                                       set or raise a run's budget; a run waiting at it goes on
                                       (one that failed BUDGET_EXCEEDED: then agentic-mesh resume)`;
@@ -31,6 +32,17 @@ export function stepUsage(usage: Total | undefined): string {
   if (!usage || usage.calls === 0) return '';
   const unknown = usage.unpriced_models?.length ? ' + unknown' : '';
   return `, ${count(usage.tokens)} tokens, ${dollars(usage.cost_usd)}${unknown}`;
+}
+
+/** "  planning: 1,500 tokens, $0.0048" when a model planned the run (GET /tasks/:id's planning_usage). */
+export function planningLine(
+  usage: Array<{ model: string; prompt_tokens: number; completion_tokens: number; cost_usd?: number | null }> | null | undefined,
+): string[] {
+  if (!usage?.length) return [];
+  const tokens = usage.reduce((n, u) => n + u.prompt_tokens + u.completion_tokens, 0);
+  const cost = usage.reduce((n, u) => n + (u.cost_usd ?? 0), 0);
+  const unknown = usage.some((u) => typeof u.cost_usd !== 'number') ? ' + unknown' : '';
+  return [`  planning (${usage.map((u) => u.model).join(', ')}): ${count(tokens)} tokens, ${dollars(cost)}${unknown}`];
 }
 
 /** The run's total, as `status` and the end of `run` print it; nothing when no model was called. */

@@ -1,4 +1,5 @@
 import { AppError } from '../errors/index.ts';
+import type { Usage } from '../protocol/usage.ts';
 import type { NewEvent, Plan } from '../state/index.ts';
 import type { OrchestratorContext } from './context.ts';
 import { fillWorkflowInput, normalizePlan } from './engine/index.ts';
@@ -26,6 +27,8 @@ export interface PlannedRun {
   description: string | null;
   /** For a planned description: what each step's agent said of it (a step that only scaffolds says so). */
   checks?: StepFinding[];
+  /** For a description a model planned: what its calls cost (the run's from the start: engine.ts prices it). */
+  usage?: Usage;
 }
 
 /** Asks agents over the transport (POST /check, with a short deadline); one that cannot say leaves its step unchecked. */
@@ -77,6 +80,7 @@ export async function planRun(
       events: [...planned.events, { type: 'plan_checked', data: { checks: planned.checked.findings } }],
       description,
       checks: planned.checked.findings,
+      ...(planned.usage.length > 0 ? { usage: planned.usage } : {}),
     };
   }
   throw new AppError(

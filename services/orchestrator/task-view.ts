@@ -61,7 +61,9 @@ export function taskView(wf: WorkflowRow, rows: StepRow[], decisions: DecisionRo
       at: d.created_at,
     })),
     waiting: wf.status === 'waiting' ? { wake_at: wf.wake_at } : null,
-    usage: usageTotal(rows.map((r) => r.usage)),
+    // The run's spend, as its budget counts it: planning the description, then every attempt.
+    usage: usageTotal([wf.planning_usage, ...rows.map((r) => r.usage)]),
+    planning_usage: wf.planning_usage ?? null,
     budget: wf.plan.budget ?? null,
     checkpoint: checkpointOf(rows),
     plan: wf.plan,

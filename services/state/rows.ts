@@ -53,6 +53,8 @@ export interface WorkflowRow {
   /** queue, cancel_newest or cancel_in_progress; applied when a delayed run's time comes (migration 0016). */
   concurrency_strategy: string | null;
   priority: number;
+  /** What planning it cost (migration 0020): the model planner's calls, priced; null when no model planned it. */
+  planning_usage?: Usage | null;
   error: SerializedError | null;
   created_at: Date;
   updated_at: Date;

@@ -2,10 +2,10 @@ import type { Queryable } from './db.ts';
 import type { Budget } from './plan.ts';
 import { planOf, type WorkflowStatus } from './rows.ts';
 
-// GET /usage: what stored attempts spent on models, summed over a time window; usage_ledger says
-// which attempts used a model and when they finished (migration 0017). One row per attempt is the
-// unit (migration 0014), so an answer an agent replayed from its idempotency store, which
-// fills the same attempt's row, is counted once.
+// GET /usage: what stored attempts, and the planning of stored runs (migration 0020), spent on
+// models, summed over a time window; usage_ledger says which attempts used a model and when they
+// finished (migration 0017). One row per attempt is the unit (migration 0014), so an answer an
+// agent replayed from its idempotency store, which fills the same attempt's row, is counted once.
 
 export const usageGroups = ['workflow', 'agent', 'model', 'api_key'] as const;
 export type UsageGroup = (typeof usageGroups)[number];
@@ -25,34 +25,46 @@ export interface UsageLine {
   unpriced_calls: number;
 }
 
+/** The agent key under which GET /usage and the metrics show what planning descriptions cost. */
+export const PLANNER = '(planner)';
+
+// Each row of `spent` is one model's line of an attempt's usage, or of a run's planning (no step).
 const keyOf: Record<UsageGroup, string> = {
-  workflow: 's.workflow_id::text',
-  agent: 's.agent',
-  model: "u->>'model'",
+  workflow: 'x.workflow_id::text',
+  agent: 'x.agent',
+  model: "x.u->>'model'",
   api_key: 'w.submitted_by',
 };
 
-/** Usage of attempts that finished in [from, to), grouped; `owner` limits it to one API key's runs. */
+/** Usage of attempts that finished, and of runs planned, in [from, to), grouped; `owner` limits it to one API key's runs. */
 export async function usageSummary(
   db: Queryable,
   q: { from: Date; to: Date; groupBy: UsageGroup; owner?: string | undefined },
 ): Promise<UsageLine[]> {
   const key = keyOf[q.groupBy];
   const rows = await db.query<Record<string, unknown>>(
-    `SELECT * FROM (SELECT ${key} AS key,
+    `WITH spent AS (
+       SELECT s.workflow_id, s.agent, s.step_id, s.attempt, u
+         FROM usage_ledger l
+         JOIN steps s ON (s.workflow_id, s.step_id, s.attempt) = (l.workflow_id, l.step_id, l.attempt)
+         CROSS JOIN LATERAL jsonb_array_elements(s.usage) AS u
+        WHERE s.usage IS NOT NULL AND l.finished_at >= $1 AND l.finished_at < $2
+       UNION ALL
+       -- Planning is spent before the run starts: it counts at the run's creation.
+       SELECT p.id, '${PLANNER}', NULL, NULL, u
+         FROM workflows p CROSS JOIN LATERAL jsonb_array_elements(p.planning_usage) AS u
+        WHERE p.planning_usage IS NOT NULL AND p.created_at >= $1 AND p.created_at < $2)
+     SELECT * FROM (SELECT ${key} AS key,
             ${q.groupBy === 'workflow' ? 'min(w.description) AS description,' : ''}
-            coalesce(sum((u->>'prompt_tokens')::bigint), 0) AS prompt_tokens,
-            coalesce(sum((u->>'completion_tokens')::bigint), 0) AS completion_tokens,
-            coalesce(sum((u->>'calls')::bigint), 0) AS calls,
-            count(DISTINCT (s.workflow_id, s.step_id, s.attempt)) AS attempts,
-            coalesce(sum((u->>'cost_usd')::numeric), 0) AS cost_usd,
-            coalesce(sum(CASE WHEN jsonb_typeof(u->'cost_usd') = 'number' THEN 0 ELSE (u->>'calls')::bigint END), 0) AS unpriced_calls
-       FROM usage_ledger l
-       JOIN steps s ON (s.workflow_id, s.step_id, s.attempt) = (l.workflow_id, l.step_id, l.attempt)
-       JOIN workflows w ON w.id = s.workflow_id
-       CROSS JOIN LATERAL jsonb_array_elements(s.usage) AS u
-      WHERE s.usage IS NOT NULL AND l.finished_at >= $1 AND l.finished_at < $2
-        AND ($3::text IS NULL OR w.submitted_by = $3)
+            coalesce(sum((x.u->>'prompt_tokens')::bigint), 0) AS prompt_tokens,
+            coalesce(sum((x.u->>'completion_tokens')::bigint), 0) AS completion_tokens,
+            coalesce(sum((x.u->>'calls')::bigint), 0) AS calls,
+            count(DISTINCT (x.workflow_id, x.step_id, x.attempt)) FILTER (WHERE x.step_id IS NOT NULL) AS attempts,
+            coalesce(sum((x.u->>'cost_usd')::numeric), 0) AS cost_usd,
+            coalesce(sum(CASE WHEN jsonb_typeof(x.u->'cost_usd') = 'number' THEN 0 ELSE (x.u->>'calls')::bigint END), 0) AS unpriced_calls
+       FROM spent x
+       JOIN workflows w ON w.id = x.workflow_id
+      WHERE ($3::text IS NULL OR w.submitted_by = $3)
       GROUP BY 1) g
       ORDER BY cost_usd DESC, prompt_tokens + completion_tokens DESC, key`,
     [q.from, q.to, q.owner ?? null],

@@ -1,3 +1,4 @@
+import type { Usage } from '../protocol/usage.ts';
 import { prepared, type Queryable } from './db.ts';
 import { oneEventFromSql, placeEvents } from './event-log.ts';
 import type { Budget, Plan } from './plan.ts';
@@ -48,6 +49,8 @@ export interface InsertWorkflow {
   requestHash?: string | null;
   /** The API key that submitted it. */
   submittedBy?: string | null;
+  /** What the model planner spent making its plan (priced), when a model planned it. */
+  planningUsage?: Usage | null;
 }
 
 const insertBatchSql = prepared(
@@ -57,7 +60,8 @@ const insertBatchSql = prepared(
     SELECT * FROM jsonb_to_recordset($1::jsonb)
       AS x(id uuid, description text, status text, plan jsonb, input jsonb, lease_owner text, lease_incarnation uuid, lease_ms int,
            trace_parent text, idempotency_key text, request_hash text, events int, submitted_by text, run_at timestamptz,
-           concurrency_key text, concurrency_limit int, concurrency_strategy text, priority int, start_k int, start_owner text)
+           concurrency_key text, concurrency_limit int, concurrency_strategy text, priority int, start_k int, start_owner text,
+           planning_usage jsonb)
   ), h AS (
     SELECT x.*, sha256(convert_to(x.plan::text, 'UTF8')) AS plan_hash FROM x
   ), l AS (
@@ -69,11 +73,11 @@ const insertBatchSql = prepared(
     SELECT DISTINCT ON (h.plan_hash) h.plan_hash, h.plan FROM h WHERE (SELECT count(*) FROM l) > 0
     ON CONFLICT DO NOTHING
   ), w AS (
-    INSERT INTO workflows (id, description, status, plan_hash, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at, concurrency_key, concurrency_limit, concurrency_strategy, priority, start_seq, start_owner)
+    INSERT INTO workflows (id, description, status, plan_hash, input, lease_owner, lease_incarnation, lease_expires_at, started_at, trace_parent, idempotency_key, request_hash, event_seq, submitted_by, wake_at, concurrency_key, concurrency_limit, concurrency_strategy, priority, start_seq, start_owner, planning_usage)
     SELECT id, description, status, plan_hash, input, lease_owner, lease_incarnation,
            CASE WHEN lease_owner IS NULL THEN NULL ELSE now() + lease_ms * interval '1 millisecond' END,
            CASE WHEN status = 'running' THEN now() END, trace_parent, idempotency_key, request_hash, events, submitted_by, run_at, concurrency_key, concurrency_limit, concurrency_strategy, priority,
-           start_k, start_owner
+           start_k, start_owner, planning_usage
     FROM h
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -125,6 +129,7 @@ export async function insertWorkflows(db: Queryable, ws: readonly InsertWorkflow
       priority: w.priority ?? 3,
       start_k: placed.workflowStart?.k ?? null,
       start_owner: placed.workflowStart?.owner ?? null,
+      planning_usage: w.planningUsage?.length ? w.planningUsage : null,
     });
     for (const s of w.steps) steps.push({ id: w.id, ...s, start_k: placed.starts.get(`${s.step_id}:${s.attempt}`) ?? null });
     for (const { k, event: e } of placed.rows)

@@ -21,7 +21,7 @@ import type { AgentTransport } from '../../protocol/transport/index.ts';
 import { canonicalJson } from '../../protocol/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
-import { decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
+import { addSpend, decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
 import { CallGate } from './call-gate.ts';
 import { StartClock } from './start-clock.ts';
 import type { RateLimit } from './flow-control.ts';
@@ -29,8 +29,9 @@ import { Admission, type Concurrency } from './admission.ts';
 import { GroupCommitter } from './group-commit.ts';
 import type { ProgressHub } from './progress-hub.ts';
 import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
-import type { PriceTable } from '../usage/prices.ts';
-import { setBudget } from '../../state/usage-store.ts';
+import { priced, type PriceTable } from '../usage/prices.ts';
+import { PLANNER, setBudget } from '../../state/usage-store.ts';
+import type { Usage } from '../../protocol/usage.ts';
 import type { Budget } from '../../state/plan.ts';
 import { writeFork, type ForkSubmission } from './fork.ts';
 import { lineageOf } from '../../state/fork-store.ts';
@@ -79,6 +80,8 @@ export interface Submission {
   requestHash?: string;
   /** The API key that submits it. */
   submittedBy?: string;
+  /** What the model planner spent planning it (unpriced): stored with the run, counted in its spend. */
+  planningUsage?: Usage;
 }
 
 export interface Submitted {
@@ -154,10 +157,13 @@ export class Engine {
     this.assertOpen();
     // Time-ordered ids (UUIDv7): new rows land at the end of each index instead of all over it.
     const id = sub.id ?? uuidv7();
-    const identity = {
+    const planningUsage = sub.planningUsage?.length ? priced(this.options.prices ?? new Map(), sub.planningUsage) : null;
+    // Written with the row whatever its status.
+    const recorded = {
       idempotencyKey: sub.idempotencyKey ?? null,
       requestHash: sub.requestHash ?? null,
       submittedBy: sub.submittedBy ?? null,
+      planningUsage,
     };
     if (!sub.start) {
       const created = await store.insertWorkflow(this.options.db, {
@@ -167,10 +173,11 @@ export class Engine {
         plan: sub.plan,
         input: sub.input,
         lease: null,
-        ...identity,
+        ...recorded,
         steps: [],
         events: [...(sub.events ?? []), { type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
       });
+      if (created) this.countPlanning(planningUsage);
       return { id, status: 'planned', created };
     }
     const runAt = sub.rateLimit ? await this.clock.rateLimitedStart(sub.rateLimit, sub.runAt) : sub.runAt;
@@ -187,7 +194,7 @@ export class Engine {
         runAt,
         // A key with a limit: when its time comes the run joins the key's queue (start-clock.ts).
         ...(sub.concurrency ? { concurrency: sub.concurrency, priority: sub.priority ?? 3 } : {}),
-        ...identity,
+        ...recorded,
         steps: [],
         events: [
           ...(sub.events ?? []),
@@ -197,7 +204,10 @@ export class Engine {
           { type: 'workflow_scheduled', data: { run_at: runAt.toISOString() } },
         ],
       });
-      if (created) this.clock.arm(runAt);
+      if (created) {
+        this.countPlanning(planningUsage);
+        this.clock.arm(runAt);
+      }
       return { id, status: 'scheduled', created };
     }
     if (sub.concurrency) {
@@ -211,18 +221,19 @@ export class Engine {
         lease: null,
         concurrency: sub.concurrency,
         priority: sub.priority ?? 3,
-        ...identity,
+        ...recorded,
         steps: [],
         events: [...(sub.events ?? []), { type: 'workflow_queued', data: { concurrency_key: key, limit, priority: sub.priority ?? 3 } }],
       });
       if (!created) return { id, status: 'queued', created };
+      this.countPlanning(planningUsage);
       return { id, status: await this.admission.afterSubmit(id, sub.concurrency), created };
     }
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
     const span = tracer().startSpan('workflow', { attributes: { 'mesh.task_id': id, 'mesh.steps': sub.plan.steps.length } });
     const traceParent = traceparentOf(span);
     const { state, commands } = decide(
-      freshState(id, sub.plan, this.options.defaults),
+      withPlanning(freshState(id, sub.plan, this.options.defaults), planningUsage),
       { type: 'start' },
       { now: new Date(), jitter: Math.random() },
     );
@@ -236,7 +247,7 @@ export class Engine {
       plan: sub.plan,
       input: sub.input,
       lease: this.lease,
-      ...identity,
+      ...recorded,
       steps: firstAttempts.newSteps ?? [],
       events: [
         ...(sub.events ?? []),
@@ -250,6 +261,7 @@ export class Engine {
       span.end();
       return { id, status: 'running', created };
     }
+    this.countPlanning(planningUsage);
     this.track(this.newRun(state, sub.description, new Date(), traceParent, span), first?.type === 'commit' ? rest : commands);
     return { id, status: 'running', created };
   }
@@ -597,7 +609,7 @@ export class Engine {
     this.admission.adopted(row);
     const [rows, decisions] = await Promise.all([store.getSteps(this.options.db, row.id), store.getDecisions(this.options.db, row.id)]);
     const run = this.newRun(
-      stateFromRows(row.id, row.plan, this.options.defaults, rows, decisions, reopenFailed),
+      withPlanning(stateFromRows(row.id, row.plan, this.options.defaults, rows, decisions, reopenFailed), row.planning_usage),
       row.description,
       row.started_at ?? new Date(),
       row.trace_parent,
@@ -641,7 +653,18 @@ export class Engine {
   }
 
   private startFresh(row: WorkflowRow): void {
-    this.track(this.newRun(freshState(row.id, row.plan, this.options.defaults), row.description, new Date(), row.trace_parent));
+    const state = withPlanning(freshState(row.id, row.plan, this.options.defaults), row.planning_usage);
+    this.track(this.newRun(state, row.description, new Date(), row.trace_parent));
+  }
+
+  /** The ledger's metrics count planning once, when its run is stored, as a step's usage is counted when committed. */
+  private countPlanning(usage: Usage | null): void {
+    const m = this.options.metrics;
+    for (const u of usage ?? []) {
+      m.llmTokens.inc({ model: u.model, agent: PLANNER, kind: 'prompt' }, u.prompt_tokens);
+      m.llmTokens.inc({ model: u.model, agent: PLANNER, kind: 'completion' }, u.completion_tokens);
+      if (typeof u.cost_usd === 'number') m.llmCost.inc({ model: u.model, agent: PLANNER }, u.cost_usd);
+    }
   }
 
   /** Registers the run and starts it, or goes on with `commands` decided already ([] to leave it idle). */
@@ -681,4 +704,10 @@ function raceDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms), undefined)));
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A run's spend starts with what planning it cost: its budget holds for the whole run, planning included. */
+function withPlanning(state: RunState, usage: Usage | null | undefined): RunState {
+  if (usage) state.spent = addSpend(state.spent, usage);
+  return state;
 }

@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { AppError } from '../../errors/index.ts';
 import type { LlmGateway } from '../../llm/index.ts';
+import { addUsage, type Usage } from '../../protocol/usage.ts';
 import type { NewEvent, Plan } from '../../state/index.ts';
 import { validatePlan } from '../engine/index.ts';
 import type { CheckedPlan } from './plan-check.ts';
@@ -24,6 +25,11 @@ export interface Planned {
   events: NewEvent[];
   /** What each step's agent said of it; the plan may be refused (runnable false). */
   checked: CheckedPlan;
+  /**
+   * What the model's calls cost, per model, as the provider reported them (unpriced here): every
+   * call it answered, the plan used or not (a fallback to the rules was paid for all the same).
+   */
+  usage: Usage;
 }
 
 /** Checks a plan with its agents (plan-check.ts). */
@@ -57,14 +63,16 @@ export async function planDescription(
   knownAgents: ReadonlySet<string>,
   check: PlanCheck,
 ): Promise<Planned> {
+  let usage: Usage = [];
+  const metered = llm.metered((u) => (usage = addUsage(usage, u)));
   const byRules = async (event: NewEvent): Promise<Planned> => {
     const checked = await check(planFromDescription(description, agents, input));
-    return { plan: checked.plan, checked, events: [event] };
+    return { plan: checked.plan, checked, events: [event], usage };
   };
   if (!llm.available) return byRules({ type: 'workflow_planned_by', data: { planner: 'rules', reason: 'no language model configured' } });
   let reason: string;
   try {
-    const { value } = await llm.structured({
+    const { value } = await metered.structured({
       name: 'workflow_plan',
       schema: ModelPlan,
       messages: prompt(description, agents),
@@ -74,7 +82,7 @@ export async function planDescription(
     validatePlan(plan, knownAgents);
     const checked = await check(plan);
     if (checked.runnable)
-      return { plan: checked.plan, checked, events: [{ type: 'workflow_planned_by', data: { planner: 'llm', model: llm.model } }] };
+      return { plan: checked.plan, checked, events: [{ type: 'workflow_planned_by', data: { planner: 'llm', model: llm.model } }], usage };
     const refused = checked.findings.filter((f) => f.verdict === 'refused');
     reason = `its agents refuse the model's plan: ${refused.map((f) => `${f.step} (${f.agent}): ${f.reason}`).join('; ')}`;
   } catch (err) {

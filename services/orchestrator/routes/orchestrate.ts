@@ -186,6 +186,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
         description,
         input: body.input ?? {},
         start: body.execute !== false,
+        ...(planned.usage ? { planningUsage: planned.usage } : {}),
         ...(identity.taskId ? { id: identity.taskId } : {}),
         ...(storedKey ? { idempotencyKey: storedKey } : {}),
         ...(identity.requestHash ? { requestHash: identity.requestHash } : {}),

@@ -47,6 +47,7 @@ export async function startScheduledRun(
     start: true,
     idempotencyKey: key,
     ...flow,
+    ...(planned.usage ? { planningUsage: planned.usage } : {}),
     ...(s.created_by ? { submittedBy: s.created_by } : {}),
   });
   if (submitted.created) return { taskId: submitted.id, created: true };
