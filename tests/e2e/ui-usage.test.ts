@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { startChatDouble } from '../doubles/openai-chat-double.ts';
 import { chromiumForFile } from '../helpers/browser.ts';
 import { agentOn, meteredDouble } from '../helpers/chatty-agent.ts';
 import { openViewer, startViewer } from '../helpers/run-viewer.ts';
@@ -21,6 +22,27 @@ describe('the run viewer shows what a run spent', () => {
     await expect
       .poll(() => page.locator('details.attempt[data-attempt="1"] summary').textContent())
       .toMatch(/Attempt 1: succeeded · .* · 26 tokens, \$0\.00 \+ unknown$/);
+    expect(w.problems).toEqual([]);
+  }, 60_000);
+
+  it('what planning the description cost, within the run’s total', async () => {
+    const { double } = await meteredDouble();
+    const planner = await startChatDouble();
+    const plan = { steps: [{ id: 'ask', agent: 'chatty', task: 'ask once', depends_on: [] }] };
+    planner.script({ content: JSON.stringify(plan), usage: { prompt_tokens: 900, completion_tokens: 100 } });
+    const v = await startViewer({
+      agents: [],
+      agentUrls: await agentOn(double, 'chatty', 'test-model', []),
+      env: { LLM_BASE_URL: planner.baseUrl, LLM_MODEL: 'planner-model', LLM_MAX_RETRIES: '0' },
+    });
+    const submitted = await v.call('/orchestrate', { description: 'ask the model once' });
+    expect(submitted.status, JSON.stringify(submitted.body)).toBe(202);
+    const w = await openViewer(browser(), v, v.readKey, `/ui/runs/${submitted.body.task_id as string}`);
+    await w.page.locator('section.run[data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    // 1,000 tokens planning and 14 from the step's one call; neither model is priced by default.
+    await expect
+      .poll(() => w.page.locator('.run-meta').textContent())
+      .toContain('1,014 tokens, $0.00 + unknown (planning 1,000 tokens, $0.00 + unknown)');
     expect(w.problems).toEqual([]);
   }, 60_000);
 });

@@ -28,6 +28,8 @@ export async function startViewer(options: {
   agents: AgentDefinition[];
   agentUrls?: string;
   workflows?: Record<string, string>;
+  /** More of the orchestrator's environment (a model planner's LLM_BASE_URL, say). */
+  env?: Record<string, string>;
 }): Promise<Viewer> {
   const db = await postgres.open();
   onTestFinished(() => db.close());
@@ -41,6 +43,7 @@ export async function startViewer(options: {
     ADMIN_API_KEY: admin,
     ...(options.workflows ? { WORKFLOWS_DIR: workflows } : {}),
     STEP_MAX_ATTEMPTS: '1',
+    ...options.env,
   });
   const url = await listenOnLoopback(app);
   const call = async (path: string, body?: unknown) => {

@@ -108,7 +108,10 @@ export interface TaskView extends TaskSummary {
   /** A fork's parent and the step it was forked at (POST /tasks/:id/fork). */
   forked_from?: { task_id: string; step_id: string } | null;
   forks?: Array<{ task_id: string; from_step: string; status: TaskStatus; created_at: string }>;
+  /** The run's usage in all, its planning included. */
   usage?: UsageTotal;
+  /** What the model planner spent planning it; null when no model planned it. */
+  planning_usage?: ModelUsage[] | null;
   budget?: { usd?: number; tokens?: number; on_budget?: 'fail' | 'wait' } | null;
 }
 

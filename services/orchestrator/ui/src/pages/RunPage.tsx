@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link } from 'wouter';
 import { api, messageOf } from '../api.ts';
 import { followTask, type TaskEvent } from '../events.ts';
-import { dollars, span, spent, took, when } from '../format.ts';
+import { attemptSpent, dollars, span, spent, took, when } from '../format.ts';
 import { StatusBadge } from '../StatusBadge.tsx';
 import { Actions } from '../run/Actions.tsx';
 import { Lineage } from '../run/Lineage.tsx';
@@ -113,6 +113,7 @@ export function RunPage({ id }: { id: string }) {
         {task.run_at && <> · starts {when(task.run_at)}</>} · took{' '}
         {took(span(task.started_at, task.finished_at ?? (live ? new Date(now).toISOString() : null)))}
         {task.usage && task.usage.calls > 0 && <> · {spent(task.usage)}</>}
+        {task.planning_usage?.length ? <> (planning {spent(attemptSpent(task.planning_usage))})</> : null}
         {task.budget && (
           <>
             {' · budget '}
