@@ -26,7 +26,8 @@ interface SynthJson {
   output: Record<string, { value: string; sensitive?: boolean }>;
 }
 
-const SHARED_UP = 'docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d --build';
+// At boot: the images the deploy built start as they are, never rebuilt.
+const BOOT_UP = 'docker compose --env-file .env -f compose/docker-compose.yml --profile core --profile observability up -d';
 const SHARED_BACKUP = 'docker compose --env-file .env -f compose/docker-compose.yml run --rm backup';
 const EVERYWHERE = ['0.0.0.0/0', '::/0'];
 
@@ -172,7 +173,7 @@ describe('droplet stack', () => {
     expect(service.Unit!.ConditionPathExists).toEqual(['/opt/agentic-mesh/.env']);
     expect(service.Unit!.Requires).toEqual(['docker.service']);
     expect(service.Service!.WorkingDirectory).toEqual(['/opt/agentic-mesh']);
-    expect(service.Service!.ExecStart).toEqual([`/usr/bin/${SHARED_UP}`]);
+    expect(service.Service!.ExecStart).toEqual([`/usr/bin/${BOOT_UP}`]);
     expect(service.Install!.WantedBy).toEqual(['multi-user.target']);
 
     const timer = file('/etc/systemd/system/agentic-mesh-backup.timer');
