@@ -84,6 +84,12 @@ const EnvSchema = Type.Object({
   LEASE_MS: Type.Integer({ minimum: 100, default: 30_000 }),
   RECOVERY_INTERVAL_MS: Type.Integer({ minimum: 50, default: 10_000 }),
   AGENT_UNAVAILABLE_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 300_000 }),
+  PLAN_CHECK_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 600_000,
+    default: 10_000,
+    description: 'How long planning waits for an agent to answer POST /check; one that does not leaves its step unchecked',
+  }),
   API_KEY_OWNERSHIP: Type.Union([Type.Literal('on'), Type.Literal('off')], {
     default: 'off',
     description: 'on: an API key sees and acts on only the tasks it submitted, unless it has the admin scope',
@@ -219,11 +225,13 @@ export interface Config {
   readonly mcp: Readonly<{ allowedHosts: readonly string[]; allowedOrigins: readonly string[] }>;
   /** How long a step waits for an instance of its agent to take its call before it fails. */
   readonly agentUnavailableTimeoutMs: number;
-  /** Group commit: most workflows in one statement, and statements in flight at once. */
+  /** How long planning waits for an agent's POST /check. */
+  readonly planCheckTimeoutMs: number;
   /** Schedules: the scheduler's longest sleep, how long a due schedule is claimed, and when a late tick counts as missed. */
   readonly schedules: Readonly<{ intervalMs: number; claimMs: number; misfireMs: number }>;
   /** Finished workflows older than `days` are deleted (0: never), `batchSize` at a time, every `intervalMs`. */
   readonly retention: Readonly<{ days: number; intervalMs: number; batchSize: number }>;
+  /** Group commit: most workflows in one statement, and statements in flight at once. */
   readonly commitBatchMax: number;
   readonly commitInFlight: number;
   /** Group commit: how long a step's commit may wait for a sibling's to share its statement. */
@@ -337,6 +345,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     leaseMs: e.LEASE_MS,
     recoveryIntervalMs: e.RECOVERY_INTERVAL_MS,
     agentUnavailableTimeoutMs: e.AGENT_UNAVAILABLE_TIMEOUT_MS,
+    planCheckTimeoutMs: e.PLAN_CHECK_TIMEOUT_MS,
     mcp: Object.freeze({
       allowedHosts: Object.freeze(list(e.MCP_ALLOWED_HOSTS)),
       allowedOrigins: Object.freeze(list(e.MCP_ALLOWED_ORIGINS)),

@@ -8,10 +8,6 @@ import { checkPlan, planDescription, refusedPlanError, type AgentProfile, type S
 import type { Concurrency, ConcurrencyStrategy } from './engine/admission.ts';
 import { periodMs, readKey, type RateLimit } from './engine/flow-control.ts';
 
-// A check reads the input and answers; a hung agent should not hold planning long. Not shorter:
-// feature-dev's first check loads the TypeScript parser, half a second idle and seconds on a busy machine.
-const CHECK_TIMEOUT_MS = 10_000;
-
 /** What a run is made of, as POST /orchestrate and a schedule both say it: one of workflow, plan or description. */
 export interface RunRequest {
   workflow?: string | undefined;
@@ -31,13 +27,22 @@ export interface PlannedRun {
   usage?: Usage;
 }
 
-/** Asks agents over the transport (POST /check, with a short deadline); one that cannot say leaves its step unchecked. */
-export function transportChecker(transport: Pick<AgentTransport, 'check'>, profiles: readonly AgentProfile[]): StepChecker {
+/**
+ * Asks agents over the transport (POST /check, within `timeoutMs`: PLAN_CHECK_TIMEOUT_MS); one that
+ * cannot say leaves its step unchecked. A check reads the input and answers, and a hung agent should
+ * not hold planning long; the default 10 s is not shorter because feature-dev's first check loads
+ * the TypeScript parser, half a second idle and seconds on a busy machine.
+ */
+export function transportChecker(
+  transport: Pick<AgentTransport, 'check'>,
+  profiles: readonly AgentProfile[],
+  timeoutMs: number,
+): StepChecker {
   const checks = new Set(profiles.filter((p) => p.checks).map((p) => p.name));
   return async (agent, request) => {
     if (!checks.has(agent) || !transport.check) return { unchecked: `${agent} does not answer POST /check` };
     try {
-      return await transport.check(agent, request, AbortSignal.timeout(CHECK_TIMEOUT_MS));
+      return await transport.check(agent, request, AbortSignal.timeout(timeoutMs));
     } catch (err) {
       return { unchecked: `${agent} could not be asked: ${(err as Error).message}` };
     }
@@ -53,7 +58,7 @@ export function unknownWorkflow(ctx: Pick<OrchestratorContext, 'workflows'>, nam
 /** The plan a request runs: a named workflow filled with the input, an explicit plan, or a description planned now. */
 export async function planRun(
   // Without a transport (a caller that has none) the steps go unchecked.
-  ctx: Pick<OrchestratorContext, 'workflows' | 'agents' | 'llm'> & Partial<Pick<OrchestratorContext, 'transport'>>,
+  ctx: Pick<OrchestratorContext, 'workflows' | 'agents' | 'llm' | 'config'> & Partial<Pick<OrchestratorContext, 'transport'>>,
   r: RunRequest,
 ): Promise<PlannedRun> {
   const input = r.input ?? {};
@@ -70,7 +75,7 @@ export async function planRun(
   if (r.plan) return { plan: normalizePlan(r.plan as Plan), events: [], description };
   if (r.description) {
     const profiles = await ctx.agents.profiles();
-    const checker = transportChecker(ctx.transport ?? {}, profiles);
+    const checker = transportChecker(ctx.transport ?? {}, profiles, ctx.config.planCheckTimeoutMs);
     const planned = await planDescription(r.description, profiles, input, ctx.llm, ctx.agents.names(), (plan) =>
       checkPlan(plan, profiles, checker, r.description),
     );

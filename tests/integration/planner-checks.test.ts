@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { loadBuiltInAgents } from '../../agents/index.ts';
+import { defineAgent } from '../../agents/sdk/index.ts';
 import { createPgliteDb, migrate } from '../../services/state/index.ts';
 import { startPlatform } from '../helpers/platform.ts';
 
@@ -85,4 +87,29 @@ describe('a description is checked by its agents before it is accepted', () => {
     expect(planned.statusCode).toBe(202);
     expect(planned.json()).toMatchObject({ status: 'planned', checks: [{ step: 'cicd', verdict: 'runs' }] });
   }, 120_000);
+
+  it('an agent that does not answer POST /check within PLAN_CHECK_TIMEOUT_MS leaves its step unchecked, and planning goes on', async () => {
+    let asked = 0;
+    const slow = defineAgent({
+      name: 'ponder',
+      description: 'ponders a question',
+      capabilities: ['ponder the question'],
+      async check() {
+        asked++;
+        await sleep(2_000);
+        return { verdict: 'runs' as const };
+      },
+      execute: async () => ({ pondered: true }),
+    });
+    const db = await createPgliteDb('memory://');
+    await migrate(db);
+    const { app } = await startPlatform(db, [slow], { PLAN_CHECK_TIMEOUT_MS: '300' });
+    const res = await app.inject({ method: 'POST', url: '/orchestrate', payload: { description: 'ponder the question', execute: false } });
+    expect(res.statusCode, res.body).toBe(202);
+    // Asked, and not waited for: a check that had been waited for would say "runs".
+    expect(asked).toBe(1);
+    expect(res.json().checks).toEqual([
+      expect.objectContaining({ step: 'ponder', verdict: 'unchecked', reason: expect.stringContaining('could not be asked') }),
+    ]);
+  }, 30_000);
 });

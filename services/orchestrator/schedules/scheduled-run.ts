@@ -17,7 +17,7 @@ export const tickKey = (scheduleId: string, tick: Date) => `schedule ${scheduleI
  * recorded the tick: that workflow is the tick's, and no second one is made.
  */
 export async function startScheduledRun(
-  ctx: Pick<OrchestratorContext, 'engine' | 'db' | 'workflows' | 'agents' | 'llm'>,
+  ctx: Pick<OrchestratorContext, 'engine' | 'db' | 'workflows' | 'agents' | 'llm' | 'config'>,
   s: Pick<ScheduleRow, 'id' | 'name' | 'target' | 'input' | 'created_by' | 'budget'>,
   tick: Date | null,
   /** The tick was missed (more than the misfire window late) and runs because of catch_up. */
