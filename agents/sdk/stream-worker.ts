@@ -4,12 +4,12 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../../services/errors/index.ts';
 import { Counter } from 'prom-client';
 import {
+  checkedExecuteRequest,
   deadLetterStream,
   failedAnswer,
   fieldsOf,
   requestStream,
   requireInternalToken,
-  type ExecuteRequest,
   type StreamEntries,
 } from '../../services/protocol/index.ts';
 import type { ProgressSend } from './progress-channel.ts';
@@ -146,7 +146,7 @@ export function startStreamWorker(
     try {
       // Whoever can write to Redis could add an entry: without the platform's token it does not run.
       requireInternalToken(f.authorization, options.internalToken, agent);
-      const request = JSON.parse(f.body ?? '') as ExecuteRequest;
+      const request = checkedExecuteRequest(JSON.parse(f.body ?? ''));
       const result = await runtime.execute(request, options.log, f, progressTo(f, entryId));
       ({ statusCode, body } = result.response);
       replayed = result.replayed;

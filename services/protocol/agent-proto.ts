@@ -3,7 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Type, type TObject } from 'typebox';
 import { AppError } from '../errors/index.ts';
-import { AgentInfo, ExecuteReply, ExecuteRequest } from './messages.ts';
+import { MAX_JSON_DEPTH } from '../http/index.ts';
+import { AgentInfo, checkedExecuteRequest, ExecuteReply, ExecuteRequest } from './messages.ts';
 import { ProgressData } from './progress.ts';
 
 export const agentProtoPath = fileURLToPath(new URL('../../proto/agent.proto', import.meta.url));
@@ -65,20 +66,31 @@ export function executeRequestMessage(request: ExecuteRequest): ExecuteRequestMe
 }
 
 /**
- * A call as the agent reads it off the wire. proto3 cannot tell a missing field from its default, so
- * empty JSON means `{}` and a zero timeout means none. Throws on JSON that does not parse.
+ * A call as the agent reads it off the wire, held to what POST /execute takes (checkedExecuteRequest).
+ * proto3 cannot tell a missing field from its default, so empty JSON means `{}` and a zero timeout
+ * means none.
  */
 export function executeRequestFrom(m: ExecuteRequestMessage): ExecuteRequest {
-  const request: ExecuteRequest = {
+  const request = {
     idempotency_key: m.idempotency_key,
     task_id: m.task_id,
     step_id: m.step_id,
     attempt: m.attempt,
-    input: JSON.parse(m.input_json || '{}') as Record<string, unknown>,
-    context: JSON.parse(m.context_json || '{}') as ExecuteRequest['context'],
+    input: jsonField(m.input_json, 'input_json'),
+    context: jsonField(m.context_json, 'context_json'),
     ...(Number(m.timeout_ms) > 0 ? { timeout_ms: Number(m.timeout_ms) } : {}),
   };
-  if (!request.idempotency_key || !request.task_id || !request.step_id || request.attempt < 1)
-    throw new AppError('VALIDATION_FAILED', 'idempotency_key, task_id, step_id and attempt are required');
-  return request;
+  return checkedExecuteRequest(request);
+}
+
+function jsonField(text: string, field: string): unknown {
+  if (!text) return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    // A JSON nesting past what the parser's stack holds is a RangeError: the same refusal as HTTP's.
+    if (err instanceof RangeError)
+      throw new AppError('TOO_DEEP', `${field} nests deeper than ${MAX_JSON_DEPTH} levels`, { details: { field } });
+    throw new AppError('VALIDATION_FAILED', `${field} is not JSON: ${(err as Error).message}`, { details: { field } });
+  }
 }

@@ -17,6 +17,7 @@ export { callFingerprint, canonicalJson } from './fingerprint.ts';
 export { internalAuthorization, requireInternalToken } from './internal-token.ts';
 export {
   AgentInfo,
+  checkedExecuteRequest,
   ExecuteAnswer,
   ExecuteFailed,
   ExecuteReply,

@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
-import { serializeError, type AppError } from '../errors/index.ts';
-import { errorBody } from '../http/index.ts';
+import Value from 'typebox/value';
+import { AppError, serializeError } from '../errors/index.ts';
+import { errorBody, textProblem } from '../http/index.ts';
 import { Usage } from './usage.ts';
 
 /** What `protocol` in GET /info says; bumped only when an older agent or orchestrator would misread the other. */
@@ -25,6 +26,22 @@ export const ExecuteRequest = Type.Object(
   { additionalProperties: false },
 );
 export type ExecuteRequest = Static<typeof ExecuteRequest>;
+
+/**
+ * A call that came by a transport with no schema of its own (a stream entry's body, a gRPC message's
+ * fields), held to what POST /execute takes: no NUL, lone surrogate or nesting past MAX_JSON_DEPTH,
+ * then the schema. Refused as HTTP refuses it (INVALID_TEXT, TOO_DEEP, VALIDATION_FAILED) naming the field.
+ */
+export function checkedExecuteRequest(value: unknown): ExecuteRequest {
+  const problem = textProblem(value, 'request');
+  if (problem) throw problem;
+  const wrong = [...Value.Errors(ExecuteRequest, value)][0];
+  if (wrong) {
+    const field = wrong.instancePath.split('/').filter(Boolean).join('.') || 'request';
+    throw new AppError('VALIDATION_FAILED', `${field} ${wrong.message}`, { details: { field } });
+  }
+  return value as ExecuteRequest;
+}
 
 /** The answer to a call that ran: status 200. */
 export const ExecuteSucceeded = Type.Object({

@@ -128,7 +128,7 @@ describe('Redis Streams transport', () => {
     });
   }, 30_000);
 
-  it("with INTERNAL_TOKEN, runs the orchestrator's entries and refuses one added by anyone else who can write to Redis", async () => {
+  it("with INTERNAL_TOKEN, runs the orchestrator's entries and refuses one added by anyone else who can write to Redis, or one POST /execute would refuse", async () => {
     const agent = uniqueAgent();
     const token = randomBytes(32).toString('hex');
     const log: RunLog = { runs: [] };
@@ -172,16 +172,26 @@ describe('Redis Streams transport', () => {
       'body',
       JSON.stringify({ ...call, idempotency_key: 'forged:a:2' }),
     );
+    // With the token, but not a call POST /execute would take: held to the same schema and text rules.
+    const bearer = `Bearer ${token}`;
+    for (const [id, body] of [
+      ['f3', { ...call, idempotency_key: 'forged:a:3', input: [666] }],
+      ['f4', { ...call, idempotency_key: 'forged:a:4', input: { values: [666], note: 'a\u0000b' } }],
+    ] as const)
+      await r.xadd(`agent.${agent}.requests`, '*', 'id', id, 'reply_to', replyTo, 'body', JSON.stringify(body), 'authorization', bearer);
     const replies = await poll(
       async () => {
         const entries = (await r.xrange(replyTo, '-', '+')) as Array<[string, string[]]>;
-        return entries.length === 2
+        return entries.length === 4
           ? entries.map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : []))))
           : undefined;
       },
       { timeoutMs: 10_000, label: 'answers to the forged entries' },
     );
-    for (const reply of replies) expect(reply.status).toBe('401');
+    const byId = Object.fromEntries(replies.map((reply) => [reply.id, reply]));
+    expect([byId.f1?.status, byId.f2?.status, byId.f3?.status, byId.f4?.status]).toEqual(['401', '401', '400', '400']);
+    expect(JSON.parse(byId.f3!.body!)).toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'input' } });
+    expect(JSON.parse(byId.f4!.body!)).toMatchObject({ code: 'INVALID_TEXT', details: { field: 'request.input.note' } });
     expect(log.runs.map((run) => run.key)).toEqual([`${res.task_id}:a:1`]);
   }, 30_000);
 

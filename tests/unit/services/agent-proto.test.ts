@@ -116,4 +116,31 @@ describe('proto/agent.proto and the protocol schemas', () => {
     const { timeout_ms: _none, ...untimed } = request;
     expect(executeRequestFrom(Execute.requestDeserialize(Execute.requestSerialize(executeRequestMessage(untimed))))).toEqual(untimed);
   });
+
+  it('a call off the wire is held to what POST /execute takes, refused naming the field', () => {
+    const good = executeRequestMessage({ idempotency_key: 'k', task_id: 't', step_id: 's', attempt: 1, input: {} });
+    const deep = `${'['.repeat(70)}${']'.repeat(70)}`;
+    const cases: Array<[Partial<typeof good>, string, string]> = [
+      [{ input_json: '[1, 2]' }, 'VALIDATION_FAILED', 'input'],
+      [{ input_json: '"text"' }, 'VALIDATION_FAILED', 'input'],
+      [{ input_json: '{"a":' }, 'VALIDATION_FAILED', 'input_json'],
+      [{ context_json: '{"dependencies": 5}' }, 'VALIDATION_FAILED', 'context.dependencies'],
+      [{ input_json: '{"note": "a\\u0000b"}' }, 'INVALID_TEXT', 'request.input.note'],
+      [{ input_json: '{"note": "\\ud800"}' }, 'INVALID_TEXT', 'request.input.note'],
+      [{ input_json: `{"deep": ${deep}}` }, 'TOO_DEEP', ''],
+      [{ attempt: 0 }, 'VALIDATION_FAILED', 'attempt'],
+      [{ idempotency_key: '' }, 'VALIDATION_FAILED', 'idempotency_key'],
+      [{ step_id: 'x'.repeat(200) }, 'VALIDATION_FAILED', 'step_id'],
+    ];
+    for (const [change, code, field] of cases) {
+      let thrown: unknown;
+      try {
+        executeRequestFrom({ ...good, ...change });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, JSON.stringify(change)).toMatchObject({ code, statusCode: 400 });
+      if (field) expect((thrown as { details: { field: string } }).details.field, JSON.stringify(change)).toBe(field);
+    }
+  });
 });
