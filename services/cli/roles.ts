@@ -3,6 +3,7 @@
 // (tests/unit/role-imports.test.ts).
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.ts';
+import { ConfigError } from '../errors/index.ts';
 import { serverUrl } from '../http/index.ts';
 import { listenEarly, type EarlyServer } from '../http/early-server.ts';
 import { startOpsListeners, type OpsListeners } from '../http/ops-server.ts';
@@ -196,6 +197,12 @@ export async function runMcpGateway(config: Config): Promise<Running> {
 
 /** `npm start`: the five agents, knowledge, the orchestrator and the MCP gateway in one process, each on its own port. */
 export async function runAll(config: Config): Promise<Running> {
+  // PORT is a single role's port: every role here on it would collide, the second failing EADDRINUSE.
+  if (config.port !== undefined && config.port !== 0)
+    throw new ConfigError(
+      `PORT=${config.port} is the port of a single-role process; start runs every role, each on its own port: ` +
+        'set ORCHESTRATOR_PORT for the API (MCP_PORT, KNOWLEDGE_PORT for the others), or PORT=0 for free ports',
+    );
   config = withoutOps(config, 'npm start runs every role in one process');
   // Where the first seconds go, printed once everything listens (docs/PERFORMANCE.md, npm run bench:start).
   const phases: string[] = [`loading ${Math.round(performance.now())} ms`];

@@ -1,4 +1,5 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { runAll } from '../../services/cli/roles.ts';
 import { loadConfig } from '../../services/config/index.ts';
 import { listenEarly } from '../../services/http/early-server.ts';
 import { buildOrchestratorApp } from '../../services/orchestrator/app.ts';
@@ -57,5 +58,11 @@ describe("the orchestrator's port, open before the orchestrator is up (npm start
     onTestFinished(() => first.close());
     const port = Number(new URL(first.url).port);
     await expect(listenEarly('127.0.0.1', port, 'orchestrator')).rejects.toThrow(/EADDRINUSE/);
+  });
+
+  it("start with PORT set (one role's port) refuses before it listens, naming ORCHESTRATOR_PORT", async () => {
+    await expect(runAll(loadConfig({ PORT: '18001', LOG_LEVEL: 'silent' }))).rejects.toThrow(
+      /PORT=18001 is the port of a single-role process; .*set ORCHESTRATOR_PORT for the API/,
+    );
   });
 });
