@@ -36,8 +36,9 @@ function normalize(err: FastifyError | AppError | Error, bodyLimit: number): App
     });
   const fe = err as FastifyError;
   if (fe.validation) {
-    return new AppError('VALIDATION_FAILED', fe.message, {
-      details: { errors: fe.validation.map((v) => ({ path: v.instancePath, message: v.message })) },
+    const errors = schemaProblems(fe.validationContext ?? 'body', fe.validation);
+    return new AppError('VALIDATION_FAILED', errors[0]?.message ?? fe.message, {
+      details: { ...(errors[0] ? { field: errors[0].field } : {}), errors },
     });
   }
   const mapping: Record<string, ErrorCode> = {
@@ -55,6 +56,54 @@ function normalize(err: FastifyError | AppError | Error, bodyLimit: number): App
     return new AppError('VALIDATION_FAILED', fe.message, { statusCode: fe.statusCode });
   }
   return new AppError('INTERNAL', 'internal error', { cause: err });
+}
+
+type SchemaError = NonNullable<FastifyError['validation']>[number];
+
+/**
+ * Schema errors as sentences naming the field, as the caller wrote it (plan.steps[0].agent; the
+ * body, query or path itself when the problem is the whole of it). Ajv's own say "must NOT have
+ * additional properties" of the object, not which field it did not expect, "must be equal to one
+ * of the allowed values" without them, and a union of literals fails once per literal: one sentence
+ * per field and problem here.
+ */
+function schemaProblems(context: string, all: readonly SchemaError[]): Array<{ path: string; field: string; message: string }> {
+  const out = new Map<string, { path: string; field: string; message: string }>();
+  for (const v of all) {
+    // The union's own error adds nothing to what its members said at the same place.
+    if (v.keyword === 'anyOf' && all.some((o) => o !== v && o.instancePath === v.instancePath)) continue;
+    const said = schemaProblem(context, v, all);
+    out.set(said.message, { path: v.instancePath, ...said });
+  }
+  return [...out.values()];
+}
+
+function schemaProblem(context: string, v: SchemaError, all: readonly SchemaError[]): { field: string; message: string } {
+  const at = v.instancePath
+    .slice(1)
+    .replace(/\/(\d+)(?=\/|$)/g, '[$1]')
+    .replace(/^(\d+)/, '[$1]')
+    .replaceAll('/', '.');
+  const params = v.params as Record<string, unknown>;
+  const child = (name: unknown) => (at ? `${at}.${String(name)}` : String(name));
+  if (v.keyword === 'additionalProperties') {
+    const field = child(params.additionalProperty);
+    return { field, message: `${field} is not a field this route takes` };
+  }
+  if (v.keyword === 'required') {
+    const field = child(params.missingProperty);
+    return { field, message: `${field} is required` };
+  }
+  const field = at || context;
+  const listed = (values: unknown[]) => values.map((x) => JSON.stringify(x)).join(', ');
+  if (v.keyword === 'enum' && Array.isArray(params.allowedValues))
+    return { field, message: `${field} must be one of ${listed(params.allowedValues)}` };
+  if (v.keyword === 'const') {
+    // A union of literals ("fail" | "wait") fails once per literal, all at the same place.
+    const allowed = all.filter((o) => o.keyword === 'const' && o.instancePath === v.instancePath).map((o) => o.params.allowedValue);
+    return { field, message: `${field} must be ${allowed.length > 1 ? 'one of ' : ''}${listed(allowed)}` };
+  }
+  return { field, message: `${field} ${v.message ?? 'is not valid'}` };
 }
 
 export function errorBody(err: AppError): ErrorBody {

@@ -39,7 +39,32 @@ describe('orchestrator API: bad input', () => {
       payload: { plan: { steps: [{ id: 'a', agent: 'math', agnet: 'x' }] } },
     });
     expect(unknownField.statusCode).toBe(400);
-    expect(unknownField.json().message).toMatch(/additional propert/);
+    // The field it did not expect, where it is, not only that its object has one too many.
+    expect(unknownField.json()).toMatchObject({
+      message: 'plan.steps[0].agnet is not a field this route takes',
+      details: { field: 'plan.steps[0].agnet' },
+    });
+    const missing = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ agent: 'math' }] } } });
+    expect(missing.json()).toMatchObject({ message: 'plan.steps[0].id is required', details: { field: 'plan.steps[0].id' } });
+    // A choice among literals names them, once.
+    const choice = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { plan: okPlan, budget: { tokens: 5, on_budget: 'later' } },
+    });
+    expect(choice.json()).toMatchObject({
+      message: 'budget.on_budget must be one of "fail", "wait"',
+      details: {
+        field: 'budget.on_budget',
+        errors: [{ field: 'budget.on_budget', message: 'budget.on_budget must be one of "fail", "wait"' }],
+      },
+    });
+    const badQuery = await app.inject({ url: '/tasks?status=bogus' });
+    expect(badQuery.statusCode).toBe(400);
+    expect(badQuery.json()).toMatchObject({
+      details: { field: 'status' },
+      message: expect.stringMatching(/^status must be one of "planned", /),
+    });
 
     const empty = await app.inject({ method: 'POST', url: '/orchestrate', payload: {} });
     expect(empty.statusCode).toBe(400);
