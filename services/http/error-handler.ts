@@ -84,7 +84,7 @@ function schemaProblem(context: string, v: SchemaError, all: readonly SchemaErro
     .replace(/\/(\d+)(?=\/|$)/g, '[$1]')
     .replace(/^(\d+)/, '[$1]')
     .replaceAll('/', '.');
-  const params = v.params as Record<string, unknown>;
+  const params = v.params;
   const child = (name: unknown) => (at ? `${at}.${String(name)}` : String(name));
   if (v.keyword === 'additionalProperties') {
     const field = child(params.additionalProperty);
