@@ -3,7 +3,7 @@ import { createStaticDiscovery, registerWithConsul, type ConsulRegistration } fr
 import { serverUrl } from '../../services/http/index.ts';
 import { startOpsListeners, type OpsListeners } from '../../services/http/ops-server.ts';
 import { requestStream } from '../../services/protocol/index.ts';
-import { Redis } from '../../services/state/redis-client.ts';
+import { Redis, reportRedisErrors } from '../../services/state/redis-client.ts';
 import { agentInfo, buildAgentApp } from './app.ts';
 import { startGrpcServer } from './grpc-server.ts';
 import { createRedisIdempotencyStore } from './redis-idempotency.ts';
@@ -60,6 +60,7 @@ export async function startAgent(definition: AgentDefinition, config: Config, op
     bodyLimitBytes: config.bodyLimitBytes,
     internalToken: config.auth.internalToken,
   });
+  if (redis) reportRedisErrors(redis, app.log);
   let ops: OpsListeners | undefined;
   let registration: ConsulRegistration | undefined;
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;

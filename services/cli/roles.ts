@@ -146,12 +146,13 @@ export async function runOrchestrator(config: Config, db?: Db, early?: EarlyServ
 
 /** The knowledge service; with `db`, on a database the caller owns. */
 export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
-  const [{ ApiKeyStore }, { buildKnowledgeApp, createMemoryCache, createRedisCache }, { openDatabase }, { Redis }] = await Promise.all([
-    import('../auth/index.ts'),
-    import('../knowledge/index.ts'),
-    import('../state/index.ts'),
-    import('../state/redis-client.ts'),
-  ]);
+  const [{ ApiKeyStore }, { buildKnowledgeApp, createMemoryCache, createRedisCache }, { openDatabase }, { Redis, reportRedisErrors }] =
+    await Promise.all([
+      import('../auth/index.ts'),
+      import('../knowledge/index.ts'),
+      import('../state/index.ts'),
+      import('../state/redis-client.ts'),
+    ]);
   const ownDb = db ?? (await openDatabase(config));
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const cache = redis ? createRedisCache(redis, 'mesh:rag:', config.ragCacheTtlMs) : createMemoryCache(config.ragCacheTtlMs);
@@ -165,6 +166,7 @@ export async function runKnowledge(config: Config, db?: Db): Promise<Running> {
     internalToken: config.auth.internalToken,
     keys,
   });
+  if (redis) reportRedisErrors(redis, app.log);
   const close = async () => {
     await app.close();
     redis?.disconnect();

@@ -1,7 +1,7 @@
 import type { EarlyServer } from '../http/early-server.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Redis } from '../state/redis-client.ts';
+import { Redis, reportRedisErrors } from '../state/redis-client.ts';
 import swagger from '@fastify/swagger';
 import type { Config } from '../config/index.ts';
 import { createDiscovery, type Discovery } from '../discovery/index.ts';
@@ -80,6 +80,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     .filter(([, kind]) => kind === 'stream')
     .map(([name]) => name);
   const redis = streamAgents.length > 0 && config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
+  if (redis) reportRedisErrors(redis, app.log);
   const byKind: Record<string, AgentTransport> = {};
   if (redis)
     byKind.stream = createStreamTransport(redis, {
@@ -179,6 +180,7 @@ export async function buildOrchestratorApp(config: Config, deps: OrchestratorDep
     config.redisUrl && config.rateLimit.max > 0
       ? new Redis(config.redisUrl, { connectTimeout: 500, maxRetriesPerRequest: 1, lazyConnect: false })
       : undefined;
+  if (limiterRedis) reportRedisErrors(limiterRedis, app.log);
   await app.register(authPlugin, { mode: config.auth.mode, keys, rateLimit: config.rateLimit, redis: limiterRedis });
   await app.register(healthPlugin, {
     registry,
