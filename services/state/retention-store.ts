@@ -10,7 +10,7 @@ export interface Pruned {
 
 /**
  * Deletes up to `batch` finished workflows that finished more than `days` days ago, with their
- * steps, events and decisions, in one short statement. SKIP LOCKED leaves rows another
+ * steps, events and decisions, in one short statement; one that a kept fork names stays. SKIP LOCKED leaves rows another
  * transaction holds (a resume, another replica's batch) for a later pass instead of waiting.
  * Schedules, API keys and backup records are other tables and are never touched.
  */
@@ -21,6 +21,9 @@ export async function pruneFinished(db: Queryable, days: number, batch: number):
        -- A run finishes after it is created: workflows_created_idx finds the candidates (migration 0018).
        WHERE created_at < now() - $1 * interval '1 day'
          AND status IN ('succeeded', 'failed', 'cancelled') AND finished_at < now() - $1 * interval '1 day'
+         -- A run that forks still name is kept while they are (their lineage and compare need it):
+         -- it goes at the first pass after its last fork did (workflows_forked_from_idx finds them).
+         AND NOT EXISTS (SELECT 1 FROM workflows f WHERE f.forked_from = workflows.id)
        ORDER BY created_at
        LIMIT $2
        FOR UPDATE SKIP LOCKED

@@ -93,6 +93,38 @@ describe.each(testDatabases)('retention on $name', (t) => {
     },
   );
 
+  it(
+    'keeps a run while a fork of it is kept, so the fork’s lineage and compare hold; the run goes after its fork',
+    { timeout: 120_000 },
+    async () => {
+      const db = await t.open();
+      onTestFinished(() => db.close());
+      const { app } = await startPlatform(db, testAgents().agents, { RETENTION_DAYS: '7' });
+      const parent = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })).json<{ task_id: string }>()
+        .task_id;
+      const forked = await app.inject({ method: 'POST', url: `/tasks/${parent}/fork`, payload: { from_step: 'b', wait: true } });
+      expect(forked.statusCode, forked.body).toBe(200);
+      const fork = forked.json<{ task_id: string }>().task_id;
+      const age = (id: string, days: number) =>
+        db.query(
+          `UPDATE workflows SET created_at = now() - $2 * interval '1 day', finished_at = now() - $2 * interval '1 day' WHERE id = $1`,
+          [id, days],
+        );
+      await age(parent, 40);
+      await age(fork, 1);
+      expect((await app.retention.pruneNow()).workflows).toBe(0);
+      expect((await app.inject({ url: `/tasks/${fork}/compare/${parent}` })).statusCode).toBe(200);
+
+      // Once the fork is old enough it goes, and its parent at the pass after.
+      await age(fork, 40);
+      expect((await app.retention.pruneNow()).workflows).toBe(1);
+      expect((await rowsOf(db, fork)).w).toBe(0);
+      expect((await rowsOf(db, parent)).w).toBe(1);
+      expect((await app.retention.pruneNow()).workflows).toBe(1);
+      expect((await rowsOf(db, parent)).w).toBe(0);
+    },
+  );
+
   it('RETENTION_DAYS=0 keeps everything', { timeout: 120_000 }, async () => {
     const db = await t.open();
     onTestFinished(() => db.close());
