@@ -1,4 +1,22 @@
-/** A thin client of the orchestrator API for the CLI. */
+// A thin client of the orchestrator API for the CLI.
+import { readFile } from 'node:fs/promises';
+
+/** The JSON file a flag names (--plan plan.json), or an error saying which flag and what is wrong. */
+export async function jsonFile(flag: string, path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`--${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new Error(`--${flag} ${path} is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 export class ApiError extends Error {
   readonly status: number;
   readonly body: Record<string, unknown>;

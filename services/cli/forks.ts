@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { api, submit } from './client.ts';
+import { api, jsonFile, submit } from './client.ts';
 
 export const forksUsage = `  agentic-mesh fork <task_id> --from <step>   run a finished task again from a step: the steps
       [--input-patch patch.json] [--plan-patch patch.json]   above it keep their results,
@@ -73,8 +72,8 @@ export async function forkCommand(url: string, taskId: string | undefined, flags
   if (!taskId || !flags.from)
     throw new Error('agentic-mesh fork <task_id> --from <step> [--input-patch patch.json] [--plan-patch patch.json]');
   const body: Record<string, unknown> = { from_step: flags.from, wait: !flags.detach };
-  if (flags['input-patch']) body.input_patch = JSON.parse(await readFile(flags['input-patch'], 'utf8'));
-  if (flags['plan-patch']) body.plan_patch = JSON.parse(await readFile(flags['plan-patch'], 'utf8'));
+  if (flags['input-patch']) body.input_patch = await jsonFile('input-patch', flags['input-patch']);
+  if (flags['plan-patch']) body.plan_patch = await jsonFile('plan-patch', flags['plan-patch']);
   // A key of its own, so the CLI's retries (orchestrator unreachable, 502-504) never make a second fork.
   const { body: fork } = await submit(url, body, flags['idempotency-key'] ?? randomUUID(), 4, `/tasks/${taskId}/fork`);
   const id = String(fork.task_id);

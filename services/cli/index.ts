@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
-import { api, ApiError, followEvents, submit, useApiKey } from './client.ts';
+import { api, ApiError, followEvents, jsonFile, submit, useApiKey } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
 import { schedulesCommand, schedulesUsage } from './schedules.ts';
 import { budgetCommand, budgetFlags, planningLine, stepUsage, usageCommand, usageLine, usageUsage } from './usage.ts';
@@ -110,9 +109,9 @@ export async function main(argv: string[]): Promise<number> {
       const description = rest.join(' ').trim();
       const body: Record<string, unknown> = {};
       if (description) body.description = description;
-      if (values.plan) body.plan = JSON.parse(await readFile(values.plan, 'utf8'));
+      if (values.plan) body.plan = await jsonFile('plan', values.plan);
       if (values.workflow) body.workflow = values.workflow;
-      if (values.input) body.input = JSON.parse(await readFile(values.input, 'utf8'));
+      if (values.input) body.input = await jsonFile('input', values.input);
       if (!body.description && !body.plan && !body.workflow)
         throw new Error('give a description: agentic-mesh run "build feature X and deploy infrastructure Y"');
       if (values['task-id']) body.task_id = values['task-id'];

@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { api } from './client.ts';
+import { api, jsonFile } from './client.ts';
 import { budgetFlags, type BudgetFlags } from './usage.ts';
 
 export const schedulesUsage = `  agentic-mesh schedules list         every schedule: next run, last run and its outcome
@@ -56,9 +55,9 @@ export async function schedulesCommand(url: string, args: string[], flags: Sched
       const body: Record<string, unknown> = { name: name ?? '', cron: flags.cron };
       if (flags.timezone) body.timezone = flags.timezone;
       if (flags.workflow) body.workflow = flags.workflow;
-      if (flags.plan) body.plan = JSON.parse(await readFile(flags.plan, 'utf8'));
+      if (flags.plan) body.plan = await jsonFile('plan', flags.plan);
       if (flags.description) body.description = flags.description;
-      if (flags.input) body.input = JSON.parse(await readFile(flags.input, 'utf8'));
+      if (flags.input) body.input = await jsonFile('input', flags.input);
       if (flags.overlap) body.overlap = flags.overlap;
       if (flags['catch-up']) body.catch_up = flags['catch-up'];
       if (flags.paused) body.enabled = false;

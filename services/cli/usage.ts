@@ -57,8 +57,14 @@ export function usageLine(usage: Total | undefined): string[] {
 /** --budget-usd, --budget-tokens and --on-budget as the API's `budget`; the orchestrator checks the values. */
 export function budgetFlags(values: BudgetFlags): Record<string, unknown> {
   const budget: Record<string, unknown> = {};
-  if (values['budget-usd'] !== undefined) budget.usd = Number(values['budget-usd']);
-  if (values['budget-tokens'] !== undefined) budget.tokens = Number(values['budget-tokens']);
+  // Checked here only for being a number (JSON would carry "abc" as null); the orchestrator checks the rest.
+  const number = (flag: string, value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new Error(`--${flag} "${value}" is not a number`);
+    return n;
+  };
+  if (values['budget-usd'] !== undefined) budget.usd = number('budget-usd', values['budget-usd']);
+  if (values['budget-tokens'] !== undefined) budget.tokens = number('budget-tokens', values['budget-tokens']);
   if (values['on-budget'] !== undefined) budget.on_budget = values['on-budget'];
   return budget;
 }

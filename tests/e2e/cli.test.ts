@@ -151,4 +151,24 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('STEP_TIMEOUT_MS="soon" must be integer');
   });
+
+  it('a flag naming a file that is not there or not JSON, or a budget that is not a number, is refused naming the flag', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mesh-cli-flags-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'broken.json'), '{"steps": [');
+    // Nothing listens there: each is refused before any request.
+    const env = { ORCHESTRATOR_URL: 'http://127.0.0.1:9' };
+    const cases: Array<[string[], string]> = [
+      [['run', '--plan', join(dir, 'missing.json')], `--plan ${join(dir, 'missing.json')}: no such file`],
+      [['run', '--plan', join(dir, 'broken.json')], `--plan ${join(dir, 'broken.json')} is not JSON`],
+      [['run', 'document it', '--input', join(dir, 'missing.json')], '--input'],
+      [['run', 'document it', '--budget-usd', 'abc'], '--budget-usd "abc" is not a number'],
+      [['schedules', 'create', 'nightly', '--cron', '0 2 * * *', '--plan', join(dir, 'missing.json')], '--plan'],
+    ];
+    for (const [args, said] of cases) {
+      const res = await runCli(args, env);
+      expect(res.code, args.join(' ')).toBe(1);
+      expect(res.stderr, args.join(' ')).toContain(`error: ${said}`);
+    }
+  });
 });
