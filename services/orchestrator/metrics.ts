@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Usage } from '../protocol/usage.ts';
 
 export interface EngineMetrics {
   workflowsTotal: Counter<'status'>;
@@ -13,6 +14,15 @@ export interface EngineMetrics {
   /** The ledger: tokens and USD of each stored attempt, counted once when its row is committed. */
   llmTokens: Counter<'model' | 'agent' | 'kind'>;
   llmCost: Counter<'model' | 'agent'>;
+}
+
+/** The ledger's counters for usage just stored: an attempt's (its agent) or a run's planning ("(planner)"). */
+export function countStoredUsage(metrics: EngineMetrics, agent: string, usage: Usage): void {
+  for (const u of usage) {
+    metrics.llmTokens.inc({ model: u.model, agent, kind: 'prompt' }, u.prompt_tokens);
+    metrics.llmTokens.inc({ model: u.model, agent, kind: 'completion' }, u.completion_tokens);
+    if (typeof u.cost_usd === 'number') metrics.llmCost.inc({ model: u.model, agent }, u.cost_usd);
+  }
 }
 
 export function createEngineMetrics(registry: Registry, activeWorkflows: () => number, awaitedAgents: () => string[]): EngineMetrics {

@@ -16,7 +16,7 @@ import {
   type WorkflowStatus,
 } from '../../state/index.ts';
 
-import type { EngineMetrics } from '../metrics.ts';
+import { countStoredUsage, type EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../../protocol/transport/index.ts';
 import { canonicalJson } from '../../protocol/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
@@ -659,12 +659,7 @@ export class Engine {
 
   /** The ledger's metrics count planning once, when its run is stored, as a step's usage is counted when committed. */
   private countPlanning(usage: Usage | null): void {
-    const m = this.options.metrics;
-    for (const u of usage ?? []) {
-      m.llmTokens.inc({ model: u.model, agent: PLANNER, kind: 'prompt' }, u.prompt_tokens);
-      m.llmTokens.inc({ model: u.model, agent: PLANNER, kind: 'completion' }, u.completion_tokens);
-      if (typeof u.cost_usd === 'number') m.llmCost.inc({ model: u.model, agent: PLANNER }, u.cost_usd);
-    }
+    if (usage) countStoredUsage(this.options.metrics, PLANNER, usage);
   }
 
   /** Registers the run and starts it, or goes on with `commands` decided already ([] to leave it idle). */

@@ -2,7 +2,7 @@ import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError, serializeError, type SerializedError } from '../../errors/index.ts';
 import { contextFrom, tracer } from '../../telemetry/index.ts';
-import type { EngineMetrics } from '../metrics.ts';
+import { countStoredUsage, type EngineMetrics } from '../metrics.ts';
 import type { ProgressData } from '../../protocol/index.ts';
 import { usageOfError, type AgentReply, type AgentTransport } from '../../protocol/transport/index.ts';
 import type { Usage } from '../../protocol/index.ts';
@@ -427,12 +427,7 @@ export class WorkflowRun {
   }
 
   private countUsage(stepId: string, usage: Usage): void {
-    const agent = this.state.steps.get(stepId)?.def.agent ?? 'unknown';
-    for (const u of usage) {
-      this.deps.metrics.llmTokens.inc({ model: u.model, agent, kind: 'prompt' }, u.prompt_tokens);
-      this.deps.metrics.llmTokens.inc({ model: u.model, agent, kind: 'completion' }, u.completion_tokens);
-      if (typeof u.cost_usd === 'number') this.deps.metrics.llmCost.inc({ model: u.model, agent }, u.cost_usd);
-    }
+    countStoredUsage(this.deps.metrics, this.state.steps.get(stepId)?.def.agent ?? 'unknown', usage);
   }
 
   private finish(final: FinalState): void {
