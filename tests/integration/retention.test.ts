@@ -23,6 +23,13 @@ const rowsOf = async (db: Db, id: string) => {
   return r!;
 };
 
+/** Makes a run look created and finished `days` ago. */
+const ageRun = (db: Db, id: string, days: number) =>
+  db.query(`UPDATE workflows SET created_at = now() - $2 * interval '1 day', finished_at = now() - $2 * interval '1 day' WHERE id = $1`, [
+    id,
+    days,
+  ]);
+
 describe.each(testDatabases)('retention on $name', (t) => {
   it(
     'deletes finished workflows older than RETENTION_DAYS with their steps and events, and nothing else',
@@ -47,15 +54,10 @@ describe.each(testDatabases)('retention on $name', (t) => {
         timeoutMs: 20_000,
         label: 'every workflow to settle',
       });
-      const age = (id: string, days: number) =>
-        db.query(
-          `UPDATE workflows SET created_at = now() - $2 * interval '1 day', finished_at = now() - $2 * interval '1 day' WHERE id = $1`,
-          [id, days],
-        );
-      for (const id of ids.oldSucceeded) await age(id, 40);
-      await age(ids.oldCancelled, 8);
-      await age(ids.recent, 1);
-      await age(ids.borderline, 6.9);
+      for (const id of ids.oldSucceeded) await ageRun(db, id, 40);
+      await ageRun(db, ids.oldCancelled, 8);
+      await ageRun(db, ids.recent, 1);
+      await ageRun(db, ids.borderline, 6.9);
       // Old but not finished: never started, so retention leaves it.
       await db.query(`UPDATE workflows SET created_at = now() - interval '90 days' WHERE id = $1`, [ids.oldPlanned]);
       await db.query(
@@ -105,18 +107,13 @@ describe.each(testDatabases)('retention on $name', (t) => {
       const forked = await app.inject({ method: 'POST', url: `/tasks/${parent}/fork`, payload: { from_step: 'b', wait: true } });
       expect(forked.statusCode, forked.body).toBe(200);
       const fork = forked.json<{ task_id: string }>().task_id;
-      const age = (id: string, days: number) =>
-        db.query(
-          `UPDATE workflows SET created_at = now() - $2 * interval '1 day', finished_at = now() - $2 * interval '1 day' WHERE id = $1`,
-          [id, days],
-        );
-      await age(parent, 40);
-      await age(fork, 1);
+      await ageRun(db, parent, 40);
+      await ageRun(db, fork, 1);
       expect((await app.retention.pruneNow()).workflows).toBe(0);
       expect((await app.inject({ url: `/tasks/${fork}/compare/${parent}` })).statusCode).toBe(200);
 
       // Once the fork is old enough it goes, and its parent at the pass after.
-      await age(fork, 40);
+      await ageRun(db, fork, 40);
       expect((await app.retention.pruneNow()).workflows).toBe(1);
       expect((await rowsOf(db, fork)).w).toBe(0);
       expect((await rowsOf(db, parent)).w).toBe(1);
