@@ -5,16 +5,7 @@ import type { Span } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError } from '../../errors/index.ts';
 import { traceparentOf, tracer } from '../../telemetry/index.ts';
-import {
-  concurrencyStore,
-  store,
-  terminalStatuses,
-  type Db,
-  type NewEvent,
-  type Plan,
-  type WorkflowRow,
-  type WorkflowStatus,
-} from '../../state/index.ts';
+import { concurrencyStore, store, terminalStatuses, type Db, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
 
 import { countStoredUsage, type EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../../protocol/transport/index.ts';
@@ -24,13 +15,14 @@ import { validatePlan } from './graph.ts';
 import { addSpend, decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
 import { CallGate } from './call-gate.ts';
 import { StartClock } from './start-clock.ts';
-import type { RateLimit } from './flow-control.ts';
-import { Admission, type Concurrency } from './admission.ts';
+import { Admission } from './admission.ts';
 import { GroupCommitter } from './group-commit.ts';
+import { ParkedRuns } from './parked-runs.ts';
 import type { ProgressHub } from './progress-hub.ts';
 import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
+import { plannedRow, queuedRow, runningRow, scheduledRow, type Submission, type Submitted } from './submission.ts';
 import { priced, type PriceTable } from '../usage/prices.ts';
-import { PLANNER, setBudget } from '../../state/usage-store.ts';
+import { PLANNER } from '../../state/usage-store.ts';
 import type { Usage } from '../../protocol/usage.ts';
 import type { Budget } from '../../state/plan.ts';
 import { writeFork, type ForkSubmission } from './fork.ts';
@@ -57,40 +49,6 @@ export interface EngineOptions {
   prices?: PriceTable;
 }
 
-export interface Submission {
-  plan: Plan;
-  description: string | null;
-  input: Record<string, unknown>;
-  /** false: store the plan as 'planned' and wait for POST /execute. */
-  start: boolean;
-  /** Start then, not now: stored as 'scheduled' and started by whichever replica claims it first. */
-  runAt?: Date;
-  /** Per-key concurrency: stored 'queued' and started when its key has a free slot (admission.ts). */
-  concurrency?: Concurrency;
-  /** 1-5: higher goes first among queued work of the same key. */
-  priority?: number;
-  /** Starts of the key, at most `limit` per period: a start over it is delayed (stored 'scheduled'). */
-  rateLimit?: RateLimit;
-  /** Written first in the event log (how the plan was made). */
-  events?: NewEvent[];
-  /** The client's choice of task id; a new UUID otherwise. */
-  id?: string;
-  /** The client's Idempotency-Key and the request's fingerprint (see insertWorkflow). */
-  idempotencyKey?: string;
-  requestHash?: string;
-  /** The API key that submits it. */
-  submittedBy?: string;
-  /** What the model planner spent planning it (unpriced): stored with the run, counted in its spend. */
-  planningUsage?: Usage;
-}
-
-export interface Submitted {
-  id: string;
-  status: 'planned' | 'scheduled' | 'queued' | 'running' | 'cancelled';
-  /** False: a workflow with this id or idempotency key exists already, and nothing was written. */
-  created: boolean;
-}
-
 /**
  * Owns the workflows this orchestrator runs: starts them, takes over the ones whose owner died
  * (expired leases), renews its own leases, and hands them back on shutdown.
@@ -107,6 +65,7 @@ export class Engine {
   private readonly admission: Admission;
   private readonly clock: StartClock;
   private readonly gate: CallGate;
+  private readonly parked: ParkedRuns;
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -123,6 +82,15 @@ export class Engine {
       cancel: (id, reason) => this.cancel(id, reason),
       isClosed: () => this.closed,
       queuedGauge: options.metrics.workflowsQueued,
+    });
+    this.parked = new ParkedRuns({
+      db: options.db,
+      lease: this.lease,
+      owner: options.owner,
+      runs: this.runs,
+      adopt: (row, reopenFailed, start) => this.adopt(row, reopenFailed, start),
+      mustGet: (id) => this.mustGet(id),
+      isClosed: () => this.closed,
     });
     this.clock = new StartClock({
       db: options.db,
@@ -155,55 +123,19 @@ export class Engine {
   async submit(sub: Submission): Promise<Submitted> {
     this.validate(sub.plan);
     this.assertOpen();
+    const db = this.options.db;
     // Time-ordered ids (UUIDv7): new rows land at the end of each index instead of all over it.
     const id = sub.id ?? uuidv7();
     const planningUsage = sub.planningUsage?.length ? priced(this.options.prices ?? new Map(), sub.planningUsage) : null;
-    // Written with the row whatever its status.
-    const recorded = {
-      idempotencyKey: sub.idempotencyKey ?? null,
-      requestHash: sub.requestHash ?? null,
-      submittedBy: sub.submittedBy ?? null,
-      planningUsage,
-    };
     if (!sub.start) {
-      const created = await store.insertWorkflow(this.options.db, {
-        id,
-        description: sub.description,
-        status: 'planned',
-        plan: sub.plan,
-        input: sub.input,
-        lease: null,
-        ...recorded,
-        steps: [],
-        events: [...(sub.events ?? []), { type: 'workflow_planned', data: { steps: sub.plan.steps.length } }],
-      });
+      const created = await store.insertWorkflow(db, plannedRow(id, sub, planningUsage));
       if (created) this.countPlanning(planningUsage);
       return { id, status: 'planned', created };
     }
     const runAt = sub.rateLimit ? await this.clock.rateLimitedStart(sub.rateLimit, sub.runAt) : sub.runAt;
     if (runAt && runAt.getTime() > Date.now()) {
-      const r = sub.rateLimit;
-      const waited = r && runAt !== sub.runAt ? runAt.getTime() - Math.max(Date.now(), sub.runAt?.getTime() ?? 0) : 0;
-      const created = await store.insertWorkflow(this.options.db, {
-        id,
-        description: sub.description,
-        status: 'scheduled',
-        plan: sub.plan,
-        input: sub.input,
-        lease: null,
-        runAt,
-        // A key with a limit: when its time comes the run joins the key's queue (start-clock.ts).
-        ...(sub.concurrency ? { concurrency: sub.concurrency, priority: sub.priority ?? 3 } : {}),
-        ...recorded,
-        steps: [],
-        events: [
-          ...(sub.events ?? []),
-          ...(r && waited > 0
-            ? [{ type: 'workflow_rate_limited', data: { key: r.key, limit: r.limit, period_ms: r.periodMs, wait_ms: Math.round(waited) } }]
-            : []),
-          { type: 'workflow_scheduled', data: { run_at: runAt.toISOString() } },
-        ],
-      });
+      const waited = sub.rateLimit && runAt !== sub.runAt ? runAt.getTime() - Math.max(Date.now(), sub.runAt?.getTime() ?? 0) : 0;
+      const created = await store.insertWorkflow(db, scheduledRow(id, sub, planningUsage, runAt, waited));
       if (created) {
         this.countPlanning(planningUsage);
         this.clock.arm(runAt);
@@ -211,20 +143,7 @@ export class Engine {
       return { id, status: 'scheduled', created };
     }
     if (sub.concurrency) {
-      const { key, limit } = sub.concurrency;
-      const created = await store.insertWorkflow(this.options.db, {
-        id,
-        description: sub.description,
-        status: 'queued',
-        plan: sub.plan,
-        input: sub.input,
-        lease: null,
-        concurrency: sub.concurrency,
-        priority: sub.priority ?? 3,
-        ...recorded,
-        steps: [],
-        events: [...(sub.events ?? []), { type: 'workflow_queued', data: { concurrency_key: key, limit, priority: sub.priority ?? 3 } }],
-      });
+      const created = await store.insertWorkflow(db, queuedRow(id, sub, planningUsage, sub.concurrency));
       if (!created) return { id, status: 'queued', created };
       this.countPlanning(planningUsage);
       return { id, status: await this.admission.afterSubmit(id, sub.concurrency), created };
@@ -240,22 +159,15 @@ export class Engine {
     // The first commit (the first attempts and their events) goes in the same statement as the workflow row.
     const [first, ...rest] = commands;
     const firstAttempts = first?.type === 'commit' ? first.progress : { newSteps: [], events: [] };
-    const created = await this.committer.insert({
-      id,
-      description: sub.description,
-      status: 'running',
-      plan: sub.plan,
-      input: sub.input,
-      lease: this.lease,
-      ...recorded,
-      steps: firstAttempts.newSteps ?? [],
-      events: [
-        ...(sub.events ?? []),
-        { type: 'workflow_started', data: { owner: this.options.owner, steps: sub.plan.steps.length } },
-        ...(firstAttempts.events ?? []),
-      ],
-      traceParent,
-    });
+    const created = await this.committer.insert(
+      runningRow(id, sub, planningUsage, {
+        lease: this.lease,
+        owner: this.options.owner,
+        traceParent,
+        firstSteps: firstAttempts.newSteps ?? [],
+        firstEvents: firstAttempts.events ?? [],
+      }),
+    );
     if (!created) {
       span.setAttribute('mesh.outcome', 'duplicate submit');
       span.end();
@@ -375,135 +287,16 @@ export class Engine {
     return row;
   }
 
-  /**
-   * A person's answer to a waiting approval step. A parked workflow is taken up here; one running on
-   * another replica is refused, naming the owner.
-   */
-  async answer(id: string, decision: 'approved' | 'rejected', comment: string | undefined, stepId: string | undefined): Promise<string> {
+  /** A person's answer to a waiting approval step; the step it answered. */
+  answer(id: string, decision: 'approved' | 'rejected', comment: string | undefined, stepId: string | undefined): Promise<string> {
     this.assertOpen();
-    let run = this.runs.get(id);
-    // Parking here right now: the answer goes through the database once it is parked.
-    if (run?.isParking) {
-      await run.done;
-      run = undefined;
-    }
-    let adopted = false;
-    if (!run) {
-      const row = await store.claimWorkflow(this.options.db, {
-        id,
-        lease: this.lease,
-        from: ['waiting'],
-        onlyExpired: false,
-        event: { type: 'workflow_woken', data: { owner: this.options.owner, by: decision } },
-      });
-      if (!row) {
-        const now = await this.mustGet(id);
-        if (terminalStatuses.has(now.status))
-          throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${now.status}; nothing to answer`, {
-            details: { status: now.status },
-          });
-        throw new AppError(
-          'WORKFLOW_BUSY',
-          `workflow ${id} is ${now.status}${now.lease_owner ? ` on ${now.lease_owner}` : ''}; it has no approval waiting here`,
-          { details: { status: now.status, lease_owner: now.lease_owner } },
-        );
-      }
-      run = await this.adopt(row, false, false);
-      adopted = true;
-    }
-    const waiting = run.waitingSteps().map((w) => w.id);
-    const target = stepId ?? (waiting.length === 1 ? waiting[0] : undefined);
-    try {
-      if (!target)
-        throw new AppError(
-          'VALIDATION_FAILED',
-          waiting.length === 0
-            ? `workflow ${id} has no approval step waiting`
-            : `${waiting.length} approval steps are waiting (${waiting.join(', ')}): name one with step_id`,
-        );
-      // Answered once the answer is durable; never acknowledged when it could not be stored.
-      if (!(await run.answer(target, decision, comment))) {
-        throw new AppError(
-          'DATABASE_UNAVAILABLE',
-          `the answer to step "${target}" of workflow ${id} was not stored (the database failed, or another orchestrator took the workflow); it was not taken: send it again`,
-        );
-      }
-      return target;
-    } catch (err) {
-      // Taken up for nothing: park it again.
-      if (adopted) void run.start().catch(() => {});
-      throw err;
-    }
+    return this.parked.answer(id, decision, comment, stepId);
   }
 
-  /**
-   * Changes a run's budget (POST /tasks/:id/budget): stored first, then a run parked at its budget is
-   * taken up here and dispatches what the budget held back; one this replica drives goes on with it.
-   */
-  async setBudget(id: string, budget: Budget): Promise<{ budget: Budget; resumed: boolean }> {
+  /** Changes a run's budget (POST /tasks/:id/budget); resumed: a run parked at its budget was taken up here. */
+  setBudget(id: string, budget: Budget): Promise<{ budget: Budget; resumed: boolean }> {
     this.assertOpen();
-    const set = await setBudget(this.options.db, id, budget);
-    if (!set) {
-      const now = await this.mustGet(id);
-      throw new AppError('WORKFLOW_FINISHED', `workflow ${id} already ${now.status}; its budget no longer matters`, {
-        details: { status: now.status },
-      });
-    }
-    const here = this.runs.get(id);
-    if (here && !here.isParking) {
-      await here.budgetChanged(set.budget);
-      return { budget: set.budget, resumed: false };
-    }
-    if (here) await here.done;
-    // Running on another replica, it is left be: that replica's lease renewal brings it the stored
-    // budget (renew), and a run it parks at the old one is looked at again (wakeIfBudgetMoved).
-    return { budget: set.budget, resumed: await this.takeUpAtBudget(id, set.budget) };
-  }
-
-  /** Takes a run parked at its budget up here after the budget changed; false if it is not parked (any more). */
-  private async takeUpAtBudget(id: string, budget: Budget): Promise<boolean> {
-    const row = await store.claimWorkflow(this.options.db, {
-      id,
-      lease: this.lease,
-      from: ['waiting'],
-      onlyExpired: false,
-      event: { type: 'workflow_woken', data: { owner: this.options.owner, by: 'budget', budget } },
-    });
-    if (!row) return false;
-    const run = await this.adopt(row, false, false);
-    await run.wake();
-    return true;
-  }
-
-  /**
-   * A run that parked at its budget may have missed a raise: POST /tasks/:id/budget on another
-   * replica stores it and, finding the run still running, leaves it to its driver. So once parked
-   * the stored budget is read again, and a changed one takes the run up. (A raise stored after this
-   * read finds the run parked and takes it up itself.)
-   */
-  private async wakeIfBudgetMoved(run: WorkflowRun): Promise<void> {
-    const parkedAt = run.heldAtBudget();
-    if (!parkedAt || this.closed) return;
-    const row = await store.getWorkflow(this.options.db, run.id);
-    const stored = row?.plan.budget;
-    if (row?.status !== 'waiting' || !stored || canonicalJson(stored) === canonicalJson(parkedAt)) return;
-    await this.takeUpAtBudget(run.id, stored);
-  }
-
-  /** Parked workflows whose approval deadline passed: the expired approvals fail (their on_failure decides). */
-  private async wakeDue(): Promise<void> {
-    for (const id of await store.dueParked(this.options.db, 50)) {
-      const row = await store.claimWorkflow(this.options.db, {
-        id,
-        lease: this.lease,
-        from: ['waiting'],
-        onlyExpired: false,
-        event: { type: 'workflow_woken', data: { owner: this.options.owner, by: 'deadline' } },
-      });
-      if (!row) continue;
-      const run = await this.adopt(row, false, false);
-      await run.wake();
-    }
+    return this.parked.setBudget(id, budget);
   }
 
   /** A breaker changed state: every workflow here that still needs that agent gets an event saying so. */
@@ -549,7 +342,7 @@ export class Engine {
           this.options.log.info({ workflowId: row.id }, 'recovering workflow from its last checkpoint');
           await this.adopt(row, false);
         }
-        await this.wakeDue();
+        await this.parked.wakeDue();
         await this.clock.startDue();
         await this.admission.admitAll();
         await this.gate.count(this.options.metrics.callsQueued);
@@ -669,9 +462,9 @@ export class Engine {
       if (this.runs.get(run.id) === run) this.runs.delete(run.id);
       this.admission.ended(run.id);
       if (outcome.status === 'waiting')
-        this.wakeIfBudgetMoved(run).catch((err: unknown) =>
-          this.options.log.error({ err, workflowId: run.id }, 'could not read the budget of a run parked at it'),
-        );
+        this.parked
+          .wakeIfBudgetMoved(run)
+          .catch((err: unknown) => this.options.log.error({ err, workflowId: run.id }, 'could not read the budget of a run parked at it'));
     });
     if (commands) return run.continueWith(commands);
     run.start().catch((err: unknown) => {
