@@ -10,7 +10,8 @@ export {
   type NormalBranch,
   type Outcome,
 } from './branches.ts';
-export { decide, type Command, type DecideEnv, type Decision, type FinalState, type Progress, type RunEvent } from './decide.ts';
+export { decide } from './decide.ts';
+export type { Command, DecideEnv, Decision, FinalState, Progress, RunEvent } from './vocabulary.ts';
 export { attemptRow, idempotencyKey } from './records.ts';
 export { heldByBudget } from './budget.ts';
 export {
