@@ -1,6 +1,7 @@
 import { upstreamGives } from '../../services/protocol/index.ts';
 import type { CheckContext, CheckVerdict } from '../sdk/index.ts';
 import type { FeatureDevInput } from './index.ts';
+import { refusalOfText } from './not-typescript.ts';
 
 const SCAFFOLD_ONLY =
   'no language model is configured, so feature-dev writes a typed scaffold whose functions throw "not implemented" ' +
@@ -19,6 +20,8 @@ export async function checkFeatureDev(input: FeatureDevInput, ctx: CheckContext)
   if (hasFiles && upstreamGives(ctx.upstream, 'findings')) return { verdict: 'runs' };
   const own = [input.spec, input.task].find((t) => t !== undefined && t.trim() !== '');
   if (own === undefined && !input.exports?.length && !input.module && (input.files?.length ?? 0) > 0) return { verdict: 'runs' };
+  const foreign = refusalOfText(input, own ?? ctx.description ?? '');
+  if (foreign) return { verdict: 'refused', ...foreign };
   if (!input.exports?.length && !input.module) {
     // The parser loads the TypeScript compiler; the agent loads it only when asked (lazy-tooling.test.ts).
     const { parseSpec } = await import('./spec-parser.ts');

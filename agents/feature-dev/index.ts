@@ -5,6 +5,7 @@ import { defineAgent, TaskFailedError, type AgentContext, type AgentOutput } fro
 import type { ReviewFinding } from './fixes.ts';
 import type { ExportInput } from './scaffold.ts';
 import { checkFeatureDev } from './check.ts';
+import { refusalOfText } from './not-typescript.ts';
 
 // Scaffolding, the model's checks and the fixes run on the TypeScript compiler, ESLint and Prettier,
 // so their modules are imported when a task needs them, not with the agent (services/tooling/index.ts says why).
@@ -188,6 +189,9 @@ export const featureDevAgent = defineAgent<FeatureDevInput>({
     const own = [input.spec, input.task].find((t) => t !== undefined && t.trim() !== '');
     if (own === undefined && !input.exports?.length && !input.module && (previous ?? input.files)?.length)
       return handOver(previous ?? input.files!);
-    return generate(input, ctx, own ?? ctx.description ?? '');
+    const text = own ?? ctx.description ?? '';
+    const foreign = refusalOfText(input, text);
+    if (foreign) throw new TaskFailedError(`${foreign.reason}: ${foreign.fix}`);
+    return generate(input, ctx, text);
   },
 });

@@ -64,6 +64,16 @@ describe('a description is checked by its agents before it is accepted', () => {
         fix: expect.stringContaining('name a known service (redis, postgres'),
       }),
     ]);
+    // Another language is refused by name, not scaffolded as a TypeScript module named after it.
+    const python = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { description: 'Write a Python script that parses CSV files' },
+    });
+    expect(python.statusCode).toBe(422);
+    expect(python.json().message).toMatch(
+      /went to feature-dev, which refuses it: feature-dev writes TypeScript modules only, and this asks for Python code/,
+    );
     expect((await app.inject({ url: '/tasks' })).json().tasks).toEqual([]);
   }, 120_000);
 

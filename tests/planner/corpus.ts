@@ -94,6 +94,12 @@ export const corpus: CorpusEntry[] = [
   { from: 'team', description: 'Scaffold a module for parsing CSV', plan: ['feature-dev'] },
   { from: 'team', description: 'Build a login page and a signup form', plan: ['feature-dev'] },
   { from: 'team', description: 'Build feature slugify utility in Python', input: { language: 'python' }, refused: ['feature-dev'] },
+  // feature-dev writes TypeScript: work in another language or file kind is refused, not scaffolded as a .ts module.
+  { from: 'team', description: 'Write a Python script that parses CSV files', refused: ['feature-dev'] },
+  { from: 'team', description: 'Write a Dockerfile and a CI pipeline for a node app', refused: ['feature-dev'] },
+  { from: 'team', description: 'Implement the login endpoint in Go', refused: ['feature-dev'] },
+  { from: 'team', description: 'Build a YAML parser', plan: ['feature-dev'] },
+  { from: 'team', description: 'Create a TypeScript module that writes Dockerfiles', plan: ['feature-dev'] },
   { from: 'team', description: 'Write api docs', input: { ...withFiles, output_path: '../outside.md' }, refused: ['documentation'] },
 
   // Descriptive forms: no verb, the nouns decide.

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { featureDevAgent } from '../../../agents/feature-dev/index.ts';
+import { notTypeScript } from '../../../agents/feature-dev/not-typescript.ts';
 import { TaskFailedError } from '../../../agents/sdk/index.ts';
 import { fakeContext } from '../../helpers/agent-context.ts';
 
@@ -175,6 +176,52 @@ describe('feature-dev agent: scaffolding', () => {
     await expect(run({ task: 'Create slugify(text: string): string', language: 'python' })).rejects.toThrow(/python/);
     await expect(run({ exports: [{ name: 'f', returns: 'string that' }] })).rejects.toThrow(/does not parse/);
     await expect(run({ module: '../escape', task: 'Build feature x' })).rejects.toThrow(/not a usable path/);
+  });
+
+  it('refuses work in another language or file kind, named in the text, instead of scaffolding a .ts module for it', async () => {
+    await expect(run({ task: 'Write a Python script that parses CSV files' })).rejects.toThrow(
+      /feature-dev writes TypeScript modules only, and this asks for Python code/,
+    );
+    await expect(run({ task: 'Create a docker compose file for redis' })).rejects.toThrow(/asks for a Compose file: ask infrastructure/);
+    // An explicit choice is not read from the words; a phrase that only mentions another kind is TypeScript work.
+    expect((await run({ task: 'Write a Go HTTP server', module: 'server' })).module).toBe('src/server.ts');
+    expect((await run({ task: 'Build a YAML parser' })).implemented).toBe(false);
+  });
+});
+
+describe('feature-dev agent: what a spec asks for that is not TypeScript', () => {
+  const asks = (text: string) => notTypeScript(text)?.what;
+  it('reads the language or file kind of the thing to build', () => {
+    expect(asks('Write a Python script that parses CSV files')).toBe('Python code');
+    expect(asks('Write a Go HTTP server')).toBe('Go code');
+    expect(asks('Build the payments service in Java')).toBe('Java code');
+    expect(asks('Build a web scraper using Python')).toBe('Python code');
+    expect(asks('Write a Dockerfile and a CI pipeline for a node app')).toBe('a Dockerfile');
+    expect(asks('Create a Makefile for the project')).toBe('a Makefile');
+    expect(asks('Create a bash script to back up the database')).toBe('a shell script');
+    expect(asks('Write a Helm chart for the orchestrator')).toBe('a Helm chart');
+    expect(asks('Create a SQL migration adding a users table')).toBe('SQL');
+    expect(asks('Create kubernetes manifests for the api')).toBe('Kubernetes manifests');
+    expect(asks('Write a GitHub Actions workflow that runs the tests')).toBe('a CI pipeline definition');
+    expect(notTypeScript('Create a terraform stack for a droplet')).toEqual({ what: 'Terraform', instead: 'infrastructure' });
+  });
+
+  it('leaves TypeScript work alone: said outright, code about another kind of file, or words that only look like a language', () => {
+    for (const text of [
+      'Build feature slugify utility',
+      'Create a TypeScript module that writes Dockerfiles',
+      'Build a YAML parser',
+      'Create a Dockerfile linter',
+      'Build feature sql formatter',
+      'Write a function that parses YAML',
+      'Write a bash completion generator',
+      'Build feature go-to-definition helper',
+      'Build feature log in, go to dashboard',
+      'Add endpoint POST /users that stores users in Postgres',
+      'Create slugify(text: string): string',
+      'Create a class Stack with push and pop',
+    ])
+      expect(notTypeScript(text), text).toBeUndefined();
   });
 });
 
