@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
-import { collectFiles, FileSchema, type InputFile } from '../../services/tooling/index.ts';
+import { collectFiles, FileSchema, isSourcePath, type InputFile } from '../../services/tooling/index.ts';
 import { STEP_NAMES, STEPS, type StepName, type StepResult } from './steps.ts';
 import { createWorkspace } from './workspace.ts';
-import { checkPipeline } from './check.ts';
+import { checkPipeline, noSourceReason } from './check.ts';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_TIMEOUT_MS = 300_000;
@@ -54,6 +54,8 @@ export const cicdAgent = defineAgent<CicdInput>({
     const timeoutMs = Math.min(Math.max(1, input.timeout_ms ?? DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS);
     const collected = collectFiles(input, ctx.dependencies);
     if (!collected.ok) throw new TaskFailedError(collected.message);
+    if (!collected.files.some((f) => isSourcePath(f.path)))
+      throw new TaskFailedError(noSourceReason(collected.files.map((f) => f.path)), { paths: collected.files.map((f) => f.path) });
 
     const workspace = await createWorkspace(collected.files);
     const results: StepResult[] = [];
@@ -72,6 +74,14 @@ export const cicdAgent = defineAgent<CicdInput>({
       await workspace.dispose();
     }
 
+    // A pipeline in which nothing ran has not passed: it says why instead of a green report.
+    if (results.every((r) => r.status === 'skipped'))
+      throw new TaskFailedError(
+        `nothing to run: ${results.map((r) => `${r.name} skipped (${r.reason ?? 'no reason given'})`).join(', ')}`,
+        {
+          steps: results,
+        },
+      );
     const passed = results.every((r) => r.status === 'passed' || r.status === 'skipped');
     return {
       passed,

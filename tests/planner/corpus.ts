@@ -100,6 +100,13 @@ export const corpus: CorpusEntry[] = [
   { from: 'team', description: 'Implement the login endpoint in Go', refused: ['feature-dev'] },
   { from: 'team', description: 'Build a YAML parser', plan: ['feature-dev'] },
   { from: 'team', description: 'Create a TypeScript module that writes Dockerfiles', plan: ['feature-dev'] },
+  // The pipeline runs tsc, ESLint and node --test: with no TypeScript or JavaScript it would only skip.
+  {
+    from: 'team',
+    description: 'Run the tests',
+    input: { files: [{ path: 'test_app.py', content: 'def test_a():\n    assert True\n' }] },
+    refused: ['cicd'],
+  },
   { from: 'team', description: 'Write api docs', input: { ...withFiles, output_path: '../outside.md' }, refused: ['documentation'] },
 
   // Descriptive forms: no verb, the nouns decide.

@@ -87,11 +87,18 @@ describe('cicd agent', () => {
     );
   });
 
-  it('skips steps that have nothing to run, with a reason', async () => {
-    const report = await pipeline([{ path: 'README.md', content: '# nothing to build' }]);
-    expect(report.steps.map((s) => s.status)).toEqual(['skipped', 'skipped', 'skipped']);
+  it('skips a step that has nothing to run, with a reason; a pipeline in which nothing ran fails saying why, never passes', async () => {
+    const report = await pipeline([math]);
+    expect(report.steps.map((s) => s.status)).toEqual(['passed', 'passed', 'skipped']);
     expect(stepNamed(report, 'test').reason).toMatch(/no \*\.test\.ts/);
     expect(report.passed).toBe(true);
+    await expect(pipeline([math], { steps: ['test'] })).rejects.toThrow(/nothing to run: test skipped \(no \*\.test\.ts/);
+    const notCode = pipeline([
+      { path: 'README.md', content: '# nothing to build' },
+      { path: 'test_app.py', content: 'def test_a():\n    assert True\n' },
+    ]);
+    await expect(notCode).rejects.toBeInstanceOf(TaskFailedError);
+    await expect(notCode).rejects.toThrow('no TypeScript or JavaScript files among README.md, test_app.py');
   });
 
   it('kills a step that runs past timeout_ms', async () => {
