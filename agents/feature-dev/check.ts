@@ -7,6 +7,13 @@ const SCAFFOLD_ONLY =
   'no language model is configured, so feature-dev writes a typed scaffold whose functions throw "not implemented" ' +
   '(set LLM_BASE_URL for an implementation)';
 
+/** "Fix the findings", "apply the fixes", "address the review comments": work that starts from a review's findings. */
+export function asksForFixes(text: string): boolean {
+  return /^\s*(?:please\s+)?(?:fix|apply|address|resolve)\b.*\b(?:findings?|fixes|review|comments|lint(?:\s+(?:errors|warnings))?)\b/i.test(
+    text,
+  );
+}
+
 /** Follows execute's choice of path (revise, hand over, write) and asks of each what it needs. */
 export async function checkFeatureDev(input: FeatureDevInput, ctx: CheckContext): Promise<CheckVerdict> {
   if (input.language !== undefined && input.language.toLowerCase() !== 'typescript')
@@ -20,6 +27,18 @@ export async function checkFeatureDev(input: FeatureDevInput, ctx: CheckContext)
   if (hasFiles && upstreamGives(ctx.upstream, 'findings')) return { verdict: 'runs' };
   const own = [input.spec, input.task].find((t) => t !== undefined && t.trim() !== '');
   if (own === undefined && !input.exports?.length && !input.module && (input.files?.length ?? 0) > 0) return { verdict: 'runs' };
+  // "Fix the findings" is a revision: the findings must come from a review that runs before it.
+  if (!input.exports?.length && !input.module && asksForFixes(own ?? ctx.description ?? ''))
+    return {
+      verdict: 'refused',
+      reason: hasFiles
+        ? 'fixing findings needs them from a review, and no step before this one hands any on'
+        : 'fixing findings needs code and a review of it, and no step before this one hands on either',
+      fix: hasFiles
+        ? 'put a review first ("review the code then fix the findings")'
+        : 'pass input.files and put a review first ("review the code then fix the findings")',
+      wants: hasFiles ? ['findings'] : ['files:source', 'findings'],
+    };
   const foreign = refusalOfText(input, own ?? ctx.description ?? '');
   if (foreign) return { verdict: 'refused', ...foreign };
   if (!input.exports?.length && !input.module) {

@@ -4,7 +4,7 @@ import { collectFiles, unsafePathReason, type InputFile } from '../../services/t
 import { defineAgent, TaskFailedError, type AgentContext, type AgentOutput } from '../sdk/index.ts';
 import type { ReviewFinding } from './fixes.ts';
 import type { ExportInput } from './scaffold.ts';
-import { checkFeatureDev } from './check.ts';
+import { asksForFixes, checkFeatureDev } from './check.ts';
 import { refusalOfText } from './not-typescript.ts';
 
 // Scaffolding, the model's checks and the fixes run on the TypeScript compiler, ESLint and Prettier,
@@ -190,6 +190,12 @@ export const featureDevAgent = defineAgent<FeatureDevInput>({
     if (own === undefined && !input.exports?.length && !input.module && (previous ?? input.files)?.length)
       return handOver(previous ?? input.files!);
     const text = own ?? ctx.description ?? '';
+    if (!input.exports?.length && !input.module && asksForFixes(text))
+      throw new TaskFailedError(
+        findings.length > 0
+          ? 'findings to fix came without the files they are about: pass input.files, or let the step that wrote them come before the review'
+          : 'no findings to fix: no review before this step handed any on, and input.feedback carries none',
+      );
     const foreign = refusalOfText(input, text);
     if (foreign) throw new TaskFailedError(`${foreign.reason}: ${foreign.fix}`);
     return generate(input, ctx, text);

@@ -145,6 +145,14 @@ export const corpus: CorpusEntry[] = [
     input: withFiles,
     plan: ['code-review', 'feature-dev<code-review'],
   },
+  // "and" that means "and then": the fix works on what the review hands on, so it waits for it.
+  {
+    from: 'team',
+    description: 'Review the code and fix the findings, then run the tests',
+    input: withFiles,
+    plan: ['code-review', 'feature-dev<code-review', 'cicd<code-review,feature-dev'],
+  },
+  { from: 'team', description: 'Fix the findings', input: withFiles, refused: ['feature-dev'] },
   { from: 'team', description: 'Build feature X & deploy redis', plan: ['feature-dev', 'infrastructure'] },
   { from: 'team', description: 'Build feature X + review it', plan: ['feature-dev', 'code-review<feature-dev'] },
   {

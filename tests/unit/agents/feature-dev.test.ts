@@ -176,6 +176,8 @@ describe('feature-dev agent: scaffolding', () => {
     await expect(run({ task: 'Create slugify(text: string): string', language: 'python' })).rejects.toThrow(/python/);
     await expect(run({ exports: [{ name: 'f', returns: 'string that' }] })).rejects.toThrow(/does not parse/);
     await expect(run({ module: '../escape', task: 'Build feature x' })).rejects.toThrow(/not a usable path/);
+    const files = [{ path: 'src/a.ts', content: 'export const a = 1;\n' }];
+    await expect(run({ task: 'fix the findings', files })).rejects.toThrow(/no findings to fix: no review before this step/);
   });
 
   it('refuses work in another language or file kind, named in the text, instead of scaffolding a .ts module for it', async () => {
