@@ -4,7 +4,7 @@ import { collectFiles, FileSchema, type InputFile, isSourcePath, isTestPath, uns
 import { NO_MODEL_CONFIGURED } from '../../services/llm/index.ts';
 import { overviewsFromModel, type OverviewUse } from './llm-overview.ts';
 import { renderMarkdown } from './render-markdown.ts';
-import { checkDocumentation } from './check.ts';
+import { checkDocumentation, otherDocumentRefusal } from './check.ts';
 
 export interface DocumentationInput {
   files?: InputFile[];
@@ -49,6 +49,8 @@ export const documentationAgent = defineAgent<DocumentationInput>({
     const outputPath = input.output_path ?? 'docs/API.md';
     const badOutput = unsafePathReason(outputPath);
     if (badOutput) throw new TaskFailedError(`unsafe output_path ${JSON.stringify(outputPath)}: ${badOutput}`);
+    const other = otherDocumentRefusal(input, input.task ?? ctx.description ?? '');
+    if (other) throw new TaskFailedError(`${other.reason}: ${other.fix}`);
     const collected = collectFiles(input, ctx.dependencies);
     if (!collected.ok) throw new TaskFailedError(collected.message);
     if (!collected.files.some((f) => isDocumented(f.path))) {

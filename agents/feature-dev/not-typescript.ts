@@ -44,6 +44,8 @@ const ARTIFACTS: Foreign[] = [
   { pattern: /\bya?ml\b/i, what: 'a YAML file' },
   { pattern: /\bsql\b/i, what: 'SQL' },
   { pattern: /\bbash\b|\bshell\b|\bzsh\b|\bpowershell\b/i, what: 'a shell script' },
+  { pattern: /\bchangelog\b|\brelease notes\b/i, what: 'a changelog' },
+  { pattern: /\breadme\b|\btutorial\b|\bblog post\b/i, what: 'a document' },
   { pattern: /\b(?:docker[- ])?compose (?:file|stack|service)\b/i, what: 'a Compose file', instead: 'infrastructure' },
   { pattern: /\bterraform\b|\bcdktf\b/i, what: 'Terraform', instead: 'infrastructure' },
 ];

@@ -99,6 +99,10 @@ export const corpus: CorpusEntry[] = [
   { from: 'team', description: 'Write a Dockerfile and a CI pipeline for a node app', refused: ['feature-dev'] },
   { from: 'team', description: 'Implement the login endpoint in Go', refused: ['feature-dev'] },
   { from: 'team', description: 'Build a YAML parser', plan: ['feature-dev'] },
+  { from: 'team', description: 'Write a changelog', refused: ['feature-dev'] },
+  // documentation writes an API reference: another kind of document is refused, not answered with docs/API.md.
+  { from: 'team', description: 'Update the README', input: withFiles, refused: ['documentation'] },
+  { from: 'team', description: 'Translate the docs to French', input: withFiles, refused: ['documentation'] },
   { from: 'team', description: 'Create a TypeScript module that writes Dockerfiles', plan: ['feature-dev'] },
   // The pipeline runs tsc, ESLint and node --test: with no TypeScript or JavaScript it would only skip.
   {

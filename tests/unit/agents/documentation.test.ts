@@ -121,4 +121,21 @@ describe('documentation agent', () => {
     await expect(document([math], { output_path: '../../etc/API.md' })).rejects.toThrow(/unsafe output_path/);
     await expect(documentationAgent.execute({}, fakeContext())).rejects.toThrow(/no files/);
   });
+
+  it('refuses a task that asks for another kind of document instead of answering it with an API reference', async () => {
+    await expect(document([math], { task: 'Update the README' })).rejects.toThrow(
+      /documentation writes an API reference of the code's exports \(Markdown\), and this asks for a README/,
+    );
+    await expect(document([math], { task: 'Translate the docs to French' })).rejects.toThrow(/asks for a translation/);
+    await expect(document([math], { task: 'Add JSDoc comments to the functions' })).rejects.toThrow(/asks for comments in the code/);
+    expect(
+      await documentationAgent.check!(
+        { task: 'Write a tutorial for the API', files: [math] },
+        { description: undefined, upstream: [], modelAvailable: false },
+      ),
+    ).toMatchObject({ verdict: 'refused', fix: expect.stringContaining('output_path') });
+    // Told where it goes, the reference goes there; API docs asked for in other words are still API docs.
+    expect((await document([math], { task: 'Update the README', output_path: 'README.md' })).files[0]!.path).toBe('README.md');
+    expect((await document([math], { task: 'Explain the exports' })).symbols).toBeGreaterThan(0);
+  });
 });

@@ -204,6 +204,7 @@ describe('feature-dev agent: what a spec asks for that is not TypeScript', () =>
     expect(asks('Write a Helm chart for the orchestrator')).toBe('a Helm chart');
     expect(asks('Create a SQL migration adding a users table')).toBe('SQL');
     expect(asks('Create kubernetes manifests for the api')).toBe('Kubernetes manifests');
+    expect(asks('Write a changelog')).toBe('a changelog');
     expect(asks('Write a GitHub Actions workflow that runs the tests')).toBe('a CI pipeline definition');
     expect(notTypeScript('Create a terraform stack for a droplet')).toEqual({ what: 'Terraform', instead: 'infrastructure' });
   });
@@ -217,6 +218,7 @@ describe('feature-dev agent: what a spec asks for that is not TypeScript', () =>
       'Build feature sql formatter',
       'Write a function that parses YAML',
       'Write a bash completion generator',
+      'Build a changelog generator',
       'Build feature go-to-definition helper',
       'Build feature log in, go to dashboard',
       'Add endpoint POST /users that stores users in Postgres',
