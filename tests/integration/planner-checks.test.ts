@@ -77,6 +77,38 @@ describe('a description is checked by its agents before it is accepted', () => {
     expect((await app.inject({ url: '/tasks' })).json().tasks).toEqual([]);
   }, 120_000);
 
+  it('"review the code and fix the findings, then run the tests": the fix waits for the review, and the tests run on the fixed files', async () => {
+    const app = await platform();
+    const files = [
+      { path: 'src/sum.ts', content: 'export function sum(a: number, b: number): number {\n  var total = a + b;\n  return total;\n}\n' },
+    ];
+    const res = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { description: 'Review the code and fix the findings, then run the tests', input: { files }, wait: true },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json();
+    expect(body.plan.steps.map((s: { id: string; depends_on: string[] }) => [s.id, s.depends_on])).toEqual([
+      ['code-review', []],
+      ['feature-dev', ['code-review']],
+      ['cicd', ['code-review', 'feature-dev']],
+    ]);
+    // The step after the fix reads the fixed files, not the run's input.
+    expect(body.plan.steps[2].input.files).toBeUndefined();
+    const output = (id: string) => body.results.find((r: { step_id: string }) => r.step_id === id).output;
+    expect(output('code-review').findings).toEqual([expect.objectContaining({ rule: 'no-var' })]);
+    expect(output('feature-dev').files[0].content).toContain('const total = a + b;');
+    expect(output('cicd')).toMatchObject({
+      passed: true,
+      steps: [
+        { name: 'typecheck', status: 'passed' },
+        { name: 'lint', status: 'passed' },
+        { name: 'test', status: 'skipped' },
+      ],
+    });
+  }, 120_000);
+
   it('with execute: false a refused plan is the answer, with the same findings, and nothing is stored; with files it is planned', async () => {
     const app = await platform();
     const preview = await app.inject({ method: 'POST', url: '/orchestrate', payload: { description: 'Test workflow 7', execute: false } });

@@ -48,7 +48,15 @@ export async function checkPlan(
   description?: string,
 ): Promise<CheckedPlan> {
   const outputs = new Map(agents.map((a) => [a.name, a.outputs ?? []]));
-  const steps = plan.steps.map((s) => ({ ...s, depends_on: [...s.depends_on] }));
+  const agentOf = new Map(plan.steps.map((s) => [s.id, s.agent]));
+  // The planner gives the run's input to every step; a step after one that writes code works on that
+  // code instead ("review the code, fix the findings, then run the tests" tests the fixed files).
+  const afterCode = (s: PlanStep) => s.depends_on.some((id) => gives(outputs.get(agentOf.get(id) ?? '') ?? [], 'files:source'));
+  const steps = plan.steps.map((s) => ({
+    ...s,
+    depends_on: [...s.depends_on],
+    ...(afterCode(s) && s.input.files !== undefined ? { input: withoutFiles(s.input) } : {}),
+  }));
   const ask = (step: PlanStep) =>
     checker(step.agent, {
       input: step.input,
@@ -91,6 +99,11 @@ export async function checkPlan(
     return { ...base, verdict: 'refused', reason: v.reason, fix: v.fix, ...extra };
   });
   return { plan: { steps }, findings, runnable: findings.every((f) => f.verdict !== 'refused') };
+}
+
+function withoutFiles(input: Record<string, unknown>): Record<string, unknown> {
+  const { files: _files, ...rest } = input;
+  return rest;
 }
 
 /** The 422 for a plan whose agents refuse it: each refused clause, where it went, why, and what to write instead. */
