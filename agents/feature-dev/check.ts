@@ -1,7 +1,7 @@
 import { upstreamGives } from '../../services/protocol/index.ts';
 import type { CheckContext, CheckVerdict } from '../sdk/index.ts';
 import type { FeatureDevInput } from './index.ts';
-import { refusalOfText } from './not-typescript.ts';
+import { refusalOfText } from './refusals.ts';
 
 const SCAFFOLD_ONLY =
   'no language model is configured, so feature-dev writes a typed scaffold whose functions throw "not implemented" ' +

@@ -5,7 +5,7 @@ import { defineAgent, TaskFailedError, type AgentContext, type AgentOutput } fro
 import type { ReviewFinding } from './fixes.ts';
 import type { ExportInput } from './scaffold.ts';
 import { asksForFixes, checkFeatureDev } from './check.ts';
-import { refusalOfText } from './not-typescript.ts';
+import { refusalOfText } from './refusals.ts';
 
 // Scaffolding, the model's checks and the fixes run on the TypeScript compiler, ESLint and Prettier,
 // so their modules are imported when a task needs them, not with the agent (services/tooling/index.ts says why).

@@ -100,6 +100,7 @@ export const corpus: CorpusEntry[] = [
   { from: 'team', description: 'Implement the login endpoint in Go', refused: ['feature-dev'] },
   { from: 'team', description: 'Build a YAML parser', plan: ['feature-dev'] },
   { from: 'team', description: 'Write a changelog', refused: ['feature-dev'] },
+  { from: 'team', description: 'Write unit tests for the slugify function', refused: ['feature-dev'] },
   // documentation writes an API reference: another kind of document is refused, not answered with docs/API.md.
   { from: 'team', description: 'Update the README', input: withFiles, refused: ['documentation'] },
   { from: 'team', description: 'Translate the docs to French', input: withFiles, refused: ['documentation'] },
@@ -185,7 +186,8 @@ export const corpus: CorpusEntry[] = [
   { from: 'team', description: 'Add function isEven(n: number): boolean then test it', plan: ['feature-dev', 'cicd<feature-dev'] },
   { from: 'team', description: 'Provision a droplet and deploy redis on it', plan: ['infrastructure', 'infrastructure-2'] },
   { from: 'team', description: 'Build feature X then deploy it', refused: ['infrastructure'] },
-  { from: 'team', description: 'Write unit tests and run them', plan: ['feature-dev', 'cicd<feature-dev'] },
+  // Tests alone, of code it is not given: feature-dev refuses (it once scaffolded src/unit-tests.ts).
+  { from: 'team', description: 'Write unit tests and run them', refused: ['feature-dev'] },
   {
     from: 'team',
     description: 'Deploy redis, then build feature cache client and review it',

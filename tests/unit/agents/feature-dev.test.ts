@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { featureDevAgent } from '../../../agents/feature-dev/index.ts';
-import { notTypeScript } from '../../../agents/feature-dev/not-typescript.ts';
+import { asksForTestsOnly, notTypeScript } from '../../../agents/feature-dev/refusals.ts';
 import { TaskFailedError } from '../../../agents/sdk/index.ts';
 import { fakeContext } from '../../helpers/agent-context.ts';
 
@@ -185,6 +185,10 @@ describe('feature-dev agent: scaffolding', () => {
       /feature-dev writes TypeScript modules only, and this asks for Python code/,
     );
     await expect(run({ task: 'Create a docker compose file for redis' })).rejects.toThrow(/asks for a Compose file: ask infrastructure/);
+    await expect(run({ task: 'Write unit tests for the slugify function' })).rejects.toThrow(/asks for tests of code it is not given/);
+    expect(asksForTestsOnly('Create integration tests for the API')).toBe(true);
+    expect(asksForTestsOnly('Build feature test runner')).toBe(false);
+    expect(asksForTestsOnly('Build feature slugify utility and test it')).toBe(false);
     // An explicit choice is not read from the words; a phrase that only mentions another kind is TypeScript work.
     expect((await run({ task: 'Write a Go HTTP server', module: 'server' })).module).toBe('src/server.ts');
     expect((await run({ task: 'Build a YAML parser' })).implemented).toBe(false);

@@ -1,5 +1,6 @@
-// feature-dev writes TypeScript modules. A spec that asks for something else (a Python script, a
-// Dockerfile, a Helm chart) must be refused, not answered with a TypeScript scaffold named after it.
+// What feature-dev refuses from a spec's words: it writes a TypeScript module and its test from a
+// spec. A spec that asks for something else (a Python script, a Dockerfile, tests of code it is not
+// given) must be refused, not answered with a TypeScript scaffold named after it.
 
 interface Foreign {
   /** Matches the thing asked for, in the words that name what is built. */
@@ -74,14 +75,10 @@ export interface NotTypeScript {
 export function notTypeScript(spec: string): NotTypeScript | undefined {
   // Said outright: "a TypeScript function that parses Dockerfiles" is TypeScript.
   if (/\btypescript\b/i.test(spec)) return undefined;
-  for (const sentence of spec.split(/(?<=[.!?])\s+|\n+/)) {
-    const lead = LEAD.exec(sentence);
-    if (lead) {
-      const rest = sentence.slice(lead[0].length);
-      const end = PHRASE_END.exec(` ${rest}`);
-      const found = foreignIn(end ? rest.slice(0, Math.max(0, end.index - 1)) : rest);
-      if (found) return found;
-    }
+  for (const sentence of sentencesOf(spec)) {
+    const object = objectOf(sentence);
+    const found = object === undefined ? undefined : foreignIn(object);
+    if (found) return found;
     for (const m of sentence.matchAll(IN_LANGUAGE)) {
       const language = LANGUAGES.find(([p]) => p.test(m[1]));
       if (language) return { what: `${language[1]} code` };
@@ -91,11 +88,33 @@ export function notTypeScript(spec: string): NotTypeScript | undefined {
   return undefined;
 }
 
+const sentencesOf = (text: string) => text.split(/(?<=[.!?])\s+|\n+/);
+
+/** The words naming what a sentence asks to be built ("a Python script"), if it opens with a verb of building. */
+function objectOf(sentence: string): string | undefined {
+  const lead = LEAD.exec(sentence);
+  if (!lead) return undefined;
+  const rest = sentence.slice(lead[0].length);
+  const end = PHRASE_END.exec(` ${rest}`);
+  return end ? rest.slice(0, Math.max(0, end.index - 1)) : rest;
+}
+
+const headOf = (object: string) => object.trim().split(/\s+/).pop()?.toLowerCase() ?? '';
+const isCodeNoun = (head: string) => [head, head.replace(/ies$/, 'y'), head.replace(/s$/, '')].some((h) => CODE_NOUNS.has(h));
+
+/** "Write unit tests for the slugify function": tests of code the spec does not give, which a scaffold cannot be. */
+export function asksForTestsOnly(spec: string): boolean {
+  return sentencesOf(spec).some((sentence) => {
+    const object = objectOf(sentence);
+    // The tests are the thing asked for, not a word about it ("a test runner" is a module).
+    return object !== undefined && /^(?:tests?|suites?|cases|specs?)$/.test(headOf(object)) && /\b(?:tests?|specs?)\b/i.test(object);
+  });
+}
+
 function foreignIn(object: string): NotTypeScript | undefined {
   const language = LANGUAGES.find(([p]) => p.test(object));
   if (language) return { what: `${language[1]} code` };
-  const head = object.trim().split(/\s+/).pop()?.toLowerCase() ?? '';
-  if ([head, head.replace(/ies$/, 'y'), head.replace(/s$/, '')].some((h) => CODE_NOUNS.has(h))) return undefined;
+  if (isCodeNoun(headOf(object))) return undefined;
   const artifact = ARTIFACTS.find((a) => a.pattern.test(object));
   if (!artifact) return undefined;
   return artifact.instead ? { what: artifact.what, instead: artifact.instead } : { what: artifact.what };
@@ -121,6 +140,11 @@ export function refusalOfText(
   text: string,
 ): { reason: string; fix: string } | undefined {
   if (input.language !== undefined || input.exports?.length || input.module) return undefined;
+  if (asksForTestsOnly(text))
+    return {
+      reason: 'feature-dev writes a module and its test from a spec, and this asks for tests of code it is not given',
+      fix: 'ask for the module ("create slugify(text: string): string"), whose test comes with it; to run tests you have, pass them with the code to cicd ("run the tests")',
+    };
   const found = notTypeScript(text);
   return found ? notTypeScriptReason(found) : undefined;
 }
