@@ -151,7 +151,7 @@ export const knownServices: readonly KnownService[] = [
   {
     key: 'prometheus',
     aliases: ['prometheus'],
-    generic: ['metrics', 'monitoring'],
+    generic: ['metrics', 'monitoring', 'observability stack'],
     kind: 'observability',
     image: 'prom/prometheus:v3.2.1',
     port: 9090,
@@ -163,7 +163,8 @@ export const knownServices: readonly KnownService[] = [
   {
     key: 'grafana',
     aliases: ['grafana'],
-    generic: ['dashboards', 'dashboard'],
+    // A monitoring stack is metrics and their dashboards, not the metrics alone.
+    generic: ['dashboards', 'dashboard', 'monitoring stack', 'observability stack'],
     kind: 'observability',
     image: 'grafana/grafana:11.5.2',
     port: 3000,
@@ -175,7 +176,7 @@ export const knownServices: readonly KnownService[] = [
   {
     key: 'jaeger',
     aliases: ['jaeger'],
-    generic: ['tracing', 'traces'],
+    generic: ['tracing', 'traces', 'observability stack'],
     kind: 'observability',
     image: 'jaegertracing/all-in-one:1.65.0',
     port: 16686,

@@ -46,6 +46,13 @@ describe('infrastructure agent: compose', () => {
     expect(file.content).toContain('"yes"');
   });
 
+  it('reads a monitoring stack as Prometheus and Grafana, an observability stack with Jaeger too, and "monitoring" alone as Prometheus', async () => {
+    const names = async (task: string) => Object.keys(((await run({ task })).compose as { services: Record<string, unknown> }).services);
+    expect(await names('Set up a monitoring stack')).toEqual(['prometheus', 'grafana']);
+    expect(await names('deploy an observability stack')).toEqual(['prometheus', 'grafana', 'jaeger']);
+    expect(await names('deploy monitoring')).toEqual(['prometheus']);
+  });
+
   it('honours the name and port written in the task', async () => {
     const out = await run({ task: 'deploy a redis cache named sessions on port 6380' });
     const service = out.service as Service & { name: string };
