@@ -8,7 +8,7 @@ import { buildCompose, plansFromInput, plansFromTask, toYaml, type ServiceInput,
 import { checkCompose, type ComposeDocument } from './compose-checks.ts';
 import { proposeService, type Proposal } from './llm-service.ts';
 import { readTask, type TaskRequest } from './task-text.ts';
-import { checkInfrastructure } from './check.ts';
+import { checkInfrastructure, otherPlatformRefusal } from './check.ts';
 
 export interface InfrastructureInput {
   target?: 'compose' | 'cdktf';
@@ -226,6 +226,8 @@ export const infrastructureAgent = defineAgent<InfrastructureInput>({
   check: checkInfrastructure,
   async execute(input, ctx) {
     ctx.signal.throwIfAborted();
+    const elsewhere = otherPlatformRefusal(input, input.task ?? ctx.description);
+    if (elsewhere) throw new TaskFailedError(`${elsewhere.reason}: ${elsewhere.fix}`);
     const request = readRequest(input, ctx);
     const target = input.target ?? (input.droplet || (request.wantsCdktf && !request.wantsCompose) ? 'cdktf' : 'compose');
     if (target === 'cdktf') return { ...cdktfOutput(input, request), llm: NO_MODEL_NEEDED };

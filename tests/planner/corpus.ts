@@ -121,6 +121,7 @@ export const corpus: CorpusEntry[] = [
   { from: 'team', description: 'CI for the payments service', input: withFiles, plan: ['cicd'] },
   { from: 'team', description: 'Redis cache for sessions', plan: ['infrastructure'] },
   { from: 'team', description: 'A docker compose file for postgres', plan: ['infrastructure'] },
+  { from: 'team', description: 'Deploy redis to kubernetes', refused: ['infrastructure'] },
   { from: 'team', description: 'Tests for the login module', refused: ['cicd'] },
 
   // Several steps: "then", "and", commas, sentences, arrows.

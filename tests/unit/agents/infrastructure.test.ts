@@ -53,6 +53,20 @@ describe('infrastructure agent: compose', () => {
     expect(await names('deploy monitoring')).toEqual(['prometheus']);
   });
 
+  it('refuses a task for Kubernetes (or another orchestrator) instead of writing a Compose file it did not ask for', async () => {
+    await expect(run({ task: 'deploy redis to kubernetes' })).rejects.toThrow(
+      /infrastructure writes Docker Compose services and CDKTF droplet stacks, and this asks for kubernetes/,
+    );
+    expect(
+      infrastructureAgent.check!({ task: 'Deploy the app with helm' }, { description: undefined, upstream: [], modelAvailable: true }),
+    ).toMatchObject({
+      verdict: 'refused',
+      fix: expect.stringContaining('docs/KUBERNETES.md'),
+    });
+    // Said outright in the input, the service is written as asked.
+    expect((await run({ task: 'deploy redis to kubernetes', service: { name: 'redis' } })).target).toBe('compose');
+  });
+
   it('honours the name and port written in the task', async () => {
     const out = await run({ task: 'deploy a redis cache named sessions on port 6380' });
     const service = out.service as Service & { name: string };
