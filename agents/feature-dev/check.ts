@@ -1,18 +1,11 @@
 import { upstreamGives } from '../../services/protocol/index.ts';
 import type { CheckContext, CheckVerdict } from '../sdk/index.ts';
 import type { FeatureDevInput } from './index.ts';
-import { refusalOfText } from './refusals.ts';
+import { asksForFixes, refusalOfText } from './refusals.ts';
 
 const SCAFFOLD_ONLY =
   'no language model is configured, so feature-dev writes a typed scaffold whose functions throw "not implemented" ' +
   '(set LLM_BASE_URL for an implementation)';
-
-/** "Fix the findings", "apply the fixes", "address the review comments": work that starts from a review's findings. */
-export function asksForFixes(text: string): boolean {
-  return /^\s*(?:please\s+)?(?:fix|apply|address|resolve)\b.*\b(?:findings?|fixes|review|comments|lint(?:\s+(?:errors|warnings))?)\b/i.test(
-    text,
-  );
-}
 
 /** Follows execute's choice of path (revise, hand over, write) and asks of each what it needs. */
 export async function checkFeatureDev(input: FeatureDevInput, ctx: CheckContext): Promise<CheckVerdict> {

@@ -4,8 +4,8 @@ import { collectFiles, unsafePathReason, type InputFile } from '../../services/t
 import { defineAgent, TaskFailedError, type AgentContext, type AgentOutput } from '../sdk/index.ts';
 import type { ReviewFinding } from './fixes.ts';
 import type { ExportInput } from './scaffold.ts';
-import { asksForFixes, checkFeatureDev } from './check.ts';
-import { refusalOfText } from './refusals.ts';
+import { checkFeatureDev } from './check.ts';
+import { asksForFixes, refusalOfText } from './refusals.ts';
 
 // Scaffolding, the model's checks and the fixes run on the TypeScript compiler, ESLint and Prettier,
 // so their modules are imported when a task needs them, not with the agent (services/tooling/index.ts says why).

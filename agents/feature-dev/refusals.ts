@@ -102,6 +102,18 @@ function objectOf(sentence: string): string | undefined {
 const headOf = (object: string) => object.trim().split(/\s+/).pop()?.toLowerCase() ?? '';
 const isCodeNoun = (head: string) => [head, head.replace(/ies$/, 'y'), head.replace(/s$/, '')].some((h) => CODE_NOUNS.has(h));
 
+/** "Fix the findings", "apply the fixes", "address the review comments": work that starts from a review's findings. */
+export function asksForFixes(text: string): boolean {
+  return /^\s*(?:please\s+)?(?:fix|apply|address|resolve)\b.*\b(?:findings?|fixes|review|comments|lint(?:\s+(?:errors|warnings))?)\b/i.test(
+    text,
+  );
+}
+
+// A change to code described in words ("fix the bug in login", "refactor the payment module"):
+// feature-dev builds new modules and applies a review's findings, and neither is that.
+const CHANGE =
+  /^\s*(?:please\s+)?(?:fix|debug|refactor|repair|optimi[sz]e|rewrite|clean\s*up|improve|speed\s+up|upgrade|rename|simplify)\b/i;
+
 /** "Write unit tests for the slugify function": tests of code the spec does not give, which a scaffold cannot be. */
 export function asksForTestsOnly(spec: string): boolean {
   return sentencesOf(spec).some((sentence) => {
@@ -140,6 +152,12 @@ export function refusalOfText(
   text: string,
 ): { reason: string; fix: string } | undefined {
   if (input.language !== undefined || input.exports?.length || input.module) return undefined;
+  if (CHANGE.test(text) && !asksForFixes(text))
+    return {
+      reason:
+        'feature-dev builds new modules from a spec and applies the findings of a review; it does not change code from a description of the change',
+      fix: 'put a review first and fix its findings ("review the code then fix the findings"), or describe a new module to build',
+    };
   if (asksForTestsOnly(text))
     return {
       reason: 'feature-dev writes a module and its test from a spec, and this asks for tests of code it is not given',

@@ -101,6 +101,7 @@ export const corpus: CorpusEntry[] = [
   { from: 'team', description: 'Build a YAML parser', plan: ['feature-dev'] },
   { from: 'team', description: 'Write a changelog', refused: ['feature-dev'] },
   { from: 'team', description: 'Write unit tests for the slugify function', refused: ['feature-dev'] },
+  { from: 'team', description: 'Refactor the payment module', refused: ['feature-dev'] },
   // documentation writes an API reference: another kind of document is refused, not answered with docs/API.md.
   { from: 'team', description: 'Update the README', input: withFiles, refused: ['documentation'] },
   { from: 'team', description: 'Translate the docs to French', input: withFiles, refused: ['documentation'] },

@@ -186,6 +186,10 @@ describe('feature-dev agent: scaffolding', () => {
     );
     await expect(run({ task: 'Create a docker compose file for redis' })).rejects.toThrow(/asks for a Compose file: ask infrastructure/);
     await expect(run({ task: 'Write unit tests for the slugify function' })).rejects.toThrow(/asks for tests of code it is not given/);
+    await expect(run({ task: 'Fix the bug in the login function' })).rejects.toThrow(
+      /does not change code from a description of the change/,
+    );
+    await expect(run({ task: 'Refactor the payment module' })).rejects.toThrow(/review the code then fix the findings/);
     expect(asksForTestsOnly('Create integration tests for the API')).toBe(true);
     expect(asksForTestsOnly('Build feature test runner')).toBe(false);
     expect(asksForTestsOnly('Build feature slugify utility and test it')).toBe(false);
