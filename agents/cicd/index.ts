@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { defineAgent, TaskFailedError } from '../sdk/index.ts';
 import { collectFiles, FileSchema, isSourcePath, type InputFile } from '../../services/tooling/index.ts';
-import { STEP_NAMES, STEPS, type StepName, type StepResult } from './steps.ts';
+import { STEP_NAMES, STEPS, stepsNamedIn, type StepName, type StepResult } from './steps.ts';
 import { createWorkspace } from './workspace.ts';
 import { checkPipeline, noSourceReason } from './check.ts';
 
@@ -46,7 +46,7 @@ export const cicdAgent = defineAgent<CicdInput>({
   outputs: ['passed', 'steps', 'summary'],
   check: checkPipeline,
   async execute(input, ctx) {
-    const steps = input.steps ?? [...STEP_NAMES];
+    const steps = input.steps ?? stepsNamedIn(input.task);
     const unknown = steps.filter((s) => !STEP_NAMES.includes(s));
     if (steps.length === 0 || unknown.length > 0) {
       throw new TaskFailedError(`steps must be a non-empty list of ${STEP_NAMES.join(', ')}`, { unknown });

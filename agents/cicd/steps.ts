@@ -5,6 +5,22 @@ import { GENERATED_TSCONFIG, writeTypecheckConfig, type Workspace } from './work
 export const STEP_NAMES = ['typecheck', 'lint', 'test'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
+// The steps a task names outright ("compile the typescript", "run the tests"); a task that names
+// the whole pipeline ("CI", "verify the build") or none of them gets all three.
+const NAMED: Array<[StepName, RegExp]> = [
+  ['typecheck', /\b(?:type\s*-?\s*check\w*|compile\w*|tsc)\b/i],
+  ['lint', /\b(?:lint\w*|eslint)\b/i],
+  ['test', /\b(?:tests|unit\s+tests?|test\s+suite|node\s+--test)\b/i],
+];
+const WHOLE = /\b(?:ci|pipeline|build|verify|checks|everything|all)\b/i;
+
+/** The steps the task's words ask for, in pipeline order. */
+export function stepsNamedIn(task: string | undefined): StepName[] {
+  if (!task || WHOLE.test(task)) return [...STEP_NAMES];
+  const named = NAMED.filter(([, pattern]) => pattern.test(task)).map(([name]) => name);
+  return named.length > 0 ? named : [...STEP_NAMES];
+}
+
 export interface StepResult {
   name: StepName;
   status: 'passed' | 'failed' | 'skipped' | 'timed_out';

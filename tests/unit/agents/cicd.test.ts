@@ -101,6 +101,18 @@ describe('cicd agent', () => {
     await expect(notCode).rejects.toThrow('no TypeScript or JavaScript files among README.md, test_app.py');
   });
 
+  it('runs the steps its task names when no steps are given: "compile the typescript" typechecks only, "run the tests" tests', async () => {
+    const bad = { path: 'src/bad.ts', content: 'export function f(): number {\n  debugger;\n  return 1;\n}\n' };
+    const compiled = await pipeline([bad], { task: 'Compile the typescript' });
+    expect(compiled.steps.map((s) => [s.name, s.status])).toEqual([['typecheck', 'passed']]);
+    expect(compiled.passed).toBe(true);
+    await expect(pipeline([math], { task: 'Run the tests' })).rejects.toThrow(/nothing to run: test skipped/);
+    expect((await pipeline([math, testOf(3)], { task: 'Run the tests' })).steps.map((s) => s.name)).toEqual(['test']);
+    // The whole pipeline, or words that name no step: all three.
+    expect((await pipeline([bad], { task: 'Run the CI pipeline' })).steps.map((s) => s.name)).toEqual(['typecheck', 'lint', 'test']);
+    expect((await pipeline([bad], { task: 'test it' })).passed).toBe(false);
+  });
+
   it('kills a step that runs past timeout_ms', async () => {
     const hang = {
       path: 'hang.test.ts',
