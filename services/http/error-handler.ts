@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { closest, distance } from 'fastest-levenshtein';
 import { AppError, type ErrorCode } from '../errors/index.ts';
 
 export interface ErrorBody {
@@ -28,7 +29,7 @@ export function isDatabaseDown(err: unknown): boolean {
 }
 
 // Fastify's own errors carry FST_ codes; callers get ours, with the same status.
-function normalize(err: FastifyError | AppError | Error, bodyLimit: number): AppError {
+function normalize(err: FastifyError | AppError | Error, bodyLimit: number, schema?: unknown): AppError {
   if (err instanceof AppError) return err;
   if (isDatabaseDown(err))
     return new AppError('DATABASE_UNAVAILABLE', 'the database cannot be reached right now; nothing was changed, try again shortly', {
@@ -36,7 +37,7 @@ function normalize(err: FastifyError | AppError | Error, bodyLimit: number): App
     });
   const fe = err as FastifyError;
   if (fe.validation) {
-    const errors = schemaProblems(fe.validationContext ?? 'body', fe.validation);
+    const errors = schemaProblems(fe.validationContext ?? 'body', fe.validation, schema);
     return new AppError('VALIDATION_FAILED', errors[0]?.message ?? fe.message, {
       details: { ...(errors[0] ? { field: errors[0].field } : {}), errors },
     });
@@ -67,18 +68,22 @@ type SchemaError = NonNullable<FastifyError['validation']>[number];
  * of the allowed values" without them, and a union of literals fails once per literal: one sentence
  * per field and problem here.
  */
-function schemaProblems(context: string, all: readonly SchemaError[]): Array<{ path: string; field: string; message: string }> {
+function schemaProblems(
+  context: string,
+  all: readonly SchemaError[],
+  schema: unknown,
+): Array<{ path: string; field: string; message: string }> {
   const out = new Map<string, { path: string; field: string; message: string }>();
   for (const v of all) {
     // The union's own error adds nothing to what its members said at the same place.
     if (v.keyword === 'anyOf' && all.some((o) => o !== v && o.instancePath === v.instancePath)) continue;
-    const said = schemaProblem(context, v, all);
+    const said = schemaProblem(context, v, all, schema);
     out.set(said.message, { path: v.instancePath, ...said });
   }
   return [...out.values()];
 }
 
-function schemaProblem(context: string, v: SchemaError, all: readonly SchemaError[]): { field: string; message: string } {
+function schemaProblem(context: string, v: SchemaError, all: readonly SchemaError[], schema: unknown): { field: string; message: string } {
   const at = v.instancePath
     .slice(1)
     .replace(/\/(\d+)(?=\/|$)/g, '[$1]')
@@ -88,7 +93,10 @@ function schemaProblem(context: string, v: SchemaError, all: readonly SchemaErro
   const child = (name: unknown) => (at ? `${at}.${String(name)}` : String(name));
   if (v.keyword === 'additionalProperties') {
     const field = child(params.additionalProperty);
-    return { field, message: `${field} is not a field this route takes` };
+    return {
+      field,
+      message: `${field} is not a field this route takes${fieldsHint(String(params.additionalProperty), schema, v.schemaPath)}`,
+    };
   }
   if (v.keyword === 'required') {
     const field = child(params.missingProperty);
@@ -106,6 +114,25 @@ function schemaProblem(context: string, v: SchemaError, all: readonly SchemaErro
   return { field, message: `${field} ${v.message ?? 'is not valid'}` };
 }
 
+/**
+ * What the caller may have meant by a field the route does not take: the route's own field one slip
+ * away ("agnet": agent), or else the fields it takes at that place ("task": description, plan, ...).
+ * Read from the route's schema along the error's schema path; nothing when the path cannot be followed.
+ */
+function fieldsHint(unexpected: string, schema: unknown, schemaPath: string): string {
+  let at = schema;
+  for (const key of schemaPath.replace(/^#\//, '').split('/').slice(0, -1)) {
+    if (typeof at !== 'object' || at === null) return '';
+    at = (at as Record<string, unknown>)[decodeURIComponent(key.replaceAll('~1', '/').replaceAll('~0', '~'))];
+  }
+  const properties = (at as { properties?: unknown } | undefined)?.properties;
+  const fields = typeof properties === 'object' && properties !== null ? Object.keys(properties) : [];
+  if (fields.length === 0) return '';
+  const near = closest(unexpected, fields);
+  if (distance(unexpected.toLowerCase(), near.toLowerCase()) <= (near.length >= 5 ? 2 : 1)) return `; did you mean ${near}?`;
+  return `; it takes ${fields.join(', ')}`;
+}
+
 export function errorBody(err: AppError): ErrorBody {
   return {
     statusCode: err.statusCode,
@@ -121,7 +148,8 @@ export const errorHandlerPlugin = fp(
   async (app: FastifyInstance) => {
     const bodyLimit = app.initialConfig.bodyLimit ?? 1_048_576;
     app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
-      const appErr = normalize(err, bodyLimit);
+      const part = (err as FastifyError).validationContext ?? 'body';
+      const appErr = normalize(err, bodyLimit, (request.routeOptions.schema as Record<string, unknown> | undefined)?.[part]);
       if (appErr.code === 'DATABASE_UNAVAILABLE') void reply.header('retry-after', String(DATABASE_RETRY_AFTER_S));
       if (appErr.statusCode >= 500 && appErr.code !== 'DATABASE_UNAVAILABLE') request.log.error({ err }, appErr.message);
       else if (appErr.code === 'DATABASE_UNAVAILABLE') request.log.warn({ err: (err as Error).message }, appErr.message);

@@ -41,9 +41,15 @@ describe('orchestrator API: bad input', () => {
     expect(unknownField.statusCode).toBe(400);
     // The field it did not expect, where it is, not only that its object has one too many.
     expect(unknownField.json()).toMatchObject({
-      message: 'plan.steps[0].agnet is not a field this route takes',
+      message: 'plan.steps[0].agnet is not a field this route takes; did you mean agent?',
       details: { field: 'plan.steps[0].agnet' },
     });
+    // A name nothing like the route's own ("task" for description): the fields it does take.
+    const guessed = await app.inject({ method: 'POST', url: '/orchestrate', payload: { task: 'Write a function' } });
+    expect(guessed.statusCode).toBe(400);
+    const said = guessed.json().message as string;
+    expect(said).toMatch(/^task is not a field this route takes; it takes /);
+    for (const field of ['description', 'plan', 'input', 'wait', 'task_id']) expect(said).toContain(field);
     const missing = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ agent: 'math' }] } } });
     expect(missing.json()).toMatchObject({ message: 'plan.steps[0].id is required', details: { field: 'plan.steps[0].id' } });
     // A choice among literals names them, once.
