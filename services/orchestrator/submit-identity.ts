@@ -20,6 +20,11 @@ interface SubmitBody {
   input?: Record<string, unknown> | undefined;
   execute?: boolean | undefined;
   budget?: unknown;
+  run_at?: string | undefined;
+  delay?: string | undefined;
+  concurrency?: unknown;
+  rate_limit?: unknown;
+  priority?: number | undefined;
 }
 
 const KEY = /^[\x21-\x7E]{1,255}$/;
@@ -52,7 +57,14 @@ export function submitIdentity(header: string | string[] | undefined, body: Subm
     input: body.input ?? {},
     execute: body.execute !== false,
     // Another budget is another request: a retry must not come back with a run spending under the first one's.
+    // So are another start time and other flow control. Each is in the fingerprint only when given, so a
+    // request without them fingerprints as it did before they were added.
     ...(body.budget ? { budget: body.budget } : {}),
+    ...(body.run_at !== undefined ? { run_at: body.run_at } : {}),
+    ...(body.delay !== undefined ? { delay: body.delay } : {}),
+    ...(body.concurrency ? { concurrency: body.concurrency } : {}),
+    ...(body.rate_limit ? { rate_limit: body.rate_limit } : {}),
+    ...(body.priority !== undefined ? { priority: body.priority } : {}),
   };
   return { key: header, taskId, requestHash: createHash('sha256').update(canonicalJson(made)).digest('base64url') };
 }

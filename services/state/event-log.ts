@@ -129,6 +129,15 @@ export async function listEvents(db: Queryable, workflowId: string, after: numbe
 }
 
 /** Events outside a step's commit (a breaker opening, say); not lease-guarded: they only inform. */
+/** The data of a workflow's first event of one type (its planning's `plan_checked`, say), or null. */
+export async function firstEventData(db: Queryable, workflowId: string, type: string): Promise<Record<string, unknown> | null> {
+  const rows = await db.query<{ data: Record<string, unknown> }>(
+    'SELECT data FROM workflow_events WHERE workflow_id = $1 AND type = $2 ORDER BY seq LIMIT 1',
+    [workflowId, type],
+  );
+  return rows[0]?.data ?? null;
+}
+
 export async function appendEvents(db: Queryable, workflowId: string, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
   await db.query(

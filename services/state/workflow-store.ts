@@ -24,7 +24,7 @@ import {
 export { commitBatch, commitProgress, type CommitMember, type FinishedAttempt, type Progress } from './progress-store.ts';
 export type { Lease } from './rows.ts';
 
-export { appendEvents, listEvents } from './event-log.ts';
+export { appendEvents, firstEventData, listEvents } from './event-log.ts';
 
 export interface InsertWorkflow {
   id: string;

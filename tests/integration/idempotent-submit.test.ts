@@ -92,6 +92,27 @@ describe.each(testDatabases)('idempotent submit on $name', (t) => {
     expect(log.runs).toHaveLength(2);
   });
 
+  it('when to start it and its flow control are part of the request: the same key with others is a 409', async () => {
+    const { db, app } = await setup();
+    const headers = { 'idempotency-key': `later-${randomUUID()}` };
+    const later = { plan, delay: '1h', priority: 2 };
+    const first = await app.inject({ method: 'POST', url: '/orchestrate', headers, payload: later });
+    expect(first.json()).toMatchObject({ status: 'scheduled' });
+    const again = await app.inject({ method: 'POST', url: '/orchestrate', headers, payload: later });
+    expect([again.statusCode, again.json().task_id]).toEqual([202, first.json().task_id]);
+    for (const other of [
+      { plan },
+      { ...later, delay: '2h' },
+      { ...later, priority: 5 },
+      { ...later, concurrency: { key: 'x', limit: 1 } },
+    ]) {
+      const res = await app.inject({ method: 'POST', url: '/orchestrate', headers, payload: other });
+      expect(res.statusCode, JSON.stringify(other)).toBe(409);
+      expect(res.json()).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT', details: { task_id: first.json().task_id } });
+    }
+    expect(await count(db)).toBe(1);
+  });
+
   it('a planned task (execute: false) retried stays the one planned task', async () => {
     const { db, app } = await setup();
     const headers = { 'idempotency-key': randomUUID() };

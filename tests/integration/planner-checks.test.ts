@@ -16,13 +16,21 @@ async function platform() {
 describe('a description is checked by its agents before it is accepted', () => {
   it('"Build feature Z then document feature Z" runs feature-dev then documentation to success, and says feature-dev only scaffolds', async () => {
     const app = await platform();
-    const res = await app.inject({
-      method: 'POST',
-      url: '/orchestrate',
-      payload: { description: 'Build feature Z then document feature Z', wait: true },
-    });
+    const submit = () =>
+      app.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        headers: { 'idempotency-key': 'build-z' },
+        payload: { description: 'Build feature Z then document feature Z', wait: true },
+      });
+    const res = await submit();
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json();
+    // A retry is answered from what was stored, checks and all: the same shape, nothing planned again.
+    const again = await submit();
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(Object.keys(again.json()).sort()).toEqual(Object.keys(body).sort());
+    expect(again.json().checks).toEqual(body.checks);
     expect(body.status).toBe('succeeded');
     expect(body.plan.steps.map((s: { id: string; depends_on: string[] }) => [s.id, s.depends_on])).toEqual([
       ['feature-dev', []],

@@ -102,7 +102,7 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
   }
 
   /** A retried submit gets the task the first one made, answered the same way; a reused key with another request, a 409. */
-  function replay(
+  async function replay(
     request: FastifyRequest,
     reply: FastifyReply,
     existing: WorkflowRow,
@@ -115,17 +115,18 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
       throw new AppError('IDEMPOTENCY_CONFLICT', `task_id ${existing.id} is taken; choose another`, { details: { task_id: existing.id } });
     }
     if (existing.request_hash !== identity.requestHash) {
-      const what = identity.key ? `Idempotency-Key "${identity.key}" was used` : `task_id ${existing.id} was chosen`;
-      throw new AppError(
-        'IDEMPOTENCY_CONFLICT',
-        `${what} for task ${existing.id} with a different request; send the same request to get that task, or a new key for a new one`,
-        {
-          details: { task_id: existing.id, ...(identity.key ? { idempotency_key: identity.key } : {}) },
-        },
-      );
+      const message = identity.key
+        ? `Idempotency-Key "${identity.key}" was used for task ${existing.id} with a different request; send the same request to get that task, or a new key for a new one`
+        : `task_id ${existing.id} is a task made by a different request; send the same request to get it, or choose a new task_id for a new one`;
+      throw new AppError('IDEMPOTENCY_CONFLICT', message, {
+        details: { task_id: existing.id, ...(identity.key ? { idempotency_key: identity.key } : {}) },
+      });
     }
     void reply.header('idempotent-replayed', 'true');
-    return answer(reply, existing.id, existing.status, existing.plan, wait);
+    // A planned description was answered with its checks: they are in its log, the plan_checked event.
+    const checked = existing.description ? await store.firstEventData(db, existing.id, 'plan_checked') : null;
+    const checks = Array.isArray(checked?.checks) ? (checked.checks as StepFinding[]) : undefined;
+    return answer(reply, existing.id, existing.status, existing.plan, wait, checks);
   }
 
   const existingFor = async (storedKey: string | undefined, id: string | undefined) =>
