@@ -450,6 +450,22 @@ describe('decider: approvals', () => {
     expect(yes.send({ type: 'answered', step: 'deploy', decision: 'approved' })).toEqual([]);
   });
 
+  it('a step after an approval sees what was approved: the gate passes its own dependencies on', () => {
+    const r = runOf([
+      { id: 'build' },
+      { id: 'sign-off', type: 'approval', agent: 'person', depends_on: ['build'] },
+      { id: 'ci', depends_on: ['sign-off'] },
+    ]);
+    r.send({ type: 'start' });
+    r.ok('build', { files: [{ path: 'src/a.ts', content: 'export const a = 1;\n' }] });
+    const again = runOf([], { ...r.state, phase: 'running' });
+    const cmds = again.send({ type: 'answered', step: 'sign-off', decision: 'approved', comment: 'go' });
+    const ci = cmds.find((c): c is Dispatch => c.type === 'dispatch' && c.step === 'ci')!;
+    expect(Object.keys(ci.dependencies)).toEqual(['sign-off', 'build']);
+    expect(ci.dependencies['build']).toEqual({ files: [{ path: 'src/a.ts', content: 'export const a = 1;\n' }] });
+    expect(ci.dependencies['sign-off']).toMatchObject({ decision: 'approved', comment: 'go' });
+  });
+
   it('woken after the deadline, an unanswered approval expires; before it, the run just goes on', () => {
     const parked = runOf(approval);
     parked.send({ type: 'start' });

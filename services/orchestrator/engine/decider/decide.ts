@@ -468,11 +468,30 @@ class Decider {
         agent: s.def.agent,
         key: idempotencyKey(this.run.id, s.def.id, s.attempt),
         input: s.input ?? {},
-        dependencies: Object.fromEntries(s.def.depends_on.map((d) => [d, this.run.steps.get(d)!.output ?? null])),
+        dependencies: this.dependencyOutputs(s.def.depends_on),
         timeoutMs: s.def.timeout_ms ?? this.run.defaults.timeoutMs,
         delayMs,
       },
     ];
+  }
+
+  /**
+   * The outputs a step is given: its dependencies', and through an approval step, what that step
+   * approved (its own dependencies', and so on through gates), since a person's answer is not the
+   * work it lets through. A nearer step's output is never replaced by a farther one's.
+   */
+  private dependencyOutputs(dependsOn: readonly string[]): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    // Breadth first: a nearer step is met first, and a farther one never replaces it.
+    const queue = [...dependsOn];
+    for (let i = 0; i < queue.length; i++) {
+      const id = queue[i];
+      if (id in out) continue;
+      const dep = this.run.steps.get(id)!;
+      out[id] = dep.output ?? null;
+      if (dep.def.type === 'approval') queue.push(...dep.def.depends_on);
+    }
+    return out;
   }
 
   /** Marks the steps that can start now, with their inputs resolved from what succeeded. */
