@@ -248,6 +248,20 @@ const stops = new Set([
 ]);
 const trailingKinds = new Set(['class', 'function', 'functions', 'method', 'module', 'feature', 'file']);
 
+const languages = new Set(['typescript', 'javascript', 'ts', 'js', 'node', 'nodejs']);
+const relativePronouns = new Set(['that', 'which']);
+const articles = new Set(['a', 'an', 'the']);
+
+/** The verb of "a function that validates" as a command: validates → validate, applies → apply, matches → match. */
+function imperative(verb: string): string {
+  const irregular: Record<string, string> = { is: 'be', has: 'have', does: 'do', goes: 'go' };
+  if (irregular[verb.toLowerCase()]) return irregular[verb.toLowerCase()];
+  if (/ies$/i.test(verb)) return verb.slice(0, -3) + 'y';
+  if (/(?:ss|sh|ch|x|z)es$/i.test(verb)) return verb.slice(0, -2);
+  if (/[^s]s$/i.test(verb)) return verb.slice(0, -1);
+  return verb;
+}
+
 /** "Build feature slugify utility that …" → "slugify utility". */
 function featurePhrase(sentence: string, signatures: RawSignature[]): string | undefined {
   let text = sentence;
@@ -256,12 +270,18 @@ function featurePhrase(sentence: string, signatures: RawSignature[]): string | u
   const stripped = text.replace(leadVerbs, '');
   if (stripped === text && !/^\s*(?:feature|module)\b/i.test(text)) return undefined;
   const words: string[] = [];
+  // "a function that validates emails": what it does names it, with the verb as a command (validate).
+  let relative = false;
   for (const raw of stripped.split(/\s+/)) {
     const word = raw.replace(/[^\w$-]/g, '');
     const lower = word.toLowerCase();
-    if (words.length === 0 && (fillers.has(lower) || stops.has(lower))) continue;
+    if (words.length === 0 && (fillers.has(lower) || languages.has(lower) || stops.has(lower))) {
+      relative ||= relativePronouns.has(lower);
+      continue;
+    }
     if (stops.has(lower)) break;
-    if (word !== '') words.push(word);
+    if (articles.has(lower)) continue;
+    if (word !== '') words.push(words.length === 0 && relative ? imperative(word) : word);
     if (words.length === 4 || /[,.:;—]$/.test(raw)) break;
   }
   while (words.length > 1 && trailingKinds.has(words.at(-1)!.toLowerCase())) words.pop();

@@ -136,6 +136,20 @@ describe('feature-dev agent: scaffolding', () => {
     expect(out.todo).toEqual(expect.arrayContaining([expect.stringMatching(/choose the parameters and return type of slugify/)]));
   });
 
+  it('names a function described by what it does ("a TypeScript function that validates emails") after that, not the language', async () => {
+    const cases: Array<[string, string, string]> = [
+      ['Write a TypeScript function that validates email addresses', 'src/validate-email-addresses.ts', 'validateEmailAddresses'],
+      ['Write a TypeScript function that reverses a string', 'src/reverse-string.ts', 'reverseString'],
+      ['Create a function which computes the average of a list', 'src/compute-average.ts', 'computeAverage'],
+      ['Implement a JavaScript helper that applies a discount', 'src/apply-discount.ts', 'applyDiscount'],
+      ['Write a TS function that matches glob patterns', 'src/match-glob-patterns.ts', 'matchGlobPatterns'],
+    ];
+    for (const [task, module, name] of cases) {
+      const out = await run({ task });
+      expect([out.module, out.exports], task).toEqual([module, [name]]);
+    }
+  });
+
   it('scaffolds a fetch-style handler for an endpoint task, and its test runs', async () => {
     const out = await run({ task: 'Add endpoint GET /users/:id that returns a user' });
     expect(out.module).toBe('src/get-users.ts');
