@@ -110,6 +110,17 @@ describe.each(testDatabases)('schedules on $name', (t) => {
     const patch = await call('PATCH', '/schedules/ok', { timezone: 'Nowhere/Land' });
     expect(patch.status).toBe(400);
     expect(patch.body.message).toMatch(/timezone "Nowhere\/Land"/);
+
+    // A description no agent can do is refused now, as POST /orchestrate refuses it, not on every tick.
+    const unplannable = await call('POST', '/schedules', { name: 'nightly', cron: '0 3 * * *', description: 'asdf qwer zxcv' });
+    expect(unplannable.status).toBe(422);
+    expect(unplannable.body).toMatchObject({ code: 'UNPLANNABLE', message: expect.stringContaining('asdf qwer zxcv') });
+    expect((await call('GET', '/schedules/nightly')).status).toBe(404);
+    const sums = await call('POST', '/schedules', { name: 'sums', cron: '0 3 * * *', description: 'add numbers', input: { values: [1] } });
+    expect(sums.status, JSON.stringify(sums.body)).toBe(201);
+    const retarget = await call('PATCH', '/schedules/sums', { description: 'asdf qwer zxcv' });
+    expect([retarget.status, retarget.body.code]).toEqual([422, 'UNPLANNABLE']);
+    expect((await call('GET', '/schedules/sums')).body.description).toBe('add numbers');
   });
 
   it(

@@ -7,7 +7,8 @@ import { ErrorReply, ObjectReply } from '../schemas.ts';
 import { startScheduledRun } from '../schedules/scheduled-run.ts';
 import type { Scheduler } from '../schedules/scheduler.ts';
 import type { ScheduleMetrics } from '../schedules/metrics.ts';
-import { changeSchedule, checkName, createSchedule, mustGetSchedule, scheduleView } from '../schedules/schedule-service.ts';
+import { changeSchedule, checkName, createSchedule, mustGetSchedule, scheduleView, type PlanCheck } from '../schedules/schedule-service.ts';
+import { planRun } from '../plan-request.ts';
 import { AppError } from '../../errors/index.ts';
 
 // overlap and catch_up are plain strings here: the handler's own check names the field, the value and the choices.
@@ -35,7 +36,7 @@ const CreateBody = Type.Object(
 const PatchBody = Type.Object({ ...fields, cron: Type.Optional(fields.cron) }, { additionalProperties: false });
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }) });
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 429: ErrorReply };
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 422: ErrorReply, 429: ErrorReply };
 
 export interface ScheduleRouteOptions extends OrchestratorContext {
   scheduler: Scheduler;
@@ -46,6 +47,7 @@ export interface ScheduleRouteOptions extends OrchestratorContext {
 export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['schedules'];
+  const planCheck: PlanCheck = (description, input) => planRun(ctx, { description, input });
 
   /**
    * The schedule, if this request may see it: with API_KEY_OWNERSHIP=on a key sees and changes only
@@ -65,7 +67,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
     { schema: { tags, summary: 'Create a schedule', body: CreateBody, response: { 201: ObjectReply, ...errors } } },
     async (request, reply) => {
       const { name, ...spec } = request.body;
-      const row = await createSchedule(ctx, name, spec, { createdBy: ctx.ownership.submitter(request) });
+      const row = await createSchedule(ctx, name, spec, { createdBy: ctx.ownership.submitter(request), planCheck });
       ctx.scheduler.wake();
       return reply.status(201).send(scheduleView(row));
     },
@@ -108,7 +110,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
     async (request) => {
       checkName(request.params.name);
       await visible(request, request.params.name);
-      const row = await changeSchedule(ctx, request.params.name, request.body);
+      const row = await changeSchedule(ctx, request.params.name, request.body, { planCheck });
       ctx.scheduler.wake();
       return scheduleView(row);
     },

@@ -20,14 +20,27 @@ function nextTick(c: Pick<CheckedSchedule, 'cron' | 'timezone' | 'enabled'>, now
   return c.enabled ? ticker(c.cron, c.timezone).next(now) : null;
 }
 
+/** Plans a description as a tick would; throws what planning refuses. */
+export type PlanCheck = (description: string, input: Record<string, unknown>) => Promise<unknown>;
+
+/**
+ * A description schedule written through the API is planned once (422 UNPLANNABLE naming the part
+ * no agent can do), so one that can never run is refused when it is written, not reported at 3 a.m.
+ * on every tick. Schedules from workflow files are not: start-up does not wait on planning.
+ */
+async function checkPlannable(c: CheckedSchedule, planCheck: PlanCheck | undefined): Promise<void> {
+  if (planCheck && 'description' in c.target && c.target.description) await planCheck(c.target.description, c.input);
+}
+
 export async function createSchedule(
   ctx: Ctx,
   name: string,
   spec: ScheduleSpec,
-  who: { createdBy?: string | undefined; source?: 'api' | 'file'; definitionHash?: string | null } = {},
+  who: { createdBy?: string | undefined; source?: 'api' | 'file'; definitionHash?: string | null; planCheck?: PlanCheck } = {},
 ): Promise<ScheduleRow> {
   checkName(name);
   const c = checkSchedule(ctx, spec);
+  await checkPlannable(c, who.planCheck);
   const row = await scheduleStore.insertSchedule(ctx.db, {
     name,
     id: uuidv7(),
@@ -72,7 +85,7 @@ export async function changeSchedule(
   ctx: Ctx,
   name: string,
   patch: Partial<ScheduleSpec>,
-  from: { definitionHash?: string | null; source?: 'api' | 'file' } = {},
+  from: { definitionHash?: string | null; source?: 'api' | 'file'; planCheck?: PlanCheck } = {},
 ): Promise<ScheduleRow> {
   const current = await mustGetSchedule(ctx.db, name);
   const before = specOf(current);
@@ -83,6 +96,9 @@ export async function changeSchedule(
     ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)),
   };
   const c = checkSchedule(ctx, merged);
+  // Planned again only when what it plans changed.
+  if (patch.description !== undefined || (patch.input !== undefined && 'description' in current.target))
+    await checkPlannable(c, from.planCheck);
   const retime = c.cron !== current.cron || c.timezone !== current.timezone || (c.enabled && !current.enabled);
   const row = await scheduleStore.updateSchedule(ctx.db, name, {
     ...c,
