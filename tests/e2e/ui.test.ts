@@ -146,6 +146,51 @@ describe('the run viewer at /ui in Chromium', () => {
     noProblems(w);
   }, 120_000);
 
+  it('makes a schedule, runs it now, pauses, resumes and deletes it; a description no agent can do shows the 422', async () => {
+    const v = await viewer();
+    const w = await open(v, v.submitKey, '/ui/schedules');
+    const { page } = w;
+    await page.getByText('No schedules yet').waitFor();
+    const make = async (name: string, description: string) => {
+      await page.getByLabel('Name', { exact: true }).fill(name);
+      await page.getByLabel('Cron (min hour day month weekday)').fill('0 3 * * *');
+      await page.getByLabel('Description', { exact: true }).fill(description);
+      await page.getByLabel('Input (JSON object, optional)').fill('{"values": [1, 2]}');
+      await page.getByRole('button', { name: 'Make schedule' }).click();
+    };
+    await make('nightly-nonsense', 'asdf qwer zxcv');
+    await expect.poll(() => page.getByTestId('schedule-error').textContent()).toContain('no agent can do "asdf qwer zxcv"');
+    await make('sums', 'add numbers');
+    const row = page.locator('tr[data-schedule="sums"]');
+    await row.waitFor();
+    expect(await row.textContent()).toContain('add numbers');
+    expect((await v.call('/schedules')).body.schedules.map((s: { name: string }) => s.name)).toEqual(['sums']);
+    await expectAccessible(page, 'Schedules');
+    await screenshot(page, 'schedules');
+
+    const confirmed = async (action: string) => {
+      await row.locator(`[data-action="${action}"]`).click();
+      await page.locator(`[data-confirm="${action}"]`).click();
+    };
+    await confirmed('pause');
+    await page.locator('tr[data-schedule="sums"][data-enabled="false"]').waitFor();
+    expect((await v.call('/schedules/sums')).body).toMatchObject({ enabled: false, next_run_at: null });
+    await confirmed('resume');
+    await page.locator('tr[data-schedule="sums"][data-enabled="true"]').waitFor();
+
+    await confirmed('trigger');
+    await page.waitForURL(/\/ui\/runs\//);
+    await runStatus(page, 'succeeded');
+    const runId = page.url().split('/').at(-1)!;
+    await page.getByRole('link', { name: 'Schedules' }).click();
+    await row.locator(`a[href="/ui/runs/${runId}"]`).waitFor();
+    await confirmed('delete');
+    await expect.poll(() => row.count()).toBe(0);
+    expect((await v.call('/schedules/sums')).status).toBe(404);
+    expect((await v.call(`/tasks/${runId}`)).body.status).toBe('succeeded');
+    noProblems(w);
+  }, 120_000);
+
   it('cancels a running run after asking', async () => {
     const v = await viewer();
     const submitted = await v.call('/orchestrate', {

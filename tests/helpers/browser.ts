@@ -23,9 +23,9 @@ export function chromiumForFile(): () => Browser {
   return () => browser!;
 }
 
-// The API refusing a request (no key yet, a read-only key acting) is the page working as meant;
-// Chromium still logs each such answer as a console error.
-const expectedRefusal = /^Failed to load resource: the server responded with a status of 40[13]/;
+// The API refusing a request (no key yet, a read-only key acting, a description no agent can do)
+// is the page working as meant; Chromium still logs each such answer as a console error.
+const expectedRefusal = /^Failed to load resource: the server responded with a status of (40[13]|422)/;
 
 export interface WatchedPage {
   page: Page;

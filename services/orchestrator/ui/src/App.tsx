@@ -6,6 +6,7 @@ import { AgentsPage } from './pages/AgentsPage.tsx';
 import { ComparePage } from './pages/ComparePage.tsx';
 import { RunPage } from './pages/RunPage.tsx';
 import { RunsPage } from './pages/RunsPage.tsx';
+import { SchedulesPage } from './pages/SchedulesPage.tsx';
 import { SubmitPage } from './pages/SubmitPage.tsx';
 
 function NavLink({ href, children }: { href: string; children: string }) {
@@ -30,6 +31,7 @@ export function App() {
         <nav aria-label="Pages">
           <NavLink href="/">Runs</NavLink>
           <NavLink href="/submit">Submit</NavLink>
+          <NavLink href="/schedules">Schedules</NavLink>
           <NavLink href="/agents">Agents</NavLink>
         </nav>
       </header>
@@ -49,6 +51,7 @@ export function App() {
             <Route path="/compare/:a/:b">{(params) => <ComparePage key={`${params.a}/${params.b}`} a={params.a} b={params.b} />}</Route>
             <Route path="/agents" component={AgentsPage} />
             <Route path="/submit" component={SubmitPage} />
+            <Route path="/schedules" component={SchedulesPage} />
             <Route>
               <h1>Not a page</h1>
               <p>

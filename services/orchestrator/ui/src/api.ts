@@ -49,7 +49,10 @@ export async function errorOf(res: Response): Promise<ApiError> {
   }
 }
 
-export async function api<T>(path: string, options: { method?: 'GET' | 'POST'; body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
+export async function api<T>(
+  path: string,
+  options: { method?: 'GET' | 'POST' | 'PATCH' | 'DELETE'; body?: unknown; signal?: AbortSignal } = {},
+): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json', ...authHeaders() };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(path, {
@@ -74,6 +77,15 @@ export function tasksQuery(options: { status?: TaskStatus | ''; q?: string; curs
   if (options.q?.trim()) params.set('q', options.q.trim());
   if (options.cursor) params.set('cursor', options.cursor);
   return `/tasks?${params.toString()}`;
+}
+
+/** A form's JSON input: empty is {}, anything but an object is refused with what to write. */
+export function parseInput(text: string): Record<string, unknown> {
+  if (!text.trim()) return {};
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error('input must be a JSON object, e.g. {"spec": "…"}');
+  return value as Record<string, unknown>;
 }
 
 export const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));

@@ -166,6 +166,23 @@ export interface AgentView {
   calls_in_flight: number;
 }
 
+/** A schedule as GET /schedules gives it: what it runs is one of workflow, plan and description. */
+export interface ScheduleView {
+  name: string;
+  cron: string;
+  timezone: string;
+  workflow?: string;
+  plan?: Plan;
+  description?: string;
+  input: Record<string, unknown>;
+  overlap: string;
+  enabled: boolean;
+  source: 'api' | 'file';
+  next_run_at: string | null;
+  last_run: { task_id: string; started_at: string | null; status: TaskStatus | null } | null;
+  last_outcome: string | null;
+}
+
 export interface NamedWorkflow {
   name: string;
   description: string;

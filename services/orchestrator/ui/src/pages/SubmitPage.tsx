@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { useLocation } from 'wouter';
-import { api, messageOf, post } from '../api.ts';
+import { api, messageOf, parseInput, post } from '../api.ts';
 import { RunGraph } from '../run/RunGraph.tsx';
 import type { NamedWorkflow, Plan } from '../types.ts';
 
@@ -8,14 +8,6 @@ interface Planned {
   task_id: string;
   status: string;
   plan: Plan;
-}
-
-function parseInput(text: string): Record<string, unknown> {
-  if (!text.trim()) return {};
-  const value: unknown = JSON.parse(text);
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new Error('input must be a JSON object, e.g. {"spec": "…"}');
-  return value as Record<string, unknown>;
 }
 
 /** Plan first (`execute: false`), look at the graph, then run it (POST /execute/:id). */
