@@ -253,6 +253,17 @@ export interface Config {
 
 export const envVariables = Object.keys(EnvSchema.properties);
 
+/**
+ * This replica's lease-owner name when ORCHESTRATOR_ID is not set. A PGlite database on disk is one
+ * process's alone, so every lease in it was taken by an earlier start of this installation: a name
+ * that stays the same across restarts takes them back at once instead of after LEASE_MS. On Postgres,
+ * shared by replicas, each start is a name of its own.
+ */
+function defaultOwner(databaseUrl: string | undefined, pgliteDataDir: string): string {
+  if (!databaseUrl && !pgliteDataDir.startsWith('memory://')) return `embedded-${hostname()}`;
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const raw: Record<string, string> = {};
   for (const key of envVariables) {
@@ -285,7 +296,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     knowledgeIndexDocs: e.KNOWLEDGE_INDEX_DOCS,
     ragCacheTtlMs: e.RAG_CACHE_TTL_MS,
     orchestratorUrl: e.ORCHESTRATOR_URL.replace(/\/+$/, ''),
-    orchestratorId: e.ORCHESTRATOR_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    orchestratorId: e.ORCHESTRATOR_ID ?? defaultOwner(e.DATABASE_URL, e.PGLITE_DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     pgliteDataDir: e.PGLITE_DATA_DIR,

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { schemaDatabaseUrl } from '../helpers/db.ts';
 import { poll } from '../helpers/poll.ts';
 import { startProcess } from '../helpers/processes.ts';
@@ -28,7 +31,7 @@ async function json(url: string, init?: RequestInit): Promise<Record<string, any
   return (await res.json()) as Record<string, any>;
 }
 
-describe('crash recovery (child processes, real Postgres)', () => {
+describe('crash recovery (child processes)', () => {
   it('finishes a workflow after SIGKILL of its orchestrator, never running a handler twice for a key', async () => {
     const databaseUrl = await schemaDatabaseUrl('e2e');
 
@@ -93,4 +96,42 @@ describe('crash recovery (child processes, real Postgres)', () => {
     expect(text).toContain('"previous_owner":"e2e-first"');
     expect(text).toMatch(/"replayed":true/);
   }, 120_000);
+
+  it('on the embedded database, a restarted orchestrator takes its running workflow back at once, not when the lease runs out', async () => {
+    const scratch = await mkdtemp(path.join(tmpdir(), 'mesh-embedded-crash-'));
+    onTestFinished(() => rm(scratch, { recursive: true, force: true }));
+    const agents = await startProcess(['agents'], { LOG_LEVEL: 'info' }, 5);
+    const agentUrls = Object.entries(agents.urls)
+      .map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`)
+      .join(',');
+    // As `npm start` runs it: PGlite on disk, no ORCHESTRATOR_ID. The lease outlasts the test, so
+    // only knowing that the workflow was its own can explain a recovery in time.
+    const env = { PGLITE_DATA_DIR: path.join(scratch, 'pg'), AGENT_URLS: agentUrls, LEASE_MS: '600000', LOG_LEVEL: 'warn' };
+    const first = await startProcess(['orchestrator'], env, 1, 60_000);
+    const api1 = first.urls.orchestrator!;
+    const { task_id } = await json(`${api1}/orchestrate`, { method: 'POST', body: JSON.stringify({ plan }) });
+    await poll(
+      async () => {
+        const task = await json(`${api1}/tasks/${task_id}`);
+        return task.steps.some((s: { id: string; status: string }) => s.id.startsWith('ci-') && s.status === 'running');
+      },
+      { timeoutMs: 30_000, label: 'a cicd step running', intervalMs: 20 },
+    );
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+
+    const second = await startProcess(['orchestrator'], env, 1, 60_000);
+    const api2 = second.urls.orchestrator!;
+    const done = await poll(
+      async () => {
+        const task = await json(`${api2}/tasks/${task_id}`);
+        return task.status === 'succeeded' || task.status === 'failed' ? task : undefined;
+      },
+      { timeoutMs: 60_000, label: 'the workflow to finish after the restart', intervalMs: 100 },
+    );
+    expect(done.status).toBe('succeeded');
+    expect(done.steps.map((s: { attempts: unknown[] }) => s.attempts.length)).toEqual([1, 1, 1, 1]);
+    const events = await (await fetch(`${api2}/tasks/${task_id}/events`)).text();
+    expect(events).toContain('workflow_recovered');
+  }, 180_000);
 });
