@@ -101,14 +101,73 @@ export function openPglite(dataDir: string | undefined): Promise<PGlite> {
 }
 
 /** Embedded Postgres (WASM) in a directory, or in memory for 'memory://'. Same SQL as the server. */
+/** Opens of a directory by this process, by lock file: the lock goes with the last close. */
+const heldHere = new Map<string, number>();
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * PGlite on disk is one process's alone: two would corrupt it, and the orchestrator takes every
+ * lease in it for its own after a restart (config's default owner). A lock file beside the
+ * directory holds the pid of the process that has it open; one whose process is gone (a crash) is
+ * taken over. Returns the unlock.
+ */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const lock = `${path.resolve(dataDir)}.lock`;
+  const unlock = async () => {
+    const left = (heldHere.get(lock) ?? 1) - 1;
+    if (left > 0) return void heldHere.set(lock, left);
+    heldHere.delete(lock);
+    await rm(lock, { force: true });
+  };
+  if (heldHere.has(lock)) {
+    heldHere.set(lock, heldHere.get(lock)! + 1);
+    return unlock;
+  }
+  for (let tries = 0; tries < 3; tries++) {
+    try {
+      await writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
+      heldHere.set(lock, 1);
+      return unlock;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid))
+        throw new Error(
+          `the embedded database ${dataDir} is open in another process (pid ${pid}); stop that one (another agentic-mesh start?) or set PGLITE_DATA_DIR to another directory. If pid ${pid} is not such a process, delete ${lock}`,
+          { cause: err },
+        );
+      await rm(lock, { force: true });
+    }
+  }
+  throw new Error(`could not take the lock ${lock} on the embedded database`);
+}
+
 export async function createPgliteDb(dataDir: string): Promise<Db> {
   const inMemory = dataDir.startsWith('memory://');
+  let unlock = async () => {};
   if (!inMemory) {
     await mkdir(path.dirname(path.resolve(dataDir)), { recursive: true });
-    await seedFromTemplate(dataDir);
-    await mkdir(dataDir, { recursive: true });
+    unlock = await lockDataDir(dataDir);
+    try {
+      await seedFromTemplate(dataDir);
+      await mkdir(dataDir, { recursive: true });
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
   }
-  const pglite = await openPglite(inMemory ? undefined : dataDir);
+  const pglite = await openPglite(inMemory ? undefined : dataDir).catch(async (err: unknown) => {
+    await unlock();
+    throw err;
+  });
 
   const wrap = (q: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
     async query<R>(sql: string | Prepared, params?: readonly unknown[]) {
@@ -128,6 +187,7 @@ export async function createPgliteDb(dataDir: string): Promise<Db> {
     transaction: (fn) => pglite.transaction((tx) => fn(wrap(tx))),
     async close() {
       await pglite.close();
+      await unlock();
     },
   };
 }

@@ -1,4 +1,6 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,5 +49,29 @@ describe('the embedded database on a first start (PGlite)', () => {
       () => undefined,
     );
     expect(await readdir(dataDir)).toContain('notes.txt');
+  }, 60_000);
+
+  it("is one process's alone: a lock beside it names the process that has it open, and one left by a dead process is taken over", async () => {
+    const dataDir = path.join(scratch, 'locked', 'pg');
+    const lock = `${dataDir}.lock`;
+    const db = await createPgliteDb(dataDir);
+    expect((await readFile(lock, 'utf8')).trim()).toBe(String(process.pid));
+    await db.close();
+    await expect(readFile(lock)).rejects.toThrow(/ENOENT/);
+
+    // Another live process holds it.
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await once(other, 'spawn');
+    try {
+      await writeFile(lock, `${other.pid}\n`);
+      await expect(createPgliteDb(dataDir)).rejects.toThrow(new RegExp(`open in another process \\(pid ${other.pid}\\).*PGLITE_DATA_DIR`));
+    } finally {
+      other.kill('SIGKILL');
+      await once(other, 'exit');
+    }
+    // That process is gone (as after a crash): its lock is stale, and the next open takes it.
+    const again = await createPgliteDb(dataDir);
+    expect((await readFile(lock, 'utf8')).trim()).toBe(String(process.pid));
+    await again.close();
   }, 60_000);
 });
