@@ -56,15 +56,19 @@ export function submitIdentity(header: string | string[] | undefined, body: Subm
     workflow: body.workflow ?? null,
     input: body.input ?? {},
     execute: body.execute !== false,
-    // Another budget is another request: a retry must not come back with a run spending under the first one's.
-    // So are another start time and other flow control. Each is in the fingerprint only when given, so a
-    // request without them fingerprints as it did before they were added.
-    ...(body.budget ? { budget: body.budget } : {}),
-    ...(body.run_at !== undefined ? { run_at: body.run_at } : {}),
-    ...(body.delay !== undefined ? { delay: body.delay } : {}),
-    ...(body.concurrency ? { concurrency: body.concurrency } : {}),
-    ...(body.rate_limit ? { rate_limit: body.rate_limit } : {}),
-    ...(body.priority !== undefined ? { priority: body.priority } : {}),
+    // Another budget is another request (a retry must not come back with a run spending under the
+    // first one's), and so are another start time and other flow control. Each is in the fingerprint
+    // only when given, so a request without them fingerprints as it did before they were added.
+    ...definedOnly({
+      budget: body.budget,
+      run_at: body.run_at,
+      delay: body.delay,
+      concurrency: body.concurrency,
+      rate_limit: body.rate_limit,
+      priority: body.priority,
+    }),
   };
   return { key: header, taskId, requestHash: createHash('sha256').update(canonicalJson(made)).digest('base64url') };
 }
+
+const definedOnly = (fields: Record<string, unknown>) => Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { schemaDatabaseUrl } from '../helpers/db.ts';
 import { poll } from '../helpers/poll.ts';
-import { startProcess } from '../helpers/processes.ts';
+import { startProcess, type PlatformProcess } from '../helpers/processes.ts';
 
 const files = [
   { path: 'src/math.ts', content: 'export function add(a: number, b: number): number {\n  return a + b;\n}\n' },
@@ -31,14 +31,28 @@ async function json(url: string, init?: RequestInit): Promise<Record<string, any
   return (await res.json()) as Record<string, any>;
 }
 
+/** AGENT_URLS for the agents a `agentic-mesh agents` process says it serves. */
+const agentUrlsOf = (agents: PlatformProcess) =>
+  Object.entries(agents.urls)
+    .map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`)
+    .join(',');
+
+/** The task once it has succeeded or failed, within a minute. */
+const finished = (api: string, taskId: string, label: string) =>
+  poll(
+    async () => {
+      const task = await json(`${api}/tasks/${taskId}`);
+      return task.status === 'succeeded' || task.status === 'failed' ? task : undefined;
+    },
+    { timeoutMs: 60_000, label, intervalMs: 100 },
+  );
+
 describe('crash recovery (child processes)', () => {
   it('finishes a workflow after SIGKILL of its orchestrator, never running a handler twice for a key', async () => {
     const databaseUrl = await schemaDatabaseUrl('e2e');
 
     const agents = await startProcess(['agents'], { LOG_LEVEL: 'info' }, 5);
-    const agentUrls = Object.entries(agents.urls)
-      .map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`)
-      .join(',');
+    const agentUrls = agentUrlsOf(agents);
     const env = { DATABASE_URL: databaseUrl, AGENT_URLS: agentUrls, LEASE_MS: '2000', RECOVERY_INTERVAL_MS: '300', LOG_LEVEL: 'warn' };
 
     const first = await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'e2e-first' }, 1);
@@ -68,13 +82,7 @@ describe('crash recovery (child processes)', () => {
 
     const second = await startProcess(['orchestrator'], { ...env, ORCHESTRATOR_ID: 'e2e-second' }, 1);
     const api2 = second.urls.orchestrator!;
-    const done = await poll(
-      async () => {
-        const task = await json(`${api2}/tasks/${task_id}`);
-        return task.status === 'succeeded' || task.status === 'failed' ? task : undefined;
-      },
-      { timeoutMs: 60_000, label: 'workflow to finish on the second orchestrator', intervalMs: 100 },
-    );
+    const done = await finished(api2, task_id, 'workflow to finish on the second orchestrator');
     expect(done.status).toBe('succeeded');
     expect(done.steps.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
     expect(done.steps[1].output.passed).toBe(true);
@@ -101,9 +109,7 @@ describe('crash recovery (child processes)', () => {
     const scratch = await mkdtemp(path.join(tmpdir(), 'mesh-embedded-crash-'));
     onTestFinished(() => rm(scratch, { recursive: true, force: true }));
     const agents = await startProcess(['agents'], { LOG_LEVEL: 'info' }, 5);
-    const agentUrls = Object.entries(agents.urls)
-      .map(([name, url]) => `${name.replace(/^agent /, '')}=${url}`)
-      .join(',');
+    const agentUrls = agentUrlsOf(agents);
     // As `npm start` runs it: PGlite on disk, no ORCHESTRATOR_ID. The lease outlasts the test, so
     // only knowing that the workflow was its own can explain a recovery in time.
     const env = { PGLITE_DATA_DIR: path.join(scratch, 'pg'), AGENT_URLS: agentUrls, LEASE_MS: '600000', LOG_LEVEL: 'warn' };
@@ -122,13 +128,7 @@ describe('crash recovery (child processes)', () => {
 
     const second = await startProcess(['orchestrator'], env, 1, 60_000);
     const api2 = second.urls.orchestrator!;
-    const done = await poll(
-      async () => {
-        const task = await json(`${api2}/tasks/${task_id}`);
-        return task.status === 'succeeded' || task.status === 'failed' ? task : undefined;
-      },
-      { timeoutMs: 60_000, label: 'the workflow to finish after the restart', intervalMs: 100 },
-    );
+    const done = await finished(api2, task_id, 'the workflow to finish after the restart');
     expect(done.status).toBe('succeeded');
     expect(done.steps.map((s: { attempts: unknown[] }) => s.attempts.length)).toEqual([1, 1, 1, 1]);
     const events = await (await fetch(`${api2}/tasks/${task_id}/events`)).text();
