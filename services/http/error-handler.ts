@@ -126,7 +126,11 @@ function fieldsHint(unexpected: string, schema: unknown, schemaPath: string): st
     at = (at as Record<string, unknown>)[decodeURIComponent(key.replaceAll('~1', '/').replaceAll('~0', '~'))];
   }
   const properties = (at as { properties?: unknown } | undefined)?.properties;
-  const fields = typeof properties === 'object' && properties !== null ? Object.keys(properties) : [];
+  return nearestField(unexpected, typeof properties === 'object' && properties !== null ? Object.keys(properties) : []);
+}
+
+/** "; did you mean agent?" when one of `fields` is a slip away from `unexpected`, else "; it takes a, b, ..." ("" for none). */
+export function nearestField(unexpected: string, fields: readonly string[]): string {
   if (fields.length === 0) return '';
   const near = closest(unexpected, fields);
   if (distance(unexpected.toLowerCase(), near.toLowerCase()) <= (near.length >= 5 ? 2 : 1)) return `; did you mean ${near}?`;

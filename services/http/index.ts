@@ -1,4 +1,4 @@
-export { errorBody, errorHandlerPlugin, type ErrorBody } from './error-handler.ts';
+export { errorBody, errorHandlerPlugin, nearestField, type ErrorBody } from './error-handler.ts';
 export { healthPlugin, type HealthOptions } from './health.ts';
 export { serverUrl } from './server-url.ts';
 export { useStrictBodies } from './validation.ts';

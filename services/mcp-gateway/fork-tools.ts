@@ -2,6 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod/v4';
 import type { PlatformClient } from './platform-client.ts';
+import { strictArgs } from './tool-args.ts';
 
 const taskId = (what: string) => z.string().uuid().describe(what);
 
@@ -17,27 +18,29 @@ export function registerForkTools(
       title: 'Fork a task from a step',
       description:
         'Run a finished (succeeded, failed or cancelled) task again from one step: the steps above it keep their results and call no agent, the step and everything downstream run again, optionally with a patched input or plan. Returns the new task_id, which steps were reused and which ran; compare_tasks then shows what changed.',
-      inputSchema: {
-        task_id: taskId('The task to fork'),
-        from_step: z.string().min(1).max(64).describe('The step to run again, with everything downstream of it'),
-        input_patch: z
-          .record(z.string(), z.unknown())
-          .optional()
-          .describe("A JSON merge patch of from_step's input: keys replace, null removes, e.g. {values: [1000]}"),
-        plan_patch: z
-          .object({ steps: z.record(z.string(), z.record(z.string(), z.unknown())).optional() })
-          .optional()
-          .describe(
-            'Changes by step id (from_step or downstream): {steps: {<id>: {input?, agent?, timeout_ms?, retry?, ...}}}; input is a merge patch',
-          ),
-        wait: z.boolean().optional().describe('Wait for the fork to finish'),
-        idempotency_key: z
-          .string()
-          .min(1)
-          .max(255)
-          .optional()
-          .describe('Calling again with the same key and arguments returns the fork the first call made instead of making another'),
-      },
+      inputSchema: strictArgs(
+        {
+          task_id: taskId('The task to fork'),
+          from_step: z.string().min(1).max(64).describe('The step to run again, with everything downstream of it'),
+          input_patch: z
+            .record(z.string(), z.unknown())
+            .optional()
+            .describe("A JSON merge patch of from_step's input: keys replace, null removes, e.g. {values: [1000]}"),
+          plan_patch: strictArgs({ steps: z.record(z.string(), z.record(z.string(), z.unknown())).optional() }, { field: true })
+            .optional()
+            .describe(
+              'Changes by step id (from_step or downstream): {steps: {<id>: {input?, agent?, timeout_ms?, retry?, ...}}}; input is a merge patch',
+            ),
+          wait: z.boolean().optional().describe('Wait for the fork to finish'),
+          idempotency_key: z
+            .string()
+            .min(1)
+            .max(255)
+            .optional()
+            .describe('Calling again with the same key and arguments returns the fork the first call made instead of making another'),
+        },
+        { tool: 'fork_task' },
+      ),
     },
     async ({ task_id, idempotency_key, ...body }) =>
       result(
@@ -57,7 +60,10 @@ export function registerForkTools(
       title: 'Compare two tasks',
       description:
         'Two runs step by step (a task and its fork, or any two): which steps were reused, which ran in both and whether their outputs differ (each change with its path, old and new value), and the difference in duration, tokens and cost.',
-      inputSchema: { task_a: taskId('The first task (e.g. the parent)'), task_b: taskId('The second task (e.g. the fork)') },
+      inputSchema: strictArgs(
+        { task_a: taskId('The first task (e.g. the parent)'), task_b: taskId('The second task (e.g. the fork)') },
+        { tool: 'compare_tasks' },
+      ),
     },
     async ({ task_a, task_b }) => result(await platform.call('orchestrator', 'GET', `/tasks/${task_a}/compare/${task_b}`)),
   );

@@ -2,6 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod/v4';
 import type { PlatformClient } from './platform-client.ts';
+import { strictArgs } from './tool-args.ts';
 import { registerScheduleTools } from './schedule-tools.ts';
 import { budgetShape, registerUsageTools } from './usage-tools.ts';
 import { registerForkTools } from './fork-tools.ts';
@@ -26,59 +27,62 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
       title: 'Run a workflow',
       description:
         "Plan a task description into steps for the platform's agents (or take an explicit plan) and run it. Returns the task_id and plan; with wait=true, the finished results. Pass idempotency_key (or task_id) to make a retried call safe: it returns the same task instead of starting a second one.",
-      inputSchema: {
-        description: z
-          .string()
-          .min(1)
-          .optional()
-          .describe('What to do, e.g. "build feature X and deploy infrastructure Y then document it"'),
-        plan: z
-          .object({ steps: z.array(z.record(z.string(), z.unknown())) })
-          .optional()
-          .describe('Explicit steps: {id, agent, input, depends_on}'),
-        input: z.record(z.string(), z.unknown()).optional().describe('Given to every planned step, e.g. {files: [{path, content}]}'),
-        wait: z.boolean().optional().describe('Wait for the workflow to finish'),
-        task_id: z
-          .string()
-          .uuid()
-          .optional()
-          .describe('Your choice of task id: calling again with the same id and arguments returns the same task'),
-        idempotency_key: z
-          .string()
-          .min(1)
-          .max(255)
-          .optional()
-          .describe('Calling again with the same key and arguments returns the task the first call made instead of starting another'),
-        delay: z.string().max(32).optional().describe('Start later, after this long ("90s", "5m", "2h", "1d"): the task is scheduled'),
-        run_at: z.string().max(64).optional().describe('Start at this time (ISO 8601 with a zone, e.g. 2026-12-24T18:00:00Z)'),
-        concurrency: z
-          .object({
-            key: z.string(),
-            limit: z.number().int(),
-            strategy: z.enum(['queue', 'cancel_newest', 'cancel_in_progress']).optional(),
-          })
-          .optional()
-          .describe('At most `limit` runs of the key at once, e.g. {key: "input.repo", limit: 1}; over it the task waits queued'),
-        rate_limit: z
-          .object({ key: z.string().optional(), limit: z.number().int(), period: z.string() })
-          .optional()
-          .describe(
-            'At most `limit` starts of the key per period, e.g. {key: "input.tenant", limit: 60, period: "1m"}; over it the start is delayed',
-          ),
-        priority: z
-          .number()
-          .int()
-          .min(1)
-          .max(5)
-          .optional()
-          .describe('1-5 (default 3): higher goes first among queued tasks of the same key'),
-        budget: z
-          .object(budgetShape)
-          .optional()
-          .describe(
-            'What the run may spend on models, e.g. {usd: 5} or {tokens: 200000, on_budget: "wait"}; reached, nothing more is dispatched',
-          ),
-      },
+      inputSchema: strictArgs(
+        {
+          description: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('What to do, e.g. "build feature X and deploy infrastructure Y then document it"'),
+          plan: z
+            .object({ steps: z.array(z.record(z.string(), z.unknown())) })
+            .optional()
+            .describe('Explicit steps: {id, agent, input, depends_on}'),
+          input: z.record(z.string(), z.unknown()).optional().describe('Given to every planned step, e.g. {files: [{path, content}]}'),
+          wait: z.boolean().optional().describe('Wait for the workflow to finish'),
+          task_id: z
+            .string()
+            .uuid()
+            .optional()
+            .describe('Your choice of task id: calling again with the same id and arguments returns the same task'),
+          idempotency_key: z
+            .string()
+            .min(1)
+            .max(255)
+            .optional()
+            .describe('Calling again with the same key and arguments returns the task the first call made instead of starting another'),
+          delay: z.string().max(32).optional().describe('Start later, after this long ("90s", "5m", "2h", "1d"): the task is scheduled'),
+          run_at: z.string().max(64).optional().describe('Start at this time (ISO 8601 with a zone, e.g. 2026-12-24T18:00:00Z)'),
+          concurrency: strictArgs(
+            {
+              key: z.string(),
+              limit: z.number().int(),
+              strategy: z.enum(['queue', 'cancel_newest', 'cancel_in_progress']).optional(),
+            },
+            { field: true },
+          )
+            .optional()
+            .describe('At most `limit` runs of the key at once, e.g. {key: "input.repo", limit: 1}; over it the task waits queued'),
+          rate_limit: strictArgs({ key: z.string().optional(), limit: z.number().int(), period: z.string() }, { field: true })
+            .optional()
+            .describe(
+              'At most `limit` starts of the key per period, e.g. {key: "input.tenant", limit: 60, period: "1m"}; over it the start is delayed',
+            ),
+          priority: z
+            .number()
+            .int()
+            .min(1)
+            .max(5)
+            .optional()
+            .describe('1-5 (default 3): higher goes first among queued tasks of the same key'),
+          budget: strictArgs(budgetShape, { field: true })
+            .optional()
+            .describe(
+              'What the run may spend on models, e.g. {usd: 5} or {tokens: 200000, on_budget: "wait"}; reached, nothing more is dispatched',
+            ),
+        },
+        { tool: 'orchestrate' },
+      ),
     },
     async ({ idempotency_key, ...body }) =>
       result(
@@ -97,7 +101,7 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
     {
       title: 'Get a task',
       description: 'Status of a task: each step with its attempts, timings and output, and the checkpoint.',
-      inputSchema: { task_id: taskId },
+      inputSchema: strictArgs({ task_id: taskId }, { tool: 'get_task' }),
     },
     async ({ task_id }) => result(await platform.call('orchestrator', 'GET', `/tasks/${task_id}`)),
   );
@@ -107,7 +111,7 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
     {
       title: 'Resume a task',
       description: 'Resume a failed or orphaned task from its last checkpoint; finished steps are not run again.',
-      inputSchema: { task_id: taskId },
+      inputSchema: strictArgs({ task_id: taskId }, { tool: 'resume_task' }),
     },
     async ({ task_id }) => result(await platform.call('orchestrator', 'POST', `/resume/${task_id}`, {})),
   );
@@ -117,7 +121,7 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
     {
       title: 'Cancel a task',
       description: 'Cancel a planned or running task.',
-      inputSchema: { task_id: taskId, reason: z.string().max(1000).optional() },
+      inputSchema: strictArgs({ task_id: taskId, reason: z.string().max(1000).optional() }, { tool: 'cancel_task' }),
     },
     async ({ task_id, reason }) =>
       result(await platform.call('orchestrator', 'POST', `/tasks/${task_id}/cancel`, reason ? { reason } : {})),
@@ -128,7 +132,7 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
     {
       title: 'List agents',
       description: 'The agents the platform knows, whether they are up, and the capabilities each declares.',
-      inputSchema: {},
+      inputSchema: strictArgs({}, { tool: 'list_agents' }),
     },
     async () => result(await platform.call('orchestrator', 'GET', '/agents')),
   );
@@ -142,7 +146,10 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
     {
       title: 'Search the knowledge base',
       description: "Ranked passages from the indexed documents (the platform's own docs and whatever was added).",
-      inputSchema: { query: z.string().min(1).max(500), limit: z.number().int().min(1).max(50).optional() },
+      inputSchema: strictArgs(
+        { query: z.string().min(1).max(500), limit: z.number().int().min(1).max(50).optional() },
+        { tool: 'search_knowledge' },
+      ),
     },
     async ({ query, limit }) =>
       result(await platform.call('knowledge', 'GET', `/search?q=${encodeURIComponent(query)}&limit=${limit ?? 5}`)),

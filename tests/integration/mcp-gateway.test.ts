@@ -123,6 +123,30 @@ describe('MCP gateway, driven by the SDK client', () => {
     expect((bad.content as Array<{ text: string }>)[0]!.text).toContain('task_id');
   });
 
+  it('names an argument a tool does not take instead of dropping it, and what was meant', async () => {
+    const { client } = await gateway();
+    const text = async (name: string, args: Record<string, unknown>) => {
+      const res = await client.callTool({ name, arguments: args });
+      expect(res.isError).toBe(true);
+      return (res.content as Array<{ text: string }>)[0]!.text;
+    };
+    // Dropped, "descripton" left a call with neither description nor plan, or ran without the misspelt option.
+    expect(await text('orchestrate', { descripton: 'write a haiku' })).toContain(
+      'descripton is not an argument orchestrate takes; did you mean description?',
+    );
+    const both = await text('orchestrate', {
+      plan: { steps: [{ id: 'a', agent: 'docs-agent', input: {} }] },
+      wiat: true,
+      budget: { token: 5 },
+    });
+    expect(both).toContain('wiat is not an argument orchestrate takes; it takes description, plan, input, wait, ');
+    expect(both).toContain('unknown field token (did you mean tokens?) at budget');
+    expect(await text('orchestrate', { description: 'write a haiku', waitt: true })).toContain('did you mean wait?');
+    expect(await text('get_usage', { tenant: 'x' })).toMatch(/tenant is not an argument get_usage takes; it takes \w+/);
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === 'orchestrate')!.inputSchema.additionalProperties).toBe(false);
+  });
+
   it('answers GET /mcp with 405 and has health and readiness', async () => {
     const { mcp } = await gateway();
     expect((await mcp.inject({ url: '/mcp' })).statusCode).toBe(405);
