@@ -29,7 +29,7 @@ export const codeReviewAgent = defineAgent<CodeReviewInput>({
   name: 'code-review',
   description:
     'Type-checks TypeScript/JavaScript in memory (strict), lints it with ESLint (recommended JS and TypeScript rules, eqeqeq, no-var, no-eval, no-debugger, ' +
-    'console, function length) and a hardcoded-secret scanner, adds model review comments when a model is configured, and approves or rejects the change.',
+    'console, function length), security rules (SQL and shell commands built from request values, ReDoS-prone regexes) and a hardcoded-secret scanner, adds model review comments when a model is configured, and approves or rejects the change.',
   version: '0.2.0',
   capabilities: [
     'review code',

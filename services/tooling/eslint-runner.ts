@@ -3,9 +3,11 @@
 // which the agents do not have). The TypeScript compiler covers types separately.
 import js from '@eslint/js';
 import { Linter } from 'eslint';
+import security from 'eslint-plugin-security';
 import tseslint from 'typescript-eslint';
 import { compareFindings, type Finding, type Severity } from './findings.ts';
 import { isSourcePath, type InputFile } from './input-files.ts';
+import { sqlRules } from './sql-injection-rule.ts';
 
 /** Rule id for a file ESLint could not parse; the compiler reports the same error in more detail. */
 export const PARSE_ERROR_RULE = 'parse-error';
@@ -87,6 +89,26 @@ export const ESLINT_CONFIG: readonly Linter.Config[] = Object.freeze([
       // A parameter belongs to the signature (callbacks, overrides, scaffolded bodies that only
       // throw); unused locals and imports are what point at a mistake.
       '@typescript-eslint/no-unused-vars': ['error', { args: 'none', ignoreRestSiblings: true }],
+    },
+  },
+  {
+    // What a security review looks for that the code alone shows: SQL and shell commands built from
+    // values (injection), regular expressions that backtrack without bound (ReDoS), Trojan Source
+    // characters, and the deprecated Buffer and random APIs. eslint-plugin-security's rules that
+    // flag every computed property or file path are left out: on code they drown the rest.
+    name: 'mesh/security',
+    plugins: { security, mesh: { rules: sqlRules } },
+    rules: {
+      'mesh/sql-injection': 'error',
+      'mesh/sql-interpolation': 'warn',
+      'security/detect-child-process': 'error',
+      'security/detect-bidi-characters': 'error',
+      'security/detect-eval-with-expression': 'error',
+      'security/detect-unsafe-regex': 'warn',
+      'security/detect-non-literal-require': 'warn',
+      'security/detect-pseudoRandomBytes': 'warn',
+      'security/detect-new-buffer': 'warn',
+      'security/detect-buffer-noassert': 'warn',
     },
   },
   // In a declaration file `declare var` is the only way to declare a property of globalThis.

@@ -141,6 +141,51 @@ describe('code-review agent', () => {
     ]);
   });
 
+  it('finds SQL and shell commands built from request values, and leaves the parameterised forms alone', async () => {
+    const handler = [
+      "import { exec } from 'node:child_process';",
+      'declare const db: { query(text: string, values?: unknown[]): Promise<unknown> };',
+      'declare const sql: (s: TemplateStringsArray, ...v: unknown[]) => string;',
+      "const TABLE = 'users';",
+      'export async function handle(req: { query: { id: string; name: string }; body: { dir: string } }, limit: number) {',
+      '  await db.query(`SELECT * FROM users WHERE id = ${req.query.id}`);',
+      `  await db.query("DELETE FROM users WHERE name = '" + req.query.name + "'");`,
+      '  await db.query(`SELECT * FROM ${TABLE} WHERE id = $1`, [req.query.id]);',
+      '  await db.query(sql`SELECT * FROM users WHERE id = ${req.query.id}`);',
+      '  await db.query(`SELECT * FROM users LIMIT ${limit}`);',
+      '  const note = `Select ${limit} items from the list`;',
+      '  exec(`ls ${req.body.dir}`);',
+      '  return note;',
+      '}',
+      '',
+    ].join('\n');
+    const out = await review([{ path: 'src/handler.ts', content: handler }]);
+    expect(out.approved).toBe(false);
+    expect(rulesOf(out.findings, 'mesh/sql-injection')).toEqual([
+      expect.objectContaining({
+        line: 6,
+        severity: 'error',
+        message: expect.stringMatching(/^SQL injection: req\.query\.id comes from the request/),
+      }),
+      expect.objectContaining({ line: 7, severity: 'error', message: expect.stringContaining('req.query.name') }),
+    ]);
+    // A value of unknown origin is worth a look, not a rejection on its own.
+    expect(rulesOf(out.findings, 'mesh/sql-interpolation')).toEqual([
+      expect.objectContaining({ line: 10, severity: 'warning', message: expect.stringContaining('Possible SQL injection: limit') }),
+    ]);
+    expect(rulesOf(out.findings, 'security/detect-child-process')).toEqual([expect.objectContaining({ line: 12, severity: 'error' })]);
+
+    const safe = await review([
+      {
+        path: 'src/repo.ts',
+        content:
+          'declare const db: { query(text: string, values?: unknown[]): Promise<unknown> };\n' +
+          'export const byId = (id: string) => db.query(`SELECT * FROM users WHERE id = $1`, [id]);\n',
+      },
+    ]);
+    expect(safe).toMatchObject({ approved: true, counts: { error: 0, warning: 0 } });
+  });
+
   it('approves up to max_warnings warnings and rejects beyond', async () => {
     const files = [{ path: 'w.ts', content: 'export function report(): void {\n  console.info(1);\n  console.info(2);\n}\n' }];
     expect((await review(files)).approved).toBe(true);
