@@ -24,6 +24,15 @@ const ICON: Record<string, string> = {
 };
 
 /**
+ * When the event happened (its created_at): events from before the CLI connected, or sent in a
+ * burst, arrive together, and a log stamped on arrival would show a 96 ms step as taking none.
+ */
+function when(d: SseEvent['data']): string {
+  const at = typeof d.created_at === 'string' ? new Date(d.created_at) : undefined;
+  return (at && !Number.isNaN(at.getTime()) ? at : new Date()).toISOString();
+}
+
+/**
  * Shows a workflow's steps as its events arrive: redrawn in place on a terminal, one line per event
  * otherwise (CI logs, pipes).
  */
@@ -45,7 +54,7 @@ export class ProgressDisplay {
     const d = e.data;
     const step = typeof d.step_id === 'string' ? this.rows.get(d.step_id) : undefined;
     const data = (d.data ?? {}) as Record<string, unknown>;
-    if (e.event === 'step_progress') return this.progress(step, data);
+    if (e.event === 'step_progress') return this.progress(step, data, d);
     if (step) {
       step.attempt = typeof d.attempt === 'number' ? d.attempt : step.attempt;
       if (e.event === 'step_started') {
@@ -76,7 +85,7 @@ export class ProgressDisplay {
     if (this.live) this.redraw();
     else
       this.out.write(
-        `${new Date().toISOString()} ${e.event}${step ? ` ${step.id} (${step.agent}) #${step.attempt}` : ''}${step?.detail ? ` ${step.detail}` : ''}\n`,
+        `${when(d)} ${e.event}${step ? ` ${step.id} (${step.agent}) #${step.attempt}` : ''}${step?.detail ? ` ${step.detail}` : ''}\n`,
       );
   }
 
@@ -85,7 +94,7 @@ export class ProgressDisplay {
    * how far along it is and how much text has come. In a log only status lines are written: a
    * model's answer comes one event per token and would drown everything else.
    */
-  private progress(step: Row | undefined, data: Record<string, unknown>): void {
+  private progress(step: Row | undefined, data: Record<string, unknown>, d: SseEvent['data']): void {
     if (!step) return;
     if (typeof data.message === 'string') step.message = data.message;
     if (typeof data.fraction === 'number') step.fraction = data.fraction;
@@ -98,8 +107,7 @@ export class ProgressDisplay {
       .filter(Boolean)
       .join(' — ');
     if (this.live) this.redraw();
-    else if (typeof data.message === 'string')
-      this.out.write(`${new Date().toISOString()} step_progress ${step.id} (${step.agent}) ${data.message}\n`);
+    else if (typeof data.message === 'string') this.out.write(`${when(d)} step_progress ${step.id} (${step.agent}) ${data.message}\n`);
   }
 
   private redraw(): void {

@@ -28,6 +28,24 @@ describe('the CLI progress display and step_progress events', () => {
     expect(written).toHaveLength(3);
   });
 
+  it('in a log, stamps each line with when the event happened, not when it arrived', () => {
+    const { out, written } = output(false);
+    const display = new ProgressDisplay(plan, out);
+    // Events from before the CLI connected arrive together; their lines must still show the step's 96 ms.
+    const at = (type: string, createdAt: string, data: Record<string, unknown> = {}) => {
+      const e = event(type, data);
+      return { ...e, data: { ...e.data, created_at: createdAt } };
+    };
+    display.apply(at('step_started', '2026-12-03T13:26:34.521Z'));
+    display.apply(at('step_progress', '2026-12-03T13:26:34.560Z', { message: 'linting' }));
+    display.apply(at('step_succeeded', '2026-12-03T13:26:34.617Z', { duration_ms: 96 }));
+    expect(written.map((l) => l.slice(0, 24))).toEqual([
+      '2026-12-03T13:26:34.521Z',
+      '2026-12-03T13:26:34.560Z',
+      '2026-12-03T13:26:34.617Z',
+    ]);
+  });
+
   it('on a terminal, shows the latest status, how far along and how much text came, until the step ends', () => {
     const { out, written } = output(true);
     const display = new ProgressDisplay(plan, out);
