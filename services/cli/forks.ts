@@ -19,7 +19,7 @@ interface CompareStep {
   verdict: string;
   a: { status: string; duration_ms: number; cost_usd: number | null };
   b: { status: string; duration_ms: number; cost_usd: number | null };
-  diff: Array<{ op: string; path: string; old?: unknown; value?: unknown }>;
+  diff: Array<{ op: string; path: string; old?: unknown; value?: unknown; timing?: boolean }>;
   diff_truncated: boolean;
   duration_delta_ms: number;
   cost_delta_usd: number | null;
@@ -45,10 +45,12 @@ export function formatComparison(c: Record<string, unknown>): string {
     const time = s.verdict === 'reused' ? '' : `  ${s.a.duration_ms} -> ${s.b.duration_ms} ms (${signed(s.duration_delta_ms, ' ms')})`;
     const cost = s.cost_delta_usd === null ? '' : `  cost ${signed(Number(s.cost_delta_usd.toFixed(4)), ' USD')}`;
     lines.push(`  ${s.step_id}: ${s.verdict.replace('_', ' ')}  [${s.a.status} | ${s.b.status}]${time}${cost}`);
-    for (const d of s.diff)
+    const timings = s.diff.filter((d) => d.timing).map((d) => d.path);
+    for (const d of s.diff.filter((x) => !x.timing))
       lines.push(
         `      ${d.op} ${d.path}${'old' in d ? ` ${shown(d.old)}` : ''}${'value' in d ? `${'old' in d ? ' ->' : ''} ${shown(d.value)}` : ''}`,
       );
+    if (timings.length > 0) lines.push(`      only timings differ at ${timings.join(', ')}`);
     if (s.diff_truncated) lines.push('      ... (more changes: GET /tasks/:a/compare/:b has the first 200)');
   }
   lines.push(`  reused: ${summary.reused.join(', ') || '-'}; changed: ${summary.changed.join(', ') || '-'}`);

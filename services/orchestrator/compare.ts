@@ -24,6 +24,15 @@ interface Side {
   cost_usd: number | null;
 }
 
+/** One difference of two outputs. */
+interface Change {
+  op: 'added' | 'removed' | 'changed';
+  path: string;
+  old?: unknown;
+  value?: unknown;
+  timing?: true;
+}
+
 type Verdict = 'reused' | 'changed' | 'unchanged' | 'only_a' | 'only_b' | 'not_run';
 
 /** The diff is capped: a step that rewrote a whole document should not make the answer megabytes. */
@@ -36,14 +45,14 @@ export function compareRuns(a: RunRecord, b: RunRecord) {
     const [ra, rb] = [byA.get(id) ?? [], byB.get(id) ?? []];
     const [sa, sb] = [side(ra), side(rb)];
     const [oa, ob] = [finalOutput(ra), finalOutput(rb)];
-    const changes = oa !== undefined && ob !== undefined ? diff(oa, ob) : [];
+    const changes = oa !== undefined && ob !== undefined ? diff(oa, ob).map(describe) : [];
     const ranA = ra.some(ran);
     const ranB = rb.some(ran);
     const verdict: Verdict =
       sa.reused_from || sb.reused_from
         ? 'reused'
         : ranA && ranB
-          ? changes.length > 0 || oa === undefined || ob === undefined
+          ? changes.some((c) => !c.timing) || oa === undefined || ob === undefined
             ? 'changed'
             : 'unchanged'
           : ranA
@@ -57,7 +66,7 @@ export function compareRuns(a: RunRecord, b: RunRecord) {
       a: sa,
       b: sb,
       output_differs: oa !== undefined && ob !== undefined ? changes.length > 0 : oa !== ob,
-      diff: changes.slice(0, MAX_CHANGES).map(describe),
+      diff: changes.slice(0, MAX_CHANGES),
       diff_truncated: changes.length > MAX_CHANGES,
       duration_delta_ms: sb.duration_ms - sa.duration_ms,
       tokens_delta: sb.tokens - sa.tokens,
@@ -155,8 +164,12 @@ function runSide(wf: WorkflowRow, durationMs: number | null, tokens: number, cos
   return { task_id: wf.id, status: wf.status, forked_from, fork_step, duration_ms: durationMs, tokens, cost_usd: costUsd };
 }
 
-/** A change as JSON can say it: the path as a JSON pointer-like string, and the values before and after. */
-function describe(d: Difference) {
+/**
+ * A change as JSON can say it: the path as a JSON pointer-like string, and the values before and
+ * after; `timing` when only a time differs, which a run again always changes and which does not make
+ * the step's result another one.
+ */
+function describe(d: Difference): Change {
   const path = d.path.length === 0 ? '/' : `/${d.path.map(String).join('/')}`;
   switch (d.type) {
     case 'CREATE':
@@ -164,6 +177,35 @@ function describe(d: Difference) {
     case 'REMOVE':
       return { op: 'removed', path, old: d.oldValue as unknown };
     case 'CHANGE':
-      return { op: 'changed', path, old: d.oldValue as unknown, value: d.value as unknown };
+      return {
+        op: 'changed',
+        path,
+        old: d.oldValue as unknown,
+        value: d.value as unknown,
+        ...(isTiming(d.path.at(-1), d.oldValue, d.value) ? { timing: true as const } : {}),
+      };
   }
+}
+
+// A field that holds a time or a duration: duration_ms, elapsed, finished_at, startedAt, durationMs.
+const TIME_KEY = /^(duration|elapsed|took|latency|timestamp|time)(_?(ms|us|ns|s|sec|seconds))?$|_(ms|at)$|[a-z](Ms|At)$/i;
+// A field holding a process's log: log_tail, logs, stdout, stderr.
+const LOG_KEY = /log|stdout|stderr/i;
+// In a log (a test runner's): a date-time, a clock time, or an amount of time ("0.495ms", "1.2 s").
+const TIME_IN_TEXT =
+  /\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?|\b\d{1,2}:\d{2}:\d{2}(\.\d+)?|\d+(\.\d+)?\s?(ns|µs|μs|us|ms|s|secs?|seconds|mins?|minutes|h)\b/g;
+
+function isTiming(key: string | number | undefined, before: unknown, after: unknown): boolean {
+  if (typeof key === 'string' && TIME_KEY.test(key)) {
+    const timeLike = (v: unknown) => typeof v === 'number' || (typeof v === 'string' && !Number.isNaN(Date.parse(v)));
+    if (timeLike(before) && timeLike(after)) return true;
+  }
+  // Only in a log: in an answer ("it takes 5 minutes"), a time is what was asked.
+  return (
+    typeof key === 'string' &&
+    LOG_KEY.test(key) &&
+    typeof before === 'string' &&
+    typeof after === 'string' &&
+    before.replace(TIME_IN_TEXT, '#') === after.replace(TIME_IN_TEXT, '#')
+  );
 }

@@ -202,6 +202,48 @@ describe('compare', () => {
     expect(sb.cost_delta_usd).toBeCloseTo(0.02, 10);
   });
 
+  it('a step whose outputs differ only in timings is unchanged, with those differences listed as timing', () => {
+    const log = (ms: string, verdict = 'passed') => `✔ slugify is exported (${ms}ms)\nTests 1 ${verdict}\nDuration 1.2${ms.slice(-1)}s`;
+    const out = (ms: string, duration: number, at: string, verdict?: string) => ({
+      steps: [{ name: 'test', status: 'passed', duration_ms: duration, log_tail: log(ms, verdict), finished_at: at }],
+      elapsed: duration / 1000,
+    });
+    const cmp = compareRuns(
+      {
+        wf: wf('A'),
+        rows: [
+          row('a', 1, 'succeeded', out('0.495', 89, '2026-12-03T13:26:34.521Z')),
+          row('b', 1, 'succeeded', out('0.495', 89, '2026-12-03T13:26:34.521Z')),
+        ],
+      },
+      {
+        wf: wf('B'),
+        rows: [
+          row('a', 1, 'succeeded', out('0.532', 78, '2026-12-03T13:28:01.003Z')),
+          row('b', 1, 'succeeded', out('0.532', 78, '2026-12-03T13:28:01.003Z', 'failed')),
+        ],
+      },
+    );
+    const [sa, sb] = [cmp.steps[0]!, cmp.steps[1]!];
+    expect(sa.verdict).toBe('unchanged');
+    expect(sa.output_differs).toBe(true);
+    expect(sa.diff).toEqual([
+      { op: 'changed', path: '/steps/0/duration_ms', old: 89, value: 78, timing: true },
+      { op: 'changed', path: '/steps/0/log_tail', old: log('0.495'), value: log('0.532'), timing: true },
+      { op: 'changed', path: '/steps/0/finished_at', old: '2026-12-03T13:26:34.521Z', value: '2026-12-03T13:28:01.003Z', timing: true },
+      { op: 'changed', path: '/elapsed', old: 0.089, value: 0.078, timing: true },
+    ]);
+    // A log whose words changed is a change, whatever its timings did; so is a time in an answer.
+    const answer = compareRuns(
+      { wf: wf('A'), rows: [row('a', 1, 'succeeded', { text: 'It takes 5 s' })] },
+      { wf: wf('B'), rows: [row('a', 1, 'succeeded', { text: 'It takes 9 s' })] },
+    );
+    expect(answer.steps[0]).toMatchObject({ verdict: 'changed', diff: [{ op: 'changed', path: '/text' }] });
+    expect(answer.steps[0]!.diff[0]).not.toHaveProperty('timing');
+    expect(sb.verdict).toBe('changed');
+    expect(cmp.summary).toMatchObject({ changed: ['b'], unchanged: ['a'] });
+  });
+
   it('an unpriced model leaves the cost unknown, not zero', () => {
     const cmp = compareRuns({ wf: wf('A'), rows: [row('a', 1, 'succeeded', {}, usage(null))] }, { wf: wf('B'), rows: [] });
     expect(cmp.steps[0]!.a.cost_usd).toBeNull();

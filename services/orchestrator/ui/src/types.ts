@@ -145,7 +145,8 @@ export interface Comparison {
     verdict: 'reused' | 'changed' | 'unchanged' | 'only_a' | 'only_b' | 'not_run';
     a: CompareSide;
     b: CompareSide;
-    diff: Array<{ op: 'added' | 'removed' | 'changed'; path: string; old?: unknown; value?: unknown }>;
+    /** `timing`: only a time or a duration differs there (it does not make the step changed). */
+    diff: Array<{ op: 'added' | 'removed' | 'changed'; path: string; old?: unknown; value?: unknown; timing?: true }>;
     diff_truncated: boolean;
     duration_delta_ms: number;
     cost_delta_usd: number | null;

@@ -8,7 +8,7 @@ import type { Comparison } from '../types.ts';
 const verdicts: Record<Comparison['steps'][number]['verdict'], string> = {
   reused: 'reused',
   changed: 'ran in both, changed',
-  unchanged: 'ran in both, same output',
+  unchanged: 'ran in both, same result',
   only_a: 'ran in a only',
   only_b: 'ran in b only',
   not_run: 'ran in neither',
@@ -94,25 +94,36 @@ export function ComparePage({ a, b }: { a: string; b: string }) {
                 {took(step.a.duration_ms)} → {took(step.b.duration_ms)}
               </td>
               <td>
-                {step.diff.length === 0 ? (
-                  <span className="muted">–</span>
-                ) : (
-                  <ul className="plain diff">
-                    {step.diff.map((d, i) => (
-                      <li key={i}>
-                        <code>{d.path}</code> {d.op}
-                        {d.op !== 'added' && <> from {shown(d.old)}</>}
-                        {d.op !== 'removed' && <> to {shown(d.value)}</>}
-                      </li>
-                    ))}
-                    {step.diff_truncated && <li className="muted">… and more</li>}
-                  </ul>
-                )}
+                <Changes diff={step.diff} truncated={step.diff_truncated} />
               </td>
             </tr>
           ))}
         </tbody>
       </table>
     </section>
+  );
+}
+
+/** A step's output differences; those only in timings are named in one muted line, not listed as changes. */
+function Changes({ diff, truncated }: { diff: Comparison['steps'][number]['diff']; truncated: boolean }) {
+  const changes = diff.filter((d) => !d.timing);
+  const timings = diff.filter((d) => d.timing);
+  if (diff.length === 0) return <span className="muted">–</span>;
+  return (
+    <ul className="plain diff">
+      {changes.map((d, i) => (
+        <li key={i}>
+          <code>{d.path}</code> {d.op}
+          {d.op !== 'added' && <> from {shown(d.old)}</>}
+          {d.op !== 'removed' && <> to {shown(d.value)}</>}
+        </li>
+      ))}
+      {timings.length > 0 && (
+        <li className="muted" data-timings>
+          only timings differ at {timings.map((d) => d.path).join(', ')}
+        </li>
+      )}
+      {truncated && <li className="muted">… and more</li>}
+    </ul>
   );
 }
