@@ -245,8 +245,13 @@ const stops = new Set([
   'exporting',
   'exports',
   'and',
+  'like',
+  'such',
 ]);
 const trailingKinds = new Set(['class', 'function', 'functions', 'method', 'module', 'feature', 'file']);
+
+// A spec that names the thing wanted without a verb to ask for it: "a function that adds two numbers".
+const wantedThing = /^\s*(?:an?|the)\s+(?:new\s+)?(?:(?:typescript|javascript|ts|js)\s+)?(?:function|helper|utility|module|class)\s+(?:that|which)\b/i;
 
 const languages = new Set(['typescript', 'javascript', 'ts', 'js', 'node', 'nodejs']);
 const relativePronouns = new Set(['that', 'which']);
@@ -268,7 +273,7 @@ function featurePhrase(sentence: string, signatures: RawSignature[]): string | u
   // Signatures are cut out first so "Create slugify(text: string)" does not name the module "slugify text".
   for (const sig of [...signatures].sort((a, b) => b.at - a.at)) text = `${text.slice(0, sig.at)} ${text.slice(sig.end)}`;
   const stripped = text.replace(leadVerbs, '');
-  if (stripped === text && !/^\s*(?:feature|module)\b/i.test(text)) return undefined;
+  if (stripped === text && !/^\s*(?:feature|module)\b/i.test(text) && !wantedThing.test(text)) return undefined;
   const words: string[] = [];
   // "a function that validates emails": what it does names it, with the verb as a command (validate).
   let relative = false;

@@ -143,6 +143,9 @@ describe('feature-dev agent: scaffolding', () => {
       ['Create a function which computes the average of a list', 'src/compute-average.ts', 'computeAverage'],
       ['Implement a JavaScript helper that applies a discount', 'src/apply-discount.ts', 'applyDiscount'],
       ['Write a TS function that matches glob patterns', 'src/match-glob-patterns.ts', 'matchGlobPatterns'],
+      // A spec written as what is wanted, with no verb to ask for it (a plan step's input.spec, say).
+      ['a function that adds two numbers', 'src/add-two-numbers.ts', 'addTwoNumbers'],
+      ['A TypeScript helper which parses durations like 5m', 'src/parse-durations.ts', 'parseDurations'],
     ];
     for (const [task, module, name] of cases) {
       const out = await run({ task });
