@@ -251,7 +251,8 @@ const stops = new Set([
 const trailingKinds = new Set(['class', 'function', 'functions', 'method', 'module', 'feature', 'file']);
 
 // A spec that names the thing wanted without a verb to ask for it: "a function that adds two numbers".
-const wantedThing = /^\s*(?:an?|the)\s+(?:new\s+)?(?:(?:typescript|javascript|ts|js)\s+)?(?:function|helper|utility|module|class)\s+(?:that|which)\b/i;
+const wantedThing =
+  /^\s*(?:an?|the)\s+(?:new\s+)?(?:(?:typescript|javascript|ts|js)\s+)?(?:function|helper|utility|module|class)\s+(?:that|which)\b/i;
 
 const languages = new Set(['typescript', 'javascript', 'ts', 'js', 'node', 'nodejs']);
 const relativePronouns = new Set(['that', 'which']);
