@@ -250,6 +250,9 @@ describe('the run viewer at /ui in Chromium', () => {
       if (res.request().method() === 'POST') refusals.push({ url: new URL(res.url()).pathname, status: res.status() });
     });
     await page.locator(`tr[data-task-id="${waiting}"]`).waitFor();
+    // A failed run says why in the list and on its page, in words: its code and message, not its JSON.
+    const why = 'STEPS_FAILED: step "bad" (flaky) failed: attempt 1 refused';
+    expect(await page.locator(`tr[data-task-id="${failed}"] .run-error`).textContent()).toBe(why);
 
     const refused = async (action: string, path: string) => {
       const before = refusals.length;
@@ -272,6 +275,7 @@ describe('the run viewer at /ui in Chromium', () => {
     await refused('execute', `/execute/${planned}`);
     await page.goto(`/ui/runs/${failed}`);
     await runStatus(page, 'failed');
+    expect(await page.getByTestId('run-error').textContent()).toBe(why);
     await refused('resume', `/resume/${failed}`);
 
     await page.goto('/ui/submit');

@@ -35,3 +35,16 @@ export function attemptSpent(usage: ModelUsage[]): UsageTotal {
     unpriced_models: usage.filter((u) => typeof u.cost_usd !== 'number').map((u) => u.model),
   };
 }
+
+/** A run's or an attempt's error as a person reads it: "STEPS_FAILED: step "build" failed: ...", not its JSON. */
+export function errorText(error: unknown): string {
+  if (typeof error === 'string') return error;
+  const e = error as { code?: unknown; message?: unknown } | null;
+  if (e && typeof e.message === 'string') return typeof e.code === 'string' ? `${e.code}: ${e.message}` : e.message;
+  return JSON.stringify(error);
+}
+
+/** At most `max` characters, with an ellipsis when cut. */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link } from 'wouter';
 import { api, messageOf } from '../api.ts';
 import { followTask, type TaskEvent } from '../events.ts';
-import { attemptSpent, dollars, span, spent, took, when } from '../format.ts';
+import { attemptSpent, dollars, errorText, span, spent, took, when } from '../format.ts';
 import { StatusBadge } from '../StatusBadge.tsx';
 import { Actions } from '../run/Actions.tsx';
 import { Lineage } from '../run/Lineage.tsx';
@@ -135,7 +135,9 @@ export function RunPage({ id }: { id: string }) {
         )}
       </p>
       {task.error !== null && task.error !== undefined && (
-        <p className="error">Error: {typeof task.error === 'string' ? task.error : JSON.stringify(task.error)}</p>
+        <p className="error" data-testid="run-error">
+          {errorText(task.error)}
+        </p>
       )}
       {streamError && (
         <p className="error" role="alert">

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { Link } from 'wouter';
 import { api, messageOf, tasksQuery } from '../api.ts';
-import { span, took, when } from '../format.ts';
+import { clip, errorText, span, took, when } from '../format.ts';
 import type { TaskPage, TaskStatus } from '../types.ts';
 import { usePoll } from '../usePoll.ts';
 import { StatusBadge } from '../StatusBadge.tsx';
@@ -78,6 +78,11 @@ export function RunsPage() {
                 </td>
                 <td>
                   <StatusBadge status={t.status} />
+                  {t.error != null && (
+                    <div className="muted run-error" title={errorText(t.error)}>
+                      {clip(errorText(t.error), 140)}
+                    </div>
+                  )}
                 </td>
                 <td>{when(t.created_at)}</td>
                 <td>{took(span(t.started_at, t.finished_at))}</td>
