@@ -173,7 +173,10 @@ describe('orchestrator API: reading', () => {
     expect(second.next_cursor).toBeNull();
     expect((await app.inject({ url: '/tasks?status=planned' })).json().tasks).toHaveLength(1);
     expect((await app.inject({ url: '/tasks?status=bogus' })).statusCode).toBe(400);
-    expect((await app.inject({ url: '/tasks?cursor=zzz' })).statusCode).toBe(400);
+    const badCursor = await app.inject({ url: '/tasks?cursor=zzz' });
+    expect(badCursor.statusCode).toBe(400);
+    // Named as the caller wrote it, like every other query field ("limit must be >= 1").
+    expect(badCursor.json()).toMatchObject({ message: 'cursor is not a cursor this API returned', details: { field: 'cursor' } });
   });
 
   it('streams events as SSE: replayed from the start, then live, ending after the final status', async () => {

@@ -123,7 +123,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [ts, id] = Buffer.from(cursor, 'base64url').toString().split('|');
   const createdAt = new Date(ts ?? '');
   if (!id || !isTaskId(id) || Number.isNaN(createdAt.getTime())) {
-    throw new AppError('VALIDATION_FAILED', 'querystring/cursor is not a cursor this API returned');
+    throw new AppError('VALIDATION_FAILED', 'cursor is not a cursor this API returned', { details: { field: 'cursor' } });
   }
   return { createdAt, id };
 }
