@@ -2,7 +2,7 @@ import { AppError } from '../errors/index.ts';
 import type { Usage } from '../protocol/usage.ts';
 import type { NewEvent, Plan } from '../state/index.ts';
 import type { OrchestratorContext } from './context.ts';
-import { fillWorkflowInput, normalizePlan } from './engine/index.ts';
+import { fillWorkflowInput, normalizePlan, withoutStepRefs } from './engine/index.ts';
 import type { AgentTransport } from '../protocol/transport/index.ts';
 import { checkPlan, planDescription, refusedPlanError, type AgentProfile, type StepChecker, type StepFinding } from './planner/index.ts';
 import type { Concurrency, ConcurrencyStrategy } from './engine/admission.ts';
@@ -66,10 +66,16 @@ export async function planRun(
   if (r.workflow) {
     const named = ctx.workflows.get(r.workflow);
     if (!named) throw unknownWorkflow(ctx, r.workflow);
+    const plan = fillWorkflowInput(named.plan, input);
+    const checks = await checkWorkflow(ctx, named, plan);
     return {
-      plan: fillWorkflowInput(named.plan, input),
-      events: [{ type: 'workflow_planned_by', data: { planner: 'workflow', workflow: named.name } }],
+      plan,
+      events: [
+        { type: 'workflow_planned_by', data: { planner: 'workflow', workflow: named.name } },
+        { type: 'plan_checked', data: { checks } },
+      ],
       description,
+      checks,
     };
   }
   if (r.plan) return { plan: normalizePlan(r.plan as Plan), events: [], description };
@@ -91,6 +97,33 @@ export async function planRun(
   throw new AppError(
     'VALIDATION_FAILED',
     'body must have "description" (text to plan), "plan" (steps to run) or "workflow" (a named workflow)',
+  );
+}
+
+/**
+ * A named workflow's steps, filled with the request's input, asked of their agents as a planned
+ * description's are: one its input leaves unable to run (feature_implementation with neither spec
+ * nor files) is a 422 naming the step, what it lacks and the workflow's inputs, and nothing is
+ * stored, instead of a run that fails at that step. The plan is run as written: a step's agent is
+ * told what the steps before it hand on, and their "{{steps...}}" references are left out of what
+ * it is asked about. An explicit plan is taken as written and not asked about.
+ */
+async function checkWorkflow(
+  ctx: Pick<OrchestratorContext, 'agents' | 'config'> & Partial<Pick<OrchestratorContext, 'transport'>>,
+  named: { name: string; inputs?: Record<string, string> | undefined },
+  plan: Plan,
+): Promise<StepFinding[]> {
+  const profiles = await ctx.agents.profiles();
+  const checker = transportChecker(ctx.transport ?? {}, profiles, ctx.config.planCheckTimeoutMs);
+  const checked = await checkPlan({ steps: plan.steps.map((s) => ({ ...s, input: withoutStepRefs(s.input) })) }, profiles, checker);
+  if (checked.runnable) return checked.findings;
+  const inputs = Object.entries(named.inputs ?? {});
+  const takes = inputs.length > 0 ? ` Workflow ${named.name} takes input ${inputs.map(([k, v]) => `${k} (${v})`).join(', ')}.` : '';
+  const refused = checked.findings.filter((f) => f.verdict === 'refused');
+  throw new AppError(
+    'UNPLANNABLE',
+    `workflow ${named.name} cannot run on this input: ${refused.map((f) => `step "${f.step}" (${f.agent}) refuses it: ${f.reason}`).join('; ')}.${takes}`,
+    { details: { workflow: named.name, clauses: checked.findings } },
   );
 }
 

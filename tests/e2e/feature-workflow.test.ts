@@ -71,6 +71,46 @@ describe('feature_implementation with the real agents, through the API', () => {
     expect(body.results.map((r: { status: string }) => r.status)).toEqual(['succeeded', 'failed', 'skipped']);
   }, 90_000);
 
+  it("asks the workflow's agents before storing it: an input they cannot run on is a 422 naming the step and the workflow's inputs", async () => {
+    const { app } = await platform();
+    const before = (await app.inject({ url: '/tasks' })).json().tasks.length;
+    const refused = await app.inject({ method: 'POST', url: '/orchestrate', payload: { workflow: 'feature_implementation', input: {} } });
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json()).toMatchObject({
+      code: 'UNPLANNABLE',
+      message: expect.stringMatching(
+        /^workflow feature_implementation cannot run on this input: step "develop" \(feature-dev\) refuses it: feature-dev needs to know what to build.*Workflow feature_implementation takes input spec \(What to build.*files \(Code to start from/,
+      ),
+      details: { workflow: 'feature_implementation' },
+    });
+    expect((await app.inject({ url: '/tasks' })).json().tasks).toHaveLength(before);
+    // A schedule of it is refused when it is written, not on every tick.
+    const schedule = { name: 'nightly-build', cron: '0 3 * * *', workflow: 'feature_implementation' };
+    const unrunnable = await app.inject({ method: 'POST', url: '/schedules', payload: schedule });
+    expect([unrunnable.statusCode, unrunnable.json().code]).toEqual([422, 'UNPLANNABLE']);
+    expect((await app.inject({ url: '/schedules/nightly-build' })).statusCode).toBe(404);
+    const scheduled = await app.inject({
+      method: 'POST',
+      url: '/schedules',
+      payload: { ...schedule, input: { spec: 'Build feature slugify utility' } },
+    });
+    expect(scheduled.statusCode, scheduled.body).toBe(201);
+
+    // Given a spec, it is stored with what each step's agent said; review and ci, which work on
+    // develop's files, are not refused for the files their input only names.
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/orchestrate',
+      payload: { workflow: 'feature_implementation', input: { spec: 'Create slugify(text: string): string' }, execute: false },
+    });
+    expect(ok.statusCode).toBe(202);
+    expect(ok.json().checks.map((c: { step: string; verdict: string }) => [c.step, c.verdict])).toEqual([
+      ['develop', 'scaffold'],
+      ['review', 'runs'],
+      ['ci', 'runs'],
+    ]);
+  });
+
   it('lists the named workflows and refuses an unknown one', async () => {
     const { app } = await platform();
     const list = (await app.inject({ url: '/workflows' })).json();

@@ -34,6 +34,14 @@ function resolve(value: unknown, outputs: ReadonlyMap<string, unknown>): unknown
   return value;
 }
 
+/**
+ * The input without what the steps before it will fill in (a whole-string "{{steps.x.output.y}}"):
+ * what a step's agent is asked about before the run, when those values do not exist yet.
+ */
+export function withoutStepRefs(input: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => !(typeof v === 'string' && WHOLE.test(v))));
+}
+
 function lookup(output: unknown, path: string): unknown {
   let v = output;
   for (const key of path.split('.').filter(Boolean)) {

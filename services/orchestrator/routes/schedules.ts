@@ -47,7 +47,7 @@ export interface ScheduleRouteOptions extends OrchestratorContext {
 export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['schedules'];
-  const planCheck: PlanCheck = (description, input) => planRun(ctx, { description, input });
+  const planCheck: PlanCheck = (target, input) => planRun(ctx, { ...target, input });
 
   /**
    * The schedule, if this request may see it: with API_KEY_OWNERSHIP=on a key sees and changes only

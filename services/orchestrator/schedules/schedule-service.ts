@@ -20,16 +20,19 @@ function nextTick(c: Pick<CheckedSchedule, 'cron' | 'timezone' | 'enabled'>, now
   return c.enabled ? ticker(c.cron, c.timezone).next(now) : null;
 }
 
-/** Plans a description as a tick would; throws what planning refuses. */
-export type PlanCheck = (description: string, input: Record<string, unknown>) => Promise<unknown>;
+/** Plans a description or fills a named workflow as a tick would; throws what its agents refuse. */
+export type PlanCheck = (target: { description: string } | { workflow: string }, input: Record<string, unknown>) => Promise<unknown>;
 
 /**
- * A description schedule written through the API is planned once (422 UNPLANNABLE naming the part
- * no agent can do), so one that can never run is refused when it is written, not reported at 3 a.m.
- * on every tick. Schedules from workflow files are not: start-up does not wait on planning.
+ * A description or named-workflow schedule written through the API is planned once (422
+ * UNPLANNABLE naming the part no agent can do on its input), so one that can never run is refused
+ * when it is written, not reported at 3 a.m. on every tick. An explicit plan is taken as written.
+ * Schedules from workflow files are not: start-up does not wait on planning.
  */
 async function checkPlannable(c: CheckedSchedule, planCheck: PlanCheck | undefined): Promise<void> {
-  if (planCheck && 'description' in c.target && c.target.description) await planCheck(c.target.description, c.input);
+  if (!planCheck) return;
+  if ('description' in c.target && c.target.description) await planCheck({ description: c.target.description }, c.input);
+  else if ('workflow' in c.target && c.target.workflow) await planCheck({ workflow: c.target.workflow }, c.input);
 }
 
 export async function createSchedule(
