@@ -142,7 +142,8 @@ export class Scheduler {
         // The database or the engine is away: leave the tick due; the claim runs out and a replica tries again.
         if (!(err instanceof AppError) || err.retryable) throw err;
         // The schedule itself is wrong now (its workflow left the files, its plan names a removed agent): say so, go on.
-        log.warn({ err, schedule: s.name, tick }, 'scheduled run refused');
+        // An expected refusal, once per tick: its code and message say it all, a stack would bury it.
+        log.warn({ code: err.code, reason: err.message, schedule: s.name, tick }, 'scheduled run refused');
         metrics.ticks.inc({ schedule: s.name, outcome: 'failed' });
         outcomes.push({ tickAt: tick, outcome: `failed: ${err.code}: ${err.message}` });
       }
