@@ -100,5 +100,7 @@ export function taskSummary(wf: WorkflowRow) {
     started_at: wf.started_at,
     finished_at: wf.finished_at,
     last_checkpoint: wf.last_checkpoint,
+    // In a listing: the plan's step ids, which tell apart runs that have no description.
+    ...(wf.step_ids ? { step_ids: wf.step_ids } : {}),
   };
 }

@@ -32,6 +32,8 @@ export type NewDecision = Omit<DecisionRow, 'id' | 'workflow_id' | 'created_at'>
 export interface WorkflowRow {
   id: string;
   description: string | null;
+  /** Only in a listing (listWorkflows): the plan's step ids, in order. */
+  step_ids?: string[];
   status: WorkflowStatus;
   plan: Plan;
   input: Record<string, unknown>;

@@ -6,6 +6,7 @@ import {
   attemptKeyColumn,
   checkpointOf,
   planColumn,
+  planOf,
   planLockArgs,
   storedAttemptKey,
   type DecisionRow,
@@ -328,7 +329,8 @@ const likeLiteral = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;
 
 export async function listWorkflows(db: Queryable, q: ListQuery): Promise<WorkflowRow[]> {
   return db.query<WorkflowRow>(
-    `SELECT id, description, status, error, created_at, updated_at, started_at, finished_at, last_checkpoint, lease_owner
+    `SELECT id, description, status, error, created_at, updated_at, started_at, finished_at, last_checkpoint, lease_owner,
+            jsonb_path_query_array(${planOf('workflows')}, '$.steps[*].id') AS step_ids
      FROM workflows
      WHERE ($1::text IS NULL OR status = $1)
        AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))

@@ -253,6 +253,8 @@ describe('the run viewer at /ui in Chromium', () => {
     // A failed run says why in the list and on its page, in words: its code and message, not its JSON.
     const why = 'STEPS_FAILED: step "bad" (flaky) failed: attempt 1 refused';
     expect(await page.locator(`tr[data-task-id="${failed}"] .run-error`).textContent()).toBe(why);
+    // Sent as a plan, without a description, it is named by its steps.
+    expect(await page.locator(`tr[data-task-id="${failed}"] a`).textContent()).toBe('plan: bad');
 
     const refused = async (action: string, path: string) => {
       const before = refusals.length;

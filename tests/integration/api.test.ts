@@ -168,6 +168,8 @@ describe('orchestrator API: reading', () => {
     await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: okPlan, execute: false } });
     const first = (await app.inject({ url: '/tasks?status=succeeded&limit=2' })).json();
     expect(first.tasks).toHaveLength(2);
+    // A run without a description is told apart by its steps.
+    expect(first.tasks[0]).toMatchObject({ description: null, step_ids: ['a'] });
     const second = (await app.inject({ url: `/tasks?status=succeeded&limit=2&cursor=${first.next_cursor}` })).json();
     expect(second.tasks).toHaveLength(1);
     expect(second.next_cursor).toBeNull();

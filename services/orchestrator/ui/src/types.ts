@@ -13,6 +13,8 @@ export interface TaskSummary {
   started_at: string | null;
   finished_at: string | null;
   last_checkpoint: string | null;
+  /** In a listing: the plan's step ids, in order (what tells apart runs without a description). */
+  step_ids?: string[];
 }
 
 export interface TaskPage {

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { Link } from 'wouter';
 import { api, messageOf, tasksQuery } from '../api.ts';
 import { clip, errorText, span, took, when } from '../format.ts';
-import type { TaskPage, TaskStatus } from '../types.ts';
+import type { TaskPage, TaskStatus, TaskSummary } from '../types.ts';
 import { usePoll } from '../usePoll.ts';
 import { StatusBadge } from '../StatusBadge.tsx';
 
@@ -74,7 +74,7 @@ export function RunsPage() {
             {page.tasks.map((t) => (
               <tr key={t.task_id} data-task-id={t.task_id}>
                 <td>
-                  <Link href={`/runs/${t.task_id}`}>{t.description ?? t.task_id}</Link>
+                  <Link href={`/runs/${t.task_id}`}>{label(t)}</Link>
                 </td>
                 <td>
                   <StatusBadge status={t.status} />
@@ -105,4 +105,10 @@ export function RunsPage() {
       </div>
     </section>
   );
+}
+
+/** A run by its description; one sent as a plan by its steps ("plan: build → sign-off → ci"); else its id. */
+function label(t: TaskSummary): string {
+  if (t.description) return t.description;
+  return t.step_ids?.length ? clip(`plan: ${t.step_ids.join(' → ')}`, 120) : t.task_id;
 }
