@@ -132,9 +132,20 @@ function fieldsHint(unexpected: string, schema: unknown, schemaPath: string): st
 /** "; did you mean agent?" when one of `fields` is a slip away from `unexpected`, else "; it takes a, b, ..." ("" for none). */
 export function nearestField(unexpected: string, fields: readonly string[]): string {
   if (fields.length === 0) return '';
+  // Two letters typed the wrong way round are one slip, which Levenshtein counts as two ("wiat": wait).
+  const swapped = fields.find((f) => swapsTwo(unexpected.toLowerCase(), f.toLowerCase()));
+  if (swapped) return `; did you mean ${swapped}?`;
   const near = closest(unexpected, fields);
   if (distance(unexpected.toLowerCase(), near.toLowerCase()) <= (near.length >= 5 ? 2 : 1)) return `; did you mean ${near}?`;
   return `; it takes ${fields.join(', ')}`;
+}
+
+/** `a` is `b` with two neighbouring letters the other way round. */
+function swapsTwo(a: string, b: string): boolean {
+  if (a.length !== b.length || a === b) return false;
+  let i = 0;
+  while (a[i] === b[i]) i++;
+  return a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2);
 }
 
 export function errorBody(err: AppError): ErrorBody {

@@ -50,6 +50,9 @@ describe('orchestrator API: bad input', () => {
     const said = guessed.json().message as string;
     expect(said).toMatch(/^task is not a field this route takes; it takes /);
     for (const field of ['description', 'plan', 'input', 'wait', 'task_id']) expect(said).toContain(field);
+    // Two letters the wrong way round are one slip, even in a short name.
+    const swapped = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: okPlan, wiat: true } });
+    expect(swapped.json().message).toBe('wiat is not a field this route takes; did you mean wait?');
     const missing = await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan: { steps: [{ agent: 'math' }] } } });
     expect(missing.json()).toMatchObject({ message: 'plan.steps[0].id is required', details: { field: 'plan.steps[0].id' } });
     // A choice among literals names them, once.
