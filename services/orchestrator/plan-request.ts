@@ -55,11 +55,16 @@ export function unknownWorkflow(ctx: Pick<OrchestratorContext, 'workflows'>, nam
   });
 }
 
-/** The plan a request runs: a named workflow filled with the input, an explicit plan, or a description planned now. */
+/**
+ * The plan a request runs: a named workflow filled with the input, an explicit plan, or a description
+ * planned now. `unused` is told what a model was paid for planning a description that is refused:
+ * no run will carry that, so the caller records it (Engine.recordUnstoredPlanning).
+ */
 export async function planRun(
   // Without a transport (a caller that has none) the steps go unchecked.
   ctx: Pick<OrchestratorContext, 'workflows' | 'agents' | 'llm' | 'config'> & Partial<Pick<OrchestratorContext, 'transport'>>,
   r: RunRequest,
+  unused?: (usage: Usage) => Promise<void>,
 ): Promise<PlannedRun> {
   const input = r.input ?? {};
   const description = r.description ?? (r.workflow ? `workflow ${r.workflow}` : null);
@@ -82,10 +87,19 @@ export async function planRun(
   if (r.description) {
     const profiles = await ctx.agents.profiles();
     const checker = transportChecker(ctx.transport ?? {}, profiles, ctx.config.planCheckTimeoutMs);
-    const planned = await planDescription(r.description, profiles, input, ctx.llm, ctx.agents.names(), (plan) =>
-      checkPlan(plan, profiles, checker, r.description),
+    const planned = await planDescription(
+      r.description,
+      profiles,
+      input,
+      ctx.llm,
+      ctx.agents.names(),
+      (plan) => checkPlan(plan, profiles, checker, r.description),
+      unused,
     );
-    if (!planned.checked.runnable) throw refusedPlanError(planned.checked);
+    if (!planned.checked.runnable) {
+      if (planned.usage.length > 0) await unused?.(planned.usage);
+      throw refusedPlanError(planned.checked);
+    }
     return {
       plan: planned.plan,
       events: [...planned.events, { type: 'plan_checked', data: { checks: planned.checked.findings } }],

@@ -37,6 +37,9 @@ export async function pruneFinished(db: Queryable, days: number, batch: number):
        DELETE FROM workflow_decisions WHERE workflow_id IN (SELECT id FROM doomed) RETURNING 1
      ), w AS (
        DELETE FROM workflows WHERE id IN (SELECT id FROM doomed) RETURNING 1
+     ), p AS (
+       -- Planning no run carries (migration 0021) goes after as long: a few rows a day at most.
+       DELETE FROM planning_spend WHERE at < now() - $1 * interval '1 day'
      )
      SELECT (SELECT count(*) FROM w)::int AS workflows, (SELECT count(*) FROM s)::int AS steps,
             (SELECT count(*) FROM e)::int AS events, (SELECT count(*) FROM d)::int AS decisions`,

@@ -109,6 +109,35 @@ for (const backend of testDatabases) {
       ]);
     }, 30_000);
 
+    it('counts planning no run carries: a refused description, and a schedule planned when it is written', async () => {
+      const { app, planner } = await platform();
+      // The model's answer is no plan, and the rules find no agent for the words: 422, nothing stored.
+      planner.script({ content: '{"steps": "many"}', usage: { prompt_tokens: 400, completion_tokens: 100 } });
+      const refused = await app.inject({ method: 'POST', url: '/orchestrate', payload: { description: 'book a flight to Paris' } });
+      expect([refused.statusCode, refused.json().code]).toEqual([422, 'UNPLANNABLE']);
+      expect((await app.inject({ url: '/tasks' })).json().tasks).toEqual([]);
+
+      planner.script({ content: JSON.stringify(chain), usage: { prompt_tokens: 1000, completion_tokens: 0 } });
+      const schedule = await app.inject({
+        method: 'POST',
+        url: '/schedules',
+        payload: { name: 'nightly', cron: '0 3 * * *', description: 'ask the model three times' },
+      });
+      expect(schedule.statusCode, schedule.body).toBe(201);
+
+      // 400 * $2 + 100 * $8, and 1000 * $2, per 1M tokens: paid for, so counted, under (planner).
+      const byAgent = (await app.inject({ url: '/usage?group_by=agent' })).json();
+      expect(byAgent.groups).toEqual([
+        expect.objectContaining({ key: '(planner)', tokens: 1500, calls: 2, attempts: 0, cost_usd: 0.0036, unpriced_calls: 0 }),
+      ]);
+      const byWorkflow = (await app.inject({ url: '/usage?group_by=workflow' })).json();
+      expect(byWorkflow.groups).toEqual([
+        expect.objectContaining({ key: null, description: expect.stringMatching(/^planning no run carries/), tokens: 1500 }),
+      ]);
+      const metrics = (await app.inject({ url: '/metrics' })).body;
+      expect(metricValue(metrics, 'llm_tokens_total', { model: 'planner-model', agent: '(planner)', kind: 'prompt' })).toBe(1400);
+    }, 30_000);
+
     it('a run planned from an explicit plan, or by the rules, has no planning usage', async () => {
       const { app } = await platform();
       const res = await app.inject({

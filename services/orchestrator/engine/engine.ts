@@ -22,7 +22,7 @@ import type { ProgressHub } from './progress-hub.ts';
 import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
 import { plannedRow, queuedRow, runningRow, scheduledRow, type Submission, type Submitted } from './submission.ts';
 import { priced, type PriceTable } from '../usage/prices.ts';
-import { PLANNER } from '../../state/usage-store.ts';
+import { PLANNER, recordPlanningSpend } from '../../state/usage-store.ts';
 import type { Usage } from '../../protocol/usage.ts';
 import type { Budget } from '../../state/plan.ts';
 import { writeFork, type ForkSubmission } from './fork.ts';
@@ -448,6 +448,17 @@ export class Engine {
   private startFresh(row: WorkflowRow): void {
     const state = withPlanning(freshState(row.id, row.plan, this.options.defaults), row.planning_usage);
     this.track(this.newRun(state, row.description, new Date(), row.trace_parent));
+  }
+
+  /**
+   * Planning a model was paid for that no run will carry (a refused description, a schedule's
+   * check): priced and stored on its own (GET /usage counts it under (planner)), and counted.
+   */
+  async recordUnstoredPlanning(usage: Usage, who: { reason: string; submittedBy?: string | null | undefined }): Promise<void> {
+    if (usage.length === 0) return;
+    const spent = priced(this.options.prices ?? new Map(), usage);
+    await recordPlanningSpend(this.options.db, { usage: spent, ...who });
+    this.countPlanning(spent);
   }
 
   /** The ledger's metrics count planning once, when its run is stored, as a step's usage is counted when committed. */

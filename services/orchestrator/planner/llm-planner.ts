@@ -62,12 +62,19 @@ export async function planDescription(
   llm: LlmGateway,
   knownAgents: ReadonlySet<string>,
   check: PlanCheck,
+  /** Told what the model's calls cost when no plan comes of them (the rules then refuse the description). */
+  unused?: (usage: Usage) => Promise<void>,
 ): Promise<Planned> {
   let usage: Usage = [];
   const metered = llm.metered((u) => (usage = addUsage(usage, u)));
   const byRules = async (event: NewEvent): Promise<Planned> => {
-    const checked = await check(planFromDescription(description, agents, input));
-    return { plan: checked.plan, checked, events: [event], usage };
+    try {
+      const checked = await check(planFromDescription(description, agents, input));
+      return { plan: checked.plan, checked, events: [event], usage };
+    } catch (err) {
+      if (usage.length > 0) await unused?.(usage);
+      throw err;
+    }
   };
   if (!llm.available) return byRules({ type: 'workflow_planned_by', data: { planner: 'rules', reason: 'no language model configured' } });
   let reason: string;

@@ -166,7 +166,9 @@ export const orchestrateRoutes: FastifyPluginAsync<OrchestratorContext> = async 
       );
       let planned: PlannedRun;
       try {
-        planned = await planRun(ctx, body);
+        planned = await planRun(ctx, body, (usage) =>
+          engine.recordUnstoredPlanning(usage, { reason: 'description refused', submittedBy: ctx.ownership.submitter(request) }),
+        );
       } catch (err) {
         // Only planning was asked for: the refused plan is the answer, with what each agent said; nothing is stored.
         if (body.execute === false && err instanceof AppError && err.code === 'UNPLANNABLE' && isRefusedPlan(err.details))

@@ -47,7 +47,20 @@ export interface ScheduleRouteOptions extends OrchestratorContext {
 export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['schedules'];
-  const planCheck: PlanCheck = (target, input) => planRun(ctx, { ...target, input });
+  /**
+   * Plans what a schedule runs as a tick would, when it is written. No run carries what a model was
+   * paid for that, refused or not, so it is recorded on its own (GET /usage, under (planner)).
+   */
+  const planCheckFor =
+    (name: string, request: FastifyRequest): PlanCheck =>
+    async (target, input) => {
+      const who = (outcome: string) => ({
+        reason: `schedule ${name}: ${outcome} when written`,
+        submittedBy: ctx.ownership.submitter(request),
+      });
+      const planned = await planRun(ctx, { ...target, input }, (usage) => ctx.engine.recordUnstoredPlanning(usage, who('refused')));
+      if (planned.usage) await ctx.engine.recordUnstoredPlanning(planned.usage, who('planned'));
+    };
 
   /**
    * The schedule, if this request may see it: with API_KEY_OWNERSHIP=on a key sees and changes only
@@ -67,7 +80,10 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
     { schema: { tags, summary: 'Create a schedule', body: CreateBody, response: { 201: ObjectReply, ...errors } } },
     async (request, reply) => {
       const { name, ...spec } = request.body;
-      const row = await createSchedule(ctx, name, spec, { createdBy: ctx.ownership.submitter(request), planCheck });
+      const row = await createSchedule(ctx, name, spec, {
+        createdBy: ctx.ownership.submitter(request),
+        planCheck: planCheckFor(name, request),
+      });
       ctx.scheduler.wake();
       return reply.status(201).send(scheduleView(row));
     },
@@ -110,7 +126,7 @@ export const scheduleRoutes: FastifyPluginAsync<ScheduleRouteOptions> = async (f
     async (request) => {
       checkName(request.params.name);
       await visible(request, request.params.name);
-      const row = await changeSchedule(ctx, request.params.name, request.body, { planCheck });
+      const row = await changeSchedule(ctx, request.params.name, request.body, { planCheck: planCheckFor(request.params.name, request) });
       ctx.scheduler.wake();
       return scheduleView(row);
     },

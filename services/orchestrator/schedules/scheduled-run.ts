@@ -30,7 +30,9 @@ export async function startScheduledRun(
     const existing = await store.getWorkflowByKey(ctx.db, key);
     if (existing) return { taskId: existing.id, created: false };
   }
-  const planned = await planRun(ctx, { ...s.target, input: s.input });
+  const planned = await planRun(ctx, { ...s.target, input: s.input }, (usage) =>
+    ctx.engine.recordUnstoredPlanning(usage, { reason: `schedule ${s.name}: tick refused`, submittedBy: s.created_by }),
+  );
   const { events, description } = planned;
   // As for a request: the schedule's own budget, else the named workflow's (in its plan), else that
   // of the key that created the schedule.
