@@ -6,14 +6,15 @@ import type { Db } from '../../services/state/index.ts';
  * opened at will. It also notes when statements matching a pattern ran.
  */
 export function gatedDb(db: Db) {
-  let gate: { pattern: RegExp; held: () => void; release: Promise<void> } | undefined;
+  let gate:
+    { pattern: RegExp; when?: ((params: readonly unknown[]) => boolean) | undefined; held: () => void; release: Promise<void> } | undefined;
   const seen: Array<{ sql: string; at: number }> = [];
   const query: Db['query'] = async (sql, params) => {
     const rows = await db.query(sql, params);
     const text = typeof sql === 'string' ? sql : sql.text;
     seen.push({ sql: text, at: Date.now() });
     const g = gate;
-    if (g && g.pattern.test(text)) {
+    if (g && g.pattern.test(text) && (!g.when || g.when(params ?? []))) {
       gate = undefined;
       g.held();
       await g.release;
@@ -22,12 +23,15 @@ export function gatedDb(db: Db) {
   };
   return {
     db: { ...db, query, exec: db.exec.bind(db), transaction: db.transaction.bind(db), close: db.close.bind(db) } satisfies Db,
-    /** Holds the next statement matching `pattern` once it has run; `held` resolves when it is held. */
-    hold(pattern: RegExp): { held: Promise<void>; release: () => void } {
+    /**
+     * Holds the next statement matching `pattern` (and `when`, on its parameters: one of many
+     * commits) once it has run; `held` resolves when it is held.
+     */
+    hold(pattern: RegExp, when?: (params: readonly unknown[]) => boolean): { held: Promise<void>; release: () => void } {
       let release!: () => void;
       let held!: () => void;
       const isHeld = new Promise<void>((r) => (held = r));
-      gate = { pattern, held, release: new Promise<void>((r) => (release = r)) };
+      gate = { pattern, when, held, release: new Promise<void>((r) => (release = r)) };
       return { held: isHeld, release };
     },
     /** How many statements matching `pattern` finished at or after `t` (ms since the epoch). */

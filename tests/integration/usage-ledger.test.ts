@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { listEvents } from '../../services/state/event-log.ts';
+import { setBudget } from '../../services/state/usage-store.ts';
 import { agentOn, meteredDouble, type Served } from '../helpers/chatty-agent.ts';
 import { testDatabases } from '../helpers/db.ts';
+import { gatedDb } from '../helpers/gated-db.ts';
 import { metricValue } from '../helpers/metrics.ts';
 import { startPlatform } from '../helpers/platform.ts';
 import { poll } from '../helpers/poll.ts';
@@ -293,6 +295,45 @@ for (const backend of testDatabases) {
       const events = (await listEvents(db, id, 0)).map((e) => e.type);
       expect(events).toContain('workflow_waiting');
       expect(events).toContain('workflow_woken');
+    }, 40_000);
+
+    it('a lease renewal that comes while the run parks at its budget leaves it to be woken by a raise', async () => {
+      const { double } = await meteredDouble();
+      const ran: string[] = [];
+      const db = await backend.open();
+      onTestFinished(() => db.close());
+      const gated = gatedDb(db);
+      // Renewals every 100 ms: some are sure to come while the park's commit is held.
+      const env = { AGENT_URLS: await agentOn(double, 'chatty', 'test-model', ran), LEASE_MS: '300' };
+      const { app } = await startPlatform(gated.db, [], env);
+      const steps = [
+        { id: 's1', agent: 'chatty', input: { ms: 200 } },
+        { id: 's2', agent: 'chatty', input: {}, depends_on: ['s1'] },
+      ];
+      const submitted = await app.inject({
+        method: 'POST',
+        url: '/orchestrate',
+        payload: { plan: { steps }, budget: { tokens: 10, on_budget: 'wait' } },
+      });
+      const id = submitted.json().task_id as string;
+      // s1's result, past the budget, is committed with the park: held once it ran, so the row is
+      // waiting while the run here does not know it yet.
+      const hold = gated.hold(/AS m\(id uuid, status text/, (params) => String(params[1]).includes('"status":"waiting"'));
+      await hold.held;
+      // The raise another replica stores just before the park lands: its claim found the run still
+      // running and left it to its driver, which looks at the stored budget again once parked.
+      expect(await setBudget(db, id, { tokens: 1_000 })).toMatchObject({ status: 'waiting' });
+      const heldAt = Date.now();
+      await poll(async () => gated.ranSince(/inline_plan->'budget' END AS budget/, heldAt) >= 2, {
+        timeoutMs: 5_000,
+        label: 'two lease renewals while the park is held',
+      });
+      hold.release();
+      // Before, the renewal took the parking run for lost (its row no longer running), and nothing
+      // looked at the budget again: the run stayed parked with the raise stored.
+      const done = await ended(app, id);
+      expect(done.status).toBe('succeeded');
+      expect(ran.map((k) => k.split(':')[1])).toEqual(['s1', 's2']);
     }, 40_000);
 
     it('a budget changed through another replica reaches the run where it is driven, raised or lowered', async () => {

@@ -385,10 +385,13 @@ export class Engine {
       const kept = new Map((await store.renewLeases(this.options.db, this.lease, ids)).map((k) => [k.id, k.budget]));
       for (const id of ids) {
         const run = this.runs.get(id);
-        if (!kept.has(id)) run?.stop('abandoned', 'lease lost or workflow no longer running');
+        // A run parking now is its park commit's to stop (its row may read waiting already), and
+        // once parked it reads the stored budget again (wakeIfBudgetMoved): a raise is not lost.
+        if (!run || run.isParking) continue;
+        if (!kept.has(id)) run.stop('abandoned', 'lease lost or workflow no longer running');
         // A budget changed through another replica (POST /tasks/:id/budget there) reaches the run here.
         const stored = kept.get(id);
-        if (run && stored && canonicalJson(stored) !== canonicalJson(run.budget ?? null))
+        if (stored && canonicalJson(stored) !== canonicalJson(run.budget ?? null))
           run
             .budgetChanged(stored)
             .catch((err: unknown) => this.options.log.error({ err, workflowId: id }, 'could not apply a changed budget'));
