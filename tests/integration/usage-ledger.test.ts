@@ -303,8 +303,8 @@ for (const backend of testDatabases) {
       const db = await backend.open();
       onTestFinished(() => db.close());
       const gated = gatedDb(db);
-      // Renewals every 100 ms: some are sure to come while the park's commit is held.
-      const env = { AGENT_URLS: await agentOn(double, 'chatty', 'test-model', ran), LEASE_MS: '300' };
+      // Renewals every 300 ms: some are sure to come while the park's commit is held.
+      const env = { AGENT_URLS: await agentOn(double, 'chatty', 'test-model', ran), LEASE_MS: '900' };
       const { app } = await startPlatform(gated.db, [], env);
       const steps = [
         { id: 's1', agent: 'chatty', input: { ms: 200 } },
