@@ -135,6 +135,8 @@ async function main() {
       platform: (n, c) => run(client, diamond, n, c),
       platformSchema: schema,
       floor,
+      pids: { orchestrator: platform.child.pid, agents: agents.child.pid },
+      cores: cpus().length,
       levels: [
         { c: 1, n: serialWorkflows },
         { c: lowConcurrency, n: lowWorkflows },

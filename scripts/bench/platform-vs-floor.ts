@@ -3,6 +3,7 @@
 import type pg from 'pg';
 import type { Floor } from './floor.ts';
 import type { RunResult } from './load.ts';
+import { cpuMark, cpuSince, type CpuSpent } from './cpu.ts';
 import { mark, settledUpdates, since, type Updates } from './pg-counters.ts';
 
 export interface Level {
@@ -16,6 +17,7 @@ interface Side {
   walBytes: number;
   updates: Updates;
   settled: boolean;
+  cpu: CpuSpent;
 }
 
 // Postgres 15 holds an idle backend's table counters for 10 s (PGSTAT_IDLE_INTERVAL), and the
@@ -32,6 +34,9 @@ export async function benchPlatformAgainstFloor(o: {
   platform: (n: number, c: number) => Promise<RunResult>;
   platformSchema: string;
   floor: Floor;
+  /** The platform's processes besides this one; the agents serve the floor too. */
+  pids: { orchestrator: number | undefined; agents: number | undefined };
+  cores: number;
   levels: Level[];
   /** The concurrencies the aim names for throughput; the first also for p95. */
   aimAt: [number, number];
@@ -49,7 +54,9 @@ export async function benchPlatformAgainstFloor(o: {
     await o.platform(warmUpOf(level), level.c);
     const pBefore = await settledUpdates(admin, o.platformSchema, platformTables, { notBefore: Date.now() + platformQuietMs });
     const pMark = await mark(admin);
+    const pCpu = cpuMark(o.pids);
     const pRun = await o.platform(level.n, level.c);
+    const pCpuSpent = cpuSince(pCpu, o.cores);
     const pCost = await since(admin, pMark);
     const platformQuietAt = Date.now() + platformQuietMs;
 
@@ -60,7 +67,9 @@ export async function benchPlatformAgainstFloor(o: {
       applicationName: floor.applicationName,
     });
     const fMark = await mark(admin);
+    const fCpu = cpuMark({ agents: o.pids.agents });
     const fRun = await floor.run(level.n, level.c);
+    const fCpuSpent = cpuSince(fCpu, o.cores);
     const fCost = await since(admin, fMark);
     const fAfter = await settledUpdates(admin, floor.schema, floor.tables, {
       notBefore: Date.now(),
@@ -68,8 +77,8 @@ export async function benchPlatformAgainstFloor(o: {
     });
     const pAfter = await settledUpdates(admin, o.platformSchema, platformTables, { notBefore: platformQuietAt });
 
-    const platform: Side = { run: pRun, ...pCost, updates: minus(pAfter, pBefore), settled: pBefore.settled && pAfter.settled };
-    const floorSide: Side = { run: fRun, ...fCost, updates: minus(fAfter, fBefore), settled: fBefore.settled && fAfter.settled };
+    const platform = side(pRun, pCost, pBefore, pAfter, pCpuSpent);
+    const floorSide = side(fRun, fCost, fBefore, fAfter, fCpuSpent);
     results.push({ level, platform, floor: floorSide });
     for (const line of describe(level, platform, floorSide)) print(line);
   }
@@ -77,6 +86,16 @@ export async function benchPlatformAgainstFloor(o: {
 }
 
 const minus = (a: Updates, b: Updates): Updates => ({ upd: a.upd - b.upd, hot: a.hot - b.hot });
+
+function side(
+  run: RunResult,
+  cost: { xacts: number; walBytes: number },
+  before: Updates & { settled: boolean },
+  after: Updates & { settled: boolean },
+  cpu: CpuSpent,
+): Side {
+  return { run, ...cost, updates: minus(after, before), settled: before.settled && after.settled, cpu };
+}
 const ms = (v: number) => v.toFixed(1);
 const times = (v: number) => `${v.toFixed(2)}x`;
 
@@ -90,6 +109,17 @@ function hot(s: Side): string {
   return `${share} (${perWf(s.updates.hot)} of ${perWf(s.updates.upd)})${s.settled ? '' : ' (counters still moving, incomplete)'}`;
 }
 
+// The driver is the HTTP client on the platform's side and the loop itself on the floor's.
+function cpu(s: Side): string {
+  const perWf = (v: number | undefined) => (v === undefined ? 'n/a' : (v / s.run.n).toFixed(2));
+  const parts = Object.entries(s.cpu.ms);
+  const known = parts.every(([, v]) => v !== undefined);
+  const total = known ? parts.reduce((a, [, v]) => a + v!, 0) : undefined;
+  return `${perWf(total)} ms (${parts.map(([name, v]) => `${name} ${perWf(v)}`).join(', ')})`;
+}
+
+const busy = (s: Side) => (s.cpu.coresBusy === undefined ? 'n/a' : s.cpu.coresBusy.toFixed(2));
+
 function describe(level: Level, p: Side, f: Side): string[] {
   const head = `  concurrency ${level.c} (${level.n} workflows): `.padEnd(37);
   const walKb = (s: Side) => `${(s.walBytes / s.run.n / 1024).toFixed(1)} KB`;
@@ -97,6 +127,7 @@ function describe(level: Level, p: Side, f: Side): string[] {
   return [
     `${head}platform ${latency(p.run)} | floor ${latency(f.run)} | platform/floor ${times(p.run.perSecond / f.run.perSecond)} wf/s, ${times(p.run.p95 / f.run.p95)} p95`,
     `${' '.repeat(head.length)}per workflow, platform vs floor: write xacts ${(p.xacts / p.run.n).toFixed(1)} vs ${(f.xacts / f.run.n).toFixed(1)}, WAL ${walKb(p)} vs ${walKb(f)} (${times(walRatio)}), HOT updates ${hot(p)} vs ${hot(f)}`,
+    `${' '.repeat(head.length)}CPU per workflow, platform vs floor: ${cpu(p)} vs ${cpu(f)}; cores busy ${busy(p)} vs ${busy(f)}`,
   ];
 }
 
