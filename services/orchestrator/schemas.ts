@@ -94,6 +94,7 @@ export const ListQuery = Type.Object(
       Type.String({ minLength: 1, maxLength: 200, description: 'Only tasks whose description holds this text, in any case' }),
     ),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    schedule: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'Only the runs this schedule (by name) started' })),
   },
   { additionalProperties: false },
 );

@@ -102,5 +102,12 @@ export function taskSummary(wf: WorkflowRow) {
     last_checkpoint: wf.last_checkpoint,
     // In a listing: the plan's step ids, which tell apart runs that have no description.
     ...(wf.step_ids ? { step_ids: wf.step_ids } : {}),
+    ...(wf.schedule_tick !== undefined ? { schedule: scheduleOf(wf.schedule_tick) } : {}),
   };
+}
+
+/** The schedule that started a run and the tick it ran for (null: triggered by hand), or null. */
+function scheduleOf(tick: Record<string, unknown> | null) {
+  if (!tick || typeof tick.schedule !== 'string') return null;
+  return { name: tick.schedule, tick: typeof tick.tick === 'string' ? tick.tick : null, caught_up: tick.caught_up === true };
 }

@@ -320,6 +320,8 @@ export interface ListQuery {
   submittedBy?: string;
   /** Only the workflows whose description holds this text, in any case (taken literally: no wildcards). */
   search?: string;
+  /** Only the workflows this schedule (by name) started. */
+  schedule?: string;
   limit: number;
   /** Keyset cursor: the last row of the previous page. */
   after?: { createdAt: Date; id: string };
@@ -327,15 +329,26 @@ export interface ListQuery {
 
 const likeLiteral = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;
 
+/**
+ * The data of the `schedule_tick` event of a workflow a schedule started ({schedule, tick,
+ * caught_up}), else null. Only a schedule's runs have a key starting "schedule " (a client's key has
+ * no spaces), so other rows cost no lookup; a tick's event is its workflow's first.
+ */
+const scheduleTickOf = (w: string) =>
+  `CASE WHEN ${w}.idempotency_key LIKE 'schedule %' THEN
+     (SELECT e.data FROM workflow_events e WHERE e.workflow_id = ${w}.id AND e.type = 'schedule_tick' ORDER BY e.seq LIMIT 1)
+   END`;
+
 export async function listWorkflows(db: Queryable, q: ListQuery): Promise<WorkflowRow[]> {
   return db.query<WorkflowRow>(
     `SELECT id, description, status, error, created_at, updated_at, started_at, finished_at, last_checkpoint, lease_owner,
-            jsonb_path_query_array(${planOf('workflows')}, '$.steps[*].id') AS step_ids
+            jsonb_path_query_array(${planOf('workflows')}, '$.steps[*].id') AS step_ids, ${scheduleTickOf('workflows')} AS schedule_tick
      FROM workflows
      WHERE ($1::text IS NULL OR status = $1)
        AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
        AND ($5::text IS NULL OR submitted_by = $5)
        AND ($6::text IS NULL OR description ILIKE $6)
+       AND ($7::text IS NULL OR ${scheduleTickOf('workflows')} ->> 'schedule' = $7)
      ORDER BY created_at DESC, id DESC
      LIMIT $4`,
     [
@@ -345,6 +358,16 @@ export async function listWorkflows(db: Queryable, q: ListQuery): Promise<Workfl
       q.limit,
       q.submittedBy ?? null,
       q.search ? likeLiteral(q.search) : null,
+      q.schedule ?? null,
     ],
   );
+}
+
+/** What `schedule_tick` says of a workflow a schedule started ({schedule, tick, caught_up}), or null. */
+export async function scheduleTick(db: Queryable, id: string): Promise<Record<string, unknown> | null> {
+  const rows = await db.query<{ tick: Record<string, unknown> | null }>(
+    `SELECT ${scheduleTickOf('w')} AS tick FROM workflows w WHERE w.id = $1`,
+    [id],
+  );
+  return rows[0]?.tick ?? null;
 }

@@ -182,8 +182,17 @@ describe('the run viewer at /ui in Chromium', () => {
     await page.waitForURL(/\/ui\/runs\//);
     await runStatus(page, 'succeeded');
     const runId = page.url().split('/').at(-1)!;
+    expect(await page.getByTestId('run-schedule').textContent()).toBe('Started by the schedule sums, run by hand (Run now)');
     await page.getByRole('link', { name: 'Schedules' }).click();
     await row.locator(`a[href="/ui/runs/${runId}"]`).waitFor();
+    // The schedule's runs: the runs page filtered by it, each run naming it.
+    await row.locator('[data-action="runs"]').click();
+    await page.waitForURL(/\/ui\/\?schedule=sums$/);
+    await page.getByText('Started by the schedule sums').waitFor();
+    await page.locator(`tr[data-task-id="${runId}"]`).waitFor();
+    expect(await page.locator('tr[data-task-id]').count()).toBe(1);
+    expect(await page.locator(`tr[data-task-id="${runId}"]`).textContent()).toContain('schedule sums');
+    await page.getByRole('link', { name: 'Schedules' }).click();
     await confirmed('delete');
     await expect.poll(() => row.count()).toBe(0);
     expect((await v.call('/schedules/sums')).status).toBe(404);

@@ -80,12 +80,17 @@ describe.each(testDatabases)('schedules on $name', (t) => {
     });
     const after = (await call('GET', '/schedules/hourly')).body;
     expect(after).toMatchObject({ last_outcome: 'triggered', last_run: { task_id: run.body.task_id, status: 'succeeded' } });
+    // A run says which schedule started it; one triggered by hand has no tick.
+    expect((await call('GET', `/tasks/${run.body.task_id}`)).body.schedule).toEqual({ name: 'hourly', tick: null, caught_up: false });
 
     expect((await call('DELETE', '/schedules/hourly')).status).toBe(200);
     expect((await call('GET', '/schedules/hourly')).body.code).toBe('SCHEDULE_NOT_FOUND');
     expect((await call('DELETE', '/schedules/hourly')).status).toBe(404);
-    // The run it started stays.
+    // The run it started stays, and is still found by the schedule's name.
     expect((await call('GET', `/tasks/${run.body.task_id}`)).status).toBe(200);
+    const listed = (await call('GET', '/tasks?schedule=hourly')).body.tasks;
+    expect(listed.map((x: { task_id: string }) => x.task_id)).toEqual([run.body.task_id]);
+    expect(listed[0].schedule).toEqual({ name: 'hourly', tick: null, caught_up: false });
   });
 
   it('refuses bad input with a 400 that names it', { timeout: 120_000 }, async () => {
@@ -146,6 +151,26 @@ describe.each(testDatabases)('schedules on $name', (t) => {
       expect(metricValue(metrics, 'schedule_ticks_total', { schedule: 'fast', outcome: 'started' })).toBeGreaterThanOrEqual(4);
       expect(metricValue(metrics, 'schedule_lag_seconds_count')).toBeGreaterThanOrEqual(4);
       await call('PATCH', '/schedules/fast', { enabled: false });
+
+      // Its runs, newest first, each with the tick it ran for; a run sent by hand is not among them.
+      const direct = await call('POST', '/orchestrate', { plan, wait: true });
+      expect(direct.body.schedule ?? null).toBeNull();
+      expect((await call('GET', `/tasks/${direct.body.task_id}`)).body.schedule).toBeNull();
+      const started = await runsByTick(db, id);
+      const listed = (await call('GET', '/tasks?schedule=fast&limit=200')).body.tasks as Array<{ task_id: string; schedule: unknown }>;
+      expect(listed.map((x) => x.task_id)).toEqual(started.map((r) => r.id).reverse());
+      expect(listed.at(-1)!.schedule).toEqual({ name: 'fast', tick: started[0]!.tick.toISOString(), caught_up: false });
+      const all = (await call('GET', '/tasks?limit=200')).body.tasks as Array<{ task_id: string; schedule: unknown }>;
+      expect(all.find((x) => x.task_id === direct.body.task_id)!.schedule).toBeNull();
+      expect((await call('GET', `/tasks/${started[1]!.id}`)).body.schedule).toEqual({
+        name: 'fast',
+        tick: started[1]!.tick.toISOString(),
+        caught_up: false,
+      });
+      expect((await call('GET', '/tasks?schedule=other')).body.tasks).toEqual([]);
+      const bad = await call('GET', '/tasks?schedule=Not%20A%20Name');
+      expect([bad.status, bad.body.code]).toEqual([400, 'VALIDATION_FAILED']);
+      expect(bad.body.message).toMatch(/schedule name must be/);
     },
   );
 

@@ -7,6 +7,7 @@ import { isTaskId, type OrchestratorContext } from '../context.ts';
 import { AnswerBody, CancelBody, ErrorReply, ListQuery, ObjectReply, TaskParams } from '../schemas.ts';
 import { taskSummary, taskView } from '../task-view.ts';
 import { listForks } from '../../state/fork-store.ts';
+import { checkName } from '../schedules/schedule-service.ts';
 
 export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastify, ctx) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -28,12 +29,13 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
       const id = request.params.task_id;
       if (!isTaskId(id)) throw notFound(id);
       const wf = await ctx.ownership.visible(request, id);
-      const [steps, decisions, forks] = await Promise.all([
+      const [steps, decisions, forks, tick] = await Promise.all([
         store.getSteps(db, id),
         store.getDecisions(db, id),
         listForks(db, id, ctx.ownership.limitedTo(request)),
+        wf.idempotency_key?.startsWith('schedule ') ? store.scheduleTick(db, id) : null,
       ]);
-      const view = taskView(wf, steps, decisions);
+      const view = taskView({ ...wf, schedule_tick: tick }, steps, decisions);
       const jaeger = ctx.config.tracing.jaegerUiUrl;
       // A queued workflow's place in its key's queue (1 = next).
       const position = wf.status === 'queued' ? { queue_position: await concurrencyStore.queuePosition(db, id) } : {};
@@ -69,18 +71,21 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
     {
       schema: {
         tags: ['workflows'],
-        summary: 'Tasks, newest first, optionally by status or a text in the description; follow next_cursor for more',
+        summary:
+          'Tasks, newest first, optionally by status, a text in the description or the schedule that started them; follow next_cursor for more',
         querystring: ListQuery,
         response: { 200: ObjectReply, 400: ErrorReply },
       },
     },
     async (request) => {
-      const { status, limit, cursor, q } = request.query;
+      const { status, limit, cursor, q, schedule } = request.query;
+      if (schedule !== undefined) checkName(schedule);
       const after = cursor ? decodeCursor(cursor) : undefined;
       const owner = ctx.ownership.limitedTo(request);
       const rows = await store.listWorkflows(db, {
         ...(status ? { status } : {}),
         ...(q ? { search: q } : {}),
+        ...(schedule ? { schedule } : {}),
         limit: limit + 1,
         ...(after ? { after } : {}),
         ...(owner ? { submittedBy: owner } : {}),

@@ -71,10 +71,17 @@ export async function api<T>(
 
 export const post = <T>(path: string, body: unknown = {}) => api<T>(path, { method: 'POST', body });
 
-export function tasksQuery(options: { status?: TaskStatus | ''; q?: string; cursor?: string | null; limit?: number }): string {
+export function tasksQuery(options: {
+  status?: TaskStatus | '';
+  q?: string;
+  schedule?: string | null;
+  cursor?: string | null;
+  limit?: number;
+}): string {
   const params = new URLSearchParams({ limit: String(options.limit ?? 20) });
   if (options.status) params.set('status', options.status);
   if (options.q?.trim()) params.set('q', options.q.trim());
+  if (options.schedule) params.set('schedule', options.schedule);
   if (options.cursor) params.set('cursor', options.cursor);
   return `/tasks?${params.toString()}`;
 }

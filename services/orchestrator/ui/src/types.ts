@@ -15,6 +15,14 @@ export interface TaskSummary {
   last_checkpoint: string | null;
   /** In a listing: the plan's step ids, in order (what tells apart runs without a description). */
   step_ids?: string[];
+  /** The schedule that started it and the tick it ran for (tick null: run by hand from the schedule). */
+  schedule?: ScheduleTick | null;
+}
+
+export interface ScheduleTick {
+  name: string;
+  tick: string | null;
+  caught_up: boolean;
 }
 
 export interface TaskPage {

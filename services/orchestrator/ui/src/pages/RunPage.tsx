@@ -134,6 +134,13 @@ export function RunPage({ id }: { id: string }) {
           </>
         )}
       </p>
+      {task.schedule && (
+        <p className="run-origin" data-testid="run-schedule">
+          Started by the schedule <Link href={`/?schedule=${encodeURIComponent(task.schedule.name)}`}>{task.schedule.name}</Link>
+          {task.schedule.tick ? ` for its ${when(task.schedule.tick)} tick` : ', run by hand (Run now)'}
+          {task.schedule.caught_up ? ', caught up after the orchestrator was down' : ''}
+        </p>
+      )}
       {task.error !== null && task.error !== undefined && (
         <p className="error" data-testid="run-error">
           {errorText(task.error)}

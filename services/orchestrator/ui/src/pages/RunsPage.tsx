@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { Link } from 'wouter';
+import { Link, useSearchParams } from 'wouter';
 import { api, messageOf, tasksQuery } from '../api.ts';
 import { clip, errorText, span, took, when } from '../format.ts';
 import type { TaskPage, TaskStatus, TaskSummary } from '../types.ts';
@@ -13,6 +13,9 @@ const refreshMs = 3_000;
 export function RunsPage() {
   const [status, setStatus] = useState<TaskStatus | ''>('');
   const [search, setSearch] = useState('');
+  // The schedules page links here with ?schedule=<name>: the runs that schedule started.
+  const [params] = useSearchParams();
+  const schedule = params.get('schedule');
   // The cursors of the pages before this one: Newer pops, Older pushes.
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const [page, setPage] = useState<TaskPage | null>(null);
@@ -22,14 +25,14 @@ export function RunsPage() {
   usePoll(
     async (signal) => {
       try {
-        setPage(await api<TaskPage>(tasksQuery({ status, q: search, cursor }), { signal }));
+        setPage(await api<TaskPage>(tasksQuery({ status, q: search, schedule, cursor }), { signal }));
         setError(null);
       } catch (err) {
         if (!signal.aborted) setError(messageOf(err));
       }
     },
     refreshMs,
-    [status, search, cursor],
+    [status, search, schedule, cursor],
   );
 
   const filter = (apply: () => void) => {
@@ -40,6 +43,11 @@ export function RunsPage() {
   return (
     <section>
       <h1>Runs</h1>
+      {schedule && (
+        <p className="filter-note">
+          Started by the schedule <strong>{schedule}</strong> · <Link href="/">all runs</Link>
+        </p>
+      )}
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <label htmlFor="run-status">Status</label>
         <select id="run-status" value={status} onChange={(e) => filter(() => setStatus(e.target.value as TaskStatus | ''))}>
@@ -58,7 +66,7 @@ export function RunsPage() {
           {error}
         </p>
       )}
-      {page && page.tasks.length === 0 && <p>No runs{status || search ? ' match' : ' yet: submit one'}.</p>}
+      {page && page.tasks.length === 0 && <p>No runs{status || search || schedule ? ' match' : ' yet: submit one'}.</p>}
       {page && page.tasks.length > 0 && (
         <table className="runs">
           <caption className="visually-hidden">Runs, newest first</caption>
@@ -75,6 +83,11 @@ export function RunsPage() {
               <tr key={t.task_id} data-task-id={t.task_id}>
                 <td>
                   <Link href={`/runs/${t.task_id}`}>{label(t)}</Link>
+                  {t.schedule && (
+                    <div className="muted">
+                      schedule <Link href={`/?schedule=${encodeURIComponent(t.schedule.name)}`}>{t.schedule.name}</Link>
+                    </div>
+                  )}
                 </td>
                 <td>
                   <StatusBadge status={t.status} />

@@ -129,6 +129,13 @@ export function SchedulesPage() {
                     '–'
                   )}
                   {s.last_outcome && <div className="muted">{s.last_outcome}</div>}
+                  {s.last_run && (
+                    <div>
+                      <Link href={`/?schedule=${encodeURIComponent(s.name)}`} data-action="runs">
+                        All its runs
+                      </Link>
+                    </div>
+                  )}
                 </td>
                 <td>
                   <button type="button" onClick={() => ask(s, 'trigger')} data-action="trigger" aria-label={`Run now: ${s.name}`}>
