@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { api, ApiError, followEvents, jsonFile, submit, useApiKey } from './client.ts';
 import { ProgressDisplay } from './progress.ts';
+import { runsCommand, runsUsage } from './runs.ts';
 import { schedulesCommand, schedulesUsage } from './schedules.ts';
 import { budgetCommand, budgetFlags, planningLine, stepUsage, usageCommand, usageLine, usageUsage } from './usage.ts';
 import { compareCommand, forkCommand, forksUsage } from './forks.ts';
@@ -30,6 +31,7 @@ Use it (ORCHESTRATOR_URL or --url, default http://127.0.0.1:8001):
                                       at most so many runs of the key at once (queued)
       [--rate-limit [input.tenant:]60/1m]  at most so many starts per period (delayed)
       [--priority 1-5]                higher goes first among queued runs of a key
+${runsUsage}
   agentic-mesh status <task_id>       steps, attempts and timings
   agentic-mesh resume <task_id>       resume from the last checkpoint, and follow
   agentic-mesh cancel <task_id>
@@ -74,6 +76,10 @@ export async function main(argv: string[]): Promise<number> {
       description: { type: 'string' },
       overlap: { type: 'string' },
       'catch-up': { type: 'string' },
+      status: { type: 'string' },
+      search: { type: 'string' },
+      schedule: { type: 'string' },
+      limit: { type: 'string' },
       paused: { type: 'boolean', default: false },
       detach: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -155,6 +161,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`task ${id}: step ${String(res.step_id)} ${String(res.decision)}\n`);
       return 0;
     }
+    case 'runs':
+      return runsCommand(url, values);
     case 'schedules':
       return schedulesCommand(url, rest, values);
     case 'usage':
@@ -208,6 +216,11 @@ function printStatus(task: Record<string, unknown>): void {
   }>;
   const lines = [`task ${String(task.task_id)}: ${String(task.status)}`];
   if (task.description) lines.push(`  "${String(task.description)}"`);
+  const schedule = task.schedule as { name: string; tick: string | null; caught_up: boolean } | null | undefined;
+  if (schedule)
+    lines.push(
+      `  started by schedule ${schedule.name}${schedule.tick ? ` for its ${schedule.tick} tick${schedule.caught_up ? ' (caught up)' : ''}` : ', run by hand (trigger)'}`,
+    );
   lines.push(...planningLine(task.planning_usage as Parameters<typeof planningLine>[0]));
   for (const s of steps) {
     const last = s.attempts.at(-1);

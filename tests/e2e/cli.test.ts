@@ -49,6 +49,18 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/code-review \(code-review\): succeeded, 1 attempt\(s\) \d+ ms — /);
 
+    // The runs, newest first, filtered as GET /tasks filters them; a bad filter is the API's 400.
+    const runs = await runCli(['runs', '--url', url], {});
+    expect(runs.code, runs.stderr).toBe(0);
+    expect(runs.stdout).toMatch(
+      new RegExp(`^${taskId}  succeeded  \\d{4}-\\d\\d-\\d\\dT\\S+ +(\\d+ ms|\\d+\\.\\d s)  review the code and write api docs$`, 'm'),
+    );
+    expect((await runCli(['runs', '--status', 'failed', '--url', url], {})).stdout).toBe('no runs match\n');
+    expect((await runCli(['runs', '--search', 'API DOCS', '--limit', '1', '--url', url], {})).stdout).toContain(taskId);
+    const badFilter = await runCli(['runs', '--status', 'done', '--url', url], {});
+    expect(badFilter.code).toBe(1);
+    expect(badFilter.stderr).toContain('VALIDATION_FAILED: status must be one of');
+
     // The same idempotency key twice: one task, and the CLI says so.
     const keyed = ['run', 'review the code', '--input', input, '--url', url, '--detach', '--idempotency-key', `cli-${taskId}`];
     const once = await runCli(keyed, {});

@@ -54,6 +54,11 @@ describe('schedules through the CLI and the MCP tools', () => {
       timeoutMs: 30_000,
       label: 'the triggered run to show as succeeded',
     });
+    const status = await runCli(['status', taskId, '--url', url], { LOG_LEVEL: 'silent' });
+    expect(status.stdout).toContain('started by schedule nightly, run by hand (trigger)');
+    const runs = await runCli(['runs', '--schedule', 'nightly', '--url', url], { LOG_LEVEL: 'silent' });
+    expect(runs.stdout).toMatch(new RegExp(`^${taskId}  succeeded .*\\[schedule nightly\\]$`, 'm'));
+    expect(runs.stdout.trim().split('\n')).toHaveLength(1);
     expect((await cli('delete', 'nightly')).stdout).toBe('schedule nightly deleted\n');
     const gone = await cli('get', 'nightly');
     expect(gone.code).toBe(1);
