@@ -107,6 +107,33 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
   );
 
   server.registerTool(
+    'list_tasks',
+    {
+      title: 'List tasks',
+      description:
+        'Tasks, newest first, each with its status, error, timings and the schedule that started it; by status, a text in the description or a schedule name. Follow next_cursor for more.',
+      inputSchema: strictArgs(
+        {
+          status: z.enum(['planned', 'scheduled', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled']).optional(),
+          search: z.string().min(1).max(200).optional(),
+          schedule: z.string().min(1).max(63).optional(),
+          limit: z.number().int().min(1).max(200).optional(),
+          cursor: z.string().min(1).max(200).optional(),
+        },
+        { tool: 'list_tasks' },
+      ),
+    },
+    async ({ status, search, schedule, limit, cursor }) => {
+      const query = new URLSearchParams({ limit: String(limit ?? 20) });
+      if (status) query.set('status', status);
+      if (search) query.set('q', search);
+      if (schedule) query.set('schedule', schedule);
+      if (cursor) query.set('cursor', cursor);
+      return result(await platform.call('orchestrator', 'GET', `/tasks?${query.toString()}`));
+    },
+  );
+
+  server.registerTool(
     'resume_task',
     {
       title: 'Resume a task',

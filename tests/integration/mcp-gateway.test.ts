@@ -46,6 +46,7 @@ describe('MCP gateway, driven by the SDK client', () => {
       'get_usage',
       'list_agents',
       'list_schedules',
+      'list_tasks',
       'orchestrate',
       'pause_schedule',
       'resume_schedule',
@@ -70,6 +71,15 @@ describe('MCP gateway, driven by the SDK client', () => {
 
     const task = await client.callTool({ name: 'get_task', arguments: { task_id: body.task_id } });
     expect((task.structuredContent as { steps: Array<{ status: string }> }).steps[0]!.status).toBe('succeeded');
+    const listed = await client.callTool({ name: 'list_tasks', arguments: { status: 'succeeded', limit: 5 } });
+    expect((listed.structuredContent as { tasks: Array<{ task_id: string; schedule: unknown }> }).tasks).toContainEqual(
+      expect.objectContaining({ task_id: body.task_id, status: 'succeeded', schedule: null }),
+    );
+    const none = await client.callTool({ name: 'list_tasks', arguments: { status: 'failed' } });
+    expect(none.structuredContent).toEqual({ tasks: [], next_cursor: null });
+    const badList = await client.callTool({ name: 'list_tasks', arguments: { status: 'done' } });
+    expect(badList.isError).toBe(true);
+    expect((badList.content as Array<{ text: string }>)[0]!.text).toContain('status');
 
     // A retried call with the same idempotency key is the same task, not a second one.
     const keyed = {
