@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { uiRoutes } from '../../services/orchestrator/routes/ui.ts';
 import { UiBundle } from '../../services/orchestrator/ui/bundle.ts';
-import { buildUi } from '../../services/orchestrator/ui/build.ts';
+import { buildUi, fingerprintFile, sourceFingerprint } from '../../services/orchestrator/ui/build.ts';
 import { createPgliteDb, migrate } from '../../services/state/index.ts';
 import { poll } from '../helpers/poll.ts';
 import { startPlatform } from '../helpers/platform.ts';
@@ -34,8 +35,8 @@ async function builder(dir: string, behaviour: 'wait-for-go' | 'fail'): Promise<
   return script;
 }
 
-async function uiApp(bundle: UiBundle) {
-  const app = Fastify();
+async function uiApp(bundle: UiBundle, logs?: string[]) {
+  const app = Fastify(logs ? { logger: { level: 'info', stream: { write: (line: string) => logs.push(line) } } } : {});
   await app.register(uiRoutes, { bundle });
   onTestFinished(() => app.close());
   await app.ready();
@@ -78,6 +79,57 @@ describe('GET /ui', () => {
     expect(res.statusCode).toBe(503);
     expect(res.body).toBe('The run viewer could not be built: vite: cannot resolve ./src/main.tsx');
     expect(res.headers['retry-after']).toBe('60');
+  });
+
+  it('a bundle older than its sources (an updated checkout) is built again in the background, the old one served meanwhile', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'src'));
+    await mkdir(join(dir, 'dist'));
+    await writeFile(join(dir, 'src', 'main.tsx'), 'export const version = 1;\n');
+    await writeFile(join(dir, 'dist', 'index.html'), '<!doctype html><title>old</title>');
+    await writeFile(join(dir, 'dist', fingerprintFile), (await sourceFingerprint(dir))!);
+    const script = await builder(dir, 'wait-for-go');
+
+    // Built from these sources: served, nothing built.
+    const fresh = new UiBundle(join(dir, 'dist'), script, dir);
+    const freshLogs: string[] = [];
+    const current = await uiApp(fresh, freshLogs);
+    await fresh.staleCheck;
+    expect(freshLogs.join('')).not.toContain('sources changed');
+    expect((await current.inject({ url: '/ui/' })).body).toBe('<!doctype html><title>old</title>');
+    // The build's record is not part of the page.
+    expect((await current.inject({ url: `/ui/${fingerprintFile}` })).statusCode).toBe(404);
+
+    // A source changed since: the old page until the new one is built, then the new one.
+    await writeFile(join(dir, 'src', 'main.tsx'), 'export const version = 2;\n');
+    const stale = new UiBundle(join(dir, 'dist'), script, dir);
+    const logs: string[] = [];
+    const app = await uiApp(stale, logs);
+    await stale.staleCheck;
+    expect(logs.join('')).toContain('run viewer: its sources changed since the bundle was built');
+    const meanwhile = await app.inject({ url: '/ui/' });
+    expect([meanwhile.statusCode, meanwhile.body]).toEqual([200, '<!doctype html><title>old</title>']);
+    await writeFile(join(dir, 'go'), '');
+    await poll(async () => (await app.inject({ url: '/ui/' })).body === '<!doctype html><title>built</title>', {
+      timeoutMs: 20_000,
+      label: 'the new bundle to be served',
+    });
+  });
+
+  it('buildUi builds again when the sources changed since the bundle, and not when they did not', { timeout: 180_000 }, async () => {
+    // A copy of the viewer inside the project, so Vite finds its dependencies.
+    const ui = fileURLToPath(new URL('../../services/orchestrator/ui/', import.meta.url));
+    const copy = fileURLToPath(new URL(`../../.cache/ui-copy-${process.pid}/`, import.meta.url));
+    onTestFinished(() => rm(copy, { recursive: true, force: true }));
+    for (const part of ['src', 'index.html', 'vite.config.ts']) await cp(join(ui, part), join(copy, part), { recursive: true });
+
+    expect(await buildUi({ uiDir: copy })).toBe('built');
+    expect(await readFile(join(copy, 'dist', fingerprintFile), 'utf8')).toBe(await sourceFingerprint(copy));
+    expect(await buildUi({ uiDir: copy })).toBe('present');
+    const format = join(copy, 'src', 'format.ts');
+    await writeFile(format, `${await readFile(format, 'utf8')}\nexport const rebuilt = 'yes';\n`);
+    expect(await buildUi({ uiDir: copy })).toBe('built');
+    expect(await buildUi({ uiDir: copy })).toBe('present');
   });
 
   it('serves the real bundle without a key while the API wants one: CSP, long cache for hashed assets, the page for its own routes, 404 for a missing file', async () => {

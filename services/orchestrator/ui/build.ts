@@ -1,33 +1,79 @@
 // Builds the run viewer (src/ with Vite) into dist/: `npm run build:ui`, npm's postinstall, and the
-// orchestrator's background build when it starts without a bundle all run this file. The bundle is
-// written beside dist/ and renamed into place, so a server never reads half a build, and a lock
-// file keeps two processes (two test workers, an install and a start) from building at once.
-import { open, rename, rm, stat } from 'node:fs/promises';
+// orchestrator's background build when it starts without a bundle, or with one older than its
+// sources, all run this file. The bundle is written beside dist/ and renamed into place, so a server
+// never reads half a build, and a lock file keeps two processes (two test workers, an install and a
+// start) from building at once.
+import { createHash } from 'node:crypto';
+import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('./', import.meta.url));
-export const bundleDir = `${here}dist`;
-const lockFile = `${here}.build.lock`;
+const bundleDir = join(here, 'dist');
+const lockOf = (uiDir: string) => join(uiDir, '.build.lock');
 // A lock older than this was left by a build that died.
 const staleLockMs = 5 * 60_000;
 
 export type BuildOutcome = 'built' | 'present' | 'built elsewhere';
 
-export async function buildUi(options: { force?: boolean } = {}): Promise<BuildOutcome> {
-  if (!options.force && (await exists(`${bundleDir}/index.html`))) return 'present';
-  const lock = await takeLock();
-  if (!lock) return waitForOtherBuild();
-  const staging = `${here}dist.${process.pid}.tmp`;
+/** The file in a bundle naming the sources it was built from (readBundle serves no dot-file). */
+export const fingerprintFile = '.sources';
+
+/**
+ * What the bundle is built from: src/, the page, Vite's config and the dependencies' lock file, as
+ * one hash; undefined where there are no sources (an install built elsewhere), which is never stale.
+ * A `git pull` that changes the viewer changes it, so the next start or install builds again
+ * instead of serving the old page.
+ */
+export async function sourceFingerprint(uiDir = here, depsLock = join(uiDir, '../../../package-lock.json')): Promise<string | undefined> {
+  const src = join(uiDir, 'src');
+  const files = await readdir(src, { recursive: true, withFileTypes: true }).catch(() => undefined);
+  if (!files) return undefined;
+  const paths = files
+    .filter((f) => f.isFile())
+    .map((f) => join(f.parentPath, f.name))
+    .concat(join(uiDir, 'index.html'), join(uiDir, 'vite.config.ts'), depsLock)
+    .sort();
+  const hash = createHash('sha256');
+  for (const path of paths) {
+    const body = await readFile(path).catch(() => undefined);
+    if (body)
+      hash
+        .update(`${path.slice(uiDir.length)}\0`)
+        .update(body)
+        .update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/** The bundle in `dir` was built from other sources than those in `uiDir` now. */
+export async function bundleIsStale(dir = bundleDir, uiDir = here): Promise<boolean> {
+  const now = await sourceFingerprint(uiDir);
+  if (now === undefined) return false;
+  return (await readFile(join(dir, fingerprintFile), 'utf8').catch(() => undefined)) !== now;
+}
+
+export async function buildUi(options: { force?: boolean; uiDir?: string } = {}): Promise<BuildOutcome> {
+  const uiDir = options.uiDir ?? here;
+  const outDir = join(uiDir, 'dist');
+  if (!options.force && (await exists(join(outDir, 'index.html'))) && !(await bundleIsStale(outDir, uiDir))) return 'present';
+  const lockFile = lockOf(uiDir);
+  const lock = await takeLock(lockFile);
+  if (!lock) return waitForOtherBuild(lockFile, outDir);
+  const staging = join(uiDir, `dist.${process.pid}.tmp`);
   try {
     // Imported here: only a build loads Vite, never the server.
     const { build } = await import('vite').catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
       throw new Error('Vite is not installed (a production install has no dev dependencies): build it with `npm run build` where they are');
     });
-    await build({ configFile: `${here}vite.config.ts`, logLevel: 'warn', build: { outDir: staging, emptyOutDir: true } });
-    await rm(bundleDir, { recursive: true, force: true });
-    await rename(staging, bundleDir);
+    // Taken before the build: a source changed while Vite ran makes this bundle stale, not current.
+    const fingerprint = await sourceFingerprint(uiDir);
+    await build({ configFile: join(uiDir, 'vite.config.ts'), logLevel: 'warn', build: { outDir: staging, emptyOutDir: true } });
+    if (fingerprint) await writeFile(join(staging, fingerprintFile), fingerprint);
+    await rm(outDir, { recursive: true, force: true });
+    await rename(staging, outDir);
     return 'built';
   } finally {
     await rm(staging, { recursive: true, force: true });
@@ -37,19 +83,19 @@ export async function buildUi(options: { force?: boolean } = {}): Promise<BuildO
 }
 
 /** Another process holds the lock: its bundle, once it is there. */
-async function waitForOtherBuild(): Promise<BuildOutcome> {
+async function waitForOtherBuild(lockFile: string, outDir: string): Promise<BuildOutcome> {
   const deadline = Date.now() + staleLockMs;
   while (Date.now() < deadline) {
     await sleep(500);
     if (!(await exists(lockFile))) {
-      if (await exists(`${bundleDir}/index.html`)) return 'built elsewhere';
+      if (await exists(join(outDir, 'index.html'))) return 'built elsewhere';
       throw new Error('another process building the run viewer stopped without a bundle');
     }
   }
   throw new Error(`another process has held ${lockFile} for ${staleLockMs / 60_000} minutes`);
 }
 
-async function takeLock() {
+async function takeLock(lockFile: string) {
   try {
     return await open(lockFile, 'wx');
   } catch (err) {

@@ -3,6 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
+import { bundleIsStale } from './build.ts';
 
 export interface BundleFile {
   body: Buffer;
@@ -36,16 +37,38 @@ export class UiBundle {
   private loading: Promise<BundleState> | undefined;
   private readonly dir: string;
   private readonly buildScript: string;
+  private readonly uiDir: string;
+  /** Settles once prepare's comparison of the bundle with its sources is done (tests). */
+  staleCheck: Promise<void> = Promise.resolve();
 
-  constructor(dir = join(here, 'dist'), buildScript = join(here, import.meta.url.endsWith('.ts') ? 'build.ts' : 'build.js')) {
+  constructor(
+    dir = join(here, 'dist'),
+    buildScript = join(here, import.meta.url.endsWith('.ts') ? 'build.ts' : 'build.js'),
+    /** Where the viewer's sources are, to tell a bundle older than them. */
+    uiDir = here,
+  ) {
     this.dir = dir;
     this.buildScript = buildScript;
+    this.uiDir = uiDir;
   }
 
-  /** At start: build in the background when there is no bundle (a stat, nothing read). */
+  /**
+   * At start: build in the background when there is no bundle (a stat, nothing read), or when its
+   * sources changed since it was built (a checkout updated since): the old bundle is served until
+   * the new one is there. The sources are compared after start, not before it.
+   */
   async prepare(log: FastifyBaseLogger): Promise<void> {
-    if (this.current || (await stat(join(this.dir, 'index.html')).catch(() => undefined))) return;
-    this.build(log);
+    if (this.current) return;
+    if (!(await stat(join(this.dir, 'index.html')).catch(() => undefined))) return this.build(log);
+    if (!this.buildScript.endsWith('.ts')) return;
+    this.staleCheck = bundleIsStale(this.dir, this.uiDir).then(
+      (stale) => {
+        if (!stale || this.current?.state === 'building') return;
+        log.info('run viewer: its sources changed since the bundle was built; building it again (the old one is served meanwhile)');
+        this.build(log);
+      },
+      (err: Error) => log.warn({ err }, 'run viewer: could not compare the bundle with its sources'),
+    );
   }
 
   /** What /ui can serve now; starts a build in the background when there is no bundle. */
@@ -97,7 +120,8 @@ async function readBundle(dir: string): Promise<Map<string, BundleFile> | undefi
   if (!(await stat(join(dir, 'index.html')).catch(() => undefined))) return undefined;
   const files = new Map<string, BundleFile>();
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
+    // A dot-file is the build's own record (the sources' fingerprint), not part of the page.
+    if (!entry.isFile() || entry.name.startsWith('.')) continue;
     const path = join(entry.parentPath, entry.name);
     const name = path
       .slice(dir.length + 1)
