@@ -64,8 +64,7 @@ export class UiBundle {
     this.staleCheck = bundleIsStale(this.dir, this.uiDir).then(
       (stale) => {
         if (!stale || this.current?.state === 'building') return;
-        log.info('run viewer: its sources changed since the bundle was built; building it again (the old one is served meanwhile)');
-        this.build(log);
+        this.build(log, 'run viewer: its sources changed since the bundle was built; building it again (the old one is served meanwhile)');
       },
       (err: Error) => log.warn({ err }, 'run viewer: could not compare the bundle with its sources'),
     );
@@ -86,7 +85,7 @@ export class UiBundle {
     return this.current!;
   }
 
-  private build(log: FastifyBaseLogger): void {
+  private build(log: FastifyBaseLogger, why = 'run viewer: no bundle yet, building it in the background'): void {
     if (this.current?.state === 'building') return;
     if (!this.buildScript.endsWith('.ts')) {
       this.current = {
@@ -96,7 +95,7 @@ export class UiBundle {
       return;
     }
     this.current = { state: 'building', since: new Date() };
-    log.info('run viewer: no bundle yet, building it in the background');
+    log.info(why);
     const child = spawn(process.execPath, [this.buildScript], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2_000)));
