@@ -3,56 +3,18 @@
 // sources, all run this file. The bundle is written beside dist/ and renamed into place, so a server
 // never reads half a build, and a lock file keeps two processes (two test workers, an install and a
 // start) from building at once.
-import { createHash } from 'node:crypto';
-import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { bundleIsStale, fingerprintFile, sourceFingerprint } from './sources.ts';
 
 const here = fileURLToPath(new URL('./', import.meta.url));
-const bundleDir = join(here, 'dist');
 const lockOf = (uiDir: string) => join(uiDir, '.build.lock');
 // A lock older than this was left by a build that died.
 const staleLockMs = 5 * 60_000;
 
 export type BuildOutcome = 'built' | 'present' | 'built elsewhere';
-
-/** The file in a bundle naming the sources it was built from (readBundle serves no dot-file). */
-export const fingerprintFile = '.sources';
-
-/**
- * What the bundle is built from: src/, the page, Vite's config and the dependencies' lock file, as
- * one hash; undefined where there are no sources (an install built elsewhere), which is never stale.
- * A `git pull` that changes the viewer changes it, so the next start or install builds again
- * instead of serving the old page.
- */
-export async function sourceFingerprint(uiDir = here, depsLock = join(uiDir, '../../../package-lock.json')): Promise<string | undefined> {
-  const src = join(uiDir, 'src');
-  const files = await readdir(src, { recursive: true, withFileTypes: true }).catch(() => undefined);
-  if (!files) return undefined;
-  const paths = files
-    .filter((f) => f.isFile())
-    .map((f) => join(f.parentPath, f.name))
-    .concat(join(uiDir, 'index.html'), join(uiDir, 'vite.config.ts'), depsLock)
-    .sort();
-  const hash = createHash('sha256');
-  for (const path of paths) {
-    const body = await readFile(path).catch(() => undefined);
-    if (body)
-      hash
-        .update(`${path.slice(uiDir.length)}\0`)
-        .update(body)
-        .update('\0');
-  }
-  return hash.digest('hex');
-}
-
-/** The bundle in `dir` was built from other sources than those in `uiDir` now. */
-export async function bundleIsStale(dir = bundleDir, uiDir = here): Promise<boolean> {
-  const now = await sourceFingerprint(uiDir);
-  if (now === undefined) return false;
-  return (await readFile(join(dir, fingerprintFile), 'utf8').catch(() => undefined)) !== now;
-}
 
 export async function buildUi(options: { force?: boolean; uiDir?: string } = {}): Promise<BuildOutcome> {
   const uiDir = options.uiDir ?? here;

@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
-import { bundleIsStale } from './build.ts';
+import { bundleIsStale } from './sources.ts';
 
 export interface BundleFile {
   body: Buffer;
