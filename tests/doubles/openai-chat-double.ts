@@ -30,7 +30,13 @@ export interface ChatCall {
 }
 
 export type Scripted =
-  | { content: string; usage?: { prompt_tokens: number; completion_tokens: number; cost?: number }; chunkDelayMs?: number }
+  | {
+      content: string;
+      usage?: { prompt_tokens: number; completion_tokens: number; cost?: number };
+      chunkDelayMs?: number;
+      /** How long the answer takes before its first byte (a slow model). */
+      delayMs?: number;
+    }
   | { status: number; message: string; retryAfterSeconds?: number };
 
 export interface ChatDouble {
@@ -86,6 +92,7 @@ export async function startChatDouble(options: { apiKey?: string; chunkDelayMs?:
       return reply.status(e.status).send(e.body);
     }
     const usage = answer.usage ?? { prompt_tokens: 10, completion_tokens: 5 };
+    if (answer.delayMs) await sleep(answer.delayMs);
     if (call.stream === true && options.streaming !== false) {
       const delayMs = answer.chunkDelayMs ?? options.chunkDelayMs ?? 0;
       const withUsage = call.stream_options?.include_usage === true;

@@ -138,6 +138,41 @@ for (const backend of testDatabases) {
       expect(metricValue(metrics, 'llm_tokens_total', { model: 'planner-model', agent: '(planner)', kind: 'prompt' })).toBe(1400);
     }, 30_000);
 
+    it('a retry that raced the first request past the check for an existing task planned too: one task, both plans counted', async () => {
+      const { app, planner } = await platform();
+      // Each answer takes a second, so both requests have looked for the key's task (none yet) and
+      // asked the model before either stores one.
+      const plan = { content: JSON.stringify(chain), usage: { prompt_tokens: 1000, completion_tokens: 0 }, delayMs: 1_000 };
+      planner.script(plan, plan);
+      const send = () =>
+        app.inject({
+          method: 'POST',
+          url: '/orchestrate',
+          headers: { 'idempotency-key': 'nightly-42' },
+          payload: { description: 'ask the model three times' },
+        });
+      const [a, b] = await Promise.all([send(), send()]);
+      expect([a.statusCode, b.statusCode], a.body + b.body).toEqual([202, 202]);
+      expect(a.json().task_id).toBe(b.json().task_id);
+      expect(planner.calls).toHaveLength(2);
+      expect((await app.inject({ url: '/tasks' })).json().tasks).toHaveLength(1);
+
+      // 1000 * $2 per 1M tokens each: the run's planning, and the loser's, which no run carries.
+      const byAgent = (await app.inject({ url: '/usage?group_by=agent' })).json();
+      expect(byAgent.groups).toEqual(
+        expect.arrayContaining([expect.objectContaining({ key: '(planner)', tokens: 2000, calls: 2, cost_usd: 0.004 })]),
+      );
+      const byWorkflow = (await app.inject({ url: '/usage?group_by=workflow' })).json();
+      expect(byWorkflow.groups).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ key: a.json().task_id }),
+          expect.objectContaining({ key: null, description: expect.stringMatching(/^planning no run carries/), tokens: 1000 }),
+        ]),
+      );
+      const metrics = (await app.inject({ url: '/metrics' })).body;
+      expect(metricValue(metrics, 'llm_tokens_total', { model: 'planner-model', agent: '(planner)', kind: 'prompt' })).toBe(2000);
+    }, 30_000);
+
     it('a run planned from an explicit plan, or by the rules, has no planning usage', async () => {
       const { app } = await platform();
       const res = await app.inject({

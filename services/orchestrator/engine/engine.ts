@@ -129,23 +129,21 @@ export class Engine {
     const planningUsage = sub.planningUsage?.length ? priced(this.options.prices ?? new Map(), sub.planningUsage) : null;
     if (!sub.start) {
       const created = await store.insertWorkflow(db, plannedRow(id, sub, planningUsage));
-      if (created) this.countPlanning(planningUsage);
+      await this.settlePlanning(created, planningUsage, sub);
       return { id, status: 'planned', created };
     }
     const runAt = sub.rateLimit ? await this.clock.rateLimitedStart(sub.rateLimit, sub.runAt) : sub.runAt;
     if (runAt && runAt.getTime() > Date.now()) {
       const waited = sub.rateLimit && runAt !== sub.runAt ? runAt.getTime() - Math.max(Date.now(), sub.runAt?.getTime() ?? 0) : 0;
       const created = await store.insertWorkflow(db, scheduledRow(id, sub, planningUsage, runAt, waited));
-      if (created) {
-        this.countPlanning(planningUsage);
-        this.clock.arm(runAt);
-      }
+      await this.settlePlanning(created, planningUsage, sub);
+      if (created) this.clock.arm(runAt);
       return { id, status: 'scheduled', created };
     }
     if (sub.concurrency) {
       const created = await store.insertWorkflow(db, queuedRow(id, sub, planningUsage, sub.concurrency));
+      await this.settlePlanning(created, planningUsage, sub);
       if (!created) return { id, status: 'queued', created };
-      this.countPlanning(planningUsage);
       return { id, status: await this.admission.afterSubmit(id, sub.concurrency), created };
     }
     // The workflow's span; its traceparent is stored so every step, here or after a takeover, joins the trace.
@@ -168,12 +166,12 @@ export class Engine {
         firstEvents: firstAttempts.events ?? [],
       }),
     );
+    await this.settlePlanning(created, planningUsage, sub);
     if (!created) {
       span.setAttribute('mesh.outcome', 'duplicate submit');
       span.end();
       return { id, status: 'running', created };
     }
-    this.countPlanning(planningUsage);
     this.track(this.newRun(state, sub.description, new Date(), traceParent, span), first?.type === 'commit' ? rest : commands);
     return { id, status: 'running', created };
   }
@@ -462,6 +460,22 @@ export class Engine {
     const spent = priced(this.options.prices ?? new Map(), usage);
     await recordPlanningSpend(this.options.db, { usage: spent, ...who });
     this.countPlanning(spent);
+  }
+
+  /**
+   * A submit's planning once its insert is decided: it goes with its run, or, when another request
+   * made the task first (a retry that raced it past the check for an existing task, both planning),
+   * it is stored as planning no run carries: it was paid for all the same.
+   */
+  private async settlePlanning(created: boolean, usage: Usage | null, sub: Submission): Promise<void> {
+    if (!usage) return;
+    if (!created)
+      await recordPlanningSpend(this.options.db, {
+        usage,
+        reason: 'duplicate submit: another request made the task',
+        submittedBy: sub.submittedBy,
+      });
+    this.countPlanning(usage);
   }
 
   /** The ledger's metrics count planning once, when its run is stored, as a step's usage is counted when committed. */
