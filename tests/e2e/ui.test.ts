@@ -192,6 +192,10 @@ describe('the run viewer at /ui in Chromium', () => {
     await page.locator(`tr[data-task-id="${runId}"]`).waitFor();
     expect(await page.locator('tr[data-task-id]').count()).toBe(1);
     expect(await page.locator(`tr[data-task-id="${runId}"]`).textContent()).toContain('schedule sums');
+    await page.getByRole('link', { name: 'all runs' }).click();
+    await page.waitForURL(/\/ui\/$/);
+    await expect.poll(() => page.getByText('Started by the schedule sums').count()).toBe(0);
+    await page.locator(`tr[data-task-id="${runId}"]`).waitFor();
     await page.getByRole('link', { name: 'Schedules' }).click();
     await confirmed('delete');
     await expect.poll(() => row.count()).toBe(0);

@@ -11,11 +11,16 @@ const statuses: TaskStatus[] = ['planned', 'scheduled', 'running', 'waiting', 's
 const refreshMs = 3_000;
 
 export function RunsPage() {
-  const [status, setStatus] = useState<TaskStatus | ''>('');
-  const [search, setSearch] = useState('');
-  // The schedules page links here with ?schedule=<name>: the runs that schedule started.
+  // The schedules page links here with ?schedule=<name>: the runs that schedule started. Another
+  // schedule, or all runs, is a list of its own: its filters and pages start afresh.
   const [params] = useSearchParams();
   const schedule = params.get('schedule');
+  return <RunsList key={schedule ?? ''} schedule={schedule} />;
+}
+
+function RunsList({ schedule }: { schedule: string | null }) {
+  const [status, setStatus] = useState<TaskStatus | ''>('');
+  const [search, setSearch] = useState('');
   // The cursors of the pages before this one: Newer pops, Older pushes.
   const [cursors, setCursors] = useState<Array<string | null>>([null]);
   const [page, setPage] = useState<TaskPage | null>(null);
