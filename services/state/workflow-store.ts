@@ -362,12 +362,3 @@ export async function listWorkflows(db: Queryable, q: ListQuery): Promise<Workfl
     ],
   );
 }
-
-/** What `schedule_tick` says of a workflow a schedule started ({schedule, tick, caught_up}), or null. */
-export async function scheduleTick(db: Queryable, id: string): Promise<Record<string, unknown> | null> {
-  const rows = await db.query<{ tick: Record<string, unknown> | null }>(
-    `SELECT ${scheduleTickOf('w')} AS tick FROM workflows w WHERE w.id = $1`,
-    [id],
-  );
-  return rows[0]?.tick ?? null;
-}

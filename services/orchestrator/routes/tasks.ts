@@ -33,7 +33,8 @@ export const taskRoutes: FastifyPluginAsync<OrchestratorContext> = async (fastif
         store.getSteps(db, id),
         store.getDecisions(db, id),
         listForks(db, id, ctx.ownership.limitedTo(request)),
-        wf.idempotency_key?.startsWith('schedule ') ? store.scheduleTick(db, id) : null,
+        // Only a schedule's runs have a key starting "schedule " (a client's key has no spaces).
+        wf.idempotency_key?.startsWith('schedule ') ? store.firstEventData(db, id, 'schedule_tick') : null,
       ]);
       const view = taskView({ ...wf, schedule_tick: tick }, steps, decisions);
       const jaeger = ctx.config.tracing.jaegerUiUrl;
