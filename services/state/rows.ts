@@ -34,7 +34,7 @@ export interface WorkflowRow {
   description: string | null;
   /** Only in a listing (listWorkflows): the plan's step ids, in order. */
   step_ids?: string[];
-  /** Only in a listing: a schedule's run's `schedule_tick` event data ({schedule, tick, caught_up}), else null. */
+  /** In a listing, and read for GET /tasks/:id: a schedule's run's `schedule_tick` event data ({schedule, tick, caught_up}), else null. */
   schedule_tick?: Record<string, unknown> | null;
   status: WorkflowStatus;
   plan: Plan;
