@@ -1,19 +1,17 @@
 import { AppError, serializeError, type SerializedError } from '../../../errors/index.ts';
 import type { Usage } from '../../../protocol/index.ts';
 import type { NewEvent } from '../../../state/index.ts';
-import { resolveInput } from '../input-refs.ts';
 import type { Command, DecideEnv, Decision, FinalState, Progress, RunEvent } from './vocabulary.ts';
 import { branchFor, hasBranches, loopSet, type NormalBranch, type Outcome } from './branches.ts';
 import { budgetError, heldByBudget, overBudget } from './budget.ts';
-import { attemptRow, decisionRow, finalEvent, idempotencyKey, skippedEvent, startedEvent } from './records.ts';
+import { finalIfDone, route, shouldPark, takeReady } from './readiness.ts';
+import { attemptRow, decisionRow, dispatchCommand, finalEvent, skippedEvent, startedEvent } from './records.ts';
 import {
   addSpend,
   cloneState,
   expiry,
   loopKey,
   retryPolicy,
-  satisfies,
-  skip,
   skipAfterFailure,
   type RunDefaults,
   type RunState,
@@ -23,9 +21,9 @@ import {
 // The engine's decisions as one pure function: (state, event) -> (state, commands). No database, no
 // timers, no clock and no randomness of its own (the shell passes `now` and a jitter draw), so every
 // branch of the workflow semantics can be tested in microseconds. The shell (workflow-run.ts)
-// performs the commands. What goes in and comes out is in vocabulary.ts.
+// performs the commands. What goes in and comes out is in vocabulary.ts; where the run stands after
+// an event (what is ready, whether it is done or must park) is read by readiness.ts.
 
-const ACTIVE = new Set(['pending', 'running', 'scheduled', 'waiting']);
 /** No instance of the agent took the call: nothing ran, so the attempt waits instead of being used up. */
 const UNAVAILABLE = new Set(['AGENT_UNAVAILABLE', 'CIRCUIT_OPEN']);
 /** The longest pause between two tries while a step waits for its agent. */
@@ -103,7 +101,7 @@ class Decider {
       }
       case 'budget_changed': {
         this.run.plan = { ...this.run.plan, budget: event.budget };
-        const ready = this.takeReady();
+        const ready = takeReady(this.run, this.env.now);
         if (ready.length === 0) return [];
         return this.record({ newSteps: ready.map((r) => attemptRow(this.run.id, r)), events: ready.map(startedEvent) }, ready, undefined);
       }
@@ -121,17 +119,17 @@ class Decider {
 
   private start(): Command[] {
     const resend = [...this.run.steps.values()].filter((s) => s.status === 'running' || s.status === 'scheduled');
-    const ready = this.takeReady();
+    const ready = takeReady(this.run, this.env.now);
     const commands: Command[] = [];
     if (ready.length > 0)
       commands.push({
         type: 'commit',
         progress: { newSteps: ready.map((s) => attemptRow(this.run.id, s)), events: ready.map(startedEvent) },
       });
-    commands.push(...[...resend, ...ready].flatMap((s) => this.dispatch(s, 0)));
-    if (this.shouldPark()) return [...commands, ...this.park()];
+    commands.push(...[...resend, ...ready].flatMap((s) => dispatchCommand(this.run, s, 0)));
+    if (shouldPark(this.run)) return [...commands, ...this.park()];
     if (resend.length === 0 && ready.length === 0) {
-      const final = this.finalIfDone();
+      const final = finalIfDone(this.run);
       if (final) commands.push(...this.finish({ final, events: [finalEvent(final)] }, final));
     }
     return commands;
@@ -171,9 +169,9 @@ class Decider {
       );
     }
     s.status = 'succeeded';
-    const skipped = this.route(s, branch);
-    const ready = this.takeReady();
-    const final = this.finalIfDone();
+    const skipped = route(this.run, s, branch);
+    const ready = takeReady(this.run, this.env.now);
+    const final = finalIfDone(this.run);
     return this.record(
       {
         step: {
@@ -231,7 +229,7 @@ class Decider {
           attempt: failedAttempt,
           data: { error, retry_held: 'budget reached' },
         };
-        return this.record({ step: stepRow, events: [held] }, [], this.finalIfDone());
+        return this.record({ step: stepRow, events: [held] }, [], finalIfDone(this.run));
       }
       s.status = 'scheduled';
       s.attempt += 1;
@@ -244,7 +242,7 @@ class Decider {
       };
       return [
         { type: 'commit', progress: { step: stepRow, newSteps: [attemptRow(this.run.id, s)], events: [event] } },
-        ...this.dispatch(s, delayMs),
+        ...dispatchCommand(this.run, s, delayMs),
       ];
     }
     s.error = error;
@@ -275,7 +273,7 @@ class Decider {
       attempt: s.attempt,
       data: { agent: s.def.agent, error, retry_in_ms: delayMs, waited_ms: waited, timeout_ms: this.run.defaults.unavailableTimeoutMs },
     };
-    return [{ type: 'commit', progress: { events: [event] } }, ...this.dispatch(s, delayMs)];
+    return [{ type: 'commit', progress: { events: [event] } }, ...dispatchCommand(this.run, s, delayMs)];
   }
 
   /** The step failed (or its branch said fail). An on_failure route makes the failure handled. */
@@ -284,9 +282,9 @@ class Decider {
     s.error = error;
     s.finishedAt ??= this.env.now;
     if (branch?.action === 'route') s.handled = true;
-    const skipped = [...this.route(s, branch), ...skipAfterFailure(this.run, s.def.id)];
-    const ready = this.takeReady();
-    const final = this.finalIfDone();
+    const skipped = [...route(this.run, s, branch), ...skipAfterFailure(this.run, s.def.id)];
+    const ready = takeReady(this.run, this.env.now);
+    const final = finalIfDone(this.run);
     return this.record(
       {
         step: {
@@ -352,7 +350,7 @@ class Decider {
     t.feedback = { step: s.def.id, outcome, iteration, output: supersededOutput ?? null, error: lastError ?? null };
     t.budgetStart = t.attempt;
     s.error = undefined;
-    const ready = this.takeReady();
+    const ready = takeReady(this.run, this.env.now);
     // A failure loop waits (exponential backoff with jitter) before going round; a rejection does not.
     const delayMs = outcome === 'failed' ? this.backoff(this.policyOf(s), iteration - 1) : 0;
     return this.record(
@@ -381,28 +379,18 @@ class Decider {
         ],
       },
       ready,
-      ready.length === 0 ? this.finalIfDone() : undefined,
+      ready.length === 0 ? finalIfDone(this.run) : undefined,
       delayMs,
     );
-  }
-
-  /** Switches on the gated step the branch routes to; the step's other gated targets will not run. */
-  private route(s: StepState, branch: NormalBranch | undefined): StepState[] {
-    const skipped: StepState[] = [];
-    for (const [target, source] of this.run.gated) {
-      if (source !== s.def.id) continue;
-      if (branch?.action === 'route' && branch.target === target) this.run.activated.add(target);
-      else skipped.push(...skip(this.run, target));
-    }
-    return skipped;
   }
 
   /** One commit for the outcome, then the final status, the steps it made ready, or parking. */
   private record(progress: Progress, ready: StepState[], final: FinalState | undefined, delayMs = 0): Command[] {
     if (final) return this.finish({ ...progress, final }, final);
-    if (this.shouldPark()) return [{ type: 'commit', progress }, ...ready.flatMap((r) => this.dispatch(r, delayMs)), ...this.park()];
+    if (shouldPark(this.run))
+      return [{ type: 'commit', progress }, ...ready.flatMap((r) => dispatchCommand(this.run, r, delayMs)), ...this.park()];
     const linger = ready.length === 0 && !progress.supersede?.length && [...this.run.steps.values()].some((s) => s.status === 'running');
-    return [{ type: 'commit', progress, ...(linger ? { linger } : {}) }, ...ready.flatMap((r) => this.dispatch(r, delayMs))];
+    return [{ type: 'commit', progress, ...(linger ? { linger } : {}) }, ...ready.flatMap((r) => dispatchCommand(this.run, r, delayMs))];
   }
 
   private finish(progress: Progress, final: FinalState): Command[] {
@@ -456,91 +444,6 @@ class Decider {
       },
       { type: 'park', wakeAt },
     ];
-  }
-
-  private dispatch(s: StepState, delayMs: number): Command[] {
-    if (s.status === 'waiting') return [];
-    return [
-      {
-        type: 'dispatch',
-        step: s.def.id,
-        attempt: s.attempt,
-        agent: s.def.agent,
-        key: idempotencyKey(this.run.id, s.def.id, s.attempt),
-        input: s.input ?? {},
-        dependencies: this.dependencyOutputs(s.def.depends_on),
-        timeoutMs: s.def.timeout_ms ?? this.run.defaults.timeoutMs,
-        delayMs,
-      },
-    ];
-  }
-
-  /**
-   * The outputs a step is given: its dependencies', and through an approval step, what that step
-   * approved (its own dependencies', and so on through gates), since a person's answer is not the
-   * work it lets through. A nearer step's output is never replaced by a farther one's.
-   */
-  private dependencyOutputs(dependsOn: readonly string[]): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    // Breadth first: a nearer step is met first, and a farther one never replaces it.
-    const queue = [...dependsOn];
-    for (let i = 0; i < queue.length; i++) {
-      const id = queue[i];
-      if (id in out) continue;
-      const dep = this.run.steps.get(id)!;
-      out[id] = dep.output ?? null;
-      if (dep.def.type === 'approval') queue.push(...dep.def.depends_on);
-    }
-    return out;
-  }
-
-  /** Marks the steps that can start now, with their inputs resolved from what succeeded. */
-  private takeReady(): StepState[] {
-    const ready: StepState[] = [];
-    if (overBudget(this.run)) return ready;
-    let outputs: Map<string, unknown> | undefined;
-    for (const s of this.run.steps.values()) {
-      if (s.status !== 'pending') continue;
-      if (this.run.gated.has(s.def.id) && !this.run.activated.has(s.def.id)) continue;
-      if (!s.def.depends_on.every((d) => satisfies(this.run, this.run.steps.get(d)!, s))) continue;
-      outputs ??= new Map([...this.run.steps].filter(([, d]) => d.status === 'succeeded').map(([id, d]) => [id, d.output]));
-      s.status = s.def.type === 'approval' ? 'waiting' : 'running';
-      s.attempt += 1;
-      const input = resolveInput(s.def.input, outputs);
-      s.input = s.feedback ? { ...input, feedback: s.feedback, previous_output: s.previousOutput ?? null } : input;
-      s.feedback = undefined;
-      s.startedAt = this.env.now;
-      ready.push(s);
-    }
-    return ready;
-  }
-
-  private finalIfDone(): FinalState | undefined {
-    const states = [...this.run.steps.values()];
-    const held = heldByBudget(this.run);
-    if (held.length > 0)
-      return this.run.plan.budget?.on_budget === 'wait' ? undefined : { status: 'failed', error: budgetError(this.run, held) };
-    if (states.some((s) => ACTIVE.has(s.status))) return undefined;
-    const failed = states.filter((s) => s.status === 'failed' && !s.handled);
-    if (failed.length === 0) return { status: 'succeeded', error: null };
-    const skipped = states.filter((s) => s.status === 'skipped').map((s) => s.def.id);
-    const message = failed.map((s) => `step "${s.def.id}" (${s.def.agent}) failed: ${s.error?.message ?? 'unknown error'}`).join('; ');
-    return {
-      status: 'failed',
-      error: {
-        code: 'STEPS_FAILED',
-        message,
-        retryable: false,
-        details: { failed_steps: failed.map((s) => s.def.id), skipped_steps: skipped },
-      },
-    };
-  }
-
-  /** Only people can move it on: nothing runs, and some approval step waits. */
-  private shouldPark(): boolean {
-    const states = [...this.run.steps.values()];
-    if (this.run.plan.budget?.on_budget === 'wait' && heldByBudget(this.run).length > 0) return true;
-    return states.some((s) => s.status === 'waiting') && !states.some((s) => s.status === 'running' || s.status === 'scheduled');
   }
 
   private policyOf(s: StepState): RunDefaults {
