@@ -15,7 +15,7 @@ import {
   type ExecuteSucceeded,
   type Usage,
 } from '../../services/protocol/index.ts';
-import { contextFrom, createRegistry, tracer } from '../../services/telemetry/index.ts';
+import { contextFrom, createRegistry, lazyChild, tracer } from '../../services/telemetry/index.ts';
 import { createMemoryIdempotencyStore, type IdempotencyStore, type StoredResponse } from './idempotency.ts';
 import { searchKnowledge } from './knowledge-client.ts';
 import { progressChannel, progressChunks, type ProgressSend } from './progress-channel.ts';
@@ -125,7 +125,7 @@ export function createAgentRuntime(definition: AgentDefinition, options: AgentRu
       description: body.context?.description,
       dependencies: body.context?.dependencies ?? {},
       signal: AbortSignal.any(signals),
-      log: log.child({ idempotencyKey: body.idempotency_key }),
+      log: lazyChild(() => log.child({ idempotencyKey: body.idempotency_key }), log.level),
       searchKnowledge: (query, limit = 5) =>
         searchKnowledge(options.knowledgeUrl, query, limit, AbortSignal.any(signals), options.internalToken),
       llm: llm.metered((u) => (usage = addUsage(usage, u))),

@@ -52,25 +52,68 @@ export function serverLogOptions(
   };
 }
 
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LEVELS = { fatal: 60, error: 50, warn: 40, info: 30, debug: 20, trace: 10 } as const;
+type LevelName = keyof typeof LEVELS;
+type LogArgs = Parameters<FastifyBaseLogger['info']>;
 
 /**
- * A request's logger, made when the request first logs. Fastify makes one per request, and with
- * redaction on pino passes each one's bindings (the request id) through the redactor: under load
- * that was 9% of an agent's CPU (a profile of `npm run bench`), for loggers almost no request uses.
+ * A logger made when it first writes a line. Fastify makes one per request, the agent runtime one
+ * per call (with the call's key), and with redaction on pino passes each one's bindings through the
+ * redactor: under load that was 9% of an agent's CPU (profiles of `npm run bench`), for loggers
+ * almost no request writes to. A line below `level` makes nothing.
  */
-function lazyChild(make: () => FastifyBaseLogger, level: string): FastifyBaseLogger {
-  let child: FastifyBaseLogger | undefined;
-  const real = () => (child ??= make());
-  const logger = {
-    get level() {
-      return child?.level ?? level;
-    },
-    set level(to: string) {
-      real().level = to;
-    },
-    child: (bindings, options) => real().child(bindings, options),
-  } as FastifyBaseLogger;
-  for (const name of LEVELS) logger[name] = (...args: Parameters<FastifyBaseLogger['info']>) => real()[name](...args);
-  return logger;
+export function lazyChild(make: () => FastifyBaseLogger, level: string): FastifyBaseLogger {
+  return new LazyLogger(make, level);
+}
+
+// A class, not an object literal with a closure per level: one is made per request and per call.
+class LazyLogger implements FastifyBaseLogger {
+  #made: FastifyBaseLogger | undefined;
+  readonly #make: () => FastifyBaseLogger;
+  readonly #level: string;
+  /** Lines at or above it make the logger; an unknown (custom) level makes it at the first line. */
+  readonly #threshold: number;
+
+  constructor(make: () => FastifyBaseLogger, level: string) {
+    this.#make = make;
+    this.#level = level;
+    this.#threshold = level === 'silent' ? Infinity : (LEVELS[level as LevelName] ?? 0);
+  }
+
+  get level(): string {
+    return this.#made?.level ?? this.#level;
+  }
+  set level(to: string) {
+    this.#real().level = to;
+  }
+  child(...args: Parameters<FastifyBaseLogger['child']>): FastifyBaseLogger {
+    return this.#real().child(...args);
+  }
+  fatal(...args: LogArgs): void {
+    this.#write('fatal', args);
+  }
+  error(...args: LogArgs): void {
+    this.#write('error', args);
+  }
+  warn(...args: LogArgs): void {
+    this.#write('warn', args);
+  }
+  info(...args: LogArgs): void {
+    this.#write('info', args);
+  }
+  debug(...args: LogArgs): void {
+    this.#write('debug', args);
+  }
+  trace(...args: LogArgs): void {
+    this.#write('trace', args);
+  }
+  silent(): void {}
+
+  #real(): FastifyBaseLogger {
+    return (this.#made ??= this.#make());
+  }
+  #write(name: LevelName, args: LogArgs): void {
+    if (this.#made) this.#made[name](...args);
+    else if (LEVELS[name] >= this.#threshold) this.#real()[name](...args);
+  }
 }

@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { symbols } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildAgentApp, defineAgent } from '../../agents/sdk/index.ts';
 import { loggerOptions, serverLogOptions } from '../../services/telemetry/index.ts';
 
 // Every service's Fastify is built with serverLogOptions; its request loggers are made only when used.
@@ -77,5 +79,57 @@ describe('request loggers', () => {
     expect(res.json()).toEqual({ level: 'warn' });
     expect(lines.some((l) => l.msg === 'not written')).toBe(false);
     expect(lines.find((l) => l.msg === 'written')).toMatchObject({ reqId: expect.any(String), level: 40 });
+  });
+
+  // An agent's handler gets ctx.log, a logger of its own that carries the call's key: under a level
+  // that writes none of the runtime's lines, neither it nor the request's logger is made.
+  const echo = defineAgent({
+    name: 'log-echo',
+    description: 'answers with its input, logging at info and, when asked, at warn',
+    capabilities: ['echo'],
+    async execute(input: { warn?: boolean }, ctx) {
+      ctx.log.info('echoing');
+      if (input.warn) ctx.log.warn({ upstream: { token: 's3cret' } }, 'asked to warn');
+      return { echoed: input };
+    },
+  });
+  const call = (key: string, input: Record<string, unknown>) => ({
+    method: 'POST' as const,
+    url: '/execute',
+    payload: { idempotency_key: key, task_id: '0195a0b0-0000-7000-8000-000000000001', step_id: 's', attempt: 1, input },
+  });
+
+  it("makes no logger for an agent's call when nothing it logs is written", async () => {
+    const app = buildAgentApp(echo, { logLevel: 'warn' });
+    apps.push(app);
+    await app.ready();
+    const count = countChildren(app.log);
+    for (let i = 0; i < 10; i++) {
+      const res = await app.inject(call(`k-${i}`, { i }));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({ status: 'succeeded', output: { echoed: { i } } });
+    }
+    expect(count.made).toBe(0);
+  });
+
+  it("an agent's line at an enabled level carries its call's key and request id, redacted", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const app = buildAgentApp(echo, { logLevel: 'warn' });
+    apps.push(app);
+    await app.ready();
+    const count = countChildren(app.log);
+    // The agent's app writes to stdout; its lines are read where pino hands them over.
+    const stream = (app.log as unknown as Record<symbol, { write(line: string): boolean }>)[symbols.streamSym];
+    const original = stream.write.bind(stream);
+    stream.write = (line: string) => {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+      return original(line);
+    };
+    const res = await app.inject(call('k-warn', { warn: true }));
+    expect(res.statusCode, res.body).toBe(200);
+    expect(count.made).toBe(2);
+    const warned = lines.find((l) => l.msg === 'asked to warn')!;
+    expect(warned).toMatchObject({ idempotencyKey: 'k-warn', reqId: expect.any(String), level: 40, upstream: { token: '[redacted]' } });
+    expect(lines.some((l) => l.msg === 'echoing')).toBe(false);
   });
 });
