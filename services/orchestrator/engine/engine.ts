@@ -7,12 +7,12 @@ import { AppError } from '../../errors/index.ts';
 import { traceparentOf, tracer } from '../../telemetry/index.ts';
 import { concurrencyStore, store, terminalStatuses, type Db, type Plan, type WorkflowRow, type WorkflowStatus } from '../../state/index.ts';
 
-import { countStoredUsage, type EngineMetrics } from '../metrics.ts';
+import type { EngineMetrics } from '../metrics.ts';
 import type { AgentTransport } from '../../protocol/transport/index.ts';
 import { canonicalJson } from '../../protocol/index.ts';
 import type { WorkflowNotifier } from './event-bus.ts';
 import { validatePlan } from './graph.ts';
-import { addSpend, decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
+import { decide, freshState, stateFromRows, type Command, type RunDefaults, type RunState } from './decider/index.ts';
 import { CallGate } from './call-gate.ts';
 import { StartClock } from './start-clock.ts';
 import { Admission } from './admission.ts';
@@ -21,8 +21,8 @@ import { ParkedRuns } from './parked-runs.ts';
 import type { ProgressHub } from './progress-hub.ts';
 import { WorkflowRun, type WorkflowOutcome } from './workflow-run.ts';
 import { plannedRow, queuedRow, runningRow, scheduledRow, type Submission, type Submitted } from './submission.ts';
-import { priced, type PriceTable } from '../usage/prices.ts';
-import { PLANNER, recordPlanningSpend } from '../../state/usage-store.ts';
+import type { PriceTable } from '../usage/prices.ts';
+import { PlanningSpend, withPlanning } from './planning-spend.ts';
 import type { Usage } from '../../protocol/usage.ts';
 import type { Budget } from '../../state/plan.ts';
 import { writeFork, type ForkSubmission } from './fork.ts';
@@ -66,10 +66,12 @@ export class Engine {
   private readonly clock: StartClock;
   private readonly gate: CallGate;
   private readonly parked: ParkedRuns;
+  private readonly planning: PlanningSpend;
 
   constructor(options: EngineOptions) {
     this.options = options;
     this.lease = { owner: options.owner, incarnation: randomUUID(), ms: options.leaseMs };
+    this.planning = new PlanningSpend({ db: options.db, prices: options.prices, metrics: options.metrics });
     this.committer = new GroupCommitter({ db: options.db, lease: this.lease, log: options.log, ...options.groupCommit });
     this.gate = new CallGate({ db: options.db, notifier: options.notifier, log: options.log });
     this.admission = new Admission({
@@ -126,23 +128,23 @@ export class Engine {
     const db = this.options.db;
     // Time-ordered ids (UUIDv7): new rows land at the end of each index instead of all over it.
     const id = sub.id ?? uuidv7();
-    const planningUsage = sub.planningUsage?.length ? priced(this.options.prices ?? new Map(), sub.planningUsage) : null;
+    const planningUsage = this.planning.price(sub.planningUsage);
     if (!sub.start) {
       const created = await store.insertWorkflow(db, plannedRow(id, sub, planningUsage));
-      await this.settlePlanning(created, planningUsage, sub);
+      await this.planning.settle(created, planningUsage, sub);
       return { id, status: 'planned', created };
     }
     const runAt = sub.rateLimit ? await this.clock.rateLimitedStart(sub.rateLimit, sub.runAt) : sub.runAt;
     if (runAt && runAt.getTime() > Date.now()) {
       const waited = sub.rateLimit && runAt !== sub.runAt ? runAt.getTime() - Math.max(Date.now(), sub.runAt?.getTime() ?? 0) : 0;
       const created = await store.insertWorkflow(db, scheduledRow(id, sub, planningUsage, runAt, waited));
-      await this.settlePlanning(created, planningUsage, sub);
+      await this.planning.settle(created, planningUsage, sub);
       if (created) this.clock.arm(runAt);
       return { id, status: 'scheduled', created };
     }
     if (sub.concurrency) {
       const created = await store.insertWorkflow(db, queuedRow(id, sub, planningUsage, sub.concurrency));
-      await this.settlePlanning(created, planningUsage, sub);
+      await this.planning.settle(created, planningUsage, sub);
       if (!created) return { id, status: 'queued', created };
       return { id, status: await this.admission.afterSubmit(id, sub.concurrency), created };
     }
@@ -166,7 +168,7 @@ export class Engine {
         firstEvents: firstAttempts.events ?? [],
       }),
     );
-    await this.settlePlanning(created, planningUsage, sub);
+    await this.planning.settle(created, planningUsage, sub);
     if (!created) {
       span.setAttribute('mesh.outcome', 'duplicate submit');
       span.end();
@@ -451,36 +453,9 @@ export class Engine {
     this.track(this.newRun(state, row.description, new Date(), row.trace_parent));
   }
 
-  /**
-   * Planning a model was paid for that no run will carry (a refused description, a schedule's
-   * check): priced and stored on its own (GET /usage counts it under (planner)), and counted.
-   */
-  async recordUnstoredPlanning(usage: Usage, who: { reason: string; submittedBy?: string | null | undefined }): Promise<void> {
-    if (usage.length === 0) return;
-    const spent = priced(this.options.prices ?? new Map(), usage);
-    await recordPlanningSpend(this.options.db, { usage: spent, ...who });
-    this.countPlanning(spent);
-  }
-
-  /**
-   * A submit's planning once its insert is decided: it goes with its run, or, when another request
-   * made the task first (a retry that raced it past the check for an existing task, both planning),
-   * it is stored as planning no run carries: it was paid for all the same.
-   */
-  private async settlePlanning(created: boolean, usage: Usage | null, sub: Submission): Promise<void> {
-    if (!usage) return;
-    if (!created)
-      await recordPlanningSpend(this.options.db, {
-        usage,
-        reason: 'duplicate submit: another request made the task',
-        submittedBy: sub.submittedBy,
-      });
-    this.countPlanning(usage);
-  }
-
-  /** The ledger's metrics count planning once, when its run is stored, as a step's usage is counted when committed. */
-  private countPlanning(usage: Usage | null): void {
-    if (usage) countStoredUsage(this.options.metrics, PLANNER, usage);
+  /** Planning a model was paid for that no run will carry (a refused description, a schedule's check). */
+  recordUnstoredPlanning(usage: Usage, who: { reason: string; submittedBy?: string | null | undefined }): Promise<void> {
+    return this.planning.recordUnstored(usage, who);
   }
 
   /** Registers the run and starts it, or goes on with `commands` decided already ([] to leave it idle). */
@@ -520,10 +495,4 @@ function raceDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms), undefined)));
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A run's spend starts with what planning it cost: its budget holds for the whole run, planning included. */
-function withPlanning(state: RunState, usage: Usage | null | undefined): RunState {
-  if (usage) state.spent = addSpend(state.spent, usage);
-  return state;
 }
