@@ -154,6 +154,35 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
       result(await platform.call('orchestrator', 'POST', `/tasks/${task_id}/cancel`, reason ? { reason } : {})),
   );
 
+  // A person's answer to an approval step, as `agentic-mesh approve|reject` gives it.
+  for (const [tool, verb, title] of [
+    ['approve_task', 'approve', 'Approve a waiting step'],
+    ['reject_task', 'reject', 'Reject a waiting step'],
+  ] as const) {
+    server.registerTool(
+      tool,
+      {
+        title,
+        description: `${verb === 'approve' ? 'Approve' : 'Reject'} the approval step a task waits at (get_task shows it: status waiting, the step's prompt); the answer drives the step's branch${verb === 'approve' ? ' and the steps after it run' : ' (on_rejection), else the task fails'}. Pass step_id only when several steps wait.`,
+        inputSchema: strictArgs(
+          {
+            task_id: taskId,
+            comment: z.string().max(4000).optional().describe('Why; stored with the answer and given to the steps after it'),
+            step_id: z.string().min(1).max(64).optional().describe('Which waiting step, when several wait'),
+          },
+          { tool },
+        ),
+      },
+      async ({ task_id, comment, step_id }) =>
+        result(
+          await platform.call('orchestrator', 'POST', `/tasks/${task_id}/${verb}`, {
+            ...(comment !== undefined ? { comment } : {}),
+            ...(step_id !== undefined ? { step_id } : {}),
+          }),
+        ),
+    );
+  }
+
   server.registerTool(
     'list_agents',
     {

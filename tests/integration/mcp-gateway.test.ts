@@ -36,6 +36,7 @@ describe('MCP gateway, driven by the SDK client', () => {
     const { client } = await gateway();
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual([
+      'approve_task',
       'cancel_task',
       'compare_tasks',
       'create_schedule',
@@ -49,6 +50,7 @@ describe('MCP gateway, driven by the SDK client', () => {
       'list_tasks',
       'orchestrate',
       'pause_schedule',
+      'reject_task',
       'resume_schedule',
       'resume_task',
       'search_knowledge',
@@ -124,6 +126,50 @@ describe('MCP gateway, driven by the SDK client', () => {
 
     const found = await client.callTool({ name: 'search_knowledge', arguments: { query: 'restarted orchestrator' } });
     expect((found.structuredContent as { results: Array<{ source: string }> }).results[0]!.source).toBe('runbook.md');
+  });
+
+  it('answers a waiting approval step: approved, the run goes on; rejected, its branch decides', async () => {
+    const { client } = await gateway();
+    const gated = (onRejection?: Record<string, unknown>) => ({
+      plan: {
+        steps: [
+          { id: 'gate', type: 'approval', prompt: 'Add them up?', ...(onRejection ? { on_rejection: onRejection } : {}) },
+          { id: 'sum', agent: 'math', input: { values: [40, 2] }, depends_on: ['gate'] },
+        ],
+      },
+    });
+    const text = (res: Awaited<ReturnType<typeof client.callTool>>) => (res.content as Array<{ text: string }>)[0]!.text;
+    const idOf = async (args: Record<string, unknown>) =>
+      ((await client.callTool({ name: 'orchestrate', arguments: args })).structuredContent as { task_id: string }).task_id;
+    const statusOf = async (task_id: string) => {
+      for (let i = 0; i < 100; i++) {
+        const task = (await client.callTool({ name: 'get_task', arguments: { task_id } })).structuredContent as { status: string };
+        if (!['running', 'queued'].includes(task.status)) return task;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`task ${task_id} still running`);
+    };
+
+    const approved = await idOf(gated());
+    expect(await statusOf(approved)).toMatchObject({ status: 'waiting' });
+    const answer = await client.callTool({ name: 'approve_task', arguments: { task_id: approved, comment: 'go ahead' } });
+    expect(answer.isError).toBeFalsy();
+    expect(answer.structuredContent).toEqual({ task_id: approved, step_id: 'gate', decision: 'approved' });
+    const done = (await statusOf(approved)) as unknown as { status: string; steps: Array<{ id: string; output: unknown }> };
+    expect(done.status).toBe('succeeded');
+    expect(done.steps.find((s) => s.id === 'sum')!.output).toMatchObject({ sum: 42 });
+    // Nothing waits any more: the platform's 409, with its code.
+    expect(text(await client.callTool({ name: 'reject_task', arguments: { task_id: approved } }))).toMatch(/^WORKFLOW_\w+: /);
+
+    const rejected = await idOf(gated({ action: 'fail' }));
+    expect(await statusOf(rejected)).toMatchObject({ status: 'waiting' });
+    const no = await client.callTool({ name: 'reject_task', arguments: { task_id: rejected, step_id: 'gate', comment: 'not now' } });
+    expect(no.structuredContent).toEqual({ task_id: rejected, step_id: 'gate', decision: 'rejected' });
+    expect(await statusOf(rejected)).toMatchObject({ status: 'failed' });
+
+    expect(text(await client.callTool({ name: 'approve_task', arguments: { task_id: rejected, step: 'gate' } }))).toContain(
+      'step is not an argument approve_task takes; it takes task_id, comment, step_id',
+    );
   });
 
   it('refuses bad tool arguments before calling the platform', async () => {
