@@ -91,6 +91,10 @@ export async function main(argv: string[]): Promise<number> {
     return command || values.help ? 0 : 1;
   }
   const config = loadConfig();
+  // ORCHESTRATOR_URL is checked with the rest of the configuration; a flag without its scheme would
+  // fail as "cannot reach the orchestrator", which sends people looking for a server that is up.
+  if (values.url !== undefined && !/^https?:\/\//.test(values.url))
+    throw new Error(`--url "${values.url}" is not an http(s) URL: did you mean http://${values.url}?`);
   const url = (values.url ?? config.orchestratorUrl).replace(/\/+$/, '');
   useApiKey(config.apiKey);
 

@@ -11,7 +11,11 @@ export const EnvSchema = Type.Object({
   KNOWLEDGE_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'Where agents find the knowledge service' })),
   KNOWLEDGE_INDEX_DOCS: Type.Boolean({ default: true, description: "Index the project's own docs at start" }),
   RAG_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 300_000 }),
-  ORCHESTRATOR_URL: Type.String({ default: 'http://127.0.0.1:8001', description: 'Where the CLI finds the API' }),
+  ORCHESTRATOR_URL: Type.String({
+    default: 'http://127.0.0.1:8001',
+    pattern: '^https?://',
+    description: 'Where the CLI and the MCP gateway find the API',
+  }),
   ORCHESTRATOR_ID: Type.Optional(Type.String({ minLength: 1, description: 'Lease owner name of this replica' })),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'Postgres; PGlite when unset' })),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),

@@ -176,11 +176,16 @@ describe('npm start and the CLI (child processes, PGlite)', () => {
       [['run', 'document it', '--input', join(dir, 'missing.json')], '--input'],
       [['run', 'document it', '--budget-usd', 'abc'], '--budget-usd "abc" is not a number'],
       [['schedules', 'create', 'nightly', '--cron', '0 2 * * *', '--plan', join(dir, 'missing.json')], '--plan'],
+      // Without its scheme it used to be "cannot reach the orchestrator ... is it running?".
+      [['runs', '--url', '127.0.0.1:9'], '--url "127.0.0.1:9" is not an http(s) URL: did you mean http://127.0.0.1:9?'],
     ];
     for (const [args, said] of cases) {
       const res = await runCli(args, env);
       expect(res.code, args.join(' ')).toBe(1);
       expect(res.stderr, args.join(' ')).toContain(`error: ${said}`);
     }
+    const schemeless = await runCli(['runs'], { ORCHESTRATOR_URL: '127.0.0.1:9' });
+    expect(schemeless.code).toBe(1);
+    expect(schemeless.stderr).toContain('ORCHESTRATOR_URL="127.0.0.1:9" must match pattern "^https?://"');
   });
 });
