@@ -45,19 +45,22 @@ function merge(into: ProgressData, next: ProgressData): boolean {
  * latest message and fraction kept) into a few held chunks that go out when the carrier is free,
  * and beyond those it is dropped. After end() nothing more goes out: held progress is dropped
  * too, since the result, which follows at once, supersedes it. A failed send is dropped as well.
+ * Ending lets go of the carrier, which closes over the call's request and reply: a finished call's
+ * channel can live on until a full collection, and would keep them alive with it.
  */
 export function progressChannel(send: ProgressSend): { push(data: ProgressData): void; end(): void; readonly dropped: number } {
+  let carrier: ProgressSend | undefined = send;
   const held: ProgressData[] = [];
   let busy = false;
   let ended = false;
   let dropped = 0;
 
   const pump = (): void => {
-    while (!busy && !ended && held.length > 0) {
+    while (!busy && carrier && held.length > 0) {
       const next = held.shift()!;
       let pending: void | Promise<unknown>;
       try {
-        pending = send(next);
+        pending = carrier(next);
       } catch {
         dropped++;
         continue;
@@ -93,6 +96,7 @@ export function progressChannel(send: ProgressSend): { push(data: ProgressData):
     },
     end() {
       ended = true;
+      carrier = undefined;
       dropped += held.length;
       held.length = 0;
     },
