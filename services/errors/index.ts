@@ -39,6 +39,7 @@ export const errorCodes = {
   BRANCH_FAILED: { statusCode: 424, retryable: false },
   BRANCH_LIMIT_REACHED: { statusCode: 424, retryable: false },
   APPROVAL_EXPIRED: { statusCode: 424, retryable: false },
+  APPROVAL_REJECTED: { statusCode: 424, retryable: false },
   BUDGET_EXCEEDED: { statusCode: 424, retryable: false },
   CANCELLED: { statusCode: 409, retryable: false },
   LEASE_LOST: { statusCode: 409, retryable: false },

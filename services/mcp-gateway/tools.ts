@@ -163,7 +163,7 @@ export function registerTools(server: McpServer, platform: PlatformClient): void
       tool,
       {
         title,
-        description: `${verb === 'approve' ? 'Approve' : 'Reject'} the approval step a task waits at (get_task shows it: status waiting, the step's prompt); the answer drives the step's branch (${verb === 'approve' ? 'on_approval' : 'on_rejection'}: fail the task, send work back, or route to a step); without one, the steps after it run. Pass step_id only when several steps wait.`,
+        description: `${verb === 'approve' ? 'Approve' : 'Reject'} the approval step a task waits at (get_task shows it: status waiting, the step's prompt); the answer drives the step's branch (${verb === 'approve' ? 'on_approval' : 'on_rejection'}: fail the task, send work back, or route to a step); ${verb === 'approve' ? 'without one, the steps after it run' : 'without one, the step fails with APPROVAL_REJECTED and the steps it gates do not run'}. Pass step_id only when several steps wait.`,
         inputSchema: strictArgs(
           {
             task_id: taskId,

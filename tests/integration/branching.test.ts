@@ -198,6 +198,40 @@ describe.each(testDatabases)('branching on $name', (t) => {
     );
     expect(done.error?.message).toContain('nobody answered step "ok" within 200 ms');
   });
+
+  it('a rejected approval with no on_rejection branch holds back what it gates: the run fails and nothing after it runs', async () => {
+    const { app, db, log } = await setup();
+    const plan = {
+      steps: [
+        { id: 'build', agent: 'math', input: { values: [1] } },
+        { id: 'sign-off', type: 'approval', prompt: 'Deploy?', depends_on: ['build'] },
+        { id: 'deploy', agent: 'math', input: { values: [2] }, depends_on: ['sign-off'] },
+      ],
+    };
+    const { task_id } = (await app.inject({ method: 'POST', url: '/orchestrate', payload: { plan, wait: true } })).json();
+    expect((await store.getWorkflow(db, task_id))?.status).toBe('waiting');
+    const answer = await app.inject({ method: 'POST', url: `/tasks/${task_id}/reject`, payload: { comment: 'freeze until Monday' } });
+    expect(answer.json()).toEqual({ task_id, step_id: 'sign-off', decision: 'rejected' });
+    const done = await poll(
+      async () => {
+        const wf = await store.getWorkflow(db, task_id);
+        return wf?.status === 'failed' ? wf : undefined;
+      },
+      { timeoutMs: 10_000, label: 'workflow to fail after the rejection' },
+    );
+    expect(done.error?.message).toContain('step "sign-off" was rejected: freeze until Monday');
+    const task = (await app.inject({ url: `/tasks/${task_id}` })).json();
+    expect(task.steps.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual([
+      ['build', 'succeeded'],
+      ['sign-off', 'failed'],
+      ['deploy', 'skipped'],
+    ]);
+    const gate = task.steps.find((s: { id: string }) => s.id === 'sign-off').attempts.at(-1);
+    expect(gate.error).toMatchObject({ code: 'APPROVAL_REJECTED' });
+    // Who said no, and why, stays with the attempt.
+    expect(gate.output).toMatchObject({ decision: 'rejected', comment: 'freeze until Monday' });
+    expect(log.runs.map((r) => r.key.split(':')[1])).toEqual(['build']);
+  });
 });
 
 describe('answering approvals: bad requests', () => {

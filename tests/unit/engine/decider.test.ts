@@ -450,6 +450,54 @@ describe('decider: approvals', () => {
     expect(yes.send({ type: 'answered', step: 'deploy', decision: 'approved' })).toEqual([]);
   });
 
+  it('rejected without an on_rejection branch, an approval holds back what it gates: the step fails and on_failure decides', () => {
+    const gate = (extra: Partial<PlanStepInput> = {}) => [
+      { id: 'sign-off', type: 'approval' as const, agent: 'person', ...extra },
+      { id: 'deploy', depends_on: ['sign-off'] },
+      { id: 'notify', depends_on: ['sign-off'] },
+    ];
+    const answerNo = (steps: ReturnType<typeof gate>) => {
+      const parked = runOf(steps);
+      parked.send({ type: 'start' });
+      const r = runOf([], { ...parked.state, phase: 'running' });
+      return { r, cmds: r.send({ type: 'answered', step: 'sign-off', decision: 'rejected', comment: 'not this week' }) };
+    };
+
+    const { r, cmds } = answerNo(gate());
+    expect(dispatched(cmds)).toEqual([]);
+    const commit = commits(cmds)[0]!;
+    expect(commit.step).toMatchObject({
+      status: 'failed',
+      error: { code: 'APPROVAL_REJECTED', message: 'step "sign-off" was rejected: not this week', retryable: false },
+      // Who said no and why stays with the step.
+      output: { decision: 'rejected', comment: 'not this week' },
+    });
+    expect(r.status('deploy')).toBe('skipped');
+    expect(r.status('notify')).toBe('skipped');
+    expect(commit.final).toMatchObject({ status: 'failed', error: { code: 'STEPS_FAILED', details: { failed_steps: ['sign-off'] } } });
+    expect(commit.final!.error!.message).toContain('was rejected: not this week');
+
+    // An on_failure route takes the rejection as it takes an expiry.
+    const routed = answerNo([
+      { id: 'sign-off', type: 'approval' as const, agent: 'person', on_failure: 'notify' },
+      { id: 'deploy', depends_on: ['sign-off'] },
+      { id: 'notify', depends_on: ['sign-off'] },
+    ]);
+    expect(dispatched(routed.cmds)).toEqual(['notify']);
+    expect(routed.r.status('deploy')).toBe('skipped');
+    expect(commits(routed.cmds)[0]!.final).toBeUndefined();
+
+    // With on_rejection, the branch decides, as for any step's decision.
+    const explicit = answerNo([
+      { id: 'sign-off', type: 'approval' as const, agent: 'person', on_approval: 'deploy', on_rejection: 'notify' },
+      { id: 'deploy', depends_on: ['sign-off'] },
+      { id: 'notify', depends_on: ['sign-off'] },
+    ]);
+    expect(commits(explicit.cmds)[0]!.step).toMatchObject({ status: 'succeeded' });
+    expect(dispatched(explicit.cmds)).toEqual(['notify']);
+    expect(explicit.r.status('deploy')).toBe('skipped');
+  });
+
   it('a step after an approval sees what was approved: the gate passes its own dependencies on', () => {
     const r = runOf([
       { id: 'build' },

@@ -82,6 +82,18 @@ class Decider {
           answered_at: now.toISOString(),
           summary: `${event.decision}${event.comment ? `: ${event.comment}` : ''}`,
         };
+        if (event.decision === 'rejected' && s.def.on_rejection === undefined) {
+          // A gate a person turned down holds back what it gates: without an on_rejection branch to
+          // say otherwise, the step fails (its answer kept as its output) and its on_failure decides.
+          s.output = output;
+          s.decision = event.decision;
+          return this.failed(s, {
+            code: 'APPROVAL_REJECTED',
+            message: `step "${s.def.id}" was rejected${event.comment ? `: ${event.comment}` : ''}`,
+            retryable: false,
+            details: { step_id: s.def.id, comment: event.comment ?? null },
+          });
+        }
         return this.succeeded(s, output, event.decision, now.getTime() - (s.startedAt?.getTime() ?? now.getTime()), false);
       }
       case 'woke': {

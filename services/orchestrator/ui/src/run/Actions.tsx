@@ -23,11 +23,19 @@ export function Actions({ task, onDone }: { task: TaskView; onDone: () => void }
   if (task.status === 'planned' || task.status === 'scheduled')
     actions.push({ id: 'execute', label: 'Run', confirm: `Run this ${task.status} task now?`, run: () => post(`/execute/${id}`) });
   if (waiting) {
+    // What a rejection does depends on the step: its on_rejection branch, else the run fails there.
+    const rejection = task.plan.steps.find((s) => s.id === waiting.id)?.on_rejection;
+    const after = {
+      approve: 'The steps after it run (its approval branch decides which).',
+      reject: rejection
+        ? 'Its rejection branch is taken.'
+        : 'It has no rejection branch: the step fails, and the steps it gates do not run.',
+    };
     for (const verb of ['approve', 'reject'] as const) {
       actions.push({
         id: verb,
         label: verb === 'approve' ? `Approve ${waiting.id}` : `Reject ${waiting.id}`,
-        confirm: `${verb === 'approve' ? 'Approve' : 'Reject'} step ${waiting.id}? Its ${verb === 'approve' ? 'approval' : 'rejection'} branch is taken.`,
+        confirm: `${verb === 'approve' ? 'Approve' : 'Reject'} step ${waiting.id}? ${after[verb]}`,
         comment: true,
         run: (text) => post(`/tasks/${id}/${verb}`, { step_id: waiting.id, ...(text ? { comment: text } : {}) }),
       });
