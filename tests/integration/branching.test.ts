@@ -231,6 +231,19 @@ describe.each(testDatabases)('branching on $name', (t) => {
     // Who said no, and why, stays with the attempt.
     expect(gate.output).toMatchObject({ decision: 'rejected', comment: 'freeze until Monday' });
     expect(log.runs.map((r) => r.key.split(':')[1])).toEqual(['build']);
+
+    // Rejected by mistake: resuming asks again, and this time the answer lets deploy run.
+    expect((await app.inject({ method: 'POST', url: `/resume/${task_id}` })).statusCode).toBe(202);
+    await poll(async () => ((await store.getWorkflow(db, task_id))?.status === 'waiting' ? true : undefined), {
+      timeoutMs: 10_000,
+      label: 'the resumed approval to wait again',
+    });
+    expect((await app.inject({ method: 'POST', url: `/tasks/${task_id}/approve` })).statusCode).toBe(200);
+    await poll(async () => ((await store.getWorkflow(db, task_id))?.status === 'succeeded' ? true : undefined), {
+      timeoutMs: 10_000,
+      label: 'the approved run to finish',
+    });
+    expect(log.runs.map((r) => r.key.split(':')[1])).toEqual(['build', 'deploy']);
   });
 });
 

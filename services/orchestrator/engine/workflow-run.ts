@@ -1,13 +1,12 @@
-import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { FastifyBaseLogger } from 'fastify';
 import { AppError, serializeError, type SerializedError } from '../../errors/index.ts';
-import { contextFrom, tracer } from '../../telemetry/index.ts';
 import { countStoredUsage, type EngineMetrics } from '../metrics.ts';
-import type { ProgressData } from '../../protocol/index.ts';
-import { usageOfError, type AgentReply, type AgentTransport } from '../../protocol/transport/index.ts';
+import type { AgentTransport } from '../../protocol/transport/index.ts';
 import type { Usage } from '../../protocol/index.ts';
 import type { Budget } from '../../state/index.ts';
-import { priced, type PriceTable } from '../usage/prices.ts';
+import type { PriceTable } from '../usage/prices.ts';
+import { AttemptCalls } from './attempt-calls.ts';
 import type { CallGate } from './call-gate.ts';
 import { CheckpointWriter } from './checkpoint-writer.ts';
 import {
@@ -71,7 +70,7 @@ export class WorkflowRun {
   private resolveDone!: (o: WorkflowOutcome) => void;
   private state: RunState;
   /** The calls out now, with when each must have answered: stopping the run aborts them. */
-  private readonly calls = new Map<AbortController, { deadline: number; expire: () => void; giveUp: (why: unknown) => void }>();
+  private readonly calls: AttemptCalls;
   private readonly writer: CheckpointWriter;
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Calls waiting at the gate for a slot or their time, aborted when the run stops. */
@@ -80,9 +79,7 @@ export class WorkflowRun {
   /** The decider chose to park: answers go through the database once it has. */
   private parking = false;
   private readonly deps: RunDeps;
-  private readonly description: string | undefined;
   private readonly startedAt: Date;
-  private readonly traceParent: string | null;
   /** The workflow's span, when it started in this process; steps hang under traceParent either way. */
   private readonly span: Span | undefined;
 
@@ -97,12 +94,20 @@ export class WorkflowRun {
     this.deps = init.deps;
     this.state = init.state;
     this.id = init.state.id;
-    this.description = init.description;
     this.startedAt = init.startedAt;
-    this.traceParent = init.traceParent ?? null;
     this.span = init.span;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     const d = init.deps;
+    this.calls = new AttemptCalls({
+      workflowId: this.id,
+      description: init.description,
+      traceParent: init.traceParent ?? null,
+      transport: d.transport,
+      metrics: d.metrics,
+      progress: d.progress,
+      prices: d.prices,
+      isStopped: () => this.stopped,
+    });
     this.writer = new CheckpointWriter({
       committer: d.committer,
       workflowId: this.id,
@@ -176,10 +181,7 @@ export class WorkflowRun {
     for (const t of this.timers) clearTimeout(t);
     const why = new AppError('CANCELLED', reason);
     for (const g of this.gates) g.abort(why);
-    for (const [c, call] of this.calls) {
-      c.abort(why);
-      call.giveUp(why);
-    }
+    this.calls.abortAll(why);
     const error =
       status === 'waiting' ? null : { code: status === 'cancelled' ? 'CANCELLED' : 'LEASE_LOST', message: reason, retryable: false };
     this.span?.setAttribute('mesh.outcome', status);
@@ -207,13 +209,7 @@ export class WorkflowRun {
    * made it. Returns how many it found.
    */
   watchdog(now = Date.now(), graceMs = 1_000): number {
-    let late = 0;
-    for (const [signal, call] of this.calls) {
-      if (signal.signal.aborted || call.deadline + graceMs > now) continue;
-      late++;
-      call.expire();
-    }
-    return late;
+    return this.calls.watchdog(now, graceMs);
   }
 
   cancel(reason: string): void {
@@ -315,115 +311,8 @@ export class WorkflowRun {
 
   private async send(c: Dispatch): Promise<void> {
     if (this.stopped) return;
-    const startedAt = new Date();
-    // One controller per call, aborted by the run stopping or by the step's deadline: cheaper than
-    // AbortSignal.any, and the timer is cleared when the call ends (AbortSignal.timeout would keep
-    // every deadline, minutes long, alive at hundreds of calls a second).
-    const signal = new AbortController();
-    // Settles the call even if the transport never does once aborted: a deadline always leads somewhere.
-    let giveUp!: (why: unknown) => void;
-    const abandoned = new Promise<never>((_, reject) => (giveUp = reject));
-    let timedOut = false;
-    const expire = () => {
-      timedOut = true;
-      const why = new AppError('STEP_TIMEOUT', `step "${c.step}" took longer than ${c.timeoutMs} ms`);
-      signal.abort(why);
-      giveUp(why);
-    };
-    this.calls.set(signal, { deadline: Date.now() + c.timeoutMs, expire, giveUp });
-    const timer = setTimeout(expire, c.timeoutMs);
-    const started = performance.now();
-    // One span per attempt, under the workflow's span wherever and whenever the workflow started.
-    const parent = this.traceParent ? contextFrom({ traceparent: this.traceParent }) : context.active();
-    const span = tracer().startSpan(
-      `step ${c.step}`,
-      { attributes: { 'mesh.task_id': this.id, 'mesh.step': c.step, 'mesh.agent': c.agent, 'mesh.attempt': c.attempt } },
-      parent,
-    );
-    // Progress is published as it comes and only while the call is out: it is never part of the
-    // decision, and a late chunk after the answer would show a finished step still working.
-    let out = true;
-    const hub = this.deps.progress;
-    const onProgress = hub
-      ? (data: ProgressData) => {
-          if (!out || this.stopped) return;
-          this.deps.metrics.progressEvents.inc({ agent: c.agent });
-          hub.publish({
-            task_id: this.id,
-            type: 'step_progress',
-            step_id: c.step,
-            attempt: c.attempt,
-            data,
-            created_at: new Date().toISOString(),
-          });
-        }
-      : undefined;
-    let reply: AgentReply;
-    try {
-      reply = await Promise.race([
-        abandoned,
-        context.with(trace.setSpan(parent, span), () =>
-          this.deps.transport.call(
-            c.agent,
-            {
-              idempotency_key: c.key,
-              task_id: this.id,
-              step_id: c.step,
-              attempt: c.attempt,
-              input: c.input,
-              context: { ...(this.description ? { description: this.description } : {}), dependencies: c.dependencies },
-              timeout_ms: c.timeoutMs,
-            },
-            signal.signal,
-            onProgress,
-          ),
-        ),
-      ]);
-    } catch (err) {
-      span.setAttribute('mesh.outcome', timedOut ? 'timeout' : 'failed');
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-      span.end();
-      if (this.stopped) return;
-      this.deps.metrics.agentCalls.inc({ agent: c.agent, status: timedOut ? 'timeout' : 'failed' });
-      this.deps.metrics.agentCallDuration.observe({ agent: c.agent }, (performance.now() - started) / 1000);
-      void this.apply(
-        timedOut
-          ? { type: 'timed_out', step: c.step, attempt: c.attempt, timeoutMs: c.timeoutMs, startedAt }
-          : {
-              type: 'failed',
-              step: c.step,
-              attempt: c.attempt,
-              error: serializeError(err),
-              startedAt,
-              usage: this.priced(usageOfError(err)),
-            },
-      );
-      return;
-    } finally {
-      out = false;
-      clearTimeout(timer);
-      this.calls.delete(signal);
-    }
-    span.setAttribute('mesh.outcome', reply.decision ?? 'succeeded');
-    span.end();
-    this.deps.metrics.agentCalls.inc({ agent: c.agent, status: 'succeeded' });
-    this.deps.metrics.agentCallDuration.observe({ agent: c.agent }, (performance.now() - started) / 1000);
-    if (this.stopped) return;
-    void this.apply({
-      type: 'succeeded',
-      step: c.step,
-      attempt: c.attempt,
-      output: reply.output,
-      decision: reply.decision,
-      durationMs: Math.round(performance.now() - started),
-      replayed: reply.replayed,
-      startedAt,
-      usage: this.priced(reply.usage),
-    });
-  }
-
-  private priced(usage: Usage | undefined): Usage | undefined {
-    return usage ? priced(this.deps.prices ?? new Map(), usage) : undefined;
+    const event = await this.calls.call(c);
+    if (event && !this.stopped) void this.apply(event);
   }
 
   private countUsage(stepId: string, usage: Usage): void {
