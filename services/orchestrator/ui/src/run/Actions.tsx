@@ -23,7 +23,7 @@ export function Actions({ task, onDone }: { task: TaskView; onDone: () => void }
   if (task.status === 'planned' || task.status === 'scheduled')
     actions.push({ id: 'execute', label: 'Run', confirm: `Run this ${task.status} task now?`, run: () => post(`/execute/${id}`) });
   if (waiting) {
-    // What a rejection does depends on the step: its on_rejection branch, else the run fails there.
+    // What a rejection does depends on the step: its on_rejection branch, else the step fails (on_failure decides).
     const rejection = task.plan.steps.find((s) => s.id === waiting.id)?.on_rejection;
     const after = {
       approve: 'The steps after it run (its approval branch decides which).',
